@@ -1,0 +1,99 @@
+"""The one error type of the DynamoDB API, built by named factories.
+
+An :class:`ApiError` carries the HTTP status, the DynamoDB ``__type`` short name and the
+message that boto3 shows.  Code raises it anywhere; it becomes JSON only at the HTTP edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_COYOTE = "com.amazon.coral.validate#"
+
+
+class ApiError(Exception):
+    """An error answered to the client as ``{"__type": ..., "message": ...}``."""
+
+    def __init__(
+        self,
+        type_name: str,
+        message: str,
+        status: int = 400,
+        *,
+        namespace: str = _PREFIX,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.message = message
+        self.status = status
+        self.namespace = namespace
+        #: extra top-level fields of the error body (e.g. ``Item`` or ``CancellationReasons``)
+        self.extra = extra or {}
+
+    @property
+    def retriable(self) -> bool:
+        """Whether a client may retry the same request unchanged."""
+        return self.status >= 500 or self.type_name in _RETRIABLE
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"__type": self.namespace + self.type_name, "message": self.message}
+        body.update(self.extra)
+        return body
+
+    def to_wire(self) -> dict[str, Any]:
+        """Compact form used between services (see :func:`from_wire`)."""
+        return {"t": self.type_name, "m": self.message, "s": self.status, "n": self.namespace, "x": self.extra}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "ApiError":
+        return cls(d["t"], d["m"], d["s"], namespace=d.get("n", _PREFIX), extra=d.get("x") or None)
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.type_name!r}, {self.message!r}, {self.status})"
+
+
+_RETRIABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "TransactionConflictException",
+    "RequestLimitExceeded",
+}
+
+
+def validation(message: str) -> ApiError:
+    return ApiError("ValidationException", message, namespace=_COYOTE)
+
+
+def serialization(message: str) -> ApiError:
+    return ApiError("SerializationException", message)
+
+
+def unknown_operation(message: str = "") -> ApiError:
+    return ApiError("UnknownOperationException", message, namespace="com.amazon.coral.service#")
+
+
+def resource_not_found(message: str = "Requested resource not found") -> ApiError:
+    return ApiError("ResourceNotFoundException", message)
+
+
+def resource_in_use(message: str) -> ApiError:
+    return ApiError("ResourceInUseException", message)
+
+
+def conditional_check_failed(item: dict[str, Any] | None = None) -> ApiError:
+    extra = {"Item": item} if item is not None else None
+    return ApiError("ConditionalCheckFailedException", "The conditional request failed", extra=extra)
+
+
+def limit_exceeded(message: str) -> ApiError:
+    return ApiError("LimitExceededException", message)
+
+
+def internal(message: str = "Internal server error") -> ApiError:
+    return ApiError("InternalServerError", message, status=500)
+
+
+def unavailable(message: str = "The service is currently unavailable or busy.") -> ApiError:
+    return ApiError("ServiceUnavailable", message, status=503, namespace="com.amazon.coral.availability#")
