@@ -67,7 +67,7 @@ def validation(message: str) -> ApiError:
 
 
 def serialization(message: str) -> ApiError:
-    return ApiError("SerializationException", message)
+    return ApiError("SerializationException", message, namespace="com.amazon.coral.service#")
 
 
 def unknown_operation(message: str = "") -> ApiError:

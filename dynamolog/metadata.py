@@ -1,0 +1,186 @@
+"""The partition metadata system: compacted topics materialized into in-memory views.
+
+``dyn.catalog`` (table name -> TableDefinition), ``dyn.partitions`` (partition id ->
+PartitionInfo) and ``dyn.nodes`` (storage node id -> NodeInfo) are compacted topics.  Every
+service that needs them holds a :class:`TopicView` per topic: it reads the topic from the
+beginning, then follows it, and calls listeners on each change.  Writers publish through
+:class:`MetadataWriter`, which also updates the writer's own views at once so that a router
+reads its own writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from . import codec
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+Listener = Callable[[str, Any | None], None]
+
+
+class TopicView(Generic[V]):
+    """A dict materialized from one single-partition compacted topic.
+
+    ``start()`` returns once the view holds everything the topic held when it started; after
+    that a background task follows the topic.  A ``None`` value (tombstone) removes the key.
+    """
+
+    def __init__(self, settings: Settings, topic: str, decode: Callable[[bytes], V]) -> None:
+        self.settings = settings
+        self.topic = topic
+        self._decode = decode
+        self.items: dict[str, V] = {}
+        self._listeners: list[Listener] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    def listen(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def put_local(self, key: str, value: V | None) -> None:
+        """Apply a change that this process has just published (read your own writes)."""
+        if value is None:
+            self.items.pop(key, None)
+        else:
+            self.items[key] = value
+        for fn in self._listeners:
+            fn(key, value)
+        self._changed.set()
+
+    async def start(self) -> None:
+        tp = TopicPartition(self.topic, 0)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            fetch_max_wait_ms=50,
+            auto_offset_reset="earliest",
+        )
+        await self._consumer.start()
+        self._consumer.assign([tp])
+        await self._consumer.seek_to_beginning(tp)
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        while await self._consumer.position(tp) < end:
+            batch = await self._consumer.getmany(tp, timeout_ms=200)
+            for records in batch.values():
+                for rec in records:
+                    self._apply(rec.key, rec.value)
+        self._task = asyncio.ensure_future(self._follow())
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        k = key.decode()
+        self.put_local(k, None if value is None else self._decode(value))
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                async for rec in self._consumer:
+                    self._apply(rec.key, rec.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("metadata: following %s failed; retrying in 1 s", self.topic)
+                await asyncio.sleep(1)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``predicate()`` holds after some change, or the timeout passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return predicate()
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+class Metadata:
+    """The three metadata views of one Dynamolog system."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog: TopicView[dict[str, Any]] = TopicView(settings, settings.catalog_topic, codec.decode_table)
+        self.partitions: TopicView[dict[str, Any]] = TopicView(
+            settings, settings.partitions_topic, codec.decode_partition
+        )
+        self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node)
+
+    async def start(self) -> None:
+        await asyncio.gather(self.catalog.start(), self.partitions.start(), self.nodes.start())
+
+    async def close(self) -> None:
+        await asyncio.gather(self.catalog.close(), self.partitions.close(), self.nodes.close())
+
+    def table_partitions(self, table_id: str) -> list[dict[str, Any]]:
+        """The live partitions of a table ordered by hash range."""
+        parts = [p for p in self.partitions.items.values() if p["table_id"] == table_id and p["state"] != "DELETED"]
+        parts.sort(key=lambda p: p["hash_start"])
+        return parts
+
+
+class MetadataWriter:
+    """Publishes metadata records (idempotent producer, ``acks=all``)."""
+
+    def __init__(self, settings: Settings, metadata: Metadata | None = None) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def close(self) -> None:
+        await self._producer.stop()
+
+    async def _publish(self, topic: str, key: str, value: bytes | None) -> None:
+        await self._producer.send_and_wait(topic, key=key.encode(), value=value)
+
+    async def put_table(self, table: dict[str, Any]) -> None:
+        await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))
+        if self.metadata:
+            self.metadata.catalog.put_local(table["table_name"], table)
+
+    async def delete_table(self, name: str) -> None:
+        await self._publish(self.settings.catalog_topic, name, None)
+        if self.metadata:
+            self.metadata.catalog.put_local(name, None)
+
+    async def put_partition(self, part: dict[str, Any]) -> None:
+        await self._publish(self.settings.partitions_topic, part["partition_id"], codec.encode_partition(part))
+        if self.metadata:
+            self.metadata.partitions.put_local(part["partition_id"], part)
+
+    async def delete_partition(self, partition_id: str) -> None:
+        await self._publish(self.settings.partitions_topic, partition_id, None)
+        if self.metadata:
+            self.metadata.partitions.put_local(partition_id, None)
+
+    async def put_node(self, node: dict[str, Any]) -> None:
+        await self._publish(self.settings.nodes_topic, node["node_id"], codec.encode_node(node))
+        if self.metadata:
+            self.metadata.nodes.put_local(node["node_id"], node)

@@ -1,0 +1,181 @@
+"""Internal RPC between Dynamolog services: length-prefixed JSON frames over TCP.
+
+A frame is a 4-byte big-endian length followed by an orjson document.  Requests carry an
+``id`` and an ``op``; the answer carries the same ``id`` and either ``r`` (the result) or
+``e`` (an :class:`~dynamolog.errors.ApiError` in wire form).  One connection multiplexes
+many requests; the server handles each request in its own task.
+
+Limits: a frame is at most ``FRAME_BYTES_MAX``; a client has at most ``PENDING_MAX``
+requests in flight per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from .errors import ApiError, internal, unavailable
+
+log = logging.getLogger(__name__)
+
+FRAME_BYTES_MAX = 64 * 1024 * 1024
+PENDING_MAX = 4096
+_LEN = struct.Struct(">I")
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class RpcServer:
+    """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
+
+    def __init__(self, handler: Handler, host: str, port: int) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=2**20)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for t in list(self._tasks):
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            while True:
+                try:
+                    head = await reader.readexactly(4)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                (size,) = _LEN.unpack(head)
+                if size > FRAME_BYTES_MAX:
+                    log.warning("rpc: frame of %d bytes refused; closing connection", size)
+                    return
+                body = await reader.readexactly(size)
+                req = orjson.loads(body)
+                t = asyncio.ensure_future(self._one(req, writer))
+                self._tasks.add(t)  # type: ignore[arg-type]
+                t.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+            writer.close()
+
+    async def _one(self, req: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        rid = req.get("id")
+        try:
+            result = await self._handler(req)
+            out = {"id": rid, "r": result}
+        except ApiError as e:
+            out = {"id": rid, "e": e.to_wire()}
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("rpc: %s failed", req.get("op"))
+            out = {"id": rid, "e": internal().to_wire()}
+        data = orjson.dumps(out)
+        if writer.is_closing():
+            return
+        writer.write(_LEN.pack(len(data)) + data)
+
+
+class RpcClient:
+    """One multiplexed connection to an :class:`RpcServer`, reconnected on demand."""
+
+    def __init__(self, host: str, port: int, *, connect_timeout_s: float = 2.0) -> None:
+        self.host = host
+        self.port = port
+        self._connect_timeout_s = connect_timeout_s
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._connecting: asyncio.Lock = asyncio.Lock()
+
+    async def _connect(self) -> asyncio.StreamWriter:
+        async with self._connecting:
+            if self._writer is not None and not self._writer.is_closing():
+                return self._writer
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port, limit=2**20), self._connect_timeout_s
+                )
+            except (OSError, asyncio.TimeoutError) as e:
+                raise ConnectionError(f"cannot reach {self.host}:{self.port}: {e}") from e
+            self._writer = writer
+            self._reader_task = asyncio.ensure_future(self._read_loop(reader))
+            self._reader_task.add_done_callback(self._reader_done)
+            return writer
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            head = await reader.readexactly(4)
+            (size,) = _LEN.unpack(head)
+            msg = orjson.loads(await reader.readexactly(size))
+            fut = self._pending.pop(msg["id"], None)
+            if fut is None or fut.done():
+                continue
+            if "e" in msg:
+                fut.set_exception(ApiError.from_wire(msg["e"]))
+            else:
+                fut.set_result(msg.get("r"))
+
+    def _reader_done(self, task: asyncio.Task[None]) -> None:
+        # The connection is gone: fail every waiting request so that nothing waits forever.
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"connection to {self.host}:{self.port} lost"))
+
+    async def call(self, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
+        """Send one request and wait for its answer.
+
+        Raises :class:`ApiError` for an answer that is an error, :class:`ConnectionError` when
+        the server cannot be reached or the connection drops before the answer.
+        """
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            writer = await self._connect()
+        if len(self._pending) >= PENDING_MAX:
+            raise unavailable("Too many requests in flight to a storage node")
+        self._next_id += 1
+        rid = self._next_id
+        args["id"] = rid
+        args["op"] = op
+        data = orjson.dumps(args)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        writer.write(_LEN.pack(len(data)) + data)
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._pending.pop(rid, None)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)

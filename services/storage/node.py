@@ -1,0 +1,201 @@
+"""A storage node: hosts partition replicas and serves them over the internal RPC.
+
+The node learns which partitions it hosts from ``dyn.partitions`` (a replica list naming this
+node) and, for speed, from a router's direct ``open`` request while a table is created; both
+paths end in :meth:`StorageNode.ensure_partition`, which is idempotent.  A replica takes the
+leader role when the partition's leader is this node, the follower role otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dynamolog import errors
+from dynamolog.config import Settings
+from dynamolog.kafka.admin import KafkaAdmin
+from dynamolog.metadata import Metadata, MetadataWriter
+from dynamolog.rpc import RpcServer
+
+from .follower import LogFollower
+from .leader import LeaderSequencer, not_leader
+from .reads import get_item, range_read
+from .replica import Replica
+
+log = logging.getLogger(__name__)
+
+
+class HostedPartition:
+    """A replica and the role it plays on this node."""
+
+    def __init__(self, info: dict[str, Any], replica: Replica) -> None:
+        self.info = info
+        self.replica = replica
+        self.leader: LeaderSequencer | None = None
+        self.follower: LogFollower | None = None
+
+    async def close(self) -> None:
+        if self.leader is not None:
+            await self.leader.close()
+        if self.follower is not None:
+            await self.follower.close()
+
+    def status(self) -> dict[str, Any]:
+        if self.leader is not None:
+            s = self.leader.status()
+        elif self.follower is not None:
+            s = {"role": "follower", **self.follower.status()}
+        else:
+            s = {"role": "opening"}
+        s.update({"partition_id": self.info["partition_id"], "table": self.info["table_name"]})
+        return s
+
+
+class StorageNode:
+    """One storage node process."""
+
+    def __init__(self, settings: Settings, node_id: str, data_dir: Path, host: str, port: int) -> None:
+        self.settings = settings
+        self.node_id = node_id
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.metadata = Metadata(settings)
+        self.writer = MetadataWriter(settings)
+        self.rpc = RpcServer(self.handle, host, port)
+        self.hosted: dict[str, HostedPartition] = {}
+        self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
+        self._bg: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        async with KafkaAdmin(self.settings.bootstrap) as admin:
+            await admin.ensure_metadata_topics(self.settings)
+        await self.writer.start()
+        await self.rpc.start()
+        await self.metadata.start()
+        await self.writer.put_node(
+            {
+                "node_id": self.node_id,
+                "rpc_address": f"{self.host}:{self.rpc.port}",
+                "pid": os.getpid(),
+                "started_at_ms": int(time.time() * 1000),
+            }
+        )
+        # open every partition this node hosts, then follow changes
+        for info in list(self.metadata.partitions.items.values()):
+            self._on_partition(info["partition_id"], info)
+        self.metadata.partitions.listen(self._on_partition)
+        await asyncio.gather(*self._opening.values(), return_exceptions=True)
+        log.info("storage node %s serving on %s:%d (%d partitions)", self.node_id, self.host, self.rpc.port, len(self.hosted))
+
+    async def close(self) -> None:
+        await self.rpc.close()
+        for t in list(self._bg):
+            t.cancel()
+        for hp in list(self.hosted.values()):
+            await hp.close()
+            hp.replica.close()
+        await self.metadata.close()
+        await self.writer.close()
+
+    # -- partitions ------------------------------------------------------------------------
+    def _on_partition(self, pid: str, info: dict[str, Any] | None) -> None:
+        if info is None or info["state"] == "DELETED":
+            if pid in self.hosted or pid in self._opening:
+                self._spawn(self.drop_partition(pid))
+        elif self.node_id in info["replicas"] and info["state"] == "ACTIVE":
+            self._spawn(self.ensure_partition(info))
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.ensure_future(coro)
+        self._bg.add(t)
+        t.add_done_callback(self._bg.discard)
+
+    async def ensure_partition(self, info: dict[str, Any]) -> HostedPartition:
+        pid = info["partition_id"]
+        hp = self.hosted.get(pid)
+        if hp is not None and (hp.leader is None or hp.leader.epoch >= info["leader_epoch"]):
+            return hp
+        task = self._opening.get(pid)
+        if task is None:
+            task = asyncio.ensure_future(self._open(info))
+            self._opening[pid] = task
+            task.add_done_callback(lambda _t: self._opening.pop(pid, None))
+        return await asyncio.shield(task)
+
+    def _replica_path(self, pid: str) -> Path:
+        return self.data_dir / "partitions" / pid
+
+    async def _open(self, info: dict[str, Any]) -> HostedPartition:
+        pid = info["partition_id"]
+        hp = self.hosted.get(pid)
+        if hp is None:
+            hp = HostedPartition(info, Replica(self._replica_path(pid)))
+        else:
+            await hp.close()
+            hp.info = info
+        if info.get("leader") == self.node_id:
+            leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id)
+            await leader.start()
+            hp.leader, hp.follower = leader, None
+        else:
+            follower = LogFollower(self.settings, hp.replica, info["log_topic"])
+            follower.start()
+            hp.leader, hp.follower = None, follower
+        self.hosted[pid] = hp
+        log.info("partition %s open as %s", pid, "leader" if hp.leader else "follower")
+        return hp
+
+    async def drop_partition(self, pid: str) -> None:
+        task = self._opening.get(pid)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        hp = self.hosted.pop(pid, None)
+        if hp is not None:
+            await hp.close()
+            hp.replica.destroy()
+            log.info("partition %s dropped", pid)
+
+    def _hosted(self, pid: str) -> HostedPartition:
+        hp = self.hosted.get(pid)
+        if hp is None:
+            raise not_leader(pid)
+        return hp
+
+    # -- RPC -----------------------------------------------------------------------------
+    async def handle(self, req: dict[str, Any]) -> Any:
+        op = req["op"]
+        if op == "write":
+            hp = self._hosted(req["pid"])
+            if hp.leader is None:
+                raise not_leader(req["pid"])
+            return await hp.leader.submit(req, base64.b64decode(req["key"]))
+        if op == "get":
+            hp = self._hosted(req["pid"])
+            if req.get("consistent") and hp.leader is None:
+                raise not_leader(req["pid"])
+            return get_item(hp.replica, req)
+        if op == "range":
+            hp = self._hosted(req["pid"])
+            if req.get("consistent") and hp.leader is None:
+                raise not_leader(req["pid"])
+            return range_read(hp.replica, req)
+        if op == "open":
+            hp = await self.ensure_partition(req["partition"])
+            return hp.status()
+        if op == "drop":
+            await self.drop_partition(req["pid"])
+            return {}
+        if op == "status":
+            return {"node_id": self.node_id, "partitions": [hp.status() for hp in self.hosted.values()]}
+        if op == "digest":
+            digest, count = self._hosted(req["pid"]).replica.digest()
+            return {"digest": digest, "items": count}
+        if op == "ping":
+            return {"node_id": self.node_id}
+        raise errors.validation(f"unknown internal operation {op!r}")

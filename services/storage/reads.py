@@ -1,0 +1,132 @@
+"""Reads served by a replica: GetItem, and the Query / Scan range scans of one partition.
+
+The router has already validated the request; here the expressions are parsed (memoized),
+resolved and evaluated per item.  A page stops at ``Limit`` scanned items or when the items
+read reach 1 MB (DynamoDB's page size), whichever comes first; the filter applies after.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from dynamolog import expr
+from dynamolog.keys import encode_value
+
+from .replica import Replica
+
+#: DynamoDB's page size: a Query or Scan stops after reading this many bytes of items
+PAGE_BYTES_MAX = 1024 * 1024
+
+
+def _b64(data: str | None) -> bytes | None:
+    return None if data is None else base64.b64decode(data)
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix``."""
+    b = bytearray(prefix)
+    while b:
+        if b[-1] < 0xFF:
+            b[-1] += 1
+            return bytes(b)
+        b.pop()
+    return None
+
+
+def key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes | None]:
+    """RocksDB bounds [start, end) of the items under one partition key that meet a sort-key
+    condition (``[op, value, value2?]`` with values as attribute values)."""
+    end_all = prefix_end(prefix)
+    if not cond:
+        return prefix, end_all
+    op = cond[0]
+    e = prefix + encode_value(cond[1])
+    if op == "EQ":
+        return e, e + b"\x00"
+    if op == "LT":
+        return prefix, e
+    if op == "LE":
+        return prefix, e + b"\x00"
+    if op == "GT":
+        return e + b"\x00", end_all
+    if op == "GE":
+        return e, end_all
+    if op == "BETWEEN":
+        return e, prefix + encode_value(cond[2]) + b"\x00"
+    if op == "BEGINS_WITH":
+        return e, prefix_end(e) if len(e) > len(prefix) else end_all
+    raise ValueError(f"unknown sort key operator {op!r}")
+
+
+class ReadContext:
+    """The parsed filter and projection of one read request."""
+
+    def __init__(self, req: dict[str, Any]) -> None:
+        resolver = expr.Resolver(req.get("names"), req.get("values"))
+        f = req.get("filter")
+        self.filter = resolver.condition(expr.parse_condition(f, "FilterExpression"), "FilterExpression") if f else None
+        p = req.get("proj")
+        self.projection = resolver.projection(expr.parse_projection(p)) if p else None
+
+    def shape(self, item: dict[str, Any]) -> dict[str, Any]:
+        return expr.project(item, self.projection) if self.projection is not None else item
+
+
+def get_item(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
+    raw = replica.get_raw(base64.b64decode(req["key"]))
+    if raw is None:
+        return {}
+    if not req.get("proj"):
+        return {"Item": orjson.Fragment(raw)}
+    return {"Item": ReadContext(req).shape(orjson.loads(raw))}
+
+
+def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
+    """One page of a Query (``prefix`` given) or Scan (whole partition) on this replica."""
+    ctx = ReadContext(req)
+    if req.get("prefix") is not None:
+        start, end = key_range(base64.b64decode(req["prefix"]), req.get("range"))
+    else:
+        start, end = b"", None
+    forward = req.get("forward", True)
+    limit = req.get("limit") or 1 << 62
+    count_only = req.get("select") == "COUNT"
+    items: list[Any] = []
+    scanned = 0
+    count = 0
+    page_bytes = 0
+    last_key: bytes | None = None
+    cut = False
+    plain = ctx.filter is None and ctx.projection is None
+    for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after"))):
+        if scanned >= limit or page_bytes >= PAGE_BYTES_MAX:
+            cut = True
+            break
+        scanned += 1
+        page_bytes += len(raw)
+        last_key = k
+        if plain:
+            count += 1
+            if not count_only:
+                items.append(orjson.Fragment(raw))
+            continue
+        item = orjson.loads(raw)
+        if ctx.filter is not None and not expr.evaluate(ctx.filter, item):
+            continue
+        count += 1
+        if not count_only:
+            items.append(ctx.shape(item))
+    out: dict[str, Any] = {"Count": count, "ScannedCount": scanned}
+    if not count_only:
+        out["Items"] = items
+    # DynamoDB answers a LastEvaluatedKey when the page was cut, and also whenever Limit was
+    # reached, even if nothing follows.
+    if last_key is not None and (cut or scanned >= limit):
+        out["last"] = base64.b64encode(last_key).decode()
+        raw_last = replica.get_raw(last_key)
+        last_item = orjson.loads(raw_last) if raw_last is not None else {}
+        out["last_item_keys"] = {n: last_item[n] for n in req.get("key_names", []) if n in last_item}
+    return out

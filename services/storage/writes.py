@@ -1,0 +1,80 @@
+"""The effect of one write: a pure function of the request and the previous item.
+
+The leader sequencer calls :func:`compute` for each request of a group commit, against the
+state plus the overlay of the writes before it in the same group.  It does no I/O and may run
+more than once for the same request (a retried group), so it must not mutate its inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dynamolog import errors, expr
+from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a write does to its item."""
+
+    #: the item after the write; None when the write deletes it (or it stays absent)
+    new: Item | None
+    #: whether the item changed at all (an unchanged item writes no log record)
+    changed: bool
+    #: the answer's fields (``Attributes``), already shaped by ReturnValues
+    result: dict[str, Any]
+
+
+def _condition_holds(req: dict[str, Any], old: Item | None, resolver: expr.Resolver) -> None:
+    text = req.get("cond")
+    if not text:
+        return
+    cond = resolver.condition(expr.parse_condition(text), "ConditionExpression")
+    if not expr.evaluate(cond, old):
+        item = old if (req.get("rvf") == "ALL_OLD" and old is not None) else None
+        raise errors.conditional_check_failed(item)
+
+
+def _returned(rv: str, old: Item | None, new: Item | None, touched: list[str] | None) -> dict[str, Any]:
+    if rv == "ALL_OLD":
+        src = old
+    elif rv == "ALL_NEW":
+        src = new
+    elif rv == "UPDATED_OLD":
+        src = {k: v for k, v in (old or {}).items() if touched is not None and k in touched}
+    elif rv == "UPDATED_NEW":
+        src = {k: v for k, v in (new or {}).items() if touched is not None and k in touched}
+    else:
+        return {}
+    return {"Attributes": src} if src else {}
+
+
+def compute(req: dict[str, Any], old: Item | None) -> Effect:
+    """Evaluate one PutItem / DeleteItem / UpdateItem request against ``old``.
+
+    Raises :class:`~dynamolog.errors.ApiError` (ConditionalCheckFailedException, or a
+    ValidationException found only now, such as an update operand of the wrong type).
+    """
+    resolver = expr.Resolver(req.get("names"), req.get("values"))
+    _condition_holds(req, old, resolver)
+    kind = req["kind"]
+    rv = req.get("rv") or "NONE"
+    if kind == "put":
+        new: Item | None = req["item"]
+        return Effect(new, new != old, _returned(rv, old, new, None))
+    if kind == "delete":
+        return Effect(None, old is not None, _returned(rv, old, None, None))
+    if kind == "update":
+        upd = resolver.update(expr.parse_update(req["update"])) if req.get("update") else None
+        base = dict(old) if old is not None else dict(req["keyattrs"])
+        new = expr.apply_update(upd, base) if upd is not None else base
+        for k, v in req["keyattrs"].items():  # key attributes cannot change (the router checks)
+            new[k] = v
+        if new != old and item_size(new) > MAX_ITEM_BYTES:
+            raise errors.validation("Item size to update has exceeded the maximum allowed size")
+        touched = expr.updated_paths(upd) if upd is not None else []
+        return Effect(new, new != old, _returned(rv, old, new, touched))
+    raise errors.validation(f"unknown write kind {kind!r}")
