@@ -53,7 +53,7 @@ def arith(op: str, a: str, b: str) -> str:
     try:
         r = CONTEXT.add(num(a), num(b)) if op == "+" else CONTEXT.subtract(num(a), num(b))
     except decimal.Inexact:
-        raise validation("Number overflow. Attempting to store a number with more than 38 significant digits")
+        raise validation("Attempting to store more than 38 significant digits in a Number")
     except decimal.DecimalException:
         raise validation("Number overflow. Attempting to store a number with magnitude larger than supported range")
     return format_number(r)
@@ -66,7 +66,7 @@ def _bytes(b: str) -> bytes:
 def _key(t: str, x: Any) -> Any:
     """A comparable, hashable key for one scalar (or set element) of type ``t``."""
     if t == "N":
-        return num(x).normalize(CONTEXT) if not num(x).is_zero() else Decimal(0)
+        return num(x)  # Decimal equality and hash are by value: 1.0 == 1, -0 == 0
     if t == "B":
         return _bytes(x)
     if t == "S":

@@ -302,3 +302,9 @@ def test_key_condition_begins_with_number():
 
 def test_key_condition_nested_attribute():
     assert "nested" in kc_err("pk.x = :v", {":v": S("a")})
+
+
+def test_long_numbers_compare_exactly():
+    item = {"x": N("1.0000000000000000000000000000000000000001")}
+    assert check("x > :v", {":v": N("1")}, item)
+    assert check("x = :v", {":v": N("1.00000000000000000000000000000000000000010")}, item)

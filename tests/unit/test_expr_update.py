@@ -235,3 +235,8 @@ def test_updated_paths():
     r = Resolver({"#n": "name"}, {":v": N("1"), ":s": {"SS": ["a"]}})
     u = r.update(parse_update("SET #n = :v, m.x = :v REMOVE r ADD c :v DELETE m2.s :s"))
     assert updated_paths(u) == ["name", "m", "r", "c", "m2"]
+
+
+def test_precision_limit():
+    assert upd_err("SET a = :x + :y", None, {":x": N("1E20"), ":y": N("1E-20")}) == (
+        "Attempting to store more than 38 significant digits in a Number")
