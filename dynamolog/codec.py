@@ -26,9 +26,11 @@ import fastavro
 __all__ = [
     "SCHEMA_DIR",
     "decode_log_record",
+    "decode_node",
     "decode_partition",
     "decode_table",
     "encode_log_record",
+    "encode_node",
     "encode_partition",
     "encode_table",
     "image_from_avro",
@@ -50,6 +52,7 @@ _AV = _load("AttributeValue")
 _TABLE = _load("TableDefinition")
 _PARTITION = _load("PartitionInfo")
 _LOG = _load("LogRecord")
+_NODE = _load("NodeInfo")
 
 _NUMBER, _SS, _NS, _BS = (
     "dynamolog.NumberValue",
@@ -175,3 +178,13 @@ def decode_log_record(b: bytes) -> dict[str, Any]:
     rec["new_image"] = image_from_avro(rec["new_image"])
     rec["old_image"] = image_from_avro(rec["old_image"])
     return rec
+
+
+def encode_node(d: dict[str, Any]) -> bytes:
+    """NodeInfo dict -> Avro bytes (value of ``dyn.nodes``)."""
+    return _write(_NODE, d)
+
+
+def decode_node(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> NodeInfo dict."""
+    return _read(_NODE, b)  # type: ignore[no-any-return]

@@ -18,8 +18,7 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.config import Settings
-from dynamolog.kafka.admin import KafkaAdmin
-from dynamolog.metadata import Metadata, MetadataWriter
+from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcServer
 
 from .follower import LogFollower
@@ -73,8 +72,7 @@ class StorageNode:
         self._bg: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        async with KafkaAdmin(self.settings.bootstrap) as admin:
-            await admin.ensure_metadata_topics(self.settings)
+        await ensure_metadata_topics(self.settings)
         await self.writer.start()
         await self.rpc.start()
         await self.metadata.start()

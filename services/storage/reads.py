@@ -89,8 +89,9 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     ctx = ReadContext(req)
     if req.get("prefix") is not None:
         start, end = key_range(base64.b64decode(req["prefix"]), req.get("range"))
-    else:
-        start, end = b"", None
+    else:  # a Scan: the whole partition, or a hash range of it (parallel scan segments)
+        start, end = _b64(req.get("lo")) or b"", _b64(req.get("hi"))
+    bytes_max = min(req.get("bytes_max") or PAGE_BYTES_MAX, PAGE_BYTES_MAX)
     forward = req.get("forward", True)
     limit = req.get("limit") or 1 << 62
     count_only = req.get("select") == "COUNT"
@@ -102,7 +103,7 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     cut = False
     plain = ctx.filter is None and ctx.projection is None
     for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after"))):
-        if scanned >= limit or page_bytes >= PAGE_BYTES_MAX:
+        if scanned >= limit or page_bytes >= bytes_max:
             cut = True
             break
         scanned += 1
@@ -119,7 +120,7 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
         count += 1
         if not count_only:
             items.append(ctx.shape(item))
-    out: dict[str, Any] = {"Count": count, "ScannedCount": scanned}
+    out: dict[str, Any] = {"Count": count, "ScannedCount": scanned, "bytes": page_bytes}
     if not count_only:
         out["Items"] = items
     # DynamoDB answers a LastEvaluatedKey when the page was cut, and also whenever Limit was

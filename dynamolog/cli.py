@@ -1,0 +1,178 @@
+"""The ``dynamolog`` command: run a local system and look at it.
+
+    dynamolog up                 start Kafka, the storage node(s) and the router; print the endpoint
+    dynamolog up --detach        the same, but return to the shell and leave it running
+    dynamolog status             what runs, and every partition's role, offset and item count
+    dynamolog down               stop everything (data stays in --data-dir)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .launcher import SystemSpec, System, _pid_alive, health
+
+DEFAULT_DATA_DIR = Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
+
+EXAMPLES = """\
+Endpoint: {endpoint}   (region {region}; any access key works until authentication is turned on)
+
+  # Python (boto3)
+  import boto3
+  ddb = boto3.client("dynamodb", endpoint_url="{endpoint}", region_name="{region}",
+                     aws_access_key_id="local", aws_secret_access_key="local")
+  ddb.create_table(TableName="Music",
+      KeySchema=[{{"AttributeName": "Artist", "KeyType": "HASH"}}, {{"AttributeName": "Song", "KeyType": "RANGE"}}],
+      AttributeDefinitions=[{{"AttributeName": "Artist", "AttributeType": "S"}},
+                            {{"AttributeName": "Song", "AttributeType": "S"}}],
+      BillingMode="PAY_PER_REQUEST")
+  ddb.put_item(TableName="Music", Item={{"Artist": {{"S": "Arturus"}}, "Song": {{"S": "Call Me"}}}})
+
+  # AWS CLI
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws dynamodb list-tables \\
+      --endpoint-url {endpoint} --region {region}
+
+Logs: {data_dir}/logs/   Stop: dynamolog down --data-dir {data_dir}
+"""
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    system = System(args.data_dir)
+    spec = SystemSpec(
+        data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
+        kafka_base_port=args.kafka_port, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
+        region=os.environ.get("DYNAMOLOG_REGION", "us-east-1"),
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        initial_partitions=args.initial_partitions,
+    )
+    t0 = time.monotonic()
+    try:
+        state = system.up(spec)
+    except (RuntimeError, TimeoutError, OSError) as e:
+        print(f"dynamolog up failed: {e}", file=sys.stderr)
+        system.down()
+        return 1
+    endpoint = f"http://127.0.0.1:{state['port']}"
+    print(f"Dynamolog {__version__} is up in {time.monotonic() - t0:.1f} s "
+          f"(Kafka {state['bootstrap']}, {len(state['storage_ports'])} storage node(s)).")
+    print(EXAMPLES.format(endpoint=endpoint, region=state["region"], data_dir=system.data_dir))
+    if args.detach:
+        return 0
+    print("Running in the foreground; Ctrl-C stops everything.", flush=True)
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop:
+        time.sleep(0.5)
+        dead = [n for n, p in state["pids"].items() if not _pid_alive(p)]
+        if dead:
+            print(f"{', '.join(dead)} stopped; see {system.data_dir}/logs. Stopping the rest.", file=sys.stderr)
+            break
+    system.down()
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    system = System(args.data_dir)
+    if system.state() is None and not (args.data_dir / "kafka").exists():
+        print(f"nothing to stop in {args.data_dir.resolve()}")
+        return 0
+    system.down()
+    print("stopped; data kept in", args.data_dir.resolve())
+    return 0
+
+
+async def _node_status(host: str, port: int) -> dict[str, Any] | str:
+    from .rpc import RpcClient
+
+    client = RpcClient(host, port)
+    try:
+        result: dict[str, Any] = await client.call("status", timeout_s=3)
+        return result
+    except Exception as e:  # report, do not fail
+        return f"unreachable ({e})"
+    finally:
+        await client.close()
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    system = System(args.data_dir)
+    state = system.state()
+    if state is None:
+        print(f"no system in {args.data_dir.resolve()} (start one with: dynamolog up --data-dir {args.data_dir})")
+        return 1
+    print(f"data dir  {state['data_dir']}")
+    print(f"kafka     {state['bootstrap']}  namespace {state['namespace']}")
+    h = health(state["port"])
+    print(f"router    http://127.0.0.1:{state['port']}  {h or 'not answering'}")
+    for name, pid in sorted(state.get("pids", {}).items()):
+        print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped'}")
+    for node, port in sorted(state.get("storage_ports", {}).items()):
+        st = asyncio.run(_node_status("127.0.0.1", port))
+        if isinstance(st, str):
+            print(f"storage {node}: {st}")
+            continue
+        print(f"storage {node} (127.0.0.1:{port}): {len(st['partitions'])} partition(s)")
+        for p in sorted(st["partitions"], key=lambda x: (x["table"], x["partition_id"])):
+            print(f"  {p['table']:<24} {p['partition_id']:<16} {p['role']:<9} epoch {p.get('epoch', '-'):<3} "
+                  f"next offset {p.get('next_offset', '-'):<8} applied {p.get('applied_records', '-')}")
+    return 0 if h else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynamolog",
+        description="Dynamolog: a DynamoDB-compatible database built on Kafka logs and RocksDB views.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument("--version", action="version", version=f"dynamolog {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_dir_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                       help="where Kafka's logs, the RocksDB views and the service logs live (default: .data)")
+
+    up = sub.add_parser("up", help="start Kafka, storage node(s) and the router on 127.0.0.1",
+                        description="Start a local system. Uses $KAFKA_BOOTSTRAP_SERVERS instead of starting "
+                        "Kafka when it is set. Data in --data-dir survives down and up.")
+    data_dir_arg(up)
+    up.add_argument("--port", type=int, default=8000, help="the DynamoDB endpoint's port (default 8000)")
+    up.add_argument("--brokers", type=int, choices=(1, 3), default=1, help="Kafka brokers to run (1 or 3)")
+    up.add_argument("--storage-nodes", type=int, default=1, help="storage node processes to run (default 1)")
+    up.add_argument("--kafka-port", type=int, default=9092, help="first Kafka broker's port (default 9092)")
+    up.add_argument("--initial-partitions", type=int, default=2, help="partitions of a new table (default 2)")
+    up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
+                    "with `dynamolog down`")
+    up.set_defaults(func=_cmd_up)
+
+    down = sub.add_parser("down", help="stop everything started by `dynamolog up` (data is kept)")
+    data_dir_arg(down)
+    down.set_defaults(func=_cmd_down)
+
+    status = sub.add_parser("status", help="show services, and every partition's role, epoch and offsets")
+    data_dir_arg(status)
+    status.set_defaults(func=_cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Start and stop a whole local Dynamolog system: Kafka, storage nodes and a router.
+
+Everything lives under one data directory::
+
+    DATA/kafka/               the local Kafka cluster (see dynamolog.kafka.local)
+    DATA/storage/<node>/      each storage node's RocksDB views
+    DATA/logs/<service>.log   each service's log
+    DATA/system.json          what runs: pids, ports, bootstrap servers, namespace
+
+Data survives ``down`` then ``up`` with the same data directory: the logs are in Kafka, the
+views in RocksDB, and the metadata in compacted topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .kafka.local import LocalKafka
+
+STATE_FILE = "system.json"
+
+
+def _say(msg: str) -> None:
+    print(f"[dynamolog] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class SystemSpec:
+    """What ``dynamolog up`` starts."""
+
+    data_dir: Path
+    port: int = 8000
+    brokers: int = 1
+    storage_nodes: int = 1
+    kafka_base_port: int = 9092
+    storage_base_port: int = 7000
+    namespace: str = "dyn"
+    region: str = "us-east-1"
+    bootstrap: str | None = None  # an existing cluster (KAFKA_BOOTSTRAP_SERVERS); None: start one
+    initial_partitions: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
+    if not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def health(port: int, timeout_s: float = 1.0) -> str | None:
+    """The router's health line, or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout_s) as r:
+            return str(r.read().decode())
+    except OSError:
+        return None
+
+
+class System:
+    """A running (or stopped) local system described by ``DATA/system.json``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.state_path = self.data_dir / STATE_FILE
+
+    def state(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.state_path.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent),
+        )
+        return proc.pid
+
+    def up(self, spec: SystemSpec, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Start everything that is not running yet; returns the state."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        old = self.state() or {}
+        if old and any(_pid_alive(p) for p in old.get("pids", {}).values()):
+            if health(old["port"]):
+                _say(f"already running (data dir {self.data_dir})")
+                return old
+            _say("a previous system is half-running; stopping it first")
+            self.down()
+        bootstrap = spec.bootstrap
+        kafka_managed = bootstrap is None
+        if kafka_managed:
+            kafka = LocalKafka(self.data_dir / "kafka", brokers=spec.brokers, base_port=spec.kafka_base_port)
+            kafka.ensure_jars()
+            _say(f"starting Kafka ({spec.brokers} broker{'s' if spec.brokers > 1 else ''})")
+            kafka.start()
+            bootstrap = kafka.bootstrap_servers
+        env = dict(os.environ)
+        env.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DYNAMOLOG_NAMESPACE": spec.namespace,
+                    "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1"})
+        env.update(spec.extra_env)
+        pids: dict[str, int] = {}
+        state = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
+                 "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
+                 "pids": pids, "storage_ports": {}}
+        for i in range(1, spec.storage_nodes + 1):
+            node = f"n{i}"
+            port = spec.storage_base_port + i
+            pids[f"storage-{node}"] = self._spawn(
+                f"storage-{node}",
+                ["services.storage", "--node-id", node, "--data-dir", str(self.data_dir / "storage" / node),
+                 "--port", str(port)], env)
+            state["storage_ports"][node] = port
+        self._write(state)
+        # the router places partitions on registered nodes, so let the nodes register first
+        time.sleep(0.5)
+        pids["router"] = self._spawn(
+            "router", ["services.router", "--port", str(spec.port), "--initial-partitions",
+                       str(spec.initial_partitions)], env)
+        self._write(state)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            dead = [n for n, p in pids.items() if not _pid_alive(p)]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} stopped during start; see {self.data_dir / 'logs'}")
+            if health(spec.port):
+                return state
+            time.sleep(0.2)
+        raise TimeoutError(f"the router did not answer on port {spec.port} within {timeout_s:.0f} s; "
+                           f"see {self.data_dir / 'logs' / 'router.log'}")
+
+    def _write(self, state: dict[str, Any]) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
+
+    def stop_service(self, name: str) -> None:
+        state = self.state() or {}
+        pid = state.get("pids", {}).get(name)
+        if pid:
+            _stop_pid(pid)
+
+    def down(self) -> None:
+        """Stop the router, the storage nodes and (if this system started it) Kafka."""
+        state = self.state() or {}
+        pids = state.get("pids", {})
+        for name in sorted(pids, key=lambda n: n != "router"):  # the router first
+            _stop_pid(pids[name])
+        if state.get("kafka_managed", True) and (self.data_dir / "kafka").exists():
+            LocalKafka.from_data_dir(self.data_dir / "kafka").stop()
+        if state:
+            state["pids"] = {}
+            self._write(state)

@@ -1,0 +1,1 @@
+"""The request router: the HTTP front door speaking DynamoDB's JSON protocol."""

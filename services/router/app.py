@@ -1,0 +1,124 @@
+"""The request router: DynamoDB JSON 1.0 over HTTP, dispatched to one method per operation.
+
+Protocol (as DynamoDB): ``POST /`` with ``X-Amz-Target: DynamoDB_20120810.<Operation>`` and a
+JSON body; the answer is JSON with ``x-amzn-RequestId`` and ``x-amz-crc32`` (the CRC-32 of the
+body, which SDKs verify).  Errors are ``{"__type": "<namespace>#<Type>", "message": ...}``
+with status 400, or 500 for server faults.  ``GET /`` answers a health line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from dynamolog import __version__, errors
+from dynamolog.config import Settings
+from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+
+from .http import HttpServer
+from .items import Items
+from .routing import Routing
+from .tables import Tables
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "DynamoDB_20120810."
+JSON_TYPE = "application/x-amz-json-1.0"
+
+Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Router:
+    """One router process: metadata caches, storage clients and the HTTP front door."""
+
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, initial_partitions: int = 2):
+        self.settings = settings
+        self.metadata = Metadata(settings)
+        self.writer = MetadataWriter(settings, self.metadata)
+        self.routing = Routing(self.metadata)
+        self.tables = Tables(settings, self.metadata, self.writer, self.routing, initial_partitions)
+        self.items = Items(self.tables, self.routing)
+        self.http = HttpServer(self.handle_http, host, port)
+        self.operations: dict[str, Operation] = {
+            "CreateTable": self.tables.create_table,
+            "DescribeTable": self.tables.describe_table,
+            "ListTables": self.tables.list_tables,
+            "DeleteTable": self.tables.delete_table,
+            "PutItem": self.items.put_item,
+            "GetItem": self.items.get_item,
+            "DeleteItem": self.items.delete_item,
+            "UpdateItem": self.items.update_item,
+            "Query": self.items.query,
+            "Scan": self.items.scan,
+        }
+
+    async def start(self) -> None:
+        await ensure_metadata_topics(self.settings)
+        await self.writer.start()
+        await self.metadata.start()
+        self.tables.resume_pending()
+        await self.http.start()
+        log.info("router listening on http://%s:%d", self.http.host, self.http.port)
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.routing.close()
+        await self.metadata.close()
+        await self.writer.close()
+
+    # -- HTTP edge -------------------------------------------------------------------------
+    async def handle_http(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        request_id = uuid.uuid4().hex.upper()
+        if method == "GET":
+            out = f"healthy: dynamolog {__version__} ({self.settings.region})".encode()
+            return 200, [("Content-Type", "text/plain"), ("x-amzn-RequestId", request_id)], out
+        status = 200
+        try:
+            if method != "POST":
+                raise errors.ApiError("UnknownOperationException", "", namespace="com.amazon.coral.service#")
+            result = await self.dispatch(headers, body)
+            out = orjson.dumps(result)
+        except errors.ApiError as e:
+            status = e.status
+            out = orjson.dumps(e.to_body())
+        except Exception:
+            log.exception("router: request %s failed", request_id)
+            status = 500
+            out = orjson.dumps(errors.internal().to_body())
+        return status, [
+            ("Content-Type", JSON_TYPE),
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-crc32", str(zlib.crc32(out))),
+        ], out
+
+    async def dispatch(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        target = headers.get("x-amz-target", "")
+        if not target.startswith(TARGET_PREFIX):
+            raise errors.unknown_operation()
+        op = self.operations.get(target[len(TARGET_PREFIX):])
+        if op is None:
+            raise errors.unknown_operation()
+        try:
+            params = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            raise errors.serialization("Start of structure or map found where not expected.") from None
+        if not isinstance(params, dict):
+            raise errors.serialization("Start of structure or map found where not expected.")
+        return await op(params)
+
+
+async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:
+    router = Router(settings, host, port, initial_partitions)
+    await router.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await router.close()

@@ -1,0 +1,343 @@
+"""Data plane: PutItem, GetItem, DeleteItem, UpdateItem, Query, Scan.
+
+Each operation validates the whole request first (parameters, key schema, every expression
+parsed and resolved, unused names and values rejected), then finds the partition and calls
+its leader (writes, consistent reads) or any replica (eventually consistent reads).  The
+storage node re-parses the expression strings from a memo, so only strings travel.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+from dynamolog import errors, expr
+from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
+
+from .routing import Routing
+from .tables import Tables, attribute_types, key_names
+from .validate import (
+    parse_item,
+    parse_key,
+    parse_values,
+    raise_constraints,
+    require_table_name,
+    return_values,
+)
+
+HASH_SPACE = 1 << 64
+_LEGACY = ("Expected", "AttributeUpdates", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter",
+           "ConditionalOperator")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class Expressions:
+    """The expressions of one request, parsed and resolved once, unused names/values rejected."""
+
+    def __init__(self, p: dict[str, Any], **kinds: str) -> None:
+        names = p.get("ExpressionAttributeNames")
+        values = parse_values(p.get("ExpressionAttributeValues"))
+        texts = {kind: p.get(param) for kind, param in kinds.items() if p.get(param) is not None}
+        if names is not None and not isinstance(names, dict):
+            raise errors.serialization("Unexpected value type in payload")
+        if names == {}:
+            raise errors.validation("ExpressionAttributeNames must not be empty")
+        if values == {}:
+            raise errors.validation("ExpressionAttributeValues must not be empty")
+        if not texts:
+            if names is not None:
+                raise errors.validation("ExpressionAttributeNames can only be specified when using expressions")
+            if values is not None:
+                raise errors.validation("ExpressionAttributeValues can only be specified when using expressions")
+        for param in _LEGACY:
+            if p.get(param) is not None:
+                raise errors.validation(f"The legacy parameter {param} is not supported by this Dynamolog version; "
+                                        "use expressions instead")
+        self.names = names
+        self.values = values
+        self.texts = texts
+        r = expr.Resolver(names, values)
+        self.condition = self.filter = self.key_condition = None
+        self.update = None
+        self.projection = None
+        if "condition" in texts:
+            self.condition = r.condition(expr.parse_condition(texts["condition"]), "ConditionExpression")
+        if "key_condition" in texts:
+            self.key_condition = r.condition(expr.parse_key_condition(texts["key_condition"]), "KeyConditionExpression")
+        if "filter" in texts:
+            self.filter = r.condition(expr.parse_condition(texts["filter"], "FilterExpression"), "FilterExpression")
+        if "update" in texts:
+            self.update = r.update(expr.parse_update(texts["update"]))
+        if "projection" in texts:
+            self.projection = r.projection(expr.parse_projection(texts["projection"]))
+        r.finish()
+
+    def wire(self) -> dict[str, Any]:
+        """What the storage node needs to evaluate them again."""
+        return {
+            "cond": self.texts.get("condition"),
+            "update": self.texts.get("update"),
+            "filter": self.texts.get("filter"),
+            "proj": self.texts.get("projection"),
+            "names": self.names,
+            "values": self.values,
+        }
+
+
+def _capacity(p: dict[str, Any], table: str, units: float) -> dict[str, Any]:
+    mode = p.get("ReturnConsumedCapacity") or "NONE"
+    if mode == "NONE":
+        return {}
+    cc: dict[str, Any] = {"TableName": table, "CapacityUnits": units}
+    if mode == "INDEXES":
+        cc["Table"] = {"CapacityUnits": units}
+    return {"ConsumedCapacity": cc}
+
+
+def _write_units(size: int) -> float:
+    return float(max(1, math.ceil(size / 1024)))
+
+
+def _read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / 4096))
+    return float(units if consistent else units / 2)
+
+
+def _limit(p: dict[str, Any]) -> int | None:
+    limit = p.get("Limit")
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise errors.serialization("NUMBER_VALUE cannot be converted to Integer")
+    if limit < 1:
+        raise_constraints([f"Value '{limit}' at 'limit' failed to satisfy constraint: "
+                           "Member must have value greater than or equal to 1"])
+    return limit
+
+
+def _select(p: dict[str, Any], ex: Expressions) -> str:
+    select = p.get("Select")
+    allowed = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+    if select is None:
+        return "SPECIFIC_ATTRIBUTES" if ex.projection is not None else "ALL_ATTRIBUTES"
+    if select not in allowed:
+        raise_constraints([f"Value '{select}' at 'select' failed to satisfy constraint: Member must satisfy enum "
+                           f"value set: [{', '.join(allowed)}]"])
+    if select == "ALL_PROJECTED_ATTRIBUTES":
+        raise errors.validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "SPECIFIC_ATTRIBUTES" and ex.projection is None:
+        raise errors.validation("SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet")
+    if select != "SPECIFIC_ATTRIBUTES" and ex.projection is not None:
+        raise errors.validation("Cannot specify the ProjectionExpression when choosing to get " + str(select))
+    return str(select)
+
+
+class Items:
+    """The data-plane operations of a router."""
+
+    def __init__(self, tables: Tables, routing: Routing) -> None:
+        self.tables = tables
+        self.routing = routing
+
+    async def _table(self, p: dict[str, Any]) -> tuple[dict[str, Any], str, str | None, dict[str, str]]:
+        name = require_table_name(p)
+        table = await self.tables.get_active(name)
+        hk, rk = key_names(table)
+        return table, hk, rk, attribute_types(table)
+
+    async def _write(self, table: dict[str, Any], key_attrs: dict[str, Any], hash_av: dict[str, Any],
+                     range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
+        part = self.routing.partition_for(table, hash_av)
+        res: dict[str, Any] = await self.routing.call(
+            table, part, "write", leader=True, key=_b64(encode_item_key(hash_av, range_av)), keyattrs=key_attrs, **args
+        )
+        return res
+
+    async def put_item(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        item = parse_item(p.get("Item"))
+        hash_av, range_av = _item_key(item, hk, rk, types)
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise errors.validation("Item size has exceeded the maximum allowed size")
+        rv = return_values(p, ("NONE", "ALL_OLD"))
+        ex = Expressions(p, condition="ConditionExpression")
+        key_attrs = {hk: hash_av} | ({rk: range_av} if rk else {})
+        res = await self._write(table, key_attrs, hash_av, range_av, kind="put", item=item, rv=rv,
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
+        res.update(_capacity(p, table["table_name"], _write_units(size)))
+        return res
+
+    async def delete_item(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        key = parse_key(p.get("Key"), hk, rk, types)
+        rv = return_values(p, ("NONE", "ALL_OLD"))
+        ex = Expressions(p, condition="ConditionExpression")
+        res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="delete", rv=rv,
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
+        res.update(_capacity(p, table["table_name"], 1.0))
+        return res
+
+    async def update_item(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        key = parse_key(p.get("Key"), hk, rk, types)
+        rv = return_values(p, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
+        ex = Expressions(p, condition="ConditionExpression", update="UpdateExpression")
+        if ex.update is not None:
+            for name in expr.updated_paths(ex.update):
+                if name in key:
+                    raise errors.validation(
+                        f"One or more parameter values were invalid: Cannot update attribute {name}. "
+                        "This attribute is part of the key"
+                    )
+        res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="update", rv=rv,
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
+        res.update(_capacity(p, table["table_name"], 1.0))
+        return res
+
+    async def get_item(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        key = parse_key(p.get("Key"), hk, rk, types)
+        ex = Expressions(p, projection="ProjectionExpression")
+        consistent = bool(p.get("ConsistentRead"))
+        hash_av = key[hk]
+        part = self.routing.partition_for(table, hash_av)
+        res: dict[str, Any] = await self.routing.call(
+            table, part, "get", leader=consistent, consistent=consistent,
+            key=_b64(encode_item_key(hash_av, key.get(rk) if rk else None)), proj=ex.texts.get("projection"),
+            names=ex.names,
+        )
+        size = item_size(res["Item"]) if "Item" in res else 0
+        res.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
+        return res
+
+    async def query(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        if p.get("IndexName") is not None:
+            raise errors.validation(f"The table does not have the specified index: {p['IndexName']}")
+        if p.get("KeyConditionExpression") is None and p.get("KeyConditions") is None:
+            raise errors.validation("Either the KeyConditions or KeyConditionExpression parameter must be specified "
+                                    "in the request.")
+        ex = Expressions(p, key_condition="KeyConditionExpression", filter="FilterExpression",
+                         projection="ProjectionExpression")
+        assert ex.key_condition is not None
+        hash_av, range_cond = expr.key_condition_parts(ex.key_condition, hk, rk)
+        for v in [hash_av] + (list(range_cond[1:]) if range_cond else []):
+            want = types[hk] if v is hash_av else types[rk or hk]
+            if next(iter(v)) != want:
+                raise errors.validation("One or more parameter values were invalid: Condition parameter type does "
+                                        "not match schema type")
+        select = _select(p, ex)
+        limit = _limit(p)
+        consistent = bool(p.get("ConsistentRead"))
+        after = None
+        if p.get("ExclusiveStartKey") is not None:
+            esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
+            if esk[hk] != hash_av:
+                raise errors.validation("The provided starting key is invalid: The provided starting key does not "
+                                        "match the range key predicate")
+            after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
+        part = self.routing.partition_for(table, hash_av)
+        res = await self.routing.call(
+            table, part, "range", leader=consistent, consistent=consistent, prefix=_b64(hash_prefix(hash_av)),
+            range=list(range_cond) if range_cond else None, forward=p.get("ScanIndexForward", True) is not False,
+            limit=limit, after=after, select=select, key_names=[hk] + ([rk] if rk else []), **ex.wire(),
+        )
+        return self._page(p, table, res, consistent)
+
+    async def scan(self, p: dict[str, Any]) -> dict[str, Any]:
+        table, hk, rk, types = await self._table(p)
+        if p.get("IndexName") is not None:
+            raise errors.validation(f"The table does not have the specified index: {p['IndexName']}")
+        ex = Expressions(p, filter="FilterExpression", projection="ProjectionExpression")
+        select = _select(p, ex)
+        limit = _limit(p)
+        consistent = bool(p.get("ConsistentRead"))
+        seg_lo, seg_hi = _segment(p)
+        parts = self.routing.partitions(table)
+        after: str | None = None
+        index = 0
+        while index < len(parts) and parts[index]["hash_end"] < seg_lo:
+            index += 1
+        if p.get("ExclusiveStartKey") is not None:
+            esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
+            h = partition_hash(esk[hk])
+            if not seg_lo <= h < seg_hi:
+                raise errors.validation("The provided starting key is invalid: Exclusive start key is not in the "
+                                        "segment range")
+            index = self.routing.partition_index_for(table, esk[hk])
+            after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
+        total: dict[str, Any] = {"Count": 0, "ScannedCount": 0, "bytes": 0}
+        if select != "COUNT":
+            total["Items"] = []
+        remaining = limit
+        while index < len(parts) and parts[index]["hash_start"] < seg_hi:
+            part = parts[index]
+            lo = max(seg_lo, part["hash_start"])
+            hi = min(seg_hi, part["hash_end"] + 1)
+            res = await self.routing.call(
+                table, part, "range", leader=consistent, consistent=consistent,
+                lo=_b64(lo.to_bytes(8, "big")), hi=_b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
+                limit=remaining, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
+                bytes_max=1024 * 1024 - total["bytes"], **ex.wire(),
+            )
+            total["Count"] += res["Count"]
+            total["ScannedCount"] += res["ScannedCount"]
+            total["bytes"] += res["bytes"]
+            if "Items" in total:
+                total["Items"].extend(res.get("Items", []))
+            if "last" in res:
+                total["last"], total["last_item_keys"] = res["last"], res["last_item_keys"]
+                break
+            if remaining is not None:
+                remaining -= res["ScannedCount"]
+            index += 1
+            after = None
+        return self._page(p, table, total, consistent)
+
+    def _page(self, p: dict[str, Any], table: dict[str, Any], res: dict[str, Any], consistent: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "Items" in res:
+            out["Items"] = res["Items"]
+        out["Count"] = res["Count"]
+        out["ScannedCount"] = res["ScannedCount"]
+        if "last" in res:
+            out["LastEvaluatedKey"] = res["last_item_keys"]
+        out.update(_capacity(p, table["table_name"], _read_units(res.get("bytes", 0), consistent)))
+        return out
+
+
+def _item_key(item: dict[str, Any], hk: str, rk: str | None, types: dict[str, str]) -> tuple[
+        dict[str, Any], dict[str, Any] | None]:
+    from .validate import item_keys
+
+    return item_keys(item, hk, rk, types)
+
+
+def _segment(p: dict[str, Any]) -> tuple[int, int]:
+    seg, total = p.get("Segment"), p.get("TotalSegments")
+    if seg is None and total is None:
+        return 0, HASH_SPACE
+    if seg is None or total is None:
+        missing = "Segment" if seg is None else "TotalSegments"
+        other = "TotalSegments" if seg is None else "Segment"
+        raise errors.validation(f"The {missing} parameter is required but was not present in the request when "
+                                f"parameter {other} is present")
+    problems = []
+    if not isinstance(total, int) or not 1 <= total <= 1000000:
+        problems.append(f"Value '{total}' at 'totalSegments' failed to satisfy constraint: Member must have value "
+                        + ("less than or equal to 1000000" if isinstance(total, int) and total > 1 else
+                           "greater than or equal to 1"))
+    if not isinstance(seg, int) or seg < 0:
+        problems.append(f"Value '{seg}' at 'segment' failed to satisfy constraint: Member must have value greater "
+                        "than or equal to 0")
+    raise_constraints(problems)
+    if seg >= total:
+        raise errors.validation(f"The Segment parameter is zero-based and must be less than parameter TotalSegments: "
+                                f"Segment: {seg} is not less than TotalSegments: {total}")
+    return seg * HASH_SPACE // total, (seg + 1) * HASH_SPACE // total

@@ -1,0 +1,109 @@
+"""Finding a partition's replica and calling it, with retries where a retry can succeed.
+
+The partition map comes from the metadata views.  A "not the leader" answer or a lost
+connection makes the router wait for the map to change (or a short backoff) and try again,
+within ``RETRY_WINDOW_S``; only then does the client see an error, and it is one that SDKs
+retry (HTTP 500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from typing import Any
+
+from dynamolog import errors
+from dynamolog.keys import partition_hash
+from dynamolog.metadata import Metadata
+from dynamolog.rpc import RpcClient
+
+log = logging.getLogger(__name__)
+
+#: how long a request keeps retrying a partition that has no reachable leader
+RETRY_WINDOW_S = 15.0
+
+
+class Routing:
+    """Partition lookup and RPC clients to storage nodes."""
+
+    def __init__(self, metadata: Metadata) -> None:
+        self.metadata = metadata
+        self._clients: dict[str, RpcClient] = {}
+        self._rr = 0
+        # table_id -> (sorted hash starts, partitions), rebuilt when dyn.partitions changes
+        self._maps: dict[str, tuple[list[int], list[dict[str, Any]]]] = {}
+        metadata.partitions.listen(lambda _k, _v: self._maps.clear())
+
+    def partitions(self, table: dict[str, Any]) -> list[dict[str, Any]]:
+        entry = self._maps.get(table["table_id"])
+        if entry is None:
+            parts = self.metadata.table_partitions(table["table_id"])
+            entry = ([p["hash_start"] for p in parts], parts)
+            self._maps[table["table_id"]] = entry
+        return entry[1]
+
+    def partition_index_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> int:
+        self.partitions(table)
+        starts, parts = self._maps[table["table_id"]]
+        if not parts:
+            raise errors.resource_not_found()
+        return max(0, bisect.bisect_right(starts, partition_hash(hash_av)) - 1)
+
+    def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> dict[str, Any]:
+        return self.partitions(table)[self.partition_index_for(table, hash_av)]
+
+    def client(self, node_id: str) -> RpcClient:
+        c = self._clients.get(node_id)
+        node = self.metadata.nodes.items.get(node_id)
+        if node is None:
+            raise ConnectionError(f"storage node {node_id} is not registered")
+        host, _, port = node["rpc_address"].rpartition(":")
+        if c is None or (c.host, c.port) != (host, int(port)):
+            c = RpcClient(host, int(port))
+            self._clients[node_id] = c
+        return c
+
+    async def call(self, table: dict[str, Any], part: dict[str, Any], op: str, *, leader: bool, **args: Any) -> Any:
+        """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica)."""
+        pid = part["partition_id"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_WINDOW_S
+        attempt = 0
+        while True:
+            attempt += 1
+            current = self.metadata.partitions.items.get(pid, part)
+            node_id = current.get("leader") if leader else self._pick_replica(current, attempt)
+            try:
+                if not node_id:
+                    raise ConnectionError(f"partition {pid} has no leader")
+                return await self.client(node_id).call(op, pid=pid, **args)
+            except errors.ApiError as e:
+                if e.type_name != "NotLeader":
+                    raise
+                reason = e.message
+            except (ConnectionError, asyncio.TimeoutError) as e:
+                reason = str(e)
+            if loop.time() >= deadline:
+                log.warning("routing: giving up on partition %s after %d attempts: %s", pid, attempt, reason)
+                raise errors.internal("The partition is unavailable; retry the request")
+            # wait for a change in the partition map, or back off
+            epoch = current.get("leader_epoch")
+            await self.metadata.partitions.wait_until(
+                lambda: self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch,
+                min(0.05 * 2**attempt, 1.0),
+            )
+
+    def _pick_replica(self, part: dict[str, Any], attempt: int) -> str | None:
+        replicas = part.get("replicas") or []
+        if not replicas:
+            return None
+        leader = part.get("leader")
+        if attempt > 1 and leader:
+            return str(leader)
+        self._rr += 1
+        return str(replicas[self._rr % len(replicas)])
+
+    async def close(self) -> None:
+        for c in self._clients.values():
+            await c.close()

@@ -1,0 +1,236 @@
+"""Request validation with DynamoDB's wording, done before any I/O.
+
+Two kinds of messages exist in DynamoDB: the generic constraint form (``1 validation error
+detected: Value 'x' at 'tableName' failed to satisfy constraint: ...``) for parameter shapes,
+and specific sentences (``One or more parameter values were invalid: ...``) for semantics.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dynamolog import errors
+from dynamolog.attrs import validate_item, validate_value
+
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+HASH_KEY_BYTES_MAX = 2048
+RANGE_KEY_BYTES_MAX = 1024
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else f"'{value}'"
+
+
+def raise_constraints(problems: list[str]) -> None:
+    if problems:
+        n = len(problems)
+        raise errors.validation(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems))
+
+
+def constraint_errors(field: str, name: Any, *, required: bool = True) -> list[str]:
+    """Constraint messages for a table name parameter (``tableName`` and friends)."""
+    if name is None:
+        return [f"Value null at '{field}' failed to satisfy constraint: Member must not be null"] if required else []
+    if not isinstance(name, str):
+        raise errors.serialization("NUMBER_VALUE cannot be converted to String" if isinstance(name, (int, float))
+                                   else "Unexpected value type in payload")
+    out = []
+    if not _TABLE_NAME.match(name):
+        out.append(f"Value '{name}' at '{field}' failed to satisfy constraint: "
+                   "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    if len(name) < 3:
+        out.append(f"Value '{name}' at '{field}' failed to satisfy constraint: "
+                   "Member must have length greater than or equal to 3")
+    if len(name) > 255:
+        out.append(f"Value '{name}' at '{field}' failed to satisfy constraint: "
+                   "Member must have length less than or equal to 255")
+    return out
+
+
+def require_table_name(p: dict[str, Any]) -> str:
+    name = p.get("TableName")
+    raise_constraints(constraint_errors("tableName", name))
+    return str(name)
+
+
+def check_enum(problems: list[str], p: dict[str, Any], param: str, field: str, allowed: tuple[str, ...]) -> None:
+    v = p.get(param)
+    if v is not None and v not in allowed:
+        problems.append(f"Value '{v}' at '{field}' failed to satisfy constraint: "
+                        f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+
+def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
+    """Check a CreateTable request; returns the TableDefinition fields it sets."""
+    problems = constraint_errors("tableName", p.get("TableName"))
+    ks = p.get("KeySchema")
+    ad = p.get("AttributeDefinitions")
+    if ks is None:
+        problems.append("Value null at 'keySchema' failed to satisfy constraint: Member must not be null")
+    elif isinstance(ks, list) and not 1 <= len(ks) <= 2:
+        problems.append(f"Value '{ks}' at 'keySchema' failed to satisfy constraint: Member must have length "
+                        + ("greater than or equal to 1" if not ks else "less than or equal to 2"))
+    if ad is None:
+        problems.append("Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null")
+    check_enum(problems, p, "BillingMode", "billingMode", ("PROVISIONED", "PAY_PER_REQUEST"))
+    if isinstance(ks, list):
+        for i, k in enumerate(ks):
+            if isinstance(k, dict):
+                check_enum(problems, k, "KeyType", f"keySchema.{i + 1}.member.keyType", ("HASH", "RANGE"))
+    if isinstance(ad, list):
+        for i, a in enumerate(ad):
+            if isinstance(a, dict):
+                check_enum(problems, a, "AttributeType", f"attributeDefinitions.{i + 1}.member.attributeType",
+                           ("B", "N", "S"))
+    raise_constraints(problems)
+    if not isinstance(ks, list) or not isinstance(ad, list):
+        raise errors.serialization("Unexpected value type in payload")
+    if not all(isinstance(k, dict) and isinstance(k.get("AttributeName"), str) for k in ks) or not all(
+        isinstance(a, dict) and isinstance(a.get("AttributeName"), str) for a in ad
+    ):
+        raise errors.validation("One or more parameter values were invalid: Invalid KeySchema or AttributeDefinitions")
+    for unsupported in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        if p.get(unsupported):
+            raise errors.validation(f"{unsupported} are not supported by this Dynamolog version")
+    if (p.get("StreamSpecification") or {}).get("StreamEnabled"):
+        raise errors.validation("StreamSpecification is not supported by this Dynamolog version")
+
+    types = [k.get("KeyType") for k in ks]
+    if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):
+        if len(types) == 2 and types[0] == types[1] == "HASH":
+            raise errors.validation("Invalid KeySchema: Too many hash keys")
+        if len(types) == 2 and types == ["RANGE", "HASH"]:
+            raise errors.validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+        if types[0] == "RANGE":
+            raise errors.validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+        raise errors.validation("Invalid KeySchema: Some index key attribute have no definition")
+    names = [k["AttributeName"] for k in ks]
+    if len(names) == 2 and names[0] == names[1]:
+        raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+    defined = {a["AttributeName"]: a.get("AttributeType") for a in ad}
+    if len(defined) != len(ad):
+        raise errors.validation("Cannot have two attributes with the same name")
+    missing = [n for n in names if n not in defined]
+    if missing:
+        raise errors.validation(
+            "One or more parameter values were invalid: Some index key attributes are not defined in "
+            f"AttributeDefinitions. Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defined)}]"
+        )
+    if len(defined) != len(names):
+        raise errors.validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
+            "match number of attributes defined in AttributeDefinitions"
+        )
+    mode = p.get("BillingMode") or "PROVISIONED"
+    pt = p.get("ProvisionedThroughput")
+    rcu = wcu = 0
+    if mode == "PROVISIONED":
+        if not isinstance(pt, dict) or pt.get("ReadCapacityUnits") is None or pt.get("WriteCapacityUnits") is None:
+            raise errors.validation("One or more parameter values were invalid: ReadCapacityUnits and "
+                                    "WriteCapacityUnits must both be specified when BillingMode is PROVISIONED")
+        rcu, wcu = pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
+        bad = [f"Value '{v}' at 'provisionedThroughput.{f}' failed to satisfy constraint: Member must have value "
+               "greater than or equal to 1" for f, v in (("readCapacityUnits", rcu), ("writeCapacityUnits", wcu))
+               if not isinstance(v, int) or v < 1]
+        raise_constraints(bad)
+    elif pt is not None:
+        raise errors.validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    return {
+        "table_name": p["TableName"],
+        "key_schema": [{"attribute_name": k["AttributeName"], "key_type": k["KeyType"]} for k in ks],
+        "attribute_definitions": [{"attribute_name": a["AttributeName"], "attribute_type": a["AttributeType"]}
+                                  for a in ad],
+        "billing_mode": mode,
+        "read_capacity_units": rcu,
+        "write_capacity_units": wcu,
+    }
+
+
+# -- items and keys ------------------------------------------------------------------------
+def _key_value_checks(name: str, av: dict[str, Any], want: str, mismatch: str) -> None:
+    actual = next(iter(av))
+    if actual != want:
+        raise errors.validation(mismatch.format(name=name, want=want, actual=actual))
+    value = av[actual]
+    if value == "":
+        raise errors.validation(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain "
+            f"an empty {'string' if want == 'S' else 'binary'} value. Key: {name}"
+        )
+
+
+def key_sizes(hash_av: dict[str, Any], range_av: dict[str, Any] | None) -> None:
+    from dynamolog.attrs import value_size
+
+    if value_size(hash_av) > HASH_KEY_BYTES_MAX:
+        raise errors.validation("One or more parameter values were invalid: Size of hashkey has exceeded the "
+                                "maximum size limit of2048 bytes")
+    if range_av is not None and value_size(range_av) > RANGE_KEY_BYTES_MAX:
+        raise errors.validation("One or more parameter values were invalid: Aggregated size of all range keys "
+                                "has exceeded the size limit of 1024 bytes")
+
+
+def item_keys(item: dict[str, Any], hash_key: str, range_key: str | None, types: dict[str, str]) -> tuple[
+        dict[str, Any], dict[str, Any] | None]:
+    """The key attributes of a PutItem item, checked against the key schema."""
+    out = []
+    for name in (hash_key, range_key):
+        if name is None:
+            out.append(None)
+            continue
+        av = item.get(name)
+        if av is None:
+            raise errors.validation(f"One or more parameter values were invalid: Missing the key {name} in the item")
+        _key_value_checks(name, av, types[name],
+                          "One or more parameter values were invalid: Type mismatch for key {name} expected: "
+                          "{want} actual: {actual}")
+        out.append(av)
+    assert out[0] is not None
+    key_sizes(out[0], out[1])
+    return out[0], out[1]
+
+
+def parse_key(key: Any, hash_key: str, range_key: str | None, types: dict[str, str], *,
+              what: str = "key") -> dict[str, Any]:
+    """Validate a ``Key`` parameter (GetItem, DeleteItem, UpdateItem, ExclusiveStartKey)."""
+    if not isinstance(key, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    key = validate_item(key)
+    wanted = {hash_key} | ({range_key} if range_key else set())
+    prefix = "The provided starting key is invalid: " if what == "start" else ""
+    if set(key) != wanted:
+        raise errors.validation(f"{prefix}The provided key element does not match the schema")
+    for name in wanted:
+        _key_value_checks(name, key[name], types[name], prefix + "The provided key element does not match the schema")
+    key_sizes(key[hash_key], key.get(range_key) if range_key else None)
+    return key
+
+
+def parse_item(item: Any) -> dict[str, Any]:
+    if item is None:
+        raise errors.validation("1 validation error detected: Value null at 'item' failed to satisfy constraint: "
+                                "Member must not be null")
+    if not isinstance(item, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    return validate_item(item)
+
+
+def parse_values(values: Any) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    if not isinstance(values, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    return {k: validate_value(v) for k, v in values.items()}
+
+
+def return_values(p: dict[str, Any], allowed: tuple[str, ...]) -> str:
+    rv = p.get("ReturnValues") or "NONE"
+    if rv not in RETURN_VALUES:
+        raise_constraints([f"Value '{rv}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum "
+                           f"value set: [{', '.join(RETURN_VALUES)}]"])
+    if rv not in allowed:
+        raise errors.validation("Return values set to invalid value")
+    return str(rv)

@@ -1,0 +1,1 @@
+"""The storage node: partition replicas materialized from their Kafka logs into RocksDB."""
