@@ -731,7 +731,10 @@ def main(argv=None) -> int:
     print(format_table(out["median"]))
     print(
         "loadgen CPU% = the generator's own CPU (100% = its one core); it could drive about "
-        + ", ".join(f'{r["phase"]} {_fmt(r["loadgen_ceiling_ops_s"])}' for r in out["median"])
+        + ", ".join(
+            f'{r["phase"]} ' + (f'{r["loadgen_ceiling_ops_s"]:,.0f}' if r["loadgen_ceiling_ops_s"] else "-")
+            for r in out["median"]
+        )
         + " ops/s at 100%."
     )
     if a.json:
