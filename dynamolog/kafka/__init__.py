@@ -1,0 +1,1 @@
+"""Kafka helpers: a local broker launcher and async admin utilities."""

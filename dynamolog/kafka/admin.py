@@ -1,0 +1,169 @@
+"""Async topic administration over aiokafka's ``AIOKafkaAdminClient``.
+
+Notes on aiokafka 0.14 against Kafka 4.4 (checked on a local 4.4.0 broker):
+
+* ``api_version`` is a deprecated no-op in aiokafka 0.14: the client negotiates every request's
+  version from the broker's ApiVersions answer, so nothing needs setting. The versions it ends up
+  with (at most CreateTopics v3, DeleteTopics v3, Metadata v5) are all still served by Kafka 4.x.
+* ``create_topics`` / ``delete_topics`` do not raise on per-topic errors: they return the raw
+  response and the error codes sit in ``topic_errors`` / ``topic_error_codes``. The helpers
+  below turn those into exceptions (``aiokafka.errors.for_code``), ignoring "already exists"
+  on create and "unknown topic" on delete, so both are idempotent.
+* "controller" in a KRaft cluster's Metadata answer is just some broker; brokers forward admin
+  requests to the active controller, so ``_send_to_controller`` works unchanged.
+* Topic creation is acknowledged when the controller has committed it; a broker may still lack
+  the new partition's leadership for a few milliseconds. Producers and consumers retry through
+  that window; ``wait_for_topics`` is there for callers that need the leaders present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any, Self
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
+
+
+def default_replication(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers`` brokers."""
+    rf = min(3, max(1, brokers))
+    return rf, (2 if rf >= 3 else 1)
+
+
+def _raise_errors(entries: Iterable[Any], ignore: tuple[type[BaseException], ...]) -> None:
+    failures: list[str] = []
+    last: type[BaseException] = KafkaError
+    for entry in entries:
+        topic, code = entry[0], entry[1]
+        if code == 0:
+            continue
+        err = for_code(code)
+        if issubclass(err, ignore):
+            continue
+        message = entry[2] if len(entry) > 2 and entry[2] else err.description
+        failures.append(f"{topic}: {err.__name__}: {message}")
+        last = err
+    if failures:
+        raise last("; ".join(failures))
+
+
+async def cluster_size(bootstrap: str | AIOKafkaAdminClient) -> int:
+    """Number of live brokers, from a bootstrap string or a started admin client."""
+    if isinstance(bootstrap, AIOKafkaAdminClient):
+        info = await bootstrap.describe_cluster()
+        return len(info["brokers"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        info = await admin.describe_cluster()
+        return len(info["brokers"])
+    finally:
+        await admin.close()
+
+
+async def create_topic(
+    admin: AIOKafkaAdminClient | KafkaAdmin,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication: int | None = None,
+    min_isr: int | None = None,
+    configs: Mapping[str, str] | None = None,
+) -> None:
+    """Create ``name`` if missing. Replication defaults to min(3, brokers) and
+    ``min.insync.replicas`` to 2 when the replication factor is 3, else 1."""
+    client = admin.client if isinstance(admin, KafkaAdmin) else admin
+    if replication is None:
+        size = admin.brokers if isinstance(admin, KafkaAdmin) else await cluster_size(client)
+        rf, default_isr = default_replication(size)
+    else:
+        rf, default_isr = replication, (2 if replication >= 3 else 1)
+    topic_configs = {"min.insync.replicas": str(min_isr if min_isr is not None else default_isr)}
+    topic_configs.update({k: str(v) for k, v in (configs or {}).items()})
+    resp = await client.create_topics(
+        [NewTopic(name=name, num_partitions=partitions, replication_factor=rf, topic_configs=topic_configs)]
+    )
+    _raise_errors(resp.topic_errors, ignore=(TopicAlreadyExistsError,))
+
+
+async def delete_topics(admin: AIOKafkaAdminClient | KafkaAdmin, names: Iterable[str]) -> None:
+    """Delete topics; names that do not exist are ignored."""
+    client = admin.client if isinstance(admin, KafkaAdmin) else admin
+    names = list(names)
+    if not names:
+        return
+    resp = await client.delete_topics(names)
+    _raise_errors(resp.topic_error_codes, ignore=(UnknownTopicOrPartitionError,))
+
+
+async def ensure_compacted_topic(
+    admin: AIOKafkaAdminClient | KafkaAdmin, name: str, *, configs: Mapping[str, str] | None = None
+) -> None:
+    """Create a 1-partition ``cleanup.policy=compact`` topic if missing."""
+    merged = {"cleanup.policy": "compact"}
+    merged.update(configs or {})
+    await create_topic(admin, name, configs=merged)
+
+
+async def wait_for_topics(
+    admin: AIOKafkaAdminClient | KafkaAdmin, names: Iterable[str], timeout_s: float = 30
+) -> None:
+    """Wait until every topic's partitions all have a leader in the metadata."""
+    client = admin.client if isinstance(admin, KafkaAdmin) else admin
+    wanted = set(names)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        topics = await client.describe_topics(list(wanted))
+        ready = {
+            t["topic"]
+            for t in topics
+            if t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+        }
+        if wanted <= ready:
+            return
+        if loop.time() > deadline:
+            raise KafkaError(f"topics without leaders after {timeout_s}s: {sorted(wanted - ready)}")
+        await asyncio.sleep(0.1)
+
+
+class KafkaAdmin:
+    """One started admin client plus the cluster size, for services that create topics."""
+
+    def __init__(self, bootstrap_servers: str, **kwargs: Any):
+        self.bootstrap_servers = bootstrap_servers
+        self.client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kwargs)
+        self.brokers = 0
+
+    async def start(self) -> Self:
+        await self.client.start()
+        self.brokers = await cluster_size(self.client)
+        return self
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def create_topic(self, name: str, **kwargs: Any) -> None:
+        await create_topic(self, name, **kwargs)
+
+    async def delete_topics(self, names: Iterable[str]) -> None:
+        await delete_topics(self, names)
+
+    async def ensure_compacted_topic(self, name: str, **kwargs: Any) -> None:
+        await ensure_compacted_topic(self, name, **kwargs)
+
+    async def wait_for_topics(self, names: Iterable[str], timeout_s: float = 30) -> None:
+        await wait_for_topics(self, names, timeout_s)

@@ -1,0 +1,68 @@
+"""Shared fixtures.
+
+Tiers: ``tests/unit`` never touches Kafka (enforced below); ``tests/integration`` uses the
+``kafka_bootstrap`` fixture; ``tests/api`` talks to a running Dynamolog.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_KAFKA_FIXTURES = {"kafka_bootstrap"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The unit tier must stay fast and offline: refuse unit tests that ask for Kafka."""
+    unit_dir = Path(__file__).parent / "unit"
+    offenders = [
+        item.nodeid
+        for item in items
+        if unit_dir in Path(str(item.path)).parents
+        and _KAFKA_FIXTURES & set(getattr(item, "fixturenames", ()))
+    ]
+    if offenders:
+        raise pytest.UsageError(
+            "unit tests must not use Kafka (move them to tests/integration): " + ", ".join(offenders)
+        )
+
+
+def _ports_free(base: int) -> bool:
+    for port in (base, base + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a Kafka cluster for this test session.
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` set: use that cluster. Otherwise start one local broker (first use
+    only; stopped at session end) on ``DYNAMOLOG_TEST_KAFKA_PORT`` or, by default, 19092 — moving
+    up by 10 when another session already holds that port.
+    """
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+
+    from dynamolog.kafka.local import LocalKafka
+
+    env_port = os.environ.get("DYNAMOLOG_TEST_KAFKA_PORT")
+    if env_port:
+        port = int(env_port)
+    else:
+        port = next((p for p in range(19092, 19292, 10) if _ports_free(p)), 19092)
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=1, base_port=port)
+    try:
+        kafka.start(timeout_s=120)
+        yield kafka.bootstrap_servers
+    finally:
+        kafka.stop()
