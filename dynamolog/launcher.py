@@ -51,6 +51,11 @@ class SystemSpec:
 
 
 def _pid_alive(pid: int) -> bool:
+    try:  # reap our own exited children so they do not linger as zombies
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,21 +138,22 @@ class System:
         pids: dict[str, int] = {}
         state = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
-                 "pids": pids, "storage_ports": {}}
+                 "pids": pids, "storage_ports": {}, "commands": {}, "env": {
+                     k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION")}}
         for i in range(1, spec.storage_nodes + 1):
             node = f"n{i}"
             port = spec.storage_base_port + i
-            pids[f"storage-{node}"] = self._spawn(
-                f"storage-{node}",
-                ["services.storage", "--node-id", node, "--data-dir", str(self.data_dir / "storage" / node),
-                 "--port", str(port)], env)
+            cmd = ["services.storage", "--node-id", node, "--data-dir", str(self.data_dir / "storage" / node),
+                   "--port", str(port)]
+            state["commands"][f"storage-{node}"] = cmd
+            pids[f"storage-{node}"] = self._spawn(f"storage-{node}", cmd, env)
             state["storage_ports"][node] = port
         self._write(state)
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)
-        pids["router"] = self._spawn(
-            "router", ["services.router", "--port", str(spec.port), "--initial-partitions",
-                       str(spec.initial_partitions)], env)
+        cmd = ["services.router", "--port", str(spec.port), "--initial-partitions", str(spec.initial_partitions)]
+        state["commands"]["router"] = cmd
+        pids["router"] = self._spawn("router", cmd, env)
         self._write(state)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -170,6 +176,28 @@ class System:
         pid = state.get("pids", {}).get(name)
         if pid:
             _stop_pid(pid)
+
+    def start_service(self, name: str) -> int:
+        """Start one service again with the command it was first started with."""
+        state = self.state()
+        if state is None:
+            raise RuntimeError(f"no system in {self.data_dir}")
+        env = dict(os.environ)
+        env.update(state["env"])
+        env["PYTHONUNBUFFERED"] = "1"
+        pid = self._spawn(name, state["commands"][name], env)
+        state["pids"][name] = pid
+        self._write(state)
+        return pid
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL one service (for fault tests)."""
+        state = self.state() or {}
+        pid = state.get("pids", {}).get(name)
+        if pid and _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.02)
 
     def down(self) -> None:
         """Stop the router, the storage nodes and (if this system started it) Kafka."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import aiokafka.producer.sender as _aiokafka_sender
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerFenced
 
@@ -34,10 +35,17 @@ from .writes import compute
 
 log = logging.getLogger(__name__)
 
+# aiokafka waits 20 ms before retrying AddPartitionsToTxn refused with CONCURRENT_TRANSACTIONS
+# (the coordinator still writing the previous commit's markers); on a local cluster the markers
+# take a few milliseconds, so poll sooner.  See docs/decisions/0003-leader-transactions.md.
+_aiokafka_sender.BACKOFF_OVERRIDE = 0.003
+
 #: writes taken into one group commit at most
 GROUP_RECORDS_MAX = 256
 #: writes waiting for the sequencer at most; beyond that the node answers "throttled"
 QUEUE_MAX = 10_000
+#: transactional producers a leader alternates between (see _new_producers)
+LANES = 2
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 
@@ -66,33 +74,46 @@ class LeaderSequencer:
         self.epoch: int = partition["leader_epoch"]
         self.node_id = node_id
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(QUEUE_MAX)
-        self._producer: AIOKafkaProducer | None = None
+        self._producers: list[AIOKafkaProducer] = []
+        self._lane = 0
         self._task: asyncio.Task[None] | None = None
         self.fenced = False
         self.ready = asyncio.Event()
         #: counters for status and benchmarks
         self.groups_committed = 0
         self.records_committed = 0
+        self.commit_ms_total = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
-    async def _new_producer(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap,
-            transactional_id=self.settings.transactional_id(self.pid),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=0,
-            max_request_size=RECORD_BYTES_MAX + 65536,
-            max_batch_size=1024 * 1024,
-            request_timeout_ms=30_000,
-        )
-        await self._producer.start()  # InitProducerId: fences the previous leader
+    async def _new_producers(self) -> None:
+        """(Re)create the partition's transactional producers; starting them fences older leaders.
+
+        Groups alternate between ``LANES`` producers: a Kafka transaction coordinator finishes a
+        commit (writes its markers) after answering EndTxn, and refuses the same producer's next
+        transaction until then; the other lane's producer is free at once.  Groups never overlap
+        in time, so the log order is the commit order.
+        """
+        for producer in self._producers:
+            await producer.stop()
+        self._producers = [
+            AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap,
+                transactional_id=f"{self.settings.transactional_id(self.pid)}.{lane}",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=0,
+                retry_backoff_ms=10,
+                max_request_size=RECORD_BYTES_MAX + 65536,
+                max_batch_size=1024 * 1024,
+                request_timeout_ms=30_000,
+            )
+            for lane in range(LANES)
+        ]
+        await asyncio.gather(*(p.start() for p in self._producers))  # InitProducerId per lane
 
     async def start(self) -> None:
         """Become leader: fence older leaders, read the log to its end, then serve."""
-        await self._new_producer()
+        await self._new_producers()
         follower = LogFollower(self.settings, self.replica, self.topic)
         try:
             n = await follower.catch_up()
@@ -120,9 +141,9 @@ class LeaderSequencer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._fail_queued(not_leader(self.pid))
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        for producer in self._producers:
+            await producer.stop()
+        self._producers = []
 
     # -- the write path --------------------------------------------------------------------
     async def submit(self, req: dict[str, Any], key: bytes) -> dict[str, Any]:
@@ -199,8 +220,9 @@ class LeaderSequencer:
 
     async def _commit(self, records: list[tuple[bytes, bytes, bytes | None]]) -> errors.ApiError | None:
         """Write the group in one transaction and apply it; None on success, else the error."""
-        producer = self._producer
-        assert producer is not None
+        self._lane = (self._lane + 1) % len(self._producers)
+        producer = self._producers[self._lane]
+        t0 = time.perf_counter()
         try:
             await producer.begin_transaction()
             futures = [await producer.send(self.topic, value=value, key=key) for key, value, _ in records]
@@ -214,6 +236,7 @@ class LeaderSequencer:
             log.warning("leader %s: commit failed (%r); re-reading the log", self.pid, e)
             await self._recover()
             return errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
+        self.commit_ms_total += (time.perf_counter() - t0) * 1000
         last = metas[-1].offset
         self.replica.apply(((k, item) for k, _, item in records), last + 1, len(records))
         self.groups_committed += 1
@@ -224,7 +247,7 @@ class LeaderSequencer:
         """After an unknown commit outcome: new producer (aborts the open transaction), re-read log."""
         for attempt in range(1, 1_000_000):
             try:
-                await self._new_producer()
+                await self._new_producers()
                 follower = LogFollower(self.settings, self.replica, self.topic)
                 try:
                     await follower.catch_up()
@@ -246,6 +269,7 @@ class LeaderSequencer:
             "queued": self._queue.qsize(),
             "groups_committed": self.groups_committed,
             "records_committed": self.records_committed,
+            "commit_ms_avg": round(self.commit_ms_total / max(1, self.groups_committed), 2),
             "next_offset": self.replica.next_offset,
             "applied_records": self.replica.applied_records,
         }
