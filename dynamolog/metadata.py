@@ -19,11 +19,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from . import codec
 from .config import Settings
+from .kafka.admin import KafkaAdmin
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 Listener = Callable[[str, Any | None], None]
+
+
+async def ensure_metadata_topics(settings: Settings) -> None:
+    """Create the compacted metadata topics if they are missing (idempotent)."""
+    names = [settings.catalog_topic, settings.partitions_topic, settings.nodes_topic]
+    async with KafkaAdmin(settings.bootstrap) as admin:
+        for name in names:
+            await admin.ensure_compacted_topic(name)
+        await admin.wait_for_topics(names)
 
 
 class TopicView(Generic[V]):

@@ -30,6 +30,29 @@ _LEN = struct.Struct(">I")
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
+class _Coalescer:
+    """Collects frames written during one event-loop iteration and writes them at once."""
+
+    __slots__ = ("_writer", "_frames", "_scheduled")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._frames: list[bytes] = []
+        self._scheduled = False
+
+    def write(self, frame: bytes) -> None:
+        self._frames.append(frame)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        frames, self._frames = self._frames, []
+        if not self._writer.is_closing():
+            self._writer.write(b"".join(frames) if len(frames) > 1 else frames[0])
+
+
 class RpcServer:
     """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
 
@@ -59,6 +82,7 @@ class RpcServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
+        out = _Coalescer(writer)
         try:
             while True:
                 try:
@@ -71,7 +95,7 @@ class RpcServer:
                     return
                 body = await reader.readexactly(size)
                 req = orjson.loads(body)
-                t = asyncio.ensure_future(self._one(req, writer))
+                t = asyncio.ensure_future(self._one(req, out))
                 self._tasks.add(t)  # type: ignore[arg-type]
                 t.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -80,7 +104,7 @@ class RpcServer:
             self._tasks.discard(task)  # type: ignore[arg-type]
             writer.close()
 
-    async def _one(self, req: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    async def _one(self, req: dict[str, Any], writer: _Coalescer) -> None:
         rid = req.get("id")
         try:
             result = await self._handler(req)
@@ -93,8 +117,6 @@ class RpcServer:
             log.exception("rpc: %s failed", req.get("op"))
             out = {"id": rid, "e": internal().to_wire()}
         data = orjson.dumps(out)
-        if writer.is_closing():
-            return
         writer.write(_LEN.pack(len(data)) + data)
 
 
@@ -106,6 +128,7 @@ class RpcClient:
         self.port = port
         self._connect_timeout_s = connect_timeout_s
         self._writer: asyncio.StreamWriter | None = None
+        self._out: _Coalescer | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._next_id = 0
@@ -122,6 +145,7 @@ class RpcClient:
             except (OSError, asyncio.TimeoutError) as e:
                 raise ConnectionError(f"cannot reach {self.host}:{self.port}: {e}") from e
             self._writer = writer
+            self._out = _Coalescer(writer)
             self._reader_task = asyncio.ensure_future(self._read_loop(reader))
             self._reader_task.add_done_callback(self._reader_done)
             return writer
@@ -167,10 +191,13 @@ class RpcClient:
         data = orjson.dumps(args)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        writer.write(_LEN.pack(len(data)) + data)
+        assert self._out is not None
+        self._out.write(_LEN.pack(len(data)) + data)
+        timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
         try:
-            return await asyncio.wait_for(fut, timeout_s)
+            return await fut
         finally:
+            timer.cancel()
             self._pending.pop(rid, None)
 
     async def close(self) -> None:
@@ -179,3 +206,8 @@ class RpcClient:
         if self._reader_task is not None:
             self._reader_task.cancel()
             await asyncio.gather(self._reader_task, return_exceptions=True)
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())

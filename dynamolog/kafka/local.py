@@ -389,6 +389,10 @@ class LocalKafka:
             "num.recovery.threads.per.data.dir=1",
             "background.threads=4",
         ]
+        # Extra broker settings, one "key=value" per line, for experiments and benchmarks.
+        extra = os.environ.get("DYNAMOLOG_KAFKA_EXTRA_CONFIG", "").strip()
+        if extra:
+            lines += [line.strip() for line in extra.splitlines() if line.strip()]
         return "\n".join(lines) + "\n"
 
     def _write_configs(self) -> None:

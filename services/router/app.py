@@ -45,6 +45,9 @@ class Router:
         self.tables = Tables(settings, self.metadata, self.writer, self.routing, initial_partitions)
         self.items = Items(self.tables, self.routing)
         self.http = HttpServer(self.handle_http, host, port)
+        # request ids: a random per-process prefix and a counter (unique, and cheap to make)
+        self._id_prefix = uuid.uuid4().hex[:20].upper()
+        self._requests = 0
         self.operations: dict[str, Operation] = {
             "CreateTable": self.tables.create_table,
             "DescribeTable": self.tables.describe_table,
@@ -76,7 +79,8 @@ class Router:
     async def handle_http(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        request_id = uuid.uuid4().hex.upper()
+        self._requests += 1
+        request_id = f"{self._id_prefix}{self._requests:012X}"
         if method == "GET":
             out = f"healthy: dynamolog {__version__} ({self.settings.region})".encode()
             return 200, [("Content-Type", "text/plain"), ("x-amzn-RequestId", request_id)], out

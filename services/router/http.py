@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
@@ -25,6 +26,18 @@ Handler = Callable[[str, str, dict[str, str], bytes], Awaitable[tuple[int, list[
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
 
 
 class _Connection(asyncio.Protocol):
@@ -115,14 +128,13 @@ class _Connection(asyncio.Protocol):
         t = self._transport
         if t is None or t.is_closing():
             return
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"]
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
         for name, value in extra:
-            head.append(f"{name}: {value}\r\n")
-        head.append(f"Content-Length: {len(body)}\r\nDate: {formatdate(usegmt=True)}\r\n")
+            head += f"{name}: {value}\r\n"
+        head += f"Content-Length: {len(body)}\r\nDate: {_http_date()}\r\n"
         if not keep_alive:
-            head.append("Connection: close\r\n")
-        head.append("\r\n")
-        t.write("".join(head).encode("latin-1") + body)
+            head += "Connection: close\r\n"
+        t.write(head.encode("latin-1") + b"\r\n" + body)
         if not keep_alive:
             t.close()
 
