@@ -489,7 +489,8 @@ def _cpu() -> float:
 
 
 async def run_phase(
-    phase: str, clients: list[Client], rb: RequestBuilder, wl: Workload, duration: float, max_ops: int, seed: int
+    phase: str, clients: list[Client], rb: RequestBuilder, wl: Workload, duration: float, max_ops: int, seed: int,
+    rate: float = 0.0,
 ) -> PhaseResult:
     res = PhaseResult(phase, duration)
     loop_time = time.perf_counter
@@ -504,11 +505,21 @@ async def run_phase(
     expect = wl.query_expect
     loads = orjson.loads
 
+    # --rate: each client sends on a fixed schedule (open loop); latency counts from the
+    # scheduled send time, so a slow server is not hidden by the generator waiting for it.
+    interval = len(clients) / rate if rate > 0 else 0.0
+
     async def worker(c: Client, wseed: int) -> None:
         rnd = random.Random(wseed)
         rr = rnd.random
         ok = 0
+        scheduled = start + (interval * (wseed % 100003) / len(clients) if interval else 0.0)
         while budget[0] > 0:
+            if interval:
+                scheduled += interval
+                delay = scheduled - loop_time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             budget[0] -= 1
             pk = pks[int(rr() * n_pk)]
             if phase == "put":
@@ -520,6 +531,8 @@ async def run_phase(
             t0 = loop_time()
             if t0 >= deadline:
                 break
+            if interval:
+                t0 = min(t0, scheduled)
             err = None
             try:
                 status, body = await c.request(req)
@@ -642,6 +655,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds (default %(default)s)")
     p.add_argument("--preload-timeout", type=float, default=900.0, help="give up preloading after this many seconds (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="offered load in ops/s across all clients (open loop: each client sends on a fixed "
+                   "schedule and latency counts from the scheduled time); default 0 = closed loop, as fast as "
+                   "answers come")
     p.add_argument("--label", default="", help="name of this run in the output (e.g. dynamolog, dynalite)")
     p.add_argument("--json", metavar="OUT", help="write all results (every run and the medians) to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -702,7 +719,8 @@ async def amain(a: argparse.Namespace) -> dict:
             runs = []
             for r in range(a.repeat):
                 run += 1
-                res = (await run_phase(phase, clients, rb, wl, a.duration, a.max_ops, a.seed + run)).summary()
+                res = (await run_phase(phase, clients, rb, wl, a.duration, a.max_ops, a.seed + run,
+                                       a.rate)).summary()
                 res["loadgen_ceiling_ops_s"] = ceiling(res)
                 runs.append(res)
                 print(

@@ -48,7 +48,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     system = System(args.data_dir)
     spec = SystemSpec(
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
-        kafka_base_port=args.kafka_port, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
+        kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
         region=os.environ.get("DYNAMOLOG_REGION", "us-east-1"),
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         initial_partitions=args.initial_partitions,
@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--brokers", type=int, choices=(1, 3), default=1, help="Kafka brokers to run (1 or 3)")
     up.add_argument("--storage-nodes", type=int, default=1, help="storage node processes to run (default 1)")
     up.add_argument("--kafka-port", type=int, default=9092, help="first Kafka broker's port (default 9092)")
+    up.add_argument("--storage-port", type=int, default=7001,
+                    help="first storage node's internal RPC port; node i uses this + i - 1 (default 7001)")
     up.add_argument("--initial-partitions", type=int, default=2, help="partitions of a new table (default 2)")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")

@@ -1,10 +1,11 @@
 """Leader role: sequence a partition's writes through its Kafka log, with group commit.
 
 One task per partition takes the writes that arrived together (up to ``GROUP_RECORDS_MAX``),
-evaluates each against the replica plus the overlay of the earlier writes in the same group,
-and writes the effect records in one Kafka transaction (``transactional.id`` per partition,
-``acks=all``).  Only after the commit are the changes applied to RocksDB (with the offset, in
-one WriteBatch) and the clients answered.  DESIGN.md 4.1 and 4.2.
+evaluates each against the replica plus the overlay of writes not yet applied, and writes the
+effect records in one Kafka transaction (``acks=all``, transactional ids per partition).  Only
+after the commit are the changes applied to RocksDB (with the offset, in one WriteBatch) and the
+clients answered.  Two groups are in the pipeline at once: while one commits, the next is
+evaluated and sent; commits, applies and answers happen in group order.  DESIGN.md 4.1 and 4.2.
 
 Leadership is fenced by Kafka: starting the transactional producer bumps the producer epoch,
 which makes any older leader's next commit fail with ``ProducerFenced``; a fenced leader steps
@@ -21,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import aiokafka.producer.sender as _aiokafka_sender
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerFenced
 
@@ -45,7 +46,7 @@ GROUP_RECORDS_MAX = 256
 #: writes waiting for the sequencer at most; beyond that the node answers "throttled"
 QUEUE_MAX = 10_000
 #: transactional producers a leader alternates between (see _new_producers)
-LANES = 2
+LANES = 3
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 
@@ -53,6 +54,19 @@ RECORD_BYTES_MAX = 2 * 1024 * 1024
 def not_leader(pid: str) -> errors.ApiError:
     """Internal answer that tells a router to refresh the partition map and retry."""
     return errors.ApiError("NotLeader", f"this node does not lead partition {pid}", status=503)
+
+
+@dataclass
+class _Group:
+    """Writes committed together in one transaction."""
+
+    seq: int
+    #: (request, answer, error) per write, in arrival order
+    answers: list[tuple[_Pending, dict[str, Any] | None, BaseException | None]]
+    #: (item key, encoded log record, new item JSON or None) per changed item
+    records: list[tuple[bytes, bytes, bytes | None]]
+    #: Kafka metadata (offsets) of the records once sent
+    metas: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +90,10 @@ class LeaderSequencer:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(QUEUE_MAX)
         self._producers: list[AIOKafkaProducer] = []
         self._lane = 0
+        #: effects of evaluated groups not yet applied to the view: key -> (group seq, item)
+        self._overlay: dict[bytes, tuple[int, dict[str, Any] | None]] = {}
+        self._seq = 0
+        self._committing: asyncio.Future[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self.fenced = False
         self.ready = asyncio.Event()
@@ -140,6 +158,8 @@ class LeaderSequencer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._committing is not None:
+            await asyncio.gather(self._committing, return_exceptions=True)
         self._fail_queued(not_leader(self.pid))
         for producer in self._producers:
             await producer.stop()
@@ -160,35 +180,69 @@ class LeaderSequencer:
         return await p.future
 
     async def _run(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < GROUP_RECORDS_MAX and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            await self._commit_group(group)
-            if self.fenced:
-                return
+        """The pipeline: while group N commits, group N+1 is evaluated and sent.
 
-    async def _commit_group(self, group: list[_Pending]) -> None:
-        overlay: dict[bytes, dict[str, Any] | None] = {}
-        records: list[tuple[bytes, bytes, bytes | None]] = []  # (key, log record, new item JSON)
-        answers: list[tuple[_Pending, dict[str, Any] | None, BaseException | None]] = []
+        Group N+1 is evaluated against the view plus the overlay of groups not yet applied
+        (so it sees N's effects), its records are sent after N's (log order = group order), and
+        it commits, applies and answers only after N has.  If N fails, N+1 is failed too and
+        its open transaction is aborted by the recovery (new producers), then the log is re-read.
+        """
+        committing: asyncio.Future[bool] | None = None
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < GROUP_RECORDS_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            group = self._evaluate(batch)
+            producer: AIOKafkaProducer | None = None
+            failure: BaseException | None = None
+            if group.records:
+                self._lane = (self._lane + 1) % len(self._producers)
+                producer = self._producers[self._lane]
+                try:
+                    await producer.begin_transaction()
+                    futures = [await producer.send(self.topic, value=v, key=k) for k, v, _ in group.records]
+                    group.metas = list(await asyncio.gather(*futures))
+                except Exception as e:  # noqa: BLE001 - any send failure leaves the outcome unknown
+                    failure = e
+            if committing is not None:
+                previous_ok = await committing
+                committing = self._committing = None
+                if not previous_ok and failure is None:
+                    failure = RuntimeError("the previous group failed")
+            if failure is not None:
+                self._fail(group, failure)
+                if self.fenced or isinstance(failure, ProducerFenced):
+                    self.fenced = True
+                    return
+                log.warning("leader %s: group failed (%r); re-reading the log", self.pid, failure)
+                self._overlay.clear()
+                await self._recover()
+                if self.fenced:
+                    return
+                continue
+            committing = self._committing = asyncio.ensure_future(self._finish(group, producer))
+
+    def _evaluate(self, batch: list[_Pending]) -> _Group:
+        """Evaluate a batch in order against the view plus the overlay; encode its records."""
+        self._seq += 1
+        group = _Group(self._seq, [], [])
         now_ms = int(time.time() * 1000)
-        for p in group:
-            old = overlay[p.key] if p.key in overlay else self.replica.get(p.key)
+        for p in batch:
+            held = self._overlay.get(p.key)
+            old = held[1] if held is not None else self.replica.get(p.key)
             try:
                 eff = compute(p.req, old)
             except errors.ApiError as e:
-                answers.append((p, None, e))
+                group.answers.append((p, None, e))
                 continue
-            except Exception as e:  # a bug in evaluation must not stop the partition
+            except Exception:  # a bug in evaluation must not stop the partition
                 log.exception("leader %s: evaluating a write failed", self.pid)
-                answers.append((p, None, errors.internal()))
-                del e
+                group.answers.append((p, None, errors.internal()))
                 continue
-            answers.append((p, eff.result, None))
+            group.answers.append((p, eff.result, None))
             if not eff.changed:
                 continue
-            overlay[p.key] = eff.new
+            self._overlay[p.key] = (group.seq, eff.new)
             value = codec.encode_log_record(
                 {
                     "op": "PUT" if eff.new is not None else "DELETE",
@@ -202,46 +256,51 @@ class LeaderSequencer:
                     "request_id": p.req.get("rid"),
                 }
             )
-            records.append((p.key, value, None if eff.new is None else orjson.dumps(eff.new)))
-        if records:
-            failure = await self._commit(records)
-            if failure is not None:
-                for p, _, _ in answers:
-                    if not p.future.done():
-                        p.future.set_exception(failure)
-                return
-        for p, result, err in answers:
+            group.records.append((p.key, value, None if eff.new is None else orjson.dumps(eff.new)))
+        return group
+
+    async def _finish(self, group: _Group, producer: AIOKafkaProducer | None) -> bool:
+        """Commit the group's transaction, apply it to the view, answer; False if it failed."""
+        if producer is not None:
+            t0 = time.perf_counter()
+            try:
+                await producer.commit_transaction()
+            except ProducerFenced as e:
+                log.warning("leader %s: fenced by a newer leader; stepping down", self.pid)
+                self.fenced = True
+                self._fail(group, e)
+                return False
+            except Exception as e:  # noqa: BLE001 - any commit failure leaves the outcome unknown
+                self._fail(group, e)
+                return False
+            self.commit_ms_total += (time.perf_counter() - t0) * 1000
+            last = group.metas[-1].offset
+            self.replica.apply(((k, item) for k, _, item in group.records), last + 1, len(group.records))
+            for key, _, _ in group.records:
+                held = self._overlay.get(key)
+                if held is not None and held[0] == group.seq:
+                    del self._overlay[key]
+            self.groups_committed += 1
+            self.records_committed += len(group.records)
+        for p, result, err in group.answers:
             if p.future.done():
                 continue
             if err is not None:
                 p.future.set_exception(err)
             else:
                 p.future.set_result(result or {})
+        return True
 
-    async def _commit(self, records: list[tuple[bytes, bytes, bytes | None]]) -> errors.ApiError | None:
-        """Write the group in one transaction and apply it; None on success, else the error."""
-        self._lane = (self._lane + 1) % len(self._producers)
-        producer = self._producers[self._lane]
-        t0 = time.perf_counter()
-        try:
-            await producer.begin_transaction()
-            futures = [await producer.send(self.topic, value=value, key=key) for key, value, _ in records]
-            metas = await asyncio.gather(*futures)
-            await producer.commit_transaction()
-        except ProducerFenced:
-            log.warning("leader %s: fenced by a newer leader; stepping down", self.pid)
-            self.fenced = True
-            return not_leader(self.pid)
-        except Exception as e:
-            log.warning("leader %s: commit failed (%r); re-reading the log", self.pid, e)
-            await self._recover()
-            return errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
-        self.commit_ms_total += (time.perf_counter() - t0) * 1000
-        last = metas[-1].offset
-        self.replica.apply(((k, item) for k, _, item in records), last + 1, len(records))
-        self.groups_committed += 1
-        self.records_committed += len(records)
-        return None
+    def _fail(self, group: _Group, cause: BaseException) -> None:
+        if self.fenced or isinstance(cause, ProducerFenced):
+            err = not_leader(self.pid)
+        elif group.records:
+            err = errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
+        else:
+            err = errors.internal("The write was not done because an earlier write failed; retry it")
+        for p, _, _ in group.answers:
+            if not p.future.done():
+                p.future.set_exception(err)
 
     async def _recover(self) -> None:
         """After an unknown commit outcome: new producer (aborts the open transaction), re-read log."""
