@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,16 @@ def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def _port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def health(port: int, timeout_s: float = 1.0) -> str | None:
     """The router's health line, or None when it does not answer."""
     try:
@@ -123,6 +134,13 @@ class System:
                 return old
             _say("a previous system is half-running; stopping it first")
             self.down()
+        busy = [(what, port) for what, port in
+                 [("router (--port)", spec.port)] +
+                 [(f"storage node n{i} (--storage-port)", spec.storage_base_port + i)
+                  for i in range(1, spec.storage_nodes + 1)] if _port_busy(port)]
+        if busy:
+            raise RuntimeError("ports already in use: " + ", ".join(f"{p} for the {w}" for w, p in busy)
+                               + "; stop what holds them or choose other ports")
         bootstrap = spec.bootstrap
         kafka_managed = bootstrap is None
         if kafka_managed:
