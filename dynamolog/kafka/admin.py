@@ -131,7 +131,7 @@ async def wait_for_topics(
             return
         if loop.time() > deadline:
             raise KafkaError(f"topics without leaders after {timeout_s}s: {sorted(wanted - ready)}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
 
 
 class KafkaAdmin:

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from dynamolog import errors
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
@@ -73,6 +75,7 @@ class StorageNode:
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
+        await self._warm_up_transactions()
         await self.writer.start()
         await self.rpc.start()
         await self.metadata.start()
@@ -90,6 +93,14 @@ class StorageNode:
         self.metadata.partitions.listen(self._on_partition)
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
         log.info("storage node %s serving on %s:%d (%d partitions)", self.node_id, self.host, self.rpc.port, len(self.hosted))
+
+    async def _warm_up_transactions(self) -> None:
+        """Start one transactional producer before serving: on a new cluster this makes Kafka
+        create its transaction-state topic now, not during the first CreateTable."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap, acks="all",
+                                    transactional_id=f"{self.settings.namespace}.node.{self.node_id}.warm-up")
+        await producer.start()
+        await producer.stop()
 
     async def close(self) -> None:
         await self.rpc.close()
