@@ -46,8 +46,8 @@ def loadgen_args(a: argparse.Namespace) -> list[str]:
     args = [
         "--clients", str(a.clients), "--duration", str(a.duration), "--item-bytes", str(a.item_bytes),
         "--items", str(a.items), "--sort-keys", str(a.sort_keys), "--ops", a.ops, "--table", a.table,
-        "--repeat", str(a.repeat), "--create",
-    ]
+        "--repeat", str(a.repeat), "--rate", str(a.rate),
+    ] + ([] if a.no_create else ["--create"])
     return args + (["--no-progress"] if a.no_progress else [])
 
 
@@ -154,6 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--ops", default="put,get,query")
     p.add_argument("--table", default="bench")
     p.add_argument("--repeat", type=int, default=3, help="runs per phase, medians quoted (default %(default)s)")
+    p.add_argument("--rate", type=float, default=0.0, help="offered ops/s (open loop); 0 = closed loop (default)")
+    p.add_argument("--no-create", action="store_true", help="reuse the existing table (it must hold every key)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--results", default=os.path.join(BENCH, "results"), help="output folder (default bench/results)")
     a = p.parse_args(argv)

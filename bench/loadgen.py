@@ -160,7 +160,7 @@ class Workload:
 
 
 class Conn(asyncio.Protocol):
-    __slots__ = ("loop", "transport", "parser", "waiter", "chunks", "closed", "keep")
+    __slots__ = ("chunks", "closed", "keep", "loop", "parser", "transport", "waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -253,7 +253,7 @@ class Client:
 
     def expire(self, now: float) -> None:
         if self.sent_at and now - self.sent_at > self.timeout and self.conn is not None:
-            self.conn._fail(asyncio.TimeoutError())
+            self.conn._fail(TimeoutError())
             self.conn.close()
 
     def close(self) -> None:
@@ -536,7 +536,7 @@ async def run_phase(
             err = None
             try:
                 status, body = await c.request(req)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 err = "Timeout"
             except (ConnectionError, OSError) as exc:
                 err = type(exc).__name__

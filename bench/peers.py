@@ -85,7 +85,7 @@ class Dynalite:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_s: float = 30.0) -> "Dynalite":
+    def start(self, wait_s: float = 30.0) -> Dynalite:
         install()
         if not _port_free(self.port):
             raise SystemExit(f"port {self.port} is already in use")
@@ -119,7 +119,7 @@ class Dynalite:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = None
 
-    def __enter__(self) -> "Dynalite":
+    def __enter__(self) -> Dynalite:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .launcher import SystemSpec, System, _pid_alive, health
+from .launcher import System, SystemSpec, _pid_alive, health
 
 DEFAULT_DATA_DIR = Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
 
@@ -102,7 +102,7 @@ async def _node_status(host: str, port: int) -> dict[str, Any] | str:
     try:
         result: dict[str, Any] = await client.call("status", timeout_s=3)
         return result
-    except Exception as e:  # report, do not fail
+    except Exception as e:  # noqa: BLE001 - status reports every failure, never raises
         return f"unreachable ({e})"
     finally:
         await client.close()

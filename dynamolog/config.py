@@ -26,7 +26,7 @@ class Settings:
     region: str = "us-east-1"
 
     @classmethod
-    def from_env(cls, **overrides: str | None) -> "Settings":
+    def from_env(cls, **overrides: str | None) -> Settings:
         values = {
             "bootstrap": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap),
             "namespace": os.environ.get("DYNAMOLOG_NAMESPACE", cls.namespace),

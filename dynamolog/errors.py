@@ -47,7 +47,7 @@ class ApiError(Exception):
         return {"t": self.type_name, "m": self.message, "s": self.status, "n": self.namespace, "x": self.extra}
 
     @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> "ApiError":
+    def from_wire(cls, d: dict[str, Any]) -> ApiError:
         return cls(d["t"], d["m"], d["s"], namespace=d.get("n", _PREFIX), extra=d.get("x") or None)
 
     def __repr__(self) -> str:

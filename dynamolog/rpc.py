@@ -33,7 +33,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 class _Coalescer:
     """Collects frames written during one event-loop iteration and writes them at once."""
 
-    __slots__ = ("_writer", "_frames", "_scheduled")
+    __slots__ = ("_frames", "_scheduled", "_writer")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
@@ -142,7 +142,7 @@ class RpcClient:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port, limit=2**20), self._connect_timeout_s
                 )
-            except (OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError) as e:
                 raise ConnectionError(f"cannot reach {self.host}:{self.port}: {e}") from e
             self._writer = writer
             self._out = _Coalescer(writer)
@@ -210,4 +210,4 @@ class RpcClient:
 
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
-        fut.set_exception(asyncio.TimeoutError())
+        fut.set_exception(TimeoutError())

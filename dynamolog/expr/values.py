@@ -53,9 +53,9 @@ def arith(op: str, a: str, b: str) -> str:
     try:
         r = CONTEXT.add(num(a), num(b)) if op == "+" else CONTEXT.subtract(num(a), num(b))
     except decimal.Inexact:
-        raise validation("Attempting to store more than 38 significant digits in a Number")
+        raise validation("Attempting to store more than 38 significant digits in a Number") from None
     except decimal.DecimalException:
-        raise validation("Number overflow. Attempting to store a number with magnitude larger than supported range")
+        raise validation("Number overflow. Attempting to store a number with magnitude larger than supported range") from None
     return format_number(r)
 
 

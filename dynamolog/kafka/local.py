@@ -573,7 +573,7 @@ class LocalKafka:
                     del running[nid]
             if running:
                 time.sleep(0.2)
-        for nid, (node, pid) in running.items():
+        for nid, (_node, pid) in running.items():
             _say(f"node {nid} (pid {pid}) did not stop within {timeout_s:.0f}s; killing it")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -82,7 +82,7 @@ class Routing:
                 if e.type_name != "NotLeader":
                     raise
                 reason = e.message
-            except (ConnectionError, asyncio.TimeoutError) as e:
+            except (TimeoutError, ConnectionError) as e:
                 reason = str(e)
             if loop.time() >= deadline:
                 log.warning("routing: giving up on partition %s after %d attempts: %s", pid, attempt, reason)
@@ -90,7 +90,7 @@ class Routing:
             # wait for a change in the partition map, or back off
             epoch = current.get("leader_epoch")
             await self.metadata.partitions.wait_until(
-                lambda: self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch,
+                lambda epoch=epoch: self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch,
                 min(0.05 * 2**attempt, 1.0),
             )
 

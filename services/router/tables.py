@@ -257,7 +257,7 @@ class Tables:
             for node in part["replicas"]:
                 try:
                     await self.routing.client(node).call("drop", pid=part["partition_id"], timeout_s=30)
-                except (ConnectionError, asyncio.TimeoutError) as e:
+                except (TimeoutError, ConnectionError) as e:
                     # the node drops it on its own when it sees the DELETED state
                     log.warning("tables: node %s did not confirm dropping %s: %s", node, part["partition_id"], e)
         async with KafkaAdmin(self.settings.bootstrap) as admin:

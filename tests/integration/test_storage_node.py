@@ -34,7 +34,7 @@ def node_status(system: Any) -> dict[str, dict[str, Any]]:
                     st: dict[str, Any] = await client.call("status", timeout_s=5)
                     if st["partitions"] and all(p["role"] != "opening" for p in st["partitions"]):
                         return st
-                except (ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, ConnectionError):
                     pass
                 if time.monotonic() > deadline:
                     raise TimeoutError("storage node n1 did not come back")
