@@ -143,7 +143,7 @@ class System:
                                + "; stop what holds them or choose other ports")
         bootstrap = spec.bootstrap
         kafka_managed = bootstrap is None
-        if kafka_managed:
+        if bootstrap is None:
             kafka = LocalKafka(self.data_dir / "kafka", brokers=spec.brokers, base_port=spec.kafka_base_port)
             kafka.ensure_jars()
             _say(f"starting Kafka ({spec.brokers} broker{'s' if spec.brokers > 1 else ''})")
@@ -154,9 +154,11 @@ class System:
                     "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1"})
         env.update(spec.extra_env)
         pids: dict[str, int] = {}
-        state = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
+        commands: dict[str, list[str]] = {}
+        storage_ports: dict[str, int] = {}
+        state: dict[str, Any] = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
-                 "pids": pids, "storage_ports": {}, "commands": {}, "env": {
+                 "pids": pids, "storage_ports": storage_ports, "commands": commands, "env": {
                      k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION")}}
         for i in range(1, spec.storage_nodes + 1):
             node = f"n{i}"

@@ -81,7 +81,7 @@ class RpcServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         out = _Coalescer(writer)
         try:
             while True:
@@ -96,12 +96,12 @@ class RpcServer:
                 body = await reader.readexactly(size)
                 req = orjson.loads(body)
                 t = asyncio.ensure_future(self._one(req, out))
-                self._tasks.add(t)  # type: ignore[arg-type]
-                t.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+                self._tasks.add(t)
+                t.add_done_callback(self._tasks.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
             return
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
             writer.close()
 
     async def _one(self, req: dict[str, Any], writer: _Coalescer) -> None:

@@ -89,8 +89,12 @@ class Routing:
                 raise errors.internal("The partition is unavailable; retry the request")
             # wait for a change in the partition map, or back off
             epoch = current.get("leader_epoch")
+
+            def changed(epoch: Any = epoch) -> bool:
+                return bool(self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch)
+
             await self.metadata.partitions.wait_until(
-                lambda epoch=epoch: self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch,
+                changed,
                 min(0.05 * 2**attempt, 1.0),
             )
 
