@@ -38,15 +38,16 @@ def _condition_holds(req: dict[str, Any], old: Item | None, resolver: expr.Resol
         raise errors.conditional_check_failed(item)
 
 
-def _returned(rv: str, old: Item | None, new: Item | None, touched: list[str] | None) -> dict[str, Any]:
+def _returned(rv: str, old: Item | None, new: Item | None, touched: list[Any] | None) -> dict[str, Any]:
+    """ReturnValues: UPDATED_* keep only the updated document paths, nested as DynamoDB does."""
     if rv == "ALL_OLD":
         src = old
     elif rv == "ALL_NEW":
         src = new
     elif rv == "UPDATED_OLD":
-        src = {k: v for k, v in (old or {}).items() if touched is not None and k in touched}
+        src = expr.project(old, touched) if old and touched else None
     elif rv == "UPDATED_NEW":
-        src = {k: v for k, v in (new or {}).items() if touched is not None and k in touched}
+        src = expr.project(new, touched) if new and touched else None
     else:
         return {}
     return {"Attributes": src} if src else {}
@@ -75,6 +76,6 @@ def compute(req: dict[str, Any], old: Item | None) -> Effect:
             new[k] = v
         if new != old and item_size(new) > MAX_ITEM_BYTES:
             raise errors.validation("Item size to update has exceeded the maximum allowed size")
-        touched = expr.updated_paths(upd) if upd is not None else []
+        touched = list(upd.paths()) if upd is not None else []
         return Effect(new, new != old, _returned(rv, old, new, touched))
     raise errors.validation(f"unknown write kind {kind!r}")
