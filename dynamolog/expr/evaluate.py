@@ -130,7 +130,7 @@ def _function(f: Function, item: Item | None) -> bool:
             return False
         if tt == "S":
             return bool(target["S"].startswith(arg["S"]))
-        return set_key("BS", target["B"]).startswith(set_key("BS", arg["B"]))
+        return bool(set_key("BS", target["B"]).startswith(set_key("BS", arg["B"])))
     # contains
     if tt == "S" and ta == "S":
         return arg["S"] in target["S"]
@@ -340,10 +340,10 @@ def _tree(paths: list[Path]) -> dict[Any, Any]:
 
 def _project_value(v: AttrValue, tree: dict[Any, Any]) -> AttrValue | None:
     if not tree:
-        return copy_value(v)
+        return dict(copy_value(v))
     t = type_of(v)
     if t == "M":
-        m = {}
+        m: dict[str, AttrValue] = {}
         for k, sub in tree.items():
             if isinstance(k, str) and k in v["M"]:
                 got = _project_value(v["M"][k], sub)

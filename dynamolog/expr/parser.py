@@ -7,6 +7,7 @@ Errors are :func:`dynamolog.errors.validation` errors with DynamoDB's wording.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from dynamolog.errors import ApiError, validation
 from dynamolog.expr.ast import (
@@ -269,7 +270,7 @@ class _Parser:
         return ListAppend(self.set_value(a.args[0]), self.set_value(a.args[1]))
 
     def update(self) -> Update:
-        seen: dict[str, list] = {}
+        seen: dict[str, list[Any]] = {}
         while self.tok.kind != EOF:
             clause = self.tok.text.upper() if self.tok.kind == "ID" else ""
             if clause not in _CLAUSES:
@@ -277,7 +278,7 @@ class _Parser:
             if clause in seen:
                 raise self.error(f'The "{clause}" section can only be used once in an update expression;')
             self.pos += 1
-            actions: list = []
+            actions: list[Any] = []
             while True:
                 actions.append(self.update_action(clause))
                 if self.tok.kind != ",":

@@ -92,8 +92,8 @@ def equal(a: AttrValue | None, b: AttrValue | None) -> bool:
     if ta == "L":
         return len(x) == len(y) and all(equal(p, q) for p, q in zip(x, y))
     if ta == "M":
-        return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
-    return _key(ta, x) == _key(ta, y)
+        return bool(x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x))
+    return bool(_key(ta, x) == _key(ta, y))
 
 
 def compare(a: AttrValue | None, b: AttrValue | None) -> int | None:
@@ -104,7 +104,7 @@ def compare(a: AttrValue | None, b: AttrValue | None) -> int | None:
     if ta != tb or ta not in SCALAR_ORDERED:
         return None
     x, y = _key(ta, a[ta]), _key(ta, b[tb])
-    return (x > y) - (x < y)
+    return int((x > y) - (x < y))
 
 
 def size(v: AttrValue | None) -> int | None:

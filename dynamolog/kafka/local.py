@@ -416,7 +416,7 @@ class LocalKafka:
     def _check_layout(self) -> dict[str, object]:
         """Load or create cluster.json; refuse to reuse a data dir with another shape."""
         if self._cluster_file.is_file():
-            info = json.loads(self._cluster_file.read_text())
+            info: dict[str, object] = json.loads(self._cluster_file.read_text())
             if info["brokers"] != self.brokers or info["base_port"] != self.base_port:
                 raise RuntimeError(
                     f"{self.data_dir} holds a cluster of {info['brokers']} broker(s) on base port "

@@ -176,7 +176,7 @@ def key_sizes(hash_av: dict[str, Any], range_av: dict[str, Any] | None) -> None:
 def item_keys(item: dict[str, Any], hash_key: str, range_key: str | None, types: dict[str, str]) -> tuple[
         dict[str, Any], dict[str, Any] | None]:
     """The key attributes of a PutItem item, checked against the key schema."""
-    out = []
+    out: list[dict[str, Any] | None] = []
     for name in (hash_key, range_key):
         if name is None:
             out.append(None)
@@ -206,7 +206,8 @@ def parse_key(key: Any, hash_key: str, range_key: str | None, types: dict[str, s
     for name in wanted:
         _key_value_checks(name, key[name], types[name], prefix + "The provided key element does not match the schema")
     key_sizes(key[hash_key], key.get(range_key) if range_key else None)
-    return key
+    out: dict[str, Any] = key
+    return out
 
 
 def parse_item(item: Any) -> dict[str, Any]:
