@@ -21,6 +21,7 @@ from dynamolog import __version__, errors
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 
+from .batch import Batch
 from .http import HttpServer
 from .items import Items
 from .routing import Routing
@@ -59,6 +60,8 @@ class Router:
             "UpdateItem": self.items.update_item,
             "Query": self.items.query,
             "Scan": self.items.scan,
+            "BatchWriteItem": Batch(self.items).batch_write_item,
+            "BatchGetItem": Batch(self.items).batch_get_item,
         }
 
     async def start(self) -> None:
