@@ -16,6 +16,7 @@ from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
 
+from . import legacy
 from .routing import Routing
 from .tables import Tables, attribute_types, key_names
 from .validate import (
@@ -28,8 +29,6 @@ from .validate import (
 )
 
 HASH_SPACE = 1 << 64
-_LEGACY = ("Expected", "AttributeUpdates", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter",
-           "ConditionalOperator")
 
 
 def _b64(data: bytes) -> str:
@@ -54,10 +53,7 @@ class Expressions:
                 raise errors.validation("ExpressionAttributeNames can only be specified when using expressions")
             if values is not None:
                 raise errors.validation("ExpressionAttributeValues can only be specified when using expressions")
-        for param in _LEGACY:
-            if p.get(param) is not None:
-                raise errors.validation(f"The legacy parameter {param} is not supported by this Dynamolog version; "
-                                        "use expressions instead")
+        texts, names, values = legacy.translate(p, kinds, texts, names, values)
         self.names = names
         self.values = values
         self.texts = texts
