@@ -499,14 +499,18 @@ class LocalKafka:
         self._wait_ready(deadline, timeout_s)
 
     def _launch(self, libs: Path, node: _Node) -> None:
-        cmd = self._java_base(libs, node) + [
-            f"-Xmx{self.heap_mb}m",
-            f"-Xms{min(self.heap_mb, 128)}m",
-            "-server",
+        # JVM options: $DYNAMOLOG_KAFKA_JVM_OPTS replaces the garbage-collector settings below
+        gc_opts = os.environ.get("DYNAMOLOG_KAFKA_JVM_OPTS", "").split() or [
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent",
+        ]
+        cmd = self._java_base(libs, node) + [
+            f"-Xmx{self.heap_mb}m",
+            f"-Xms{min(self.heap_mb, 128)}m",
+            "-server",
+            *gc_opts,
             "kafka.Kafka",
             str(node.props),
         ]
