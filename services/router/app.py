@@ -22,6 +22,7 @@ from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 
 from .batch import Batch
+from .control import request_host
 from .http import HttpServer
 from .items import Items
 from .routing import Routing
@@ -60,6 +61,12 @@ class Router:
             "UpdateItem": self.items.update_item,
             "Query": self.items.query,
             "Scan": self.items.scan,
+            "UpdateTable": self.tables.update_table,
+            "TagResource": self.tables.control.tag_resource,
+            "UntagResource": self.tables.control.untag_resource,
+            "ListTagsOfResource": self.tables.control.list_tags_of_resource,
+            "DescribeLimits": self.tables.control.describe_limits,
+            "DescribeEndpoints": self.tables.control.describe_endpoints,
             "BatchWriteItem": Batch(self.items).batch_write_item,
             "BatchGetItem": Batch(self.items).batch_get_item,
         }
@@ -119,6 +126,7 @@ class Router:
             raise errors.serialization("Start of structure or map found where not expected.") from None
         if not isinstance(params, dict):
             raise errors.serialization("Start of structure or map found where not expected.")
+        request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)
 
 
