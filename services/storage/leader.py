@@ -24,7 +24,7 @@ from typing import Any
 
 import aiokafka.producer.sender as _aiokafka_sender
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from dynamolog import codec, errors
@@ -47,6 +47,8 @@ GROUP_RECORDS_MAX = 256
 QUEUE_MAX = 10_000
 #: transactional producers a leader alternates between (see _new_producers)
 LANES = 3
+#: an armed lane (see LeaderSequencer._arm) waits at most this long for a group
+ARMED_IDLE_S = 5.0
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 
@@ -90,6 +92,9 @@ class LeaderSequencer:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(QUEUE_MAX)
         self._producers: list[AIOKafkaProducer] = []
         self._lane = 0
+        #: per lane: when its next transaction was opened ahead (armed), or None
+        self._armed: list[float | None] = [None] * LANES
+        self._tp = TopicPartition(self.topic, 0)
         #: effects of evaluated groups not yet applied to the view: key -> (group seq, item)
         self._overlay: dict[bytes, tuple[int, dict[str, Any] | None]] = {}
         self._seq = 0
@@ -113,6 +118,7 @@ class LeaderSequencer:
         """
         for producer in self._producers:
             await producer.stop()
+        self._armed = [None] * LANES
         self._producers = [
             AIOKafkaProducer(
                 bootstrap_servers=self.settings.bootstrap,
@@ -189,17 +195,28 @@ class LeaderSequencer:
         """
         committing: asyncio.Future[bool] | None = None
         while True:
-            batch = [await self._queue.get()]
+            if self._queue.empty() and any(t is not None for t in self._armed):
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), ARMED_IDLE_S)
+                except TimeoutError:
+                    if not await self._disarm():
+                        return
+                    continue
+                batch = [first]
+            else:
+                batch = [await self._queue.get()]
             while len(batch) < GROUP_RECORDS_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             group = self._evaluate(batch)
             producer: AIOKafkaProducer | None = None
             failure: BaseException | None = None
             if group.records:
-                self._lane = (self._lane + 1) % len(self._producers)
-                producer = self._producers[self._lane]
+                self._lane = lane = (self._lane + 1) % len(self._producers)
+                producer = self._producers[lane]
                 try:
-                    await producer.begin_transaction()
+                    if self._armed[lane] is None:
+                        await producer.begin_transaction()
+                    self._armed[lane] = None
                     futures = [await producer.send(self.topic, value=v, key=k) for k, v, _ in group.records]
                     group.metas = list(await asyncio.gather(*futures))
                 except Exception as e:  # noqa: BLE001 - any send failure leaves the outcome unknown
@@ -220,7 +237,8 @@ class LeaderSequencer:
                 if self.fenced:
                     return
                 continue
-            committing = self._committing = asyncio.ensure_future(self._finish(group, producer))
+            committing = self._committing = asyncio.ensure_future(
+                self._finish(group, producer, self._lane if producer is not None else None))
 
     def _evaluate(self, batch: list[_Pending]) -> _Group:
         """Evaluate a batch in order against the view plus the overlay; encode its records."""
@@ -259,7 +277,7 @@ class LeaderSequencer:
             group.records.append((p.key, value, None if eff.new is None else orjson.dumps(eff.new)))
         return group
 
-    async def _finish(self, group: _Group, producer: AIOKafkaProducer | None) -> bool:
+    async def _finish(self, group: _Group, producer: AIOKafkaProducer | None, lane: int | None) -> bool:
         """Commit the group's transaction, apply it to the view, answer; False if it failed."""
         if producer is not None:
             t0 = time.perf_counter()
@@ -282,6 +300,8 @@ class LeaderSequencer:
                     del self._overlay[key]
             self.groups_committed += 1
             self.records_committed += len(group.records)
+            if lane is not None:
+                await self._arm(lane)
         for p, result, err in group.answers:
             if p.future.done():
                 continue
@@ -289,6 +309,42 @@ class LeaderSequencer:
                 p.future.set_exception(err)
             else:
                 p.future.set_result(result or {})
+        return True
+
+    async def _arm(self, lane: int) -> None:
+        """Open the lane's next transaction and add the log partition to it now, so that the next
+        group sends its records at once: AddPartitionsToTxn leaves the write's critical path.
+
+        aiokafka adds a partition when the first record for it is sent; this calls its
+        transaction manager to do so ahead (``maybe_add_partition_to_txn``, the same call
+        aiokafka's accumulator makes).  An armed lane unused for ARMED_IDLE_S is committed empty
+        (see :meth:`_disarm`), far below the transaction timeout that would fence it.
+        """
+        producer = self._producers[lane]
+        try:
+            await producer.begin_transaction()
+            producer._txn_manager.maybe_add_partition_to_txn(self._tp)
+        except Exception:
+            log.debug("leader %s: could not arm lane %d", self.pid, lane, exc_info=True)
+            return
+        self._armed[lane] = time.monotonic()
+
+    async def _disarm(self) -> bool:
+        """Commit armed lanes that waited ARMED_IDLE_S with nothing to send; False if fenced."""
+        now = time.monotonic()
+        for lane, since in enumerate(self._armed):
+            if since is None or now - since < ARMED_IDLE_S:
+                continue
+            self._armed[lane] = None
+            try:
+                await self._producers[lane].commit_transaction()
+            except ProducerFenced:
+                self.fenced = True
+                return False
+            except Exception as e:  # noqa: BLE001 - the lane is unusable; start over from the log
+                log.warning("leader %s: closing an idle transaction failed (%r); re-reading the log", self.pid, e)
+                await self._recover()
+                return not self.fenced
         return True
 
     def _fail(self, group: _Group, cause: BaseException) -> None:
