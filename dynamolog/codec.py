@@ -48,11 +48,28 @@ def _load(name: str) -> Any:
         return fastavro.parse_schema(json.load(f), named_schemas=_named)
 
 
+def _history(name: str) -> list[Any]:
+    """Earlier versions of a record schema (``schemas/history/<name>.v<N>.avsc``), newest first.
+
+    Each is parsed on its own (``AttributeValue`` is shared), so that its record names do not
+    replace the current schema's.
+    """
+    out = []
+    for path in sorted((SCHEMA_DIR / "history").glob(f"{name}.v*.avsc"), key=lambda p: -int(p.stem.rsplit("v", 1)[1])):
+        with open(path, encoding="utf-8") as f:
+            out.append(fastavro.parse_schema(json.load(f), named_schemas=dict(_named)))
+    return out
+
+
 _AV = _load("AttributeValue")
 _TABLE = _load("TableDefinition")
 _PARTITION = _load("PartitionInfo")
 _LOG = _load("LogRecord")
 _NODE = _load("NodeInfo")
+_TABLE_HISTORY = _history("TableDefinition")
+_PARTITION_HISTORY = _history("PartitionInfo")
+_LOG_HISTORY = _history("LogRecord")
+_NODE_HISTORY = _history("NodeInfo")
 
 _NUMBER, _SS, _NS, _BS = (
     "dynamolog.NumberValue",
@@ -136,14 +153,35 @@ def _read(schema: Any, data: bytes) -> Any:
     return fastavro.schemaless_reader(io.BytesIO(data), schema, None, return_record_name=True)
 
 
+def _read_versioned(schema: Any, history: list[Any], data: bytes) -> Any:
+    """Decode bytes written by the current schema or by any earlier version of it.
+
+    The bytes carry no schema, so each version, newest first, is tried as the writer schema
+    (with the current one as reader, which fills added fields with their defaults); the version
+    that consumes exactly all the bytes wrote them.  This is unambiguous because versions differ
+    only by fields added at the end, and every Avro field but a bare ``null`` takes at least one
+    byte (schemas/README.md forbids adding those).
+    """
+    for writer in [schema, *history]:
+        buf = io.BytesIO(data)
+        try:
+            value = fastavro.schemaless_reader(buf, writer, schema if writer is not schema else None,
+                                               return_record_name=True)
+        except (EOFError, IndexError, ValueError, UnicodeDecodeError):
+            continue
+        if buf.tell() == len(data):
+            return value
+    raise ValueError(f"no version of schema {schema.get('name')} decodes these {len(data)} bytes")
+
+
 def encode_table(d: dict[str, Any]) -> bytes:
     """TableDefinition dict -> Avro bytes (value of ``dyn.catalog``)."""
     return _write(_TABLE, d)
 
 
 def decode_table(b: bytes) -> dict[str, Any]:
-    """Avro bytes -> TableDefinition dict."""
-    return _read(_TABLE, b)  # type: ignore[no-any-return]
+    """Avro bytes (written by this or any earlier TableDefinition schema) -> TableDefinition dict."""
+    return _read_versioned(_TABLE, _TABLE_HISTORY, b)  # type: ignore[no-any-return]
 
 
 def encode_partition(d: dict[str, Any]) -> bytes:
@@ -156,7 +194,7 @@ def encode_partition(d: dict[str, Any]) -> bytes:
 
 def decode_partition(b: bytes) -> dict[str, Any]:
     """Avro bytes -> PartitionInfo dict with unsigned hash bounds."""
-    rec: dict[str, Any] = _read(_PARTITION, b)
+    rec: dict[str, Any] = _read_versioned(_PARTITION, _PARTITION_HISTORY, b)
     rec["hash_start"] += _SHIFT
     rec["hash_end"] += _SHIFT
     return rec
@@ -174,7 +212,7 @@ def encode_log_record(d: dict[str, Any]) -> bytes:
 
 def decode_log_record(b: bytes) -> dict[str, Any]:
     """Avro bytes -> LogRecord dict with wire-form images."""
-    rec: dict[str, Any] = _read(_LOG, b)
+    rec: dict[str, Any] = _read_versioned(_LOG, _LOG_HISTORY, b)
     rec["new_image"] = image_from_avro(rec["new_image"])
     rec["old_image"] = image_from_avro(rec["old_image"])
     return rec
@@ -187,4 +225,4 @@ def encode_node(d: dict[str, Any]) -> bytes:
 
 def decode_node(b: bytes) -> dict[str, Any]:
     """Avro bytes -> NodeInfo dict."""
-    return _read(_NODE, b)  # type: ignore[no-any-return]
+    return _read_versioned(_NODE, _NODE_HISTORY, b)  # type: ignore[no-any-return]

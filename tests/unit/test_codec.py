@@ -101,9 +101,36 @@ def test_table_round_trip() -> None:
         "tags": {"k": "v"},
         "deleted": False,
     }
-    assert decode_table(encode_table(d)) == d
+    added = {"last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0,
+             "pay_per_request_since_ms": None}
+    assert decode_table(encode_table(d)) == d | added
+    full = d | {"last_increase_ms": 1, "last_decrease_ms": 2, "decreases_today": 3, "pay_per_request_since_ms": 4}
+    assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
-    assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False}
+    assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
+
+
+def test_table_written_by_an_earlier_schema_version_still_decodes() -> None:
+    # Records stay in Kafka for as long as the table lives: bytes written with version 1 of
+    # TableDefinition (before the UpdateTable fields) must decode, with the added fields' defaults.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    v1 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v1.avsc").read_text()))
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PROVISIONED", "read_capacity_units": 5, "write_capacity_units": 5,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {"a": "b"}, "deleted": False,
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, d)
+    assert decode_table(buf.getvalue()) == d | {
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
