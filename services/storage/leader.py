@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ GROUP_RECORDS_MAX = 256
 QUEUE_MAX = 10_000
 #: transactional producers a leader alternates between (see _new_producers)
 LANES = 3
+#: a group is sent while the previous one commits only if at least this many writes wait
+PIPELINE_MIN = int(os.environ.get("DYNAMOLOG_PIPELINE_MIN", "16"))
 #: an armed lane (see LeaderSequencer._arm) waits at most this long for a group
 ARMED_IDLE_S = 5.0
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
@@ -205,6 +208,10 @@ class LeaderSequencer:
                 batch = [first]
             else:
                 batch = [await self._queue.get()]
+            if committing is not None and not committing.done() and self._queue.qsize() + 1 < PIPELINE_MIN:
+                # too few writes waiting to fill a group: let the commit in flight finish, so that
+                # the writes arriving meanwhile join this group (fewer, larger transactions)
+                await asyncio.wait([committing])
             while len(batch) < GROUP_RECORDS_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             group = self._evaluate(batch)
