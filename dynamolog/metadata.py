@@ -72,7 +72,8 @@ class TopicView(Generic[V]):
             bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            fetch_max_wait_ms=50,
+            # a fetch returns as soon as a record arrives; this only bounds empty polls
+            fetch_max_wait_ms=500,
             auto_offset_reset="earliest",
         )
         await self._consumer.start()

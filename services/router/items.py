@@ -20,6 +20,7 @@ from . import legacy
 from .routing import Routing
 from .tables import Tables, attribute_types, key_names
 from .validate import (
+    item_keys,
     parse_item,
     parse_key,
     parse_values,
@@ -157,7 +158,7 @@ class Items:
     async def put_item(self, p: dict[str, Any]) -> dict[str, Any]:
         table, hk, rk, types = await self._table(p)
         item = parse_item(p.get("Item"))
-        hash_av, range_av = _item_key(item, hk, rk, types)
+        hash_av, range_av = item_keys(item, hk, rk, types)
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise errors.validation("Item size has exceeded the maximum allowed size")
@@ -306,13 +307,6 @@ class Items:
             out["LastEvaluatedKey"] = res["last_item_keys"]
         out.update(_capacity(p, table["table_name"], _read_units(res.get("bytes", 0), consistent)))
         return out
-
-
-def _item_key(item: dict[str, Any], hk: str, rk: str | None, types: dict[str, str]) -> tuple[
-        dict[str, Any], dict[str, Any] | None]:
-    from .validate import item_keys
-
-    return item_keys(item, hk, rk, types)
 
 
 def _segment(p: dict[str, Any]) -> tuple[int, int]:
