@@ -40,6 +40,14 @@ class Expressions:
     """The expressions of one request, parsed and resolved once, unused names/values rejected."""
 
     def __init__(self, p: dict[str, Any], **kinds: str) -> None:
+        if not any(k in p for k in _EXPRESSION_KEYS) and not any(param in p for param in kinds.values()):
+            # the common case of a request without any expression: nothing to parse or check
+            self.names = self.values = None
+            self.texts: dict[str, Any] = {}
+            self.condition = self.filter = self.key_condition = None
+            self.update = None
+            self.projection = None
+            return
         names = p.get("ExpressionAttributeNames")
         values = parse_values(p.get("ExpressionAttributeValues"))
         texts = {kind: p.get(param) for kind, param in kinds.items() if p.get(param) is not None}
@@ -84,6 +92,15 @@ class Expressions:
             "names": self.names,
             "values": self.values,
         }
+
+
+#: request parameters that make Expressions do any work (besides the expression parameters)
+_EXPRESSION_KEYS = ("ExpressionAttributeNames", "ExpressionAttributeValues", "Expected", "AttributeUpdates",
+                    "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "ConditionalOperator")
+
+
+def _wants_capacity(p: dict[str, Any]) -> bool:
+    return p.get("ReturnConsumedCapacity") not in (None, "NONE")
 
 
 def _capacity(p: dict[str, Any], table: str, units: float) -> dict[str, Any]:
@@ -149,9 +166,10 @@ class Items:
 
     async def _write(self, table: dict[str, Any], key_attrs: dict[str, Any], hash_av: dict[str, Any],
                      range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
-        part = self.routing.partition_for(table, hash_av)
+        item_key = encode_item_key(hash_av, range_av)
+        part = self.routing.partition_for_item_key(table, item_key)
         res: dict[str, Any] = await self.routing.call(
-            table, part, "write", leader=True, key=_b64(encode_item_key(hash_av, range_av)), keyattrs=key_attrs, **args
+            table, part, "write", leader=True, key=_b64(item_key), keyattrs=key_attrs, **args
         )
         return res
 
@@ -202,15 +220,15 @@ class Items:
         key = parse_key(p.get("Key"), hk, rk, types)
         ex = Expressions(p, projection="ProjectionExpression")
         consistent = bool(p.get("ConsistentRead"))
-        hash_av = key[hk]
-        part = self.routing.partition_for(table, hash_av)
+        item_key = encode_item_key(key[hk], key.get(rk) if rk else None)
+        part = self.routing.partition_for_item_key(table, item_key)
         res: dict[str, Any] = await self.routing.call(
             table, part, "get", leader=consistent, consistent=consistent,
-            key=_b64(encode_item_key(hash_av, key.get(rk) if rk else None)), proj=ex.texts.get("projection"),
-            names=ex.names,
+            key=_b64(item_key), proj=ex.texts.get("projection"), names=ex.names,
         )
-        size = item_size(res["Item"]) if "Item" in res else 0
-        res.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
+        if _wants_capacity(p):
+            size = item_size(res["Item"]) if "Item" in res else 0
+            res.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
         return res
 
     async def query(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,14 @@ class Routing:
     def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> dict[str, Any]:
         return self.partitions(table)[self.partition_index_for(table, hash_av)]
 
+    def partition_for_item_key(self, table: dict[str, Any], item_key: bytes) -> dict[str, Any]:
+        """The partition of an encoded item key (its first 8 bytes are the partition hash)."""
+        self.partitions(table)
+        starts, parts = self._maps[table["table_id"]]
+        if not parts:
+            raise errors.resource_not_found()
+        return parts[max(0, bisect.bisect_right(starts, int.from_bytes(item_key[:8], "big")) - 1)]
+
     def client(self, node_id: str) -> RpcClient:
         c = self._clients.get(node_id)
         node = self.metadata.nodes.items.get(node_id)

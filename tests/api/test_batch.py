@@ -393,6 +393,10 @@ class _FakeRouting:
     def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> dict[str, Any]:
         return {"partition_id": "down" if hash_av["S"].startswith("down") else "up"}
 
+    def partition_for_item_key(self, table: dict[str, Any], item_key: bytes) -> dict[str, Any]:
+        # an item key is the 8-byte partition hash, then the partition key's bytes
+        return {"partition_id": "down" if item_key[8:].startswith(b"down") else "up"}
+
     async def call(self, table: dict[str, Any], part: dict[str, Any], op: str, **args: Any) -> Any:
         from dynamolog import errors
 
