@@ -51,7 +51,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
         region=os.environ.get("DYNAMOLOG_REGION", "us-east-1"),
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        initial_partitions=args.initial_partitions,
+        initial_partitions=args.initial_partitions or args.storage_nodes,
     )
     t0 = time.monotonic()
     try:
@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--kafka-port", type=int, default=9092, help="first Kafka broker's port (default 9092)")
     up.add_argument("--storage-port", type=int, default=7001,
                     help="first storage node's internal RPC port; node i uses this + i - 1 (default 7001)")
-    up.add_argument("--initial-partitions", type=int, default=2, help="partitions of a new table (default 2)")
+    up.add_argument("--initial-partitions", type=int, default=0,
+                    help="partitions of a new table (default: one per storage node; the partitions of one node "
+                    "share its event loop, so more of them only split its group commits)")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)
