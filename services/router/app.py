@@ -25,6 +25,7 @@ from .batch import Batch
 from .control import request_host
 from .http import HttpServer
 from .items import Items
+from .partiql import PartiQL
 from .routing import Routing
 from .tables import Tables
 
@@ -69,6 +70,9 @@ class Router:
             "DescribeEndpoints": self.tables.control.describe_endpoints,
             "BatchWriteItem": Batch(self.items).batch_write_item,
             "BatchGetItem": Batch(self.items).batch_get_item,
+            "ExecuteStatement": PartiQL(self.items).execute_statement,
+            "BatchExecuteStatement": PartiQL(self.items).batch_execute_statement,
+            "ExecuteTransaction": PartiQL(self.items).execute_transaction,
         }
 
     async def start(self) -> None:
