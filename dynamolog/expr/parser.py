@@ -60,6 +60,25 @@ class _Call:
 _Arg = Path | Value | _Call
 
 
+#: DynamoDB's limits on one expression string: 4 KB, and 300 operators and functions
+EXPRESSION_BYTES_MAX = 4096
+OPERATORS_MAX = 300
+_COMPARATORS = frozenset(("=", "<>", "<", "<=", ">", ">=", "+", "-"))
+_WORD_OPERATORS = frozenset(("AND", "OR", "NOT", "BETWEEN", "IN"))
+
+
+def _operator_count(tokens: list[Token]) -> int:
+    """Operators and function calls of an expression, counted as DynamoDB does for its limit."""
+    n = 0
+    for i, t in enumerate(tokens):
+        if t.kind in _COMPARATORS:
+            n += 1
+        elif t.kind == "ID" and (t.text.upper() in _WORD_OPERATORS
+                                 or (i + 1 < len(tokens) and tokens[i + 1].kind == "(")):
+            n += 1  # AND, OR, NOT, BETWEEN, IN, or a function call
+    return n
+
+
 class _Parser:
     """Parser state: the token list and a cursor."""
 
@@ -68,8 +87,14 @@ class _Parser:
         self.kind = kind
         if not source.strip():
             raise self.error("The expression can not be empty;")
+        size = len(source.encode("utf-8"))
+        if size > EXPRESSION_BYTES_MAX:
+            raise self.error(f"Expression size has exceeded the maximum allowed size; expression size: {size}")
         self.tokens = tokenize(source, kind)
         self.pos = 0
+        count = _operator_count(self.tokens)
+        if count > OPERATORS_MAX:
+            raise self.error(f"The expression contains too many operators; operator count: {count}")
 
     # ------------------------------------------------------------ helpers
 

@@ -19,6 +19,7 @@ AttrValue = dict[str, Any]
 #: 38 significant digits, like DynamoDB; inexact results are errors, not silent roundings
 CONTEXT = decimal.Context(prec=38, traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation],
                           Emax=1000, Emin=-1000)
+_EXACT = decimal.Context(prec=300, Emax=1000, Emin=-1000)
 _MAX = Decimal("1E126")
 _MIN = Decimal("1E-130")
 SET_TYPES = frozenset({"SS", "NS", "BS"})
@@ -40,22 +41,29 @@ def format_number(d: Decimal) -> str:
     """Normalized number text, checked against DynamoDB's range: ``3.0`` -> ``3``, ``1E+2`` -> ``100``."""
     if d.is_zero():
         return "0"
+    _check_range(d)
+    return format(d.normalize(CONTEXT), "f")
+
+
+def _check_range(d: Decimal) -> None:
     a = abs(d)
     if a >= _MAX:
         raise validation("Number overflow. Attempting to store a number with magnitude larger than supported range")
     if a < _MIN:
         raise validation("Number underflow. Attempting to store a number with magnitude smaller than supported range")
-    return format(d.normalize(CONTEXT), "f")
 
 
 def arith(op: str, a: str, b: str) -> str:
     """``a + b`` or ``a - b`` of two wire numbers, as a normalized wire number."""
+    # exact first (both operands are within range, so 300 digits always hold the sum), then
+    # the range, then the precision: an overflowing sum is an overflow, not a precision error
+    r = _EXACT.add(num(a), num(b)) if op == "+" else _EXACT.subtract(num(a), num(b))
+    if not r.is_zero():
+        _check_range(r)
     try:
-        r = CONTEXT.add(num(a), num(b)) if op == "+" else CONTEXT.subtract(num(a), num(b))
+        r = CONTEXT.plus(r)
     except decimal.Inexact:
         raise validation("Attempting to store more than 38 significant digits in a Number") from None
-    except decimal.DecimalException:
-        raise validation("Number overflow. Attempting to store a number with magnitude larger than supported range") from None
     return format_number(r)
 
 

@@ -103,14 +103,27 @@ def _wants_capacity(p: dict[str, Any]) -> bool:
     return p.get("ReturnConsumedCapacity") not in (None, "NONE")
 
 
-def _capacity(p: dict[str, Any], table: str, units: float) -> dict[str, Any]:
+def _capacity(p: dict[str, Any], table: str, units: float, kind: str = "Read") -> dict[str, Any]:
+    """ConsumedCapacity as DynamoDB answers it: the units also under ``ReadCapacityUnits`` or
+    ``WriteCapacityUnits``, and with INDEXES the table's own share under ``Table``."""
     mode = p.get("ReturnConsumedCapacity") or "NONE"
     if mode == "NONE":
         return {}
-    cc: dict[str, Any] = {"TableName": table, "CapacityUnits": units}
+    if mode not in ("TOTAL", "INDEXES"):
+        raise_constraints([f"Value '{mode}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must "
+                           "satisfy enum value set: [INDEXES, TOTAL, NONE]"])
+    cc: dict[str, Any] = {"TableName": table, "CapacityUnits": units, f"{kind}CapacityUnits": units}
     if mode == "INDEXES":
-        cc["Table"] = {"CapacityUnits": units}
+        cc["Table"] = {"CapacityUnits": units, f"{kind}CapacityUnits": units}
     return {"ConsumedCapacity": cc}
+
+
+def _check_capacity_mode(p: dict[str, Any]) -> bool:
+    """Whether capacity is asked for; refuses an unknown ReturnConsumedCapacity before any I/O."""
+    if _wants_capacity(p):
+        _capacity(p, "", 0.0)
+        return True
+    return False
 
 
 def _write_units(size: int) -> float:
@@ -183,9 +196,12 @@ class Items:
         rv = return_values(p, ("NONE", "ALL_OLD"))
         ex = Expressions(p, condition="ConditionExpression")
         key_attrs = {hk: hash_av} | ({rk: range_av} if rk else {})
+        cap = _check_capacity_mode(p)
         res = await self._write(table, key_attrs, hash_av, range_av, kind="put", item=item, rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
-        res.update(_capacity(p, table["table_name"], _write_units(size)))
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+        if cap:  # the larger of the old and the new item (the storage node knows the old one)
+            size = max(size, res.pop("size", 0))
+            res.update(_capacity(p, table["table_name"], _write_units(size), "Write"))
         return res
 
     async def delete_item(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +209,11 @@ class Items:
         key = parse_key(p.get("Key"), hk, rk, types)
         rv = return_values(p, ("NONE", "ALL_OLD"))
         ex = Expressions(p, condition="ConditionExpression")
+        cap = _check_capacity_mode(p)
         res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="delete", rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
-        res.update(_capacity(p, table["table_name"], 1.0))
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+        if cap:  # the size of the deleted item
+            res.update(_capacity(p, table["table_name"], _write_units(res.pop("size", 0)), "Write"))
         return res
 
     async def update_item(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -210,9 +228,11 @@ class Items:
                         f"One or more parameter values were invalid: Cannot update attribute {name}. "
                         "This attribute is part of the key"
                     )
+        cap = _check_capacity_mode(p)
         res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="update", rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), **ex.wire())
-        res.update(_capacity(p, table["table_name"], 1.0))
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+        if cap:  # the larger of the old and the new item
+            res.update(_capacity(p, table["table_name"], _write_units(res.pop("size", 0)), "Write"))
         return res
 
     async def get_item(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -222,12 +242,15 @@ class Items:
         consistent = bool(p.get("ConsistentRead"))
         item_key = encode_item_key(key[hk], key.get(rk) if rk else None)
         part = self.routing.partition_for_item_key(table, item_key)
+        cap = _check_capacity_mode(p)
         res: dict[str, Any] = await self.routing.call(
             table, part, "get", leader=consistent, consistent=consistent,
-            key=_b64(item_key), proj=ex.texts.get("projection"), names=ex.names,
+            key=_b64(item_key), proj=ex.texts.get("projection"), names=ex.names, cap=cap,
         )
-        if _wants_capacity(p):
-            size = item_size(res["Item"]) if "Item" in res else 0
+        if cap:  # charged on the whole item read, whatever the projection returns
+            size = res.pop("size", None)
+            if size is None:
+                size = item_size(res["Item"]) if "Item" in res else 0
             res.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
         return res
 
@@ -247,6 +270,11 @@ class Items:
             if next(iter(v)) != want:
                 raise errors.validation("One or more parameter values were invalid: Condition parameter type does "
                                         "not match schema type")
+            if v[want] == "":
+                raise errors.validation(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
+                    f"contain an empty {'string' if want == 'S' else 'binary'} value. "
+                    f"Key: {hk if v is hash_av else rk}")
         select = _select(p, ex)
         limit = _limit(p)
         consistent = bool(p.get("ConsistentRead"))
@@ -261,7 +289,8 @@ class Items:
         res = await self.routing.call(
             table, part, "range", leader=consistent, consistent=consistent, prefix=_b64(hash_prefix(hash_av)),
             range=list(range_cond) if range_cond else None, forward=p.get("ScanIndexForward", True) is not False,
-            limit=limit, after=after, select=select, key_names=[hk] + ([rk] if rk else []), **ex.wire(),
+            limit=limit, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
+            cap=_check_capacity_mode(p), **ex.wire(),
         )
         return self._page(p, table, res, consistent)
 
@@ -287,7 +316,8 @@ class Items:
                                         "segment range")
             index = self.routing.partition_index_for(table, esk[hk])
             after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
-        total: dict[str, Any] = {"Count": 0, "ScannedCount": 0, "bytes": 0}
+        cap = _check_capacity_mode(p)
+        total: dict[str, Any] = {"Count": 0, "ScannedCount": 0, "bytes": 0, "size": 0}
         if select != "COUNT":
             total["Items"] = []
         remaining = limit
@@ -299,9 +329,10 @@ class Items:
                 table, part, "range", leader=consistent, consistent=consistent,
                 lo=_b64(lo.to_bytes(8, "big")), hi=_b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
                 limit=remaining, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
-                bytes_max=1024 * 1024 - total["bytes"], **ex.wire(),
+                bytes_max=1024 * 1024 - total["bytes"], cap=cap, **ex.wire(),
             )
             total["Count"] += res["Count"]
+            total["size"] += res.get("size", res["bytes"])
             total["ScannedCount"] += res["ScannedCount"]
             total["bytes"] += res["bytes"]
             if "Items" in total:
@@ -323,7 +354,9 @@ class Items:
         out["ScannedCount"] = res["ScannedCount"]
         if "last" in res:
             out["LastEvaluatedKey"] = res["last_item_keys"]
-        out.update(_capacity(p, table["table_name"], _read_units(res.get("bytes", 0), consistent)))
+        if _wants_capacity(p):  # the summed size of the items read (not returned), rounded up to 4 KB
+            size = res.get("size", res.get("bytes", 0))
+            out.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
         return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from dynamolog import expr
+from dynamolog.attrs import item_size
 from dynamolog.keys import encode_value
 
 from .replica import Replica
@@ -78,7 +79,11 @@ class ReadContext:
 def get_item(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     raw = replica.get_raw(base64.b64decode(req["key"]))
     if raw is None:
-        return {}
+        return {"size": 0} if req.get("cap") else {}
+    if req.get("cap"):  # capacity is charged on the whole item read, not on what is returned
+        item = orjson.loads(raw)
+        shaped = ReadContext(req).shape(item) if req.get("proj") else orjson.Fragment(raw)
+        return {"Item": shaped, "size": item_size(item)}
     if not req.get("proj"):
         return {"Item": orjson.Fragment(raw)}
     return {"Item": ReadContext(req).shape(orjson.loads(raw))}
@@ -101,7 +106,9 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     page_bytes = 0
     last_key: bytes | None = None
     cut = False
-    plain = ctx.filter is None and ctx.projection is None
+    cap = bool(req.get("cap"))
+    size = 0  # DynamoDB's size of the items read, for ConsumedCapacity (only when asked for)
+    plain = ctx.filter is None and ctx.projection is None and not cap
     for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after"))):
         if scanned >= limit or page_bytes >= bytes_max:
             cut = True
@@ -115,12 +122,16 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
                 items.append(orjson.Fragment(raw))
             continue
         item = orjson.loads(raw)
+        if cap:
+            size += item_size(item)
         if ctx.filter is not None and not expr.evaluate(ctx.filter, item):
             continue
         count += 1
         if not count_only:
             items.append(ctx.shape(item))
     out: dict[str, Any] = {"Count": count, "ScannedCount": scanned, "bytes": page_bytes}
+    if cap:
+        out["size"] = size
     if not count_only:
         out["Items"] = items
     # DynamoDB answers a LastEvaluatedKey when the page was cut, and also whenever Limit was

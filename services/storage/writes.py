@@ -59,6 +59,15 @@ def compute(req: dict[str, Any], old: Item | None) -> Effect:
     Raises :class:`~dynamolog.errors.ApiError` (ConditionalCheckFailedException, or a
     ValidationException found only now, such as an update operand of the wrong type).
     """
+    eff = _compute(req, old)
+    if req.get("cap"):
+        # the size the write is charged for: the larger of the old and the new item
+        size = max(item_size(old) if old is not None else 0, item_size(eff.new) if eff.new is not None else 0)
+        return Effect(eff.new, eff.changed, eff.result | {"size": size})
+    return eff
+
+
+def _compute(req: dict[str, Any], old: Item | None) -> Effect:
     resolver = expr.Resolver(req.get("names"), req.get("values"))
     _condition_holds(req, old, resolver)
     kind = req["kind"]
