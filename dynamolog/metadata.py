@@ -48,6 +48,9 @@ class TopicView(Generic[V]):
         self.topic = topic
         self._decode = decode
         self.items: dict[str, V] = {}
+        # offset of the record each key's current value came from: a record read back from the
+        # topic never replaces a newer value this process has already published and applied
+        self._offsets: dict[str, int] = {}
         self._listeners: list[Listener] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -56,8 +59,13 @@ class TopicView(Generic[V]):
     def listen(self, fn: Listener) -> None:
         self._listeners.append(fn)
 
-    def put_local(self, key: str, value: V | None) -> None:
-        """Apply a change that this process has just published (read your own writes)."""
+    def put_local(self, key: str, value: V | None, offset: int | None = None) -> None:
+        """Apply a change that this process has just published at ``offset`` (read your own
+        writes), or one read from the topic."""
+        if offset is not None:
+            if offset < self._offsets.get(key, -1):
+                return
+            self._offsets[key] = offset
         if value is None:
             self.items.pop(key, None)
         else:
@@ -84,21 +92,23 @@ class TopicView(Generic[V]):
             batch = await self._consumer.getmany(tp, timeout_ms=200)
             for records in batch.values():
                 for rec in records:
-                    self._apply(rec.key, rec.value)
+                    self._apply(rec.key, rec.value, rec.offset)
         self._task = asyncio.ensure_future(self._follow())
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, key: bytes | None, value: bytes | None, offset: int) -> None:
         if key is None:
             return
         k = key.decode()
-        self.put_local(k, None if value is None else self._decode(value))
+        if offset < self._offsets.get(k, -1):
+            return  # older than a value this process published and applied already
+        self.put_local(k, None if value is None else self._decode(value), offset)
 
     async def _follow(self) -> None:
         assert self._consumer is not None
         while True:
             try:
                 async for rec in self._consumer:
-                    self._apply(rec.key, rec.value)
+                    self._apply(rec.key, rec.value, rec.offset)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -168,30 +178,31 @@ class MetadataWriter:
     async def close(self) -> None:
         await self._producer.stop()
 
-    async def _publish(self, topic: str, key: str, value: bytes | None) -> None:
-        await self._producer.send_and_wait(topic, key=key.encode(), value=value)
+    async def _publish(self, topic: str, key: str, value: bytes | None) -> int:
+        meta = await self._producer.send_and_wait(topic, key=key.encode(), value=value)
+        return int(meta.offset)
 
     async def put_table(self, table: dict[str, Any]) -> None:
-        await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))
+        offset = await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))
         if self.metadata:
-            self.metadata.catalog.put_local(table["table_name"], table)
+            self.metadata.catalog.put_local(table["table_name"], table, offset)
 
     async def delete_table(self, name: str) -> None:
-        await self._publish(self.settings.catalog_topic, name, None)
+        offset = await self._publish(self.settings.catalog_topic, name, None)
         if self.metadata:
-            self.metadata.catalog.put_local(name, None)
+            self.metadata.catalog.put_local(name, None, offset)
 
     async def put_partition(self, part: dict[str, Any]) -> None:
-        await self._publish(self.settings.partitions_topic, part["partition_id"], codec.encode_partition(part))
+        offset = await self._publish(self.settings.partitions_topic, part["partition_id"], codec.encode_partition(part))
         if self.metadata:
-            self.metadata.partitions.put_local(part["partition_id"], part)
+            self.metadata.partitions.put_local(part["partition_id"], part, offset)
 
     async def delete_partition(self, partition_id: str) -> None:
-        await self._publish(self.settings.partitions_topic, partition_id, None)
+        offset = await self._publish(self.settings.partitions_topic, partition_id, None)
         if self.metadata:
-            self.metadata.partitions.put_local(partition_id, None)
+            self.metadata.partitions.put_local(partition_id, None, offset)
 
     async def put_node(self, node: dict[str, Any]) -> None:
-        await self._publish(self.settings.nodes_topic, node["node_id"], codec.encode_node(node))
+        offset = await self._publish(self.settings.nodes_topic, node["node_id"], codec.encode_node(node))
         if self.metadata:
-            self.metadata.nodes.put_local(node["node_id"], node)
+            self.metadata.nodes.put_local(node["node_id"], node, offset)
