@@ -92,6 +92,25 @@ def _port_busy(port: int) -> bool:
     return False
 
 
+def _storage_ready(port: int) -> bool:
+    """Whether the storage node on ``port`` has registered and opened its partitions."""
+    import asyncio
+
+    from .rpc import RpcClient
+
+    async def ask() -> bool:
+        client = RpcClient("127.0.0.1", port, connect_timeout_s=1.0)
+        try:
+            answer = await client.call("ping", timeout_s=2.0)
+            return bool(answer.get("ready"))
+        except Exception:  # noqa: BLE001 - not answering yet is the expected case while starting
+            return False
+        finally:
+            await client.close()
+
+    return asyncio.run(ask())
+
+
 def health(port: int, timeout_s: float = 1.0) -> str | None:
     """The router's health line, or None when it does not answer."""
     try:
@@ -180,7 +199,7 @@ class System:
             dead = [n for n, p in pids.items() if not _pid_alive(p)]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} stopped during start; see {self.data_dir / 'logs'}")
-            if health(spec.port):
+            if health(spec.port) and all(_storage_ready(port) for port in storage_ports.values()):
                 return state
             time.sleep(0.2)
         raise TimeoutError(f"the router did not answer on port {spec.port} within {timeout_s:.0f} s; "

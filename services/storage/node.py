@@ -72,6 +72,8 @@ class StorageNode:
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
+        #: registered in dyn.nodes and every hosted partition opened (what `dynamolog up` waits for)
+        self.ready = False
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
@@ -92,6 +94,7 @@ class StorageNode:
             self._on_partition(info["partition_id"], info)
         self.metadata.partitions.listen(self._on_partition)
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
+        self.ready = True
         log.info("storage node %s serving on %s:%d (%d partitions)", self.node_id, self.host, self.rpc.port, len(self.hosted))
 
     async def _warm_up_transactions(self) -> None:
@@ -206,5 +209,5 @@ class StorageNode:
             digest, count = self._hosted(req["pid"]).replica.digest()
             return {"digest": digest, "items": count}
         if op == "ping":
-            return {"node_id": self.node_id}
+            return {"node_id": self.node_id, "ready": self.ready}
         raise errors.validation(f"unknown internal operation {op!r}")
