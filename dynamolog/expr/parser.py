@@ -92,6 +92,8 @@ class _Parser:
             raise self.error(f"Expression size has exceeded the maximum allowed size; expression size: {size}")
         self.tokens = tokenize(source, kind)
         self.pos = 0
+        #: position of each condition group's "(" -> position of its ")"
+        self._group_ends: dict[int, int] = {}
         count = _operator_count(self.tokens)
         if count > OPERATORS_MAX:
             raise self.error(f"The expression contains too many operators; operator count: {count}")
@@ -231,7 +233,12 @@ class _Parser:
     def primary(self) -> Condition:
         if self.tok.kind == "(":
             self.pos += 1
+            inner_start = self.pos
             inner = self.condition()
+            if self.tokens[inner_start].kind == "(" and self._group_ends.get(inner_start) == self.pos - 1:
+                # "((a = :v))": a group whose whole content is another group, refused as DynamoDB does
+                raise self.error("The expression has redundant parentheses;")
+            self._group_ends[inner_start - 1] = self.pos
             self.expect(")")
             return inner
         start = self.pos

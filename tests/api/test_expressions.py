@@ -160,7 +160,7 @@ def _tokens(expression: str) -> list[str]:
     ("NOT n = :n1 AND n = :n1", False),
     ("NOT (n = :n1 AND n = :n1)", True),
     ("NOT NOT n = :n5", True),
-    ("((n = :n5))", True),
+    ("((n = :n5) AND n <> :n1)", True),
     # nested paths and list indexes
     ("l[2].b = :deep", True),
     ("l[0] = :x", True),
@@ -229,6 +229,9 @@ def test_condition_type_mismatch_fails_condition(ddb: Any, hash_table: str) -> N
      "BETWEEN operator requires upper bound to be greater than or equal to lower bound"),
     ("status = :v", {":v": S("on")}, "Attribute name is a reserved keyword; reserved keyword: status"),
     ("s = :v AND Size = :v", {":v": S("on")}, "Attribute name is a reserved keyword; reserved keyword: "),
+    # one group directly inside another is refused; "((a) AND b)" above is not
+    ("((s = :v))", {":v": S("m")}, "The expression has redundant parentheses"),
+    ("NOT ((s = :v)) OR s = :v", {":v": S("m")}, "The expression has redundant parentheses"),
 ])
 def test_condition_refused(ddb: Any, hash_table: str, condition: str, values: dict[str, Any],
                            phrase: str) -> None:
