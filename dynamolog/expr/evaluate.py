@@ -271,7 +271,8 @@ def apply_update(upd: Update, item: Item | None) -> Item:
     original = item or {}
     new: Item = copy_value(original)
     values = [(a.path, _set_value(a.value, original)) for a in upd.set]
-    for path, value in values:
+    # in path order, so that several list elements set past the end are appended in index order
+    for path, value in sorted(values, key=lambda pv: _sort_key(pv[0])):
         _write(new, path, copy_value(value))
     for path in sorted(upd.remove, key=_sort_key, reverse=True):
         _remove(new, path)

@@ -68,6 +68,7 @@ POOL: dict[str, Any] = {
     ":b01": B(b"\x01"), ":b0103": B(b"\x01\x03"), ":b02": B(b"\x02"), ":b0102": B(b"\x01\x02"),
     ":x": S("x"), ":deep": S("deep"), ":sub": S("lo wo"), ":hel": S("hel"), ":nope": S("nope"),
     ":v": S("v"), ":on": S("on"), ":ssab": {"SS": ["a", "b"]}, ":true": {"BOOL": True},
+    ":mapb": {"M": {"b": S("deep")}}, ":b0203": B(b"\x02\x03"),
 }
 
 
@@ -138,6 +139,9 @@ def _tokens(expression: str) -> list[str]:
     ("contains(l, :x)", True),
     ("contains(l, :n1)", True),
     ("contains(l, :deep)", False),
+    ("contains(l, :mapb)", True),
+    ("contains(b, :b0203)", True),
+    ("contains(ss, :ssab)", False),
     ("contains(absent, :x)", False),
     # size of S (characters), B (bytes), sets, L and M (entries) inside comparisons
     ("size(s) = :n11", True),
@@ -291,6 +295,25 @@ def test_remove_several_list_elements(ddb: Any, hash_table: str) -> None:
     assert get(ddb, hash_table, k) == k | {"l": {"L": [N("2"), N("4")]}}
 
 
+def test_set_several_indexes_past_end(ddb: Any, hash_table: str) -> None:
+    # Several elements appended past the end in one SET are placed in the order of their indexes.
+    k, _ = put_new(ddb, hash_table, l={"L": [S("one")]})
+    ddb.update_item(TableName=hash_table, Key=k, UpdateExpression="SET l[84] = :a, l[37] = :b, l[17] = :c",
+                    ExpressionAttributeValues={":a": S("a1"), ":b": S("a2"), ":c": S("a3")})
+    assert get(ddb, hash_table, k) == k | {"l": {"L": [S("one"), S("a3"), S("a2"), S("a1")]}}
+
+
+def test_remove_leaves_empty_documents(ddb: Any, hash_table: str) -> None:
+    # Removing the only element of a list or map leaves an empty list or map; removing a missing
+    # map key, a list index past the end or a missing attribute changes nothing.
+    k, _ = put_new(ddb, hash_table, l={"L": [N("1")]}, m={"M": {"b": N("1")}}, keep={"M": {"x": N("3")}},
+                   keep_list={"L": [S("hi")]})
+    ddb.update_item(TableName=hash_table, Key=k,
+                    UpdateExpression="REMOVE l[0], m.b, keep.y, keep_list[7], absent")
+    assert get(ddb, hash_table, k) == k | {"l": {"L": []}, "m": {"M": {}}, "keep": {"M": {"x": N("3")}},
+                                           "keep_list": {"L": [S("hi")]}}
+
+
 def test_add_numbers_and_sets(ddb: Any, hash_table: str) -> None:
     # ADD adds to a number, unions into a set, and creates a missing number or set.
     k, _ = put_new(ddb, hash_table, n=N("5"), ss={"SS": ["a"]})
@@ -324,6 +347,9 @@ def test_delete_from_sets(ddb: Any, hash_table: str) -> None:
     ("SET a = :v REMOVE a", {":v": N("1")}, "Invalid UpdateExpression: Two document paths overlap with each other"),
     ("SET m = :v, m.x = :v", {":v": N("1")}, "Two document paths overlap with each other"),
     ("SET a = :v, a = :v", {":v": N("1")}, "Two document paths overlap with each other"),
+    ("SET #s = :v, s = :v", {":v": N("1")}, "Two document paths overlap with each other"),
+    ("SET l[1][0] = :v, l[1] = :v", {":v": N("1")}, "Two document paths overlap with each other"),
+    ("SET m.b = :v, m[1] = :v", {":v": N("1")}, "Two document paths conflict with each other"),
     ("REMOVE n ADD n :v", {":v": N("1")}, "Two document paths overlap with each other"),
     # the same clause twice
     ("SET a = :v SET b = :v", {":v": N("1")}, 'The "SET" section can only be used once in an update expression'),
@@ -331,6 +357,8 @@ def test_delete_from_sets(ddb: Any, hash_table: str) -> None:
     # a nested path whose parent is missing or not a document
     ("SET nope.x = :v", {":v": N("1")}, "The document path provided in the update expression is invalid for update"),
     ("SET s[0] = :v", {":v": N("1")}, "The document path provided in the update expression is invalid for update"),
+    # a set operand may not be empty
+    ("DELETE ss :v", {":v": {"SS": []}}, "may not be empty"),
     # a reserved word used as a name without #
     ("SET #s = :v, name = :v", {":v": N("1")}, "Attribute name is a reserved keyword; reserved keyword: name"),
 ])
