@@ -55,9 +55,9 @@ class Value:
 
 @dataclass(frozen=True, slots=True)
 class Size:
-    """``size(path)`` used as an operand."""
+    """``size(path)`` used as an operand; DynamoDB also takes ``size(:value)``."""
 
-    path: Path
+    path: Path | Value
 
 
 Operand = Path | Value | Size

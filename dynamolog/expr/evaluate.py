@@ -76,7 +76,7 @@ def _operand(o: Operand, item: Item | None) -> AttrValue | None:
     if isinstance(o, Value):
         return o.value
     if isinstance(o, Size):
-        n = size(lookup(item, o.path))
+        n = size(o.path.value if isinstance(o.path, Value) else lookup(item, o.path))
         return None if n is None else {"N": str(n)}
     return lookup(item, o)
 
@@ -153,7 +153,7 @@ def expression_paths(cond: Condition) -> list[Path]:
     def add(o: Operand) -> None:
         if isinstance(o, Path):
             out.append(o)
-        elif isinstance(o, Size):
+        elif isinstance(o, Size) and isinstance(o.path, Path):
             out.append(o.path)
 
     def walk(c: Condition) -> None:

@@ -197,6 +197,12 @@ class _Parser:
             raise self.error(f"Operator or function requires a document path; operator or function: {name}")
         return arg
 
+    def size_arg(self, arg: _Arg) -> Path | Value:
+        """The argument of ``size()``: a path or (as DynamoDB allows) a :value, not a call."""
+        if isinstance(arg, Value):
+            return arg
+        return self.need_path(arg, "size")
+
     # ------------------------------------------------------------ conditions
 
     def operand(self) -> Operand:
@@ -207,7 +213,7 @@ class _Parser:
             if a.name != "size":
                 raise self.error(
                     f"The function is not allowed to be used this way in an expression; function: {a.name}")
-            return Size(self.need_path(a.args[0], "size"))
+            return Size(self.size_arg(a.args[0]))
         return a
 
     def condition(self) -> Condition:
@@ -286,7 +292,7 @@ class _Parser:
                 if a.name != "size":
                     raise self.error(
                         f"The function is not allowed to be used this way in an expression; function: {a.name}")
-                rest.append(Size(self.need_path(a.args[0], "size")))
+                rest.append(Size(self.size_arg(a.args[0])))
             else:
                 rest.append(a)
         return Function(name, (first, *rest))

@@ -38,6 +38,8 @@ from dynamolog.expr.ast import (
 from dynamolog.expr.values import ALL_TYPES, SCALAR_ORDERED, SET_TYPES, compare, describe, type_of
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
+#: the types size() is defined for
+_SIZED = frozenset({"S", "B", "SS", "NS", "BS", "L", "M"})
 
 
 def _operand_type_error(kind: str, op: str, t: str) -> ApiError:
@@ -117,6 +119,12 @@ class Resolver:
             return self.path(o, kind)
         if isinstance(o, Value):
             return self.value(o, kind)
+        if isinstance(o.path, Value):
+            v = self.value(o.path, kind)
+            assert v.value is not None
+            if type_of(v.value) not in _SIZED:
+                raise _operand_type_error(kind, "size", type_of(v.value))
+            return Size(v)
         return Size(self.path(o.path, kind))
 
     # ------------------------------------------------------------ conditions

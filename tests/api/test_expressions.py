@@ -68,7 +68,8 @@ POOL: dict[str, Any] = {
     ":b01": B(b"\x01"), ":b0103": B(b"\x01\x03"), ":b02": B(b"\x02"), ":b0102": B(b"\x01\x02"),
     ":x": S("x"), ":deep": S("deep"), ":sub": S("lo wo"), ":hel": S("hel"), ":nope": S("nope"),
     ":v": S("v"), ":on": S("on"), ":ssab": {"SS": ["a", "b"]}, ":true": {"BOOL": True},
-    ":mapb": {"M": {"b": S("deep")}}, ":b0203": B(b"\x02\x03"),
+    ":mapb": {"M": {"b": S("deep")}}, ":b0203": B(b"\x02\x03"), ":ssba": {"SS": ["b", "a"]},
+    ":lst78": {"L": [N("7"), N("8")]}, ":lst87": {"L": [N("8"), N("7")]},
 }
 
 
@@ -120,6 +121,21 @@ def _tokens(expression: str) -> list[str]:
     ("absent < :n1", False),
     ("absent >= :n1", False),
     ("absent BETWEEN :n1 AND :n8", False),
+    ("absent = nothere", False),
+    ("absent <> nothere", True),
+    ("absent < nothere", False),
+    # lists and maps are not ordered: an ordering comparison with one read from the item is false
+    ("l < s", False),
+    ("m > :n1", False),
+    # equality of sets ignores order; of maps and lists compares the whole structure
+    ("ss = :ssba", True),
+    ("m.lst = :lst78", True),
+    ("m.lst = :lst87", False),
+    # both operands may be paths
+    ("n > m.x", True),
+    ("l[1] = m.x", True),
+    # size() of a constant
+    ("size(:hel) = :n3", True),
     # BETWEEN on strings and binaries (bytewise, inclusive)
     ("s BETWEEN :sh AND :si", True),
     ("s BETWEEN :si AND :sz", False),
@@ -233,6 +249,12 @@ def test_condition_type_mismatch_fails_condition(ddb: Any, hash_table: str) -> N
      "BETWEEN operator requires upper bound to be greater than or equal to lower bound"),
     ("status = :v", {":v": S("on")}, "Attribute name is a reserved keyword; reserved keyword: status"),
     ("s = :v AND Size = :v", {":v": S("on")}, "Attribute name is a reserved keyword; reserved keyword: "),
+    # an ordering comparison with a constant of a type that has no order
+    ("s < :v", {":v": {"L": [S("a")]}}, "Incorrect operand type for operator or function"),
+    ("s BETWEEN :v AND :v", {":v": {"M": {}}}, "Incorrect operand type for operator or function"),
+    # size() of a constant that has no size
+    ("size(:v) > :w", {":v": N("1"), ":w": N("0")},
+     "Incorrect operand type for operator or function; operator or function: size, operand type: N"),
     # one group directly inside another is refused; "((a) AND b)" above is not
     ("((s = :v))", {":v": S("m")}, "The expression has redundant parentheses"),
     ("NOT ((s = :v)) OR s = :v", {":v": S("m")}, "The expression has redundant parentheses"),
