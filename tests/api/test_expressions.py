@@ -290,6 +290,44 @@ def test_projection_overlapping_paths(ddb: Any, hash_table: str, every_type: dic
     assert_error(e, "ValidationException", "Invalid ProjectionExpression: Two document paths overlap")
 
 
+def test_projection_nothing_found(ddb: Any, hash_table: str, every_type: dict[str, Any]) -> None:
+    # When no projected path exists in an existing item the answer holds an empty Item (a map
+    # indexed as a list, a list as a map, a number as either, all count as absent); for a missing
+    # item there is no Item at all.
+    for projection in ("nope", "m[0]", "l.x", "n[0]", "n.x", "l[2].b[0]", "m.x.y"):
+        got = ddb.get_item(TableName=hash_table, Key=every_type, ConsistentRead=True, ProjectionExpression=projection)
+        assert got["Item"] == {}, projection
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key=key(unique()), ProjectionExpression="l[0]")
+
+
+def test_projection_in_query_and_scan(ddb: Any, hash_table: str, every_type: dict[str, Any]) -> None:
+    # Query and Scan apply nested projections the same way, after a filter on other paths.
+    want = [{"l": {"L": [{"M": {"b": S("deep")}}]}, "m": {"M": {"lst": {"L": [N("7")]}}}}]
+    got = ddb.query(TableName=hash_table, KeyConditionExpression="pk = :pk", FilterExpression="size(#s) > :z",
+                    ProjectionExpression="l[2].b, m.lst[0]", ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":pk": every_type["pk"], ":z": N("0")}, ConsistentRead=True)["Items"]
+    assert got == want
+    got = ddb.scan(TableName=hash_table, FilterExpression="pk = :pk", ProjectionExpression="l[2].b, m.lst[0]",
+                   ExpressionAttributeValues={":pk": every_type["pk"]}, ConsistentRead=True)["Items"]
+    assert got == want
+
+
+@pytest.mark.parametrize("projection, phrase", [
+    ("m.x, m[1]", "Invalid ProjectionExpression: Two document paths conflict with each other"),
+    ("l[0], l[0]", "Invalid ProjectionExpression: Two document paths overlap with each other"),
+    ("s,", "Invalid ProjectionExpression: Syntax error"),
+    ("s,,n", "Invalid ProjectionExpression: Syntax error"),
+    ("l[-1]", "Invalid ProjectionExpression: Syntax error"),
+    ("size", "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: size"),
+])
+def test_projection_refused(ddb: Any, hash_table: str, every_type: dict[str, Any], projection: str,
+                            phrase: str) -> None:
+    # ProjectionExpression errors found before reading anything.
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=hash_table, Key=every_type, ProjectionExpression=projection)
+    assert_error(e, "ValidationException", phrase)
+
+
 # -- update expressions ---------------------------------------------------------------------------
 def test_if_not_exists_nested(ddb: Any, hash_table: str) -> None:
     # if_not_exists works on nested map paths and list elements.
