@@ -305,6 +305,11 @@ class _Parser:
         self.check_call(a, UPDATE_FUNCTIONS)
         if a.name == "if_not_exists":
             return IfNotExists(self.need_path(a.args[0], a.name), self.set_value(a.args[1]))
+        for inner in a.args:
+            if isinstance(inner, _Call) and inner.name == "list_append":
+                # DynamoDB refuses list_append nested in list_append (but not in if_not_exists)
+                raise self.error("The function is not allowed to be used this way in an expression; "
+                                 "function: list_append")
         return ListAppend(self.set_value(a.args[0]), self.set_value(a.args[1]))
 
     def update(self) -> Update:

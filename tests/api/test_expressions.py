@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import assert_error, sets_sorted, unique
+from .helpers import all_items, assert_error, sets_sorted, unique
 
 pytestmark = pytest.mark.api
 
@@ -307,8 +307,8 @@ def test_projection_in_query_and_scan(ddb: Any, hash_table: str, every_type: dic
                     ProjectionExpression="l[2].b, m.lst[0]", ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={":pk": every_type["pk"], ":z": N("0")}, ConsistentRead=True)["Items"]
     assert got == want
-    got = ddb.scan(TableName=hash_table, FilterExpression="pk = :pk", ProjectionExpression="l[2].b, m.lst[0]",
-                   ExpressionAttributeValues={":pk": every_type["pk"]}, ConsistentRead=True)["Items"]
+    got = all_items(ddb.scan, TableName=hash_table, FilterExpression="pk = :pk", ProjectionExpression="l[2].b, m.lst[0]",
+                    ExpressionAttributeValues={":pk": every_type["pk"]}, ConsistentRead=True)
     assert got == want
 
 
@@ -374,6 +374,18 @@ def test_remove_leaves_empty_documents(ddb: Any, hash_table: str) -> None:
                                            "keep_list": {"L": [S("hi")]}}
 
 
+def test_update_function_nesting(ddb: Any, hash_table: str) -> None:
+    # if_not_exists may sit inside list_append and inside another if_not_exists, and its result
+    # may be an operand of + ; clause keywords are case-insensitive.
+    k, _ = put_new(ddb, hash_table, c=N("3"))
+    ddb.update_item(TableName=hash_table, Key=k,
+                    UpdateExpression="set l = list_append(if_not_exists(l, :start), :more), "
+                                     "x = if_not_exists(b, if_not_exists(c, :one)), y = if_not_exists(y, :one) + :one "
+                                     "Remove c",
+                    ExpressionAttributeValues={":start": {"L": [S("a")]}, ":more": {"L": [S("b")]}, ":one": N("1")})
+    assert get(ddb, hash_table, k) == k | {"l": {"L": [S("a"), S("b")]}, "x": N("3"), "y": N("2")}
+
+
 def test_add_numbers_and_sets(ddb: Any, hash_table: str) -> None:
     # ADD adds to a number, unions into a set, and creates a missing number or set.
     k, _ = put_new(ddb, hash_table, n=N("5"), ss={"SS": ["a"]})
@@ -419,6 +431,14 @@ def test_delete_from_sets(ddb: Any, hash_table: str) -> None:
     ("SET s[0] = :v", {":v": N("1")}, "The document path provided in the update expression is invalid for update"),
     # a set operand may not be empty
     ("DELETE ss :v", {":v": {"SS": []}}, "may not be empty"),
+    # functions: nesting rules, unknown names, missing operands
+    ("SET a = list_append(list_append(l, :v), :v)", {":v": {"L": []}},
+     "The function is not allowed to be used this way in an expression; function: list_append"),
+    ("SET a = if_not_exists(a, :v + :v)", {":v": N("1")}, "Invalid UpdateExpression: Syntax error"),
+    ("SET a = f(n)", {}, "Invalid UpdateExpression: Invalid function name; function: f"),
+    ("SET a = list_append(absent, :v)", {":v": {"L": []}},
+     "The provided expression refers to an attribute that does not exist in the item"),
+    ("SET a = list_append(m, :v)", {":v": {"L": []}}, "An operand in the update expression has an incorrect data type"),
     # a reserved word used as a name without #
     ("SET #s = :v, name = :v", {":v": N("1")}, "Attribute name is a reserved keyword; reserved keyword: name"),
 ])
