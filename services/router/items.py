@@ -30,6 +30,8 @@ from .validate import (
 )
 
 HASH_SPACE = 1 << 64
+#: DynamoDB's page size: a Scan or Query page stops once it has read this many bytes of items
+PAGE_BYTES = 1024 * 1024
 
 
 def _b64(data: bytes) -> str:
@@ -329,7 +331,7 @@ class Items:
                 table, part, "range", leader=consistent, consistent=consistent,
                 lo=_b64(lo.to_bytes(8, "big")), hi=_b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
                 limit=remaining, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
-                bytes_max=1024 * 1024 - total["bytes"], cap=cap, **ex.wire(),
+                bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=cap, **ex.wire(),
             )
             total["Count"] += res["Count"]
             total["size"] += res.get("size", res["bytes"])
@@ -337,13 +339,16 @@ class Items:
             total["bytes"] += res["bytes"]
             if "Items" in total:
                 total["Items"].extend(res.get("Items", []))
-            if "last" in res:
+            index += 1
+            after = None
+            more = index < len(parts) and parts[index]["hash_start"] < seg_hi
+            # the page ends inside this partition (Limit or 1 MB reached there), or exactly at its
+            # end with the 1 MB used up while partitions remain: resume after the last key read
+            if "last" in res and (res["cut"] or (more and total["bytes"] >= PAGE_BYTES)):
                 total["last"], total["last_item_keys"] = res["last"], res["last_item_keys"]
                 break
             if remaining is not None:
                 remaining -= res["ScannedCount"]
-            index += 1
-            after = None
         return self._page(p, table, total, consistent)
 
     def _page(self, p: dict[str, Any], table: dict[str, Any], res: dict[str, Any], consistent: bool) -> dict[str, Any]:

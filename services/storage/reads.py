@@ -135,8 +135,11 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     if not count_only:
         out["Items"] = items
     # DynamoDB answers a LastEvaluatedKey when the page was cut, and also whenever Limit was
-    # reached, even if nothing follows.
-    if last_key is not None and (cut or scanned >= limit):
+    # reached, even if nothing follows.  ``always_last``: a Scan spanning partitions needs the
+    # last key read even when this partition's part was not cut, to end a page that ran out of
+    # its byte budget exactly here.
+    out["cut"] = cut or scanned >= limit
+    if last_key is not None and (out["cut"] or req.get("always_last")):
         out["last"] = base64.b64encode(last_key).decode()
         raw_last = replica.get_raw(last_key)
         last_item = orjson.loads(raw_last) if raw_last is not None else {}
