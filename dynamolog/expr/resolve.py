@@ -47,6 +47,17 @@ def _operand_type_error(kind: str, op: str, t: str) -> ApiError:
                       f"operator or function: {op}, operand type: {t}")
 
 
+#: DynamoDB names the type in full in the ADD / DELETE operand errors
+_TYPE_NAMES = {"S": "STRING", "N": "NUMBER", "B": "BINARY", "BOOL": "BOOLEAN", "NULL": "NULL", "M": "MAP",
+               "L": "LIST", "SS": "STRING_SET", "NS": "NUMBER_SET", "BS": "BINARY_SET"}
+
+
+def _action_type_error(op: str, t: str) -> ApiError:
+    """ADD / DELETE with a value of the wrong type, worded as DynamoDB does."""
+    return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; "
+                      f"operator: {op}, operand type: {_TYPE_NAMES.get(t, t)}")
+
+
 def check_overlaps(paths: Iterable[Path], kind: str) -> None:
     """Reject two resolved paths where one is a prefix of the other, or that conflict
     (the same position is a map key in one and a list index in the other)."""
@@ -210,14 +221,14 @@ class Resolver:
             path, val = self.path(a.path, kind), self.value(a.value, kind)
             assert val.value is not None
             if type_of(val.value) not in SET_TYPES and type_of(val.value) != "N":
-                raise _operand_type_error(kind, "ADD", type_of(val.value))
+                raise _action_type_error("ADD", type_of(val.value))
             adds.append(AddAction(path, val))
         deletes: list[DeleteAction] = []
         for d in upd.delete:
             path, val = self.path(d.path, kind), self.value(d.value, kind)
             assert val.value is not None
             if type_of(val.value) not in SET_TYPES:
-                raise _operand_type_error(kind, "DELETE", type_of(val.value))
+                raise _action_type_error("DELETE", type_of(val.value))
             deletes.append(DeleteAction(path, val))
         res = Update(sets, removes, tuple(adds), tuple(deletes))
         check_overlaps(res.paths(), kind)

@@ -406,9 +406,9 @@ def test_delete_from_sets(ddb: Any, hash_table: str) -> None:
 
 @pytest.mark.parametrize("update, values, phrase", [
     # operand types checked before the item is read
-    ("ADD s :v", {":v": S("x")}, "Invalid UpdateExpression: Incorrect operand type for operator or function; "),
-    ("ADD l :v", {":v": {"L": [N("1")]}}, "Invalid UpdateExpression: Incorrect operand type for operator or function; "),
-    ("DELETE ss :v", {":v": N("1")}, "Invalid UpdateExpression: Incorrect operand type for operator or function; "),
+    ("ADD s :v", {":v": S("x")}, "Incorrect operand type for operator or function; operator: ADD, operand type: STRING"),
+    ("ADD l :v", {":v": {"L": [N("1")]}}, "Incorrect operand type for operator or function; operator: ADD, operand type: LIST"),
+    ("DELETE ss :v", {":v": N("1")}, "Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER"),
     # operand types that clash with the stored attribute
     ("ADD s :v", {":v": N("1")}, "An operand in the update expression has an incorrect data type"),
     ("ADD n :v", {":v": {"SS": ["a"]}}, "An operand in the update expression has an incorrect data type"),

@@ -155,7 +155,7 @@ def test_add_set_union():
 def test_add_literal_type():
     assert upd_err("ADD a :v", {}, {":v": S("x")}) == (
         "Invalid UpdateExpression: Incorrect operand type for operator or function; "
-        "operator or function: ADD, operand type: S")
+        "operator: ADD, operand type: STRING")
 
 
 def test_add_runtime_type_mismatch():
@@ -184,7 +184,7 @@ def test_delete_absent_attribute_noop():
 def test_delete_literal_must_be_set():
     assert upd_err("DELETE s :v", {}, {":v": N("1")}) == (
         "Invalid UpdateExpression: Incorrect operand type for operator or function; "
-        "operator or function: DELETE, operand type: N")
+        "operator: DELETE, operand type: NUMBER")
 
 
 def test_delete_type_mismatch():
