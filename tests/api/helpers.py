@@ -120,3 +120,33 @@ def raw_request(ddb: Any, endpoint: str, method: str = "POST", target: str | Non
             return RawAnswer(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
     except urllib.error.HTTPError as e:
         return RawAnswer(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+
+
+# -- item helpers shared by the API tests ------------------------------------------------
+def S(v: str) -> dict[str, str]:
+    return {"S": v}
+
+
+def N(v: str) -> dict[str, str]:
+    return {"N": v}
+
+
+def B(v: bytes) -> dict[str, bytes]:
+    return {"B": v}
+
+
+def key(pk: str) -> dict[str, Any]:
+    return {"pk": S(pk)}
+
+
+def get(ddb: Any, table: str, k: dict[str, Any]) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = ddb.get_item(TableName=table, Key=k, ConsistentRead=True).get("Item")
+    return item
+
+
+def put_new(ddb: Any, table: str, **attrs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Put an item under a fresh key; returns (key, item)."""
+    k = key(unique())
+    item = k | attrs
+    ddb.put_item(TableName=table, Item=item)
+    return k, item

@@ -12,38 +12,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import all_items, assert_error, sets_sorted, unique
+from .helpers import B, N, S, all_items, assert_error, get, key, put_new, sets_sorted, unique
 
 pytestmark = pytest.mark.api
 
 
-def S(v: str) -> dict[str, str]:
-    return {"S": v}
-
-
-def N(v: str) -> dict[str, str]:
-    return {"N": v}
-
-
-def B(v: bytes) -> dict[str, bytes]:
-    return {"B": v}
-
-
-def key(pk: str) -> dict[str, Any]:
-    return {"pk": S(pk)}
-
-
-def get(ddb: Any, table: str, k: dict[str, Any]) -> dict[str, Any] | None:
-    item: dict[str, Any] | None = ddb.get_item(TableName=table, Key=k, ConsistentRead=True).get("Item")
-    return item
-
-
-def put_new(ddb: Any, table: str, **attrs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Put an item under a fresh key; returns (key, item)."""
-    k = key(unique())
-    item = k | attrs
-    ddb.put_item(TableName=table, Item=item)
-    return k, item
 
 
 # One item with an attribute of every type, read (never written) by the condition tests.

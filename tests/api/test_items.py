@@ -11,36 +11,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import assert_error, eventually, sets_sorted, unique, unique_table_name
+from .helpers import N, S, assert_error, eventually, get, key, put_new, sets_sorted, unique, unique_table_name
 
 pytestmark = pytest.mark.api
 
 NUM38 = "12345678901234567890123456789012345678"
 
 
-def S(v: str) -> dict[str, str]:
-    return {"S": v}
-
-
-def N(v: str) -> dict[str, str]:
-    return {"N": v}
-
-
-def key(pk: str) -> dict[str, Any]:
-    return {"pk": S(pk)}
-
-
-def get(ddb: Any, table: str, k: dict[str, Any]) -> dict[str, Any] | None:
-    item: dict[str, Any] | None = ddb.get_item(TableName=table, Key=k, ConsistentRead=True).get("Item")
-    return item
-
-
-def put_new(ddb: Any, table: str, **attrs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Put an item under a fresh key; returns (key, item)."""
-    k = key(unique())
-    item = k | attrs
-    ddb.put_item(TableName=table, Item=item)
-    return k, item
 
 
 # -- PutItem / GetItem ----------------------------------------------------------------------
