@@ -207,11 +207,12 @@ def _set_value(v: SetValue, item: Item) -> AttrValue:
     return {"N": arith(v.op, a["N"], b["N"])}
 
 
-def _parent(item: Item, path: Path, create: bool = True) -> tuple[Any, Any] | None:
+def _parent(item: Item, path: Path, strict: bool = True) -> tuple[Any, Any] | None:
     """The container (dict of a map or list) holding the last element of ``path``.
 
-    Returns ``(container, key)``; ``None`` or an error when the parent is absent or of the wrong
-    type (an error when ``create`` is set, i.e. for writes).
+    Returns ``(container, key)``. When a parent on the path is absent or of the wrong type (not a
+    map before ``.name``, not a list before ``[i]``): a ValidationException when ``strict`` is
+    set, else ``None``. Only the parents are checked: the last element itself may be absent.
     """
     container: Any = item
     elements = path.elements
@@ -221,7 +222,7 @@ def _parent(item: Item, path: Path, create: bool = True) -> tuple[Any, Any] | No
             # container currently is an attribute value: descend into its M or L
             want = "L" if isinstance(e, int) else "M"
             if container is None or type_of(container) != want:
-                if create:
+                if strict:
                     raise validation(_BAD_PATH)
                 return None
             container = container[want]
@@ -247,8 +248,12 @@ def _write(item: Item, path: Path, value: AttrValue) -> None:
         container[key] = value
 
 
-def _remove(item: Item, path: Path) -> None:
-    found = _parent(item, path, create=False)
+def _remove(item: Item, path: Path, strict: bool = True) -> None:
+    """Remove ``path`` from ``item``. A missing last element (top-level attribute, map key, list
+    index past the end) is no error; a missing or mistyped parent is one when ``strict`` is set
+    (as DynamoDB: "REMOVE a.b" needs ``a`` to be a map, "REMOVE a[1]" needs ``a`` to be a list).
+    """
+    found = _parent(item, path, strict)
     if found is None:
         return
     container, key = found
@@ -263,11 +268,20 @@ def _sort_key(path: Path) -> tuple[tuple[int, Any], ...]:
     return tuple((0, e) if isinstance(e, int) else (1, e) for e in path.elements)
 
 
-def apply_update(upd: Update, item: Item | None) -> Item:
+def apply_update(upd: Update, item: Item | None, *, exists: bool | None = None) -> Item:
     """Apply a resolved update to ``item`` (``None`` = new item) and return the new item.
 
     SET values are computed from the item as it was before the update.
+
+    ``exists`` says whether the item was stored before this update (default: ``item is not
+    None``); a caller that passes a new item's key attributes as ``item`` passes
+    ``exists=False``. It matters for REMOVE of a nested path whose parent is missing or not a
+    document (``REMOVE a.b`` with no map ``a``): DynamoDB refuses it on an existing item
+    ("The document path provided in the update expression is invalid for update") but ignores
+    it when the item does not exist.
     """
+    if exists is None:
+        exists = item is not None
     original = item or {}
     new: Item = copy_value(original)
     values = [(a.path, _set_value(a.value, original)) for a in upd.set]
@@ -275,7 +289,7 @@ def apply_update(upd: Update, item: Item | None) -> Item:
     for path, value in sorted(values, key=lambda pv: _sort_key(pv[0])):
         _write(new, path, copy_value(value))
     for path in sorted(upd.remove, key=_sort_key, reverse=True):
-        _remove(new, path)
+        _remove(new, path, strict=exists)
     for add in upd.add:
         assert add.value.value is not None
         v = add.value.value

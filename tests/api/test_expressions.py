@@ -347,6 +347,26 @@ def test_remove_leaves_empty_documents(ddb: Any, hash_table: str) -> None:
                                            "keep_list": {"L": [S("hi")]}}
 
 
+def test_remove_invalid_parent_refused(ddb: Any, hash_table: str) -> None:
+    # REMOVE of a nested path whose parent is missing or not a document is refused on an existing
+    # item, as SET is, and the item is left as it was; a missing leaf under an existing map is not.
+    k, item = put_new(ddb, hash_table, s=S("text"), l={"L": [N("1"), S("x")]},
+                      m={"M": {"x": N("1"), "sub": {"M": {"y": N("2")}}}})
+    for update in ("REMOVE a.b.c", "REMOVE m.nope.c", "REMOVE m.x.c", "REMOVE s.b", "REMOVE s[0]",
+                   "REMOVE a.b[1]", "REMOVE m.#sub[1]", "REMOVE l.b", "REMOVE l[1].b", "REMOVE m.x, s.b"):
+        args: dict[str, Any] = dict(TableName=hash_table, Key=k, UpdateExpression=update)
+        if "#sub" in update:
+            args["ExpressionAttributeNames"] = {"#sub": "sub"}
+        with pytest.raises(ClientError) as e:
+            ddb.update_item(**args)
+        assert_error(e, "ValidationException",
+                     "The document path provided in the update expression is invalid for update")
+        assert get(ddb, hash_table, k) == item, update
+    ddb.update_item(TableName=hash_table, Key=k, UpdateExpression="REMOVE m.#sub.nope, l[5], absent",
+                    ExpressionAttributeNames={"#sub": "sub"})
+    assert get(ddb, hash_table, k) == item
+
+
 def test_update_function_nesting(ddb: Any, hash_table: str) -> None:
     # if_not_exists may sit inside list_append and inside another if_not_exists, and its result
     # may be an operand of + ; clause keywords are case-insensitive.

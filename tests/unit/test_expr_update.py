@@ -126,8 +126,79 @@ def test_number_overflow():
 
 
 def test_remove_attributes():
-    out = upd("REMOVE a, m.x, absent, m.q.r", {"a": N("1"), "b": N("2"), "m": {"M": {"x": N("1")}}})
+    # a missing top-level attribute and a missing key of an existing map are no-ops
+    out = upd("REMOVE a, m.x, absent, m.q", {"a": N("1"), "b": N("2"), "m": {"M": {"x": N("1")}}})
     assert out == {"b": N("2"), "m": {"M": {}}}
+
+
+BAD_PATH = "The document path provided in the update expression is invalid for update"
+NESTED = {
+    "s": S("text"),
+    "n": N("1"),
+    "m": {"M": {"x": N("1"), "deep": {"M": {"y": N("2")}}, "ls": {"L": [N("0"), N("1")]}}},
+    "l": {"L": [N("0"), {"L": [N("1"), N("2")]}, {"M": {"k": N("3")}}]},
+}
+
+
+@pytest.mark.parametrize("text", [
+    "REMOVE a.b.c",        # top-level parent missing
+    "REMOVE a.b",
+    "REMOVE a[1]",
+    "REMOVE m.q.r",        # intermediate map key missing
+    "REMOVE m.q[1]",
+    "REMOVE s.x",          # parent of the wrong type: a string, a number
+    "REMOVE s[0]",
+    "REMOVE n.x.y",
+    "REMOVE m[0]",         # a map indexed as a list
+    "REMOVE l.x",          # a list used as a map
+    "REMOVE m.deep[0]",
+    "REMOVE m.ls.x",
+    "REMOVE l[1].k",
+    "REMOVE l[2][0]",
+    "REMOVE l[7].k",       # list element past the end, used as a parent
+    "REMOVE l[7][0]",
+    "REMOVE m.x.y",        # the parent is a number inside a map
+    "REMOVE m.x[0]",
+])
+def test_remove_invalid_parent(text):
+    assert upd_err(text, NESTED) == BAD_PATH
+
+
+def test_remove_invalid_parent_changes_nothing():
+    # one bad path refuses the whole update, valid parts included; the input is not mutated
+    item = {"a": N("1"), "m": {"M": {"x": N("1")}}, "s": S("t")}
+    before = {"a": N("1"), "m": {"M": {"x": N("1")}}, "s": S("t")}
+    assert upd_err("SET b = :v REMOVE a, m.x, s.z ADD c :v", item, {":v": N("1")}) == BAD_PATH
+    assert item == before
+
+
+def test_remove_invalid_parent_with_names():
+    assert upd_err("REMOVE #a.#b", {"s": S("t")}, names={"#a": "s", "#b": "b"}) == BAD_PATH
+
+
+def test_remove_nested_valid_paths():
+    # the parents exist with the right type: missing leaves and indexes past the end are no-ops
+    out = upd("REMOVE m.deep.y, m.deep.nope, m.ls[1], m.ls[5], l[1][0], l[1][9], l[2].k, l[2].nope, top",
+              NESTED)
+    assert out == {
+        "s": S("text"),
+        "n": N("1"),
+        "m": {"M": {"x": N("1"), "deep": {"M": {}}, "ls": {"L": [N("0")]}}},
+        "l": {"L": [N("0"), {"L": [N("2")]}, {"M": {}}]},
+    }
+
+
+def test_remove_invalid_parent_on_new_item_is_ignored():
+    # DynamoDB ignores REMOVE of a nested path when the item does not exist (SET still fails)
+    assert upd("REMOVE a.b.c, x[1]", None) == {}
+    r = Resolver(None, None)
+    u = r.update(parse_update("REMOVE a.b, x[0]"))
+    r.finish()
+    key = {"pk": S("k")}
+    assert apply_update(u, key, exists=False) == key
+    with pytest.raises(ApiError):
+        apply_update(u, key)  # the same key-only item, stored: refused
+    assert upd_err("SET a.b = :v", None, {":v": N("1")}) == BAD_PATH
 
 
 def test_remove_list_indexes_shift():
