@@ -3,7 +3,9 @@
 A statement is parsed and translated (``partiql_parser``) into the DynamoDB request that does
 the same thing, which then runs through the router's own single-item, Query and Scan operations
 (so validation, routing and conditions are exactly theirs).  ``NextToken`` is the base64 of the
-previous page's LastEvaluatedKey.
+previous page's LastEvaluatedKey.  ``RETURNING`` of an UPDATE or DELETE becomes the request's
+``ReturnValues``; the attributes returned come back as the one element of ``Items`` (none when
+there are none, e.g. DELETE of a missing item).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 from dynamolog import errors
 
 from .items import Items
-from .partiql_parser import Request, Select, Statement, check_parameters, parse, translate
+from .partiql_parser import Delete, Request, Select, Statement, Update, check_parameters, parse, translate
 from .tables import key_names
 from .validate import check_enum, raise_constraints
 
@@ -59,6 +61,13 @@ def decode_token(token: Any) -> dict[str, Any]:
     if not isinstance(key, dict):
         raise errors.validation("Given NextToken is not valid")
     return key
+
+
+def _return_values(st: Any) -> dict[str, Any]:
+    """The ReturnValues of a statement's RETURNING clause, as extra request parameters."""
+    if isinstance(st, Update | Delete) and st.returning is not None:
+        return {"ReturnValues": st.returning}
+    return {}
 
 
 def _statement_problems(problems: list[str], statement: Any, field: str) -> None:
@@ -131,8 +140,11 @@ class PartiQL:
                 extra["ExclusiveStartKey"] = decode_token(p["NextToken"])
         elif p.get("NextToken") is not None or limit is not None:
             raise errors.validation("NextToken and Limit are supported only for a SELECT statement")
+        extra |= _return_values(st)
         res = await self._run(req, extra)
         out: dict[str, Any] = {"Items": res.get("Items", [])}
+        if res.get("Attributes"):  # RETURNING: the item's attributes as the one element of Items
+            out["Items"] = [res["Attributes"]]
         if "LastEvaluatedKey" in res:
             out["NextToken"] = encode_token(res["LastEvaluatedKey"])
             out["LastEvaluatedKey"] = res["LastEvaluatedKey"]
@@ -188,6 +200,7 @@ class PartiQL:
                     extra["ConsistentRead"] = bool(s["ConsistentRead"])
                 if mode is not None:
                     extra["ReturnConsumedCapacity"] = mode
+                extra |= _return_values(st)
                 async with limit:
                     res = await self._run(req, extra)
             except errors.ApiError as e:
@@ -200,6 +213,8 @@ class PartiQL:
             out: dict[str, Any] = {"TableName": table}
             if "Item" in res:
                 out["Item"] = res["Item"]
+            elif res.get("Attributes"):  # RETURNING
+                out["Item"] = res["Attributes"]
             return out
 
         responses = await asyncio.gather(*(one(s, st) for s, st in zip(statements, parsed, strict=True)))

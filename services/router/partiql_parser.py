@@ -11,6 +11,11 @@ through the ordinary expression machinery of the router:
 - ``UPDATE t SET ... REMOVE ... WHERE <key>`` becomes an UpdateItem with
   ``attribute_exists(<hash key>)`` (PartiQL never creates items by UPDATE);
 - ``DELETE FROM t WHERE <key>`` becomes a DeleteItem.
+
+``UPDATE ... RETURNING {ALL|MODIFIED} {OLD|NEW} *`` and ``DELETE ... RETURNING ALL OLD *`` are
+kept on the statement as the DynamoDB ``ReturnValues`` they mean (``returning``); the caller
+decides where they apply (ExecuteStatement returns them in ``Items``), :func:`translate` leaves
+them out of the request.
 """
 
 from __future__ import annotations
@@ -170,6 +175,7 @@ class Update:
     removes: list[Path] = field(default_factory=list)
     where: Any = None
     params: int = 0
+    returning: str | None = None  # RETURNING as ReturnValues: ALL_OLD UPDATED_OLD ALL_NEW UPDATED_NEW
 
 
 @dataclass
@@ -177,6 +183,7 @@ class Delete:
     table: str
     where: Any = None
     params: int = 0
+    returning: str | None = None  # RETURNING ALL OLD * -> "ALL_OLD"
 
 
 Statement = Select | Insert | Update | Delete
@@ -313,6 +320,8 @@ class _Parser:
             raise self.unexpected()
         self.kw("WHERE")
         st.where = self.condition()
+        if self.is_kw("RETURNING"):
+            st.returning = self.returning(("ALL", "MODIFIED"), ("OLD", "NEW"))
         return st
 
     def delete(self) -> Delete:
@@ -321,7 +330,22 @@ class _Parser:
         st = Delete(self.table())
         self.kw("WHERE")
         st.where = self.condition()
+        if self.is_kw("RETURNING"):
+            st.returning = self.returning(("ALL",), ("OLD",))
         return st
+
+    def returning(self, which: tuple[str, ...], when: tuple[str, ...]) -> str:
+        """``RETURNING <which> <when> *`` as the ReturnValues it means (e.g. ``MODIFIED NEW`` ->
+        ``UPDATED_NEW``)."""
+        self.kw("RETURNING")
+        if not self.is_kw(*which):
+            raise self.unexpected()
+        w = self.next().text.upper()
+        if not self.is_kw(*when):
+            raise self.unexpected()
+        t = self.next().text.upper()
+        self.op("*")
+        return f"{'UPDATED' if w == 'MODIFIED' else 'ALL'}_{t}"
 
     # paths and values
     def path(self) -> Path:

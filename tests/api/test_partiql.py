@@ -233,12 +233,67 @@ def test_update_of_a_key_attribute(ddb: Any, hash_table: str, pk: str) -> None:
     assert "This attribute is part of the key" in message
 
 
+def test_update_returning(ddb: Any, range_table: str, pk: str) -> None:
+    # RETURNING ALL OLD / ALL NEW / MODIFIED OLD / MODIFIED NEW: the item (or its changed
+    # attributes) before or after the update, as the one element of Items.
+    key = {"pk": S(pk), "sk": N(1)}
+    old = key | {"a": S("old"), "b": N(5), "c": S("gone"), "keep": S("k")}
+    ddb.put_item(TableName=range_table, Item=old)
+    out = run(ddb, f'UPDATE "{range_table}" SET a = ?, b = b + 1 REMOVE c WHERE pk = ? AND sk = 1 '
+                   "RETURNING ALL OLD *", S("new"), S(pk))
+    assert out["Items"] == [old]
+    new = key | {"a": S("new"), "b": N(6), "keep": S("k")}
+    assert ddb.get_item(TableName=range_table, Key=key, ConsistentRead=True)["Item"] == new
+
+    out = run(ddb, f'UPDATE "{range_table}" SET b = b + 1 WHERE pk = ? AND sk = 1 RETURNING ALL NEW *', S(pk))
+    new = new | {"b": N(7)}
+    assert out["Items"] == [new]
+
+    out = run(ddb, f'update "{range_table}" set a = \'newer\', d = 1 where pk = ? and sk = 1 returning modified old *',
+              S(pk))
+    assert out["Items"] == [{"a": S("new")}]
+
+    out = run(ddb, f'UPDATE "{range_table}" SET a = \'newest\' WHERE pk = ? AND sk = 1 RETURNING MODIFIED NEW *',
+              S(pk))
+    assert out["Items"] == [{"a": S("newest")}]
+    assert ddb.get_item(TableName=range_table, Key=key, ConsistentRead=True)["Item"] == new | {
+        "a": S("newest"), "d": N(1)}
+
+
+def test_update_returning_condition_failure(ddb: Any, range_table: str, pk: str) -> None:
+    # a failed condition returns nothing and changes nothing
+    with pytest.raises(ClientError) as e:
+        run(ddb, f'UPDATE "{range_table}" SET a = 1 WHERE pk = ? AND sk = 1 RETURNING ALL OLD *', S(pk))
+    assert _error(e)[0] == "ConditionalCheckFailedException"
+    assert "Item" not in ddb.get_item(TableName=range_table, Key={"pk": S(pk), "sk": N(1)})
+
+
 # -- DELETE ---------------------------------------------------------------------------------
 def test_delete(ddb: Any, range_table: str, pk: str) -> None:
     ddb.put_item(TableName=range_table, Item={"pk": S(pk), "sk": N(2)})
     out = run(ddb, f'DELETE FROM "{range_table}" WHERE pk = ? AND sk = ?', S(pk), N(2))
     assert out["Items"] == []
     assert "Item" not in ddb.get_item(TableName=range_table, Key={"pk": S(pk), "sk": N(2)})
+
+
+def test_delete_returning_all_old(ddb: Any, range_table: str, pk: str) -> None:
+    # DELETE ... RETURNING ALL OLD *: the deleted item in Items; nothing for a missing item.
+    item = {"pk": S(pk), "sk": N(3), "v": S("bye"), "m": {"M": {"x": N(1)}}}
+    ddb.put_item(TableName=range_table, Item=item)
+    out = run(ddb, f'DELETE FROM "{range_table}" WHERE pk = ? AND sk = 3 RETURNING ALL OLD *', S(pk))
+    assert out["Items"] == [item]
+    assert "Item" not in ddb.get_item(TableName=range_table, Key={"pk": S(pk), "sk": N(3)}, ConsistentRead=True)
+    out = run(ddb, f'DELETE FROM "{range_table}" WHERE pk = ? AND sk = 3 RETURNING ALL OLD *', S(pk))
+    assert out["Items"] == []
+
+
+@pytest.mark.parametrize("clause", ["RETURNING ALL NEW *", "RETURNING MODIFIED OLD *", "RETURNING ALL OLD"])
+def test_delete_returning_other_than_all_old_is_refused(ddb: Any, range_table: str, pk: str, clause: str) -> None:
+    ddb.put_item(TableName=range_table, Item={"pk": S(pk), "sk": N(4)})
+    with pytest.raises(ClientError) as e:
+        run(ddb, f'DELETE FROM "{range_table}" WHERE pk = ? AND sk = 4 {clause}', S(pk))
+    assert _error(e)[0] == "ValidationException"
+    assert "Item" in ddb.get_item(TableName=range_table, Key={"pk": S(pk), "sk": N(4)}, ConsistentRead=True)
 
 
 def test_delete_without_full_key(ddb: Any, range_table: str, pk: str) -> None:

@@ -222,6 +222,64 @@ def test_delete() -> None:
     assert resolved(p, p["ConditionExpression"]) == "attribute_exists(x)"
 
 
+@pytest.mark.parametrize("clause, rv", [
+    ("RETURNING ALL OLD *", "ALL_OLD"),
+    ("RETURNING MODIFIED OLD *", "UPDATED_OLD"),
+    ("returning all new *", "ALL_NEW"),
+    ("RETURNING Modified New *", "UPDATED_NEW"),
+])
+def test_update_returning(clause: str, rv: str) -> None:
+    st = parse(f"UPDATE T SET a = 1 REMOVE b WHERE pk = ? AND sk = 2 {clause};")
+    assert isinstance(st, Update)
+    assert st.returning == rv
+    assert st.params == 1
+    # RETURNING is left to the caller: the request itself is the one without it
+    plain = parse("UPDATE T SET a = 1 REMOVE b WHERE pk = ? AND sk = 2")
+    assert isinstance(plain, Update) and plain.returning is None
+    params = [{"S": "k"}]
+    assert translate(st, params, "pk", "sk") == translate(plain, params, "pk", "sk")
+
+
+def test_update_returning_after_a_full_where() -> None:
+    st = parse("UPDATE T SET a = ? WHERE pk = ? AND sk = 2 AND (x > 1 OR begins_with(y, 'z')) RETURNING ALL NEW *")
+    assert isinstance(st, Update) and st.returning == "ALL_NEW" and st.params == 2
+    op, p = req("UPDATE T SET a = ? WHERE pk = ? AND sk = 2 AND x > 1 RETURNING ALL NEW *",
+                {"S": "v"}, {"S": "k"})
+    assert op == "UpdateItem" and "ReturnValues" not in p
+    assert resolved(p, p["ConditionExpression"]) == "attribute_exists(pk) AND x > '1'"
+
+
+def test_delete_returning() -> None:
+    st = parse("DELETE FROM T WHERE pk = 'a' RETURNING ALL OLD *")
+    assert isinstance(st, Delete) and st.returning == "ALL_OLD"
+    assert parse("DELETE FROM T WHERE pk = 'a'").returning is None  # type: ignore[union-attr]
+    op, p = req("DELETE FROM T WHERE pk = 'a' RETURNING ALL OLD *", rk=None)
+    assert op == "DeleteItem" and p == {"TableName": "T", "Key": {"pk": {"S": "a"}}}
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING ALL",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING ALL NEW",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING NEW ALL *",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING SOME NEW *",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING ALL NEWER *",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING ALL NEW a",
+    "UPDATE T SET a = 1 WHERE pk = 'a' RETURNING ALL NEW * *",
+    "UPDATE T SET a = 1 RETURNING ALL NEW * WHERE pk = 'a'",
+    "DELETE FROM T WHERE pk = 'a' RETURNING ALL NEW *",
+    "DELETE FROM T WHERE pk = 'a' RETURNING MODIFIED OLD *",
+    "DELETE FROM T WHERE pk = 'a' RETURNING ALL OLD",
+    "SELECT * FROM T WHERE pk = 'a' RETURNING ALL OLD *",
+    "INSERT INTO T VALUE {'pk': 'a'} RETURNING ALL OLD *",
+])
+def test_returning_syntax_errors(statement: str) -> None:
+    with pytest.raises(errors.ApiError) as e:
+        parse(statement)
+    assert e.value.type_name == "ValidationException"
+    assert e.value.message.startswith("Statement wasn't well formed, can't be processed: ")
+
+
 def test_index_is_refused() -> None:
     with pytest.raises(errors.ApiError) as e:
         parse('SELECT * FROM "T"."idx"')
