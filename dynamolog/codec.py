@@ -29,10 +29,12 @@ __all__ = [
     "decode_node",
     "decode_partition",
     "decode_table",
+    "decode_txn_state",
     "encode_log_record",
     "encode_node",
     "encode_partition",
     "encode_table",
+    "encode_txn_state",
     "image_from_avro",
     "image_to_avro",
 ]
@@ -66,10 +68,12 @@ _TABLE = _load("TableDefinition")
 _PARTITION = _load("PartitionInfo")
 _LOG = _load("LogRecord")
 _NODE = _load("NodeInfo")
+_TXN = _load("TxnState")
 _TABLE_HISTORY = _history("TableDefinition")
 _PARTITION_HISTORY = _history("PartitionInfo")
 _LOG_HISTORY = _history("LogRecord")
 _NODE_HISTORY = _history("NodeInfo")
+_TXN_HISTORY = _history("TxnState")
 
 _NUMBER, _SS, _NS, _BS = (
     "dynamolog.NumberValue",
@@ -226,3 +230,13 @@ def encode_node(d: dict[str, Any]) -> bytes:
 def decode_node(b: bytes) -> dict[str, Any]:
     """Avro bytes -> NodeInfo dict."""
     return _read_versioned(_NODE, _NODE_HISTORY, b)  # type: ignore[no-any-return]
+
+
+def encode_txn_state(d: dict[str, Any]) -> bytes:
+    """TxnState dict -> Avro bytes (value of ``dyn.txn``)."""
+    return _write(_TXN, d)
+
+
+def decode_txn_state(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> TxnState dict."""
+    return _read_versioned(_TXN, _TXN_HISTORY, b)  # type: ignore[no-any-return]

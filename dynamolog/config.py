@@ -48,6 +48,11 @@ class Settings:
     def nodes_topic(self) -> str:
         return f"{self.namespace}.nodes"
 
+    @property
+    def txn_topic(self) -> str:
+        """Decisions of multi-item transactions (docs/transactions.md)."""
+        return f"{self.namespace}.txn"
+
     def log_topic(self, table: str, partition_id: str) -> str:
         """The partition's replication log.  Kafka allows 249 characters in a topic name and
         DynamoDB 255 in a table name, so long table names are cut; the partition id keeps the

@@ -87,6 +87,19 @@ def conditional_check_failed(item: dict[str, Any] | None = None) -> ApiError:
     return ApiError("ConditionalCheckFailedException", "The conditional request failed", extra=extra)
 
 
+def transaction_conflict() -> ApiError:
+    """A single-item write or a read in a transaction met an item that an unfinished transaction holds."""
+    return ApiError("TransactionConflictException", "Transaction is ongoing for the item")
+
+
+def transaction_canceled(reasons: list[dict[str, Any]]) -> ApiError:
+    """TransactionCanceledException with one CancellationReason per item, in request order."""
+    codes = ", ".join(r["Code"] for r in reasons)
+    return ApiError("TransactionCanceledException",
+                    f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+                    extra={"CancellationReasons": reasons})
+
+
 def limit_exceeded(message: str) -> ApiError:
     return ApiError("LimitExceededException", message)
 

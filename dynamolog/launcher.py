@@ -178,7 +178,8 @@ class System:
         state: dict[str, Any] = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
                  "pids": pids, "storage_ports": storage_ports, "commands": commands, "env": {
-                     k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION")}}
+                     k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION")
+                 } | dict(spec.extra_env)}
         for i in range(1, spec.storage_nodes + 1):
             node = f"n{i}"
             port = spec.storage_base_port + i
@@ -216,13 +217,15 @@ class System:
         if pid:
             _stop_pid(pid)
 
-    def start_service(self, name: str) -> int:
-        """Start one service again with the command it was first started with."""
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> int:
+        """Start one service again with the command it was first started with (and, for fault
+        tests, extra environment variables)."""
         state = self.state()
         if state is None:
             raise RuntimeError(f"no system in {self.data_dir}")
         env = dict(os.environ)
         env.update(state["env"])
+        env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
         pid = self._spawn(name, state["commands"][name], env)
         state["pids"][name] = pid

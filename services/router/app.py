@@ -20,14 +20,17 @@ import orjson
 from dynamolog import __version__, errors
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.txnlog import TxnLog
 
 from .batch import Batch
 from .control import request_host
 from .http import HttpServer
 from .items import Items
 from .partiql import PartiQL
+from .partiql_txn import PartiQLTransactions
 from .routing import Routing
 from .tables import Tables
+from .transact import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Router:
         self.routing = Routing(self.metadata)
         self.tables = Tables(settings, self.metadata, self.writer, self.routing, initial_partitions)
         self.items = Items(self.tables, self.routing)
+        self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
+        self.transactions = Transactions(self.items, self.txnlog)
         self.http = HttpServer(self.handle_http, host, port)
         # request ids: a random per-process prefix and a counter (unique, and cheap to make)
         self._id_prefix = uuid.uuid4().hex[:20].upper()
@@ -72,13 +77,16 @@ class Router:
             "BatchGetItem": Batch(self.items).batch_get_item,
             "ExecuteStatement": PartiQL(self.items).execute_statement,
             "BatchExecuteStatement": PartiQL(self.items).batch_execute_statement,
-            "ExecuteTransaction": PartiQL(self.items).execute_transaction,
+            "ExecuteTransaction": PartiQLTransactions(self.items, self.transactions).execute_transaction,
+            "TransactWriteItems": self.transactions.transact_write_items,
+            "TransactGetItems": self.transactions.transact_get_items,
         }
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.writer.start()
         await self.metadata.start()
+        await self.txnlog.start()
         self.tables.resume_pending()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
@@ -88,6 +96,7 @@ class Router:
         await self.routing.close()
         await self.metadata.close()
         await self.writer.close()
+        await self.txnlog.close()
 
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from dynamolog import codec
 from dynamolog.config import Settings
 
-from .replica import Replica
+from .replica import Replica, data_key, pending_key
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,33 @@ log = logging.getLogger(__name__)
 APPLY_BATCH_RECORDS_MAX = 2000
 
 
-def record_change(value: bytes) -> tuple[bytes, bytes | None]:
-    """The item change a LogRecord makes: (item key, new item JSON or None for a delete)."""
-    rec = codec.decode_log_record(value)
+def record_mutations(rec: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
+    """The RocksDB mutations a LogRecord makes (full database keys; None deletes).
+
+    PUT / DELETE change the item.  A transaction's PREPARE stores its pending change (the lock),
+    TXN_COMMIT applies that change (the record carries it) and drops the lock, TXN_ABORT drops the
+    lock (docs/transactions.md).  Each record is self-contained, so every replica folds the log
+    into the same state without looking anything up.
+    """
+    op, key = rec["op"], rec["key"]
     image = rec.get("new_image")
-    if rec["op"] == "DELETE" or image is None:
-        return rec["key"], None
-    return rec["key"], orjson.dumps(image)
+    if op == "PUT":
+        return [(data_key(key), orjson.dumps(image))]
+    if op == "DELETE":
+        return [(data_key(key), None)]
+    pkey = pending_key(rec["transaction_id"], key)
+    if op == "PREPARE":
+        return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "dl": rec["txn_deadline_ms"]}))]
+    if op == "TXN_ABORT":
+        return [(pkey, None)]
+    if op == "TXN_COMMIT":
+        action = rec["txn_action"]
+        if action == "PUT":
+            return [(pkey, None), (data_key(key), orjson.dumps(image))]
+        if action == "DELETE":
+            return [(pkey, None), (data_key(key), None)]
+        return [(pkey, None)]
+    raise ValueError(f"unknown log record op {op!r}")
 
 
 class LogFollower:
@@ -69,13 +89,15 @@ class LogFollower:
         if not records and position == self.replica.next_offset:
             return 0
         changes: list[tuple[bytes, bytes | None]] = []
+        n = 0
         for rec in records:
             if rec.offset < self.replica.next_offset:
                 continue  # already applied (cannot happen after seek; kept as a guard)
             assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
-            changes.append(record_change(rec.value))
-        self.replica.apply(changes, max(position, self.replica.next_offset), len(changes))
-        return len(changes)
+            changes.extend(record_mutations(codec.decode_log_record(rec.value)))
+            n += 1
+        self.replica.apply_raw(changes, max(position, self.replica.next_offset), n)
+        return n
 
     async def catch_up(self) -> int:
         """Apply every committed record up to the log's current end (its last stable offset)."""

@@ -17,23 +17,26 @@ with an error (the client's outcome is unknown, as with DynamoDB's 500s), makes 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiokafka.producer.sender as _aiokafka_sender
-import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from dynamolog import codec, errors
 from dynamolog.config import Settings
 
-from .follower import LogFollower
+from .follower import LogFollower, record_mutations
 from .replica import Replica
 from .writes import compute
+
+if TYPE_CHECKING:
+    from dynamolog.txnlog import TxnLog
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,8 @@ class _Group:
     seq: int
     #: (request, answer, error) per write, in arrival order
     answers: list[tuple[_Pending, dict[str, Any] | None, BaseException | None]]
-    #: (item key, encoded log record, new item JSON or None) per changed item
-    records: list[tuple[bytes, bytes, bytes | None]]
+    #: (item key, encoded log record, RocksDB mutations) per log record
+    records: list[tuple[bytes, bytes, list[tuple[bytes, bytes | None]]]]
     #: Kafka metadata (offsets) of the records once sent
     metas: list[Any] = field(default_factory=list)
 
@@ -84,8 +87,18 @@ class _Pending:
 class LeaderSequencer:
     """The leader of one partition."""
 
-    def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str) -> None:
+    def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str,
+                 txnlog: TxnLog | None = None) -> None:
         self.settings = settings
+        self.txnlog = txnlog
+        #: item key -> the transaction that holds it (prepared, undecided)
+        self._locks: dict[bytes, str] = {}
+        #: transaction -> {item key: (action, new item)} and its deadline (epoch ms)
+        self._held: dict[str, dict[bytes, tuple[str, dict[str, Any] | None]]] = {}
+        self._deadlines: dict[str, int] = {}
+        self._resolving: set[str] = set()
+        self._bg: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
         self.replica = replica
         self.partition = partition
         self.pid: str = partition["partition_id"]
@@ -147,7 +160,10 @@ class LeaderSequencer:
         finally:
             await follower.close()
         log.info("leader %s: caught up (%d records applied), next offset %d", self.pid, n, self.replica.next_offset)
+        self._load_locks()
         self._task = asyncio.ensure_future(self._run())
+        if self.txnlog is not None:
+            self._reaper = asyncio.ensure_future(self._reap())
         self._task.add_done_callback(self._run_done)
         self.ready.set()
 
@@ -164,6 +180,9 @@ class LeaderSequencer:
                 p.future.set_exception(err)
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -253,8 +272,25 @@ class LeaderSequencer:
         group = _Group(self._seq, [], [])
         now_ms = int(time.time() * 1000)
         for p in batch:
-            held = self._overlay.get(p.key)
-            old = held[1] if held is not None else self.replica.get(p.key)
+            kind = p.req["kind"]
+            try:
+                if kind == "txn_prepare":
+                    self._eval_prepare(p, group, now_ms)
+                    continue
+                if kind == "txn_decide":
+                    self._eval_decide(p, group, now_ms)
+                    continue
+                if kind == "txn_read":
+                    self._eval_read(p, group)
+                    continue
+            except Exception:  # a bug in evaluation must not stop the partition
+                log.exception("leader %s: evaluating a transaction step failed", self.pid)
+                group.answers.append((p, None, errors.internal()))
+                continue
+            if p.key in self._locks:
+                group.answers.append((p, None, errors.transaction_conflict()))
+                continue
+            old = self._current(p.key)
             try:
                 eff = compute(p.req, old)
             except errors.ApiError as e:
@@ -268,21 +304,155 @@ class LeaderSequencer:
             if not eff.changed:
                 continue
             self._overlay[p.key] = (group.seq, eff.new)
-            value = codec.encode_log_record(
-                {
-                    "op": "PUT" if eff.new is not None else "DELETE",
-                    "key": p.key,
-                    "new_image": eff.new,
-                    "old_image": old,
-                    "timestamp_ms": now_ms,
-                    "origin_region": self.settings.region,
-                    "transaction_id": None,
-                    "leader_epoch": self.epoch,
-                    "request_id": p.req.get("rid"),
-                }
-            )
-            group.records.append((p.key, value, None if eff.new is None else orjson.dumps(eff.new)))
+            self._record(group, "PUT" if eff.new is not None else "DELETE", p.key, eff.new, old, now_ms,
+                         request_id=p.req.get("rid"))
         return group
+
+    def _current(self, key: bytes) -> dict[str, Any] | None:
+        held = self._overlay.get(key)
+        return held[1] if held is not None else self.replica.get(key)
+
+    def _record(self, group: _Group, op: str, key: bytes, new: dict[str, Any] | None, old: dict[str, Any] | None,
+                now_ms: int, *, request_id: str | None = None, txn: str | None = None, action: str | None = None,
+                deadline: int | None = None) -> None:
+        rec = {
+            "op": op,
+            "key": key,
+            "new_image": new,
+            "old_image": old,
+            "timestamp_ms": now_ms,
+            "origin_region": self.settings.region,
+            "transaction_id": txn,
+            "leader_epoch": self.epoch,
+            "request_id": request_id,
+            "txn_action": action,
+            "txn_deadline_ms": deadline,
+        }
+        group.records.append((key, codec.encode_log_record(rec), record_mutations(rec)))
+
+    # -- transactions (docs/transactions.md) --------------------------------------------------
+    def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
+        """Check a transaction's items of this partition; if all pass, lock them (PREPARE records).
+
+        Answers ``{"ok": True, "sizes": [...]}`` or ``{"ok": False, "reasons": [...]}`` with one
+        CancellationReason per item (``None`` for the items that passed)."""
+        txn: str = p.req["txn"]
+        items = p.req["items"]
+        if txn in self._held:  # a retried prepare of a transaction already prepared here
+            group.answers.append((p, {"ok": True, "sizes": [0] * len(items)}, None))
+            return
+        reasons: list[dict[str, Any] | None] = []
+        effects: list[tuple[bytes, str, dict[str, Any] | None, dict[str, Any] | None, int]] = []
+        for it in items:
+            key = base64.b64decode(it["key"])
+            if key in self._locks:
+                reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+                continue
+            old = self._current(key)
+            sub = it["req"]
+            try:
+                eff = compute(sub, old)
+            except errors.ApiError as e:
+                if e.type_name == "ConditionalCheckFailedException":
+                    reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": e.message}
+                    if sub.get("rvf") == "ALL_OLD" and old is not None:
+                        reason["Item"] = old
+                else:
+                    reason = {"Code": "ValidationError", "Message": e.message}
+                reasons.append(reason)
+                continue
+            reasons.append(None)
+            action = "CHECK" if sub["kind"] == "check" else ("PUT" if eff.new is not None else "DELETE")
+            effects.append((key, action, eff.new, old, int(eff.result.get("size", 0))))
+        if any(r is not None for r in reasons):
+            group.answers.append((p, {"ok": False, "reasons": reasons}, None))
+            return
+        deadline = int(p.req["deadline"])
+        hold: dict[bytes, tuple[str, dict[str, Any] | None]] = {}
+        for key, action, new, old, _ in effects:
+            self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
+                         action=action, deadline=deadline)
+            self._locks[key] = txn
+            hold[key] = (action, new)
+        self._held[txn] = hold
+        self._deadlines[txn] = deadline
+        group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects]}, None))
+
+    def _eval_decide(self, p: _Pending, group: _Group, now_ms: int) -> None:
+        """Apply (TXN_COMMIT) or drop (TXN_ABORT) a transaction's pending changes here; releases
+        its locks.  A decision for a transaction not held here is answered at once (idempotent)."""
+        txn: str = p.req["txn"]
+        commit = bool(p.req["commit"])
+        hold = self._held.pop(txn, None)
+        self._deadlines.pop(txn, None)
+        if hold is None:
+            group.answers.append((p, {"ok": True, "records": 0}, None))
+            return
+        for key, (action, new) in hold.items():
+            self._locks.pop(key, None)
+            if commit:
+                self._record(group, "TXN_COMMIT", key, new, None, now_ms, txn=txn, action=action)
+                if action != "CHECK":
+                    self._overlay[key] = (group.seq, new)
+            else:
+                self._record(group, "TXN_ABORT", key, None, None, now_ms, txn=txn, action=action)
+        group.answers.append((p, {"ok": True, "records": len(hold)}, None))
+
+    def _eval_read(self, p: _Pending, group: _Group) -> None:
+        """TransactGetItems' read of this partition's items, ordered with the writes; an item a
+        transaction holds makes it a TransactionConflict."""
+        out: list[dict[str, Any] | None] = []
+        conflicts: list[int] = []
+        for i, k in enumerate(p.req["keys"]):
+            key = base64.b64decode(k)
+            if key in self._locks:
+                conflicts.append(i)
+                out.append(None)
+            else:
+                out.append(self._current(key))
+        group.answers.append((p, {"items": out, "conflicts": conflicts}, None))
+
+    def _load_locks(self) -> None:
+        """Rebuild the locks from the replica's pending changes (after a catch-up)."""
+        self._locks.clear()
+        self._held.clear()
+        self._deadlines.clear()
+        for txn, key, entry in self.replica.pending():
+            self._locks[key] = txn
+            self._held.setdefault(txn, {})[key] = (entry["a"], entry["i"])
+            self._deadlines[txn] = int(entry["dl"])
+        if self._held:
+            log.info("leader %s: %d transactions prepared and undecided", self.pid, len(self._held))
+
+    async def _reap(self) -> None:
+        """Resolve transactions whose locks outlived their deadline: their coordinator is gone or
+        slow.  The decision log decides (an ABORTED proposal loses to an earlier COMMITTED)."""
+        assert self.txnlog is not None
+        while True:
+            await asyncio.sleep(0.5)
+            now = int(time.time() * 1000)
+            for txn, deadline in list(self._deadlines.items()):
+                if deadline < now and txn not in self._resolving:
+                    self._resolving.add(txn)
+                    t = asyncio.ensure_future(self._resolve(txn))
+                    self._bg.add(t)
+                    t.add_done_callback(self._bg.discard)
+
+    async def _resolve(self, txn: str) -> None:
+        assert self.txnlog is not None
+        try:
+            await self._resolve_once(txn)
+        finally:
+            self._resolving.discard(txn)
+
+    async def _resolve_once(self, txn: str) -> None:
+        assert self.txnlog is not None
+        try:
+            decision = await self.txnlog.decide(txn, "ABORTED")
+            log.info("leader %s: transaction %s outlived its deadline; its decision is %s", self.pid, txn, decision)
+            await self.submit({"kind": "txn_decide", "txn": txn, "commit": decision == "COMMITTED"}, b"")
+        except Exception as e:  # noqa: BLE001 - retried by the next reaper round
+            log.warning("leader %s: resolving transaction %s failed (%r); will retry", self.pid, txn, e)
 
     async def _finish(self, group: _Group, producer: AIOKafkaProducer | None, lane: int | None) -> bool:
         """Commit the group's transaction, apply it to the view, answer; False if it failed."""
@@ -300,7 +470,7 @@ class LeaderSequencer:
                 return False
             self.commit_ms_total += (time.perf_counter() - t0) * 1000
             last = group.metas[-1].offset
-            self.replica.apply(((k, item) for k, _, item in group.records), last + 1, len(group.records))
+            self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1, len(group.records))
             for key, _, _ in group.records:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:
@@ -375,6 +545,7 @@ class LeaderSequencer:
                     await follower.catch_up()
                 finally:
                     await follower.close()
+                self._load_locks()
                 return
             except ProducerFenced:
                 self.fenced = True
@@ -394,4 +565,5 @@ class LeaderSequencer:
             "commit_ms_avg": round(self.commit_ms_total / max(1, self.groups_committed), 2),
             "next_offset": self.replica.next_offset,
             "applied_records": self.replica.applied_records,
+            "transactions_held": len(self._held),
         }

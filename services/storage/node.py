@@ -22,6 +22,7 @@ from dynamolog import errors
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcServer
+from dynamolog.txnlog import TxnLog
 
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
@@ -69,6 +70,8 @@ class StorageNode:
         self.metadata = Metadata(settings)
         self.writer = MetadataWriter(settings)
         self.rpc = RpcServer(self.handle, host, port)
+        #: transaction decisions, for resolving locks whose coordinator is gone
+        self.txnlog = TxnLog(settings, f"recovery:{node_id}")
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
@@ -79,6 +82,7 @@ class StorageNode:
         await ensure_metadata_topics(self.settings)
         await self._warm_up_transactions()
         await self.writer.start()
+        await self.txnlog.start()
         await self.rpc.start()
         await self.metadata.start()
         await self.writer.put_node(
@@ -114,6 +118,7 @@ class StorageNode:
             hp.replica.close()
         await self.metadata.close()
         await self.writer.close()
+        await self.txnlog.close()
 
     # -- partitions ------------------------------------------------------------------------
     def _on_partition(self, pid: str, info: dict[str, Any] | None) -> None:
@@ -152,7 +157,7 @@ class StorageNode:
             await hp.close()
             hp.info = info
         if info.get("leader") == self.node_id:
-            leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id)
+            leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog)
             await leader.start()
             hp.leader, hp.follower = leader, None
         else:
@@ -187,6 +192,11 @@ class StorageNode:
             if hp.leader is None:
                 raise not_leader(req["pid"])
             return await hp.leader.submit(req, base64.b64decode(req["key"]))
+        if op in ("txn_prepare", "txn_decide", "txn_read"):
+            hp = self._hosted(req["pid"])
+            if hp.leader is None:
+                raise not_leader(req["pid"])
+            return await hp.leader.submit(dict(req, kind=op), b"")
         if op == "get":
             hp = self._hosted(req["pid"])
             if req.get("consistent") and hp.leader is None:

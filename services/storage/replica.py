@@ -4,6 +4,9 @@ Layout of the RocksDB database (raw byte keys and values):
 
 - ``b"d" + item_key``: the item, as DynamoDB JSON (orjson bytes), ``item_key`` from
   :func:`dynamolog.keys.encode_item_key` so that RocksDB order is DynamoDB order;
+- ``b"p" + txn_id + item_key``: a prepared, undecided transaction's pending change of the item
+  (orjson ``{"a": PUT|DELETE|CHECK, "i": new item or null, "dl": deadline ms}``): the item's lock
+  (docs/transactions.md).  Transaction ids are 32 hex characters;
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing.
@@ -27,9 +30,22 @@ from rocksdict import Options, Rdict, WriteBatch
 
 _DATA = b"d"
 _DATA_END = b"e"
+_PENDING = b"p"
+_PENDING_END = b"q"
+TXN_ID_LEN = 32
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
 _U64 = struct.Struct(">Q")
+
+
+def data_key(item_key: bytes) -> bytes:
+    """The RocksDB key of an item."""
+    return _DATA + item_key
+
+
+def pending_key(txn_id: str, item_key: bytes) -> bytes:
+    """The RocksDB key of a transaction's pending change of an item."""
+    return _PENDING + txn_id.encode() + item_key
 
 
 class Replica:
@@ -51,12 +67,17 @@ class Replica:
     # -- writes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
         """Apply item changes (key, new JSON or None for delete) and move the offset, atomically."""
+        self.apply_raw(((_DATA + key, value) for key, value in changes), next_offset, records)
+
+    def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
+        """Apply database mutations (full RocksDB key, value or None to delete; see
+        :func:`data_key`, :func:`pending_key`) and move the offset, atomically."""
         wb = WriteBatch(raw_mode=True)
-        for key, value in changes:
+        for key, value in mutations:
             if value is None:
-                wb.delete(_DATA + key)
+                wb.delete(key)
             else:
-                wb.put(_DATA + key, value)
+                wb.put(key, value)
         applied = self.applied_records + records
         wb.put(_OFFSET, _U64.pack(next_offset))
         wb.put(_APPLIED, _U64.pack(applied))
@@ -65,6 +86,17 @@ class Replica:
         self.applied_records = applied
 
     # -- reads ---------------------------------------------------------------------------
+    def pending(self) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+        """Every prepared, undecided change: (transaction id, item key, pending entry)."""
+        it = self._db.iter()
+        it.seek(_PENDING)
+        while it.valid():
+            k = it.key()
+            if k >= _PENDING_END:
+                break
+            yield k[1:1 + TXN_ID_LEN].decode(), k[1 + TXN_ID_LEN:], orjson.loads(it.value())
+            it.next()
+
     def get_raw(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(_DATA + key)
         return value

@@ -75,12 +75,14 @@ def _compute(req: dict[str, Any], old: Item | None) -> Effect:
     if kind == "put":
         new: Item | None = req["item"]
         return Effect(new, new != old, _returned(rv, old, new, None))
+    if kind == "check":  # a transaction's ConditionCheck: the condition only
+        return Effect(old, False, {})
     if kind == "delete":
         return Effect(None, old is not None, _returned(rv, old, None, None))
     if kind == "update":
         upd = resolver.update(expr.parse_update(req["update"])) if req.get("update") else None
         base = dict(old) if old is not None else dict(req["keyattrs"])
-        new = expr.apply_update(upd, base) if upd is not None else base
+        new = expr.apply_update(upd, base, exists=old is not None) if upd is not None else base
         for k, v in req["keyattrs"].items():  # key attributes cannot change (the router checks)
             new[k] = v
         if new != old and item_size(new) > MAX_ITEM_BYTES:

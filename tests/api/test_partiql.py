@@ -344,12 +344,17 @@ def test_key_type_mismatch(ddb: Any, range_table: str) -> None:
     assert _error(e)[0] == "ValidationException"
 
 
-def test_execute_transaction_not_supported(ddb: Any, hash_table: str) -> None:
+def test_execute_transaction_select_needs_the_whole_key(ddb: Any, hash_table: str) -> None:
     with pytest.raises(ClientError) as e:
         ddb.execute_transaction(TransactStatements=[{"Statement": f'SELECT * FROM "{hash_table}"'}])
-    code, message = _error(e)
-    assert code == "ValidationException"
-    assert "not supported" in message and "transactions" in message
+    assert _error(e)[0] == "ValidationException"
+
+
+def test_execute_transaction_refuses_returning(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": f'UPDATE "{hash_table}" SET a = 1 WHERE pk = \'x\' RETURNING ALL NEW *'}])
+    assert _error(e)[0] == "ValidationException"
 
 
 # -- BatchExecuteStatement ------------------------------------------------------------------

@@ -57,6 +57,8 @@ def _log(new: Any, old: Any) -> dict[str, Any]:
         "transaction_id": None,
         "leader_epoch": 7,
         "request_id": "r-1",
+        "txn_action": None,
+        "txn_deadline_ms": None,
     }
 
 
@@ -131,6 +133,38 @@ def test_table_written_by_an_earlier_schema_version_still_decodes() -> None:
     fastavro.schemaless_writer(buf, v1, d)
     assert decode_table(buf.getvalue()) == d | {
         "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None}
+
+
+def test_log_record_v1_bytes_decode_and_transaction_records_round_trip() -> None:
+    # LogRecord v1 (before transactions) must decode, with the transaction fields' defaults.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    named: dict[str, Any] = {}
+    fastavro.parse_schema(json.loads((SCHEMA_DIR / "AttributeValue.avsc").read_text()), named_schemas=named)
+    v1 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "LogRecord.v1.avsc").read_text()),
+                               named_schemas=named)
+    old = {k: v for k, v in _log(None, None).items() if not k.startswith("txn_")} | {"op": "DELETE"}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, old)
+    assert decode_log_record(buf.getvalue()) == old | {"txn_action": None, "txn_deadline_ms": None}
+    item = {"pk": {"S": "a"}, "n": {"N": "1"}}
+    for op, action in (("PREPARE", "PUT"), ("TXN_COMMIT", "DELETE"), ("TXN_ABORT", "CHECK")):
+        rec = _log(item, None) | {"op": op, "transaction_id": "a" * 32, "txn_action": action,
+                                  "txn_deadline_ms": 1700000001000}
+        assert decode_log_record(encode_log_record(rec)) == rec
+
+
+def test_txn_state_round_trip() -> None:
+    from dynamolog.codec import decode_txn_state, encode_txn_state
+
+    d = {"txn_id": "f" * 32, "state": "COMMITTED", "client_token": "tok", "request_digest": "ab",
+         "participants": ["p1", "p2"], "written_ms": 1, "writer": "coordinator:router-8000"}
+    assert decode_txn_state(encode_txn_state(d)) == d
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
