@@ -20,6 +20,9 @@ Phases (each run for 1 s of warm-up, not counted, then --duration seconds)
          answer counts as error "check:ItemMissing"
   query  Query pk = :p with Limit 10: returns the S items of one partition;
          a different Count counts as error "check:QueryCount"
+  txn2   TransactWriteItems of two PutItems: one item of the table and one of a second
+         table (<table>-txn, created with --create), so the transaction always spans two
+         partitions, as two Puts of different tables live in different partition logs
   Before get/query all N*S keys are preloaded (BatchWriteItem of 25, falling
   back to PutItem if the server lacks BatchWriteItem), with a progress bar.
 
@@ -65,7 +68,7 @@ try:
 except ImportError:  # pragma: no cover
     tqdm = None
 
-PHASES = ("put", "get", "query")
+PHASES = ("put", "get", "query", "txn2")
 WARMUP_S = 1.0
 AMZ_DATE = b"20260101T000000Z"
 
@@ -134,6 +137,9 @@ class Workload:
         )
         self.query_post = b'"}},"Limit":10}'
         self.query_expect = min(10, sort_keys)
+        self.txn_pre = b'{"TransactItems":[{"Put":{"TableName":' + t + b',"Item":'
+        self.txn_mid = b'}},{"Put":{"TableName":' + orjson.dumps(table + "-txn") + b',"Item":'
+        self.txn_post = b'}}]}'
 
     def value(self, rnd: random.Random) -> bytes:
         off = int(rnd.random() * 4096)
@@ -146,6 +152,10 @@ class Workload:
 
     def item_json(self, pk: bytes, sk: bytes, rnd: random.Random) -> bytes:
         return b"".join((b'{"pk":{"S":"', pk, b'"},"sk":{"S":"', sk, b'"},"v":{"S":"', self.value(rnd), b'"}}'))
+
+    def txn2_body(self, pk: bytes, sk: bytes, rnd: random.Random) -> bytes:
+        return b"".join((self.txn_pre, self.item_json(pk, sk, rnd), self.txn_mid, self.item_json(pk, sk, rnd),
+                         self.txn_post))
 
     def get_body(self, pk: bytes, sk: bytes) -> bytes:
         return b"".join((self.get_pre, pk, b'"},"sk":{"S":"', sk, self.get_post))
@@ -524,6 +534,8 @@ async def run_phase(
             pk = pks[int(rr() * n_pk)]
             if phase == "put":
                 req = build("PutItem", wl.put_body(pk, sks[int(rr() * n_sk)], rnd))
+            elif phase == "txn2":
+                req = build("TransactWriteItems", wl.txn2_body(pk, sks[int(rr() * n_sk)], rnd))
             elif phase == "get":
                 req = build("GetItem", wl.get_body(pk, sks[int(rr() * n_sk)]))
             else:
@@ -708,6 +720,8 @@ async def amain(a: argparse.Namespace) -> dict:
     try:
         if a.create:
             await create_table(clients[0], rb, a.table)
+            if "txn2" in a.ops:
+                await create_table(clients[0], rb, a.table + "-txn")
         loaded = False
         run = 0
         for phase in a.ops:
