@@ -120,15 +120,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
     print(f"router    http://127.0.0.1:{state['port']}  {h or 'not answering'}")
     for name, pid in sorted(state.get("pids", {}).items()):
         print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped'}")
+    by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for node, port in sorted(state.get("storage_ports", {}).items()):
         st = asyncio.run(_node_status("127.0.0.1", port))
         if isinstance(st, str):
             print(f"storage {node}: {st}")
             continue
-        print(f"storage {node} (127.0.0.1:{port}): {len(st['partitions'])} partition(s)")
-        for p in sorted(st["partitions"], key=lambda x: (x["table"], x["partition_id"])):
-            print(f"  {p['table']:<24} {p['partition_id']:<16} {p['role']:<9} epoch {p.get('epoch', '-'):<3} "
-                  f"next offset {p.get('next_offset', '-'):<8} applied {p.get('applied_records', '-')}")
+        print(f"storage {node} (127.0.0.1:{port}): {len(st['partitions'])} replica(s)")
+        for p in st["partitions"]:
+            by_partition.setdefault((p["table"], p["partition_id"]), {})[node] = p
+    if by_partition:
+        print("partitions (replica: role, next offset, lag in records behind the log's end)")
+    for (table, pid), replicas in sorted(by_partition.items()):
+        leaders = [(n, r) for n, r in replicas.items() if r["role"] == "leader" and not r.get("fenced")]
+        head = f"leader {leaders[0][0]} epoch {leaders[0][1].get('epoch')}" if leaders else "NO LEADER"
+        parts = []
+        for n, r in sorted(replicas.items()):
+            lag = f" lag {r['lag_records']}" if r.get("lag_records") is not None else ""
+            parts.append(f"{n} {r['role']} @{r.get('next_offset', '-')}{lag}")
+        print(f"  {table:<24} {pid:<16} {head:<22} " + " | ".join(parts))
     return 0 if h else 1
 
 

@@ -188,6 +188,9 @@ class System:
             state["commands"][f"storage-{node}"] = cmd
             pids[f"storage-{node}"] = self._spawn(f"storage-{node}", cmd, env)
             state["storage_ports"][node] = port
+        cmd = ["services.admin"]
+        state["commands"]["admin"] = cmd
+        pids["admin"] = self._spawn("admin", cmd, env)
         self._write(state)
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerFenced
 
 from . import codec
 from .config import Settings
@@ -165,11 +166,17 @@ class Metadata:
 class MetadataWriter:
     """Publishes metadata records (idempotent producer, ``acks=all``)."""
 
-    def __init__(self, settings: Settings, metadata: Metadata | None = None) -> None:
+    def __init__(self, settings: Settings, metadata: Metadata | None = None, *,
+                 transactional_id: str | None = None) -> None:
+        """``transactional_id``: publish each record in its own Kafka transaction under this id,
+        so that a newer writer with the same id fences this one (auto-admin: one at a time)."""
         self.settings = settings
         self.metadata = metadata
+        self._txn = transactional_id is not None
+        self._lock = asyncio.Lock()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=0,
+            transactional_id=transactional_id,
         )
 
     async def start(self) -> None:
@@ -179,8 +186,21 @@ class MetadataWriter:
         await self._producer.stop()
 
     async def _publish(self, topic: str, key: str, value: bytes | None) -> int:
-        meta = await self._producer.send_and_wait(topic, key=key.encode(), value=value)
-        return int(meta.offset)
+        if not self._txn:
+            meta = await self._producer.send_and_wait(topic, key=key.encode(), value=value)
+            return int(meta.offset)
+        async with self._lock:
+            await self._producer.begin_transaction()
+            try:
+                fut = await self._producer.send(topic, key=key.encode(), value=value)
+                await self._producer.commit_transaction()
+            except ProducerFenced:
+                raise
+            except Exception:
+                await self._producer.abort_transaction()
+                raise
+            meta = await fut
+            return int(meta.offset)
 
     async def put_table(self, table: dict[str, Any]) -> None:
         offset = await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))

@@ -556,6 +556,19 @@ class LocalKafka:
                 raise TimeoutError(f"Kafka not ready within {timeout_s:.0f}s ({details})")
             time.sleep(0.3)
 
+    def kill_node(self, node_id: int) -> None:
+        """SIGKILL one node (fault tests); ``start()`` starts it again."""
+        node = self._nodes[node_id - 1]
+        pid = node.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _pid_alive(pid, str(node.props)):
+            self._reap()
+            time.sleep(0.05)
+        node.pid_file.unlink(missing_ok=True)
+
     def stop(self, timeout_s: float = 20) -> None:
         """SIGTERM every node at once (controlled shutdown needs the quorum still up), wait, then
         SIGKILL whatever is left. Works from any process thanks to the pid files."""

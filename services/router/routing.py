@@ -110,9 +110,8 @@ class Routing:
         replicas = part.get("replicas") or []
         if not replicas:
             return None
-        leader = part.get("leader")
-        if attempt > 1 and leader:
-            return str(leader)
+        # round robin over the replicas; a retry moves on to the next one (the one that failed
+        # may be down, and any replica serves an eventually consistent read)
         self._rr += 1
         return str(replicas[self._rr % len(replicas)])
 

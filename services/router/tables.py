@@ -35,7 +35,12 @@ log = logging.getLogger(__name__)
 
 HASH_SPACE = 1 << 64
 #: log topic settings: records of up to 2 MB (a 400 KB item with its old image, framed)
-LOG_TOPIC_CONFIGS = {"max.message.bytes": str(4 * 1024 * 1024), "unclean.leader.election.enable": "false"}
+#: partition logs: kept forever (a replica is rebuilt from its log, DESIGN.md invariant 4), no unclean
+#: leader election (an out-of-sync broker never becomes leader and drops acknowledged records)
+#: replicas per partition (DynamoDB: three, in three availability zones)
+REPLICAS = 3
+LOG_TOPIC_CONFIGS = {"max.message.bytes": str(4 * 1024 * 1024), "unclean.leader.election.enable": "false",
+                     "retention.ms": "-1", "retention.bytes": "-1"}
 __all__ = ["ACCOUNT", "Tables", "attribute_types", "describe", "key_names"]
 DAY_MS = 86_400_000
 #: throughput decreases allowed at any time of a UTC day; after them, one per DECREASE_INTERVAL_MS
@@ -296,11 +301,14 @@ class Tables:
                 log.exception("tables: provisioning %s failed (attempt %d); retrying", name, attempt)
                 await asyncio.sleep(min(5.0, 0.2 * attempt))
 
-    def _place(self, table: dict[str, Any], index: int) -> str:
+    def _place(self, table: dict[str, Any], index: int) -> list[str]:
+        """The replicas of a new partition: up to REPLICAS distinct storage nodes, the first of
+        them its leader; consecutive partitions start on consecutive nodes, so leaders spread."""
         nodes = sorted(self.metadata.nodes.items)
         if not nodes:
             raise RuntimeError("no storage node has registered yet")
-        return nodes[(zlib.crc32(table["table_id"].encode()) + index) % len(nodes)]
+        first = zlib.crc32(table["table_id"].encode()) + index
+        return [nodes[(first + j) % len(nodes)] for j in range(min(REPLICAS, len(nodes)))]
 
     async def _provision(self, table: dict[str, Any]) -> None:
         t0 = time.monotonic()
@@ -311,7 +319,7 @@ class Tables:
             if existing is not None:
                 parts.append(existing)
                 continue
-            node = self._place(table, i)
+            replicas = self._place(table, i)
             parts.append({
                 "partition_id": pid,
                 "table_name": table["table_name"],
@@ -319,8 +327,8 @@ class Tables:
                 "hash_start": i * HASH_SPACE // n,
                 "hash_end": (i + 1) * HASH_SPACE // n - 1,
                 "log_topic": self.settings.log_topic(table["table_name"], pid),
-                "replicas": [node],
-                "leader": node,
+                "replicas": replicas,
+                "leader": replicas[0],
                 "leader_epoch": 1,
                 "state": "ACTIVE",
                 "parent": None,
@@ -336,6 +344,11 @@ class Tables:
         await asyncio.gather(*(
             self.routing.client(part["leader"]).call("open", partition=part, timeout_s=60) for part in parts
         ))
+        # followers open from the partition map too; asking them now makes them ready sooner
+        await asyncio.gather(*(
+            self.routing.client(node).call("open", partition=part, timeout_s=60)
+            for part in parts for node in part["replicas"] if node != part["leader"]
+        ), return_exceptions=True)
         async with self.lock(table["table_name"]):
             current = self.metadata.catalog.items.get(table["table_name"])
             if current is None or current["table_id"] != table["table_id"] or current["status"] != "CREATING":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -65,6 +67,11 @@ class LogFollower:
         self.tp = TopicPartition(topic, 0)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        #: the log's last stable offset when last fetched (for the lag in status)
+        self.log_end = 0
+        #: per applied record: ms from the record's timestamp (when the leader wrote it) to its
+        #: application here, the most recent ones
+        self.lag_ms: deque[int] = deque(maxlen=20_000)
 
     async def _open(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -90,6 +97,9 @@ class LogFollower:
             return 0
         changes: list[tuple[bytes, bytes | None]] = []
         n = 0
+        lso = consumer.last_stable_offset(self.tp)
+        if lso is not None:
+            self.log_end = lso
         for rec in records:
             if rec.offset < self.replica.next_offset:
                 continue  # already applied (cannot happen after seek; kept as a guard)
@@ -97,6 +107,9 @@ class LogFollower:
             changes.extend(record_mutations(codec.decode_log_record(rec.value)))
             n += 1
         self.replica.apply_raw(changes, max(position, self.replica.next_offset), n)
+        if records:
+            now_ms = int(time.time() * 1000)
+            self.lag_ms.extend(now_ms - rec.timestamp for rec in records)
         return n
 
     async def catch_up(self) -> int:
@@ -144,4 +157,11 @@ class LogFollower:
             self._consumer = None
 
     def status(self) -> dict[str, Any]:
-        return {"next_offset": self.replica.next_offset, "applied_records": self.replica.applied_records}
+        lags = sorted(self.lag_ms)
+
+        def pct(q: float) -> int | None:
+            return lags[min(len(lags) - 1, int(q * len(lags)))] if lags else None
+
+        return {"next_offset": self.replica.next_offset, "applied_records": self.replica.applied_records,
+                "lag_records": max(0, self.log_end - self.replica.next_offset),
+                "lag_ms_p50": pct(0.5), "lag_ms_p99": pct(0.99), "lag_samples": len(lags)}

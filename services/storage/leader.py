@@ -55,6 +55,10 @@ LANES = 3
 PIPELINE_MIN = int(os.environ.get("DYNAMOLOG_PIPELINE_MIN", "16"))
 #: an armed lane (see LeaderSequencer._arm) waits at most this long for a group
 ARMED_IDLE_S = 5.0
+#: how long a successful commit proves leadership for strongly consistent reads: a new leader
+#: fences this one's producers and then waits this long before it serves consistent reads, so
+#: the two never serve them at the same time (docs/guarantees.md)
+LEASE_S = int(os.environ.get("DYNAMOLOG_LEASE_MS", "2000")) / 1000
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 
@@ -75,6 +79,8 @@ class _Group:
     records: list[tuple[bytes, bytes, list[tuple[bytes, bytes | None]]]]
     #: Kafka metadata (offsets) of the records once sent
     metas: list[Any] = field(default_factory=list)
+    #: a consistent read asked for a commit that proves leadership (see read_lease)
+    barrier: bool = False
 
 
 @dataclass
@@ -99,6 +105,10 @@ class LeaderSequencer:
         self._resolving: set[str] = set()
         self._bg: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        #: strongly consistent reads are served until then (monotonic), renewed by every commit
+        self.lease_until = 0.0
+        #: and not before then: an earlier leader's lease must have run out
+        self._reads_from = 0.0
         self.replica = replica
         self.partition = partition
         self.pid: str = partition["partition_id"]
@@ -153,7 +163,12 @@ class LeaderSequencer:
 
     async def start(self) -> None:
         """Become leader: fence older leaders, read the log to its end, then serve."""
+        had_data = self.replica.next_offset > 0
         await self._new_producers()
+        if self.epoch > 1 or had_data:
+            # an earlier leader (another node, or this node's previous process) may still hold
+            # a lease from a commit just before the fence: let it run out
+            self._reads_from = time.monotonic() + LEASE_S
         follower = LogFollower(self.settings, self.replica, self.topic)
         try:
             n = await follower.catch_up()
@@ -236,12 +251,16 @@ class LeaderSequencer:
             group = self._evaluate(batch)
             producer: AIOKafkaProducer | None = None
             failure: BaseException | None = None
-            if group.records:
+            if group.records or group.barrier:
                 self._lane = lane = (self._lane + 1) % len(self._producers)
                 producer = self._producers[lane]
                 try:
                     if self._armed[lane] is None:
                         await producer.begin_transaction()
+                    if self._armed[lane] is None and not group.records:
+                        # a barrier: an empty transaction still goes to the coordinator, which
+                        # refuses it if a newer leader has fenced this producer
+                        producer._txn_manager.maybe_add_partition_to_txn(self._tp)
                     self._armed[lane] = None
                     futures = [await producer.send(self.topic, value=v, key=k) for k, v, _ in group.records]
                     group.metas = list(await asyncio.gather(*futures))
@@ -273,6 +292,10 @@ class LeaderSequencer:
         now_ms = int(time.time() * 1000)
         for p in batch:
             kind = p.req["kind"]
+            if kind == "barrier":
+                group.barrier = True
+                group.answers.append((p, {}, None))
+                continue
             try:
                 if kind == "txn_prepare":
                     self._eval_prepare(p, group, now_ms)
@@ -307,6 +330,24 @@ class LeaderSequencer:
             self._record(group, "PUT" if eff.new is not None else "DELETE", p.key, eff.new, old, now_ms,
                          request_id=p.req.get("rid"))
         return group
+
+    async def read_lease(self) -> None:
+        """Return once this leader may serve a strongly consistent read: no newer leader can
+        have served a write it has not seen.  A commit that succeeded at time t proves no newer
+        leader had fenced this one before t, and a newer leader serves nothing consistent until
+        LEASE_S after its fence; so until t + LEASE_S this replica is current.  Past that, a
+        barrier commit (an empty Kafka transaction) renews the lease or finds this leader fenced.
+        """
+        wait = self._reads_from - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self.fenced:
+            raise not_leader(self.pid)
+        if time.monotonic() < self.lease_until:
+            return
+        await self.submit({"kind": "barrier"}, b"")
+        if self.fenced or time.monotonic() >= self.lease_until:
+            raise not_leader(self.pid)
 
     def _current(self, key: bytes) -> dict[str, Any] | None:
         held = self._overlay.get(key)
@@ -458,6 +499,7 @@ class LeaderSequencer:
         """Commit the group's transaction, apply it to the view, answer; False if it failed."""
         if producer is not None:
             t0 = time.perf_counter()
+            started = time.monotonic()
             try:
                 await producer.commit_transaction()
             except ProducerFenced as e:
@@ -469,8 +511,11 @@ class LeaderSequencer:
                 self._fail(group, e)
                 return False
             self.commit_ms_total += (time.perf_counter() - t0) * 1000
-            last = group.metas[-1].offset
-            self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1, len(group.records))
+            self.lease_until = max(self.lease_until, started + LEASE_S)
+            if group.records:
+                last = group.metas[-1].offset
+                self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1,
+                                       len(group.records))
             for key, _, _ in group.records:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from dynamolog import errors
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
-from dynamolog.rpc import RpcServer
+from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 
 from .follower import LogFollower
@@ -75,6 +75,9 @@ class StorageNode:
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
+        #: open snapshots served to repairing peers: id -> (snapshot, created monotonic)
+        self._snapshots: dict[str, tuple[Any, float]] = {}
+        self._snapshot_seq = 0
         #: registered in dyn.nodes and every hosted partition opened (what `dynamolog up` waits for)
         self.ready = False
 
@@ -127,6 +130,10 @@ class StorageNode:
                 self._spawn(self.drop_partition(pid))
         elif self.node_id in info["replicas"] and info["state"] == "ACTIVE":
             self._spawn(self.ensure_partition(info))
+        elif self.node_id not in info["replicas"] and (pid in self.hosted or pid in self._opening):
+            # repaired onto another node while this one was away: the replica is no longer ours
+            log.info("partition %s: this node is no longer a replica; dropping it", pid)
+            self._spawn(self.drop_partition(pid))
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.ensure_future(coro)
@@ -136,7 +143,7 @@ class StorageNode:
     async def ensure_partition(self, info: dict[str, Any]) -> HostedPartition:
         pid = info["partition_id"]
         hp = self.hosted.get(pid)
-        if hp is not None and (hp.leader is None or hp.leader.epoch >= info["leader_epoch"]):
+        if hp is not None and self._role_current(hp, info):
             return hp
         task = self._opening.get(pid)
         if task is None:
@@ -145,6 +152,12 @@ class StorageNode:
             task.add_done_callback(lambda _t: self._opening.pop(pid, None))
         return await asyncio.shield(task)
 
+    def _role_current(self, hp: HostedPartition, info: dict[str, Any]) -> bool:
+        """Whether a hosted replica already plays the role ``info`` gives it."""
+        if info.get("leader") == self.node_id:
+            return hp.leader is not None and not hp.leader.fenced and hp.leader.epoch >= info["leader_epoch"]
+        return hp.leader is None and hp.follower is not None
+
     def _replica_path(self, pid: str) -> Path:
         return self.data_dir / "partitions" / pid
 
@@ -152,7 +165,10 @@ class StorageNode:
         pid = info["partition_id"]
         hp = self.hosted.get(pid)
         if hp is None:
-            hp = HostedPartition(info, Replica(self._replica_path(pid)))
+            replica = Replica(self._replica_path(pid))
+            if replica.next_offset == 0 and info.get("leader") != self.node_id:
+                replica = await self._bootstrap(pid, info, replica)
+            hp = HostedPartition(info, replica)
         else:
             await hp.close()
             hp.info = info
@@ -167,6 +183,72 @@ class StorageNode:
         self.hosted[pid] = hp
         log.info("partition %s open as %s", pid, "leader" if hp.leader else "follower")
         return hp
+
+    async def _bootstrap(self, pid: str, info: dict[str, Any], replica: Replica) -> Replica:
+        """A new, empty replica (a repair): copy a snapshot of a healthy replica, then the log
+        after it is followed as usual.  Falls back to the whole log if no peer can send one."""
+        peers = [n for n in ([info.get("leader")] + list(info["replicas"])) if n and n != self.node_id]
+        for peer in dict.fromkeys(peers):
+            node = self.metadata.nodes.items.get(peer)
+            if node is None:
+                continue
+            host, _, port = node["rpc_address"].rpartition(":")
+            client = RpcClient(host, int(port))
+            t0 = time.monotonic()
+            try:
+                snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
+                if snap["offset"] == 0:
+                    return replica  # nothing applied there yet: the log is as good
+                after: str | None = None
+                entries = 0
+                while True:
+                    page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+                    rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+                    replica.load_snapshot(rows)
+                    entries += len(rows)
+                    if page["done"] or not rows:
+                        break
+                    after = page["entries"][-1][0]
+                replica.finish_snapshot(snap["offset"], snap["applied"])
+                await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
+                         entries, snap["offset"], peer, time.monotonic() - t0)
+                return replica
+            except Exception as e:  # noqa: BLE001 - try the next peer, then the log
+                # a peer that does not host the partition yet (a table being created) is normal
+                quiet = isinstance(e, errors.ApiError) and e.type_name == "NotLeader"
+                log.log(logging.DEBUG if quiet else logging.WARNING,
+                        "partition %s: snapshot from %s failed (%r); trying another source", pid, peer, e)
+                replica.destroy()
+                replica = Replica(self._replica_path(pid))
+            finally:
+                await client.close()
+        log.info("partition %s: no snapshot source; rebuilding from the log", pid)
+        return replica
+
+    def _snapshot_rpc(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req["op"]
+        now = time.monotonic()
+        for sid in [k for k, (_, t) in self._snapshots.items() if now - t > 600]:
+            del self._snapshots[sid]
+        if op == "snapshot_open":
+            hp = self._hosted(req["pid"])
+            snap, offset, applied = hp.replica.open_snapshot()
+            self._snapshot_seq += 1
+            sid = f"{req['pid']}/{self._snapshot_seq}"
+            self._snapshots[sid] = (snap, now)
+            return {"sid": sid, "offset": offset, "applied": applied}
+        if op == "snapshot_page":
+            held = self._snapshots.get(req["sid"])
+            if held is None:
+                raise errors.validation("unknown or expired snapshot")
+            after = base64.b64decode(req["after"]) if req.get("after") else None
+            rows, done = Replica.snapshot_page(held[0], after, 4 * 1024 * 1024)
+            self._snapshots[req["sid"]] = (held[0], now)
+            return {"entries": [[base64.b64encode(k).decode(), base64.b64encode(v).decode()] for k, v in rows],
+                    "done": done}
+        self._snapshots.pop(req["sid"], None)
+        return {}
 
     async def drop_partition(self, pid: str) -> None:
         task = self._opening.get(pid)
@@ -199,14 +281,20 @@ class StorageNode:
             return await hp.leader.submit(dict(req, kind=op), b"")
         if op == "get":
             hp = self._hosted(req["pid"])
-            if req.get("consistent") and hp.leader is None:
-                raise not_leader(req["pid"])
+            if req.get("consistent"):
+                if hp.leader is None:
+                    raise not_leader(req["pid"])
+                await hp.leader.read_lease()
             return get_item(hp.replica, req)
         if op == "range":
             hp = self._hosted(req["pid"])
-            if req.get("consistent") and hp.leader is None:
-                raise not_leader(req["pid"])
+            if req.get("consistent"):
+                if hp.leader is None:
+                    raise not_leader(req["pid"])
+                await hp.leader.read_lease()
             return range_read(hp.replica, req)
+        if op in ("snapshot_open", "snapshot_page", "snapshot_close"):
+            return self._snapshot_rpc(req)
         if op == "open":
             hp = await self.ensure_partition(req["partition"])
             return hp.status()

@@ -139,6 +139,61 @@ class Replica:
                     yield k[1:], it.value()
                 it.prev()
 
+    # -- snapshots (partition repair) -------------------------------------------------------
+    def open_snapshot(self) -> tuple[Any, int, int]:
+        """A consistent RocksDB snapshot with the log offset and applied count it holds."""
+        snap = self._db.snapshot()
+        try:
+            offset = _U64.unpack(snap[_OFFSET])[0]
+        except KeyError:
+            offset = 0
+        try:
+            applied = _U64.unpack(snap[_APPLIED])[0]
+        except KeyError:
+            applied = 0
+        return snap, offset, applied
+
+    @staticmethod
+    def snapshot_page(snap: Any, after: bytes | None, max_bytes: int) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """Items and pending entries of a snapshot after key ``after`` (all but the meta keys),
+        up to about ``max_bytes``; returns (entries, done)."""
+        out: list[tuple[bytes, bytes]] = []
+        size = 0
+        it = snap.iter()
+        if after is None:
+            it.seek_to_first()
+        else:
+            it.seek(after)
+            if it.valid() and it.key() == after:
+                it.next()
+        while it.valid():
+            k = it.key()
+            if not k.startswith(b"m:"):
+                v = it.value()
+                out.append((k, v))
+                size += len(k) + len(v)
+                if size >= max_bytes:
+                    it.next()
+                    return out, not it.valid()
+            it.next()
+        return out, True
+
+    def load_snapshot(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
+        """Write snapshot entries (a repair's copy of a healthy replica), without the offset."""
+        wb = WriteBatch(raw_mode=True)
+        for k, v in entries:
+            wb.put(k, v)
+        self._db.write(wb)
+
+    def finish_snapshot(self, next_offset: int, applied: int) -> None:
+        """Set the offset the copied snapshot holds: the log is followed from there."""
+        wb = WriteBatch(raw_mode=True)
+        wb.put(_OFFSET, _U64.pack(next_offset))
+        wb.put(_APPLIED, _U64.pack(applied))
+        self._db.write(wb)
+        self.next_offset = next_offset
+        self.applied_records = applied
+
     def digest(self) -> tuple[str, int]:
         """SHA-256 over every item key and value in key order, and the item count."""
         h = hashlib.sha256()

@@ -1,0 +1,1 @@
+"""Auto-admin: storage-node liveness, leader election and partition repair."""

@@ -1,0 +1,215 @@
+"""Auto-admin: keeps the partition map true while storage nodes come and go.
+
+Every ``check_interval`` it pings each registered storage node (internal RPC ``ping``).  A node
+that has not answered for ``dead_after`` seconds is down:
+
+- **Leader election**: a partition whose leader is down gets a new leader among its live
+  replicas — the one that has applied the most of the log — with ``leader_epoch + 1``, published
+  to ``dyn.partitions``.  The new leader's storage node sees the change, starts the partition's
+  transactional producers (which fences the old leader: its next commit fails), reads the log to
+  its end and serves.  No acknowledged write is lost: it is in the log, and the new leader reads
+  the whole log before it sequences anything (DESIGN.md 4.2).
+- **Repair**: a replica on a node down for ``repair_after`` seconds is replaced by a replica on a
+  live node that does not hold one yet; that node copies a snapshot of a healthy replica and
+  follows the log after it, then serves as a follower.  A node that comes back after that finds
+  itself out of the replica list and drops its copy.
+
+Its state is the metadata topics; the liveness clock starts over when it restarts (a restart
+only delays decisions by ``dead_after``).  Its metadata writes go through the transactional id
+``<ns>.admin``, so a second auto-admin fences the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka.errors import ProducerFenced
+
+from dynamolog.config import Settings
+from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.rpc import RpcClient
+
+log = logging.getLogger(__name__)
+
+
+class AutoAdmin:
+    """The auto-admin process."""
+
+    def __init__(self, settings: Settings, *, check_interval: float = 0.25, dead_after: float = 3.0,
+                 repair_after: float = 30.0) -> None:
+        self.settings = settings
+        self.check_interval = check_interval
+        self.dead_after = dead_after
+        self.repair_after = repair_after
+        self.metadata = Metadata(settings)
+        self.writer = MetadataWriter(settings, self.metadata, transactional_id=f"{settings.namespace}.admin")
+        self._clients: dict[str, RpcClient] = {}
+        self._last_ok: dict[str, float] = {}
+        self._started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        self._said: set[tuple[str, str]] = set()
+        self._tells: set[asyncio.Task[None]] = set()
+        #: what it did, for status and tests
+        self.elections = 0
+        self.repairs = 0
+        self.stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await ensure_metadata_topics(self.settings)
+        await self.metadata.start()
+        await self.writer.start()  # InitProducerId: fences an older auto-admin
+        self._started = time.monotonic()
+        self._task = asyncio.ensure_future(self._run())
+        log.info("auto-admin running: ping every %.2f s, node down after %.1f s, repair after %.1f s",
+                 self.check_interval, self.dead_after, self.repair_after)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for c in self._clients.values():
+            await c.close()
+        await self.metadata.close()
+        await self.writer.close()
+
+    # -- liveness ----------------------------------------------------------------------------
+    def _client(self, node_id: str) -> RpcClient | None:
+        node = self.metadata.nodes.items.get(node_id)
+        if node is None:
+            return None
+        host, _, port = node["rpc_address"].rpartition(":")
+        c = self._clients.get(node_id)
+        if c is None or (c.host, c.port) != (host, int(port)):
+            c = RpcClient(host, int(port), connect_timeout_s=0.5)
+            self._clients[node_id] = c
+        return c
+
+    async def _ping(self, node_id: str) -> None:
+        c = self._client(node_id)
+        if c is None:
+            return
+        try:
+            await c.call("ping", timeout_s=max(0.5, self.dead_after / 3))
+        except Exception:  # noqa: BLE001 - any failure is a missed heartbeat
+            return
+        self._last_ok[node_id] = time.monotonic()
+
+    def silent_for(self, node_id: str) -> float:
+        """Seconds since the node last answered (since this process started, if never)."""
+        return time.monotonic() - self._last_ok.get(node_id, self._started)
+
+    def alive(self, node_id: str | None) -> bool:
+        return node_id is not None and self.silent_for(node_id) < self.dead_after
+
+    def _say_once(self, key: tuple[str, str], msg: str, *args: Any) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            log.warning(msg, *args)
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.gather(*(self._ping(n) for n in list(self.metadata.nodes.items)))
+                await self._act()
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                log.error("auto-admin: fenced by a newer auto-admin; stopping")
+                self.stopped.set()
+                return
+            except Exception:
+                log.exception("auto-admin: a round failed; going on")
+            await asyncio.sleep(self.check_interval)
+
+    async def _act(self) -> None:
+        for pid, part in list(self.metadata.partitions.items.items()):
+            if part["state"] != "ACTIVE":
+                continue
+            if not self.alive(part.get("leader")):
+                await self._elect(pid, part)
+                continue
+            lost = [n for n in part["replicas"] if self.silent_for(n) >= self.repair_after]
+            if lost:
+                await self._repair(pid, part, lost[0])
+
+    async def _offsets(self, pid: str, nodes: list[str]) -> dict[str, int]:
+        """How far each node's replica of ``pid`` has applied the log."""
+        out: dict[str, int] = {}
+
+        async def one(n: str) -> None:
+            c = self._client(n)
+            if c is None:
+                return
+            try:
+                st = await c.call("status", timeout_s=1.0)
+            except Exception:  # noqa: BLE001 - not a candidate then
+                return
+            for p in st["partitions"]:
+                if p["partition_id"] == pid:
+                    out[n] = int(p.get("next_offset", 0))
+
+        await asyncio.gather(*(one(n) for n in nodes))
+        return out
+
+    async def _elect(self, pid: str, part: dict[str, Any]) -> None:
+        candidates = [n for n in part["replicas"] if n != part.get("leader") and self.alive(n)]
+        if not candidates:
+            self._say_once((pid, "no-candidate"), "partition %s: leader %s is down and no other replica is alive; "
+                           "waiting", pid, part.get("leader"))
+            return
+        offsets = await self._offsets(pid, candidates)
+        if not offsets:
+            return
+        new = max(offsets, key=lambda n: (offsets[n], -part["replicas"].index(n)))
+        current = self.metadata.partitions.items.get(pid)
+        if current != part:
+            return  # changed meanwhile (another writer); look again next round
+        info = dict(part, leader=new, leader_epoch=part["leader_epoch"] + 1)
+        await self.writer.put_partition(info)
+        self.elections += 1
+        self._said.discard((pid, "no-candidate"))
+        log.warning("partition %s: leader %s silent for %.1f s; elected %s (applied up to offset %d), epoch %d",
+                    pid, part.get("leader"), self.silent_for(part.get("leader") or ""), new, offsets[new],
+                    info["leader_epoch"])
+        self._open_soon(new, info)
+
+    async def _repair(self, pid: str, part: dict[str, Any], lost: str) -> None:
+        load: dict[str, int] = {n: 0 for n in self.metadata.nodes.items if self.alive(n)}
+        for p in self.metadata.partitions.items.values():
+            if p["state"] == "ACTIVE":
+                for n in p["replicas"]:
+                    if n in load:
+                        load[n] += 1
+        spare = sorted((n for n in load if n not in part["replicas"]), key=lambda n: (load[n], n))
+        if not spare:
+            self._say_once((pid, "no-spare"), "partition %s: replica on %s is lost and no other live node can "
+                           "take it; running with %d replicas", pid, lost, len(part["replicas"]) - 1)
+            return
+        current = self.metadata.partitions.items.get(pid)
+        if current != part:
+            return
+        replicas = [spare[0] if n == lost else n for n in part["replicas"]]
+        info = dict(part, replicas=replicas)
+        await self.writer.put_partition(info)
+        self.repairs += 1
+        log.warning("partition %s: replica on %s lost for %.1f s; rebuilding it on %s", pid, lost,
+                    self.silent_for(lost), spare[0])
+        self._open_soon(spare[0], info)
+
+    def _open_soon(self, node_id: str, info: dict[str, Any]) -> None:
+        """Tell the node at once (it also learns it from the partition map)."""
+        async def tell() -> None:
+            c = self._client(node_id)
+            if c is not None:
+                try:
+                    await c.call("open", partition=info, timeout_s=120)
+                except Exception as e:  # noqa: BLE001 - the node learns it from dyn.partitions anyway
+                    log.info("partition %s: asking %s to open it failed (%r)", info["partition_id"], node_id, e)
+
+        t = asyncio.ensure_future(tell())
+        self._tells.add(t)
+        t.add_done_callback(self._tells.discard)
