@@ -10,10 +10,11 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-_KAFKA_FIXTURES = {"kafka_bootstrap"}
+_KAFKA_FIXTURES = {"kafka_bootstrap", "kafka_cluster"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _ports_free(base: int) -> bool:
-    for port in (base, base + 1):
+    for port in range(base, base + 6):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -41,16 +42,17 @@ def _ports_free(base: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap servers of a Kafka cluster for this test session.
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session's local Kafka cluster (a ``LocalKafka``), or None with an external one.
 
-    ``KAFKA_BOOTSTRAP_SERVERS`` set: use that cluster. Otherwise start one local broker (first use
-    only; stopped at session end) on ``DYNAMOLOG_TEST_KAFKA_PORT`` or, by default, 19092 — moving
-    up by 10 when another session already holds that port.
+    ``KAFKA_BOOTSTRAP_SERVERS`` set: that cluster is used and this is None. Otherwise one local
+    cluster of ``DYNAMOLOG_TEST_BROKERS`` brokers (default 3: replication factor 3 and
+    ``min.insync.replicas`` 2 everywhere, as in production) is started on first use and stopped
+    at session end, on ``DYNAMOLOG_TEST_KAFKA_PORT`` or by default 19092 — moving up by 10 when
+    another session already holds those ports.
     """
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield None
         return
 
     from dynamolog.kafka.local import LocalKafka
@@ -60,9 +62,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = int(env_port)
     else:
         port = next((p for p in range(19092, 19292, 10) if _ports_free(p)), 19092)
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=1, base_port=port)
+    brokers = int(os.environ.get("DYNAMOLOG_TEST_BROKERS", "3"))
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=brokers, base_port=port)
     try:
-        kafka.start(timeout_s=120)
-        yield kafka.bootstrap_servers
+        kafka.start(timeout_s=180)
+        yield kafka
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_cluster: Any) -> str:
+    """Bootstrap servers of the session's Kafka cluster (see ``kafka_cluster``)."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        return external
+    return str(kafka_cluster.bootstrap_servers)
