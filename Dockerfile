@@ -1,4 +1,4 @@
-# Dynamolog services image (router, storage node). Kafka runs in its own container.
+# Dynamolog services image (router, storage node, auto-admin). Kafka runs in its own container.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from dynamolog.txnlog import TxnLog
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
 from .reads import get_item, range_read
-from .replica import Replica
+from .replica import Replica, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,16 @@ class StorageNode:
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
-        #: open snapshots served to repairing peers: id -> (snapshot, created monotonic)
-        self._snapshots: dict[str, tuple[Any, float]] = {}
+        #: open snapshots served to repairing peers: id -> (snapshot, last used, monotonic)
+        self._snapshots: dict[str, tuple[Snapshot, float]] = {}
         self._snapshot_seq = 0
         #: registered in dyn.nodes and every hosted partition opened (what `dynamolog up` waits for)
         self.ready = False
 
     async def start(self) -> None:
+        # snapshots served to peers by an earlier process of this node are stale now
+        for stale in (self.data_dir / "partitions").glob("*.snapshot-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         await ensure_metadata_topics(self.settings)
         await self._warm_up_transactions()
         await self.writer.start()
@@ -114,6 +118,9 @@ class StorageNode:
 
     async def close(self) -> None:
         await self.rpc.close()
+        for snap, _ in self._snapshots.values():
+            snap.close()
+        self._snapshots.clear()
         for t in list(self._bg):
             t.cancel()
         for hp in list(self.hosted.values()):
@@ -188,6 +195,10 @@ class StorageNode:
         """A new, empty replica (a repair): copy a snapshot of a healthy replica, then the log
         after it is followed as usual.  Falls back to the whole log if no peer can send one."""
         peers = [n for n in ([info.get("leader")] + list(info["replicas"])) if n and n != self.node_id]
+        # offset 0 with entries present is a copy interrupted by a crash: start it over from empty
+        # (the offset is written last, so the entries of a partial copy are not a fold of the log)
+        replica.destroy()
+        replica = Replica(self._replica_path(pid))
         for peer in dict.fromkeys(peers):
             node = self.metadata.nodes.items.get(peer)
             if node is None:
@@ -230,7 +241,7 @@ class StorageNode:
         op = req["op"]
         now = time.monotonic()
         for sid in [k for k, (_, t) in self._snapshots.items() if now - t > 600]:
-            del self._snapshots[sid]
+            self._snapshots.pop(sid)[0].close()
         if op == "snapshot_open":
             hp = self._hosted(req["pid"])
             snap, offset, applied = hp.replica.open_snapshot()
@@ -247,7 +258,9 @@ class StorageNode:
             self._snapshots[req["sid"]] = (held[0], now)
             return {"entries": [[base64.b64encode(k).decode(), base64.b64encode(v).decode()] for k, v in rows],
                     "done": done}
-        self._snapshots.pop(req["sid"], None)
+        held = self._snapshots.pop(req["sid"], None)
+        if held is not None:
+            held[0].close()
         return {}
 
     async def drop_partition(self, pid: str) -> None:

@@ -19,6 +19,7 @@ view may lose a suffix, but data and offset lose it together and the log replays
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import Checkpoint, Options, Rdict, WriteBatch
 
 _DATA = b"d"
 _DATA_END = b"e"
@@ -36,6 +37,18 @@ TXN_ID_LEN = 32
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
 _U64 = struct.Struct(">Q")
+
+
+class Snapshot:
+    """A checkpoint of a replica opened for reading; :meth:`close` deletes it."""
+
+    def __init__(self, db: Rdict, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    def close(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def data_key(item_key: bytes) -> bytes:
@@ -63,6 +76,7 @@ class Replica:
         raw = self._db.get(_APPLIED)
         #: log records applied over the replica's whole life
         self.applied_records: int = _U64.unpack(raw)[0] if raw else 0
+        self._snapshots = 0
 
     # -- writes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
@@ -140,26 +154,28 @@ class Replica:
                 it.prev()
 
     # -- snapshots (partition repair) -------------------------------------------------------
-    def open_snapshot(self) -> tuple[Any, int, int]:
-        """A consistent RocksDB snapshot with the log offset and applied count it holds."""
-        snap = self._db.snapshot()
-        try:
-            offset = _U64.unpack(snap[_OFFSET])[0]
-        except KeyError:
-            offset = 0
-        try:
-            applied = _U64.unpack(snap[_APPLIED])[0]
-        except KeyError:
-            applied = 0
-        return snap, offset, applied
+    def open_snapshot(self) -> tuple[Snapshot, int, int]:
+        """A consistent copy of the replica (a RocksDB checkpoint: hard links, no data copied),
+        with the log offset and applied count it holds.  Close it when done."""
+        self._snapshots += 1
+        path = self.path.with_name(f"{self.path.name}.snapshot-{os.getpid()}-{self._snapshots}")
+        shutil.rmtree(path, ignore_errors=True)
+        Checkpoint(self._db).create_checkpoint(str(path))
+        opts = Options(raw_mode=True)
+        db = Rdict(str(path), options=opts)
+        raw = db.get(_OFFSET)
+        offset = _U64.unpack(raw)[0] if raw else 0
+        raw = db.get(_APPLIED)
+        applied = _U64.unpack(raw)[0] if raw else 0
+        return Snapshot(db, path), offset, applied
 
     @staticmethod
-    def snapshot_page(snap: Any, after: bytes | None, max_bytes: int) -> tuple[list[tuple[bytes, bytes]], bool]:
+    def snapshot_page(snap: Snapshot, after: bytes | None, max_bytes: int) -> tuple[list[tuple[bytes, bytes]], bool]:
         """Items and pending entries of a snapshot after key ``after`` (all but the meta keys),
         up to about ``max_bytes``; returns (entries, done)."""
         out: list[tuple[bytes, bytes]] = []
         size = 0
-        it = snap.iter()
+        it = snap.db.iter()
         if after is None:
             it.seek_to_first()
         else:
