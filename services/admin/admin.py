@@ -1,4 +1,9 @@
-"""Auto-admin: keeps the partition map true while storage nodes come and go.
+"""Auto-admin: provisions tables and keeps the partition map true while storage nodes come and go.
+
+**Provisioning**: a table that a router published as CREATING, UPDATING or DELETING in
+``dyn.catalog`` is carried out here (the control plane's code in ``services/router/tables.py``):
+log topics created, replicas placed on three distinct storage nodes, partitions published and
+opened, then ACTIVE; or the replicas dropped, the topics deleted and the tombstones written.
 
 Every ``check_interval`` it pings each registered storage node (internal RPC ``ping``).  A node
 that has not answered for ``dead_after`` seconds is down:
@@ -31,6 +36,8 @@ from aiokafka.errors import ProducerFenced
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcClient
+from services.router.routing import Routing
+from services.router.tables import Tables
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,10 @@ class AutoAdmin:
         self._task: asyncio.Task[None] | None = None
         self._said: set[tuple[str, str]] = set()
         self._tells: set[asyncio.Task[None]] = set()
+        #: table provisioning: the control plane's own code, run here (CREATING -> topics,
+        #: replica placement, partitions opened -> ACTIVE; DELETING -> dropped; UPDATING -> ACTIVE)
+        self.routing = Routing(self.metadata)
+        self.tables = Tables(settings, self.metadata, self.writer, self.routing, 1, provisioner=True)
         #: what it did, for status and tests
         self.elections = 0
         self.repairs = 0
@@ -62,14 +73,21 @@ class AutoAdmin:
         await self.metadata.start()
         await self.writer.start()  # InitProducerId: fences an older auto-admin
         self._started = time.monotonic()
+        self.metadata.catalog.listen(self._on_table)
+        self.tables.resume_pending()
         self._task = asyncio.ensure_future(self._run())
         log.info("auto-admin running: ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.check_interval, self.dead_after, self.repair_after)
+
+    def _on_table(self, name: str, table: dict[str, Any] | None) -> None:
+        if table is not None and table["status"] in ("CREATING", "UPDATING", "DELETING"):
+            self.tables._start_work(name)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self.routing.close()
         for c in self._clients.values():
             await c.close()
         await self.metadata.close()

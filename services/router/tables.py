@@ -117,9 +117,13 @@ class Tables:
     """The control-plane operations of a router."""
 
     def __init__(
-        self, settings: Settings, metadata: Metadata, writer: MetadataWriter, routing: Routing, initial_partitions: int
+        self, settings: Settings, metadata: Metadata, writer: MetadataWriter, routing: Routing, initial_partitions: int,
+        *, provisioner: bool = False,
     ) -> None:
+        """``provisioner``: this process (the auto-admin) carries out CREATING / UPDATING /
+        DELETING tables; a router only publishes them (docs/architecture.md, Control plane)."""
         self.settings = settings
+        self.provisioner = provisioner
         self.metadata = metadata
         self.writer = writer
         self.routing = routing
@@ -276,6 +280,8 @@ class Tables:
                 self._start_work(name)
 
     def _start_work(self, name: str) -> None:
+        if not self.provisioner:
+            return  # the auto-admin does it; it follows dyn.catalog
         task = self._work.get(name)
         if task is not None and not task.done():
             return
