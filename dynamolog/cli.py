@@ -4,6 +4,7 @@
     dynamolog up --detach        the same, but return to the shell and leave it running
     dynamolog status             what runs, and every partition's role, offset and item count
     dynamolog down               stop everything (data stays in --data-dir)
+    dynamolog stream tail TABLE  print a table's changes (its DynamoDB stream) as they happen
 """
 
 from __future__ import annotations
@@ -142,6 +143,78 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if h else 1
 
 
+STREAM_TAIL_EXAMPLES = """\
+The table needs a stream, e.g. (boto3):
+  ddb.update_table(TableName="Music",
+      StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+examples:
+  dynamolog stream tail Music                        # changes from now on, until Ctrl-C
+  dynamolog stream tail Music --from trim-horizon    # everything still in the stream, then follow
+  dynamolog stream tail Music --format json | jq .   # one JSON object a line
+  AWS_ENDPOINT_URL=http://127.0.0.1:8001 dynamolog stream tail Music
+
+text lines:  TIME EVENT KEYS new=IMAGE old=IMAGE   (images as the stream's view type carries them)
+json lines:  {"time", "event", "keys", "new", "old", "sequence_number", "shard_id", "event_id"}
+Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and
+AWS_REGION / AWS_DEFAULT_REGION when set (defaults: local, local, us-east-1).
+"""
+
+
+def _plain_json(value: Any) -> Any:
+    import base64
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain_json(v) for v in value), key=repr)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+async def _stream_tail(args: argparse.Namespace) -> int:
+    import json
+
+    from .client import Client
+
+    env = os.environ
+    async with Client(args.endpoint_url, region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                      access_key=env.get("AWS_ACCESS_KEY_ID") or "local",
+                      secret_key=env.get("AWS_SECRET_ACCESS_KEY") or "local",
+                      session_token=env.get("AWS_SESSION_TOKEN") or None) as client:
+        reader = client.stream(args.table, start="TRIM_HORIZON" if args.start == "trim-horizon" else "LATEST")
+        async for rec in reader:
+            when = rec.approximate_creation.isoformat() if rec.approximate_creation else "-"
+            if args.format == "json":
+                line = json.dumps({"time": when, "event": rec.event_name, "keys": rec.keys, "new": rec.new_image,
+                                   "old": rec.old_image, "sequence_number": rec.sequence_number,
+                                   "shard_id": rec.shard_id, "event_id": rec.event_id}, default=_plain_json)
+            else:
+                line = f"{when} {rec.event_name:<6} {json.dumps(rec.keys, default=_plain_json)}"
+                if rec.new_image is not None:
+                    line += f" new={json.dumps(rec.new_image, default=_plain_json)}"
+                if rec.old_image is not None:
+                    line += f" old={json.dumps(rec.old_image, default=_plain_json)}"
+            print(line, flush=True)
+    return 0
+
+
+def _cmd_stream_tail(args: argparse.Namespace) -> int:
+    from .client import ClientError, StreamNotEnabledError
+
+    try:
+        return asyncio.run(_stream_tail(args))
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
+    except (ClientError, StreamNotEnabledError, OSError, TimeoutError, ValueError) as e:
+        print(f"dynamolog stream tail: {e}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynamolog",
@@ -180,6 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show services, and every partition's role, epoch and offsets")
     data_dir_arg(status)
     status.set_defaults(func=_cmd_status)
+
+    stream = sub.add_parser("stream", help="read a table's change stream (DynamoDB Streams API)",
+                            description="Read a table's change stream through the DynamoDB Streams API.")
+    stream_sub = stream.add_subparsers(dest="stream_command", required=True)
+    tail = stream_sub.add_parser("tail", help="print one line per change as it happens, until Ctrl-C",
+                                 description="Print one line per change of TABLE as it happens, until Ctrl-C.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=STREAM_TAIL_EXAMPLES)
+    tail.add_argument("table", metavar="TABLE", help="the table whose stream to read")
+    tail.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:8000",
+                      help="the endpoint (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8000)")
+    tail.add_argument("--from", dest="start", choices=("trim-horizon", "latest"), default="latest",
+                      help="latest: only changes made from now on (default); trim-horizon: the oldest "
+                      "record still in the stream first")
+    tail.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text (default) or json: one JSON object a line")
+    tail.set_defaults(func=_cmd_stream_tail)
     return parser
 
 
