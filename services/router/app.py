@@ -29,12 +29,15 @@ from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
 from .routing import Routing
+from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
+from .ttl import TimeToLive
 
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
+STREAMS_PREFIX = "DynamoDBStreams_20120810."
 JSON_TYPE = "application/x-amz-json-1.0"
 
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -80,6 +83,16 @@ class Router:
             "ExecuteTransaction": PartiQLTransactions(self.items, self.transactions).execute_transaction,
             "TransactWriteItems": self.transactions.transact_write_items,
             "TransactGetItems": self.transactions.transact_get_items,
+            "UpdateTimeToLive": TimeToLive(self.tables).update_time_to_live,
+            "DescribeTimeToLive": TimeToLive(self.tables).describe_time_to_live,
+        }
+        self.streams = Streams(settings, self.tables)
+        #: DynamoDB Streams (``DynamoDBStreams_20120810.*``), on the same endpoint
+        self.stream_operations: dict[str, Operation] = {
+            "ListStreams": self.streams.list_streams,
+            "DescribeStream": self.streams.describe_stream,
+            "GetShardIterator": self.streams.get_shard_iterator,
+            "GetRecords": self.streams.get_records,
         }
 
     async def start(self) -> None:
@@ -94,6 +107,7 @@ class Router:
     async def close(self) -> None:
         await self.http.close()
         await self.routing.close()
+        await self.streams.close()
         await self.metadata.close()
         await self.writer.close()
         await self.txnlog.close()
@@ -128,9 +142,12 @@ class Router:
 
     async def dispatch(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         target = headers.get("x-amz-target", "")
-        if not target.startswith(TARGET_PREFIX):
+        if target.startswith(TARGET_PREFIX):
+            op = self.operations.get(target[len(TARGET_PREFIX):])
+        elif target.startswith(STREAMS_PREFIX):
+            op = self.stream_operations.get(target[len(STREAMS_PREFIX):])
+        else:
             raise errors.unknown_operation()
-        op = self.operations.get(target[len(TARGET_PREFIX):])
         if op is None:
             raise errors.unknown_operation()
         try:

@@ -47,7 +47,7 @@ DAY_MS = 86_400_000
 FREE_DECREASES_PER_DAY = 4
 DECREASE_INTERVAL_MS = 3_600_000
 #: UpdateTable parameters this version refuses (they count as "something to update")
-UNSUPPORTED_UPDATES = ("GlobalSecondaryIndexUpdates", "StreamSpecification", "ReplicaUpdates", "SSESpecification",
+UNSUPPORTED_UPDATES = ("GlobalSecondaryIndexUpdates", "ReplicaUpdates", "SSESpecification",
                        "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput")
 
 
@@ -83,6 +83,9 @@ def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
         "TableId": table["table_id"],
         "DeletionProtectionEnabled": False,
     }
+    from .streams import describe_stream_fields
+
+    desc.update(describe_stream_fields(table, region))
     for field, ms in (("LastIncreaseDateTime", table.get("last_increase_ms")),
                       ("LastDecreaseDateTime", table.get("last_decrease_ms"))):
         if ms is not None:
@@ -219,12 +222,27 @@ class Tables:
     async def update_table(self, p: dict[str, Any]) -> dict[str, Any]:
         name = self._name_or_arn(p.get("TableName"))
         mode, rcu, wcu = _validate_update(p)
+        stream: tuple[bool, str | None] | None = None
+        if p.get("StreamSpecification") is not None:
+            from .streams import parse_stream_specification
+
+            stream = parse_stream_specification(p["StreamSpecification"])
         async with self.lock(name):
             table = self.metadata.catalog.items.get(name)
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
             if table["status"] != "ACTIVE":
                 raise _in_use(table)
+            if stream is not None:
+                from .streams import apply_stream_change
+
+                updated = dict(table, status="UPDATING")
+                apply_stream_change(updated, table, stream[0], stream[1], int(time.time() * 1000))
+                if mode is None and rcu is None:
+                    await self.writer.put_table(updated)
+                    self._start_work(name)
+                    return {"TableDescription": describe(updated, self.settings.region)}
+                table = updated
             current = table["billing_mode"]
             target = mode or current
             if rcu is not None and target == "PAY_PER_REQUEST":
@@ -234,6 +252,10 @@ class Tables:
             updated = dict(table, status="UPDATING")
             if target == "PAY_PER_REQUEST":
                 if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error)
+                    if stream is not None:  # but the stream does
+                        await self.writer.put_table(updated)
+                        self._start_work(name)
+                        return {"TableDescription": describe(updated, self.settings.region)}
                     return {"TableDescription": describe(table, self.settings.region)}
                 updated.update(billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
                                pay_per_request_since_ms=now)
@@ -417,7 +439,20 @@ class Tables:
             "last_decrease_ms": None,
             "decreases_today": 0,
             "pay_per_request_since_ms": None,
+            "stream_enabled": False,
+            "stream_view_type": None,
+            "stream_label": None,
+            "stream_created_ms": None,
+            "stream_disabled_ms": None,
+            "ttl_attribute": None,
         })
+        if p.get("StreamSpecification") is not None:
+            from .streams import parse_stream_specification, stream_label
+
+            enabled, view = parse_stream_specification(p["StreamSpecification"])
+            if enabled:
+                spec.update(stream_enabled=True, stream_view_type=view, stream_label=stream_label(spec["created_at_ms"]),
+                            stream_created_ms=spec["created_at_ms"])
         return spec
 
 
@@ -448,7 +483,8 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
                 problems.append(f"Value '{v}' at 'provisionedThroughput.{field}' failed to satisfy constraint: "
                                 "Member must have value greater than or equal to 1")
     raise_constraints(problems)
-    wanted = [k for k in ("ProvisionedThroughput", "BillingMode") + UNSUPPORTED_UPDATES if p.get(k) not in (None, [])]
+    wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification") + UNSUPPORTED_UPDATES
+              if p.get(k) not in (None, [])]
     if not wanted:
         raise errors.validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                                 "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")

@@ -94,8 +94,6 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
     for unsupported in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
         if p.get(unsupported):
             raise errors.validation(f"{unsupported} are not supported by this Dynamolog version")
-    if (p.get("StreamSpecification") or {}).get("StreamEnabled"):
-        raise errors.validation("StreamSpecification is not supported by this Dynamolog version")
 
     types = [k.get("KeyType") for k in ks]
     if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):

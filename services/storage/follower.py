@@ -44,7 +44,8 @@ def record_mutations(rec: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
         return [(data_key(key), None)]
     pkey = pending_key(rec["transaction_id"], key)
     if op == "PREPARE":
-        return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "dl": rec["txn_deadline_ms"]}))]
+        return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "o": rec.get("old_image"),
+                                     "dl": rec["txn_deadline_ms"]}))]
     if op == "TXN_ABORT":
         return [(pkey, None)]
     if op == "TXN_COMMIT":

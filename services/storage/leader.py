@@ -21,10 +21,12 @@ import base64
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiokafka.producer.sender as _aiokafka_sender
+import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
@@ -59,6 +61,14 @@ ARMED_IDLE_S = 5.0
 #: fences this one's producers and then waits this long before it serves consistent reads, so
 #: the two never serve them at the same time (docs/guarantees.md)
 LEASE_S = int(os.environ.get("DYNAMOLOG_LEASE_MS", "2000")) / 1000
+#: how often a leader looks for items whose time to live has passed (UpdateTimeToLive)
+TTL_SWEEP_S = float(os.environ.get("DYNAMOLOG_TTL_SWEEP_S", "30"))
+#: expired items deleted per sweep at most
+TTL_BATCH = 1000
+#: DynamoDB ignores expiry times more than five years in the past
+TTL_MAX_AGE_S = 5 * 365 * 86400
+#: the principal of time-to-live deletions (the stream record's userIdentity)
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 
@@ -94,13 +104,18 @@ class LeaderSequencer:
     """The leader of one partition."""
 
     def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str,
-                 txnlog: TxnLog | None = None) -> None:
+                 txnlog: TxnLog | None = None, ttl_attribute: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
+        #: the table's time-to-live attribute now (None: TTL off)
+        self.ttl_attribute = ttl_attribute
+        self._sweeper: asyncio.Task[None] | None = None
+        self.ttl_deleted = 0
         self.txnlog = txnlog
         #: item key -> the transaction that holds it (prepared, undecided)
         self._locks: dict[bytes, str] = {}
         #: transaction -> {item key: (action, new item)} and its deadline (epoch ms)
-        self._held: dict[str, dict[bytes, tuple[str, dict[str, Any] | None]]] = {}
+        #: (the old image too, for the TXN_COMMIT record: stream consumers see it)
+        self._held: dict[str, dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]]] = {}
         self._deadlines: dict[str, int] = {}
         self._resolving: set[str] = set()
         self._bg: set[asyncio.Task[None]] = set()
@@ -179,6 +194,8 @@ class LeaderSequencer:
         self._task = asyncio.ensure_future(self._run())
         if self.txnlog is not None:
             self._reaper = asyncio.ensure_future(self._reap())
+        if self.ttl_attribute is not None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
         self._task.add_done_callback(self._run_done)
         self.ready.set()
 
@@ -195,9 +212,10 @@ class LeaderSequencer:
                 p.future.set_exception(err)
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            await asyncio.gather(self._reaper, return_exceptions=True)
+        for bg in (self._reaper, self._sweeper):
+            if bg is not None:
+                bg.cancel()
+                await asyncio.gather(bg, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -328,8 +346,54 @@ class LeaderSequencer:
                 continue
             self._overlay[p.key] = (group.seq, eff.new)
             self._record(group, "PUT" if eff.new is not None else "DELETE", p.key, eff.new, old, now_ms,
-                         request_id=p.req.get("rid"))
+                         request_id=p.req.get("rid"), system=p.req.get("system"))
         return group
+
+    # -- time to live -------------------------------------------------------------------------
+    async def _sweep(self) -> None:
+        """Delete items whose time-to-live attribute (epoch seconds) has passed, through the log
+        like any delete, marked as the service's own (``system_principal``).  The condition is
+        evaluated again by the sequencer, so an item updated meanwhile is not deleted."""
+        assert self.ttl_attribute is not None
+        while True:
+            await asyncio.sleep(TTL_SWEEP_S)
+            attr = self.ttl_attribute()
+            if not attr or self.fenced:
+                continue
+            try:
+                await self._sweep_once(attr)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leader %s: time-to-live sweep failed; next one in %.0f s", self.pid, TTL_SWEEP_S)
+
+    async def _sweep_once(self, attr: str) -> int:
+        now = time.time()
+        expired: list[bytes] = []
+        for n, (key, raw) in enumerate(self.replica.range(b"", None)):
+            if n % 1000 == 999:
+                await asyncio.sleep(0)  # a large partition must not hold up the writes
+            item = orjson.loads(raw)
+            v = item.get(attr)
+            if not isinstance(v, dict) or "N" not in v:
+                continue
+            try:
+                at = float(v["N"])
+            except ValueError:
+                continue
+            if now - TTL_MAX_AGE_S < at <= now:
+                expired.append(key)
+                if len(expired) >= TTL_BATCH:
+                    break
+        if not expired:
+            return 0
+        req = {"kind": "delete", "cond": "#ttl <= :now", "names": {"#ttl": attr},
+               "values": {":now": {"N": str(int(now))}}, "system": TTL_PRINCIPAL}
+        results = await asyncio.gather(*(self.submit(dict(req), key) for key in expired), return_exceptions=True)
+        done = sum(1 for r in results if not isinstance(r, BaseException))
+        self.ttl_deleted += done
+        log.info("leader %s: time to live: %d expired items deleted", self.pid, done)
+        return done
 
     async def read_lease(self) -> None:
         """Return once this leader may serve a strongly consistent read: no newer leader can
@@ -355,7 +419,7 @@ class LeaderSequencer:
 
     def _record(self, group: _Group, op: str, key: bytes, new: dict[str, Any] | None, old: dict[str, Any] | None,
                 now_ms: int, *, request_id: str | None = None, txn: str | None = None, action: str | None = None,
-                deadline: int | None = None) -> None:
+                deadline: int | None = None, system: str | None = None) -> None:
         rec = {
             "op": op,
             "key": key,
@@ -368,6 +432,7 @@ class LeaderSequencer:
             "request_id": request_id,
             "txn_action": action,
             "txn_deadline_ms": deadline,
+            "system_principal": system,
         }
         group.records.append((key, codec.encode_log_record(rec), record_mutations(rec)))
 
@@ -409,12 +474,12 @@ class LeaderSequencer:
             group.answers.append((p, {"ok": False, "reasons": reasons}, None))
             return
         deadline = int(p.req["deadline"])
-        hold: dict[bytes, tuple[str, dict[str, Any] | None]] = {}
+        hold: dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {}
         for key, action, new, old, _ in effects:
             self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
                          action=action, deadline=deadline)
             self._locks[key] = txn
-            hold[key] = (action, new)
+            hold[key] = (action, new, old)
         self._held[txn] = hold
         self._deadlines[txn] = deadline
         group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects]}, None))
@@ -429,10 +494,10 @@ class LeaderSequencer:
         if hold is None:
             group.answers.append((p, {"ok": True, "records": 0}, None))
             return
-        for key, (action, new) in hold.items():
+        for key, (action, new, old) in hold.items():
             self._locks.pop(key, None)
             if commit:
-                self._record(group, "TXN_COMMIT", key, new, None, now_ms, txn=txn, action=action)
+                self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action)
                 if action != "CHECK":
                     self._overlay[key] = (group.seq, new)
             else:
@@ -460,7 +525,7 @@ class LeaderSequencer:
         self._deadlines.clear()
         for txn, key, entry in self.replica.pending():
             self._locks[key] = txn
-            self._held.setdefault(txn, {})[key] = (entry["a"], entry["i"])
+            self._held.setdefault(txn, {})[key] = (entry["a"], entry["i"], entry.get("o"))
             self._deadlines[txn] = int(entry["dl"])
         if self._held:
             log.info("leader %s: %d transactions prepared and undecided", self.pid, len(self._held))

@@ -165,6 +165,14 @@ class StorageNode:
             return hp.leader is not None and not hp.leader.fenced and hp.leader.epoch >= info["leader_epoch"]
         return hp.leader is None and hp.follower is not None
 
+    def _ttl_attribute(self, info: dict[str, Any]) -> str | None:
+        """The time-to-live attribute of the partition's table (None when TTL is off)."""
+        table = self.metadata.catalog.items.get(info["table_name"])
+        if table is None or table["table_id"] != info["table_id"]:
+            return None
+        attr: str | None = table.get("ttl_attribute")
+        return attr
+
     def _replica_path(self, pid: str) -> Path:
         return self.data_dir / "partitions" / pid
 
@@ -180,7 +188,8 @@ class StorageNode:
             await hp.close()
             hp.info = info
         if info.get("leader") == self.node_id:
-            leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog)
+            leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog,
+                                     ttl_attribute=lambda: self._ttl_attribute(info))
             await leader.start()
             hp.leader, hp.follower = leader, None
         else:

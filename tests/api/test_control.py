@@ -265,11 +265,10 @@ def test_update_global_secondary_indexes_not_supported(ddb: Any, fixed: str) -> 
     assert_error(e, "ValidationException", "GlobalSecondaryIndexUpdates is not supported by this Dynamolog version")
 
 
-def test_update_stream_not_supported(ddb: Any, fixed: str) -> None:
+def test_disabling_a_stream_that_is_not_enabled_is_refused(ddb: Any, fixed: str) -> None:
     with pytest.raises(ClientError) as e:
-        ddb.update_table(TableName=fixed, StreamSpecification={"StreamEnabled": True,
-                                                               "StreamViewType": "NEW_IMAGE"})
-    assert_error(e, "ValidationException", "StreamSpecification is not supported by this Dynamolog version")
+        ddb.update_table(TableName=fixed, StreamSpecification={"StreamEnabled": False})
+    assert_error(e, "ValidationException", "Table does not have an enabled stream")
 
 
 # -- tags ---------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ def _log(new: Any, old: Any) -> dict[str, Any]:
         "request_id": "r-1",
         "txn_action": None,
         "txn_deadline_ms": None,
+        "system_principal": None,
     }
 
 
@@ -104,9 +105,11 @@ def test_table_round_trip() -> None:
         "deleted": False,
     }
     added = {"last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0,
-             "pay_per_request_since_ms": None}
+             "pay_per_request_since_ms": None, **STREAM_TTL_DEFAULTS}
     assert decode_table(encode_table(d)) == d | added
-    full = d | {"last_increase_ms": 1, "last_decrease_ms": 2, "decreases_today": 3, "pay_per_request_since_ms": 4}
+    full = d | {"last_increase_ms": 1, "last_decrease_ms": 2, "decreases_today": 3, "pay_per_request_since_ms": 4,
+                "stream_enabled": True, "stream_view_type": "NEW_IMAGE", "stream_label": "2026-11-27T14:00:00.000",
+                "stream_created_ms": 5, "stream_disabled_ms": None, "ttl_attribute": "expires"}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
@@ -132,7 +135,8 @@ def test_table_written_by_an_earlier_schema_version_still_decodes() -> None:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v1, d)
     assert decode_table(buf.getvalue()) == d | {
-        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None}
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS}
 
 
 def test_log_record_v1_bytes_decode_and_transaction_records_round_trip() -> None:
@@ -151,7 +155,8 @@ def test_log_record_v1_bytes_decode_and_transaction_records_round_trip() -> None
     old = {k: v for k, v in _log(None, None).items() if not k.startswith("txn_")} | {"op": "DELETE"}
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v1, old)
-    assert decode_log_record(buf.getvalue()) == old | {"txn_action": None, "txn_deadline_ms": None}
+    assert decode_log_record(buf.getvalue()) == old | {"txn_action": None, "txn_deadline_ms": None,
+                                                       "system_principal": None}
     item = {"pk": {"S": "a"}, "n": {"N": "1"}}
     for op, action in (("PREPARE", "PUT"), ("TXN_COMMIT", "DELETE"), ("TXN_ABORT", "CHECK")):
         rec = _log(item, None) | {"op": op, "transaction_id": "a" * 32, "txn_action": action,
@@ -165,6 +170,10 @@ def test_txn_state_round_trip() -> None:
     d = {"txn_id": "f" * 32, "state": "COMMITTED", "client_token": "tok", "request_digest": "ab",
          "participants": ["p1", "p2"], "written_ms": 1, "writer": "coordinator:router-8000"}
     assert decode_txn_state(encode_txn_state(d)) == d
+
+
+STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
+                       "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
