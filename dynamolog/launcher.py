@@ -191,6 +191,9 @@ class System:
         cmd = ["services.admin"]
         state["commands"]["admin"] = cmd
         pids["admin"] = self._spawn("admin", cmd, env)
+        cmd = ["services.indexer"]
+        state["commands"]["indexer"] = cmd
+        pids["indexer"] = self._spawn("indexer", cmd, env)
         self._write(state)
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)

@@ -149,16 +149,22 @@ def _limit(p: dict[str, Any]) -> int | None:
     return limit
 
 
-def _select(p: dict[str, Any], ex: Expressions) -> str:
+def _select(p: dict[str, Any], ex: Expressions, gsi: dict[str, Any] | None = None) -> str:
     select = p.get("Select")
     allowed = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
     if select is None:
-        return "SPECIFIC_ATTRIBUTES" if ex.projection is not None else "ALL_ATTRIBUTES"
+        if ex.projection is not None:
+            return "SPECIFIC_ATTRIBUTES"
+        return "ALL_PROJECTED_ATTRIBUTES" if gsi is not None else "ALL_ATTRIBUTES"
     if select not in allowed:
         raise_constraints([f"Value '{select}' at 'select' failed to satisfy constraint: Member must satisfy enum "
                            f"value set: [{', '.join(allowed)}]"])
-    if select == "ALL_PROJECTED_ATTRIBUTES":
+    if select == "ALL_PROJECTED_ATTRIBUTES" and gsi is None:
         raise errors.validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "ALL_ATTRIBUTES" and gsi is not None and gsi["projection_type"] != "ALL":
+        raise errors.validation("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
+                                f"supported for global secondary index {gsi['index_name']} because its projection "
+                                "type is not ALL")
     if select == "SPECIFIC_ATTRIBUTES" and ex.projection is None:
         raise errors.validation("SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet")
     if select != "SPECIFIC_ATTRIBUTES" and ex.projection is not None:
@@ -172,6 +178,34 @@ class Items:
     def __init__(self, tables: Tables, routing: Routing) -> None:
         self.tables = tables
         self.routing = routing
+
+    def _index(self, table: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] | None:
+        """The global secondary index a Query or Scan names, or None; checks what it allows."""
+        name = p.get("IndexName")
+        if name is None:
+            return None
+        from .gsi import find_index
+
+        gsi = find_index(table, name)
+        if gsi["status"] != "ACTIVE":
+            raise errors.validation(f"Cannot read from backfilling global secondary index: {name}")
+        if p.get("ConsistentRead"):
+            raise errors.validation("Consistent reads are not supported on global secondary indexes")
+        return gsi
+
+    def _index_start(self, esk: Any, table: dict[str, Any], gsi: dict[str, Any], types: dict[str, str]) -> str:
+        """The index entry an ExclusiveStartKey of an index read names (index and table keys)."""
+        from dynamolog.indexes import entry_key
+
+        hk, rk = key_names(table)
+        base = parse_key({k: v for k, v in esk.items() if k in (hk, rk)} if isinstance(esk, dict) else esk,
+                         hk, rk, types, what="start")
+        ih, ir = gsi["hash_key"], gsi.get("range_key")
+        if not isinstance(esk, dict) or ih not in esk or (ir and ir not in esk):
+            raise errors.validation("The provided starting key is invalid: The provided key element does not match "
+                                    "the schema")
+        base_key = encode_item_key(base[hk], base.get(rk) if rk else None)
+        return _b64(entry_key(esk[ih], esk.get(ir) if ir else None, base_key))
 
     async def _table(self, p: dict[str, Any]) -> tuple[dict[str, Any], str, str | None, dict[str, str]]:
         name = require_table_name(p)
@@ -258,8 +292,10 @@ class Items:
 
     async def query(self, p: dict[str, Any]) -> dict[str, Any]:
         table, hk, rk, types = await self._table(p)
-        if p.get("IndexName") is not None:
-            raise errors.validation(f"The table does not have the specified index: {p['IndexName']}")
+        gsi = self._index(table, p)
+        table_keys = [hk] + ([rk] if rk else [])
+        if gsi is not None:  # a Query of a global secondary index: its keys take the table's place
+            hk, rk = gsi["hash_key"], gsi.get("range_key")
         if p.get("KeyConditionExpression") is None and p.get("KeyConditions") is None:
             raise errors.validation("Either the KeyConditions or KeyConditionExpression parameter must be specified "
                                     "in the request.")
@@ -277,47 +313,67 @@ class Items:
                     "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
                     f"contain an empty {'string' if want == 'S' else 'binary'} value. "
                     f"Key: {hk if v is hash_av else rk}")
-        select = _select(p, ex)
+        select = _select(p, ex, gsi)
         limit = _limit(p)
         consistent = bool(p.get("ConsistentRead"))
         after = None
         if p.get("ExclusiveStartKey") is not None:
-            esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
-            if esk[hk] != hash_av:
-                raise errors.validation("The provided starting key is invalid: The provided starting key does not "
-                                        "match the range key predicate")
-            after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
-        part = self.routing.partition_for(table, hash_av)
+            if gsi is not None:
+                after = self._index_start(p["ExclusiveStartKey"], table, gsi, types)
+                if p["ExclusiveStartKey"].get(hk) != hash_av:
+                    raise errors.validation("The provided starting key is invalid: The provided starting key does "
+                                            "not match the range key predicate")
+            else:
+                esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
+                if esk[hk] != hash_av:
+                    raise errors.validation("The provided starting key is invalid: The provided starting key does "
+                                            "not match the range key predicate")
+                after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
+        unit = table if gsi is None else {"table_id": gsi["index_id"]}
+        part = self.routing.partition_for(unit, hash_av)
+        key_names_out = [hk] + ([rk] if rk else [])
+        if gsi is not None:
+            key_names_out += [k for k in table_keys if k not in key_names_out]
         res = await self.routing.call(
-            table, part, "range", leader=consistent, consistent=consistent, prefix=_b64(hash_prefix(hash_av)),
+            unit, part, "range", leader=consistent, consistent=consistent, prefix=_b64(hash_prefix(hash_av)),
             range=list(range_cond) if range_cond else None, forward=p.get("ScanIndexForward", True) is not False,
-            limit=limit, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
+            limit=limit, after=after, select=select, key_names=key_names_out, index=gsi is not None,
             cap=_check_capacity_mode(p), **ex.wire(),
         )
         return self._page(p, table, res, consistent)
 
     async def scan(self, p: dict[str, Any]) -> dict[str, Any]:
         table, hk, rk, types = await self._table(p)
-        if p.get("IndexName") is not None:
-            raise errors.validation(f"The table does not have the specified index: {p['IndexName']}")
+        gsi = self._index(table, p)
         ex = Expressions(p, filter="FilterExpression", projection="ProjectionExpression")
-        select = _select(p, ex)
+        select = _select(p, ex, gsi)
+        key_names_out = [hk] + ([rk] if rk else [])
+        unit = table
+        if gsi is not None:
+            unit = {"table_id": gsi["index_id"]}
+            key_names_out = [gsi["hash_key"]] + ([gsi["range_key"]] if gsi.get("range_key") else []) + [
+                k for k in key_names_out if k not in (gsi["hash_key"], gsi.get("range_key"))]
         limit = _limit(p)
         consistent = bool(p.get("ConsistentRead"))
         seg_lo, seg_hi = _segment(p)
-        parts = self.routing.partitions(table)
+        parts = self.routing.partitions(unit)
         after: str | None = None
         index = 0
         while index < len(parts) and parts[index]["hash_end"] < seg_lo:
             index += 1
         if p.get("ExclusiveStartKey") is not None:
-            esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
-            h = partition_hash(esk[hk])
+            if gsi is not None:
+                after = self._index_start(p["ExclusiveStartKey"], table, gsi, types)
+                start_hash: dict[str, Any] = p["ExclusiveStartKey"][gsi["hash_key"]]
+            else:
+                esk = parse_key(p["ExclusiveStartKey"], hk, rk, types, what="start")
+                start_hash = esk[hk]
+                after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
+            h = partition_hash(start_hash)
             if not seg_lo <= h < seg_hi:
                 raise errors.validation("The provided starting key is invalid: Exclusive start key is not in the "
                                         "segment range")
-            index = self.routing.partition_index_for(table, esk[hk])
-            after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
+            index = self.routing.partition_index_for(unit, start_hash)
         cap = _check_capacity_mode(p)
         total: dict[str, Any] = {"Count": 0, "ScannedCount": 0, "bytes": 0, "size": 0}
         if select != "COUNT":
@@ -328,9 +384,9 @@ class Items:
             lo = max(seg_lo, part["hash_start"])
             hi = min(seg_hi, part["hash_end"] + 1)
             res = await self.routing.call(
-                table, part, "range", leader=consistent, consistent=consistent,
+                unit, part, "range", leader=consistent, consistent=consistent,
                 lo=_b64(lo.to_bytes(8, "big")), hi=_b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
-                limit=remaining, after=after, select=select, key_names=[hk] + ([rk] if rk else []),
+                limit=remaining, after=after, select=select, key_names=key_names_out,
                 bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=cap, **ex.wire(),
             )
             total["Count"] += res["Count"]

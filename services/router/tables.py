@@ -47,7 +47,7 @@ DAY_MS = 86_400_000
 FREE_DECREASES_PER_DAY = 4
 DECREASE_INTERVAL_MS = 3_600_000
 #: UpdateTable parameters this version refuses (they count as "something to update")
-UNSUPPORTED_UPDATES = ("GlobalSecondaryIndexUpdates", "ReplicaUpdates", "SSESpecification",
+UNSUPPORTED_UPDATES = ("ReplicaUpdates", "SSESpecification",
                        "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput")
 
 
@@ -83,9 +83,12 @@ def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
         "TableId": table["table_id"],
         "DeletionProtectionEnabled": False,
     }
+    from .gsi import describe_indexes
     from .streams import describe_stream_fields
 
     desc.update(describe_stream_fields(table, region))
+    if table.get("global_indexes"):
+        desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
     for field, ms in (("LastIncreaseDateTime", table.get("last_increase_ms")),
                       ("LastDecreaseDateTime", table.get("last_decrease_ms"))):
         if ms is not None:
@@ -233,6 +236,21 @@ class Tables:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
             if table["status"] != "ACTIVE":
                 raise _in_use(table)
+            if p.get("GlobalSecondaryIndexUpdates") is not None:
+                from .gsi import apply_index_updates
+
+                updated = dict(table, status="UPDATING")
+                apply_index_updates(updated, table, p)
+                if stream is not None:
+                    from .streams import apply_stream_change
+
+                    apply_stream_change(updated, table, stream[0], stream[1], int(time.time() * 1000))
+                if mode is None and rcu is None:
+                    await self.writer.put_table(updated)
+                    self._start_work(name)
+                    return {"TableDescription": describe(updated, self.settings.region)}
+                table = updated
+                stream = None
             if stream is not None:
                 from .streams import apply_stream_change
 
@@ -338,23 +356,24 @@ class Tables:
         first = zlib.crc32(table["table_id"].encode()) + index
         return [nodes[(first + j) % len(nodes)] for j in range(min(REPLICAS, len(nodes)))]
 
-    async def _provision(self, table: dict[str, Any]) -> None:
-        t0 = time.monotonic()
-        n = len(table["partition_ids"])
+    def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
+                   pids: list[str]) -> list[dict[str, Any]]:
+        """PartitionInfos (existing ones as they are) of a table's or an index's partitions."""
+        n = len(pids)
         parts = []
-        for i, pid in enumerate(table["partition_ids"]):
+        for i, pid in enumerate(pids):
             existing = self.metadata.partitions.items.get(pid)
             if existing is not None:
                 parts.append(existing)
                 continue
-            replicas = self._place(table, i)
+            replicas = self._place(table, i + (0 if unit_id == table["table_id"] else 1))
             parts.append({
                 "partition_id": pid,
                 "table_name": table["table_name"],
-                "table_id": table["table_id"],
+                "table_id": unit_id,
                 "hash_start": i * HASH_SPACE // n,
                 "hash_end": (i + 1) * HASH_SPACE // n - 1,
-                "log_topic": self.settings.log_topic(table["table_name"], pid),
+                "log_topic": self.settings.log_topic(topic_name, pid),
                 "replicas": replicas,
                 "leader": replicas[0],
                 "leader_epoch": 1,
@@ -362,42 +381,29 @@ class Tables:
                 "parent": None,
                 "children": [],
             })
+        return parts
+
+    def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._new_parts(table, index["index_id"], f"{table['table_name']}.{index['index_name']}",
+                               index["partition_ids"])
+
+    async def _open_parts(self, parts: list[dict[str, Any]]) -> None:
+        """Create the log topics, publish the partitions, open them on their nodes."""
         async with KafkaAdmin(self.settings.bootstrap) as admin:
             for part in parts:
                 await admin.create_topic(part["log_topic"], configs=LOG_TOPIC_CONFIGS)
             await admin.wait_for_topics([p["log_topic"] for p in parts])
-        t_topics = time.monotonic()
         for part in parts:
             await self.writer.put_partition(part)
         await asyncio.gather(*(
             self.routing.client(part["leader"]).call("open", partition=part, timeout_s=60) for part in parts
         ))
-        # followers open from the partition map too; asking them now makes them ready sooner
         await asyncio.gather(*(
             self.routing.client(node).call("open", partition=part, timeout_s=60)
             for part in parts for node in part["replicas"] if node != part["leader"]
         ), return_exceptions=True)
-        async with self.lock(table["table_name"]):
-            current = self.metadata.catalog.items.get(table["table_name"])
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "CREATING":
-                return
-            await self.writer.put_table(dict(current, status="ACTIVE"))
-        log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table["table_name"],
-                 (time.monotonic() - t0) * 1000, n, (t_topics - t0) * 1000, (time.monotonic() - t_topics) * 1000)
 
-    async def _finish_update(self, table: dict[str, Any]) -> None:
-        """UPDATING -> ACTIVE.  Billing changes need no data movement yet (no throttling, and
-        partitions are not split for throughput), so the update is complete once published."""
-        name = table["table_name"]
-        async with self.lock(name):
-            current = self.metadata.catalog.items.get(name)
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "UPDATING":
-                return
-            await self.writer.put_table(dict(current, status="ACTIVE"))
-        log.info("table %s updated", name)
-
-    async def _deprovision(self, table: dict[str, Any]) -> None:
-        parts = [self.metadata.partitions.items[pid] for pid in table["partition_ids"] if pid in self.metadata.partitions.items]
+    async def _drop_parts(self, parts: list[dict[str, Any]]) -> None:
         for part in parts:
             await self.writer.put_partition(dict(part, state="DELETED"))
         for part in parts:
@@ -411,6 +417,49 @@ class Tables:
             await admin.delete_topics([p["log_topic"] for p in parts])
         for part in parts:
             await self.writer.delete_partition(part["partition_id"])
+
+    async def _provision(self, table: dict[str, Any]) -> None:
+        t0 = time.monotonic()
+        n = len(table["partition_ids"])
+        parts = self._new_parts(table, table["table_id"], table["table_name"], table["partition_ids"])
+        for index in table.get("global_indexes") or []:
+            parts += self._index_parts(table, index)
+        t_topics = time.monotonic()
+        await self._open_parts(parts)
+        async with self.lock(table["table_name"]):
+            current = self.metadata.catalog.items.get(table["table_name"])
+            if current is None or current["table_id"] != table["table_id"] or current["status"] != "CREATING":
+                return
+            await self.writer.put_table(dict(current, status="ACTIVE"))
+        log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table["table_name"],
+                 (time.monotonic() - t0) * 1000, n, (t_topics - t0) * 1000, (time.monotonic() - t_topics) * 1000)
+
+    async def _finish_update(self, table: dict[str, Any]) -> None:
+        """UPDATING -> ACTIVE.  Billing changes need no data movement yet (no throttling, and
+        partitions are not split for throughput), so the update is complete once published."""
+        name = table["table_name"]
+        # a new global index: its partitions (the indexer backfills them, then marks it ACTIVE);
+        # a deleted one: its partitions dropped, then it leaves the table definition
+        for index in table.get("global_indexes") or []:
+            if index["status"] == "CREATING":
+                await self._open_parts(self._index_parts(table, index))
+            elif index["status"] == "DELETING":
+                await self._drop_parts([self.metadata.partitions.items[pid] for pid in index["partition_ids"]
+                                        if pid in self.metadata.partitions.items])
+        async with self.lock(name):
+            current = self.metadata.catalog.items.get(name)
+            if current is None or current["table_id"] != table["table_id"] or current["status"] != "UPDATING":
+                return
+            kept = [i for i in current.get("global_indexes") or [] if i["status"] != "DELETING"]
+            await self.writer.put_table(dict(current, status="ACTIVE", global_indexes=kept))
+        log.info("table %s updated", name)
+
+    async def _deprovision(self, table: dict[str, Any]) -> None:
+        pids = list(table["partition_ids"])
+        for index in table.get("global_indexes") or []:
+            pids += index["partition_ids"]
+        await self._drop_parts([self.metadata.partitions.items[pid] for pid in pids
+                                if pid in self.metadata.partitions.items])
         current = self.metadata.catalog.items.get(table["table_name"])
         if current is not None and current["table_id"] == table["table_id"]:
             await self.writer.delete_table(table["table_name"])
@@ -446,6 +495,11 @@ class Tables:
             "stream_disabled_ms": None,
             "ttl_attribute": None,
         })
+        from .gsi import parse_global_indexes
+
+        spec["global_indexes"] = parse_global_indexes(
+            p, {a["attribute_name"]: a["attribute_type"] for a in spec["attribute_definitions"]},
+            spec["billing_mode"], table_id, spec["partition_ids"])
         if p.get("StreamSpecification") is not None:
             from .streams import parse_stream_specification, stream_label
 
@@ -483,7 +537,8 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
                 problems.append(f"Value '{v}' at 'provisionedThroughput.{field}' failed to satisfy constraint: "
                                 "Member must have value greater than or equal to 1")
     raise_constraints(problems)
-    wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification") + UNSUPPORTED_UPDATES
+    wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification",
+                          "GlobalSecondaryIndexUpdates") + UNSUPPORTED_UPDATES
               if p.get(k) not in (None, [])]
     if not wanted:
         raise errors.validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "

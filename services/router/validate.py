@@ -91,9 +91,8 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
         isinstance(a, dict) and isinstance(a.get("AttributeName"), str) for a in ad
     ):
         raise errors.validation("One or more parameter values were invalid: Invalid KeySchema or AttributeDefinitions")
-    for unsupported in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
-        if p.get(unsupported):
-            raise errors.validation(f"{unsupported} are not supported by this Dynamolog version")
+    if p.get("LocalSecondaryIndexes"):
+        raise errors.validation("LocalSecondaryIndexes are not supported by this Dynamolog version")
 
     types = [k.get("KeyType") for k in ks]
     if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):
@@ -116,11 +115,22 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
             "One or more parameter values were invalid: Some index key attributes are not defined in "
             f"AttributeDefinitions. Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defined)}]"
         )
-    if len(defined) != len(names):
+    used = set(names)
+    gsis = p.get("GlobalSecondaryIndexes")
+    if isinstance(gsis, list):  # validated in detail by services/router/gsi.py
+        for g in gsis:
+            for k in (g.get("KeySchema") or []) if isinstance(g, dict) else []:
+                if isinstance(k, dict) and isinstance(k.get("AttributeName"), str):
+                    used.add(k["AttributeName"])
+    if set(defined) - used:
+        if not gsis:
+            raise errors.validation(
+                "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
+                "match number of attributes defined in AttributeDefinitions"
+            )
         raise errors.validation(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
-            "match number of attributes defined in AttributeDefinitions"
-        )
+            "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: "
+            f"[{', '.join(defined)}], keys used: [{', '.join(sorted(used))}]")
     mode = p.get("BillingMode") or "PROVISIONED"
     pt = p.get("ProvisionedThroughput")
     rcu = wcu = 0

@@ -14,6 +14,7 @@ import orjson
 
 from dynamolog import expr
 from dynamolog.attrs import item_size
+from dynamolog.indexes import index_key_range
 from dynamolog.keys import encode_value
 
 from .replica import Replica
@@ -93,7 +94,10 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     """One page of a Query (``prefix`` given) or Scan (whole partition) on this replica."""
     ctx = ReadContext(req)
     if req.get("prefix") is not None:
-        start, end = key_range(base64.b64decode(req["prefix"]), req.get("range"))
+        if req.get("index"):  # entries of a global secondary index (dynamolog.indexes)
+            start, end = index_key_range(base64.b64decode(req["prefix"]), req.get("range"))
+        else:
+            start, end = key_range(base64.b64decode(req["prefix"]), req.get("range"))
     else:  # a Scan: the whole partition, or a hash range of it (parallel scan segments)
         start, end = _b64(req.get("lo")) or b"", _b64(req.get("hi"))
     bytes_max = min(req.get("bytes_max") or PAGE_BYTES_MAX, PAGE_BYTES_MAX)

@@ -109,7 +109,11 @@ def test_table_round_trip() -> None:
     assert decode_table(encode_table(d)) == d | added
     full = d | {"last_increase_ms": 1, "last_decrease_ms": 2, "decreases_today": 3, "pay_per_request_since_ms": 4,
                 "stream_enabled": True, "stream_view_type": "NEW_IMAGE", "stream_label": "2026-11-27T14:00:00.000",
-                "stream_created_ms": 5, "stream_disabled_ms": None, "ttl_attribute": "expires"}
+                "stream_created_ms": 5, "stream_disabled_ms": None, "ttl_attribute": "expires",
+                "global_indexes": [{"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
+                                    "projection_type": "INCLUDE", "non_key_attributes": ["a"], "status": "ACTIVE",
+                                    "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
+                                    "created_at_ms": 7}]}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
@@ -173,7 +177,8 @@ def test_txn_state_round_trip() -> None:
 
 
 STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
-                       "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None}
+                       "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None,
+                       "global_indexes": []}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:

@@ -1,0 +1,120 @@
+"""Global secondary indexes: entry keys, projections, and the index operations of a change.
+
+An index entry lives in one of the index's own partitions, under the key
+
+    hash_prefix(index hash value) | esc(encode_value(index range value)) 00 01 | base item key
+
+(no middle part for an index without a range key).  ``esc`` doubles ``00`` as ``00 FF`` and
+``00 01`` terminates it, so the index range value is self-delimiting *and* order-preserving:
+entries sort by the index key, then by the base item's key (which makes every entry unique,
+as several items may share an index key).  :func:`index_key_range` turns a key condition on
+the index range key into RocksDB bounds over this layout.
+
+The value of an entry is the item as the index projects it (ALL, KEYS_ONLY: the table's and the
+index's key attributes, INCLUDE: those plus NonKeyAttributes).  An item lacking either index key
+attribute, or holding one of the wrong type, has no entry (a sparse index, as DynamoDB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .keys import encode_value, hash_prefix
+
+Item = dict[str, Any]
+
+_TERM = b"\x00\x01"
+_AFTER = b"\x00\x02"
+
+
+def _esc(av: dict[str, Any]) -> bytes:
+    return encode_value(av).replace(b"\x00", b"\x00\xff")
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    b = bytearray(prefix)
+    while b:
+        if b[-1] < 0xFF:
+            b[-1] += 1
+            return bytes(b)
+        b.pop()
+    return None
+
+
+def index_keys(index: dict[str, Any], item: Item | None, types: dict[str, str]) -> tuple[Any, Any] | None:
+    """(hash value, range value or None) of ``item`` in ``index``, or None if it has no entry."""
+    if item is None:
+        return None
+    h = item.get(index["hash_key"])
+    if not isinstance(h, dict) or next(iter(h)) != types.get(index["hash_key"]):
+        return None
+    rk = index.get("range_key")
+    if rk is None:
+        return h, None
+    r = item.get(rk)
+    if not isinstance(r, dict) or next(iter(r)) != types.get(rk):
+        return None
+    return h, r
+
+
+def entry_key(hash_av: dict[str, Any], range_av: dict[str, Any] | None, base_key: bytes) -> bytes:
+    """The key of an index entry for the base item with key ``base_key``."""
+    middle = b"" if range_av is None else _esc(range_av) + _TERM
+    return hash_prefix(hash_av) + middle + base_key
+
+
+def start_key(hash_av: dict[str, Any], range_av: dict[str, Any] | None, base_key: bytes) -> bytes:
+    """Same as :func:`entry_key`: an ExclusiveStartKey of an index query names an entry."""
+    return entry_key(hash_av, range_av, base_key)
+
+
+def index_key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes | None]:
+    """RocksDB bounds [start, end) of the entries under one index hash value (``prefix``) whose
+    index range value meets ``cond`` (``[op, value, value2?]``)."""
+    end_all = _prefix_end(prefix)
+    if not cond:
+        return prefix, end_all
+    op = cond[0]
+    e = prefix + _esc(cond[1])
+    if op == "EQ":
+        return e + _TERM, e + _AFTER
+    if op == "LT":
+        return prefix, e + _TERM
+    if op == "LE":
+        return prefix, e + _AFTER
+    if op == "GT":
+        return e + _AFTER, end_all
+    if op == "GE":
+        return e + _TERM, end_all
+    if op == "BETWEEN":
+        return e + _TERM, prefix + _esc(cond[2]) + _AFTER
+    if op == "BEGINS_WITH":
+        return e, (_prefix_end(e) if len(e) > len(prefix) else end_all)
+    raise ValueError(f"unknown sort key operator {op!r}")
+
+
+def project(index: dict[str, Any], item: Item, table_keys: list[str]) -> Item:
+    """The item as the index stores it."""
+    kind = index["projection_type"]
+    if kind == "ALL":
+        return item
+    keep = set(table_keys) | {index["hash_key"]} | ({index["range_key"]} if index.get("range_key") else set())
+    if kind == "INCLUDE":
+        keep |= set(index.get("non_key_attributes") or [])
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def index_ops(index: dict[str, Any], base_key: bytes, old: Item | None, new: Item | None,
+              types: dict[str, str], table_keys: list[str]) -> list[tuple[bytes, Item | None]]:
+    """What one change of a base item does to an index: (entry key, projected item, or None to
+    delete the entry).  A changed index key deletes the old entry and puts the new one."""
+    ops: list[tuple[bytes, Item | None]] = []
+    old_k = index_keys(index, old, types)
+    new_k = index_keys(index, new, types)
+    old_entry = entry_key(old_k[0], old_k[1], base_key) if old_k else None
+    new_entry = entry_key(new_k[0], new_k[1], base_key) if new_k else None
+    if old_entry is not None and old_entry != new_entry:
+        ops.append((old_entry, None))
+    if new_entry is not None and new is not None:
+        ops.append((new_entry, project(index, new, table_keys)))
+    return ops

@@ -1,0 +1,1 @@
+"""The log propagator: feeds global secondary indexes from the table partition logs."""

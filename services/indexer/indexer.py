@@ -1,0 +1,210 @@
+"""The indexer (log propagator): keeps every global secondary index up to date from the logs.
+
+For each index and each partition of its table, one task reads the partition log with
+``read_committed`` from the offset it last committed (Kafka consumer group
+``<ns>.indexer.<index id>``), turns every change into index operations
+(:func:`dynamolog.indexes.index_ops`: put the new entry, delete the old one when the index key
+changed), keeps the last operation per entry of a fetched batch, sends them to the leaders of the
+index's partitions as ordinary writes, and commits the offset only after all of them were
+acknowledged.  A crash repeats at most the last batch; the repeated writes are idempotent (an
+unchanged entry writes nothing), so every index converges to exactly its table's items
+(at-least-once delivery, idempotent application: DESIGN.md).
+
+An index added by UpdateTable starts with no committed offset, so its tasks read the logs from
+the beginning (the logs are kept forever): that is the backfill.  When every task of a CREATING
+index has read past the end its log had when the task started, the index becomes ACTIVE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dynamolog import codec
+from dynamolog.config import Settings
+from dynamolog.indexes import index_ops
+from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from services.router.routing import Routing
+
+log = logging.getLogger(__name__)
+
+#: index writes in flight at once per task
+CONCURRENCY = 64
+
+
+def _group(settings: Settings, index_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in index_id)
+    return f"{settings.namespace}.indexer.{safe}"
+
+
+def changes(value: bytes) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] | None] | None:
+    """(item key, old image, new image) of a log record that changes an item, else None."""
+    r = codec.decode_log_record(value)
+    op = r["op"]
+    if op == "TXN_COMMIT":
+        if r.get("txn_action") == "CHECK":
+            return None
+        op = "PUT" if r.get("txn_action") == "PUT" else "DELETE"
+    if op == "PUT":
+        return r["key"], r.get("old_image"), r.get("new_image")
+    if op == "DELETE":
+        return r["key"], r.get("old_image"), None
+    return None
+
+
+class Indexer:
+    """The indexer process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metadata = Metadata(settings)
+        self.writer = MetadataWriter(settings, self.metadata)
+        self.routing = Routing(self.metadata)
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._caught_up: dict[tuple[str, str], bool] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        #: index writes sent, per index id (write amplification)
+        self.index_writes: dict[str, int] = {}
+        self.base_records: dict[str, int] = {}
+
+    async def start(self) -> None:
+        await ensure_metadata_topics(self.settings)
+        await self.metadata.start()
+        await self.writer.start()
+        self._loop_task = asyncio.ensure_future(self._loop())
+        log.info("indexer running")
+
+    async def close(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        for t in self._tasks.values():
+            t.cancel()
+        await asyncio.gather(*self._tasks.values(), *([self._loop_task] if self._loop_task else []),
+                             return_exceptions=True)
+        await self.routing.close()
+        await self.metadata.close()
+        await self.writer.close()
+
+    async def _loop(self) -> None:
+        last_stats = time.monotonic()
+        while True:
+            try:
+                await self._reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("indexer: reconcile failed")
+            if time.monotonic() - last_stats > 30 and self.index_writes:
+                last_stats = time.monotonic()
+                log.info("indexer: index writes %s for base records %s", self.index_writes, self.base_records)
+            await asyncio.sleep(0.5)
+
+    async def _reconcile(self) -> None:
+        wanted: set[tuple[str, str]] = set()
+        for table in list(self.metadata.catalog.items.values()):
+            if table["status"] in ("CREATING", "DELETING"):
+                continue
+            for index in table.get("global_indexes") or []:
+                if index["status"] not in ("ACTIVE", "CREATING"):
+                    continue
+                index_parts = self.metadata.table_partitions(index["index_id"])
+                if len(index_parts) != len(index["partition_ids"]):
+                    continue  # not provisioned yet
+                for part in self.metadata.table_partitions(table["table_id"]):
+                    key = (index["index_id"], part["partition_id"])
+                    wanted.add(key)
+                    task = self._tasks.get(key)
+                    if task is None or task.done():
+                        self._tasks[key] = asyncio.ensure_future(self._feed(table["table_name"], index["index_id"],
+                                                                            part))
+                if index["status"] == "CREATING":
+                    await self._maybe_activate(table, index)
+        for key in [k for k in self._tasks if k not in wanted]:
+            self._tasks.pop(key).cancel()
+            self._caught_up.pop(key, None)
+
+    async def _maybe_activate(self, table: dict[str, Any], index: dict[str, Any]) -> None:
+        parts = self.metadata.table_partitions(table["table_id"])
+        if not parts or not all(self._caught_up.get((index["index_id"], p["partition_id"])) for p in parts):
+            return
+        current = self.metadata.catalog.items.get(table["table_name"])
+        if current is None or current["table_id"] != table["table_id"]:
+            return
+        indexes = [dict(i, status="ACTIVE") if i["index_id"] == index["index_id"] and i["status"] == "CREATING"
+                   else i for i in current.get("global_indexes") or []]
+        await self.writer.put_table(dict(current, global_indexes=indexes))
+        log.info("index %s of %s backfilled: ACTIVE", index["index_name"], table["table_name"])
+
+    def _lookup(self, table_name: str, index_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        table = self.metadata.catalog.items.get(table_name)
+        if table is None:
+            return None
+        for index in table.get("global_indexes") or []:
+            if index["index_id"] == index_id and index["status"] in ("ACTIVE", "CREATING"):
+                return table, index
+        return None
+
+    async def _feed(self, table_name: str, index_id: str, part: dict[str, Any]) -> None:
+        key = (index_id, part["partition_id"])
+        tp = TopicPartition(part["log_topic"], 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
+                                    enable_auto_commit=False, isolation_level="read_committed",
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                    max_partition_fetch_bytes=8 * 1024 * 1024)
+        try:
+            await consumer.start()
+            consumer.assign([tp])
+            committed = await consumer.committed(tp)
+            consumer.seek(tp, committed or 0)
+            end_at_start = (await consumer.end_offsets([tp]))[tp]
+            sem = asyncio.Semaphore(CONCURRENCY)
+            while True:
+                found = self._lookup(table_name, index_id)
+                if found is None:
+                    return
+                table, index = found
+                if await consumer.position(tp) >= end_at_start:
+                    self._caught_up[key] = True
+                batch = await consumer.getmany(tp, timeout_ms=200, max_records=2000)
+                records = batch.get(tp, [])
+                if not records:
+                    continue
+                types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+                table_keys = [k["attribute_name"] for k in table["key_schema"]]
+                ops: dict[bytes, dict[str, Any] | None] = {}
+                for rec in records:
+                    if rec.value is None:
+                        continue
+                    change = changes(rec.value)
+                    if change is None:
+                        continue
+                    self.base_records[index_id] = self.base_records.get(index_id, 0) + 1
+                    for entry, image in index_ops(index, change[0], change[1], change[2], types, table_keys):
+                        ops[entry] = image
+                await asyncio.gather(*(self._write(index, entry, image, sem) for entry, image in ops.items()))
+                self.index_writes[index_id] = self.index_writes.get(index_id, 0) + len(ops)
+                await consumer.commit({tp: await consumer.position(tp)})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("indexer: feeding %s from %s failed; restarting", index_id, part["partition_id"])
+            await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
+
+    async def _write(self, index: dict[str, Any], entry: bytes, image: dict[str, Any] | None,
+                     sem: asyncio.Semaphore) -> None:
+        unit = {"table_id": index["index_id"]}
+        part = self.routing.partition_for_item_key(unit, entry)
+        args: dict[str, Any] = {"key": base64.b64encode(entry).decode(), "keyattrs": {}}
+        if image is None:
+            args["kind"] = "delete"
+        else:
+            args.update(kind="put", item=image)
+        async with sem:
+            await self.routing.call(unit, part, "write", leader=True, **args)

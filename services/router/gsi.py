@@ -1,0 +1,247 @@
+"""Global secondary indexes in the control plane: validation, description, UpdateTable changes.
+
+An index is a set of partitions of its own (internal table id ``<table_id>#<index name>``), with
+its own logs, replicas and leaders like a table's; the indexer (``services/indexer``) feeds them
+from the table's logs, and Query / Scan with ``IndexName`` read them (eventually consistent
+only, as DynamoDB).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from dynamolog import errors
+
+from .validate import check_enum, raise_constraints
+
+INDEXES_MAX = 20
+NON_KEY_ATTRIBUTES_MAX = 100
+_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
+
+
+def _index_name_problems(problems: list[str], name: Any, field: str) -> None:
+    if name is None:
+        problems.append(f"Value null at '{field}' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(name, str):
+        raise errors.serialization("Unexpected value type in payload")
+    else:
+        if not 3 <= len(name) <= 255:
+            problems.append(f"Value '{name}' at '{field}' failed to satisfy constraint: Member must have length "
+                            + ("greater than or equal to 3" if len(name) < 3 else "less than or equal to 255"))
+        if not _NAME.match(name):
+            problems.append(f"Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular "
+                            "expression pattern: [a-zA-Z0-9_.-]+")
+
+
+def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: str, table_id: str,
+                partitions: list[str], *, status: str) -> dict[str, Any]:
+    """One GlobalSecondaryIndex of CreateTable (or UpdateTable's Create) as a catalog record."""
+    if not isinstance(spec, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    problems: list[str] = []
+    _index_name_problems(problems, spec.get("IndexName"), f"{field}.indexName")
+    ks = spec.get("KeySchema")
+    proj = spec.get("Projection")
+    if ks is None:
+        problems.append(f"Value null at '{field}.keySchema' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(ks, list):
+        raise errors.serialization("Unexpected value type in payload")
+    elif not 1 <= len(ks) <= 2:
+        problems.append(f"Value '{ks}' at '{field}.keySchema' failed to satisfy constraint: Member must have length "
+                        + ("greater than or equal to 1" if not ks else "less than or equal to 2"))
+    else:
+        for i, k in enumerate(ks):
+            if not isinstance(k, dict):
+                raise errors.serialization("Unexpected value type in payload")
+            check_enum(problems, k, "KeyType", f"{field}.keySchema.{i + 1}.member.keyType", ("HASH", "RANGE"))
+    if proj is None:
+        problems.append(f"Value null at '{field}.projection' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(proj, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    else:
+        check_enum(problems, proj, "ProjectionType", f"{field}.projection.projectionType",
+                   ("ALL", "KEYS_ONLY", "INCLUDE"))
+    raise_constraints(problems)
+    assert isinstance(ks, list) and isinstance(proj, dict)
+    name = str(spec["IndexName"])
+    types = [k.get("KeyType") for k in ks]
+    if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):
+        raise errors.validation(f"Invalid KeySchema: The first KeySchemaElement is not a HASH key type for index: "
+                                f"{name}" if types[0] != "HASH" else "Invalid KeySchema: Too many hash keys")
+    names = [k.get("AttributeName") for k in ks]
+    if not all(isinstance(n, str) for n in names):
+        raise errors.validation("One or more parameter values were invalid: Invalid KeySchema")
+    if len(names) == 2 and names[0] == names[1]:
+        raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+    missing = [n for n in names if n not in defined]
+    if missing:
+        raise errors.validation(
+            "One or more parameter values were invalid: Some index key attributes are not defined in "
+            f"AttributeDefinitions. Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defined)}]")
+    ptype = proj.get("ProjectionType") or "ALL"
+    nka = proj.get("NonKeyAttributes")
+    if ptype == "INCLUDE":
+        if not nka:
+            raise errors.validation("One or more parameter values were invalid: NonKeyAttributes must be specified "
+                                    "when ProjectionType is INCLUDE")
+        if not isinstance(nka, list) or not all(isinstance(a, str) for a in nka):
+            raise errors.serialization("Unexpected value type in payload")
+        if len(set(nka)) != len(nka):
+            raise errors.validation("One or more parameter values were invalid: Duplicate NonKeyAttributes")
+    elif nka is not None:
+        raise errors.validation("One or more parameter values were invalid: NonKeyAttributes cannot be specified "
+                                f"when ProjectionType is {ptype}")
+    pt = spec.get("ProvisionedThroughput")
+    rcu = wcu = 0
+    if billing_mode == "PROVISIONED":
+        if not isinstance(pt, dict) or pt.get("ReadCapacityUnits") is None or pt.get("WriteCapacityUnits") is None:
+            raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput must be "
+                                    f"specified for index: {name}")
+        rcu, wcu = pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
+        if not all(isinstance(v, int) and v >= 1 for v in (rcu, wcu)):
+            raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput values must be "
+                                    f"at least 1 for index: {name}")
+    elif pt is not None:
+        raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput should not be "
+                                f"specified for index: {name} when BillingMode is PAY_PER_REQUEST")
+    short = table_id.replace("-", "")[:12]
+    return {
+        "index_name": name,
+        "index_id": f"{table_id}#{name}",
+        "hash_key": names[0],
+        "range_key": names[1] if len(names) == 2 else None,
+        "projection_type": ptype,
+        "non_key_attributes": list(nka or []),
+        "status": status,
+        "partition_ids": [f"{short}-{_slug(name)}-{i}" for i in range(len(partitions))],
+        "read_capacity_units": rcu,
+        "write_capacity_units": wcu,
+        "created_at_ms": int(time.time() * 1000),
+    }
+
+
+def _slug(name: str) -> str:
+    """A short, topic-safe stand-in for an index name inside partition ids."""
+    import hashlib
+
+    return "g" + hashlib.sha1(name.encode()).hexdigest()[:8]
+
+
+def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mode: str, table_id: str,
+                         partitions: list[str]) -> list[dict[str, Any]]:
+    specs = p.get("GlobalSecondaryIndexes")
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise errors.serialization("Unexpected value type in payload")
+    if not specs:
+        raise errors.validation("One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty")
+    if len(specs) > INDEXES_MAX:
+        raise errors.validation("One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the "
+                                f"per-table limit of {INDEXES_MAX}")
+    out = [parse_index(s, f"globalSecondaryIndexes.{i + 1}.member", defined, billing_mode, table_id, partitions,
+                       status="ACTIVE") for i, s in enumerate(specs)]
+    names = [i["index_name"] for i in out]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise errors.validation(f"One or more parameter values were invalid: Duplicate index name: {dup}")
+    if sum(len(i["non_key_attributes"]) for i in out) > NON_KEY_ATTRIBUTES_MAX:
+        raise errors.validation("One or more parameter values were invalid: The number of attributes in key schemas "
+                                "and non-key attributes across all secondary indexes must not exceed 100")
+    return out
+
+
+def index_key_names(indexes: list[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for i in indexes:
+        out += [i["hash_key"]] + ([i["range_key"]] if i.get("range_key") else [])
+    return out
+
+
+def describe_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, Any]]:
+    out = []
+    provisioned = table["billing_mode"] == "PROVISIONED"
+    for i in table.get("global_indexes") or []:
+        ks = [{"AttributeName": i["hash_key"], "KeyType": "HASH"}]
+        if i.get("range_key"):
+            ks.append({"AttributeName": i["range_key"], "KeyType": "RANGE"})
+        proj: dict[str, Any] = {"ProjectionType": i["projection_type"]}
+        if i["projection_type"] == "INCLUDE":
+            proj["NonKeyAttributes"] = list(i["non_key_attributes"])
+        d: dict[str, Any] = {
+            "IndexName": i["index_name"], "KeySchema": ks, "Projection": proj, "IndexStatus": i["status"],
+            "ProvisionedThroughput": {"NumberOfDecreasesToday": 0,
+                                      "ReadCapacityUnits": i["read_capacity_units"] if provisioned else 0,
+                                      "WriteCapacityUnits": i["write_capacity_units"] if provisioned else 0},
+            "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{i['index_name']}",
+        }
+        if i["status"] == "CREATING":
+            d["Backfilling"] = True
+        out.append(d)
+    return out
+
+
+def find_index(table: dict[str, Any], name: Any) -> dict[str, Any]:
+    for i in table.get("global_indexes") or []:
+        if i["index_name"] == name:
+            found: dict[str, Any] = i
+            return found
+    raise errors.validation(f"The table does not have the specified index: {name}")
+
+
+def apply_index_updates(updated: dict[str, Any], table: dict[str, Any], p: dict[str, Any]) -> None:
+    """UpdateTable's GlobalSecondaryIndexUpdates (one Create or Delete, or throughput Updates)."""
+    updates = p["GlobalSecondaryIndexUpdates"]
+    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+        raise errors.serialization("Unexpected value type in payload")
+    indexes = [dict(i) for i in table.get("global_indexes") or []]
+    changes = [u for u in updates if u.get("Create") is not None or u.get("Delete") is not None]
+    if len(changes) > 1:
+        raise errors.limit_exceeded("Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                                    "simultaneously per table")
+    if any(i["status"] != "ACTIVE" for i in indexes) and changes:
+        raise errors.limit_exceeded("Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                                    "simultaneously per table")
+    defined = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+    new_defs = p.get("AttributeDefinitions") or []
+    for u in updates:
+        if u.get("Create") is not None:
+            for a in new_defs:
+                if not isinstance(a, dict) or not isinstance(a.get("AttributeName"), str):
+                    raise errors.serialization("Unexpected value type in payload")
+                have = defined.get(a["AttributeName"])
+                if have is not None and have != a.get("AttributeType"):
+                    raise errors.validation("One or more parameter values were invalid: Attribute "
+                                            f"{a['AttributeName']} is already defined with another type")
+                defined[a["AttributeName"]] = str(a.get("AttributeType"))
+            spec = u["Create"]
+            index = parse_index(spec, "globalSecondaryIndexUpdates.1.member.create", defined, table["billing_mode"],
+                                table["table_id"], table["partition_ids"], status="CREATING")
+            if any(i["index_name"] == index["index_name"] for i in indexes):
+                raise errors.validation("One or more parameter values were invalid: Index with name: "
+                                        f"{index['index_name']} already exists")
+            if len(indexes) >= INDEXES_MAX:
+                raise errors.limit_exceeded("Subscriber limit exceeded: The number of global secondary indexes "
+                                            f"exceeds the limit of {INDEXES_MAX}")
+            indexes.append(index)
+        elif u.get("Delete") is not None:
+            name = (u["Delete"] or {}).get("IndexName")
+            found = next((i for i in indexes if i["index_name"] == name), None)
+            if found is None:
+                raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
+            found["status"] = "DELETING"
+        elif u.get("Update") is not None:
+            name = (u["Update"] or {}).get("IndexName")
+            found = next((i for i in indexes if i["index_name"] == name), None)
+            if found is None:
+                raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
+            pt = (u["Update"] or {}).get("ProvisionedThroughput") or {}
+            found["read_capacity_units"] = int(pt.get("ReadCapacityUnits") or found["read_capacity_units"])
+            found["write_capacity_units"] = int(pt.get("WriteCapacityUnits") or found["write_capacity_units"])
+    used = {k["attribute_name"] for k in table["key_schema"]} | set(index_key_names(
+        [i for i in indexes if i["status"] != "DELETING"]))
+    updated["attribute_definitions"] = [{"attribute_name": n, "attribute_type": t} for n, t in defined.items()
+                                        if n in used]
+    updated["global_indexes"] = indexes

@@ -1,0 +1,195 @@
+"""Global secondary indexes, black box (DynamoDB Developer Guide, "Using Global Secondary Indexes";
+API Reference CreateTable / UpdateTable / Query / Scan).  Index reads are eventually consistent,
+so the tests wait for an index to show a write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .helpers import S, assert_error, eventually, raw_ddb, unique  # noqa: F401 - raw_ddb is a fixture
+
+DEFS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "cust", "AttributeType": "S"},
+        {"AttributeName": "ts", "AttributeType": "N"}]
+
+
+def N(v: int) -> dict[str, str]:
+    return {"N": str(v)}
+
+
+def gsi(name: str, hash_key: str, range_key: str | None = None, projection: str = "ALL",
+        include: list[str] | None = None) -> dict[str, Any]:
+    ks = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        ks.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    proj: dict[str, Any] = {"ProjectionType": projection}
+    if include:
+        proj["NonKeyAttributes"] = include
+    return {"IndexName": name, "KeySchema": ks, "Projection": proj}
+
+
+@pytest.fixture(scope="module")
+def orders(ddb: Any) -> Any:
+    name = unique("orders_")
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=DEFS,
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[gsi("byCust", "cust", "ts"),
+                                             gsi("keysOnly", "cust", None, "KEYS_ONLY"),
+                                             gsi("include", "ts", None, "INCLUDE", ["note"])])
+    from .conftest import wait_active
+
+    wait_active(ddb, name)
+    yield name
+    ddb.delete_table(TableName=name)
+
+
+def query(ddb: Any, table: str, index: str, cond: str, values: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return dict(ddb.query(TableName=table, IndexName=index, KeyConditionExpression=cond,
+                          ExpressionAttributeValues=values, **kw))
+
+
+def test_describe_table_shows_the_indexes(ddb: Any, orders: str) -> None:
+    desc = ddb.describe_table(TableName=orders)["Table"]
+    by_name = {i["IndexName"]: i for i in desc["GlobalSecondaryIndexes"]}
+    assert set(by_name) == {"byCust", "keysOnly", "include"}
+    assert by_name["byCust"]["KeySchema"] == [{"AttributeName": "cust", "KeyType": "HASH"},
+                                              {"AttributeName": "ts", "KeyType": "RANGE"}]
+    assert by_name["include"]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]}
+    assert all(i["IndexStatus"] == "ACTIVE" for i in by_name.values())
+    assert by_name["byCust"]["IndexArn"] == f"{desc['TableArn']}/index/byCust"
+
+
+def test_query_by_index_key_in_index_order_with_paging(ddb: Any, orders: str) -> None:
+    cust = unique("c")
+    for i in range(6):
+        ddb.put_item(TableName=orders, Item={"pk": S(f"{cust}-o{i}"), "cust": S(cust), "ts": N(100 - i),
+                                             "note": S(f"n{i}")})
+    res = eventually(lambda: (r := query(ddb, orders, "byCust", "cust = :c", {":c": S(cust)}))["Count"] == 6 and r)
+    assert [int(it["ts"]["N"]) for it in res["Items"]] == [95, 96, 97, 98, 99, 100]
+    assert res["Items"][0] == {"pk": S(f"{cust}-o5"), "cust": S(cust), "ts": N(95), "note": S("n5")}
+    page = query(ddb, orders, "byCust", "cust = :c AND ts BETWEEN :a AND :b", {":c": S(cust), ":a": N(96),
+                                                                              ":b": N(99)}, Limit=2,
+                 ScanIndexForward=False)
+    assert [it["ts"]["N"] for it in page["Items"]] == ["99", "98"]
+    assert page["LastEvaluatedKey"] == {"cust": S(cust), "ts": N(98), "pk": S(f"{cust}-o2")}
+    rest = query(ddb, orders, "byCust", "cust = :c AND ts BETWEEN :a AND :b", {":c": S(cust), ":a": N(96),
+                                                                              ":b": N(99)},
+                 ExclusiveStartKey=page["LastEvaluatedKey"], ScanIndexForward=False)
+    assert [it["ts"]["N"] for it in rest["Items"]] == ["97", "96"]
+
+
+def test_changing_the_index_key_moves_the_entry(ddb: Any, orders: str) -> None:
+    a, b, k = unique("c"), unique("c"), unique("o")
+    ddb.put_item(TableName=orders, Item={"pk": S(k), "cust": S(a), "ts": N(1)})
+    assert eventually(lambda: query(ddb, orders, "byCust", "cust = :c", {":c": S(a)})["Count"] == 1)
+    ddb.update_item(TableName=orders, Key={"pk": S(k)}, UpdateExpression="SET cust = :b",
+                    ExpressionAttributeValues={":b": S(b)})
+    assert eventually(lambda: query(ddb, orders, "byCust", "cust = :c", {":c": S(b)})["Count"] == 1)
+    # the old entry's delete and the new entry's put go to the index independently
+    assert eventually(lambda: query(ddb, orders, "byCust", "cust = :c", {":c": S(a)})["Count"] == 0)
+    ddb.delete_item(TableName=orders, Key={"pk": S(k)})
+    assert eventually(lambda: query(ddb, orders, "byCust", "cust = :c", {":c": S(b)})["Count"] == 0)
+
+
+def test_items_without_the_index_key_are_not_indexed(ddb: Any, orders: str) -> None:
+    cust = unique("c")
+    ddb.put_item(TableName=orders, Item={"pk": S(unique()), "cust": S(cust)})  # no ts: not in byCust
+    ddb.put_item(TableName=orders, Item={"pk": S(unique()), "cust": S(cust), "ts": N(5)})
+    assert eventually(lambda: query(ddb, orders, "keysOnly", "cust = :c", {":c": S(cust)})["Count"] == 2)
+    assert query(ddb, orders, "byCust", "cust = :c", {":c": S(cust)})["Count"] == 1
+
+
+def test_projections(ddb: Any, orders: str) -> None:
+    cust, k = unique("c"), unique("o")
+    ts = 700_000 + int(k[-5:], 16) % 100_000
+    ddb.put_item(TableName=orders, Item={"pk": S(k), "cust": S(cust), "ts": N(ts), "note": S("hi"), "x": S("y")})
+    keys = eventually(lambda: (r := query(ddb, orders, "keysOnly", "cust = :c", {":c": S(cust)}))["Count"] and r)
+    assert keys["Items"] == [{"pk": S(k), "cust": S(cust)}]
+    inc = eventually(lambda: (r := query(ddb, orders, "include", "ts = :t", {":t": N(ts)}))["Count"] and r)
+    assert inc["Items"] == [{"pk": S(k), "ts": N(ts), "note": S("hi")}]  # cust is not projected there
+    with pytest.raises(ClientError) as e:
+        query(ddb, orders, "keysOnly", "cust = :c", {":c": S(cust)}, Select="ALL_ATTRIBUTES")
+    assert_error(e, "ValidationException", "Select type ALL_ATTRIBUTES is not supported for global secondary index")
+    got = query(ddb, orders, "include", "ts = :t", {":t": N(ts)}, Select="ALL_PROJECTED_ATTRIBUTES")
+    assert got["Items"] == inc["Items"]
+
+
+def test_index_reads_are_eventually_consistent_only(ddb: Any, orders: str) -> None:
+    with pytest.raises(ClientError) as e:
+        query(ddb, orders, "byCust", "cust = :c", {":c": S("x")}, ConsistentRead=True)
+    assert_error(e, "ValidationException", "Consistent reads are not supported on global secondary indexes")
+    with pytest.raises(ClientError) as e:
+        query(ddb, orders, "noSuchIndex", "cust = :c", {":c": S("x")})
+    assert_error(e, "ValidationException", "The table does not have the specified index: noSuchIndex")
+
+
+def test_scan_an_index(ddb: Any, orders: str) -> None:
+    cust = unique("c")
+    for i in range(3):
+        ddb.put_item(TableName=orders, Item={"pk": S(f"{cust}-{i}"), "cust": S(cust), "ts": N(i)})
+
+    def scanned() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        kw: dict[str, Any] = {"TableName": orders, "IndexName": "byCust", "Limit": 2,
+                              "FilterExpression": "cust = :c", "ExpressionAttributeValues": {":c": S(cust)}}
+        while True:
+            page = ddb.scan(**kw)
+            out += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    items = eventually(lambda: (r if len(r := scanned()) == 3 else None))
+    assert sorted(int(i["ts"]["N"]) for i in items) == [0, 1, 2]
+
+
+def test_create_table_index_validation(raw_ddb: Any) -> None:
+    base = {"TableName": unique("t_"), "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}
+    with pytest.raises(ClientError) as e:
+        raw_ddb.create_table(**base, AttributeDefinitions=DEFS[:1], GlobalSecondaryIndexes=[gsi("idx1", "cust")])
+    assert_error(e, "ValidationException", "Some index key attributes are not defined in AttributeDefinitions")
+    with pytest.raises(ClientError) as e:
+        raw_ddb.create_table(**base, AttributeDefinitions=DEFS[:2],
+                             GlobalSecondaryIndexes=[gsi("idx1", "cust"), gsi("idx1", "cust")])
+    assert_error(e, "ValidationException", "Duplicate index name: idx1")
+    with pytest.raises(ClientError) as e:
+        raw_ddb.create_table(**base, AttributeDefinitions=DEFS, GlobalSecondaryIndexes=[gsi("idx1", "cust")])
+    assert_error(e, "ValidationException", "Some AttributeDefinitions are not used")
+    with pytest.raises(ClientError) as e:
+        raw_ddb.create_table(**dict(base, BillingMode="PROVISIONED",
+                                    ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}),
+                             AttributeDefinitions=DEFS[:2], GlobalSecondaryIndexes=[gsi("idx1", "cust")])
+    assert_error(e, "ValidationException", "ProvisionedThroughput must be specified for index: idx1")
+    with pytest.raises(ClientError) as e:
+        raw_ddb.create_table(**base, AttributeDefinitions=DEFS[:2],
+                             GlobalSecondaryIndexes=[gsi("idx1", "cust", None, "INCLUDE")])
+    assert_error(e, "ValidationException", "NonKeyAttributes must be specified")
+
+
+def test_an_index_added_later_is_backfilled_then_deleted(ddb: Any, create_table: Any) -> None:
+    from .conftest import wait_active
+
+    table = str(create_table())
+    for i in range(20):
+        ddb.put_item(TableName=table, Item={"pk": S(f"k{i}"), "grp": S(f"g{i % 4}")})
+    ddb.update_table(TableName=table, AttributeDefinitions=[{"AttributeName": "grp", "AttributeType": "S"}],
+                     GlobalSecondaryIndexUpdates=[{"Create": gsi("byGrp", "grp")}])
+
+    def status() -> str | None:
+        desc = ddb.describe_table(TableName=table)["Table"]
+        return next((i["IndexStatus"] for i in desc.get("GlobalSecondaryIndexes", [])
+                     if i["IndexName"] == "byGrp"), None)
+
+    assert eventually(lambda: status() == "ACTIVE", 30)
+    wait_active(ddb, table)
+    got = query(ddb, table, "byGrp", "grp = :g", {":g": S("g1")})
+    assert sorted(it["pk"]["S"] for it in got["Items"]) == ["k1", "k13", "k17", "k5", "k9"]
+    ddb.update_table(TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "byGrp"}}])
+    assert eventually(lambda: status() is None and ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE",
+               30)
+    with pytest.raises(ClientError) as e:
+        query(ddb, table, "byGrp", "grp = :g", {":g": S("g1")})
+    assert_error(e, "ValidationException", "The table does not have the specified index")
