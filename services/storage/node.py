@@ -324,7 +324,11 @@ class StorageNode:
             await self.drop_partition(req["pid"])
             return {}
         if op == "status":
-            return {"node_id": self.node_id, "partitions": [hp.status() for hp in self.hosted.values()]}
+            parts = [hp.status() for hp in self.hosted.values()]
+            # replicas still being opened (catching up, copying a snapshot) show as "opening"
+            parts += [{"partition_id": pid, "table": self.metadata.partitions.items.get(pid, {}).get("table_name", ""),
+                       "role": "opening"} for pid in self._opening if pid not in self.hosted]
+            return {"node_id": self.node_id, "partitions": parts, "ready": self.ready}
         if op == "digest":
             digest, count = self._hosted(req["pid"]).replica.digest()
             return {"digest": digest, "items": count}
