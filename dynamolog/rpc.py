@@ -120,6 +120,14 @@ class RpcServer:
         writer.write(_LEN.pack(len(data)) + data)
 
 
+class RequestLost(ConnectionError):
+    """The connection dropped after the request was sent: the server may have carried it out."""
+
+
+class RequestTimeout(TimeoutError):
+    """No answer in time after the request was sent: the server may have carried it out."""
+
+
 class RpcClient:
     """One multiplexed connection to an :class:`RpcServer`, reconnected on demand."""
 
@@ -171,7 +179,7 @@ class RpcClient:
         pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():
-                fut.set_exception(ConnectionError(f"connection to {self.host}:{self.port} lost"))
+                fut.set_exception(RequestLost(f"connection to {self.host}:{self.port} lost"))
 
     async def call(self, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
         """Send one request and wait for its answer.
@@ -210,4 +218,4 @@ class RpcClient:
 
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
-        fut.set_exception(TimeoutError())
+        fut.set_exception(RequestTimeout())

@@ -218,7 +218,7 @@ class Items:
         item_key = encode_item_key(hash_av, range_av)
         part = self.routing.partition_for_item_key(table, item_key)
         res: dict[str, Any] = await self.routing.call(
-            table, part, "write", leader=True, key=_b64(item_key), keyattrs=key_attrs, **args
+            table, part, "write", leader=True, idempotent=False, key=_b64(item_key), keyattrs=key_attrs, **args
         )
         return res
 

@@ -16,7 +16,7 @@ from typing import Any
 from dynamolog import errors
 from dynamolog.keys import partition_hash
 from dynamolog.metadata import Metadata
-from dynamolog.rpc import RpcClient
+from dynamolog.rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,15 @@ class Routing:
             self._clients[node_id] = c
         return c
 
-    async def call(self, table: dict[str, Any], part: dict[str, Any], op: str, *, leader: bool, **args: Any) -> Any:
-        """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica)."""
+    async def call(self, table: dict[str, Any], part: dict[str, Any], op: str, *, leader: bool,
+                   idempotent: bool = True, **args: Any) -> Any:
+        """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica).
+
+        ``idempotent=False`` (a client's write): once the request has been sent, a lost
+        connection or a timeout may hide a write that was carried out, so it is not retried —
+        retrying a conditional write could answer ConditionalCheckFailed for a write that took
+        effect.  The client gets a retriable InternalServerError (outcome unknown), as from
+        DynamoDB.  A "not the leader" answer or a refused connection is retried: nothing ran."""
         pid = part["partition_id"]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_WINDOW_S
@@ -90,6 +97,12 @@ class Routing:
                 if e.type_name != "NotLeader":
                     raise
                 reason = e.message
+            except (RequestLost, RequestTimeout) as e:
+                if not idempotent:
+                    log.warning("routing: %s to partition %s sent, outcome unknown: %r", op, pid, e)
+                    raise errors.internal("The write could not be confirmed; its outcome is unknown, retry it") \
+                        from None
+                reason = str(e) or type(e).__name__
             except (TimeoutError, ConnectionError) as e:
                 reason = str(e)
             if loop.time() >= deadline:
