@@ -4,11 +4,11 @@
     python bench/gsi.py --data-dir .bench propagation --rate 1000 --duration 20
     python bench/gsi.py --data-dir .bench amplification --updates 2000
 
-propagation    one table with one GSI (hash ``grp``, range ``ts``; projection ALL); PutItem offered
-               at --rate per second (open loop, 64 connections) for --duration seconds, every item
-               a fresh key in one of 1,000 groups; a sample of the writes (one in --sample) is
-               watched: from its PutItem answer, a watcher queries the index for the item
-               every 5 ms until it shows.  Reports p50 / p90 / p99 / max of
+propagation    one table with one GSI that indexes every item (hash ``v``, KEYS_ONLY); PutItem
+               load offered at --rate per second by bench/loadgen.py (raw HTTP, open loop, 32
+               connections, 200-byte items) for --duration seconds; meanwhile --probes writes per
+               second of their own are watched: from its PutItem answer, a probe queries the
+               index for its item every 10 ms until it shows.  Reports p50 / p90 / p99 / max of
                answer -> visible in the index, and the write rate achieved.
 amplification  three tables with 0, 1 and 3 GSIs (each on an attribute the update changes), N
                items loaded, then N UpdateItems that change every indexed attribute; counts the
@@ -65,61 +65,77 @@ async def make_table(db: Client, name: str, indexes: list[tuple[str, str, str | 
         await asyncio.sleep(0.1)
 
 
-async def propagation(endpoint: str, rate: float, duration: float, sample: int) -> dict[str, Any]:
+async def propagation(endpoint: str, rate: float, duration: float, probes: float) -> dict[str, Any]:
+    """PutItem load at ``rate`` (bench/loadgen.py, raw HTTP, open loop) on a table whose GSI
+    indexes every item, while ``probes`` writes per second are watched until they show in the
+    index."""
+    import tempfile
+
     table = "bench_gsi_propagation"
-    async with Client(endpoint, timeout=30, max_connections=64) as db:
-        await make_table(db, table, [("byGrp", "grp", "ts")])
+    async with Client(endpoint, timeout=30, max_connections=16) as db:
+        try:
+            await db.call("DeleteTable", {"TableName": table})
+            while True:
+                await db.call("DescribeTable", {"TableName": table})
+                await asyncio.sleep(0.2)
+        except ClientError as e:
+            if e.code != "ResourceNotFoundException":
+                raise
+        # the load generator's items are {pk, sk, v}: the index is keyed on v (every item has one)
+        await db.call("CreateTable", {
+            "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "v")],
+            "GlobalSecondaryIndexes": [{"IndexName": "byV", "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+                                        "Projection": {"ProjectionType": "KEYS_ONLY"}}]})
+        while (await db.call("DescribeTable", {"TableName": table}))["Table"]["TableStatus"] != "ACTIVE":
+            await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # the indexer picks the new table up
-        delays: list[float] = []
-        done = 0
-        errors = 0
-        watchers: list[asyncio.Task[None]] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "load.json"
+            load = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).resolve().parent / "loadgen.py"), "--endpoint", endpoint,
+                "--table", table, "--clients", "32", "--ops", "put", "--rate", str(rate), "--duration",
+                str(duration + 2), "--repeat", "1", "--items", "5000", "--item-bytes", "200", "--no-progress",
+                "--json", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await asyncio.sleep(3.0)  # the load runs (1 s of it is the generator's warm-up)
+            delays: list[float] = []
 
-        async def watch(grp: str, ts: int, t_ack: float) -> None:
-            deadline = t_ack + 30
-            while time.monotonic() < deadline:
-                res = await db.call("Query", {"TableName": table, "IndexName": "byGrp",
-                                              "KeyConditionExpression": "grp = :g AND ts = :t",
-                                              "ExpressionAttributeValues": {":g": {"S": grp}, ":t": {"N": str(ts)}}})
-                if res["Count"]:
-                    delays.append((time.monotonic() - t_ack) * 1000)
-                    return
-                await asyncio.sleep(0.005)  # a watcher must not load the system it measures
-            delays.append(float("inf"))
+            async def probe(i: int) -> None:
+                value = f"probe-{i:06d}"
+                await db.call("PutItem", {"TableName": table, "Item": {"pk": {"S": value}, "sk": {"S": "p"},
+                                                                        "v": {"S": value}}})
+                t_ack = time.monotonic()
+                while time.monotonic() < t_ack + 30:
+                    res = await db.call("Query", {"TableName": table, "IndexName": "byV",
+                                                  "KeyConditionExpression": "v = :v",
+                                                  "ExpressionAttributeValues": {":v": {"S": value}}})
+                    if res["Count"]:
+                        delays.append((time.monotonic() - t_ack) * 1000)
+                        return
+                    await asyncio.sleep(0.01)
+                delays.append(float("inf"))
 
-        async def write(i: int) -> None:
-            nonlocal done, errors
-            grp, ts = f"g{i % 1000}", i
-            try:
-                await db.call("PutItem", {"TableName": table, "Item": {"pk": {"S": f"item{i:08d}"},
-                                                                        "grp": {"S": grp}, "ts": {"N": str(ts)},
-                                                                        "pad": {"S": "x" * 200}}})
-            except ClientError:
-                errors += 1
-                return
-            done += 1
-            if i % sample == 0:
-                watchers.append(asyncio.ensure_future(watch(grp, ts, time.monotonic())))
-
-        t0 = time.monotonic()
-        writes = []
-        n = int(rate * duration)
-        for i in range(n):
-            delay = t0 + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            writes.append(asyncio.ensure_future(write(i)))
-        await asyncio.gather(*writes)
-        elapsed = time.monotonic() - t0
-        await asyncio.gather(*watchers)
+            tasks = []
+            t0 = time.monotonic()
+            n = int(probes * (duration - 4))
+            for i in range(n):
+                delay = t0 + i / probes - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.ensure_future(probe(i)))
+            await asyncio.gather(*tasks)
+            await load.wait()
+            result = json.loads(out.read_text())["median"][0]
         lat = sorted(delays)
 
         def pct(q: float) -> float:
             return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)
 
-        return {"offered_per_s": rate, "achieved_per_s": round(done / elapsed, 1), "write_errors": errors,
-                "sampled": len(lat), "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99),
-                "max_ms": round(lat[-1], 1), "mean_ms": round(statistics.fmean(lat), 1)}
+        return {"load_offered_per_s": rate, "load_achieved_per_s": result["ops_per_s"],
+                "load_put_p50_ms": result["p50_ms"], "load_errors": result["errors"], "probes": len(lat),
+                "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1),
+                "mean_ms": round(statistics.fmean(lat), 1)}
 
 
 async def _records(system: System) -> int:
@@ -178,9 +194,9 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, required=True, help="the data dir of the running system")
     sub = p.add_subparsers(dest="what", required=True)
     pr = sub.add_parser("propagation", help="write acknowledged -> visible in an index query")
-    pr.add_argument("--rate", type=float, default=1000.0)
+    pr.add_argument("--rate", type=float, default=1000.0, help="PutItem load offered per second (default 1000)")
     pr.add_argument("--duration", type=float, default=20.0)
-    pr.add_argument("--sample", type=int, default=50, help="watch one write in this many (default 50)")
+    pr.add_argument("--probes", type=float, default=20.0, help="watched writes per second (default 20)")
     am = sub.add_parser("amplification", help="log records per update with 0, 1 and 3 indexes")
     am.add_argument("--updates", type=int, default=2000)
     a = p.parse_args()
@@ -190,7 +206,7 @@ def main() -> None:
         raise SystemExit(f"no system in {a.data_dir}")
     endpoint = f"http://127.0.0.1:{state['port']}"
     if a.what == "propagation":
-        res = asyncio.run(propagation(endpoint, a.rate, a.duration, a.sample))
+        res = asyncio.run(propagation(endpoint, a.rate, a.duration, a.probes))
     else:
         res = asyncio.run(amplification(endpoint, system, a.updates))
     print(json.dumps(res, indent=2))

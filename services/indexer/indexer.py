@@ -6,7 +6,8 @@ For each index and each partition of its table, one task reads the partition log
 (:func:`dynamolog.indexes.index_ops`: put the new entry, delete the old one when the index key
 changed), keeps the last operation per entry of a fetched batch, sends them to the leaders of the
 index's partitions as ordinary writes, and commits the offset only after all of them were
-acknowledged.  A crash repeats at most the last batch; the repeated writes are idempotent (an
+acknowledged (at most every half second).  A crash repeats what came after the last commit; the
+repeated writes are idempotent (an
 unchanged entry writes nothing), so every index converges to exactly its table's items
 (at-least-once delivery, idempotent application: DESIGN.md).
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: index writes in flight at once per task
 CONCURRENCY = 64
+#: how often a task commits its position in the table log (after the writes before it were
+#: acknowledged); a restart repeats at most this much, idempotently
+COMMIT_INTERVAL_S = 0.5
 
 
 def _group(settings: Settings, index_id: str) -> str:
@@ -163,6 +167,7 @@ class Indexer:
             consumer.seek(tp, committed or 0)
             end_at_start = (await consumer.end_offsets([tp]))[tp]
             sem = asyncio.Semaphore(CONCURRENCY)
+            last_commit = time.monotonic()
             while True:
                 found = self._lookup(table_name, index_id)
                 if found is None:
@@ -173,6 +178,9 @@ class Indexer:
                 batch = await consumer.getmany(tp, timeout_ms=200, max_records=2000)
                 records = batch.get(tp, [])
                 if not records:
+                    if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                        await consumer.commit({tp: await consumer.position(tp)})
+                        last_commit = time.monotonic()
                     continue
                 types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
                 table_keys = [k["attribute_name"] for k in table["key_schema"]]
@@ -188,7 +196,11 @@ class Indexer:
                         ops[entry] = image
                 await asyncio.gather(*(self._write(index, entry, image, sem) for entry, image in ops.items()))
                 self.index_writes[index_id] = self.index_writes.get(index_id, 0) + len(ops)
-                await consumer.commit({tp: await consumer.position(tp)})
+                # the position is committed at most every COMMIT_INTERVAL_S: every write before it
+                # is acknowledged, and a crash repeats at most that much (idempotent writes)
+                if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                    await consumer.commit({tp: await consumer.position(tp)})
+                    last_commit = time.monotonic()
         except asyncio.CancelledError:
             raise
         except Exception:
