@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .keys import encode_value, hash_prefix
+from .keys import encode_value, hash_prefix, prefix_end
 
 Item = dict[str, Any]
 
@@ -29,16 +29,6 @@ _AFTER = b"\x00\x02"
 
 def _esc(av: dict[str, Any]) -> bytes:
     return encode_value(av).replace(b"\x00", b"\x00\xff")
-
-
-def _prefix_end(prefix: bytes) -> bytes | None:
-    b = bytearray(prefix)
-    while b:
-        if b[-1] < 0xFF:
-            b[-1] += 1
-            return bytes(b)
-        b.pop()
-    return None
 
 
 def index_keys(index: dict[str, Any], item: Item | None, types: dict[str, str]) -> tuple[Any, Any] | None:
@@ -71,7 +61,7 @@ def start_key(hash_av: dict[str, Any], range_av: dict[str, Any] | None, base_key
 def index_key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes | None]:
     """RocksDB bounds [start, end) of the entries under one index hash value (``prefix``) whose
     index range value meets ``cond`` (``[op, value, value2?]``)."""
-    end_all = _prefix_end(prefix)
+    end_all = prefix_end(prefix)
     if not cond:
         return prefix, end_all
     op = cond[0]
@@ -89,7 +79,7 @@ def index_key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes
     if op == "BETWEEN":
         return e + _TERM, prefix + _esc(cond[2]) + _AFTER
     if op == "BEGINS_WITH":
-        return e, (_prefix_end(e) if len(e) > len(prefix) else end_all)
+        return e, (prefix_end(e) if len(e) > len(prefix) else end_all)
     raise ValueError(f"unknown sort key operator {op!r}")
 
 

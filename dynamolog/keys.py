@@ -29,6 +29,7 @@ __all__ = [
     "encode_value",
     "hash_prefix",
     "partition_hash",
+    "prefix_end",
 ]
 
 _NEG, _ZERO, _POS = 1, 2, 3
@@ -145,3 +146,15 @@ def decode_item_key(
             raise ValueError("unexpected range key bytes in item key")
         return hash_av, None
     return hash_av, decode_value(rest, range_type)
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix`` (None: no
+    such string, the prefix is all ``FF``)."""
+    b = bytearray(prefix)
+    while b:
+        if b[-1] < 0xFF:
+            b[-1] += 1
+            return bytes(b)
+        b.pop()
+    return None

@@ -66,6 +66,7 @@ from dynamolog.checker import (
     Value,
     check_key,
 )
+from dynamolog.client.http import read_response
 
 CONDITIONAL_CHECK_FAILED: Final = "ConditionalCheckFailedException"
 #: 400 error types that mean the request was refused before it did anything
@@ -218,7 +219,7 @@ class HttpClient:
                 assert self._reader is not None
                 self._writer.write(data)
                 await self._writer.drain()
-                status, answer, keep = await _read_response(self._reader)
+                status, answer, keep = await read_response(self._reader)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
             await self.close()
             if isinstance(e, (asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
@@ -235,55 +236,6 @@ class HttpClient:
             with contextlib.suppress(OSError, TimeoutError):
                 async with asyncio.timeout(1.0):
                     await w.wait_closed()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """Reads one response: (status, body, whether the connection stays open)."""
-    line = await reader.readline()
-    if not line:
-        raise ConnectionError("connection closed by the server")
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise HttpProtocolError(f"bad status line {line[:80]!r}")
-    status = int(parts[1])
-    headers: dict[bytes, bytes] = {}
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n"):
-            break
-        if not line:
-            raise ConnectionError("connection closed in the response headers")
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise HttpProtocolError(f"bad header line {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    keep = headers.get(b"connection", b"").lower() != b"close" and parts[0] != b"HTTP/1.0"
-    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-        chunks = []
-        while True:
-            size_line = await reader.readline()
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError as e:
-                raise HttpProtocolError(f"bad chunk size {size_line[:40]!r}") from e
-            if size == 0:
-                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                break
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-        return status, b"".join(chunks), keep
-    length = headers.get(b"content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise HttpProtocolError(f"bad Content-Length {length[:40]!r}")
-        return status, await reader.readexactly(int(length)), keep
-    return status, await reader.read(), False
-
-
-# --------------------------------------------------------------------------------------------
-# The workload
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["HttpPool", "HttpProtocolError", "Transport"]
+__all__ = ["HttpPool", "HttpProtocolError", "Transport", "read_response"]
 
 
 class HttpProtocolError(OSError):
@@ -81,7 +81,7 @@ class HttpPool:
                         reader, writer = conn
                         writer.write(data)
                         await writer.drain()
-                        status, answer, keep = await _read_response(reader)
+                        status, answer, keep = await read_response(reader)
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
                     if conn is not None:
                         await _close(conn)
@@ -115,7 +115,7 @@ class _NoAnswer(ConnectionError):
     pass
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
     """Reads one response: (status, body, whether the connection stays open)."""
     line = await reader.readline()
     if not line:

@@ -15,7 +15,7 @@ import orjson
 from dynamolog import expr
 from dynamolog.attrs import item_size
 from dynamolog.indexes import index_key_range
-from dynamolog.keys import encode_value
+from dynamolog.keys import encode_value, prefix_end
 
 from .replica import Replica
 
@@ -25,17 +25,6 @@ PAGE_BYTES_MAX = 1024 * 1024
 
 def _b64(data: str | None) -> bytes | None:
     return None if data is None else base64.b64decode(data)
-
-
-def prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with ``prefix``."""
-    b = bytearray(prefix)
-    while b:
-        if b[-1] < 0xFF:
-            b[-1] += 1
-            return bytes(b)
-        b.pop()
-    return None
 
 
 def key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes | None]:
