@@ -32,13 +32,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(n: int) -> int:
+    """The first of ``n`` consecutive free ports (a system's storage nodes use consecutive ports)."""
+    for _ in range(200):
+        first = free_port()
+        if first + n < 65536 and all(_port_free(first + i) for i in range(1, n)):
+            return first
+    raise RuntimeError(f"no {n} consecutive free ports found")
+
+
 def start_system(kafka_bootstrap: str, data_dir: Path, **spec_args: Any) -> tuple[Any, str]:
     """Start a Dynamolog system in its own namespace; returns (System, endpoint)."""
     from dynamolog.launcher import System, SystemSpec
 
     port = free_port()
+    nodes = int(spec_args.get("storage_nodes", 1))
     spec = SystemSpec(data_dir=data_dir, port=port, bootstrap=kafka_bootstrap,
-                      namespace=f"t{uuid.uuid4().hex[:8]}", storage_base_port=free_port() - 1, **spec_args)
+                      namespace=f"t{uuid.uuid4().hex[:8]}", storage_base_port=free_port_block(nodes) - 1,
+                      **spec_args)
     system = System(data_dir)
     system.up(spec, timeout_s=120)
     return system, f"http://127.0.0.1:{port}"
