@@ -37,7 +37,8 @@ from dynamolog.launcher import System
 from dynamolog.rpc import RpcClient
 
 
-async def make_table(db: Client, name: str, indexes: list[tuple[str, str, str | None]]) -> None:
+async def drop_table(db: Client, name: str) -> None:
+    """Delete the table if it exists and wait until it is gone."""
     try:
         await db.call("DeleteTable", {"TableName": name})
         while True:
@@ -46,6 +47,10 @@ async def make_table(db: Client, name: str, indexes: list[tuple[str, str, str | 
     except ClientError as e:
         if e.code != "ResourceNotFoundException":
             raise
+
+
+async def make_table(db: Client, name: str, indexes: list[tuple[str, str, str | None]]) -> None:
+    await drop_table(db, name)
     defs = {"pk": "S"}
     gsis = []
     for iname, h, r in indexes:
@@ -73,14 +78,7 @@ async def propagation(endpoint: str, rate: float, duration: float, probes: float
 
     table = "bench_gsi_propagation"
     async with Client(endpoint, timeout=30, max_connections=16) as db:
-        try:
-            await db.call("DeleteTable", {"TableName": table})
-            while True:
-                await db.call("DescribeTable", {"TableName": table})
-                await asyncio.sleep(0.2)
-        except ClientError as e:
-            if e.code != "ResourceNotFoundException":
-                raise
+        await drop_table(db, table)
         # the load generator's items are {pk, sk, v}: the index is keyed on v (every item has one)
         await db.call("CreateTable", {
             "TableName": table, "BillingMode": "PAY_PER_REQUEST",

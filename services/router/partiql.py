@@ -70,7 +70,7 @@ def _return_values(st: Any) -> dict[str, Any]:
     return {}
 
 
-def _statement_problems(problems: list[str], statement: Any, field: str) -> None:
+def statement_problems(problems: list[str], statement: Any, field: str) -> None:
     if statement is None:
         problems.append(f"Value null at '{field}' failed to satisfy constraint: Member must not be null")
     elif not isinstance(statement, str):
@@ -117,7 +117,7 @@ class PartiQL:
     # -- ExecuteStatement ----------------------------------------------------------------------
     async def execute_statement(self, p: dict[str, Any]) -> dict[str, Any]:
         problems: list[str] = []
-        _statement_problems(problems, p.get("Statement"), "statement")
+        statement_problems(problems, p.get("Statement"), "statement")
         check_enum(problems, p, "ReturnConsumedCapacity", "returnConsumedCapacity", ("INDEXES", "TOTAL", "NONE"))
         limit = p.get("Limit")
         if limit is not None and isinstance(limit, int) and not isinstance(limit, bool) and limit < 1:
@@ -167,7 +167,7 @@ class PartiQL:
                             f"failed to satisfy constraint: Member must have length {bound}")
         else:
             for i, s in enumerate(statements, 1):
-                _statement_problems(problems, s.get("Statement"), f"statements.{i}.member.statement")
+                statement_problems(problems, s.get("Statement"), f"statements.{i}.member.statement")
         raise_constraints(problems)
         assert isinstance(statements, list)
 

@@ -14,6 +14,7 @@ from typing import Any
 from dynamolog import errors
 
 from .items import Items
+from .partiql import statement_problems
 from .partiql_parser import Insert, Select, check_parameters, parse, translate
 from .tables import key_names
 from .transact import ITEMS_MAX, Transactions
@@ -43,16 +44,7 @@ class PartiQLTransactions:
                             f"'transactStatements' failed to satisfy constraint: Member must have length {bound}")
         else:
             for i, s in enumerate(statements, 1):
-                text = s.get("Statement")
-                if text is None:
-                    problems.append(f"Value null at 'transactStatements.{i}.member.statement' failed to satisfy "
-                                    "constraint: Member must not be null")
-                elif not isinstance(text, str):
-                    raise errors.serialization("Unexpected value type in payload")
-                elif not 1 <= len(text) <= 8192:
-                    problems.append(f"Value '{text}' at 'transactStatements.{i}.member.statement' failed to satisfy "
-                                    "constraint: Member must have length "
-                                    + ("greater than or equal to 1" if not text else "less than or equal to 8192"))
+                statement_problems(problems, s.get("Statement"), f"transactStatements.{i}.member.statement")
         raise_constraints(problems)
         assert isinstance(statements, list)
         parsed = [parse(s["Statement"]) for s in statements]
