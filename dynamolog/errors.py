@@ -87,6 +87,12 @@ def conditional_check_failed(item: dict[str, Any] | None = None) -> ApiError:
     return ApiError("ConditionalCheckFailedException", "The conditional request failed", extra=extra)
 
 
+def item_collection_size_limit() -> ApiError:
+    """A write would grow an item collection (one partition key value of a table with local
+    secondary indexes) past its size limit."""
+    return ApiError("ItemCollectionSizeLimitExceededException", "Collection size exceeded.")
+
+
 def transaction_conflict() -> ApiError:
     """A single-item write or a read in a transaction met an item that an unfinished transaction holds."""
     return ApiError("TransactionConflictException", "Transaction is ongoing for the item")

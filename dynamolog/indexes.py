@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from .keys import encode_value, hash_prefix, prefix_end
 
 Item = dict[str, Any]
@@ -108,3 +110,74 @@ def index_ops(index: dict[str, Any], base_key: bytes, old: Item | None, new: Ite
     if new_entry is not None and new is not None:
         ops.append((new_entry, project(index, new, table_keys)))
     return ops
+
+
+# -- local secondary indexes ------------------------------------------------------------------
+#: RocksDB key spaces of a replica (services/storage/replica.py) that hold local index entries
+#: (``l`` + index name + 00 + entry key) and item-collection sizes (``c`` + hash prefix)
+LOCAL_SPACE = b"l"
+COLLECTION_SPACE = b"c"
+#: DynamoDB counts this much per local index entry on top of its attributes
+LSI_ENTRY_OVERHEAD = 100
+
+
+def local_space(index_name: str) -> bytes:
+    """The RocksDB key prefix of one local secondary index's entries."""
+    return LOCAL_SPACE + index_name.encode() + b"\x00"
+
+
+class LocalIndexes:
+    """A table's local secondary indexes, as every replica of its partitions maintains them.
+
+    An entry is keyed like a global index's (:func:`entry_key`: the item's partition key, the
+    index sort key, the item's key) under :func:`local_space`; its value is the projected item.
+    Each change of an item yields the entry mutations and the change of its item collection's
+    size (the items under one partition key value plus their index entries), computed from the
+    old and new images alone, so every replica folding the log reaches the same state.
+    """
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        ks = table["key_schema"]
+        self.hash_key: str = next(k["attribute_name"] for k in ks if k["key_type"] == "HASH")
+        rk = [k["attribute_name"] for k in ks if k["key_type"] == "RANGE"]
+        self.table_keys: list[str] = [self.hash_key] + rk
+        self.types: dict[str, str] = {a["attribute_name"]: a["attribute_type"]
+                                      for a in table["attribute_definitions"]}
+        self.indexes: list[dict[str, Any]] = [dict(i, hash_key=self.hash_key)
+                                              for i in table.get("local_indexes") or []]
+        self.spaces = [local_space(i["index_name"]) for i in self.indexes]
+
+    def __bool__(self) -> bool:
+        return bool(self.indexes)
+
+    def mutations(self, base_key: bytes, old: Item | None, new: Item | None) -> list[tuple[bytes, Any]]:
+        """RocksDB mutations of the index entries for one item change (full keys; None deletes)."""
+        out: list[tuple[bytes, Any]] = []
+        for index, space in zip(self.indexes, self.spaces):
+            for k, v in index_ops(index, base_key, old, new, self.types, self.table_keys):
+                out.append((space + k, None if v is None else orjson.dumps(v)))
+        return out
+
+    def footprint(self, item: Item | None) -> int:
+        """What an item counts in its item collection: its size plus its index entries'."""
+        from .attrs import item_size
+
+        if item is None:
+            return 0
+        n = item_size(item)
+        for index in self.indexes:
+            if index_keys(index, item, self.types) is not None:
+                n += item_size(project(index, item, self.table_keys)) + LSI_ENTRY_OVERHEAD
+        return n
+
+    def collection_key(self, item: Item) -> bytes:
+        """The RocksDB key holding the size of the item's collection."""
+        return COLLECTION_SPACE + hash_prefix(item[self.hash_key])
+
+    def collection_delta(self, old: Item | None, new: Item | None) -> tuple[bytes, int] | None:
+        """(collection key, size change) of one item change, or None if nothing changes."""
+        some = new if new is not None else old
+        if some is None:
+            return None
+        delta = self.footprint(new) - self.footprint(old)
+        return (self.collection_key(some), delta) if delta else None

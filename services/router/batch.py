@@ -21,7 +21,7 @@ from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
 from dynamolog.keys import encode_item_key
 
-from .items import Expressions, Items, _b64, _read_units, _write_units
+from .items import Expressions, Items, _b64, _read_units, _write_units, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, parse_item, parse_key, raise_constraints
 
@@ -132,13 +132,17 @@ class Batch:
         mode = p.get("ReturnConsumedCapacity") or "NONE"
         limit = asyncio.Semaphore(CONCURRENCY)
 
-        async def run(w: _Write) -> None:
+        icm = p.get("ReturnItemCollectionMetrics") == "SIZE"
+
+        async def run(w: _Write) -> dict[str, Any]:
             async with limit:
-                await self.items._write(w.table, w.key, w.hash_av, w.range_av, **w.args)
+                want = icm and bool(w.table.get("local_indexes"))
+                return await self.items._write(w.table, w.key, w.hash_av, w.range_av, icm=want, **w.args)
 
         results = await asyncio.gather(*(run(w) for w in writes), return_exceptions=True)
         unprocessed: dict[str, list[Any]] = {}
         units: dict[str, float] = {name: 0.0 for name in p["RequestItems"]}
+        metrics: dict[str, list[Any]] = {}
         for w, res in zip(writes, results, strict=True):
             if isinstance(res, BaseException):
                 if not _retriable(res):
@@ -146,7 +150,12 @@ class Batch:
                 unprocessed.setdefault(w.table_name, []).append(w.original)
             else:
                 units[w.table_name] += w.units
+                if "coll" in res:
+                    hk = next(k["attribute_name"] for k in w.table["key_schema"] if k["key_type"] == "HASH")
+                    metrics.setdefault(w.table_name, []).append(item_collection_metrics(hk, w.hash_av, res["coll"]))
         out: dict[str, Any] = {"UnprocessedItems": unprocessed}
+        if metrics:
+            out["ItemCollectionMetrics"] = metrics
         out.update(_capacity(mode, units))
         return out
 

@@ -1,4 +1,7 @@
-"""Global secondary indexes in the control plane: validation, description, UpdateTable changes.
+"""Secondary indexes in the control plane: validation, description, UpdateTable changes.
+
+Local secondary indexes (:func:`parse_local_indexes`) are fixed at CreateTable and kept by the
+storage nodes with the items (:class:`dynamolog.indexes.LocalIndexes`).
 
 An index is a set of partitions of its own (internal table id ``<table_id>#<index name>``), with
 its own logs, replicas and leaders like a table's; the indexer (``services/indexer``) feeds them
@@ -153,6 +156,67 @@ def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mod
     return out
 
 
+LOCAL_INDEXES_MAX = 5
+
+
+def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: list[dict[str, Any]],
+                        table_id: str, global_indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CreateTable's LocalSecondaryIndexes as catalog records (checked against the table's key
+    schema and its global indexes: names are unique across both, NonKeyAttributes limited)."""
+    specs = p.get("LocalSecondaryIndexes")
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise errors.serialization("Unexpected value type in payload")
+    if not specs:
+        raise errors.validation("One or more parameter values were invalid: List of LocalSecondaryIndexes is empty")
+    hk = next(k["attribute_name"] for k in key_schema if k["key_type"] == "HASH")
+    if len(key_schema) < 2:
+        raise errors.validation("One or more parameter values were invalid: Table KeySchema does not have a range "
+                                "key, which is required when specifying a LocalSecondaryIndex")
+    if len(specs) > LOCAL_INDEXES_MAX:
+        raise errors.validation("One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds "
+                                f"per-table limit of {LOCAL_INDEXES_MAX}")
+    out = []
+    for n, spec in enumerate(specs, 1):
+        i = parse_index(spec, f"localSecondaryIndexes.{n}.member", defined, "PAY_PER_REQUEST", table_id, [],
+                        status="ACTIVE")
+        if i["hash_key"] != hk:
+            raise errors.validation("One or more parameter values were invalid: Index KeySchema does not have the "
+                                    f"same leading hash key as table KeySchema for index: {i['index_name']}. index "
+                                    f"hash key: {i['hash_key']}, table hash key: {hk}")
+        if i.get("range_key") is None:
+            raise errors.validation("One or more parameter values were invalid: Index KeySchema does not have a "
+                                    f"range key for index: {i['index_name']}")
+        out.append({"index_name": i["index_name"], "range_key": i["range_key"],
+                    "projection_type": i["projection_type"], "non_key_attributes": i["non_key_attributes"]})
+    names = [i["index_name"] for i in out] + [g["index_name"] for g in global_indexes]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise errors.validation(f"One or more parameter values were invalid: Duplicate index name: {dup}")
+    if sum(len(i["non_key_attributes"]) for i in out + global_indexes) > NON_KEY_ATTRIBUTES_MAX:
+        raise errors.validation("One or more parameter values were invalid: The number of attributes in key schemas "
+                                "and non-key attributes across all secondary indexes must not exceed 100")
+    return out
+
+
+def describe_local_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, Any]]:
+    out = []
+    hk = next(k["attribute_name"] for k in table["key_schema"] if k["key_type"] == "HASH")
+    for i in table.get("local_indexes") or []:
+        proj: dict[str, Any] = {"ProjectionType": i["projection_type"]}
+        if i["projection_type"] == "INCLUDE":
+            proj["NonKeyAttributes"] = list(i["non_key_attributes"])
+        out.append({
+            "IndexName": i["index_name"],
+            "KeySchema": [{"AttributeName": hk, "KeyType": "HASH"},
+                          {"AttributeName": i["range_key"], "KeyType": "RANGE"}],
+            "Projection": proj, "IndexSizeBytes": 0, "ItemCount": 0,
+            "IndexArn": f"{table_arn}/index/{i['index_name']}",
+        })
+    return out
+
+
 def index_key_names(indexes: list[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     for i in indexes:
@@ -184,10 +248,16 @@ def describe_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, An
 
 
 def find_index(table: dict[str, Any], name: Any) -> dict[str, Any]:
+    """The index ``name`` of a table: a global one as cataloged, a local one as a record with
+    ``local: True``, the table's partition key as ``hash_key`` and ``status`` ACTIVE."""
     for i in table.get("global_indexes") or []:
         if i["index_name"] == name:
             found: dict[str, Any] = i
             return found
+    for i in table.get("local_indexes") or []:
+        if i["index_name"] == name:
+            hk = next(k["attribute_name"] for k in table["key_schema"] if k["key_type"] == "HASH")
+            return dict(i, hash_key=hk, local=True, status="ACTIVE")
     raise errors.validation(f"The table does not have the specified index: {name}")
 
 

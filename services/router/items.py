@@ -120,6 +120,23 @@ def _capacity(p: dict[str, Any], table: str, units: float, kind: str = "Read") -
     return {"ConsumedCapacity": cc}
 
 
+def _icm(p: dict[str, Any], table: dict[str, Any]) -> bool:
+    """Whether ReturnItemCollectionMetrics asks for the item collection's size (only tables with
+    local secondary indexes have item collections, as DynamoDB); refuses an unknown value."""
+    v = p.get("ReturnItemCollectionMetrics")
+    if v is not None and v not in ("SIZE", "NONE"):
+        raise_constraints([f"Value '{v}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must "
+                           "satisfy enum value set: [SIZE, NONE]"])
+    return v == "SIZE" and bool(table.get("local_indexes"))
+
+
+def item_collection_metrics(hash_name: str, hash_av: dict[str, Any], size: int) -> dict[str, Any]:
+    """ItemCollectionMetrics of one write: the collection's key and its size estimate in GB, a
+    1 GB wide range as DynamoDB gives it (the exact size is what the limit is checked against)."""
+    low = float(math.floor(size / 1024**3))
+    return {"ItemCollectionKey": {hash_name: hash_av}, "SizeEstimateRangeGB": [low, low + 1.0]}
+
+
 def _check_capacity_mode(p: dict[str, Any]) -> bool:
     """Whether capacity is asked for; refuses an unknown ReturnConsumedCapacity before any I/O."""
     if _wants_capacity(p):
@@ -161,7 +178,7 @@ def _select(p: dict[str, Any], ex: Expressions, gsi: dict[str, Any] | None = Non
                            f"value set: [{', '.join(allowed)}]"])
     if select == "ALL_PROJECTED_ATTRIBUTES" and gsi is None:
         raise errors.validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-    if select == "ALL_ATTRIBUTES" and gsi is not None and gsi["projection_type"] != "ALL":
+    if select == "ALL_ATTRIBUTES" and gsi is not None and gsi["projection_type"] != "ALL" and not gsi.get("local"):
         raise errors.validation("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
                                 f"supported for global secondary index {gsi['index_name']} because its projection "
                                 "type is not ALL")
@@ -180,7 +197,8 @@ class Items:
         self.routing = routing
 
     def _index(self, table: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] | None:
-        """The global secondary index a Query or Scan names, or None; checks what it allows."""
+        """The secondary index a Query or Scan names, or None; checks what it allows (a local
+        index: strongly consistent reads too)."""
         name = p.get("IndexName")
         if name is None:
             return None
@@ -189,7 +207,7 @@ class Items:
         gsi = find_index(table, name)
         if gsi["status"] != "ACTIVE":
             raise errors.validation(f"Cannot read from backfilling global secondary index: {name}")
-        if p.get("ConsistentRead"):
+        if p.get("ConsistentRead") and not gsi.get("local"):
             raise errors.validation("Consistent reads are not supported on global secondary indexes")
         return gsi
 
@@ -233,8 +251,11 @@ class Items:
         ex = Expressions(p, condition="ConditionExpression")
         key_attrs = {hk: hash_av} | ({rk: range_av} if rk else {})
         cap = _check_capacity_mode(p)
+        icm = _icm(p, table)
         res = await self._write(table, key_attrs, hash_av, range_av, kind="put", item=item, rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, icm=icm, **ex.wire())
+        if "coll" in res:
+            res["ItemCollectionMetrics"] = item_collection_metrics(hk, hash_av, res.pop("coll"))
         if cap:  # the larger of the old and the new item (the storage node knows the old one)
             size = max(size, res.pop("size", 0))
             res.update(_capacity(p, table["table_name"], _write_units(size), "Write"))
@@ -246,8 +267,11 @@ class Items:
         rv = return_values(p, ("NONE", "ALL_OLD"))
         ex = Expressions(p, condition="ConditionExpression")
         cap = _check_capacity_mode(p)
+        icm = _icm(p, table)
         res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="delete", rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, icm=icm, **ex.wire())
+        if "coll" in res:
+            res["ItemCollectionMetrics"] = item_collection_metrics(hk, key[hk], res.pop("coll"))
         if cap:  # the size of the deleted item
             res.update(_capacity(p, table["table_name"], _write_units(res.pop("size", 0)), "Write"))
         return res
@@ -265,8 +289,11 @@ class Items:
                         "This attribute is part of the key"
                     )
         cap = _check_capacity_mode(p)
+        icm = _icm(p, table)
         res = await self._write(table, key, key[hk], key.get(rk) if rk else None, kind="update", rv=rv,
-                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, **ex.wire())
+                                rvf=p.get("ReturnValuesOnConditionCheckFailure"), cap=cap, icm=icm, **ex.wire())
+        if "coll" in res:
+            res["ItemCollectionMetrics"] = item_collection_metrics(hk, key[hk], res.pop("coll"))
         if cap:  # the larger of the old and the new item
             res.update(_capacity(p, table["table_name"], _write_units(res.pop("size", 0)), "Write"))
         return res
@@ -294,7 +321,7 @@ class Items:
         table, hk, rk, types = await self._table(p)
         gsi = self._index(table, p)
         table_keys = [hk] + ([rk] if rk else [])
-        if gsi is not None:  # a Query of a global secondary index: its keys take the table's place
+        if gsi is not None:  # a Query of a secondary index: its keys take the table's place
             hk, rk = gsi["hash_key"], gsi.get("range_key")
         if p.get("KeyConditionExpression") is None and p.get("KeyConditions") is None:
             raise errors.validation("Either the KeyConditions or KeyConditionExpression parameter must be specified "
@@ -329,7 +356,8 @@ class Items:
                     raise errors.validation("The provided starting key is invalid: The provided starting key does "
                                             "not match the range key predicate")
                 after = _b64(encode_item_key(esk[hk], esk.get(rk) if rk else None))
-        unit = table if gsi is None else {"table_id": gsi["index_id"]}
+        local = gsi is not None and gsi.get("local")
+        unit = table if gsi is None or local else {"table_id": gsi["index_id"]}
         part = self.routing.partition_for(unit, hash_av)
         key_names_out = [hk] + ([rk] if rk else [])
         if gsi is not None:
@@ -337,8 +365,8 @@ class Items:
         res = await self.routing.call(
             unit, part, "range", leader=consistent, consistent=consistent, prefix=_b64(hash_prefix(hash_av)),
             range=list(range_cond) if range_cond else None, forward=p.get("ScanIndexForward", True) is not False,
-            limit=limit, after=after, select=select, key_names=key_names_out, index=gsi is not None,
-            cap=_check_capacity_mode(p), **ex.wire(),
+            limit=limit, after=after, select=select, key_names=key_names_out, index=gsi is not None and not local,
+            cap=_check_capacity_mode(p), **_local_read(gsi, table_keys, select, ex), **ex.wire(),
         )
         return self._page(p, table, res, consistent)
 
@@ -349,8 +377,10 @@ class Items:
         select = _select(p, ex, gsi)
         key_names_out = [hk] + ([rk] if rk else [])
         unit = table
+        local_args = _local_read(gsi, key_names_out, select, ex)
         if gsi is not None:
-            unit = {"table_id": gsi["index_id"]}
+            if not gsi.get("local"):
+                unit = {"table_id": gsi["index_id"]}
             key_names_out = [gsi["hash_key"]] + ([gsi["range_key"]] if gsi.get("range_key") else []) + [
                 k for k in key_names_out if k not in (gsi["hash_key"], gsi.get("range_key"))]
         limit = _limit(p)
@@ -387,7 +417,7 @@ class Items:
                 unit, part, "range", leader=consistent, consistent=consistent,
                 lo=_b64(lo.to_bytes(8, "big")), hi=_b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
                 limit=remaining, after=after, select=select, key_names=key_names_out,
-                bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=cap, **ex.wire(),
+                bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=cap, **local_args, **ex.wire(),
             )
             total["Count"] += res["Count"]
             total["size"] += res.get("size", res["bytes"])
@@ -419,6 +449,24 @@ class Items:
             size = res.get("size", res.get("bytes", 0))
             out.update(_capacity(p, table["table_name"], _read_units(size, consistent)))
         return out
+
+
+def _local_read(index: dict[str, Any] | None, table_keys: list[str], select: str, ex: Expressions) -> dict[str, Any]:
+    """The storage node's arguments of a read of a local secondary index: its name, and when the
+    entries do not hold every attribute the request needs, ``fetch`` (the table's key names: read
+    each entry's item from the table) and ``keep`` (what ALL_PROJECTED_ATTRIBUTES returns then).
+    A local index may return attributes it does not project, as DynamoDB (which fetches them
+    from the table too)."""
+    if index is None or not index.get("local"):
+        return {}
+    out: dict[str, Any] = {"lsi": index["index_name"]}
+    if index["projection_type"] == "ALL":
+        return out
+    if select in ("ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES") or ex.filter is not None:
+        out["fetch"] = table_keys
+        if select == "ALL_PROJECTED_ATTRIBUTES":
+            out["keep"] = sorted(set(table_keys) | {index["range_key"]} | set(index.get("non_key_attributes") or []))
+    return out
 
 
 def _segment(p: dict[str, Any]) -> tuple[int, int]:

@@ -83,12 +83,14 @@ def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
         "TableId": table["table_id"],
         "DeletionProtectionEnabled": False,
     }
-    from .gsi import describe_indexes
+    from .gsi import describe_indexes, describe_local_indexes
     from .streams import describe_stream_fields
 
     desc.update(describe_stream_fields(table, region))
     if table.get("global_indexes"):
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
+    if table.get("local_indexes"):
+        desc["LocalSecondaryIndexes"] = describe_local_indexes(table, desc["TableArn"])
     for field, ms in (("LastIncreaseDateTime", table.get("last_increase_ms")),
                       ("LastDecreaseDateTime", table.get("last_decrease_ms"))):
         if ms is not None:
@@ -500,6 +502,11 @@ class Tables:
         spec["global_indexes"] = parse_global_indexes(
             p, {a["attribute_name"]: a["attribute_type"] for a in spec["attribute_definitions"]},
             spec["billing_mode"], table_id, spec["partition_ids"])
+        from .gsi import parse_local_indexes
+
+        spec["local_indexes"] = parse_local_indexes(
+            p, {a["attribute_name"]: a["attribute_type"] for a in spec["attribute_definitions"]},
+            spec["key_schema"], table_id, spec["global_indexes"])
         if p.get("StreamSpecification") is not None:
             from .streams import parse_stream_specification, stream_label
 

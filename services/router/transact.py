@@ -30,7 +30,7 @@ from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.keys import encode_item_key
 from dynamolog.txnlog import TxnLog, request_digest
 
-from .items import Expressions, Items
+from .items import Expressions, Items, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, item_keys, parse_item, parse_key, raise_constraints, require_table_name
 
@@ -72,6 +72,8 @@ class Action:
     #: the storage node's write request (kind put / delete / update / check)
     req: dict[str, Any]
     size: int = 0
+    #: the item collection's size after the transaction (tables with local secondary indexes)
+    coll: int | None = None
 
 
 @dataclass
@@ -219,7 +221,17 @@ class Transactions:
         finally:
             if token is not None:
                 self._inflight.discard(token)
-        return self._capacity(p, actions)
+        out = self._capacity(p, actions)
+        if p.get("ReturnItemCollectionMetrics") == "SIZE":
+            metrics: dict[str, list[Any]] = {}
+            for a in actions:
+                if a.coll is not None:
+                    hk = next(k["attribute_name"] for k in a.table["key_schema"] if k["key_type"] == "HASH")
+                    metrics.setdefault(a.table["table_name"], []).append(
+                        item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
+            if metrics:
+                out["ItemCollectionMetrics"] = metrics
+        return out
 
     async def run(self, actions: list[Action], participants: list[_Participant], *, token: str | None = None,
                   digest: str | None = None) -> None:
@@ -260,6 +272,8 @@ class Transactions:
             assert isinstance(o, dict)
             for a, size in zip(pp.actions, o.get("sizes", []), strict=False):
                 a.size = max(a.size, int(size))
+            for a, coll in zip(pp.actions, o.get("colls", []), strict=False):
+                a.coll = coll
         try:
             decision = await self.txnlog.decide(txn, "COMMITTED", client_token=token, request_digest=digest,
                                                 participants=[pp.part["partition_id"] for pp in participants])

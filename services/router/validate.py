@@ -91,8 +91,6 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
         isinstance(a, dict) and isinstance(a.get("AttributeName"), str) for a in ad
     ):
         raise errors.validation("One or more parameter values were invalid: Invalid KeySchema or AttributeDefinitions")
-    if p.get("LocalSecondaryIndexes"):
-        raise errors.validation("LocalSecondaryIndexes are not supported by this Dynamolog version")
 
     types = [k.get("KeyType") for k in ks]
     if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):
@@ -117,13 +115,15 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
         )
     used = set(names)
     gsis = p.get("GlobalSecondaryIndexes")
-    if isinstance(gsis, list):  # validated in detail by services/router/gsi.py
-        for g in gsis:
+    lsis = p.get("LocalSecondaryIndexes")
+    indexes = (gsis if isinstance(gsis, list) else []) + (lsis if isinstance(lsis, list) else [])
+    if indexes:  # validated in detail by services/router/gsi.py
+        for g in indexes:
             for k in (g.get("KeySchema") or []) if isinstance(g, dict) else []:
                 if isinstance(k, dict) and isinstance(k.get("AttributeName"), str):
                     used.add(k["AttributeName"])
     if set(defined) - used:
-        if not gsis:
+        if not indexes:
             raise errors.validation(
                 "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
                 "match number of attributes defined in AttributeDefinitions"

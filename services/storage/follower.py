@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
 from dynamolog.config import Settings
+from dynamolog.indexes import LocalIndexes
 
 from .replica import Replica, data_key, pending_key
 
@@ -28,32 +29,39 @@ log = logging.getLogger(__name__)
 APPLY_BATCH_RECORDS_MAX = 2000
 
 
-def record_mutations(rec: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
+def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> list[tuple[bytes, Any]]:
     """The RocksDB mutations a LogRecord makes (full database keys; None deletes).
 
     PUT / DELETE change the item.  A transaction's PREPARE stores its pending change (the lock),
     TXN_COMMIT applies that change (the record carries it) and drops the lock, TXN_ABORT drops the
     lock (docs/transactions.md).  Each record is self-contained, so every replica folds the log
     into the same state without looking anything up.
+
+    A table with local secondary indexes (``lsi``) also changes the item's index entries and its
+    item collection's size (an ``int`` mutation: added to the counter) in the same WriteBatch,
+    from the record's old and new images.
     """
     op, key = rec["op"], rec["key"]
     image = rec.get("new_image")
-    if op == "PUT":
-        return [(data_key(key), orjson.dumps(image))]
-    if op == "DELETE":
-        return [(data_key(key), None)]
+    if op in ("PUT", "DELETE") or (op == "TXN_COMMIT" and rec["txn_action"] in ("PUT", "DELETE")):
+        new = image if (op == "PUT" or (op == "TXN_COMMIT" and rec["txn_action"] == "PUT")) else None
+        muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new))]
+        if op == "TXN_COMMIT":
+            muts.insert(0, (pending_key(rec["transaction_id"], key), None))
+        if lsi:
+            old = rec.get("old_image")
+            muts += lsi.mutations(key, old, new)
+            delta = lsi.collection_delta(old, new)
+            if delta is not None:
+                muts.append(delta)
+        return muts
     pkey = pending_key(rec["transaction_id"], key)
     if op == "PREPARE":
         return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "o": rec.get("old_image"),
                                      "dl": rec["txn_deadline_ms"]}))]
     if op == "TXN_ABORT":
         return [(pkey, None)]
-    if op == "TXN_COMMIT":
-        action = rec["txn_action"]
-        if action == "PUT":
-            return [(pkey, None), (data_key(key), orjson.dumps(image))]
-        if action == "DELETE":
-            return [(pkey, None), (data_key(key), None)]
+    if op == "TXN_COMMIT":  # a ConditionCheck: only the lock goes
         return [(pkey, None)]
     raise ValueError(f"unknown log record op {op!r}")
 
@@ -61,8 +69,10 @@ def record_mutations(rec: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
 class LogFollower:
     """Consumes one partition log into one replica."""
 
-    def __init__(self, settings: Settings, replica: Replica, topic: str) -> None:
+    def __init__(self, settings: Settings, replica: Replica, topic: str, lsi: LocalIndexes | None = None) -> None:
         self.settings = settings
+        #: the table's local secondary indexes, maintained with the items
+        self.lsi = lsi
         self.replica = replica
         self.topic = topic
         self.tp = TopicPartition(topic, 0)
@@ -96,7 +106,7 @@ class LogFollower:
         position = await consumer.position(self.tp)
         if not records and position == self.replica.next_offset:
             return 0
-        changes: list[tuple[bytes, bytes | None]] = []
+        changes: list[tuple[bytes, Any]] = []
         n = 0
         lso = consumer.last_stable_offset(self.tp)
         if lso is not None:
@@ -105,7 +115,7 @@ class LogFollower:
             if rec.offset < self.replica.next_offset:
                 continue  # already applied (cannot happen after seek; kept as a guard)
             assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
-            changes.extend(record_mutations(codec.decode_log_record(rec.value)))
+            changes.extend(record_mutations(codec.decode_log_record(rec.value), self.lsi))
             n += 1
         self.replica.apply_raw(changes, max(position, self.replica.next_offset), n)
         if records:

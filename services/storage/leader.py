@@ -32,6 +32,7 @@ from aiokafka.errors import ProducerFenced
 
 from dynamolog import codec, errors
 from dynamolog.config import Settings
+from dynamolog.indexes import LocalIndexes
 
 from .follower import LogFollower, record_mutations
 from .replica import Replica
@@ -71,6 +72,9 @@ TTL_MAX_AGE_S = 5 * 365 * 86400
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
+#: the largest item collection (items under one partition key value, with their local index
+#: entries) of a table with local secondary indexes; DynamoDB's 10 GB, lowered for tests
+ITEM_COLLECTION_BYTES_MAX = int(os.environ.get("DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES", str(10 * 1024**3)))
 
 
 def not_leader(pid: str) -> errors.ApiError:
@@ -86,7 +90,9 @@ class _Group:
     #: (request, answer, error) per write, in arrival order
     answers: list[tuple[_Pending, dict[str, Any] | None, BaseException | None]]
     #: (item key, encoded log record, RocksDB mutations) per log record
-    records: list[tuple[bytes, bytes, list[tuple[bytes, bytes | None]]]]
+    records: list[tuple[bytes, bytes, list[tuple[bytes, Any]]]]
+    #: item-collection size changes of the records (local secondary indexes)
+    deltas: dict[bytes, int] = field(default_factory=dict)
     #: Kafka metadata (offsets) of the records once sent
     metas: list[Any] = field(default_factory=list)
     #: a consistent read asked for a commit that proves leadership (see read_lease)
@@ -104,8 +110,16 @@ class LeaderSequencer:
     """The leader of one partition."""
 
     def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str,
-                 txnlog: TxnLog | None = None, ttl_attribute: Callable[[], str | None] | None = None) -> None:
+                 txnlog: TxnLog | None = None, ttl_attribute: Callable[[], str | None] | None = None,
+                 lsi: LocalIndexes | None = None,
+                 index_keys: Callable[[], list[tuple[str, str, str]]] | None = None) -> None:
         self.settings = settings
+        #: the table's secondary index key attributes now: (index name, attribute, type)
+        self.index_keys = index_keys
+        #: the table's local secondary indexes (maintained with the items, in every replica)
+        self.lsi = lsi if lsi else None
+        #: item-collection size changes evaluated but not yet applied to the view
+        self._coll_pending: dict[bytes, int] = {}
         #: the table's time-to-live attribute now (None: TTL off)
         self.ttl_attribute = ttl_attribute
         self._sweeper: asyncio.Task[None] | None = None
@@ -184,7 +198,7 @@ class LeaderSequencer:
             # an earlier leader (another node, or this node's previous process) may still hold
             # a lease from a commit just before the fence: let it run out
             self._reads_from = time.monotonic() + LEASE_S
-        follower = LogFollower(self.settings, self.replica, self.topic)
+        follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
         try:
             n = await follower.catch_up()
         finally:
@@ -296,6 +310,7 @@ class LeaderSequencer:
                     return
                 log.warning("leader %s: group failed (%r); re-reading the log", self.pid, failure)
                 self._overlay.clear()
+                self._coll_pending.clear()
                 await self._recover()
                 if self.fenced:
                     return
@@ -334,6 +349,8 @@ class LeaderSequencer:
             old = self._current(p.key)
             try:
                 eff = compute(p.req, old)
+                if eff.changed and eff.new is not None:
+                    self._check_index_keys(eff.new)
             except errors.ApiError as e:
                 group.answers.append((p, None, e))
                 continue
@@ -341,7 +358,15 @@ class LeaderSequencer:
                 log.exception("leader %s: evaluating a write failed", self.pid)
                 group.answers.append((p, None, errors.internal()))
                 continue
-            group.answers.append((p, eff.result, None))
+            result = eff.result
+            if self.lsi is not None:
+                coll = self._collection_check(p.req, old, eff.new if eff.changed else old)
+                if isinstance(coll, errors.ApiError):
+                    group.answers.append((p, None, coll))
+                    continue
+                if p.req.get("icm"):
+                    result = result | {"coll": coll}
+            group.answers.append((p, result, None))
             if not eff.changed:
                 continue
             self._overlay[p.key] = (group.seq, eff.new)
@@ -413,6 +438,44 @@ class LeaderSequencer:
         if self.fenced or time.monotonic() >= self.lease_until:
             raise not_leader(self.pid)
 
+    def _check_index_keys(self, item: dict[str, Any]) -> None:
+        """An item's secondary index key attributes must have the index's type and must not be
+        empty (DynamoDB refuses the write; a missing attribute is fine: the index is sparse)."""
+        if self.index_keys is None:
+            return
+        for index, attr, want in self.index_keys():
+            av = item.get(attr)
+            if av is None:
+                continue
+            actual = next(iter(av))
+            if actual != want:
+                raise errors.validation(f"One or more parameter values were invalid: Type mismatch for Index Key "
+                                        f"{attr} Expected: {want} Actual: {actual} IndexName: {index}")
+            if av[actual] == "" or av[actual] == b"":
+                raise errors.validation("One or more parameter values are not valid. A value specified for a "
+                                        "secondary index key is not supported. The AttributeValue for a key attribute "
+                                        f"cannot contain an empty {'string' if want == 'S' else 'binary'} value. "
+                                        f"IndexName: {index}, IndexKey: {attr}")
+
+    def collection_size(self, ckey: bytes) -> int:
+        """The size of an item collection, with the changes evaluated but not yet applied."""
+        return self.replica.counter(ckey) + self._coll_pending.get(ckey, 0)
+
+    def _collection_check(self, req: dict[str, Any], old: dict[str, Any] | None,
+                          new: dict[str, Any] | None) -> int | errors.ApiError:
+        """The item collection's size after a write, or the error when the write would grow it
+        past the limit (DynamoDB's 10 GB; ``DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES``)."""
+        assert self.lsi is not None
+        some = (req.get("keyattrs") or new or old or {})
+        if self.lsi.hash_key not in some:
+            return 0
+        ckey = self.lsi.collection_key(some)
+        delta = self.lsi.footprint(new) - self.lsi.footprint(old)
+        size = self.collection_size(ckey) + delta
+        if delta > 0 and size > ITEM_COLLECTION_BYTES_MAX:
+            return errors.item_collection_size_limit()
+        return size
+
     def _current(self, key: bytes) -> dict[str, Any] | None:
         held = self._overlay.get(key)
         return held[1] if held is not None else self.replica.get(key)
@@ -434,7 +497,13 @@ class LeaderSequencer:
             "txn_deadline_ms": deadline,
             "system_principal": system,
         }
-        group.records.append((key, codec.encode_log_record(rec), record_mutations(rec)))
+        muts = record_mutations(rec, self.lsi)
+        if self.lsi is not None:
+            for k, v in muts:
+                if isinstance(v, int):
+                    group.deltas[k] = group.deltas.get(k, 0) + v
+                    self._coll_pending[k] = self._coll_pending.get(k, 0) + v
+        group.records.append((key, codec.encode_log_record(rec), muts))
 
     # -- transactions (docs/transactions.md) --------------------------------------------------
     def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
@@ -448,7 +517,7 @@ class LeaderSequencer:
             group.answers.append((p, {"ok": True, "sizes": [0] * len(items)}, None))
             return
         reasons: list[dict[str, Any] | None] = []
-        effects: list[tuple[bytes, str, dict[str, Any] | None, dict[str, Any] | None, int]] = []
+        effects: list[tuple[bytes, str, dict[str, Any] | None, dict[str, Any] | None, int, Any]] = []
         for it in items:
             key = base64.b64decode(it["key"])
             if key in self._locks:
@@ -458,6 +527,8 @@ class LeaderSequencer:
             sub = it["req"]
             try:
                 eff = compute(sub, old)
+                if eff.changed and eff.new is not None:
+                    self._check_index_keys(eff.new)
             except errors.ApiError as e:
                 if e.type_name == "ConditionalCheckFailedException":
                     reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": e.message}
@@ -467,22 +538,30 @@ class LeaderSequencer:
                     reason = {"Code": "ValidationError", "Message": e.message}
                 reasons.append(reason)
                 continue
+            coll: int | errors.ApiError | None = None
+            if self.lsi is not None and sub["kind"] != "check":
+                coll = self._collection_check(sub, old, eff.new)
+                if isinstance(coll, errors.ApiError):
+                    reasons.append({"Code": "ItemCollectionSizeLimitExceeded", "Message": coll.message})
+                    continue
             reasons.append(None)
             action = "CHECK" if sub["kind"] == "check" else ("PUT" if eff.new is not None else "DELETE")
-            effects.append((key, action, eff.new, old, int(eff.result.get("size", 0))))
+            effects.append((key, action, eff.new, old, int(eff.result.get("size", 0)), coll))
         if any(r is not None for r in reasons):
             group.answers.append((p, {"ok": False, "reasons": reasons}, None))
             return
         deadline = int(p.req["deadline"])
         hold: dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {}
-        for key, action, new, old, _ in effects:
+        for key, action, new, old, _, _ in effects:
             self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
                          action=action, deadline=deadline)
             self._locks[key] = txn
             hold[key] = (action, new, old)
         self._held[txn] = hold
         self._deadlines[txn] = deadline
-        group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects]}, None))
+        # colls: each item's collection size after the transaction (tables with local indexes)
+        group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]},
+                               None))
 
     def _eval_decide(self, p: _Pending, group: _Group, now_ms: int) -> None:
         """Apply (TXN_COMMIT) or drop (TXN_ABORT) a transaction's pending changes here; releases
@@ -585,6 +664,12 @@ class LeaderSequencer:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:
                     del self._overlay[key]
+            for ck, d in group.deltas.items():
+                left = self._coll_pending.get(ck, 0) - d
+                if left:
+                    self._coll_pending[ck] = left
+                else:
+                    self._coll_pending.pop(ck, None)
             self.groups_committed += 1
             self.records_committed += len(group.records)
             if lane is not None:
@@ -650,7 +735,7 @@ class LeaderSequencer:
         for attempt in range(1, 1_000_000):
             try:
                 await self._new_producers()
-                follower = LogFollower(self.settings, self.replica, self.topic)
+                follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
                 try:
                     await follower.catch_up()
                 finally:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
 from dynamolog.config import Settings
+from dynamolog.indexes import LocalIndexes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
@@ -75,6 +76,8 @@ class StorageNode:
         self.txnlog = TxnLog(settings, f"recovery:{node_id}")
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
+        #: table id -> (catalog entry, its secondary index key attributes), see _index_keys
+        self._index_keys_cache: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
         #: open snapshots served to repairing peers: id -> (snapshot, last used, monotonic)
         self._snapshots: dict[str, tuple[Snapshot, float]] = {}
@@ -173,6 +176,43 @@ class StorageNode:
         attr: str | None = table.get("ttl_attribute")
         return attr
 
+    def _index_keys(self, info: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The secondary index key attributes of the partition's table now (global indexes come
+        and go with UpdateTable): (index name, attribute, type), cached per catalog entry."""
+        table = self.metadata.catalog.items.get(info["table_name"])
+        if table is None or table["table_id"] != info["table_id"]:
+            return []
+        cached = self._index_keys_cache.get(info["table_id"])
+        if cached is not None and cached[0] is table:
+            return cached[1]
+        types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+        out: list[tuple[str, str, str]] = []
+        for g in table.get("global_indexes") or []:
+            if g["status"] != "DELETING":
+                out += [(g["index_name"], a, types[a]) for a in (g["hash_key"], g.get("range_key")) if a in types]
+        for loc in table.get("local_indexes") or []:
+            out.append((loc["index_name"], loc["range_key"], types[loc["range_key"]]))
+        self._index_keys_cache[info["table_id"]] = (table, out)
+        return out
+
+    async def _local_indexes(self, info: dict[str, Any]) -> LocalIndexes | None:
+        """The local secondary indexes of the partition's table (None: it has none).  The table's
+        catalog entry is written before its partitions, but on another topic: wait for it."""
+        if "#" in info["table_id"]:  # a global secondary index's partition
+            return None
+
+        def table() -> dict[str, Any] | None:
+            t = self.metadata.catalog.items.get(info["table_name"])
+            return t if t is not None and t["table_id"] == info["table_id"] else None
+
+        if table() is None and not await self.metadata.catalog.wait_until(lambda: table() is not None, 30):
+            raise RuntimeError(f"partition {info['partition_id']}: table {info['table_name']} "
+                               f"({info['table_id']}) is not in the catalog")
+        t = table()
+        assert t is not None
+        lsi = LocalIndexes(t)
+        return lsi if lsi else None
+
     def _replica_path(self, pid: str) -> Path:
         return self.data_dir / "partitions" / pid
 
@@ -187,13 +227,15 @@ class StorageNode:
         else:
             await hp.close()
             hp.info = info
+        lsi = await self._local_indexes(info)
         if info.get("leader") == self.node_id:
             leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog,
-                                     ttl_attribute=lambda: self._ttl_attribute(info))
+                                     ttl_attribute=lambda: self._ttl_attribute(info), lsi=lsi,
+                                     index_keys=lambda: self._index_keys(info))
             await leader.start()
             hp.leader, hp.follower = leader, None
         else:
-            follower = LogFollower(self.settings, hp.replica, info["log_topic"])
+            follower = LogFollower(self.settings, hp.replica, info["log_topic"], lsi)
             follower.start()
             hp.leader, hp.follower = None, follower
         self.hosted[pid] = hp

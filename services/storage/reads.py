@@ -14,10 +14,10 @@ import orjson
 
 from dynamolog import expr
 from dynamolog.attrs import item_size
-from dynamolog.indexes import index_key_range
-from dynamolog.keys import encode_value, prefix_end
+from dynamolog.indexes import index_key_range, local_space
+from dynamolog.keys import encode_item_key, encode_value, prefix_end
 
-from .replica import Replica
+from .replica import DATA_SPACE, Replica
 
 #: DynamoDB's page size: a Query or Scan stops after reading this many bytes of items
 PAGE_BYTES_MAX = 1024 * 1024
@@ -82,8 +82,12 @@ def get_item(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
 def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     """One page of a Query (``prefix`` given) or Scan (whole partition) on this replica."""
     ctx = ReadContext(req)
+    lsi = req.get("lsi")
+    space = local_space(lsi) if lsi else DATA_SPACE
+    fetch: list[str] | None = req.get("fetch")  # a local index read that needs the table's items
+    keep = set(req["keep"]) if req.get("keep") else None
     if req.get("prefix") is not None:
-        if req.get("index"):  # entries of a global secondary index (dynamolog.indexes)
+        if req.get("index") or lsi:  # entries of a secondary index (dynamolog.indexes)
             start, end = index_key_range(base64.b64decode(req["prefix"]), req.get("range"))
         else:
             start, end = key_range(base64.b64decode(req["prefix"]), req.get("range"))
@@ -98,17 +102,24 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     count = 0
     page_bytes = 0
     last_key: bytes | None = None
+    last_raw = b"{}"
     cut = False
     cap = bool(req.get("cap"))
     size = 0  # DynamoDB's size of the items read, for ConsumedCapacity (only when asked for)
-    plain = ctx.filter is None and ctx.projection is None and not cap
-    for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after"))):
+    plain = ctx.filter is None and ctx.projection is None and not cap and fetch is None
+    for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after")), space=space):
         if scanned >= limit or page_bytes >= bytes_max:
             cut = True
             break
         scanned += 1
         page_bytes += len(raw)
-        last_key = k
+        last_key, last_raw = k, raw
+        if fetch is not None:  # the whole item, from the same replica (same WriteBatch as the entry)
+            entry = orjson.loads(raw)
+            base = replica.get_raw(encode_item_key(entry[fetch[0]], entry[fetch[1]] if len(fetch) > 1 else None))
+            if base is None:  # cannot happen: entry and item change together
+                continue
+            raw = base
         if plain:
             count += 1
             if not count_only:
@@ -121,6 +132,8 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
             continue
         count += 1
         if not count_only:
+            if keep is not None:  # ALL_PROJECTED_ATTRIBUTES of an item fetched for the filter
+                item = {n: v for n, v in item.items() if n in keep}
             items.append(ctx.shape(item))
     out: dict[str, Any] = {"Count": count, "ScannedCount": scanned, "bytes": page_bytes}
     if cap:
@@ -134,7 +147,6 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     out["cut"] = cut or scanned >= limit
     if last_key is not None and (out["cut"] or req.get("always_last")):
         out["last"] = base64.b64encode(last_key).decode()
-        raw_last = replica.get_raw(last_key)
-        last_item = orjson.loads(raw_last) if raw_last is not None else {}
+        last_item = orjson.loads(last_raw)
         out["last_item_keys"] = {n: last_item[n] for n in req.get("key_names", []) if n in last_item}
     return out

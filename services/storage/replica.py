@@ -7,6 +7,10 @@ Layout of the RocksDB database (raw byte keys and values):
 - ``b"p" + txn_id + item_key``: a prepared, undecided transaction's pending change of the item
   (orjson ``{"a": PUT|DELETE|CHECK, "i": new item or null, "dl": deadline ms}``): the item's lock
   (docs/transactions.md).  Transaction ids are 32 hex characters;
+- ``b"l" + index name + 00 + entry key``: an entry of a local secondary index (the projected
+  item; :class:`dynamolog.indexes.LocalIndexes`), changed in the same WriteBatch as its item;
+- ``b"c" + hash prefix``: the size of an item collection of a table with local secondary
+  indexes (8 bytes big-endian: its items plus their index entries);
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing.
@@ -29,7 +33,11 @@ from typing import Any
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch
 
+from dynamolog.keys import prefix_end
+
 _DATA = b"d"
+#: the key space of the items (for :meth:`Replica.range`)
+DATA_SPACE = _DATA
 _DATA_END = b"e"
 _PENDING = b"p"
 _PENDING_END = b"q"
@@ -85,13 +93,24 @@ class Replica:
 
     def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
         """Apply database mutations (full RocksDB key, value or None to delete; see
-        :func:`data_key`, :func:`pending_key`) and move the offset, atomically."""
+        :func:`data_key`, :func:`pending_key`) and move the offset, atomically.  An ``int`` value
+        is added to the 8-byte counter under its key (item-collection sizes)."""
         wb = WriteBatch(raw_mode=True)
+        counters: dict[bytes, int] = {}
         for key, value in mutations:
             if value is None:
                 wb.delete(key)
+            elif isinstance(value, int):
+                if key not in counters:
+                    counters[key] = self.counter(key)
+                counters[key] += value
             else:
                 wb.put(key, value)
+        for key, n in counters.items():
+            if n > 0:
+                wb.put(key, _U64.pack(n))
+            else:
+                wb.delete(key)
         applied = self.applied_records + records
         wb.put(_OFFSET, _U64.pack(next_offset))
         wb.put(_APPLIED, _U64.pack(applied))
@@ -111,6 +130,11 @@ class Replica:
             yield k[1:1 + TXN_ID_LEN].decode(), k[1 + TXN_ID_LEN:], orjson.loads(it.value())
             it.next()
 
+    def counter(self, key: bytes) -> int:
+        """An 8-byte counter (0 when absent)."""
+        raw = self._db.get(key)
+        return _U64.unpack(raw)[0] if raw else 0
+
     def get_raw(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(_DATA + key)
         return value
@@ -120,17 +144,21 @@ class Replica:
         return None if raw is None else orjson.loads(raw)
 
     def range(
-        self, start: bytes, end: bytes | None, *, forward: bool = True, after: bytes | None = None
+        self, start: bytes, end: bytes | None, *, forward: bool = True, after: bytes | None = None,
+        space: bytes = _DATA,
     ) -> Iterator[tuple[bytes, bytes]]:
         """Items with ``start <= key < end`` (``end`` None: no upper bound) in key order or its
         reverse, strictly after ``after`` in the direction of travel when given.
-        Yields (item key, raw JSON)."""
+        Yields (item key, raw JSON).  ``space``: another key space with the same layout (a local
+        secondary index's, :func:`dynamolog.indexes.local_space`)."""
         it = self._db.iter()
-        lo, hi = _DATA + start, (_DATA + end if end is not None else _DATA_END)
+        sp = space
+        lo = sp + start
+        hi = sp + end if end is not None else (prefix_end(sp) or b"\xff" * 16)
         if forward:
             if after is not None:
-                it.seek(_DATA + after)
-                if it.valid() and it.key() == _DATA + after:
+                it.seek(sp + after)
+                if it.valid() and it.key() == sp + after:
                     it.next()
             else:
                 it.seek(lo)
@@ -139,18 +167,18 @@ class Replica:
                 if k >= hi:
                     break
                 if k >= lo:
-                    yield k[1:], it.value()
+                    yield k[len(sp):], it.value()
                 it.next()
         else:
-            it.seek_for_prev(_DATA + after if after is not None else hi)
-            if it.valid() and (it.key() == hi or (after is not None and it.key() == _DATA + after)):
+            it.seek_for_prev(sp + after if after is not None else hi)
+            if it.valid() and (it.key() == hi or (after is not None and it.key() == sp + after)):
                 it.prev()
             while it.valid():
                 k = it.key()
                 if k < lo:
                     break
                 if k < hi:
-                    yield k[1:], it.value()
+                    yield k[len(sp):], it.value()
                 it.prev()
 
     # -- snapshots (partition repair) -------------------------------------------------------
@@ -211,12 +239,19 @@ class Replica:
         self.applied_records = applied
 
     def digest(self) -> tuple[str, int]:
-        """SHA-256 over every item key and value in key order, and the item count."""
+        """SHA-256 over every item, local index entry and item-collection size (keys and values in
+        key order), and the item count: replicas that folded the same log have the same digest."""
         h = hashlib.sha256()
         n = 0
-        for k, v in self.range(b"", None):
-            h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
-            n += 1
+        it = self._db.iter()
+        it.seek_to_first()
+        while it.valid():
+            k = it.key()
+            if k[:1] in (_DATA, b"l", b"c"):
+                v = it.value()
+                h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
+                n += k[:1] == _DATA
+            it.next()
         return h.hexdigest(), n
 
     # -- life cycle ----------------------------------------------------------------------
