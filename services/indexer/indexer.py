@@ -5,8 +5,10 @@ For each index and each partition of its table, one task reads the partition log
 ``<ns>.indexer.<index id>``), turns every change into index operations
 (:func:`dynamolog.indexes.index_ops`: put the new entry, delete the old one when the index key
 changed), keeps the last operation per entry of a fetched batch, sends them to the leaders of the
-index's partitions as ordinary writes, and commits the offset only after all of them were
-acknowledged (at most every half second).  A crash repeats what came after the last commit; the
+index's partitions as ordinary writes (one request per index partition and batch), and commits
+the offset only after all of them were acknowledged (at most every half second).  Batches are
+pipelined: the next one is fetched and sent while earlier ones are in flight, but a batch that
+writes an entry an earlier batch is still writing waits for it.  A crash repeats what came after the last commit; the
 repeated writes are idempotent (an
 unchanged entry writes nothing), so every index converges to exactly its table's items
 (at-least-once delivery, idempotent application: DESIGN.md).
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
+import os
 import time
+from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,11 +39,29 @@ from services.router.routing import Routing
 
 log = logging.getLogger(__name__)
 
-#: index writes in flight at once per task
-CONCURRENCY = 64
+#: how often the indexer logs its counters and delays
+STATS_EVERY_S = float(os.environ.get("DYNAMOLOG_INDEXER_STATS_S", "30"))
+#: fetched batches whose writes may be in flight at once per task
+PIPELINE_BATCHES = 8
+#: index writes per request to an index partition's leader
+WRITES_PER_REQUEST = 500
 #: how often a task commits its position in the table log (after the writes before it were
 #: acknowledged); a restart repeats at most this much, idempotently
 COMMIT_INTERVAL_S = 0.5
+
+
+def _percentiles(samples: deque[int]) -> str:
+    if not samples:
+        return "-"
+    s = sorted(samples)
+    return f"p50 {s[len(s) // 2]} ms p99 {s[min(len(s) - 1, len(s) * 99 // 100)]} ms"
+
+
+def _forget(writing: dict[bytes, asyncio.Task[None]], entries: list[bytes], task: asyncio.Task[None]) -> None:
+    """A batch is done: its entries are no longer being written (unless a later batch took them)."""
+    for e in entries:
+        if writing.get(e) is task:
+            del writing[e]
 
 
 def _group(settings: Settings, index_id: str) -> str:
@@ -75,6 +98,10 @@ class Indexer:
         #: index writes sent, per index id (write amplification)
         self.index_writes: dict[str, int] = {}
         self.base_records: dict[str, int] = {}
+        #: per base record, ms from its append to the table log (its Kafka timestamp) to when the
+        #: indexer fetched it, and to when its index writes were acknowledged (recent ones)
+        self.fetch_lag_ms: deque[int] = deque(maxlen=10_000)
+        self.ack_lag_ms: deque[int] = deque(maxlen=10_000)
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
@@ -103,9 +130,11 @@ class Indexer:
                 raise
             except Exception:
                 log.exception("indexer: reconcile failed")
-            if time.monotonic() - last_stats > 30 and self.index_writes:
+            if time.monotonic() - last_stats > STATS_EVERY_S and self.index_writes:
                 last_stats = time.monotonic()
-                log.info("indexer: index writes %s for base records %s", self.index_writes, self.base_records)
+                log.info("indexer: index writes %s for base records %s; log append -> fetched %s, -> index "
+                         "writes acknowledged %s", self.index_writes, self.base_records,
+                         _percentiles(self.fetch_lag_ms), _percentiles(self.ack_lag_ms))
             await asyncio.sleep(0.5)
 
     async def _reconcile(self) -> None:
@@ -154,33 +183,55 @@ class Indexer:
         return None
 
     async def _feed(self, table_name: str, index_id: str, part: dict[str, Any]) -> None:
+        """Feed one index from one table partition's log, pipelined: while the writes of a
+        fetched batch are in flight, the next batch is fetched and sent.  Two batches that
+        touch the same index entry are ordered (the later one waits for the earlier), so an
+        entry's writes reach its partition in log order; the log position is committed only
+        up to where every batch before it was acknowledged."""
         key = (index_id, part["partition_id"])
         tp = TopicPartition(part["log_topic"], 0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
                                     max_partition_fetch_bytes=8 * 1024 * 1024)
+        #: batches sent and not yet acknowledged, oldest first: (log position after it, its writes)
+        inflight: deque[tuple[int, asyncio.Task[None]]] = deque()
+        #: index entry -> the in-flight batch that writes it
+        writing: dict[bytes, asyncio.Task[None]] = {}
+        acked = -1  # the log position up to which every batch was acknowledged
         try:
             await consumer.start()
             consumer.assign([tp])
             committed = await consumer.committed(tp)
             consumer.seek(tp, committed or 0)
             end_at_start = (await consumer.end_offsets([tp]))[tp]
-            sem = asyncio.Semaphore(CONCURRENCY)
             last_commit = time.monotonic()
             while True:
                 found = self._lookup(table_name, index_id)
                 if found is None:
                     return
                 table, index = found
-                if await consumer.position(tp) >= end_at_start:
+                # acknowledged batches: their position can be committed
+                while inflight and inflight[0][1].done():
+                    position, task = inflight.popleft()
+                    task.result()  # a failed batch fails the feed: it restarts from the last commit
+                    acked = position
+                if acked >= 0 and time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                    await consumer.commit({tp: acked})
+                    last_commit = time.monotonic()
+                if not inflight and await consumer.position(tp) >= end_at_start:
                     self._caught_up[key] = True
-                batch = await consumer.getmany(tp, timeout_ms=200, max_records=2000)
+                if len(inflight) >= PIPELINE_BATCHES:
+                    await asyncio.wait([inflight[0][1]])
+                    continue
+                batch = await consumer.getmany(tp, timeout_ms=200 if not inflight else 5, max_records=2000)
                 records = batch.get(tp, [])
                 if not records:
-                    if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
-                        await consumer.commit({tp: await consumer.position(tp)})
-                        last_commit = time.monotonic()
+                    if inflight:
+                        await asyncio.wait([t for _, t in inflight], return_when=asyncio.FIRST_COMPLETED,
+                                           timeout=0.05)
+                    elif acked < 0:
+                        acked = await consumer.position(tp)
                     continue
                 types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
                 table_keys = [k["attribute_name"] for k in table["key_schema"]]
@@ -194,29 +245,49 @@ class Indexer:
                     self.base_records[index_id] = self.base_records.get(index_id, 0) + 1
                     for entry, image in index_ops(index, change[0], change[1], change[2], types, table_keys):
                         ops[entry] = image
-                await asyncio.gather(*(self._write(index, entry, image, sem) for entry, image in ops.items()))
+                before = {writing[e] for e in ops if e in writing and not writing[e].done()}
+                now_ms = int(time.time() * 1000)
+                stamps = [r.timestamp for r in records[:: max(1, len(records) // 16)]]
+                self.fetch_lag_ms.extend(now_ms - t for t in stamps)
+                task = asyncio.ensure_future(self._send(index, ops, before, stamps))
+                for e in ops:
+                    writing[e] = task
+                task.add_done_callback(functools.partial(_forget, writing, list(ops)))
+                inflight.append((await consumer.position(tp), task))
                 self.index_writes[index_id] = self.index_writes.get(index_id, 0) + len(ops)
-                # the position is committed at most every COMMIT_INTERVAL_S: every write before it
-                # is acknowledged, and a crash repeats at most that much (idempotent writes)
-                if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
-                    await consumer.commit({tp: await consumer.position(tp)})
-                    last_commit = time.monotonic()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("indexer: feeding %s from %s failed; restarting", index_id, part["partition_id"])
             await asyncio.sleep(1)
         finally:
+            for _, t in inflight:
+                t.cancel()
+            await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
             await consumer.stop()
 
-    async def _write(self, index: dict[str, Any], entry: bytes, image: dict[str, Any] | None,
-                     sem: asyncio.Semaphore) -> None:
+    async def _send(self, index: dict[str, Any], ops: dict[bytes, dict[str, Any] | None],
+                    before: set[asyncio.Task[None]], stamps: list[int]) -> None:
+        """Write one batch's index operations: one request per index partition (its leader
+        queues them in order, as one group commit), after the batches ``before`` it."""
+        if before:
+            await asyncio.gather(*before)
         unit = {"table_id": index["index_id"]}
-        part = self.routing.partition_for_item_key(unit, entry)
-        args: dict[str, Any] = {"key": base64.b64encode(entry).decode(), "keyattrs": {}}
-        if image is None:
-            args["kind"] = "delete"
-        else:
-            args.update(kind="put", item=image)
-        async with sem:
-            await self.routing.call(unit, part, "write", leader=True, **args)
+        by_part: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for entry, image in ops.items():
+            p = self.routing.partition_for_item_key(unit, entry)
+            w: dict[str, Any] = {"key": base64.b64encode(entry).decode(), "keyattrs": {}}
+            if image is None:
+                w["kind"] = "delete"
+            else:
+                w.update(kind="put", item=image)
+            by_part.setdefault(p["partition_id"], (p, []))[1].append(w)
+        calls = []
+        for p, writes in by_part.values():
+            for i in range(0, len(writes), WRITES_PER_REQUEST):
+                calls.append(self.routing.call(unit, p, "write_batch", leader=True,
+                                               writes=writes[i:i + WRITES_PER_REQUEST]))
+        await asyncio.gather(*calls)
+        now_ms = int(time.time() * 1000)
+        self.ack_lag_ms.extend(now_ms - t for t in stamps)
+

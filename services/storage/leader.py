@@ -243,6 +243,11 @@ class LeaderSequencer:
     # -- the write path --------------------------------------------------------------------
     async def submit(self, req: dict[str, Any], key: bytes) -> dict[str, Any]:
         """Queue one write; returns its answer after the commit, or raises ApiError."""
+        return await self.enqueue(req, key)
+
+    def enqueue(self, req: dict[str, Any], key: bytes) -> asyncio.Future[dict[str, Any]]:
+        """Queue one write now (writes queued one after another are sequenced in that order);
+        the future holds its answer after the commit, or the ApiError."""
         if self.fenced or (self._task is not None and self._task.done()):
             raise not_leader(self.pid)
         p = _Pending(req, key)
@@ -252,7 +257,7 @@ class LeaderSequencer:
             raise errors.ApiError(
                 "ThrottlingException", "Too many requests are waiting on this partition; retry later"
             ) from None
-        return await p.future
+        return p.future
 
     async def _run(self) -> None:
         """The pipeline: while group N commits, group N+1 is evaluated and sent.

@@ -338,6 +338,21 @@ class StorageNode:
             if hp.leader is None:
                 raise not_leader(req["pid"])
             return await hp.leader.submit(req, base64.b64decode(req["key"]))
+        if op == "write_batch":  # the indexer's writes to one index partition, in this order
+            hp = self._hosted(req["pid"])
+            if hp.leader is None:
+                raise not_leader(req["pid"])
+            leader = hp.leader
+            futures: list[asyncio.Future[dict[str, Any]]] = []
+            try:
+                for w in req["writes"]:
+                    futures.append(leader.enqueue(w, base64.b64decode(w["key"])))
+            finally:
+                results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+            return {"written": len(results)}
         if op in ("txn_prepare", "txn_decide", "txn_read"):
             hp = self._hosted(req["pid"])
             if hp.leader is None:
