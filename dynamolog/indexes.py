@@ -181,3 +181,37 @@ class LocalIndexes:
             return None
         delta = self.footprint(new) - self.footprint(old)
         return (self.collection_key(some), delta) if delta else None
+
+
+# -- index key attributes of a write ----------------------------------------------------------
+def index_key_attributes(table: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The secondary index key attributes of a table: (index name, attribute, type), for its
+    global indexes (but those being deleted) and its local ones."""
+    types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+    out: list[tuple[str, str, str]] = []
+    for g in table.get("global_indexes") or []:
+        if g["status"] != "DELETING":
+            out += [(g["index_name"], a, types[a]) for a in (g["hash_key"], g.get("range_key")) if a in types]
+    for loc in table.get("local_indexes") or []:
+        out.append((loc["index_name"], loc["range_key"], types[loc["range_key"]]))
+    return out
+
+
+def check_index_key_values(item: Item, keys: list[tuple[str, str, str]]) -> None:
+    """An item's index key attributes must have the index's type and must not be empty; DynamoDB
+    refuses such a write (a missing attribute is fine: the index is sparse)."""
+    from . import errors
+
+    for index, attr, want in keys:
+        av = item.get(attr)
+        if av is None:
+            continue
+        actual = next(iter(av))
+        if actual != want:
+            raise errors.validation(f"One or more parameter values were invalid: Type mismatch for Index Key "
+                                    f"{attr} Expected: {want} Actual: {actual} IndexName: {index}")
+        if av[actual] in ("", b""):
+            raise errors.validation("One or more parameter values are not valid. A value specified for a "
+                                    "secondary index key is not supported. The AttributeValue for a key attribute "
+                                    f"cannot contain an empty {'string' if want == 'S' else 'binary'} value. "
+                                    f"IndexName: {index}, IndexKey: {attr}")

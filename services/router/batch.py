@@ -21,7 +21,7 @@ from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
 from dynamolog.keys import encode_item_key
 
-from .items import Expressions, Items, _b64, _read_units, _write_units, item_collection_metrics
+from .items import Expressions, Items, _b64, _read_units, _write_units, check_index_keys, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, parse_item, parse_key, raise_constraints
 
@@ -224,6 +224,7 @@ class Batch:
             if w.args["kind"] == "put":  # its key attributes, checked as DeleteItem's Key would be
                 item = w.args["item"]
                 w.key = parse_key({n: item[n] for n in (hk, rk) if n is not None and n in item}, hk, rk, types)
+                check_index_keys(table, item)
             else:
                 w.key = parse_key(w.key, hk, rk, types)
             w.table = table

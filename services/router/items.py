@@ -14,6 +14,7 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.indexes import check_index_key_values, index_key_attributes
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
 
 from . import legacy
@@ -130,6 +131,13 @@ def _icm(p: dict[str, Any], table: dict[str, Any]) -> bool:
     return v == "SIZE" and bool(table.get("local_indexes"))
 
 
+def check_index_keys(table: dict[str, Any], item: dict[str, Any]) -> None:
+    """Refuse an item whose secondary index key attributes have the wrong type or are empty, before
+    anything is written (the storage node checks again, for UpdateItem's results)."""
+    if table.get("global_indexes") or table.get("local_indexes"):
+        check_index_key_values(item, index_key_attributes(table))
+
+
 def item_collection_metrics(hash_name: str, hash_av: dict[str, Any], size: int) -> dict[str, Any]:
     """ItemCollectionMetrics of one write: the collection's key and its size estimate in GB, a
     1 GB wide range as DynamoDB gives it (the exact size is what the limit is checked against)."""
@@ -244,6 +252,7 @@ class Items:
         table, hk, rk, types = await self._table(p)
         item = parse_item(p.get("Item"))
         hash_av, range_av = item_keys(item, hk, rk, types)
+        check_index_keys(table, item)
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise errors.validation("Item size has exceeded the maximum allowed size")

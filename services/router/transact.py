@@ -30,7 +30,7 @@ from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.keys import encode_item_key
 from dynamolog.txnlog import TxnLog, request_digest
 
-from .items import Expressions, Items, item_collection_metrics
+from .items import Expressions, Items, check_index_keys, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, item_keys, parse_item, parse_key, raise_constraints, require_table_name
 
@@ -148,6 +148,7 @@ class Transactions:
         if kind == "Put":
             item = parse_item(p.get("Item"))
             hash_av, range_av = item_keys(item, hk, rk, types)
+            check_index_keys(table, item)
             size = item_size(item)
             if size > MAX_ITEM_BYTES:
                 raise errors.validation("Item size has exceeded the maximum allowed size")

@@ -32,7 +32,7 @@ from aiokafka.errors import ProducerFenced
 
 from dynamolog import codec, errors
 from dynamolog.config import Settings
-from dynamolog.indexes import LocalIndexes
+from dynamolog.indexes import LocalIndexes, check_index_key_values
 
 from .follower import LogFollower, record_mutations
 from .replica import Replica
@@ -444,23 +444,10 @@ class LeaderSequencer:
             raise not_leader(self.pid)
 
     def _check_index_keys(self, item: dict[str, Any]) -> None:
-        """An item's secondary index key attributes must have the index's type and must not be
-        empty (DynamoDB refuses the write; a missing attribute is fine: the index is sparse)."""
-        if self.index_keys is None:
-            return
-        for index, attr, want in self.index_keys():
-            av = item.get(attr)
-            if av is None:
-                continue
-            actual = next(iter(av))
-            if actual != want:
-                raise errors.validation(f"One or more parameter values were invalid: Type mismatch for Index Key "
-                                        f"{attr} Expected: {want} Actual: {actual} IndexName: {index}")
-            if av[actual] == "" or av[actual] == b"":
-                raise errors.validation("One or more parameter values are not valid. A value specified for a "
-                                        "secondary index key is not supported. The AttributeValue for a key attribute "
-                                        f"cannot contain an empty {'string' if want == 'S' else 'binary'} value. "
-                                        f"IndexName: {index}, IndexKey: {attr}")
+        """The item's secondary index key attributes (of the table's indexes now) must have the
+        index's type and not be empty."""
+        if self.index_keys is not None:
+            check_index_key_values(item, self.index_keys())
 
     def collection_size(self, ckey: bytes) -> int:
         """The size of an item collection, with the changes evaluated but not yet applied."""

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
 from dynamolog.config import Settings
-from dynamolog.indexes import LocalIndexes
+from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
@@ -185,13 +185,7 @@ class StorageNode:
         cached = self._index_keys_cache.get(info["table_id"])
         if cached is not None and cached[0] is table:
             return cached[1]
-        types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
-        out: list[tuple[str, str, str]] = []
-        for g in table.get("global_indexes") or []:
-            if g["status"] != "DELETING":
-                out += [(g["index_name"], a, types[a]) for a in (g["hash_key"], g.get("range_key")) if a in types]
-        for loc in table.get("local_indexes") or []:
-            out.append((loc["index_name"], loc["range_key"], types[loc["range_key"]]))
+        out = index_key_attributes(table)
         self._index_keys_cache[info["table_id"]] = (table, out)
         return out
 

@@ -197,3 +197,17 @@ def test_an_index_added_later_is_backfilled_then_deleted(ddb: Any, create_table:
     with pytest.raises(ClientError) as e:
         query(ddb, table, "byGrp", "grp = :g", {":g": S("g1")})
     assert_error(e, "ValidationException", "The table does not have the specified index")
+
+
+def test_a_write_with_an_index_key_of_the_wrong_type_is_refused(ddb: Any, orders: str) -> None:
+    pk = unique("p")
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=orders, Item={"pk": S(pk), "cust": N(5)})
+    assert_error(e, "ValidationException", "One or more parameter values were invalid: Type mismatch for Index Key "
+                 "cust Expected: S Actual: N IndexName: ")
+    ddb.put_item(TableName=orders, Item={"pk": S(pk), "cust": S("c"), "ts": N(1)})
+    with pytest.raises(ClientError) as e:  # an update's result is checked too
+        ddb.update_item(TableName=orders, Key={"pk": S(pk)}, UpdateExpression="SET ts = :t",
+                        ExpressionAttributeValues={":t": S("later")})
+    assert_error(e, "ValidationException", "Type mismatch for Index Key ts Expected: N Actual: S IndexName: byCust")
+    assert ddb.get_item(TableName=orders, Key={"pk": S(pk)}, ConsistentRead=True)["Item"]["ts"] == N(1)

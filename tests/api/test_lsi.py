@@ -155,6 +155,13 @@ def test_index_key_attributes_must_have_the_index_type_and_not_be_empty(ddb: Any
     assert_error(e, "ValidationException", "A value specified for a secondary index key is not supported. The "
                  "AttributeValue for a key attribute cannot contain an empty string value. IndexName: byStatus, "
                  "IndexKey: status")
+    # a batch with one such item is refused as a whole: none of its writes is done
+    with pytest.raises(ClientError) as e:
+        ddb.batch_write_item(RequestItems={orders: [
+            {"PutRequest": {"Item": {"cust": S(c), "order": S("fine")}}},
+            {"PutRequest": {"Item": {"cust": S(c), "order": S("bad"), "ts": S("x")}}}]})
+    assert_error(e, "ValidationException", "Type mismatch for Index Key ts Expected: N Actual: S")
+    assert "Item" not in ddb.get_item(TableName=orders, Key={"cust": S(c), "order": S("fine")}, ConsistentRead=True)
     # nothing changed: item and index entries as before
     assert ddb.get_item(TableName=orders, Key={"cust": S(c), "order": S("k")}, ConsistentRead=True)["Item"] == {
         "cust": S(c), "order": S("k"), "ts": N(1), "status": S("OK")}
