@@ -299,7 +299,10 @@ class LeaderSequencer:
                         # refuses it if a newer leader has fenced this producer
                         producer._txn_manager.maybe_add_partition_to_txn(self._tp)
                     self._armed[lane] = None
-                    futures = [await producer.send(self.topic, value=v, key=k) for k, v, _ in group.records]
+                    # partition 0 named: a log topic has one partition, and aiokafka's default
+                    # partitioner would hash every key in Python for nothing
+                    futures = [await producer.send(self.topic, value=v, key=k, partition=0)
+                               for k, v, _ in group.records]
                     group.metas = list(await asyncio.gather(*futures))
                 except Exception as e:  # noqa: BLE001 - any send failure leaves the outcome unknown
                     failure = e
