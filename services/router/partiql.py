@@ -93,6 +93,11 @@ class PartiQL:
         params = check_parameters(st, parameters)
         table = await self.tables.get_active(st.table)
         hk, rk = key_names(table)
+        if isinstance(st, Select) and st.index is not None:  # its key takes the table's place
+            from .gsi import find_index
+
+            index = find_index(table, st.index)
+            hk, rk = index["hash_key"], index.get("range_key")
         return st, translate(st, params, hk, rk, single_item=single_item)
 
     async def _run(self, req: Request, extra: dict[str, Any]) -> dict[str, Any]:

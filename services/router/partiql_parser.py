@@ -159,6 +159,8 @@ class Select:
     projection: list[Path] | None  # None: *
     where: Any = None
     params: int = 0
+    #: ``FROM "Table"."Index"``: the secondary index read
+    index: str | None = None
 
 
 @dataclass
@@ -254,7 +256,7 @@ class _Parser:
         st.params = self.params
         return st
 
-    def table(self) -> str:
+    def _name(self) -> str:
         t = self.tok
         if t.kind == "qid":
             self.next()
@@ -264,11 +266,22 @@ class _Parser:
             name = t.text
         else:
             raise self.unexpected()
-        if self.is_op("."):
-            raise errors.validation("Secondary indexes are not supported by this Dynamolog version")
         if not name:
             raise malformed("Empty table name")
         return name
+
+    def table(self) -> str:
+        name = self._name()
+        if self.is_op("."):  # an index: only a SELECT reads one
+            raise self.unexpected()
+        return name
+
+    def table_or_index(self) -> tuple[str, str | None]:
+        name = self._name()
+        if not self.is_op("."):
+            return name, None
+        self.next()
+        return name, self._name()
 
     def select(self) -> Select:
         self.kw("SELECT")
@@ -282,7 +295,8 @@ class _Parser:
                 self.next()
                 projection.append(self.path())
         self.kw("FROM")
-        st = Select(self.table(), projection)
+        table, index = self.table_or_index()
+        st = Select(table, projection, index=index)
         if self.is_kw("WHERE"):
             self.next()
             st.where = self.condition()
@@ -750,9 +764,11 @@ def translate(st: Statement, params: list[dict[str, Any]], hk: str, rk: str | No
     """
     w = _Writer(params)
     p: dict[str, Any] = {"TableName": st.table}
+    if isinstance(st, Select) and st.index is not None:
+        p["IndexName"] = st.index
     if isinstance(st, Select):
         if single_item:
-            if st.where is None:
+            if st.where is None or st.index is not None:
                 raise errors.validation(KEY_EQUALITY)
             key, rest = _key_from_where(st.where, hk, rk, params)
             if rest:

@@ -211,3 +211,16 @@ def test_a_write_with_an_index_key_of_the_wrong_type_is_refused(ddb: Any, orders
                         ExpressionAttributeValues={":t": S("later")})
     assert_error(e, "ValidationException", "Type mismatch for Index Key ts Expected: N Actual: S IndexName: byCust")
     assert ddb.get_item(TableName=orders, Key={"pk": S(pk)}, ConsistentRead=True)["Item"]["ts"] == N(1)
+
+
+def test_partiql_select_from_a_global_index(ddb: Any, orders: str) -> None:
+    cust = unique("cust")
+    for i in range(3):
+        ddb.put_item(TableName=orders, Item={"pk": S(unique("p")), "cust": S(cust), "ts": N(i)})
+
+    def rows() -> list[dict[str, Any]]:
+        res = ddb.execute_statement(Statement=f'SELECT ts FROM "{orders}"."byCust" WHERE cust = ?',
+                                    Parameters=[S(cust)])
+        return list(res["Items"]) if len(res["Items"]) == 3 else []
+
+    assert eventually(rows) == [{"ts": N(0)}, {"ts": N(1)}, {"ts": N(2)}]

@@ -277,3 +277,20 @@ def test_create_table_refuses_bad_local_indexes_and_creates_nothing(ddb: Any, ar
     with pytest.raises(ClientError) as gone:
         ddb.describe_table(TableName=name)
     assert_error(gone, "ResourceNotFoundException")
+
+
+def test_partiql_select_from_a_local_index(ddb: Any, orders: str) -> None:
+    c = unique("c")
+    for order, ts in (("a", 3), ("b", 1), ("c", 2)):
+        put(ddb, orders, c, order, ts=ts)
+    res = ddb.execute_statement(Statement=f'SELECT "order", ts FROM "{orders}"."byTs" WHERE cust = ? AND ts >= ?',
+                                Parameters=[S(c), N(2)], ConsistentRead=True)
+    assert res["Items"] == [{"order": S("c"), "ts": N(2)}, {"order": S("a"), "ts": N(3)}]
+    with pytest.raises(ClientError) as e:
+        ddb.execute_statement(Statement=f'SELECT * FROM "{orders}"."noSuchIndex" WHERE cust = ?', Parameters=[S(c)])
+    assert_error(e, "ValidationException", "The table does not have the specified index: noSuchIndex")
+    with pytest.raises(ClientError) as e:
+        ddb.execute_statement(Statement=f'DELETE FROM "{orders}"."byTs" WHERE cust = ? AND "order" = ?',
+                              Parameters=[S(c), S("a")])
+    assert_error(e, "ValidationException")
+    assert len(query(ddb, orders, "byTs", "cust = :c", {":c": S(c)})["Items"]) == 3

@@ -280,10 +280,16 @@ def test_returning_syntax_errors(statement: str) -> None:
     assert e.value.message.startswith("Statement wasn't well formed, can't be processed: ")
 
 
-def test_index_is_refused() -> None:
-    with pytest.raises(errors.ApiError) as e:
-        parse('SELECT * FROM "T"."idx"')
-    assert "not supported" in e.value.message
+def test_select_names_an_index_and_writes_cannot() -> None:
+    st = parse('SELECT * FROM "T"."idx" WHERE g = 1')
+    assert isinstance(st, Select) and (st.table, st.index) == ("T", "idx")
+    req = translate(st, [], "g", None)
+    assert req.operation == "Query" and req.params["IndexName"] == "idx"
+    for statement in ('DELETE FROM "T"."idx" WHERE pk = 1', 'UPDATE "T"."idx" SET a = 1 WHERE pk = 1',
+                      'INSERT INTO "T"."idx" VALUE {\'pk\': 1}'):
+        with pytest.raises(errors.ApiError) as e:
+            parse(statement)
+        assert e.value.message.startswith("Statement wasn't well formed, can't be processed: Unexpected token")
 
 
 # -- NextToken ------------------------------------------------------------------------------
