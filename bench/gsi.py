@@ -9,7 +9,8 @@ propagation    one table with one GSI that indexes every item (hash ``v``, KEYS_
                connections, 200-byte items) for --duration seconds; meanwhile --probes writes per
                second of their own are watched: from its PutItem answer, a probe queries the
                index for its item every 10 ms until it shows.  Reports p50 / p90 / p99 / max of
-               answer -> visible in the index, and the write rate achieved.
+               answer -> visible in the index, the write rate achieved, and the CPU each of the
+               system's processes used per write (from /proc).
 amplification  three tables with 0, 1 and 3 GSIs (each on an attribute the update changes), N
                items loaded, then N UpdateItems that change every indexed attribute; counts the
                log records the updates caused (table partitions and index partitions, from the
@@ -70,7 +71,35 @@ async def make_table(db: Client, name: str, indexes: list[tuple[str, str, str | 
         await asyncio.sleep(0.1)
 
 
-async def propagation(endpoint: str, rate: float, duration: float, probes: float) -> dict[str, Any]:
+def service_pids(system: System) -> dict[str, int]:
+    """The system's processes: its services and, when it runs them, its Kafka brokers."""
+    state = system.state() or {}
+    pids = dict(state.get("pids") or {})
+    for pidfile in sorted((Path(state["data_dir"]) / "kafka").glob("node-*/kafka.pid")):
+        try:
+            pids[f"kafka-{pidfile.parent.name}"] = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time each process has used so far (from /proc)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+async def propagation(endpoint: str, rate: float, duration: float, probes: float,
+                      pids: dict[str, int] | None = None) -> dict[str, Any]:
     """PutItem load at ``rate`` (bench/loadgen.py, raw HTTP, open loop) on a table whose GSI
     indexes every item, while ``probes`` writes per second are watched until they show in the
     index."""
@@ -115,6 +144,7 @@ async def propagation(endpoint: str, rate: float, duration: float, probes: float
                 delays.append(float("inf"))
 
             tasks = []
+            cpu0 = cpu_seconds(pids or {})
             t0 = time.monotonic()
             n = int(probes * (duration - 4))
             for i in range(n):
@@ -123,6 +153,7 @@ async def propagation(endpoint: str, rate: float, duration: float, probes: float
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.ensure_future(probe(i)))
             await asyncio.gather(*tasks)
+            cpu1, window = cpu_seconds(pids or {}), time.monotonic() - t0
             await load.wait()
             result = json.loads(out.read_text())["median"][0]
         lat = sorted(delays)
@@ -133,13 +164,17 @@ async def propagation(endpoint: str, rate: float, duration: float, probes: float
         return {"load_offered_per_s": rate, "load_achieved_per_s": result["ops_per_s"],
                 "load_put_p50_ms": result["p50_ms"], "load_errors": result["errors"], "probes": len(lat),
                 "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1),
-                "mean_ms": round(statistics.fmean(lat), 1)}
+                "mean_ms": round(statistics.fmean(lat), 1),
+                # CPU each process used per table write in the probe window (load and probes)
+                "cpu_ms_per_write": {n: round((cpu1[n] - cpu0[n]) * 1000 / (window * (result["ops_per_s"] + probes)), 3)
+                                     for n in cpu1 if n in cpu0},
+                "cpu_cores_used": round(sum(cpu1[n] - cpu0.get(n, cpu1[n]) for n in cpu1) / window, 2)}
 
 
 async def _records(system: System) -> int:
     """Log records the leaders of every partition have committed, summed over the nodes."""
     total = 0
-    for port in system.state()["storage_ports"].values():
+    for port in (system.state() or {})["storage_ports"].values():
         c = RpcClient("127.0.0.1", port)
         try:
             st = await c.call("status", timeout_s=5)
@@ -204,7 +239,7 @@ def main() -> None:
         raise SystemExit(f"no system in {a.data_dir}")
     endpoint = f"http://127.0.0.1:{state['port']}"
     if a.what == "propagation":
-        res = asyncio.run(propagation(endpoint, a.rate, a.duration, a.probes))
+        res = asyncio.run(propagation(endpoint, a.rate, a.duration, a.probes, service_pids(system)))
     else:
         res = asyncio.run(amplification(endpoint, system, a.updates))
     print(json.dumps(res, indent=2))
