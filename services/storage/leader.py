@@ -72,6 +72,8 @@ TTL_MAX_AGE_S = 5 * 365 * 86400
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
+#: the shortest interval between two groups of a busy partition (see LeaderSequencer._run)
+GROUP_LINGER_S = float(os.environ.get("DYNAMOLOG_GROUP_LINGER_MS", "5")) / 1000
 #: the largest item collection (items under one partition key value, with their local index
 #: entries) of a table with local secondary indexes; DynamoDB's 10 GB, lowered for tests
 ITEM_COLLECTION_BYTES_MAX = int(os.environ.get("DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES", str(10 * 1024**3)))
@@ -154,6 +156,8 @@ class LeaderSequencer:
         self._overlay: dict[bytes, tuple[int, dict[str, Any] | None]] = {}
         self._seq = 0
         self._committing: asyncio.Future[bool] | None = None
+        #: when the last group was formed (monotonic), for the linger
+        self._last_group = 0.0
         self._task: asyncio.Task[None] | None = None
         self.fenced = False
         self.ready = asyncio.Event()
@@ -279,6 +283,13 @@ class LeaderSequencer:
                 batch = [first]
             else:
                 batch = [await self._queue.get()]
+            # linger: groups start at most every GROUP_LINGER_S while writes keep coming, so that a
+            # busy partition commits fewer, larger Kafka transactions (each costs the broker far
+            # more than a record); a write arriving after a quiet spell starts its group at once
+            linger = self._last_group + GROUP_LINGER_S - time.monotonic()
+            if linger > 0 and self._queue.qsize() + 1 < GROUP_RECORDS_MAX:
+                await asyncio.sleep(linger)
+            self._last_group = time.monotonic()
             if committing is not None and not committing.done() and self._queue.qsize() + 1 < PIPELINE_MIN:
                 # too few writes waiting to fill a group: let the commit in flight finish, so that
                 # the writes arriving meanwhile join this group (fewer, larger transactions)
