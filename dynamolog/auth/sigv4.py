@@ -1,0 +1,204 @@
+"""Verification of AWS Signature Version 4 (``Authorization`` header form), as DynamoDB does it.
+
+This is deliberately an implementation separate from the signer in ``dynamolog.client.sigv4``:
+a bug shared by signer and verifier would otherwise cancel out in every test.
+
+:func:`parse` reads the ``Authorization`` header and the request date without any secret;
+:func:`verify` then recomputes the signature with the caller's secret key and compares it in
+constant time.  Every refusal is an :class:`~dynamolog.errors.ApiError` with DynamoDB's
+``__type`` and message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+from urllib.parse import quote, unquote
+
+from dynamolog.errors import ApiError
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "dynamodb"
+#: how far a request's date may be from the server's clock, either way
+SKEW = timedelta(minutes=15)
+#: longest Authorization header echoed back in an error message
+_ECHO_CHARS_MAX = 1024
+_CORAL = "com.amazon.coral.service#"
+_SPACES = re.compile(r" +")
+_AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def missing_token() -> ApiError:
+    return ApiError("MissingAuthenticationTokenException", "Request is missing Authentication Token",
+                    namespace=_CORAL)
+
+
+def unrecognized_client() -> ApiError:
+    return ApiError("UnrecognizedClientException", "The security token included in the request is invalid.",
+                    namespace=_CORAL)
+
+
+def incomplete(message: str) -> ApiError:
+    return ApiError("IncompleteSignatureException", message, namespace=_CORAL)
+
+
+def invalid_signature(message: str) -> ApiError:
+    return ApiError("InvalidSignatureException", message, namespace=_CORAL)
+
+
+class Parsed(NamedTuple):
+    """What the Authorization header and the date header say (nothing checked against a key yet)."""
+
+    #: the access key id of the Credential
+    access_key_id: str
+    #: the credential scope ``date/region/service/aws4_request``
+    scope: str
+    #: the date (``YYYYMMDD``) of the scope
+    scope_date: str
+    #: the region of the scope
+    region: str
+    #: lower-case names of the signed headers, in the order given
+    signed_headers: tuple[str, ...]
+    #: the signature, lower-case hex
+    signature: str
+    #: the request time, ``YYYYMMDDTHHMMSSZ``
+    amz_date: str
+
+
+def _echo(header: str) -> str:
+    return header if len(header) <= _ECHO_CHARS_MAX else header[:_ECHO_CHARS_MAX] + "..."
+
+
+def _valid_time(amz_date: str) -> bool:
+    try:
+        datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return False
+    return True
+
+
+def parse(headers: dict[str, str], region: str) -> Parsed:
+    """Parse and check the form of the Authorization header (headers: lower-case names)."""
+    auth = headers.get("authorization")
+    if auth is None:
+        raise missing_token()
+    algorithm, _, rest = auth.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise incomplete(f"Unsupported AWS 'algorithm': '{algorithm[:64]}'")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, eq, value = part.strip().partition("=")
+        if eq:
+            fields[name] = value.strip()
+    problems = [f"Authorization header requires '{name}' parameter."
+                for name in ("Credential", "Signature", "SignedHeaders") if not fields.get(name)]
+    amz_date = headers.get("x-amz-date")
+    if amz_date is None and "date" in headers:
+        try:  # an HTTP Date header (RFC 7231) instead of X-Amz-Date
+            from email.utils import parsedate_to_datetime
+            amz_date = parsedate_to_datetime(headers["date"]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        except (TypeError, ValueError, IndexError, OverflowError):
+            amz_date = headers["date"]
+    if amz_date is None:
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    if problems:
+        raise incomplete(" ".join(problems) + f" Authorization={_echo(auth)}")
+    assert amz_date is not None
+    amz_date = amz_date.strip()
+    if not _AMZ_DATE.match(amz_date) or not _valid_time(amz_date):
+        raise incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:64]}'. "
+                         "See http://en.wikipedia.org/wiki/ISO_8601")
+    cred = fields["Credential"].split("/")
+    if len(cred) != 5:
+        raise incomplete("Credential must have exactly 5 slash-delimited elements, e.g. "
+                         f"keyid/date/region/service/term, got '{fields['Credential'][:256]}'")
+    key_id, date, cred_region, service, term = cred
+    if date != amz_date[:8]:
+        raise invalid_signature(f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+                                f"from HTTP: '{date[:16]}' != '{amz_date[:8]}', from '{amz_date}'.")
+    if cred_region != region:
+        raise invalid_signature(f"Credential should be scoped to a valid region, not '{cred_region[:64]}'. ")
+    if service != SERVICE:
+        raise invalid_signature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if term != "aws4_request":
+        raise invalid_signature(f"Credential should be scoped with a valid terminator: 'aws4_request', "
+                                f"not '{term[:64]}'. ")
+    signed = tuple(h.strip().lower() for h in fields["SignedHeaders"].split(";"))
+    if "host" not in signed:
+        raise invalid_signature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    # the headers that choose what the request does or who makes it must be covered too
+    for name in ("x-amz-date", "x-amz-target", "x-amz-security-token"):
+        if name in headers and name not in signed:
+            raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+    return Parsed(key_id, f"{date}/{cred_region}/{service}/{term}", date, cred_region, signed,
+                  fields["Signature"].lower(), amz_date)
+
+
+def canonical_uri(path: str) -> str:
+    """The canonical URI: the path as sent, URI-encoded once more (all services but S3 do this)."""
+    return quote(path or "/", safe="/~")
+
+
+def canonical_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        pairs.append((quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def canonical_request(method: str, target: str, headers: dict[str, str], signed: tuple[str, ...],
+                      body: bytes) -> str:
+    """The canonical request of the signature's specification; ``target`` is the request target
+    (path and query) as sent; ``headers`` have lower-case names."""
+    path, _, query = target.partition("?")
+    lines = [method, canonical_uri(path), canonical_query(query)]
+    lines.extend(f"{name}:{_SPACES.sub(' ', headers.get(name, '').strip())}" for name in signed)
+    lines.append("")
+    lines.append(";".join(signed))
+    lines.append(hashlib.sha256(body).hexdigest())
+    return "\n".join(lines)
+
+
+def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def derive_signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
+    k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, region.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, service.encode(), hashlib.sha256).digest()
+    return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
+
+
+def _fmt(t: datetime) -> str:
+    return t.strftime("%Y%m%dT%H%M%SZ")
+
+
+def verify(p: Parsed, signing_key: bytes, method: str, target: str, headers: dict[str, str], body: bytes,
+           now: datetime | None = None) -> None:
+    """Check the signature with the caller's signing key, then the clock skew; raises ApiError."""
+    canonical = canonical_request(method, target, headers, p.signed_headers, body)
+    sts = string_to_sign(p.amz_date, p.scope, canonical)
+    expected = hmac.new(signing_key, sts.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, p.signature):
+        raise invalid_signature(
+            "The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
+            f"The Canonical String for this request should have been\n'{canonical}'\n\n"
+            f"The String-to-Sign should have been\n'{sts}'\n")
+    when = datetime.strptime(p.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    if when < now - SKEW:
+        raise invalid_signature(f"Signature expired: {p.amz_date} is now earlier than {_fmt(now - SKEW)} "
+                                f"({_fmt(now)} - 15 min.)")
+    if when > now + SKEW:
+        raise invalid_signature(f"Signature not yet current: {p.amz_date} is still later than {_fmt(now + SKEW)} "
+                                f"({_fmt(now)} + 15 min.)")

@@ -1,0 +1,199 @@
+"""The router's front gate: who is calling (SigV4) and may they do this (IAM-like policies).
+
+:meth:`Authenticator.authenticate` runs on every request before anything else looks at it;
+:meth:`Authenticator.authorize` runs once the operation and its parameters are known and
+before any validation or I/O, so a refused request changes nothing.  Keys come from the
+compacted credentials topic, which every router follows (revocation reaches every router within
+about a second).  With authentication off (``--no-auth``) both are no-ops.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from dynamolog import errors
+from dynamolog.auth import credentials, sigv4
+from dynamolog.auth.credentials import Credential
+from dynamolog.config import Settings
+from dynamolog.metadata import TopicView
+
+from .control import ACCOUNT
+
+log = logging.getLogger(__name__)
+
+_CACHE_ENTRIES_MAX = 10_000
+
+#: operations whose resource is the table named by ``TableName`` (Query and Scan: its index
+#: when ``IndexName`` is given)
+_TABLE_OPS = frozenset({
+    "CreateTable", "DescribeTable", "DeleteTable", "UpdateTable", "PutItem", "GetItem", "DeleteItem",
+    "UpdateItem", "Query", "Scan", "UpdateTimeToLive", "DescribeTimeToLive",
+})
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def access_denied(user_arn: str, action: str, resource: str, explicit: bool) -> errors.ApiError:
+    why = ("with an explicit deny in an identity-based policy" if explicit
+           else f"because no identity-based policy allows the {action} action")
+    return errors.ApiError("AccessDeniedException",
+                           f"User: {user_arn} is not authorized to perform: {action} on resource: {resource} {why}")
+
+
+class Authenticator:
+    """Verifies signatures against the credentials topic and checks policies."""
+
+    def __init__(self, settings: Settings, master: bytes | None, enabled: bool = True) -> None:
+        self.settings = settings
+        self.enabled = enabled
+        self._view: TopicView[Any] | None = None
+        if enabled:
+            if master is None:
+                raise ValueError("authentication needs the system key")
+            self._view = TopicView(settings, credentials.topic(settings), credentials.decoder(master))
+            self._view.listen(self._changed)
+        self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+        self._decisions: dict[tuple[str, str, str], tuple[bool, bool]] = {}
+
+    async def start(self) -> None:
+        if self._view is not None:
+            await credentials.ensure_topic(self.settings)
+            await self._view.start()
+
+    async def close(self) -> None:
+        if self._view is not None:
+            await self._view.close()
+
+    def _changed(self, key: str, value: Any) -> None:
+        self._decisions.clear()
+        self._signing_keys.clear()
+
+    # -- authentication --------------------------------------------------------------------
+    def authenticate(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Credential | None:
+        """The caller's key, or ApiError; None when authentication is off."""
+        if self._view is None:
+            return None
+        parsed = sigv4.parse(headers, self.settings.region)
+        cred = self._view.items.get(parsed.access_key_id)
+        if cred is None or cred.revoked_ms is not None:
+            raise sigv4.unrecognized_client()
+        token = headers.get("x-amz-security-token")
+        if cred.session_token_sha256 is not None or token is not None:
+            given = hashlib.sha256(token.encode()).hexdigest() if token is not None else ""
+            if cred.session_token_sha256 is None or not hmac.compare_digest(given, cred.session_token_sha256):
+                raise sigv4.unrecognized_client()
+        ck = (cred.access_key_id, cred.secret, parsed.scope_date, parsed.region)
+        key = self._signing_keys.get(ck)
+        if key is None:
+            if len(self._signing_keys) > _CACHE_ENTRIES_MAX:
+                self._signing_keys.clear()
+            key = self._signing_keys[ck] = sigv4.derive_signing_key(cred.secret, parsed.scope_date, parsed.region)
+        sigv4.verify(parsed, key, method, target, headers, body)
+        return cred
+
+    # -- authorization ---------------------------------------------------------------------
+    def authorize(self, cred: Credential | None, operation: str, params: dict[str, Any]) -> None:
+        """AccessDeniedException unless the key's policy allows every action the request makes."""
+        if cred is None:
+            return
+        for action, resource in self.requirements(operation, params):
+            dk = (cred.access_key_id, action, resource)
+            decision = self._decisions.get(dk)
+            if decision is None:
+                if len(self._decisions) > _CACHE_ENTRIES_MAX:
+                    self._decisions.clear()
+                decision = self._decisions[dk] = cred.policy.decide(action, resource)
+            allowed, denied = decision
+            if not allowed:
+                raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
+
+    def _table(self, name: Any) -> str:
+        if not isinstance(name, str) or not name:
+            return "*"
+        return f"arn:aws:dynamodb:{self.settings.region}:{ACCOUNT}:table/{name}"
+
+    def requirements(self, op: str, p: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        """(action, resource ARN) pairs the request needs; ``*`` when it names no table."""
+        if op in _TABLE_OPS:
+            resource = self._table(p.get("TableName"))
+            index = p.get("IndexName")
+            if op in ("Query", "Scan") and isinstance(index, str) and resource != "*":
+                resource += f"/index/{index}"
+            yield f"dynamodb:{op}", resource
+        elif op in ("BatchGetItem", "BatchWriteItem"):
+            items = p.get("RequestItems")
+            names = list(items) if isinstance(items, dict) and items else [None]
+            for name in names[:100]:
+                yield f"dynamodb:{op}", self._table(name)
+        elif op in ("TransactWriteItems", "TransactGetItems"):
+            entries = p.get("TransactItems")
+            yield from self._transact(entries if isinstance(entries, list) else [])
+        elif op in ("TagResource", "UntagResource", "ListTagsOfResource"):
+            arn = p.get("ResourceArn")
+            yield f"dynamodb:{op}", arn if isinstance(arn, str) and arn else "*"
+        elif op == "ExecuteStatement":
+            yield self._partiql(p.get("Statement"))
+        elif op == "BatchExecuteStatement":
+            stmts = p.get("Statements")
+            for s in (stmts if isinstance(stmts, list) else [None])[:100]:
+                yield self._partiql(s.get("Statement") if isinstance(s, dict) else None)
+        elif op == "ExecuteTransaction":
+            stmts = p.get("TransactStatements")
+            for s in (stmts if isinstance(stmts, list) else [None])[:100]:
+                yield self._partiql(s.get("Statement") if isinstance(s, dict) else None)
+        elif op == "ListStreams":
+            table = p.get("TableName")
+            yield "dynamodb:ListStreams", self._table(table) + "/stream/*" if isinstance(table, str) else "*"
+        elif op in ("DescribeStream", "GetShardIterator"):
+            arn = p.get("StreamArn")
+            yield f"dynamodb:{op}", arn if isinstance(arn, str) and arn else "*"
+        elif op == "GetRecords":
+            yield "dynamodb:GetRecords", self._iterator_resource(p.get("ShardIterator"))
+        else:  # ListTables, DescribeLimits, DescribeEndpoints: no table
+            yield f"dynamodb:{op}", "*"
+
+    def _transact(self, entries: list[Any]) -> Iterator[tuple[str, str]]:
+        if not entries:
+            yield "dynamodb:TransactWriteItems", "*"
+        for e in entries[:100]:
+            if not isinstance(e, dict) or len(e) != 1:
+                yield "dynamodb:TransactWriteItems", "*"
+                continue
+            kind, body = next(iter(e.items()))
+            action = _TRANSACT_ACTIONS.get(kind, "TransactWriteItems")
+            yield f"dynamodb:{action}", self._table(body.get("TableName") if isinstance(body, dict) else None)
+
+    def _partiql(self, statement: Any) -> tuple[str, str]:
+        from .partiql_parser import Delete, Insert, Select, Update, parse
+
+        if not isinstance(statement, str):
+            return "dynamodb:PartiQLSelect", "*"
+        try:
+            st = parse(statement)
+        except errors.ApiError:
+            return "dynamodb:PartiQLSelect", "*"
+        action = {Select: "PartiQLSelect", Insert: "PartiQLInsert", Update: "PartiQLUpdate",
+                  Delete: "PartiQLDelete"}.get(type(st), "PartiQLSelect")
+        table = getattr(st, "table", None)
+        resource = self._table(table)
+        index = getattr(st, "index", None)
+        if isinstance(index, str) and index and resource != "*":
+            resource += f"/index/{index}"
+        return f"dynamodb:{action}", resource
+
+    def _iterator_resource(self, token: Any) -> str:
+        if not isinstance(token, str):
+            return "*"
+        try:
+            d = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+            return f"{self._table(d['t'])}/stream/{d['l']}"
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            return "*"
