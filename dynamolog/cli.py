@@ -199,9 +199,8 @@ def _plain_json(value: Any) -> Any:
 async def _stream_tail(args: argparse.Namespace) -> int:
     import json
 
-    from .client import Client
-
     from .auth.credentials import read_env_file
+    from .client import Client
 
     env: dict[str, str] = dict(os.environ)
     if not env.get("AWS_ACCESS_KEY_ID"):

@@ -235,7 +235,8 @@ async def ensure_admin_key(settings: Settings, master: bytes, env_path: Path, en
 def _admin_policy() -> dict[str, Any]:
     from .policy import ADMIN
 
-    return json.loads(json.dumps(ADMIN))
+    doc: dict[str, Any] = json.loads(json.dumps(ADMIN))
+    return doc
 
 
 def run(coro: Any) -> Any:

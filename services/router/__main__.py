@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dynamolog.service import add_common_args, run, settings_from
-
 from dynamolog.auth import systemkey
+from dynamolog.service import add_common_args, run, settings_from
 
 from .app import Router
 from .http import HttpLimits

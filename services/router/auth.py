@@ -82,7 +82,7 @@ class Authenticator:
         if self._view is None:
             return None
         parsed = sigv4.parse(headers, self.settings.region)
-        cred = self._view.items.get(parsed.access_key_id)
+        cred: Credential | None = self._view.items.get(parsed.access_key_id)
         if cred is None or cred.revoked_ms is not None:
             raise sigv4.unrecognized_client()
         token = headers.get("x-amz-security-token")

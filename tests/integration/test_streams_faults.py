@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
 from dynamolog.launcher import health
 from tests.api.conftest import make_client, start_system, wait_active
