@@ -27,7 +27,6 @@ SKEW = timedelta(minutes=15)
 #: longest Authorization header echoed back in an error message
 _ECHO_CHARS_MAX = 1024
 _CORAL = "com.amazon.coral.service#"
-_SPACES = re.compile(r" +")
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 
 
@@ -160,7 +159,8 @@ def canonical_request(method: str, target: str, headers: dict[str, str], signed:
     (path and query) as sent; ``headers`` have lower-case names."""
     path, _, query = target.partition("?")
     lines = [method, canonical_uri(path), canonical_query(query)]
-    lines.extend(f"{name}:{_SPACES.sub(' ', headers.get(name, '').strip())}" for name in signed)
+    # values trimmed and inner runs of whitespace collapsed to one space (as SDK signers do)
+    lines.extend(f"{name}:{' '.join(headers.get(name, '').split())}" for name in signed)
     lines.append("")
     lines.append(";".join(signed))
     lines.append(hashlib.sha256(body).hexdigest())
