@@ -133,6 +133,6 @@ def test_malformed_authorization_is_refused_with_dynamodb_errors(change: Any, co
 
 
 def test_region_must_be_the_systems() -> None:
-    target, headers = botocore_signed(b"{}", region="eu-west-1")
+    _, headers = botocore_signed(b"{}", region="eu-west-1")
     assert error(lambda: sigv4.parse(headers, "us-east-1")) == (
         "InvalidSignatureException", "Credential should be scoped to a valid region, not 'eu-west-1'. ")
