@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, unquote
@@ -24,6 +25,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "dynamodb"
 #: how far a request's date may be from the server's clock, either way
 SKEW = timedelta(minutes=15)
+SKEW_S = SKEW.total_seconds()
 #: longest Authorization header echoed back in an error message
 _ECHO_CHARS_MAX = 1024
 _CORAL = "com.amazon.coral.service#"
@@ -71,12 +73,26 @@ def _echo(header: str) -> str:
     return header if len(header) <= _ECHO_CHARS_MAX else header[:_ECHO_CHARS_MAX] + "..."
 
 
-def _valid_time(amz_date: str) -> bool:
+_epochs: dict[str, int] = {}
+
+
+def epoch_of(amz_date: str) -> int | None:
+    """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``, or None when it is not such a time
+    (parsed by hand and cached: strptime would be most of the cost of verifying a request)."""
+    t = _epochs.get(amz_date)
+    if t is not None:
+        return t
+    if not _AMZ_DATE.match(amz_date):
+        return None
     try:
-        datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        when = datetime(int(amz_date[0:4]), int(amz_date[4:6]), int(amz_date[6:8]), int(amz_date[9:11]),
+                        int(amz_date[11:13]), int(amz_date[13:15]), tzinfo=UTC)
     except ValueError:
-        return False
-    return True
+        return None
+    if len(_epochs) > 4096:
+        _epochs.clear()
+    t = _epochs[amz_date] = int(when.timestamp())
+    return t
 
 
 def parse(headers: dict[str, str], region: str) -> Parsed:
@@ -107,13 +123,34 @@ def parse(headers: dict[str, str], region: str) -> Parsed:
         raise incomplete(" ".join(problems) + f" Authorization={_echo(auth)}")
     assert amz_date is not None
     amz_date = amz_date.strip()
-    if not _AMZ_DATE.match(amz_date) or not _valid_time(amz_date):
+    if epoch_of(amz_date) is None:
         raise incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:64]}'. "
                          "See http://en.wikipedia.org/wiki/ISO_8601")
-    cred = fields["Credential"].split("/")
+    scoped = _scopes.get((fields["Credential"], amz_date[:8], region))
+    if scoped is None:
+        scoped = _scope(fields["Credential"], amz_date, region)
+    signed = _signed.get(fields["SignedHeaders"])
+    if signed is None:
+        signed = _signed_headers(fields["SignedHeaders"])
+    # the headers that choose what the request does or who makes it must be covered too
+    for name in ("x-amz-date", "x-amz-target", "x-amz-security-token"):
+        if name in headers and name not in signed:
+            raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+    return Parsed(*scoped, signed, fields["Signature"].lower(), amz_date)
+
+
+# the parts of an Authorization header that repeat from request to request, checked once
+_scopes: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
+_signed: dict[str, tuple[str, ...]] = {}
+_CACHE_MAX = 4096
+
+
+def _scope(credential: str, amz_date: str, region: str) -> tuple[str, str, str, str]:
+    """(key id, scope, date, region) of a valid Credential field."""
+    cred = credential.split("/")
     if len(cred) != 5:
         raise incomplete("Credential must have exactly 5 slash-delimited elements, e.g. "
-                         f"keyid/date/region/service/term, got '{fields['Credential'][:256]}'")
+                         f"keyid/date/region/service/term, got '{credential[:256]}'")
     key_id, date, cred_region, service, term = cred
     if date != amz_date[:8]:
         raise invalid_signature(f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
@@ -125,20 +162,28 @@ def parse(headers: dict[str, str], region: str) -> Parsed:
     if term != "aws4_request":
         raise invalid_signature(f"Credential should be scoped with a valid terminator: 'aws4_request', "
                                 f"not '{term[:64]}'. ")
-    signed = tuple(h.strip().lower() for h in fields["SignedHeaders"].split(";"))
+    if len(_scopes) > _CACHE_MAX:
+        _scopes.clear()
+    out = _scopes[(credential, amz_date[:8], region)] = (key_id, f"{date}/{cred_region}/{service}/{term}", date,
+                                                         cred_region)
+    return out
+
+
+def _signed_headers(text: str) -> tuple[str, ...]:
+    signed = tuple(h.strip().lower() for h in text.split(";"))
     if "host" not in signed:
         raise invalid_signature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-    # the headers that choose what the request does or who makes it must be covered too
-    for name in ("x-amz-date", "x-amz-target", "x-amz-security-token"):
-        if name in headers and name not in signed:
-            raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
-    return Parsed(key_id, f"{date}/{cred_region}/{service}/{term}", date, cred_region, signed,
-                  fields["Signature"].lower(), amz_date)
+    if len(_signed) > _CACHE_MAX:
+        _signed.clear()
+    _signed[text] = signed
+    return signed
 
 
 def canonical_uri(path: str) -> str:
     """The canonical URI: the path as sent, URI-encoded once more (all services but S3 do this)."""
-    return quote(path or "/", safe="/~")
+    if path == "/" or not path:
+        return "/"
+    return quote(path, safe="/~")
 
 
 def canonical_query(query: str) -> str:
@@ -194,11 +239,15 @@ def verify(p: Parsed, signing_key: bytes, method: str, target: str, headers: dic
             "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
             f"The Canonical String for this request should have been\n'{canonical}'\n\n"
             f"The String-to-Sign should have been\n'{sts}'\n")
-    when = datetime.strptime(p.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    when = epoch_of(p.amz_date)
+    assert when is not None  # parse() checked it
+    now_s = now.timestamp() if now is not None else time.time()
+    if abs(when - now_s) <= SKEW_S:
+        return
     now = now or datetime.now(UTC)
-    if when < now - SKEW:
+    if when < now_s:
         raise invalid_signature(f"Signature expired: {p.amz_date} is now earlier than {_fmt(now - SKEW)} "
                                 f"({_fmt(now)} - 15 min.)")
-    if when > now + SKEW:
+    else:
         raise invalid_signature(f"Signature not yet current: {p.amz_date} is still later than {_fmt(now + SKEW)} "
                                 f"({_fmt(now)} + 15 min.)")

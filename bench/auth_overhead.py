@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""What authentication costs per request: the same load against two routers of one system, one
+verifying SigV4 and policies (the default) and one started with ``--no-auth``.
+
+Both routers serve the same tables from the same storage node and Kafka, so the only difference
+is the authentication step (parse the Authorization header, look the key up, recompute and
+compare the signature, check the policy). The load generator signs every request in both cases.
+Rounds alternate which router goes first; the figures are medians over the rounds.
+
+    .venv/bin/dynamolog up --detach --data-dir .bench-auth --port 8100 --storage-port 7101 --kafka-port 9192
+    .venv/bin/python bench/auth_overhead.py --data-dir .bench-auth --rounds 5 --duration 10
+    .venv/bin/dynamolog down --data-dir .bench-auth
+
+It adds the unauthenticated router to that system (``router-noauth`` in system.json; ``dynamolog
+down`` stops it) on ``--noauth-port``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import creds  # noqa: E402 - bench/creds.py
+
+from dynamolog.launcher import System, health  # noqa: E402
+
+
+def add_noauth_router(system: System, port: int) -> str:
+    state = system.state()
+    assert state is not None
+    if "router-noauth" not in state["pids"] or not health(port):
+        cmd = list(state["commands"]["router"])
+        cmd[cmd.index("--port") + 1] = str(port)
+        state["commands"]["router-noauth"] = [*cmd, "--no-auth"]
+        system._write(state)
+        system.start_service("router-noauth")
+        deadline = time.monotonic() + 60
+        while not health(port):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the --no-auth router did not answer on {port}; see {system.data_dir}/logs")
+            time.sleep(0.2)
+    return f"http://127.0.0.1:{port}"
+
+
+def loadgen(endpoint: str, a: argparse.Namespace, ops: str, extra: list[str]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    cmd = [sys.executable, str(ROOT / "bench" / "loadgen.py"), "--endpoint", endpoint, "--table", a.table,
+           "--ops", ops, "--clients", str(a.clients), "--duration", str(a.duration), "--items", str(a.items),
+           "--sort-keys", "4", "--data-dir", str(a.data_dir), "--no-progress", "--json", out, *extra]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        doc = json.load(f)
+    os.unlink(out)
+    return {row["phase"]: row for row in doc["median"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="data dir of a running system (dynamolog up)")
+    p.add_argument("--noauth-port", type=int, default=8199, help="port of the added --no-auth router (default 8199)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds; each measures both routers (default 5)")
+    p.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent connections (default 8)")
+    p.add_argument("--items", type=int, default=2000, help="partition keys (x 4 sort keys) (default 2000)")
+    p.add_argument("--ops", default="get,put", help="phases (loadgen.py --ops) (default get,put)")
+    p.add_argument("--table", default="authbench", help="table (default authbench)")
+    a = p.parse_args()
+    system = System(a.data_dir)
+    state = system.state()
+    if state is None or not health(state["port"]):
+        raise SystemExit(f"no running system in {a.data_dir}: start one with dynamolog up --detach --data-dir {a.data_dir}")
+    key, _ = creds.credentials(a.data_dir)
+    print(f"signing with {key}; auth router :{state['port']}, --no-auth router :{a.noauth_port}", flush=True)
+    on = f"http://127.0.0.1:{state['port']}"
+    off = add_noauth_router(system, a.noauth_port)
+    loadgen(on, a, "get", ["--create", "--duration", "1"])  # create and preload
+    ops = a.ops
+    results: dict[str, dict[str, list[dict]]] = {"on": {}, "off": {}}
+    for r in range(a.rounds):
+        order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
+        for label, url in order:
+            rows = loadgen(url, a, ops, ["--no-preload"])
+            for phase, row in rows.items():
+                results[label].setdefault(phase, []).append(row)
+            print(f"round {r + 1} auth {label:<3} " + "  ".join(
+                f"{ph}: p50 {row['p50_ms']:.2f} ms {row['ops_per_s']:.0f}/s" for ph, row in rows.items()), flush=True)
+    print("\n| phase | auth | p50 ms (median of rounds) | p99 ms | ops/s | added p50 |")
+    print("|---|---|---|---|---|---|")
+    summary = {}
+    for phase in results["on"]:
+        med = {lab: {k: statistics.median(x[k] for x in results[lab][phase]) for k in ("p50_ms", "p99_ms", "ops_per_s")}
+               for lab in ("on", "off")}
+        added = (med["on"]["p50_ms"] / med["off"]["p50_ms"] - 1) * 100
+        summary[phase] = {**med, "added_p50_pct": round(added, 1)}
+        for lab in ("off", "on"):
+            m = med[lab]
+            print(f"| {phase} | {lab} | {m['p50_ms']:.3f} | {m['p99_ms']:.2f} | {m['ops_per_s']:.0f} | "
+                  f"{f'{added:+.1f} %' if lab == 'on' else ''} |")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
