@@ -53,6 +53,12 @@ def add_noauth_router(system: System, port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadgen(endpoint: str, a: argparse.Namespace, ops: str, extra: list[str]) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
@@ -88,25 +94,34 @@ def main() -> None:
     loadgen(on, a, "get", ["--create", "--duration", "1"])  # create and preload
     ops = a.ops
     results: dict[str, dict[str, list[dict]]] = {"on": {}, "off": {}}
+    pids = {"on": system.state()["pids"]["router"], "off": system.state()["pids"]["router-noauth"]}
     for r in range(a.rounds):
         order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
         for label, url in order:
-            rows = loadgen(url, a, ops, ["--no-preload"])
+            rows = {}
+            for phase in ops.split(","):  # one phase at a time, to charge the router's CPU to it
+                c0 = cpu_s(pids[label])
+                row = loadgen(url, a, phase, ["--no-preload"])[phase]
+                ops_total = row["ops_per_s"] * (a.duration + 1.0)  # loadgen warms up 1 s first
+                row["router_cpu_us_per_op"] = (cpu_s(pids[label]) - c0) / max(1.0, ops_total) * 1e6
+                rows[phase] = row
             for phase, row in rows.items():
                 results[label].setdefault(phase, []).append(row)
             print(f"round {r + 1} auth {label:<3} " + "  ".join(
-                f"{ph}: p50 {row['p50_ms']:.2f} ms {row['ops_per_s']:.0f}/s" for ph, row in rows.items()), flush=True)
-    print("\n| phase | auth | p50 ms (median of rounds) | p99 ms | ops/s | added p50 |")
-    print("|---|---|---|---|---|---|")
+                f"{ph}: p50 {row['p50_ms']:.2f} ms {row['ops_per_s']:.0f}/s router CPU {row['router_cpu_us_per_op']:.0f} us/op"
+                for ph, row in rows.items()), flush=True)
+    print("\n| phase | auth | p50 ms (median of rounds) | p99 ms | ops/s | router CPU µs/request | added p50 |")
+    print("|---|---|---|---|---|---|---|")
     summary = {}
     for phase in results["on"]:
-        med = {lab: {k: statistics.median(x[k] for x in results[lab][phase]) for k in ("p50_ms", "p99_ms", "ops_per_s")}
-               for lab in ("on", "off")}
+        med = {lab: {k: statistics.median(x[k] for x in results[lab][phase])
+                     for k in ("p50_ms", "p99_ms", "ops_per_s", "router_cpu_us_per_op")} for lab in ("on", "off")}
         added = (med["on"]["p50_ms"] / med["off"]["p50_ms"] - 1) * 100
         summary[phase] = {**med, "added_p50_pct": round(added, 1)}
         for lab in ("off", "on"):
             m = med[lab]
             print(f"| {phase} | {lab} | {m['p50_ms']:.3f} | {m['p99_ms']:.2f} | {m['ops_per_s']:.0f} | "
+                  f"{m['router_cpu_us_per_op']:.0f} | "
                   f"{f'{added:+.1f} %' if lab == 'on' else ''} |")
     print(json.dumps(summary))
 
