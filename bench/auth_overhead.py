@@ -5,7 +5,9 @@ verifying SigV4 and policies (the default) and one started with ``--no-auth``.
 Both routers serve the same tables from the same storage node and Kafka, so the only difference
 is the authentication step (parse the Authorization header, look the key up, recompute and
 compare the signature, check the policy). The load generator signs every request in both cases.
-Rounds alternate which router goes first; the figures are medians over the rounds.
+In each round two load generators run at the same time, one per router, so that whatever else
+the machine does at that moment slows both alike; the figures are medians over the rounds, and
+each router's CPU time per request is read from /proc.
 
     .venv/bin/dynamolog up --detach --data-dir .bench-auth --port 8100 --storage-port 7101 --kafka-port 9192
     .venv/bin/python bench/auth_overhead.py --data-dir .bench-auth --rounds 5 --duration 10
@@ -59,16 +61,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def loadgen(endpoint: str, a: argparse.Namespace, ops: str, extra: list[str]) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        out = f.name
+def loadgen(endpoint: str, a: argparse.Namespace, ops: str, extra: list[str]) -> subprocess.Popen[bytes]:
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     cmd = [sys.executable, str(ROOT / "bench" / "loadgen.py"), "--endpoint", endpoint, "--table", a.table,
            "--ops", ops, "--clients", str(a.clients), "--duration", str(a.duration), "--items", str(a.items),
            "--sort-keys", "4", "--data-dir", str(a.data_dir), "--no-progress", "--json", out, *extra]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    with open(out) as f:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc.out = out  # type: ignore[attr-defined]
+    return proc
+
+
+def result(proc: subprocess.Popen[bytes]) -> dict:
+    if proc.wait() != 0:
+        raise SystemExit(f"loadgen failed ({proc.args})")
+    with open(proc.out) as f:  # type: ignore[attr-defined]
         doc = json.load(f)
-    os.unlink(out)
+    os.unlink(proc.out)  # type: ignore[attr-defined]
     return {row["phase"]: row for row in doc["median"]}
 
 
@@ -78,7 +86,7 @@ def main() -> None:
     p.add_argument("--noauth-port", type=int, default=8199, help="port of the added --no-auth router (default 8199)")
     p.add_argument("--rounds", type=int, default=5, help="rounds; each measures both routers (default 5)")
     p.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
-    p.add_argument("--clients", type=int, default=8, help="concurrent connections (default 8)")
+    p.add_argument("--clients", type=int, default=4, help="concurrent connections per router (default 4)")
     p.add_argument("--items", type=int, default=2000, help="partition keys (x 4 sort keys) (default 2000)")
     p.add_argument("--ops", default="get,put", help="phases (loadgen.py --ops) (default get,put)")
     p.add_argument("--table", default="authbench", help="table (default authbench)")
@@ -91,25 +99,23 @@ def main() -> None:
     print(f"signing with {key}; auth router :{state['port']}, --no-auth router :{a.noauth_port}", flush=True)
     on = f"http://127.0.0.1:{state['port']}"
     off = add_noauth_router(system, a.noauth_port)
-    loadgen(on, a, "get", ["--create", "--duration", "1"])  # create and preload
+    result(loadgen(on, a, "get", ["--create", "--duration", "1"]))  # create and preload
     ops = a.ops
     results: dict[str, dict[str, list[dict]]] = {"on": {}, "off": {}}
     pids = {"on": system.state()["pids"]["router"], "off": system.state()["pids"]["router-noauth"]}
     for r in range(a.rounds):
-        order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
-        for label, url in order:
-            rows = {}
-            for phase in ops.split(","):  # one phase at a time, to charge the router's CPU to it
-                c0 = cpu_s(pids[label])
-                row = loadgen(url, a, phase, ["--no-preload"])[phase]
+        for phase in ops.split(","):
+            c0 = {lab: cpu_s(pid) for lab, pid in pids.items()}
+            procs = {"on": loadgen(on, a, phase, ["--no-preload"]), "off": loadgen(off, a, phase, ["--no-preload"])}
+            rows = {lab: result(p)[phase] for lab, p in procs.items()}
+            line = []
+            for lab, row in rows.items():
                 ops_total = row["ops_per_s"] * (a.duration + 1.0)  # loadgen warms up 1 s first
-                row["router_cpu_us_per_op"] = (cpu_s(pids[label]) - c0) / max(1.0, ops_total) * 1e6
-                rows[phase] = row
-            for phase, row in rows.items():
-                results[label].setdefault(phase, []).append(row)
-            print(f"round {r + 1} auth {label:<3} " + "  ".join(
-                f"{ph}: p50 {row['p50_ms']:.2f} ms {row['ops_per_s']:.0f}/s router CPU {row['router_cpu_us_per_op']:.0f} us/op"
-                for ph, row in rows.items()), flush=True)
+                row["router_cpu_us_per_op"] = (cpu_s(pids[lab]) - c0[lab]) / max(1.0, ops_total) * 1e6
+                results[lab].setdefault(phase, []).append(row)
+                line.append(f"auth {lab}: p50 {row['p50_ms']:.2f} ms {row['ops_per_s']:.0f}/s "
+                            f"router CPU {row['router_cpu_us_per_op']:.0f} us/op")
+            print(f"round {r + 1} {phase}: " + " | ".join(line), flush=True)
     print("\n| phase | auth | p50 ms (median of rounds) | p99 ms | ops/s | router CPU µs/request | added p50 |")
     print("|---|---|---|---|---|---|---|")
     summary = {}

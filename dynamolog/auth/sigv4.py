@@ -95,11 +95,34 @@ def epoch_of(amz_date: str) -> int | None:
     return t
 
 
+# the form every SDK sends, matched in one step; anything else takes the general path below
+_SDK_FORM = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]{64})$")
+
+
 def parse(headers: dict[str, str], region: str) -> Parsed:
     """Parse and check the form of the Authorization header (headers: lower-case names)."""
     auth = headers.get("authorization")
     if auth is None:
         raise missing_token()
+    m = _SDK_FORM.match(auth)
+    amz_date = headers.get("x-amz-date")
+    if m is not None and amz_date is not None and epoch_of(amz_date) is not None:
+        credential, signed_text, signature = m.groups()
+        scoped = _scopes.get((credential, amz_date[:8], region)) or _scope(credential, amz_date, region)
+        signed = _signed.get(signed_text) or _signed_headers(signed_text)
+        _check_signed(headers, signed)
+        return Parsed(*scoped, signed, signature, amz_date)
+    return _parse_general(auth, headers, region)
+
+
+def _check_signed(headers: dict[str, str], signed: tuple[str, ...]) -> None:
+    """The headers that choose what the request does or who makes it must be signed too."""
+    for name in ("x-amz-date", "x-amz-target", "x-amz-security-token"):
+        if name in headers and name not in signed:
+            raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+
+
+def _parse_general(auth: str, headers: dict[str, str], region: str) -> Parsed:
     algorithm, _, rest = auth.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise incomplete(f"Unsupported AWS 'algorithm': '{algorithm[:64]}'")
@@ -132,10 +155,7 @@ def parse(headers: dict[str, str], region: str) -> Parsed:
     signed = _signed.get(fields["SignedHeaders"])
     if signed is None:
         signed = _signed_headers(fields["SignedHeaders"])
-    # the headers that choose what the request does or who makes it must be covered too
-    for name in ("x-amz-date", "x-amz-target", "x-amz-security-token"):
-        if name in headers and name not in signed:
-            raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+    _check_signed(headers, signed)
     return Parsed(*scoped, signed, fields["Signature"].lower(), amz_date)
 
 
@@ -180,10 +200,19 @@ def _signed_headers(text: str) -> tuple[str, ...]:
 
 
 def canonical_uri(path: str) -> str:
-    """The canonical URI: the path as sent, URI-encoded once more (all services but S3 do this)."""
+    """The canonical URI: the path as sent with dot segments and empty segments removed (RFC 3986
+    5.2.4, as AWS services require), then URI-encoded once more (all services but S3 do this)."""
     if path == "/" or not path:
         return "/"
-    return quote(path, safe="/~")
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg and seg != ".":
+            out.append(seg)
+    norm = ("/" if path[0] == "/" else "") + "/".join(out) + ("/" if path[-1] == "/" and out else "")
+    return quote(norm, safe="/~")
 
 
 def canonical_query(query: str) -> str:
@@ -204,8 +233,12 @@ def canonical_request(method: str, target: str, headers: dict[str, str], signed:
     (path and query) as sent; ``headers`` have lower-case names."""
     path, _, query = target.partition("?")
     lines = [method, canonical_uri(path), canonical_query(query)]
-    # values trimmed and inner runs of whitespace collapsed to one space (as SDK signers do)
-    lines.extend(f"{name}:{' '.join(headers.get(name, '').split())}" for name in signed)
+    for name in signed:
+        # values trimmed and inner runs of whitespace collapsed to one space (as SDK signers do)
+        v = headers.get(name, "")
+        if "  " in v or "\t" in v or v[:1] == " " or v[-1:] == " ":
+            v = " ".join(v.split())
+        lines.append(f"{name}:{v}")
     lines.append("")
     lines.append(";".join(signed))
     lines.append(hashlib.sha256(body).hexdigest())
@@ -232,7 +265,7 @@ def verify(p: Parsed, signing_key: bytes, method: str, target: str, headers: dic
     """Check the signature with the caller's signing key, then the clock skew; raises ApiError."""
     canonical = canonical_request(method, target, headers, p.signed_headers, body)
     sts = string_to_sign(p.amz_date, p.scope, canonical)
-    expected = hmac.new(signing_key, sts.encode(), hashlib.sha256).hexdigest()
+    expected = hmac.digest(signing_key, sts.encode(), "sha256").hex()
     if not hmac.compare_digest(expected, p.signature):
         raise invalid_signature(
             "The request signature we calculated does not match the signature you provided. Check your AWS "

@@ -37,6 +37,7 @@ _TABLE_OPS = frozenset({
     "CreateTable", "DescribeTable", "DeleteTable", "UpdateTable", "PutItem", "GetItem", "DeleteItem",
     "UpdateItem", "Query", "Scan", "UpdateTimeToLive", "DescribeTimeToLive",
 })
+_ACTIONS = {op: f"dynamodb:{op}" for op in _TABLE_OPS}
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
@@ -60,6 +61,7 @@ class Authenticator:
                 raise ValueError("authentication needs the system key")
             self._view = TopicView(settings, credentials.topic(settings), credentials.decoder(master))
             self._view.listen(self._changed)
+        self._table_prefix = f"arn:aws:dynamodb:{settings.region}:{ACCOUNT}:table/"
         self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
         self._decisions: dict[tuple[str, str, str], tuple[bool, bool]] = {}
 
@@ -104,21 +106,29 @@ class Authenticator:
         """AccessDeniedException unless the key's policy allows every action the request makes."""
         if cred is None:
             return
+        if operation in _TABLE_OPS and "IndexName" not in params:  # the common case: one action, one table
+            name = params.get("TableName")
+            if isinstance(name, str) and name:
+                self._check(cred, _ACTIONS[operation], f"{self._table_prefix}{name}")
+                return
         for action, resource in self.requirements(operation, params):
-            dk = (cred.access_key_id, action, resource)
-            decision = self._decisions.get(dk)
-            if decision is None:
-                if len(self._decisions) > _CACHE_ENTRIES_MAX:
-                    self._decisions.clear()
-                decision = self._decisions[dk] = cred.policy.decide(action, resource)
-            allowed, denied = decision
-            if not allowed:
-                raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
+            self._check(cred, action, resource)
+
+    def _check(self, cred: Credential, action: str, resource: str) -> None:
+        dk = (cred.access_key_id, action, resource)
+        decision = self._decisions.get(dk)
+        if decision is None:
+            if len(self._decisions) > _CACHE_ENTRIES_MAX:
+                self._decisions.clear()
+            decision = self._decisions[dk] = cred.policy.decide(action, resource)
+        allowed, denied = decision
+        if not allowed:
+            raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
 
     def _table(self, name: Any) -> str:
         if not isinstance(name, str) or not name:
             return "*"
-        return f"arn:aws:dynamodb:{self.settings.region}:{ACCOUNT}:table/{name}"
+        return self._table_prefix + name
 
     def requirements(self, op: str, p: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """(action, resource ARN) pairs the request needs; ``*`` when it names no table."""
