@@ -80,9 +80,38 @@ def result(proc: subprocess.Popen[bytes]) -> dict:
     return {row["phase"]: row for row in doc["median"]}
 
 
+def micro(n: int = 50_000) -> None:
+    """In-process: microseconds per request of authenticate + authorize for loadgen's GetItem and
+    PutItem requests (no system needed)."""
+    import orjson
+    from loadgen import RequestBuilder
+
+    from dynamolog.auth import credentials, policy
+    from dynamolog.config import Settings
+    from services.router.auth import Authenticator
+
+    cred, _ = credentials.new("admin", json.loads(json.dumps(policy.ADMIN)))
+    auth = Authenticator(Settings(), b"k" * 32, enabled=True)
+    assert auth._view is not None
+    auth._view.items[cred.access_key_id] = cred
+    rb = RequestBuilder("127.0.0.1:8000", cred.access_key_id, cred.secret)
+    for op, body in (("GetItem", b'{"TableName":"bench","Key":{"pk":{"S":"pk00000001"},"sk":{"S":"s1"}}}'),
+                     ("PutItem", b'{"TableName":"bench","Item":{"pk":{"S":"pk00000001"},"sk":{"S":"s1"},"v":{"S":"'
+                      + b"x" * 1000 + b'"}}}')):
+        head = rb.build(op, body).split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in head)}
+        params = orjson.loads(body)
+        for _ in range(1000):
+            auth.authorize(auth.authenticate("POST", "/", headers, body), op, params)
+        t0 = time.process_time()
+        for _ in range(n):
+            auth.authorize(auth.authenticate("POST", "/", headers, body), op, params)
+        print(f"{op}: {(time.process_time() - t0) / n * 1e6:.1f} us CPU per request (authenticate + authorize)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, required=True, help="data dir of a running system (dynamolog up)")
+    p.add_argument("--data-dir", type=Path, default=Path(".data"), help="data dir of a running system (dynamolog up)")
     p.add_argument("--noauth-port", type=int, default=8199, help="port of the added --no-auth router (default 8199)")
     p.add_argument("--rounds", type=int, default=5, help="rounds; each measures both routers (default 5)")
     p.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
@@ -90,7 +119,11 @@ def main() -> None:
     p.add_argument("--items", type=int, default=2000, help="partition keys (x 4 sort keys) (default 2000)")
     p.add_argument("--ops", default="get,put", help="phases (loadgen.py --ops) (default get,put)")
     p.add_argument("--table", default="authbench", help="table (default authbench)")
+    p.add_argument("--micro", action="store_true", help="only the in-process cost per request, no system needed")
     a = p.parse_args()
+    if a.micro:
+        micro()
+        return
     system = System(a.data_dir)
     state = system.state()
     if state is None or not health(state["port"]):

@@ -266,7 +266,7 @@ def verify(p: Parsed, signing_key: bytes, method: str, target: str, headers: dic
     canonical = canonical_request(method, target, headers, p.signed_headers, body)
     sts = string_to_sign(p.amz_date, p.scope, canonical)
     expected = hmac.digest(signing_key, sts.encode(), "sha256").hex()
-    if not hmac.compare_digest(expected, p.signature):
+    if not (p.signature.isascii() and hmac.compare_digest(expected, p.signature)):
         raise invalid_signature(
             "The request signature we calculated does not match the signature you provided. Check your AWS "
             "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
