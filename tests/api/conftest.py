@@ -97,7 +97,11 @@ def start_system(kafka_bootstrap: str, data_dir: Path, **spec_args: Any) -> tupl
                       namespace=f"t{uuid.uuid4().hex[:8]}", storage_base_port=free_port_block(nodes) - 1,
                       **spec_args)
     system = System(data_dir)
-    system.up(spec, timeout_s=120)
+    try:
+        system.up(spec, timeout_s=120)
+    except BaseException:
+        system.down()  # a half-started system must not outlive the test session
+        raise
     url = f"http://127.0.0.1:{port}"
     SYSTEMS[url] = system
     return system, url
