@@ -33,6 +33,7 @@ own filter cost a little. The tables are deleted at the end unless --keep.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -52,10 +53,16 @@ FILTER_ARGS: dict[str, Any] = {
 QUERY_PK = "p"
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import creds  # noqa: E402 - bench/creds.py
+
+KEY = creds.credentials()  # $AWS_* or .data/credentials.env ($DYNAMOLOG_DATA_DIR)
+
+
 def client(endpoint: str) -> Any:
     return boto3.client(
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="dummy", aws_secret_access_key="dummy",
+        aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1],
         config=Config(retries={"max_attempts": 10, "mode": "standard"}, read_timeout=120),
     )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dynamolog.client import Client, ClientError
 from dynamolog.launcher import System
 from dynamolog.rpc import RpcClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import creds
 
 
 async def drop_table(db: Client, name: str) -> None:
@@ -234,6 +238,9 @@ def main() -> None:
     am.add_argument("--updates", type=int, default=2000)
     a = p.parse_args()
     system = System(a.data_dir)
+    for k, v in creds.read_env_file(a.data_dir / "credentials.env").items():
+        os.environ.setdefault(k, v)  # the Client and loadgen sign with the system's administrator key
+    creds.use_system_key(a.data_dir)
     state = system.state()
     if state is None:
         raise SystemExit(f"no system in {a.data_dir}")

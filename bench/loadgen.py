@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import os
 import random
 import resource
@@ -53,10 +54,14 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httptools
 import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import creds
 
 try:
     import uvloop
@@ -70,7 +75,6 @@ except ImportError:  # pragma: no cover
 
 PHASES = ("put", "get", "query", "txn2")
 WARMUP_S = 1.0
-AMZ_DATE = b"20260101T000000Z"
 
 
 # --------------------------------------------------------------------------
@@ -79,35 +83,50 @@ AMZ_DATE = b"20260101T000000Z"
 
 
 class RequestBuilder:
-    """Pre-built header blocks, one per operation; bodies are appended."""
+    """Builds each request with a real SigV4 signature (what an SDK sends): the signing key is
+    derived once per day and the date header once per second, the rest is per request."""
 
-    def __init__(self, hostport: str) -> None:
+    def __init__(self, hostport: str, access_key: str = "AKIDBENCHPLACEHOLDER",
+                 secret_key: str = "bench-placeholder-secret", region: str = "us-east-1") -> None:
         self.host = hostport.encode()
-        self._heads: dict[str, bytes] = {}
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = region
+        self._second = -1
+        self._date = b""
+        self._scope = ""
+        self._key = b""
 
-    def head(self, op: str) -> bytes:
-        h = self._heads.get(op)
-        if h is None:
-            # Well-formed but fake SigV4: servers that check nothing ignore
-            # it, dynalite only checks its shape.
-            sig = hashlib.sha256(b"bench-" + op.encode()).hexdigest().encode()
-            h = (
-                b"POST / HTTP/1.1\r\n"
-                b"Host: " + self.host + b"\r\n"
-                b"Content-Type: application/x-amz-json-1.0\r\n"
-                b"X-Amz-Target: DynamoDB_20120810." + op.encode() + b"\r\n"
-                b"X-Amz-Date: " + AMZ_DATE + b"\r\n"
-                b"Authorization: AWS4-HMAC-SHA256 "
-                b"Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
-                b"SignedHeaders=host;x-amz-date;x-amz-target, "
-                b"Signature=" + sig + b"\r\n"
-                b"Content-Length: "
-            )
-            self._heads[op] = h
-        return h
+    def _clock(self) -> None:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+            if stamp[:8] != self._scope[:8]:
+                k = ("AWS4" + self.secret_key).encode()
+                for part in (stamp[:8], self.region, "dynamodb", "aws4_request"):
+                    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+                self._key = k
+                self._scope = f"{stamp[:8]}/{self.region}/dynamodb/aws4_request"
+            self._date = stamp.encode()
 
     def build(self, op: str, body: bytes) -> bytes:
-        return b"".join((self.head(op), str(len(body)).encode(), b"\r\n\r\n", body))
+        self._clock()
+        target = b"DynamoDB_20120810." + op.encode()
+        canonical = (b"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:" + self.host
+                     + b"\nx-amz-date:" + self._date + b"\nx-amz-target:" + target
+                     + b"\n\ncontent-type;host;x-amz-date;x-amz-target\n"
+                     + hashlib.sha256(body).hexdigest().encode())
+        sts = (b"AWS4-HMAC-SHA256\n" + self._date + b"\n" + self._scope.encode() + b"\n"
+               + hashlib.sha256(canonical).hexdigest().encode())
+        sig = hmac.new(self._key, sts, hashlib.sha256).hexdigest().encode()
+        return b"".join((
+            b"POST / HTTP/1.1\r\nHost: ", self.host,
+            b"\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: ", target,
+            b"\r\nX-Amz-Date: ", self._date,
+            b"\r\nAuthorization: AWS4-HMAC-SHA256 Credential=", self.access_key.encode(), b"/", self._scope.encode(),
+            b", SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=", sig,
+            b"\r\nContent-Length: ", str(len(body)).encode(), b"\r\n\r\n", body))
 
 
 class Workload:
@@ -671,6 +690,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="offered load in ops/s across all clients (open loop: each client sends on a fixed "
                    "schedule and latency counts from the scheduled time); default 0 = closed loop, as fast as "
                    "answers come")
+    p.add_argument("--data-dir", default=None,
+                   help="sign with the administrator key in DATA_DIR/credentials.env unless $AWS_ACCESS_KEY_ID and "
+                   "$AWS_SECRET_ACCESS_KEY are set (default: $DYNAMOLOG_DATA_DIR or .data)")
+    p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                   help="region of the signature's scope (default: $AWS_DEFAULT_REGION or us-east-1)")
     p.add_argument("--label", default="", help="name of this run in the output (e.g. dynamolog, dynalite)")
     p.add_argument("--json", metavar="OUT", help="write all results (every run and the medians) to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -693,7 +717,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 async def amain(a: argparse.Namespace) -> dict:
-    rb = RequestBuilder(a.hostport)
+    key, secret = creds.credentials(Path(a.data_dir) if a.data_dir else None)
+    rb = RequestBuilder(a.hostport, key, secret, a.region)
     wl = Workload(a.table, a.items, a.sort_keys, a.item_bytes, a.seed)
     clients = [Client(a.host, a.port, a.timeout) for _ in range(a.clients)]
     layout = (

@@ -46,10 +46,16 @@ sys.path.insert(0, str(ROOT))
 from dynamolog.launcher import System  # noqa: E402
 from dynamolog.rpc import RpcClient  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import creds  # noqa: E402 - bench/creds.py
+
+#: the access key (set in main from the system's credentials.env or $AWS_*)
+KEY: tuple[str, str] = ("", "")
+
 
 def client(endpoint: str, **kw: Any) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                        aws_secret_access_key="bench",
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY[0],
+                        aws_secret_access_key=KEY[1],
                         config=Config(retries={"max_attempts": 1}, read_timeout=60, **kw))
 
 
@@ -242,6 +248,9 @@ def main() -> None:
     r.add_argument("--item-kb", type=int, default=10, help="size of each item (default 10 KB)")
     a = p.parse_args()
     system = System(a.data_dir)
+    global KEY
+    KEY = creds.credentials(a.data_dir)
+    creds.use_system_key(a.data_dir)
     state = system.state()
     if state is None:
         raise SystemExit(f"no system in {a.data_dir}: start one with dynamolog up --data-dir {a.data_dir} ...")

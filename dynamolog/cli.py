@@ -5,6 +5,9 @@
     dynamolog status             what runs, and every partition's role, offset and item count
     dynamolog down               stop everything (data stays in --data-dir)
     dynamolog stream tail TABLE  print a table's changes (its DynamoDB stream) as they happen
+    dynamolog keys create NAME   make an access key for NAME with the permissions given
+    dynamolog keys list          the access keys (never their secrets)
+    dynamolog keys revoke KEY    revoke an access key (every router refuses it within seconds)
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from .launcher import System, SystemSpec, _pid_alive, health
 DEFAULT_DATA_DIR = Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
 
 EXAMPLES = """\
-Endpoint: {endpoint}   (region {region}; any access key works until authentication is turned on)
+Endpoint: {endpoint}   (region {region})
+{auth_line}
 
-  # Python (boto3)
+  # shell: boto3 and the AWS CLI read the key, region and endpoint from the environment
+  set -a; . {credentials}; set +a
+  aws dynamodb list-tables
+
+  # Python (boto3), after the line above
   import boto3
-  ddb = boto3.client("dynamodb", endpoint_url="{endpoint}", region_name="{region}",
-                     aws_access_key_id="local", aws_secret_access_key="local")
+  ddb = boto3.client("dynamodb")
   ddb.create_table(TableName="Music",
       KeySchema=[{{"AttributeName": "Artist", "KeyType": "HASH"}}, {{"AttributeName": "Song", "KeyType": "RANGE"}}],
       AttributeDefinitions=[{{"AttributeName": "Artist", "AttributeType": "S"}},
@@ -37,9 +44,8 @@ Endpoint: {endpoint}   (region {region}; any access key works until authenticati
       BillingMode="PAY_PER_REQUEST")
   ddb.put_item(TableName="Music", Item={{"Artist": {{"S": "Arturus"}}, "Song": {{"S": "Call Me"}}}})
 
-  # AWS CLI
-  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws dynamodb list-tables \\
-      --endpoint-url {endpoint} --region {region}
+  # more keys, each with its own permissions
+  dynamolog keys create reader --allow read=Music --data-dir {data_dir}
 
 Logs: {data_dir}/logs/   Stop: dynamolog down --data-dir {data_dir}
 """
@@ -52,7 +58,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
         region=os.environ.get("DYNAMOLOG_REGION", "us-east-1"),
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        initial_partitions=args.initial_partitions or args.storage_nodes,
+        initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
     )
     t0 = time.monotonic()
     try:
@@ -62,9 +68,23 @@ def _cmd_up(args: argparse.Namespace) -> int:
         system.down()
         return 1
     endpoint = f"http://127.0.0.1:{state['port']}"
+    creds = system.credentials()
+    if state.get("auth", True):
+        auth_line = (f"Administrator key: {creds.get('AWS_ACCESS_KEY_ID')} (secret in {system.credentials_path}, "
+                     "readable by you only)")
+    else:
+        auth_line = "AUTHENTICATION IS OFF (--no-auth): anyone who reaches the endpoint can do anything."
+    if args.aws_profile:
+        from .auth.credentials import write_aws_profile
+
+        paths = write_aws_profile(args.aws_profile, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"],
+                                  state["region"], endpoint)
+        auth_line += f"\nAWS profile '{args.aws_profile}' written to {paths[0]} and {paths[1]} (aws --profile " \
+                     f"{args.aws_profile} ..., boto3.Session(profile_name='{args.aws_profile}'))"
     print(f"Dynamolog {__version__} is up in {time.monotonic() - t0:.1f} s "
           f"(Kafka {state['bootstrap']}, {len(state['storage_ports'])} storage node(s)).")
-    print(EXAMPLES.format(endpoint=endpoint, region=state["region"], data_dir=system.data_dir))
+    print(EXAMPLES.format(endpoint=endpoint, region=state["region"], data_dir=system.data_dir,
+                          credentials=system.credentials_path, auth_line=auth_line))
     if args.detach:
         return 0
     print("Running in the foreground; Ctrl-C stops everything.", flush=True)
@@ -96,10 +116,10 @@ def _cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _node_status(host: str, port: int) -> dict[str, Any] | str:
+async def _node_status(host: str, port: int, key: bytes) -> dict[str, Any] | str:
     from .rpc import RpcClient
 
-    client = RpcClient(host, port)
+    client = RpcClient(host, port, key=key)
     try:
         result: dict[str, Any] = await client.call("status", timeout_s=3)
         return result
@@ -123,7 +143,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped'}")
     by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for node, port in sorted(state.get("storage_ports", {}).items()):
-        st = asyncio.run(_node_status("127.0.0.1", port))
+        st = asyncio.run(_node_status("127.0.0.1", port, system.rpc_key()))
         if isinstance(st, str):
             print(f"storage {node}: {st}")
             continue
@@ -157,7 +177,9 @@ examples:
 text lines:  TIME EVENT KEYS new=IMAGE old=IMAGE   (images as the stream's view type carries them)
 json lines:  {"time", "event", "keys", "new", "old", "sequence_number", "shard_id", "event_id"}
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and
-AWS_REGION / AWS_DEFAULT_REGION when set (defaults: local, local, us-east-1).
+AWS_REGION / AWS_DEFAULT_REGION when set, else from <data-dir>/credentials.env (the administrator
+key that `dynamolog up` made). The key needs dynamodb:DescribeTable, DescribeStream,
+GetShardIterator and GetRecords on the table (`dynamolog keys create NAME --allow read=TABLE`).
 """
 
 
@@ -177,12 +199,18 @@ def _plain_json(value: Any) -> Any:
 async def _stream_tail(args: argparse.Namespace) -> int:
     import json
 
+    from .auth.credentials import read_env_file
     from .client import Client
 
-    env = os.environ
-    async with Client(args.endpoint_url, region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                      access_key=env.get("AWS_ACCESS_KEY_ID") or "local",
-                      secret_key=env.get("AWS_SECRET_ACCESS_KEY") or "local",
+    env: dict[str, str] = dict(os.environ)
+    if not env.get("AWS_ACCESS_KEY_ID"):
+        env.update(read_env_file(args.data_dir / "credentials.env"))
+    if not env.get("AWS_ACCESS_KEY_ID") or not env.get("AWS_SECRET_ACCESS_KEY"):
+        raise ValueError(f"no access key: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data-dir at "
+                         f"the system's data directory (no credentials.env in {args.data_dir.resolve()})")
+    endpoint = args.endpoint_url or env.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:8000"
+    async with Client(endpoint, region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                      access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"],
                       session_token=env.get("AWS_SESSION_TOKEN") or None) as client:
         reader = client.stream(args.table, start="TRIM_HORIZON" if args.start == "trim-horizon" else "LATEST")
         async for rec in reader:
@@ -231,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start Kafka, storage node(s) and the router on 127.0.0.1",
                         description="Start a local system. Uses $KAFKA_BOOTSTRAP_SERVERS instead of starting "
-                        "Kafka when it is set. Data in --data-dir survives down and up.")
+                        "Kafka when it is set. Data in --data-dir survives down and up. On a fresh data directory it makes an "
+                        "administrator access key and writes it to <data-dir>/credentials.env (readable by you only): "
+                        "`set -a; . <data-dir>/credentials.env; set +a` lets boto3 and the AWS CLI use it.")
     data_dir_arg(up)
     up.add_argument("--port", type=int, default=8000, help="the DynamoDB endpoint's port (default 8000)")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=1, help="Kafka brokers to run (1 or 3)")
@@ -242,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--initial-partitions", type=int, default=0,
                     help="partitions of a new table (default: one per storage node; the partitions of one node "
                     "share its event loop, so more of them only split its group commits)")
+    up.add_argument("--no-auth", action="store_true",
+                    help="serve every request without checking signatures or permissions: only for measuring what "
+                    "authentication costs (bench/auth_overhead.py); never where others can reach the port")
+    up.add_argument("--aws-profile", metavar="NAME", default=None,
+                    help="also write the administrator key as profile NAME into the AWS config files "
+                    "(~/.aws/credentials and ~/.aws/config, or $AWS_SHARED_CREDENTIALS_FILE / $AWS_CONFIG_FILE), "
+                    "with the region and endpoint_url, so `aws --profile NAME dynamodb ...` works")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)
@@ -261,14 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Print one line per change of TABLE as it happens, until Ctrl-C.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=STREAM_TAIL_EXAMPLES)
     tail.add_argument("table", metavar="TABLE", help="the table whose stream to read")
-    tail.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:8000",
-                      help="the endpoint (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8000)")
+    tail.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
+                      help="the endpoint (default: $AWS_ENDPOINT_URL, else the one in <data-dir>/credentials.env, "
+                      "else http://127.0.0.1:8000)")
+    data_dir_arg(tail)
     tail.add_argument("--from", dest="start", choices=("trim-horizon", "latest"), default="latest",
                       help="latest: only changes made from now on (default); trim-horizon: the oldest "
                       "record still in the stream first")
     tail.add_argument("--format", choices=("text", "json"), default="text",
                       help="text (default) or json: one JSON object a line")
     tail.set_defaults(func=_cmd_stream_tail)
+    from .keys_cli import add_keys_parser
+
+    add_keys_parser(sub, data_dir_arg)
     return parser
 
 

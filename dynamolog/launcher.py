@@ -6,6 +6,9 @@ Everything lives under one data directory::
     DATA/storage/<node>/      each storage node's RocksDB views
     DATA/logs/<service>.log   each service's log
     DATA/system.json          what runs: pids, ports, bootstrap servers, namespace
+    DATA/system.key           the system key (0600): encrypts access keys at rest, authenticates
+                              the services to each other (dynamolog.auth.systemkey)
+    DATA/credentials.env      the administrator key (0600), made on the first ``up``
 
 Data survives ``down`` then ``up`` with the same data directory: the logs are in Kafka, the
 views in RocksDB, and the metadata in compacted topics.
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .auth import credentials, systemkey
+from .config import Settings
 from .kafka.local import LocalKafka
 
 STATE_FILE = "system.json"
@@ -49,6 +54,8 @@ class SystemSpec:
     bootstrap: str | None = None  # an existing cluster (KAFKA_BOOTSTRAP_SERVERS); None: start one
     initial_partitions: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: verify SigV4 signatures and permissions on the DynamoDB endpoint (off: only for measuring)
+    auth: bool = True
 
 
 def _pid_alive(pid: int) -> bool:
@@ -92,14 +99,14 @@ def _port_busy(port: int) -> bool:
     return False
 
 
-def _storage_ready(port: int) -> bool:
+def _storage_ready(port: int, key: bytes) -> bool:
     """Whether the storage node on ``port`` has registered and opened its partitions."""
     import asyncio
 
     from .rpc import RpcClient
 
     async def ask() -> bool:
-        client = RpcClient("127.0.0.1", port, connect_timeout_s=1.0)
+        client = RpcClient("127.0.0.1", port, connect_timeout_s=1.0, key=key)
         try:
             answer = await client.call("ping", timeout_s=2.0)
             return bool(answer.get("ready"))
@@ -126,6 +133,28 @@ class System:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self.state_path = self.data_dir / STATE_FILE
+
+    @property
+    def credentials_path(self) -> Path:
+        """``credentials.env``: the administrator key (``set -a; . credentials.env``)."""
+        return self.data_dir / "credentials.env"
+
+    def credentials(self) -> dict[str, str]:
+        """The administrator key's environment lines (AWS_ACCESS_KEY_ID, ...); {} before the first up."""
+        return credentials.read_env_file(self.credentials_path)
+
+    def system_key(self) -> bytes:
+        return systemkey.load(self.data_dir / systemkey.FILE_NAME)
+
+    def rpc_key(self) -> bytes:
+        """The key with which to talk to this system's services over the internal RPC."""
+        return systemkey.internal_rpc_key(self.system_key())
+
+    def settings(self) -> Settings:
+        state = self.state()
+        if state is None:
+            raise RuntimeError(f"no system in {self.data_dir} (start one with: dynamolog up --data-dir {self.data_dir})")
+        return Settings(bootstrap=state["bootstrap"], namespace=state["namespace"], region=state["region"])
 
     def state(self) -> dict[str, Any] | None:
         try:
@@ -168,17 +197,26 @@ class System:
             _say(f"starting Kafka ({spec.brokers} broker{'s' if spec.brokers > 1 else ''})")
             kafka.start()
             bootstrap = kafka.bootstrap_servers
+        key_path = systemkey.ensure(self.data_dir)
+        master = systemkey.load(key_path)
+        settings = Settings(bootstrap=bootstrap, namespace=spec.namespace, region=spec.region)
+        key_id, new_key = credentials.run(credentials.ensure_admin_key(
+            settings, master, self.credentials_path, f"http://127.0.0.1:{spec.port}"))
+        if new_key:
+            _say(f"created the administrator key {key_id}; it is in {self.credentials_path}")
         env = dict(os.environ)
         env.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DYNAMOLOG_NAMESPACE": spec.namespace,
-                    "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1"})
+                    "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1",
+                    systemkey.ENV: str(key_path)})
         env.update(spec.extra_env)
         pids: dict[str, int] = {}
         commands: dict[str, list[str]] = {}
         storage_ports: dict[str, int] = {}
         state: dict[str, Any] = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
-                 "pids": pids, "storage_ports": storage_ports, "commands": commands, "env": {
-                     k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION")
+                 "pids": pids, "storage_ports": storage_ports, "commands": commands, "auth": spec.auth, "env": {
+                     k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION",
+                                         systemkey.ENV)
                  } | dict(spec.extra_env)}
         for i in range(1, spec.storage_nodes + 1):
             node = f"n{i}"
@@ -198,15 +236,18 @@ class System:
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)
         cmd = ["services.router", "--port", str(spec.port), "--initial-partitions", str(spec.initial_partitions)]
+        if not spec.auth:
+            cmd.append("--no-auth")
         state["commands"]["router"] = cmd
         pids["router"] = self._spawn("router", cmd, env)
         self._write(state)
         deadline = time.monotonic() + timeout_s
+        internal = systemkey.internal_rpc_key(master)
         while time.monotonic() < deadline:
             dead = [n for n, p in pids.items() if not _pid_alive(p)]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} stopped during start; see {self.data_dir / 'logs'}")
-            if health(spec.port) and all(_storage_ready(port) for port in storage_ports.values()):
+            if health(spec.port) and all(_storage_ready(port, internal) for port in storage_ports.values()):
                 return state
             time.sleep(0.2)
         raise TimeoutError(f"the router did not answer on port {spec.port} within {timeout_s:.0f} s; "

@@ -7,12 +7,26 @@ many requests; the server handles each request in its own task.
 
 Limits: a frame is at most ``FRAME_BYTES_MAX``; a client has at most ``PENDING_MAX``
 requests in flight per connection.
+
+Authentication (docs/decisions/0014-authentication.md): every connection starts with a mutual
+challenge-response over the system's internal key (derived from the system key, see
+:mod:`dynamolog.auth.systemkey`), before any frame is read::
+
+    server -> client   "DLR1" + 16-byte server nonce
+    client -> server   16-byte client nonce + HMAC-SHA256(key, "client" + server nonce + client nonce)
+    server -> client   HMAC-SHA256(key, "server" + server nonce + client nonce)
+
+A server closes a connection whose proof is wrong or late (``HANDSHAKE_S_MAX``) without reading
+anything else from it; a client refuses a server that cannot prove it holds the key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +40,26 @@ log = logging.getLogger(__name__)
 FRAME_BYTES_MAX = 64 * 1024 * 1024
 PENDING_MAX = 4096
 _LEN = struct.Struct(">I")
+_MAGIC = b"DLR1"
+_NONCE_BYTES = 16
+_MAC_BYTES = 32
+#: seconds a peer has to complete the handshake
+HANDSHAKE_S_MAX = 5.0
+
+
+def _mac(key: bytes, label: bytes, server_nonce: bytes, client_nonce: bytes) -> bytes:
+    return hmac.new(key, label + server_nonce + client_nonce, hashlib.sha256).digest()
+
+
+def default_key() -> bytes:
+    """The internal RPC key of this process's system (``$DYNAMOLOG_SYSTEM_KEY_FILE``)."""
+    from .auth import systemkey
+
+    return systemkey.internal_rpc_key(systemkey.from_env())
+
+
+class HandshakeRefused(ConnectionError):
+    """The peer did not prove it holds the system's internal key."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -56,7 +90,9 @@ class _Coalescer:
 class RpcServer:
     """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
 
-    def __init__(self, handler: Handler, host: str, port: int) -> None:
+    def __init__(self, handler: Handler, host: str, port: int, *, key: bytes | None = None) -> None:
+        """``key``: the internal RPC key (default: :func:`default_key`)."""
+        self._key = key if key is not None else default_key()
         self._handler = handler
         self._host = host
         self._port = port
@@ -84,6 +120,8 @@ class RpcServer:
         self._tasks.add(task)
         out = _Coalescer(writer)
         try:
+            if not await self._handshake(reader, writer):
+                return
             while True:
                 try:
                     head = await reader.readexactly(4)
@@ -103,6 +141,21 @@ class RpcServer:
         finally:
             self._tasks.discard(task)
             writer.close()
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        server_nonce = os.urandom(_NONCE_BYTES)
+        writer.write(_MAGIC + server_nonce)
+        try:
+            proof = await asyncio.wait_for(reader.readexactly(_NONCE_BYTES + _MAC_BYTES), HANDSHAKE_S_MAX)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            log.warning("rpc: refused a connection from %s: no handshake", writer.get_extra_info("peername"))
+            return False
+        client_nonce, mac = proof[:_NONCE_BYTES], proof[_NONCE_BYTES:]
+        if not hmac.compare_digest(mac, _mac(self._key, b"client", server_nonce, client_nonce)):
+            log.warning("rpc: refused a connection from %s: wrong internal key", writer.get_extra_info("peername"))
+            return False
+        writer.write(_mac(self._key, b"server", server_nonce, client_nonce))
+        return True
 
     async def _one(self, req: dict[str, Any], writer: _Coalescer) -> None:
         rid = req.get("id")
@@ -131,7 +184,9 @@ class RequestTimeout(TimeoutError):
 class RpcClient:
     """One multiplexed connection to an :class:`RpcServer`, reconnected on demand."""
 
-    def __init__(self, host: str, port: int, *, connect_timeout_s: float = 2.0) -> None:
+    def __init__(self, host: str, port: int, *, connect_timeout_s: float = 2.0, key: bytes | None = None) -> None:
+        """``key``: the internal RPC key (default: :func:`default_key`, read when first needed)."""
+        self._key = key
         self.host = host
         self.port = port
         self._connect_timeout_s = connect_timeout_s
@@ -152,11 +207,31 @@ class RpcClient:
                 )
             except (TimeoutError, OSError) as e:
                 raise ConnectionError(f"cannot reach {self.host}:{self.port}: {e}") from e
+            try:
+                await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_S_MAX)
+            except (TimeoutError, asyncio.IncompleteReadError, OSError) as e:
+                writer.close()
+                if isinstance(e, HandshakeRefused):
+                    raise
+                raise HandshakeRefused(f"{self.host}:{self.port} did not complete the internal handshake "
+                                       "(not a Dynamolog service, or it holds another system key)") from None
             self._writer = writer
             self._out = _Coalescer(writer)
             self._reader_task = asyncio.ensure_future(self._read_loop(reader))
             self._reader_task.add_done_callback(self._reader_done)
             return writer
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._key is None:
+            self._key = default_key()
+        hello = await reader.readexactly(len(_MAGIC) + _NONCE_BYTES)
+        if hello[:len(_MAGIC)] != _MAGIC:
+            raise HandshakeRefused(f"{self.host}:{self.port} is not a Dynamolog internal RPC server")
+        server_nonce, client_nonce = hello[len(_MAGIC):], os.urandom(_NONCE_BYTES)
+        writer.write(client_nonce + _mac(self._key, b"client", server_nonce, client_nonce))
+        answer = await reader.readexactly(_MAC_BYTES)
+        if not hmac.compare_digest(answer, _mac(self._key, b"server", server_nonce, client_nonce)):
+            raise HandshakeRefused(f"{self.host}:{self.port} does not hold this system's internal key")
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         while True:

@@ -33,15 +33,14 @@ checks those final values against the history.
 
 The HTTP client is deliberately tiny: asyncio streams, ``POST /`` with ``Content-Length``,
 keep-alive, responses with ``Content-Length``, chunked or close-delimited bodies.  The server
-speaks DynamoDB JSON 1.0; the ``Authorization`` header has the AWS Signature V4 shape with dummy
-credentials, which Dynamolog accepts without verifying.
+speaks DynamoDB JSON 1.0; every request is signed (AWS Signature V4) with ``credentials`` or
+else ``$AWS_ACCESS_KEY_ID`` / ``$AWS_SECRET_ACCESS_KEY``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import random
 import secrets
@@ -81,7 +80,6 @@ VALIDATION_TYPES: Final = frozenset({"ValidationException", "SerializationExcept
 
 DEFAULT_TIMEOUT: Final = 10.0
 _TARGET_PREFIX: Final = "DynamoDB_20120810."
-_AMZ_DATE: Final = "20260101T000000Z"
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +177,14 @@ class HttpClient:
     when the outcome is unknown, after closing the connection; the next call reconnects.
     """
 
-    def __init__(self, endpoint: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, endpoint: str, timeout: float = DEFAULT_TIMEOUT,
+                 credentials: tuple[str, str] | None = None) -> None:
+        """``credentials``: (access key id, secret); default ``$AWS_ACCESS_KEY_ID`` and
+        ``$AWS_SECRET_ACCESS_KEY``."""
+        import os
+
+        self.access_key, self.secret_key = credentials or (os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                                                           os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
         u = urlsplit(endpoint)
         if u.scheme != "http" or not u.hostname:
             raise ValueError(f"endpoint must be http://host:port, got {endpoint!r}")
@@ -191,27 +196,27 @@ class HttpClient:
         self._writer: asyncio.StreamWriter | None = None
         self._heads: dict[str, bytes] = {}
 
-    def _head(self, target: str) -> bytes:
-        head = self._heads.get(target)
-        if head is None:
-            # Signature V4 in shape only: the signature is a hash of the target, not of a secret.
-            sig = hashlib.sha256(f"workload:{target}".encode()).hexdigest()
-            head = (
-                f"POST / HTTP/1.1\r\n"
-                f"Host: {self.hostport}\r\n"
-                f"Content-Type: application/x-amz-json-1.0\r\n"
-                f"X-Amz-Target: {_TARGET_PREFIX}{target}\r\n"
-                f"X-Amz-Date: {_AMZ_DATE}\r\n"
-                f"Authorization: AWS4-HMAC-SHA256 Credential=WORKLOAD/20260101/us-east-1/dynamodb/aws4_request, "
-                f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={sig}\r\n"
-            ).encode()
-            self._heads[target] = head
-        return head
+    def _head(self, target: str, body: bytes) -> bytes:
+        from .client import sigv4
+
+        ts = sigv4.amz_date()
+        headers = {"host": self.hostport, "content-type": "application/x-amz-json-1.0",
+                   "x-amz-target": f"{_TARGET_PREFIX}{target}", "x-amz-date": ts}
+        auth = sigv4.sign(method="POST", path="/", headers=headers, body=body, access_key=self.access_key,
+                          secret_key=self.secret_key, region="us-east-1", service="dynamodb", timestamp=ts)
+        return (
+            f"POST / HTTP/1.1\r\n"
+            f"Host: {self.hostport}\r\n"
+            f"Content-Type: application/x-amz-json-1.0\r\n"
+            f"X-Amz-Target: {_TARGET_PREFIX}{target}\r\n"
+            f"X-Amz-Date: {ts}\r\n"
+            f"Authorization: {auth}\r\n"
+        ).encode()
 
     async def call(self, target: str, payload: Mapping[str, Any]) -> tuple[int, bytes]:
         """Sends ``payload`` to operation ``target`` (e.g. ``"PutItem"``): (status, body)."""
         body = json.dumps(payload, separators=(",", ":")).encode()
-        data = b"".join((self._head(target), b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body))
+        data = b"".join((self._head(target, body), b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body))
         try:
             async with asyncio.timeout(self.timeout):
                 if self._writer is None:
@@ -291,6 +296,7 @@ async def run_workload(
     seed: int | None = None,
     history: History | None = None,
     run_id: str | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> WorkloadResult:
     """Runs ``clients`` concurrent clients until ``duration`` seconds pass or ``stop`` is set.
 
@@ -315,7 +321,7 @@ async def run_workload(
 
     async def client(ci: int, rnd: random.Random) -> None:
         name = f"c{ci}"
-        http = HttpClient(endpoint, timeout)
+        http = HttpClient(endpoint, timeout, credentials)
         known: dict[str, Value] = {}
         n = 0
         try:
@@ -363,11 +369,12 @@ async def run_workload(
 
 
 async def read_all(
-    endpoint: str, table: str, keys: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT, deadline: float = 60.0
+    endpoint: str, table: str, keys: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT, deadline: float = 60.0,
+    credentials: tuple[str, str] | None = None,
 ) -> dict[str, Value]:
     """Reads every key with ``ConsistentRead``; retries a key whose read does not come back ok
     until ``deadline`` seconds have passed, then raises :class:`TimeoutError`."""
-    http = HttpClient(endpoint, timeout)
+    http = HttpClient(endpoint, timeout, credentials)
     end = time.monotonic() + deadline
     out: dict[str, Value] = {}
     try:

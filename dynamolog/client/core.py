@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 from collections.abc import AsyncIterator, Mapping
 from itertools import islice
@@ -84,14 +85,17 @@ class Client:
     Up to ``max_connections`` requests are in flight at once over keep-alive connections.
     """
 
-    def __init__(self, endpoint: str, region: str = "us-east-1", access_key: str = "local",
-                 secret_key: str = "local", timeout: float = 10.0, *, session_token: str | None = None,
+    def __init__(self, endpoint: str, region: str = "us-east-1", access_key: str | None = None,
+                 secret_key: str | None = None, timeout: float = 10.0, *, session_token: str | None = None,
                  max_connections: int = 16, max_retries: int = 5, backoff_base: float = 0.05,
                  backoff_max: float = 2.0, transport: Transport | None = None) -> None:
         self.endpoint = endpoint
         self.region = region
-        self.access_key = access_key
-        self.secret_key = secret_key
+        # default: the usual AWS environment (e.g. after `set -a; . <data-dir>/credentials.env`)
+        self.access_key = access_key or os.environ.get("AWS_ACCESS_KEY_ID") or "local"
+        self.secret_key = secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or "local"
+        if session_token is None and access_key is None:
+            session_token = os.environ.get("AWS_SESSION_TOKEN") or None
         self.session_token = session_token
         self.max_retries = max_retries
         self.backoff_base = backoff_base

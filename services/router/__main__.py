@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from dynamolog.auth import systemkey
 from dynamolog.service import add_common_args, run, settings_from
 
 from .app import Router
+from .http import HttpLimits
 
 
 def main() -> None:
@@ -20,11 +22,29 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     parser.add_argument("--initial-partitions", type=int, default=2,
                         help="partitions of a new on-demand table (default 2)")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve every request without checking its signature or permissions (for measuring "
+                        "the cost of authentication; never on a network others can reach)")
+    parser.add_argument("--connections-max", type=int, default=HttpLimits.connections_max,
+                        help=f"open client connections at most; more are answered 503 and closed (default "
+                        f"{HttpLimits.connections_max})")
+    parser.add_argument("--request-timeout", type=float, default=HttpLimits.request_s_max,
+                        help="seconds a client may take to send one whole request before the connection is "
+                        f"closed (slow clients; default {HttpLimits.request_s_max:g})")
+    parser.add_argument("--idle-timeout", type=float, default=HttpLimits.idle_s_max,
+                        help=f"seconds an idle keep-alive connection stays open (default {HttpLimits.idle_s_max:g})")
     args = parser.parse_args()
     settings = settings_from(args)
+    try:
+        key = None if args.no_auth else systemkey.from_env()
+    except systemkey.SystemKeyError as e:
+        parser.error(str(e))
+    limits = HttpLimits(connections_max=args.connections_max, request_s_max=args.request_timeout,
+                        idle_s_max=args.idle_timeout)
 
     async def start() -> Router:
-        router = Router(settings, args.host, args.port, args.initial_partitions)
+        router = Router(settings, args.host, args.port, args.initial_partitions, auth=not args.no_auth,
+                        system_key=key, limits=limits)
         await router.start()
         return router
 

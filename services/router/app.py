@@ -18,13 +18,15 @@ from typing import Any
 import orjson
 
 from dynamolog import __version__, errors
+from dynamolog.auth.credentials import Credential
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.txnlog import TxnLog
 
+from .auth import Authenticator
 from .batch import Batch
 from .control import request_host
-from .http import HttpServer
+from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
@@ -46,8 +48,11 @@ Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class Router:
     """One router process: metadata caches, storage clients and the HTTP front door."""
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, initial_partitions: int = 2):
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, initial_partitions: int = 2,
+                 *, auth: bool = True, system_key: bytes | None = None, limits: HttpLimits | None = None):
+        """``auth``: verify SigV4 and policies (needs ``system_key`` to decrypt the keys)."""
         self.settings = settings
+        self.auth = Authenticator(settings, system_key, enabled=auth)
         self.metadata = Metadata(settings)
         self.writer = MetadataWriter(settings, self.metadata)
         self.routing = Routing(self.metadata)
@@ -55,7 +60,7 @@ class Router:
         self.items = Items(self.tables, self.routing)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
-        self.http = HttpServer(self.handle_http, host, port)
+        self.http = HttpServer(self.handle_http, host, port, limits)
         # request ids: a random per-process prefix and a counter (unique, and cheap to make)
         self._id_prefix = uuid.uuid4().hex[:20].upper()
         self._requests = 0
@@ -100,6 +105,7 @@ class Router:
         await self.writer.start()
         await self.metadata.start()
         await self.txnlog.start()
+        await self.auth.start()
         self.tables.resume_pending()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
@@ -111,6 +117,7 @@ class Router:
         await self.metadata.close()
         await self.writer.close()
         await self.txnlog.close()
+        await self.auth.close()
 
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(
@@ -125,7 +132,8 @@ class Router:
         try:
             if method != "POST":
                 raise errors.ApiError("UnknownOperationException", "", namespace="com.amazon.coral.service#")
-            result = await self.dispatch(headers, body)
+            caller = self.auth.authenticate(method, path, headers, body)
+            result = await self.dispatch(headers, body, caller)
             out = orjson.dumps(result)
         except errors.ApiError as e:
             status = e.status
@@ -140,12 +148,14 @@ class Router:
             ("x-amz-crc32", str(zlib.crc32(out))),
         ], out
 
-    async def dispatch(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    async def dispatch(self, headers: dict[str, str], body: bytes, caller: Credential | None = None) -> dict[str, Any]:
         target = headers.get("x-amz-target", "")
         if target.startswith(TARGET_PREFIX):
-            op = self.operations.get(target[len(TARGET_PREFIX):])
+            name = target[len(TARGET_PREFIX):]
+            op = self.operations.get(name)
         elif target.startswith(STREAMS_PREFIX):
-            op = self.stream_operations.get(target[len(STREAMS_PREFIX):])
+            name = target[len(STREAMS_PREFIX):]
+            op = self.stream_operations.get(name)
         else:
             raise errors.unknown_operation()
         if op is None:
@@ -156,12 +166,15 @@ class Router:
             raise errors.serialization("Start of structure or map found where not expected.") from None
         if not isinstance(params, dict):
             raise errors.serialization("Start of structure or map found where not expected.")
+        self.auth.authorize(caller, name, params)
         request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)
 
 
 async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:
-    router = Router(settings, host, port, initial_partitions)
+    from dynamolog.auth import systemkey
+
+    router = Router(settings, host, port, initial_partitions, system_key=systemkey.from_env())
     await router.start()
     try:
         await asyncio.Event().wait()

@@ -1,8 +1,13 @@
 """A small HTTP/1.1 server for the DynamoDB JSON protocol (asyncio + httptools).
 
 Only what DynamoDB clients use: ``POST /`` with a ``Content-Length`` body and keep-alive, and
-``GET /`` for a health line.  Requests on one connection are answered in order.  Limits:
-``BODY_BYTES_MAX`` per request body, ``HEADER_BYTES_MAX`` for the header block.
+``GET /`` for a health line.  Requests on one connection are answered in order.  Limits (no
+input from the network can make the server hold unbounded memory or connections):
+``BODY_BYTES_MAX`` per request body, ``HEADER_BYTES_MAX`` for the header block, and the
+:class:`HttpLimits`: open connections, requests waiting for their answer on one connection,
+the time a client may take to send one request (slow clients), and the idle time of a
+keep-alive connection.  Every answer the server makes itself is a DynamoDB JSON error, never a
+stack trace.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.utils import formatdate
 
 import httptools
@@ -26,6 +32,28 @@ Handler = Callable[[str, str, dict[str, str], bytes], Awaitable[tuple[int, list[
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
+_JSON = [("Content-Type", "application/x-amz-json-1.0")]
+_MALFORMED = (b'{"__type":"com.amazon.coral.service#SerializationException",'
+              b'"message":"Malformed HTTP request"}')
+_BUSY = (b'{"__type":"com.amazon.coral.availability#ServiceUnavailable",'
+         b'"message":"The service is currently unavailable or busy."}')
+_TOO_LARGE = (b'{"__type":"com.amazon.coral.service#SerializationException",'
+              b'"message":"Request payload size exceeds the maximum allowed"}')
+_INTERNAL = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}'
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """Bounds on what clients can make the server hold."""
+
+    #: open client connections at most; one more is answered 503 and closed
+    connections_max: int = 1024
+    #: requests received on one connection and not yet answered; reading pauses beyond this
+    pipelined_max: int = 32
+    #: seconds from a request's first byte to its last (slow clients are disconnected)
+    request_s_max: float = 60.0
+    #: seconds a keep-alive connection may sit idle between requests
+    idle_s_max: float = 120.0
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -41,8 +69,14 @@ def _http_date() -> str:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, server: HttpServer) -> None:
         self._handler = handler
+        self._server = server
+        self._limits = server.limits
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting = 0
+        self._paused = False
+        self._counted = False
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -56,6 +90,12 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if self._server.open_connections >= self._limits.connections_max:
+            self._send_now(503, _BUSY, close=True)
+            return
+        self._server.open_connections += 1
+        self._counted = True
+        self._arm(self._limits.idle_s_max)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -63,13 +103,28 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._close()
         except httptools.HttpParserError:
-            self._send_now(400, b"malformed HTTP request", close=True)
+            self._send_now(400, _MALFORMED, close=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._disarm()
+        if self._counted:
+            self._counted = False
+            self._server.open_connections -= 1
+
+    # -- timers: one per connection, either "idle" or "request in progress" --------------
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._close)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._arm(self._limits.request_s_max)
         self._url = b""
         self._headers = {}
         self._header_bytes = 0
@@ -83,33 +138,44 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > HEADER_BYTES_MAX:
-            self._send_now(400, b"request headers too large", close=True)
+            self._send_now(400, b'{"__type":"com.amazon.coral.service#SerializationException",'
+                           b'"message":"Request headers too large"}', close=True)
             return
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def on_headers_complete(self) -> None:
+        declared = self._headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > BODY_BYTES_MAX and not self._too_large:
+            self._too_large = True
+            self._send_now(413, _TOO_LARGE, close=True)
+
     def on_body(self, body: bytes) -> None:
+        if self._too_large:
+            return
         self._body_bytes += len(body)
         if self._body_bytes > BODY_BYTES_MAX:
-            self._too_large = True
-            self._body = []
-        elif not self._too_large:
+            if not self._too_large:  # answer at once and close: the rest of the body is never read
+                self._too_large = True
+                self._body = []
+                self._send_now(413, _TOO_LARGE, close=True)
+        else:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        method = self._parser.get_method().decode()
+        self._disarm()
+        if self._transport is None or self._transport.is_closing():
+            return
+        self._waiting += 1
+        if self._waiting >= self._limits.pipelined_max and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        method = self._parser.get_method().decode("latin-1")
         keep_alive = self._parser.should_keep_alive()
         path = self._url.decode("latin-1")
         headers, body = self._headers, b"".join(self._body)
-        if self._too_large:
-            fut = asyncio.ensure_future(self._answer_too_large(keep_alive))
-        else:
-            fut = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, self._last))
-        self._last = fut
+        self._last = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, self._last))
 
     # -- answering -----------------------------------------------------------------------
-    async def _answer_too_large(self, keep_alive: bool) -> None:
-        self._send_now(413, b'{"__type":"com.amazon.coral.service#SerializationException",'
-                       b'"message":"Request payload size exceeds the maximum allowed"}', close=True)
 
     async def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool,
@@ -119,10 +185,21 @@ class _Connection(asyncio.Protocol):
             status, extra, out = await self._handler(method, path, headers, body)
         except Exception:
             log.exception("http: handler failed")
-            status, extra, out = 500, [], b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}'
+            status, extra, out = 500, _JSON, _INTERNAL
         if previous is not None and not previous.done():
-            await previous
+            try:
+                await previous
+            except Exception:  # noqa: BLE001 - the previous answer's failure is already logged
+                pass
+        self._waiting -= 1
         self._write(status, extra, out, keep_alive)
+        t = self._transport
+        if t is not None and not t.is_closing():
+            if self._paused and self._waiting < self._limits.pipelined_max:
+                self._paused = False
+                t.resume_reading()
+            if self._waiting == 0 and self._timer is None:
+                self._arm(self._limits.idle_s_max)
 
     def _write(self, status: int, extra: list[tuple[str, str]], body: bytes, keep_alive: bool) -> None:
         t = self._transport
@@ -139,7 +216,7 @@ class _Connection(asyncio.Protocol):
             t.close()
 
     def _send_now(self, status: int, body: bytes, close: bool) -> None:
-        self._write(status, [("Content-Type", "application/x-amz-json-1.0")], body, keep_alive=not close)
+        self._write(status, _JSON, body, keep_alive=not close)
 
     def _close(self) -> None:
         if self._transport is not None:
@@ -149,8 +226,11 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """Serves ``handler`` on ``host:port``."""
 
-    def __init__(self, handler: Handler, host: str, port: int) -> None:
+    def __init__(self, handler: Handler, host: str, port: int, limits: HttpLimits | None = None) -> None:
         self._handler = handler
+        self.limits = limits or HttpLimits()
+        #: client connections open now (at most ``limits.connections_max``)
+        self.open_connections = 0
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -158,7 +238,7 @@ class HttpServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self._handler), self.host, self.port, backlog=1024, reuse_address=True
+            lambda: _Connection(self._handler, self), self.host, self.port, backlog=1024, reuse_address=True
         )
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]

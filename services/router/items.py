@@ -56,6 +56,9 @@ class Expressions:
         texts = {kind: p.get(param) for kind, param in kinds.items() if p.get(param) is not None}
         if names is not None and not isinstance(names, dict):
             raise errors.serialization("Unexpected value type in payload")
+        if any(not isinstance(t, str) for t in texts.values()) or (
+                names is not None and any(not isinstance(v, str) for v in names.values())):
+            raise errors.serialization("Unexpected value type in payload")  # found by tests/fuzz
         if names == {}:
             raise errors.validation("ExpressionAttributeNames must not be empty")
         if values == {}:

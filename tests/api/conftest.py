@@ -50,9 +50,46 @@ def free_port_block(n: int) -> int:
     raise RuntimeError(f"no {n} consecutive free ports found")
 
 
+#: endpoint -> the System behind it, for every system this session started (its administrator
+#: key is in the system's credentials.env; make_client signs with it)
+SYSTEMS: dict[str, Any] = {}
+
+
+def credentials_for(endpoint: str) -> tuple[str, str] | None:
+    """(access key id, secret) of the administrator of a system this session started, else None."""
+    system = SYSTEMS.get(endpoint.rstrip("/"))
+    if system is None:
+        return None
+    creds = system.credentials()
+    return creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]
+
+
+_session_key: Path | None = None
+
+
+def session_system_key() -> Path:
+    """One system key for every system this session starts, named by $DYNAMOLOG_SYSTEM_KEY_FILE in
+    the test process too, so that tests can speak the internal RPC to any of them (a test of
+    refused connections uses another key on purpose)."""
+    global _session_key
+    if _session_key is None:
+        import tempfile
+
+        from dynamolog.auth import systemkey
+
+        _session_key = systemkey.ensure(Path(tempfile.mkdtemp(prefix="dynamolog-test-key-")))
+        os.environ[systemkey.ENV] = str(_session_key)
+    return _session_key
+
+
 def start_system(kafka_bootstrap: str, data_dir: Path, **spec_args: Any) -> tuple[Any, str]:
     """Start a Dynamolog system in its own namespace; returns (System, endpoint)."""
+    import shutil
+
     from dynamolog.launcher import System, SystemSpec
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(session_system_key(), data_dir / "system.key")
 
     port = free_port()
     nodes = int(spec_args.get("storage_nodes", 1))
@@ -60,8 +97,14 @@ def start_system(kafka_bootstrap: str, data_dir: Path, **spec_args: Any) -> tupl
                       namespace=f"t{uuid.uuid4().hex[:8]}", storage_base_port=free_port_block(nodes) - 1,
                       **spec_args)
     system = System(data_dir)
-    system.up(spec, timeout_s=120)
-    return system, f"http://127.0.0.1:{port}"
+    try:
+        system.up(spec, timeout_s=120)
+    except BaseException:
+        system.down()  # a half-started system must not outlive the test session
+        raise
+    url = f"http://127.0.0.1:{port}"
+    SYSTEMS[url] = system
+    return system, url
 
 
 @pytest.fixture(scope="session")
@@ -78,14 +121,17 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         system.down()
 
 
-def make_client(endpoint: str, service: str = "dynamodb", **kw: Any) -> Any:
-    local = "127.0.0.1" in endpoint
+def make_client(endpoint: str, service: str = "dynamodb", *, key: tuple[str, str] | None = None,
+                retries: int = 2, **kw: Any) -> Any:
+    """A boto3 client of ``endpoint``, signing with ``key`` or else the administrator key of the
+    system behind it (the usual AWS environment for an endpoint the session did not start)."""
+    creds = key or credentials_for(endpoint)
     return boto3.client(
         service, endpoint_url=endpoint,
-        region_name="us-east-1" if local else os.environ.get("AWS_DEFAULT_REGION"),
-        aws_access_key_id="testing" if local else None,
-        aws_secret_access_key="testing" if local else None,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, **kw),
+        region_name="us-east-1" if creds else os.environ.get("AWS_DEFAULT_REGION"),
+        aws_access_key_id=creds[0] if creds else None,
+        aws_secret_access_key=creds[1] if creds else None,
+        config=Config(retries={"max_attempts": retries, "mode": "standard"}, **kw),
     )
 
 

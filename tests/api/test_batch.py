@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .conftest import credentials_for
 from .helpers import assert_error, raw_ddb, unique  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.api
@@ -212,10 +213,10 @@ def test_write_empty_request_items_refused(raw_ddb: Any, hash_table: str) -> Non
 
 def test_batch_writer_end_to_end(endpoint: str, ddb: Any, hash_table: str) -> None:
     # boto3's high-level batch writer: buffers, sends 25 at a time, resends UnprocessedItems.
-    local = "127.0.0.1" in endpoint
+    creds = credentials_for(endpoint)
     resource = boto3.resource(
-        "dynamodb", endpoint_url=endpoint, region_name="us-east-1" if local else None,
-        aws_access_key_id="testing" if local else None, aws_secret_access_key="testing" if local else None,
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1" if creds else None,
+        aws_access_key_id=creds[0] if creds else None, aws_secret_access_key=creds[1] if creds else None,
         config=Config(retries={"max_attempts": 2, "mode": "standard"}),
     )
     table = resource.Table(hash_table)

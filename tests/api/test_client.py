@@ -12,7 +12,7 @@ import pytest
 
 from dynamolog.client import Client, ClientError, FileCheckpoint, StreamReader, StreamRecord
 
-from .conftest import TableFactory
+from .conftest import TableFactory, credentials_for
 
 pytestmark = pytest.mark.api
 
@@ -21,9 +21,10 @@ STREAM_SPEC = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 @pytest.fixture
 async def client(endpoint: str) -> AsyncIterator[Client]:
-    local = "127.0.0.1" in endpoint
-    async with Client(endpoint, access_key="testing" if local else "local",
-                      secret_key="testing" if local else "local") as c:
+    import os
+
+    creds = credentials_for(endpoint) or (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    async with Client(endpoint, access_key=creds[0], secret_key=creds[1]) as c:
         yield c
 
 

@@ -29,7 +29,7 @@ import pytest
 from dynamolog import checker, workload
 from dynamolog.keys import encode_item_key
 from dynamolog.rpc import RpcClient
-from tests.api.conftest import make_client, start_system, wait_active
+from tests.api.conftest import credentials_for, make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration
 
@@ -142,14 +142,15 @@ def under_load(url: str, table: str, script: Callable[[], Any], *, before_s: flo
     load ``after_s`` more seconds; returns the workload's result and the final values."""
     async def main() -> tuple[workload.WorkloadResult, dict[str, Any]]:
         stop = asyncio.Event()
+        key = credentials_for(url)
         load = asyncio.ensure_future(workload.run_workload(url, table, KEYS, clients=4, stop=stop, timeout=20.0,
-                                                           seed=hash(table) & 0xFFFF))
+                                                           seed=hash(table) & 0xFFFF, credentials=key))
         await asyncio.sleep(before_s)
         await asyncio.to_thread(script)
         await asyncio.sleep(after_s)
         stop.set()
         res = await load
-        final = await workload.read_all(url, table, KEYS, timeout=20.0, deadline=60.0)
+        final = await workload.read_all(url, table, KEYS, timeout=20.0, deadline=60.0, credentials=key)
         return res, final
 
     return asyncio.run(main())

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
 from dynamolog.launcher import health
-from tests.api.conftest import start_system, wait_active
+from tests.api.conftest import make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +20,7 @@ KEYS = [f"k{i}" for i in range(5)]
 
 
 def client(url: str, service: str = "dynamodb") -> Any:
-    import boto3
-
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
-                        aws_secret_access_key="t", config=Config(retries={"max_attempts": 1}, read_timeout=10,
-                                                                 connect_timeout=2))
+    return make_client(url, service, retries=1, read_timeout=10, connect_timeout=2)
 
 
 @pytest.fixture(scope="module")

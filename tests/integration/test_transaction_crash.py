@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamolog.launcher import health
@@ -91,8 +89,7 @@ def test_coordinator_killed_at_a_step_leaves_all_or_nothing(system: Any, step: s
         ddb.put_item(TableName=table, Item={"pk": S(k), "v": S("old")})
 
     restart_router(sysm, step)
-    once = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=Config(read_timeout=20, retries={"max_attempts": 1}))
+    once = make_client(url, retries=1, read_timeout=20)
     with pytest.raises((BotoCoreError, ClientError)):
         once.transact_write_items(TransactItems=[
             {"Update": {"TableName": table, "Key": {"pk": S(k)}, "UpdateExpression": "SET v = :n",

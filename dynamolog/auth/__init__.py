@@ -1,0 +1,14 @@
+"""Authentication and access control: SigV4 verification, access keys, IAM-like policies, and
+the shared key that authenticates the system's own services to each other.
+
+Modules:
+
+- :mod:`.sigv4` verifies a request's AWS Signature Version 4 (pure functions, no I/O).
+- :mod:`.policy` evaluates IAM-like policy documents (actions on table ARN patterns).
+- :mod:`.systemkey` the data directory's system key: encrypts secrets at rest and derives the
+  internal RPC key.
+- :mod:`.credentials` access keys in the compacted ``<ns>.credentials`` topic, credentials.env
+  and AWS profile files.
+
+See docs/security.md for the threat model and docs/decisions/0014-authentication.md.
+"""
