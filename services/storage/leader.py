@@ -73,7 +73,7 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 #: the shortest interval between two groups of a busy partition (see LeaderSequencer._run)
-GROUP_LINGER_S = float(os.environ.get("DYNAMOLOG_GROUP_LINGER_MS", "5")) / 1000
+GROUP_LINGER_S = float(os.environ.get("DYNAMOLOG_GROUP_LINGER_MS", "10")) / 1000
 #: the largest item collection (items under one partition key value, with their local index
 #: entries) of a table with local secondary indexes; DynamoDB's 10 GB, lowered for tests
 ITEM_COLLECTION_BYTES_MAX = int(os.environ.get("DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES", str(10 * 1024**3)))
@@ -158,6 +158,10 @@ class LeaderSequencer:
         self._committing: asyncio.Future[bool] | None = None
         #: when the last group was formed (monotonic), for the linger
         self._last_group = 0.0
+        self._last_group_size = 0
+        #: the linger waits for this many queued writes (0: not waiting), see _run
+        self._want = 0
+        self._enough = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fenced = False
         self.ready = asyncio.Event()
@@ -261,6 +265,8 @@ class LeaderSequencer:
             raise errors.ApiError(
                 "ThrottlingException", "Too many requests are waiting on this partition; retry later"
             ) from None
+        if self._want and self._queue.qsize() >= self._want:
+            self._enough.set()
         return p.future
 
     async def _run(self) -> None:
@@ -283,12 +289,23 @@ class LeaderSequencer:
                 batch = [first]
             else:
                 batch = [await self._queue.get()]
-            # linger: groups start at most every GROUP_LINGER_S while writes keep coming, so that a
-            # busy partition commits fewer, larger Kafka transactions (each costs the broker far
-            # more than a record); a write arriving after a quiet spell starts its group at once
+            # linger: while concurrent writes keep coming (the last group had several), a group
+            # waits until as many writes as the last group had are queued, at most until
+            # GROUP_LINGER_S after the last group started, so that a busy partition commits fewer,
+            # larger Kafka transactions (each costs the broker far more than a record).  A write
+            # after a quiet spell, or a client writing alone, starts its group at once; clients
+            # that wait for their answers (a closed loop) are all queued soon and wait no longer.
+            want = min(self._last_group_size, GROUP_RECORDS_MAX) - 1
             linger = self._last_group + GROUP_LINGER_S - time.monotonic()
-            if linger > 0 and self._queue.qsize() + 1 < GROUP_RECORDS_MAX:
-                await asyncio.sleep(linger)
+            if linger > 0 and want > 0 and self._queue.qsize() < want:
+                self._want = want
+                self._enough.clear()
+                try:
+                    await asyncio.wait_for(self._enough.wait(), linger)
+                except TimeoutError:
+                    pass
+                finally:
+                    self._want = 0
             self._last_group = time.monotonic()
             if committing is not None and not committing.done() and self._queue.qsize() + 1 < PIPELINE_MIN:
                 # too few writes waiting to fill a group: let the commit in flight finish, so that
@@ -296,6 +313,7 @@ class LeaderSequencer:
                 await asyncio.wait([committing])
             while len(batch) < GROUP_RECORDS_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._last_group_size = len(batch)
             group = self._evaluate(batch)
             producer: AIOKafkaProducer | None = None
             failure: BaseException | None = None
