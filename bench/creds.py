@@ -11,25 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dynamolog.auth.credentials import read_env_file
+
 PLACEHOLDER = ("AKIDBENCHPLACEHOLDER", "bench-placeholder-secret")
 
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, _, v = line.partition("=")
-            out[k.strip()] = v.strip()
-    return out
 
 
 def credentials(data_dir: Path | None = None) -> tuple[str, str]:

@@ -22,21 +22,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dynamolog.client import Client, ClientError
+from gsi import drop_table
+
+from dynamolog.client import Client
 
 
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     async with Client(a.endpoint_url, timeout=30) as db:
         table = a.table
-        try:
-            await db.call("DeleteTable", {"TableName": table})
-            while True:
-                await db.call("DescribeTable", {"TableName": table})
-                await asyncio.sleep(0.2)
-        except ClientError as e:
-            if e.code != "ResourceNotFoundException":
-                raise
+        await drop_table(db, table)
         await db.call("CreateTable", {
             "TableName": table, "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -300,11 +300,11 @@ class LeaderSequencer:
             if linger > 0 and want > 0 and self._queue.qsize() < want:
                 self._want = want
                 self._enough.clear()
+                enough = asyncio.ensure_future(self._enough.wait())
                 try:
-                    await asyncio.wait_for(self._enough.wait(), linger)
-                except TimeoutError:
-                    pass
+                    await asyncio.wait([enough], timeout=linger)  # enough writes queued, or time up
                 finally:
+                    enough.cancel()
                     self._want = 0
             self._last_group = time.monotonic()
             if committing is not None and not committing.done() and self._queue.qsize() + 1 < PIPELINE_MIN:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import S, assert_error, eventually, raw_ddb, unique  # noqa: F401 - raw_ddb is a fixture
+from .helpers import S, all_items, assert_error, eventually, raw_ddb, unique  # noqa: F401 - raw_ddb is a fixture
 
 DEFS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "cust", "AttributeType": "S"},
         {"AttributeName": "ts", "AttributeType": "N"}]
@@ -135,15 +135,8 @@ def test_scan_an_index(ddb: Any, orders: str) -> None:
         ddb.put_item(TableName=orders, Item={"pk": S(f"{cust}-{i}"), "cust": S(cust), "ts": N(i)})
 
     def scanned() -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        kw: dict[str, Any] = {"TableName": orders, "IndexName": "byCust", "Limit": 2,
-                              "FilterExpression": "cust = :c", "ExpressionAttributeValues": {":c": S(cust)}}
-        while True:
-            page = ddb.scan(**kw)
-            out += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return out
-            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return all_items(ddb.scan, TableName=orders, IndexName="byCust", Limit=2, FilterExpression="cust = :c",
+                         ExpressionAttributeValues={":c": S(cust)})
 
     items = eventually(lambda: (r if len(r := scanned()) == 3 else None))
     assert sorted(int(i["ts"]["N"]) for i in items) == [0, 1, 2]

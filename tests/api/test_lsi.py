@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import S, assert_error, unique
+from .helpers import S, all_items, assert_error, unique
 
 DEFS = [{"AttributeName": "cust", "AttributeType": "S"}, {"AttributeName": "order", "AttributeType": "S"},
         {"AttributeName": "ts", "AttributeType": "N"}, {"AttributeName": "status", "AttributeType": "S"}]
@@ -184,14 +184,7 @@ def test_pages_of_an_index_query_and_scan(ddb: Any, orders: str) -> None:
         kw = {"ExclusiveStartKey": res["LastEvaluatedKey"]}
     assert seen == [f"o{i}" for i in range(6, -1, -1)]
     # Scan of the index: every indexed item of the table, each collection in index order
-    scanned: list[dict[str, Any]] = []
-    kw = {}
-    while True:
-        page = ddb.scan(TableName=orders, IndexName="byTs", Limit=50, **kw)
-        scanned += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kw = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    scanned = all_items(ddb.scan, TableName=orders, IndexName="byTs", Limit=50)
     mine = [i for i in scanned if i["cust"] == S(c)]
     assert [i["order"]["S"] for i in mine] == [f"o{i}" for i in range(6, -1, -1)]
     assert all("ts" in i for i in scanned)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import make_client, start_system, wait_active
+from tests.api.helpers import all_items
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +26,6 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> An
         yield sysm, url
     finally:
         sysm.down()
-
-
-def scan_all(ddb: Any, **kw: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while True:
-        page = ddb.scan(**kw)
-        out += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return out
-        kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def test_indexer_killed_under_load_index_matches_table(system: Any) -> None:
@@ -83,11 +74,11 @@ def test_indexer_killed_under_load_index_matches_table(system: Any) -> None:
     assert written[0] > 30  # a real load (the machine may be slow under CI)
 
     def expected() -> list[tuple[str, str]]:
-        items = scan_all(ddb, TableName=table, ConsistentRead=True)
+        items = all_items(ddb.scan, TableName=table, ConsistentRead=True)
         return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items if "grp" in i)
 
     def indexed() -> list[tuple[str, str]]:
-        items = scan_all(ddb, TableName=table, IndexName="byGrp")
+        items = all_items(ddb.scan, TableName=table, IndexName="byGrp")
         return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items)
 
     want = expected()
