@@ -33,6 +33,7 @@ from typing import Any
 
 from aiokafka.errors import ProducerFenced
 
+from dynamolog import placement
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.rpc import RpcClient
@@ -202,21 +203,21 @@ class AutoAdmin:
                 for n in p["replicas"]:
                     if n in load:
                         load[n] += 1
-        spare = sorted((n for n in load if n not in part["replicas"]), key=lambda n: (load[n], n))
-        if not spare:
+        spare = placement.choose_spare(load, part["replicas"])
+        if spare is None:
             self._say_once((pid, "no-spare"), "partition %s: replica on %s is lost and no other live node can "
                            "take it; running with %d replicas", pid, lost, len(part["replicas"]) - 1)
             return
         current = self.metadata.partitions.items.get(pid)
         if current != part:
             return
-        replicas = [spare[0] if n == lost else n for n in part["replicas"]]
+        replicas = [spare if n == lost else n for n in part["replicas"]]
         info = dict(part, replicas=replicas)
         await self.writer.put_partition(info)
         self.repairs += 1
         log.warning("partition %s: replica on %s lost for %.1f s; rebuilding it on %s", pid, lost,
-                    self.silent_for(lost), spare[0])
-        self._open_soon(spare[0], info)
+                    self.silent_for(lost), spare)
+        self._open_soon(spare, info)
 
     def _open_soon(self, node_id: str, info: dict[str, Any]) -> None:
         """Tell the node at once (it also learns it from the partition map)."""

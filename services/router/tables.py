@@ -19,10 +19,9 @@ import logging
 import re
 import time
 import uuid
-import zlib
 from typing import Any
 
-from dynamolog import errors
+from dynamolog import errors, placement
 from dynamolog.config import Settings
 from dynamolog.kafka.admin import KafkaAdmin
 from dynamolog.metadata import Metadata, MetadataWriter
@@ -38,7 +37,7 @@ HASH_SPACE = 1 << 64
 #: partition logs: kept forever (a replica is rebuilt from its log, DESIGN.md invariant 4), no unclean
 #: leader election (an out-of-sync broker never becomes leader and drops acknowledged records)
 #: replicas per partition (DynamoDB: three, in three availability zones)
-REPLICAS = 3
+REPLICAS = placement.REPLICAS
 LOG_TOPIC_CONFIGS = {"max.message.bytes": str(4 * 1024 * 1024), "unclean.leader.election.enable": "false",
                      "retention.ms": "-1", "retention.bytes": "-1"}
 __all__ = ["ACCOUNT", "Tables", "attribute_types", "describe", "key_names"]
@@ -350,13 +349,8 @@ class Tables:
                 await asyncio.sleep(min(5.0, 0.2 * attempt))
 
     def _place(self, table: dict[str, Any], index: int) -> list[str]:
-        """The replicas of a new partition: up to REPLICAS distinct storage nodes, the first of
-        them its leader; consecutive partitions start on consecutive nodes, so leaders spread."""
-        nodes = sorted(self.metadata.nodes.items)
-        if not nodes:
-            raise RuntimeError("no storage node has registered yet")
-        first = zlib.crc32(table["table_id"].encode()) + index
-        return [nodes[(first + j) % len(nodes)] for j in range(min(REPLICAS, len(nodes)))]
+        """The replicas of a new partition (``dynamolog.placement``)."""
+        return placement.place_new(self.metadata.nodes.items, table["table_id"], index)
 
     def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
                    pids: list[str]) -> list[dict[str, Any]]:
