@@ -35,7 +35,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v})
         return cls(**values)
 
-    # -- topic names (DESIGN.md section 2) -------------------------------------------------
+    # -- topic names (docs/architecture.md, "Topics") -------------------------------------
     @property
     def catalog_topic(self) -> str:
         return f"{self.namespace}.catalog"

@@ -11,7 +11,7 @@ pipelined: the next one is fetched and sent while earlier ones are in flight, bu
 writes an entry an earlier batch is still writing waits for it.  A crash repeats what came after the last commit; the
 repeated writes are idempotent (an
 unchanged entry writes nothing), so every index converges to exactly its table's items
-(at-least-once delivery, idempotent application: DESIGN.md).
+(at-least-once delivery, idempotent application: docs/architecture.md, "Derived views").
 
 An index added by UpdateTable starts with no committed offset, so its tasks read the logs from
 the beginning (the logs are kept forever): that is the backfill.  When every task of a CREATING

@@ -5,7 +5,7 @@ evaluates each against the replica plus the overlay of writes not yet applied, a
 effect records in one Kafka transaction (``acks=all``, transactional ids per partition).  Only
 after the commit are the changes applied to RocksDB (with the offset, in one WriteBatch) and the
 clients answered.  Two groups are in the pipeline at once: while one commits, the next is
-evaluated and sent; commits, applies and answers happen in group order.  DESIGN.md 4.1 and 4.2.
+evaluated and sent; commits, applies and answers happen in group order.  docs/architecture.md, invariants 1 and 2.
 
 Leadership is fenced by Kafka: starting the transactional producer bumps the producer epoch,
 which makes any older leader's next commit fail with ``ProducerFenced``; a fenced leader steps
