@@ -8,16 +8,18 @@ else a placeholder key that servers which check no signature (dynalite) accept.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
+from dynamolog import config
 from dynamolog.auth.credentials import read_env_file
 
 PLACEHOLDER = ("AKIDBENCHPLACEHOLDER", "bench-placeholder-secret")
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
+    return Path(config.settings().data_dir)
 
 
 def credentials(data_dir: Path | None = None) -> tuple[str, str]:
@@ -35,4 +37,4 @@ def use_system_key(data_dir: Path) -> None:
     """Let this process speak the internal RPC to the system in ``data_dir``."""
     key = data_dir / "system.key"
     if key.exists():
-        os.environ["DYNAMOLOG_SYSTEM_KEY_FILE"] = str(key.resolve())
+        config.use(dataclasses.replace(config.settings(), system_key_file=str(key.resolve())))

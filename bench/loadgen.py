@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import random
 import resource
@@ -62,6 +60,8 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import creds
+
+from dynamolog.auth import sigv4
 
 try:
     import uvloop
@@ -82,18 +82,26 @@ WARMUP_S = 1.0
 # --------------------------------------------------------------------------
 
 
+#: the headers the load generator signs, in canonical (sorted) order
+_SIGNED = ("content-type", "host", "x-amz-date", "x-amz-target")
+_CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
 class RequestBuilder:
-    """Builds each request with a real SigV4 signature (what an SDK sends): the signing key is
-    derived once per day and the date header once per second, the rest is per request."""
+    """Builds each request with a real SigV4 signature (what an SDK sends), computed by
+    dynamolog.auth.sigv4 (the router's own implementation): the signing key is derived once per
+    day and the date header once per second, the rest is per request."""
 
     def __init__(self, hostport: str, access_key: str = "AKIDBENCHPLACEHOLDER",
                  secret_key: str = "bench-placeholder-secret", region: str = "us-east-1") -> None:
         self.host = hostport.encode()
+        self._host = hostport
         self.access_key = access_key
         self.secret_key = secret_key
         self.region = region
         self._second = -1
         self._date = b""
+        self._stamp = ""
         self._scope = ""
         self._key = b""
 
@@ -103,29 +111,24 @@ class RequestBuilder:
             self._second = now
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
             if stamp[:8] != self._scope[:8]:
-                k = ("AWS4" + self.secret_key).encode()
-                for part in (stamp[:8], self.region, "dynamodb", "aws4_request"):
-                    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-                self._key = k
-                self._scope = f"{stamp[:8]}/{self.region}/dynamodb/aws4_request"
+                self._key = sigv4.derive_signing_key(self.secret_key, stamp[:8], self.region)
+                self._scope = sigv4.scope_of(stamp[:8], self.region)
+            self._stamp = stamp
             self._date = stamp.encode()
 
     def build(self, op: str, body: bytes) -> bytes:
         self._clock()
-        target = b"DynamoDB_20120810." + op.encode()
-        canonical = (b"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:" + self.host
-                     + b"\nx-amz-date:" + self._date + b"\nx-amz-target:" + target
-                     + b"\n\ncontent-type;host;x-amz-date;x-amz-target\n"
-                     + hashlib.sha256(body).hexdigest().encode())
-        sts = (b"AWS4-HMAC-SHA256\n" + self._date + b"\n" + self._scope.encode() + b"\n"
-               + hashlib.sha256(canonical).hexdigest().encode())
-        sig = hmac.new(self._key, sts, hashlib.sha256).hexdigest().encode()
+        target = "DynamoDB_20120810." + op
+        headers = {"content-type": _CONTENT_TYPE, "host": self._host, "x-amz-date": self._stamp,
+                   "x-amz-target": target}
+        canonical = sigv4.canonical_request("POST", "/", headers, _SIGNED, body)
+        auth = sigv4.authorization(self.access_key, self._scope, _SIGNED,
+                                   sigv4.signature(self._key, self._stamp, self._scope, canonical))
         return b"".join((
             b"POST / HTTP/1.1\r\nHost: ", self.host,
-            b"\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: ", target,
+            b"\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: ", target.encode(),
             b"\r\nX-Amz-Date: ", self._date,
-            b"\r\nAuthorization: AWS4-HMAC-SHA256 Credential=", self.access_key.encode(), b"/", self._scope.encode(),
-            b", SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=", sig,
+            b"\r\nAuthorization: ", auth.encode(),
             b"\r\nContent-Length: ", str(len(body)).encode(), b"\r\n\r\n", body))
 
 

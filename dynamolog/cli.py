@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, config
 from .launcher import System, SystemSpec, _pid_alive, health
-
-DEFAULT_DATA_DIR = Path(os.environ.get("DYNAMOLOG_DATA_DIR", ".data"))
+from .service import HelpFormatter
 
 EXAMPLES = """\
 Endpoint: {endpoint}   (region {region})
@@ -55,9 +54,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     system = System(args.data_dir)
     spec = SystemSpec(
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
-        kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=os.environ.get("DYNAMOLOG_NAMESPACE", "dyn"),
-        region=os.environ.get("DYNAMOLOG_REGION", "us-east-1"),
-        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=config.settings().namespace,
+        region=config.settings().region, bootstrap=config.external_bootstrap(),
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
     )
     t0 = time.monotonic()
@@ -254,14 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_dir_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                       help="where Kafka's logs, the RocksDB views and the service logs live (default: .data)")
+        p.add_argument("--data-dir", type=Path, default=Path(config.settings().data_dir),
+                       help="where Kafka's logs, the RocksDB views and the service logs live (default: "
+                       "$DYNAMOLOG_DATA_DIR or .data)")
 
     up = sub.add_parser("up", help="start Kafka, storage node(s) and the router on 127.0.0.1",
                         description="Start a local system. Uses $KAFKA_BOOTSTRAP_SERVERS instead of starting "
                         "Kafka when it is set. Data in --data-dir survives down and up. On a fresh data directory it makes an "
                         "administrator access key and writes it to <data-dir>/credentials.env (readable by you only): "
-                        "`set -a; . <data-dir>/credentials.env; set +a` lets boto3 and the AWS CLI use it.")
+                        "`set -a; . <data-dir>/credentials.env; set +a` lets boto3 and the AWS CLI use it.",
+                        formatter_class=HelpFormatter, epilog=config.help_epilog())
     data_dir_arg(up)
     up.add_argument("--port", type=int, default=8000, help="the DynamoDB endpoint's port (default 8000)")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=1, help="Kafka brokers to run (1 or 3)")

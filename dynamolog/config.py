@@ -1,41 +1,114 @@
-"""Settings shared by every service, from the command line or the environment.
+"""Every setting of a Dynamolog process, in one place.
 
-Environment variables (each has a command-line option of the same meaning):
-
-- ``KAFKA_BOOTSTRAP_SERVERS``: the Kafka cluster to use (default ``127.0.0.1:9092``).
-- ``DYNAMOLOG_NAMESPACE``: prefix of every topic and transactional id (default ``dyn``), so that
-  several Dynamolog systems can share one Kafka cluster.
-- ``DYNAMOLOG_REGION``: the region this system answers as (default ``us-east-1``).
+``Settings`` has one field per setting; each field names its environment variable and says what
+it does.  A process reads the environment once, at start (``dynamolog.service.settings_from``
+for the services, ``settings()`` for anything else), and hands the object to what it starts;
+command-line options override the environment.  docs/settings.md lists every setting; a unit
+test (tests/unit/test_config.py) keeps that table, this class and the code's environment reads
+in step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+_T = TypeVar("_T")
+
+
+def _setting(default: _T, env: str, doc: str) -> _T:
+    """A field of ``Settings``: its default, its environment variable and what it does."""
+    return dataclasses.field(default=default, metadata={"env": env, "doc": doc})
+
+
+class SettingsError(ValueError):
+    """An environment variable or option holds a value its setting cannot take."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the Kafka cluster is and how this system names its topics."""
+    """Where the Kafka cluster is, how this system names its topics, and every tunable of its
+    services.  Each field's metadata holds its environment variable (``env``) and its meaning
+    (``doc``); units are the last part of a field's name."""
 
-    #: comma-separated ``host:port`` list of Kafka brokers
-    bootstrap: str = "127.0.0.1:9092"
-    #: prefix of topic names and transactional ids
-    namespace: str = "dyn"
-    #: region name shown in ARNs and written into log records as their origin
-    region: str = "us-east-1"
+    # -- every process -------------------------------------------------------------------
+    bootstrap: str = _setting("127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS",
+                              "comma-separated host:port list of the Kafka brokers")
+    namespace: str = _setting("dyn", "DYNAMOLOG_NAMESPACE",
+                              "prefix of every topic and transactional id, so that several systems "
+                              "share one Kafka cluster")
+    region: str = _setting("us-east-1", "DYNAMOLOG_REGION",
+                           "region this system answers as (ARNs, the origin of log records)")
+    log_level: str = _setting("INFO", "DYNAMOLOG_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR")
+    system_key_file: str = _setting("", "DYNAMOLOG_SYSTEM_KEY_FILE",
+                                    "the system key's file (internal RPC, credential secrets); "
+                                    "`dynamolog up` sets it for the services it starts")
+    # -- the dynamolog command and the local Kafka cluster ---------------------------------
+    data_dir: str = _setting(".data", "DYNAMOLOG_DATA_DIR",
+                             "default --data-dir of `dynamolog up`, `down`, `status`, `keys` and the benchmarks")
+    cache_dir: str = _setting("", "DYNAMOLOG_CACHE_DIR",
+                              "where Kafka's jars are kept (unset: ~/.cache/dynamolog)")
+    kafka_extra_config: str = _setting("", "DYNAMOLOG_KAFKA_EXTRA_CONFIG",
+                                       "extra broker settings for a local Kafka cluster, one key=value a line")
+    kafka_jvm_opts: str = _setting("", "DYNAMOLOG_KAFKA_JVM_OPTS",
+                                   "JVM options replacing the local brokers' garbage-collector settings")
+    # -- storage node: the leader's sequencer ----------------------------------------------
+    group_linger_ms: float = _setting(10.0, "DYNAMOLOG_GROUP_LINGER_MS",
+                                      "shortest interval between two group commits of a busy partition")
+    pipeline_writes_min: int = _setting(16, "DYNAMOLOG_PIPELINE_MIN",
+                                        "writes that must wait before a group is sent while the previous "
+                                        "one commits")
+    lease_ms: int = _setting(2000, "DYNAMOLOG_LEASE_MS",
+                             "how long a commit proves leadership for strongly consistent reads; a new "
+                             "leader waits this long after fencing before it serves them")
+    ttl_sweep_s: float = _setting(30.0, "DYNAMOLOG_TTL_SWEEP_S",
+                                  "interval between a leader's scans for items whose time to live has passed")
+    item_collection_bytes_max: int = _setting(10 * 1024**3, "DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES",
+                                              "largest item collection of a table with local secondary "
+                                              "indexes (DynamoDB: 10 GB)")
+    # -- router ----------------------------------------------------------------------------
+    txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
+                                   "how long a transaction's participant keeps a lock before it asks the "
+                                   "decision log (bounds how long a dead coordinator blocks its items)")
+    # -- auto-admin ------------------------------------------------------------------------
+    admin_check_s: float = _setting(0.25, "DYNAMOLOG_ADMIN_CHECK_S", "interval between heartbeats to storage nodes")
+    dead_after_s: float = _setting(3.0, "DYNAMOLOG_DEAD_AFTER_S",
+                                   "a node silent this long is down: its partitions get new leaders")
+    repair_after_s: float = _setting(30.0, "DYNAMOLOG_REPAIR_AFTER_S",
+                                     "a replica on a node down this long is rebuilt on another node")
+    # -- indexer ---------------------------------------------------------------------------
+    indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
+                                      "interval between the indexer's log lines of counters and delays")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and value < 0:
+                raise SettingsError(f"{f.metadata['env']} must not be negative (got {value})")
 
     @classmethod
-    def from_env(cls, **overrides: str | None) -> Settings:
-        values = {
-            "bootstrap": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap),
-            "namespace": os.environ.get("DYNAMOLOG_NAMESPACE", cls.namespace),
-            "region": os.environ.get("DYNAMOLOG_REGION", cls.region),
-        }
-        values.update({k: v for k, v in overrides.items() if v})
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings in ``environ`` (default: this process's environment), each replaced by
+        an override that is not None or empty (command-line options)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = overrides.get(f.name)
+            if raw is None or raw == "":
+                raw = env.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f, raw)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"no such settings: {sorted(unknown)}")
         return cls(**values)
 
-    # -- topic names (DESIGN.md section 2) -------------------------------------------------
+    # -- topic names (docs/architecture.md, "Topics") -------------------------------------
     @property
     def catalog_topic(self) -> str:
         return f"{self.namespace}.catalog"
@@ -62,3 +135,74 @@ class Settings:
 
     def transactional_id(self, partition_id: str) -> str:
         return f"{self.namespace}.leader.{partition_id}"
+
+
+def _parse(f: dataclasses.Field[Any], raw: object) -> Any:
+    kind: type[Any] = type(f.default)
+    if isinstance(raw, kind) and not isinstance(raw, bool):
+        return raw
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{f.metadata['env']}={raw!r} is not a{'n' if kind is int else ''} "
+                            f"{kind.__name__}") from None
+
+
+class SettingDoc(NamedTuple):
+    """One setting as the documentation and ``--help`` show it."""
+
+    #: the environment variable
+    env: str
+    #: the default, as one would write it in the environment ("" for none)
+    default: str
+    #: the field of ``Settings``
+    name: str
+    #: what it does
+    doc: str
+
+
+def documented() -> list[SettingDoc]:
+    """Every setting, in the order of ``Settings``' fields."""
+    return [SettingDoc(f.metadata["env"], str(f.default), f.name, f.metadata["doc"])
+            for f in dataclasses.fields(Settings)]
+
+
+def markdown_table() -> str:
+    """The table of docs/settings.md."""
+    rows = ["| environment variable | default | what it sets |", "|---|---|---|"]
+    rows += [f"| `{d.env}` | {f'`{d.default}`' if d.default else '(none)'} | {d.doc} |" for d in documented()]
+    return "\n".join(rows) + "\n"
+
+
+def help_epilog() -> str:
+    """The settings as ``--help`` lists them (command-line options above override them)."""
+    lines = ["settings (environment variables; the options above override them; docs/settings.md):"]
+    for d in documented():
+        lines.append(f"  {d.env}={d.default}")
+        lines += textwrap.wrap(d.doc, width=94, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+def external_bootstrap(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Kafka cluster named by ``KAFKA_BOOTSTRAP_SERVERS``, or None when it is not set (then
+    ``dynamolog up`` starts a cluster of its own)."""
+    return (os.environ if environ is None else environ).get("KAFKA_BOOTSTRAP_SERVERS") or None
+
+
+_current: Settings | None = None
+
+
+def settings() -> Settings:
+    """This process's settings: the ones installed at start by ``use``, else the environment's,
+    read on the first call."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def use(current: Settings) -> Settings:
+    """Install this process's settings (a service does at start, from its options); returns them."""
+    global _current
+    _current = current
+    return current

@@ -264,9 +264,11 @@ class System:
         if pid:
             _stop_pid(pid)
 
-    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> int:
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None,
+                      module: list[str] | None = None) -> int:
         """Start one service again with the command it was first started with (and, for fault
-        tests, extra environment variables)."""
+        tests, extra environment variables, or ``module`` = [another module, its own arguments]
+        run with the service's arguments after them)."""
         state = self.state()
         if state is None:
             raise RuntimeError(f"no system in {self.data_dir}")
@@ -274,7 +276,8 @@ class System:
         env.update(state["env"])
         env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
-        pid = self._spawn(name, state["commands"][name], env)
+        command = state["commands"][name]
+        pid = self._spawn(name, [*module, *command[1:]] if module else command, env)
         state["pids"][name] = pid
         self._write(state)
         return pid

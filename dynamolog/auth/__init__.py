@@ -3,7 +3,8 @@ the shared key that authenticates the system's own services to each other.
 
 Modules:
 
-- :mod:`.sigv4` verifies a request's AWS Signature Version 4 (pure functions, no I/O).
+- :mod:`.sigv4` AWS Signature Version 4: verifies requests, and signs them for the client and the
+  load generator (pure functions, no I/O).
 - :mod:`.policy` evaluates IAM-like policy documents (actions on table ARN patterns).
 - :mod:`.systemkey` the data directory's system key: encrypts secrets at rest and derives the
   internal RPC key.

@@ -1,12 +1,15 @@
-"""Verification of AWS Signature Version 4 (``Authorization`` header form), as DynamoDB does it.
+"""AWS Signature Version 4 (``Authorization`` header form): the one implementation, used by the
+router to verify (as DynamoDB does), by ``dynamolog.client`` and by the load generator to sign.
 
-This is deliberately an implementation separate from the signer in ``dynamolog.client.sigv4``:
-a bug shared by signer and verifier would otherwise cancel out in every test.
-
-:func:`parse` reads the ``Authorization`` header and the request date without any secret;
-:func:`verify` then recomputes the signature with the caller's secret key and compares it in
-constant time.  Every refusal is an :class:`~dynamolog.errors.ApiError` with DynamoDB's
+Verifying: :func:`parse` reads the ``Authorization`` header and the request date without any
+secret; :func:`verify` then recomputes the signature with the caller's signing key and compares
+it in constant time.  Every refusal is an :class:`~dynamolog.errors.ApiError` with DynamoDB's
 ``__type`` and message.
+
+Signing: :func:`sign` returns the ``Authorization`` header of one request, built from the same
+canonical request, string to sign and signing key as the verifier.  Because signer and verifier
+share this code, the tests check both against an independent implementation, botocore's signer
+(tests/unit/test_auth_sigv4.py, tests/unit/test_client.py), so that a shared bug cannot cancel out.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, unquote
@@ -256,6 +260,42 @@ def derive_signing_key(secret: str, date: str, region: str, service: str = SERVI
     return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
 
 
+def scope_of(date: str, region: str, service: str = SERVICE) -> str:
+    """The credential scope ``date/region/service/aws4_request``."""
+    return f"{date}/{region}/{service}/aws4_request"
+
+
+def signature(signing_key: bytes, amz_date: str, scope: str, canonical: str) -> str:
+    """The signature (lower-case hex) of a canonical request."""
+    return hmac.digest(signing_key, string_to_sign(amz_date, scope, canonical).encode(), "sha256").hex()
+
+
+def authorization(access_key: str, scope: str, signed: tuple[str, ...], sig: str) -> str:
+    """The ``Authorization`` header value, in the form every SDK sends."""
+    return f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={sig}"
+
+
+def amz_date(now: datetime | None = None) -> str:
+    """``YYYYMMDDTHHMMSSZ`` of ``now`` (default: the current UTC time)."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def sign(*, method: str, path: str, query: str = "", headers: Mapping[str, str], body: bytes, access_key: str,
+         secret_key: str, region: str, service: str = SERVICE, timestamp: str) -> str:
+    """The ``Authorization`` header value of a request.  Every header in ``headers`` is signed
+    (names lower-cased, values trimmed and inner runs of whitespace collapsed), so pass exactly
+    the headers that go on the wire, ``host`` and ``x-amz-date`` (equal to ``timestamp``)
+    included; ``path`` and ``query`` as sent."""
+    norm = {name.strip().lower(): " ".join(value.split()) for name, value in headers.items()}
+    signed = tuple(sorted(norm))
+    canonical = canonical_request(method.upper(), (path or "/") + (f"?{query}" if query else ""), norm, signed,
+                                  body)
+    date = timestamp[:8]
+    scope = scope_of(date, region, service)
+    sig = signature(derive_signing_key(secret_key, date, region, service), timestamp, scope, canonical)
+    return authorization(access_key, scope, signed, sig)
+
+
 def _fmt(t: datetime) -> str:
     return t.strftime("%Y%m%dT%H%M%SZ")
 
@@ -264,9 +304,9 @@ def verify(p: Parsed, signing_key: bytes, method: str, target: str, headers: dic
            now: datetime | None = None) -> None:
     """Check the signature with the caller's signing key, then the clock skew; raises ApiError."""
     canonical = canonical_request(method, target, headers, p.signed_headers, body)
-    sts = string_to_sign(p.amz_date, p.scope, canonical)
-    expected = hmac.digest(signing_key, sts.encode(), "sha256").hex()
+    expected = signature(signing_key, p.amz_date, p.scope, canonical)
     if not (p.signature.isascii() and hmac.compare_digest(expected, p.signature)):
+        sts = string_to_sign(p.amz_date, p.scope, canonical)
         raise invalid_signature(
             "The request signature we calculated does not match the signature you provided. Check your AWS "
             "Secret Access Key and signing method. Consult the service documentation for details.\n\n"

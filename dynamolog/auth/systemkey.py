@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from dynamolog import config
+
 FILE_NAME = "system.key"
 ENV = "DYNAMOLOG_SYSTEM_KEY_FILE"
 
@@ -58,8 +60,8 @@ def load(path: Path) -> bytes:
 
 
 def from_env() -> bytes:
-    """The system key named by ``$DYNAMOLOG_SYSTEM_KEY_FILE``."""
-    name = os.environ.get(ENV)
+    """The system key named by ``$DYNAMOLOG_SYSTEM_KEY_FILE`` (this process's settings)."""
+    name = config.settings().system_key_file
     if not name:
         raise SystemKeyError(f"no system key: set {ENV} to the system's key file "
                              f"(`dynamolog up` creates <data-dir>/{FILE_NAME} and sets it for the services it starts)")

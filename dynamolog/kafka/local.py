@@ -38,6 +38,8 @@ import time
 import uuid
 from pathlib import Path
 
+from .. import config
+
 KAFKA_VERSION = "4.4.0"
 SCALA_BINARY = "2.13"
 # Must match the log4j-core version that kafka-server brings in transitively.
@@ -53,7 +55,7 @@ def _say(msg: str) -> None:
 
 def cache_root() -> Path:
     """Root of the jar cache: ``$DYNAMOLOG_CACHE_DIR`` or ``~/.cache/dynamolog``."""
-    env = os.environ.get("DYNAMOLOG_CACHE_DIR")
+    env = config.settings().cache_dir
     return Path(env).expanduser() if env else Path.home() / ".cache" / "dynamolog"
 
 
@@ -390,7 +392,7 @@ class LocalKafka:
             "background.threads=4",
         ]
         # Extra broker settings, one "key=value" per line, for experiments and benchmarks.
-        extra = os.environ.get("DYNAMOLOG_KAFKA_EXTRA_CONFIG", "").strip()
+        extra = config.settings().kafka_extra_config.strip()
         if extra:
             lines += [line.strip() for line in extra.splitlines() if line.strip()]
         return "\n".join(lines) + "\n"
@@ -500,7 +502,7 @@ class LocalKafka:
 
     def _launch(self, libs: Path, node: _Node) -> None:
         # JVM options: $DYNAMOLOG_KAFKA_JVM_OPTS replaces the garbage-collector settings below
-        gc_opts = os.environ.get("DYNAMOLOG_KAFKA_JVM_OPTS", "").split() or [
+        gc_opts = config.settings().kafka_jvm_opts.split() or [
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:InitiatingHeapOccupancyPercent=35",
@@ -637,7 +639,7 @@ class LocalKafka:
 _EPILOG = f"""\
 commands:
   fetch    copy Apache Kafka {KAFKA_VERSION}'s jars from Maven Central into the cache
-           ({"$DYNAMOLOG_CACHE_DIR" if os.environ.get("DYNAMOLOG_CACHE_DIR") else "~/.cache/dynamolog"}/kafka-{KAFKA_VERSION}/libs); needs Java 17+ and Maven, once
+           ($DYNAMOLOG_CACHE_DIR or ~/.cache/dynamolog/kafka-{KAFKA_VERSION}/libs); needs Java 17+ and Maven, once
   start    format storage if new, start the nodes in the background, wait until they serve
            requests, print the bootstrap servers; a no-op for nodes already running
   stop     stop the nodes (SIGTERM, then SIGKILL after --timeout); data stays for the next start

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from dynamolog.service import add_common_args, run, settings_from
 
@@ -19,22 +18,21 @@ def main() -> None:
         "started by `dynamolog up`.",
     )
     add_common_args(parser)
-    parser.add_argument("--check-interval", type=float,
-                        default=float(os.environ.get("DYNAMOLOG_ADMIN_CHECK_S", "0.25")),
-                        help="seconds between heartbeats (default 0.25; $DYNAMOLOG_ADMIN_CHECK_S)")
-    parser.add_argument("--dead-after", type=float, default=float(os.environ.get("DYNAMOLOG_DEAD_AFTER_S", "3")),
+    parser.add_argument("--check-interval", type=float, default=None,
+                        help="seconds between heartbeats (default: $DYNAMOLOG_ADMIN_CHECK_S or 0.25)")
+    parser.add_argument("--dead-after", type=float, default=None,
                         help="a node that has not answered for this many seconds is down: its partitions get new "
-                        "leaders (default 3; $DYNAMOLOG_DEAD_AFTER_S)")
-    parser.add_argument("--repair-after", type=float,
-                        default=float(os.environ.get("DYNAMOLOG_REPAIR_AFTER_S", "30")),
+                        "leaders (default: $DYNAMOLOG_DEAD_AFTER_S or 3)")
+    parser.add_argument("--repair-after", type=float, default=None,
                         help="a replica on a node down for this many seconds is rebuilt on another node "
-                        "(default 30; $DYNAMOLOG_REPAIR_AFTER_S)")
+                        "(default: $DYNAMOLOG_REPAIR_AFTER_S or 30)")
     args = parser.parse_args()
-    settings = settings_from(args)
+    settings = settings_from(args, admin_check_s=args.check_interval, dead_after_s=args.dead_after,
+                             repair_after_s=args.repair_after)
 
     async def start() -> AutoAdmin:
-        admin = AutoAdmin(settings, check_interval=args.check_interval, dead_after=args.dead_after,
-                          repair_after=args.repair_after)
+        admin = AutoAdmin(settings, check_interval=settings.admin_check_s, dead_after=settings.dead_after_s,
+                          repair_after=settings.repair_after_s)
         await admin.start()
         return admin
 

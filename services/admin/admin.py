@@ -13,7 +13,7 @@ that has not answered for ``dead_after`` seconds is down:
   to ``dyn.partitions``.  The new leader's storage node sees the change, starts the partition's
   transactional producers (which fences the old leader: its next commit fails), reads the log to
   its end and serves.  No acknowledged write is lost: it is in the log, and the new leader reads
-  the whole log before it sequences anything (DESIGN.md 4.2).
+  the whole log before it sequences anything (docs/architecture.md, invariant 2).
 - **Repair**: a replica on a node down for ``repair_after`` seconds is replaced by a replica on a
   live node that does not hold one yet; that node copies a snapshot of a healthy replica and
   follows the log after it, then serves as a follower.  A node that comes back after that finds

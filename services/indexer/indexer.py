@@ -11,7 +11,7 @@ pipelined: the next one is fetched and sent while earlier ones are in flight, bu
 writes an entry an earlier batch is still writing waits for it.  A crash repeats what came after the last commit; the
 repeated writes are idempotent (an
 unchanged entry writes nothing), so every index converges to exactly its table's items
-(at-least-once delivery, idempotent application: DESIGN.md).
+(at-least-once delivery, idempotent application: docs/architecture.md, "Derived views").
 
 An index added by UpdateTable starts with no committed offset, so its tasks read the logs from
 the beginning (the logs are kept forever): that is the backfill.  When every task of a CREATING
@@ -24,7 +24,6 @@ import asyncio
 import base64
 import functools
 import logging
-import os
 import time
 from collections import deque
 from typing import Any
@@ -39,8 +38,6 @@ from services.router.routing import Routing
 
 log = logging.getLogger(__name__)
 
-#: how often the indexer logs its counters and delays
-STATS_EVERY_S = float(os.environ.get("DYNAMOLOG_INDEXER_STATS_S", "30"))
 #: fetched batches whose writes may be in flight at once per task
 PIPELINE_BATCHES = 8
 #: index writes per request to an index partition's leader
@@ -130,7 +127,7 @@ class Indexer:
                 raise
             except Exception:
                 log.exception("indexer: reconcile failed")
-            if time.monotonic() - last_stats > STATS_EVERY_S and self.index_writes:
+            if time.monotonic() - last_stats > self.settings.indexer_stats_s and self.index_writes:
                 last_stats = time.monotonic()
                 log.info("indexer: index writes %s for base records %s; log append -> fetched %s, -> index "
                          "writes acknowledged %s", self.index_writes, self.base_records,

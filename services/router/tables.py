@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 HASH_SPACE = 1 << 64
 #: log topic settings: records of up to 2 MB (a 400 KB item with its old image, framed)
-#: partition logs: kept forever (a replica is rebuilt from its log, DESIGN.md invariant 4), no unclean
+#: partition logs: kept forever (a replica is rebuilt from its log, docs/architecture.md invariant 4), no unclean
 #: leader election (an out-of-sync broker never becomes leader and drops acknowledged records)
 #: replicas per partition (DynamoDB: three, in three availability zones)
 REPLICAS = placement.REPLICAS

@@ -8,8 +8,8 @@ participant, which applies or drops the pending changes with TXN_COMMIT / TXN_AB
 The client is answered after every participant applied, so a read after the answer sees it.
 
 A coordinator that dies leaves locks with a deadline; the participant leaders resolve them
-through the decision log.  ``DYNAMOLOG_FAULT_TXN`` (tests only) makes this process kill itself
-with SIGKILL at a named step, so that tests can crash a coordinator at every step.
+through the decision log.  Each step is a fault point (``dynamolog.faults``), so that tests can
+crash a coordinator at every step.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import asyncio
 import base64
 import logging
 import math
-import os
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from dynamolog import errors, expr
+from dynamolog import errors, expr, faults
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.keys import encode_item_key
 from dynamolog.txnlog import TxnLog, request_digest
@@ -37,20 +35,9 @@ from .validate import check_enum, item_keys, parse_item, parse_key, raise_constr
 log = logging.getLogger(__name__)
 
 ITEMS_MAX = 100
-#: how long a participant keeps a lock before it asks the decision log (a live coordinator
-#: decides far sooner; this bounds how long a dead one blocks its items)
-TIMEOUT_MS = int(os.environ.get("DYNAMOLOG_TXN_TIMEOUT_MS", "10000"))
-#: test hook: kill this process at a step (after_prepare_one, after_prepare, after_decision, after_finish_one)
-FAULT = os.environ.get("DYNAMOLOG_FAULT_TXN", "")
 
 _KINDS = ("ConditionCheck", "Put", "Delete", "Update")
 _NONE_REASON = {"Code": "None"}
-
-
-def _fault(step: str) -> None:
-    if step == FAULT:
-        log.warning("transaction fault hook: killing this process at %s", step)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def transaction_in_progress() -> errors.ApiError:
@@ -238,19 +225,18 @@ class Transactions:
                   digest: str | None = None) -> None:
         """Prepare, decide, finish; raises TransactionCanceledException if any item refused."""
         txn = uuid.uuid4().hex
-        deadline = int(time.time() * 1000) + TIMEOUT_MS
+        deadline = int(time.time() * 1000) + self.txnlog.settings.txn_timeout_ms
 
-        async def prepare(pp: _Participant) -> dict[str, Any]:
+        async def prepare(i: int, pp: _Participant) -> dict[str, Any]:
+            faults.point("txn.before_prepare", i)
             res: dict[str, Any] = await self.routing.call(
                 pp.table, pp.part, "txn_prepare", leader=True, txn=txn, deadline=deadline,
                 items=[{"key": base64.b64encode(a.item_key).decode(), "req": a.req} for a in pp.actions])
             return res
 
-        if FAULT == "after_prepare_one":
-            await prepare(participants[0])
-            _fault("after_prepare_one")
-        outcomes = await asyncio.gather(*(prepare(pp) for pp in participants), return_exceptions=True)
-        _fault("after_prepare")
+        outcomes = await asyncio.gather(*(prepare(i, pp) for i, pp in enumerate(participants)),
+                                        return_exceptions=True)
+        faults.point("txn.after_prepare")
         prepared = [pp for pp, o in zip(participants, outcomes, strict=True) if isinstance(o, dict) and o["ok"]]
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None or len(prepared) < len(participants):
@@ -284,7 +270,7 @@ class Transactions:
             log.exception("transaction %s: writing the decision failed", txn)
             raise errors.internal("The transaction's outcome is unknown; retry it with the same "
                                   "ClientRequestToken") from None
-        _fault("after_decision")
+        faults.point("txn.after_decision")
         commit = decision == "COMMITTED"
         await self._finish(txn, participants, commit=commit)
         if not commit:
@@ -301,8 +287,7 @@ class Transactions:
         its locks itself at their deadline, so a failure here is logged, not raised."""
         async def one(pp: _Participant, i: int) -> None:
             await self.routing.call(pp.table, pp.part, "txn_decide", leader=True, txn=txn, commit=commit)
-            if i == 0:
-                _fault("after_finish_one")
+            faults.point("txn.after_finish", i)
 
         results = await asyncio.gather(*(one(pp, i) for i, pp in enumerate(participants)), return_exceptions=True)
         for pp, r in zip(participants, results, strict=True):

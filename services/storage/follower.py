@@ -2,7 +2,7 @@
 
 A follower consumes the partition's log topic with ``isolation_level=read_committed`` from the
 replica's stored offset and applies each fetched batch in one RocksDB WriteBatch together with
-the new offset (DESIGN.md 4.3), so a restart neither skips nor repeats a record.  The leader
+the new offset (docs/architecture.md, invariant 3), so a restart neither skips nor repeats a record.  The leader
 uses the same code to catch up to the end of the log before it serves.
 """
 

@@ -5,7 +5,7 @@ evaluates each against the replica plus the overlay of writes not yet applied, a
 effect records in one Kafka transaction (``acks=all``, transactional ids per partition).  Only
 after the commit are the changes applied to RocksDB (with the offset, in one WriteBatch) and the
 clients answered.  Two groups are in the pipeline at once: while one commits, the next is
-evaluated and sent; commits, applies and answers happen in group order.  DESIGN.md 4.1 and 4.2.
+evaluated and sent; commits, applies and answers happen in group order.  docs/architecture.md, invariants 1 and 2.
 
 Leadership is fenced by Kafka: starting the transactional producer bumps the producer epoch,
 which makes any older leader's next commit fail with ``ProducerFenced``; a fenced leader steps
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,16 +53,8 @@ GROUP_RECORDS_MAX = 256
 QUEUE_MAX = 10_000
 #: transactional producers a leader alternates between (see _new_producers)
 LANES = 3
-#: a group is sent while the previous one commits only if at least this many writes wait
-PIPELINE_MIN = int(os.environ.get("DYNAMOLOG_PIPELINE_MIN", "16"))
 #: an armed lane (see LeaderSequencer._arm) waits at most this long for a group
 ARMED_IDLE_S = 5.0
-#: how long a successful commit proves leadership for strongly consistent reads: a new leader
-#: fences this one's producers and then waits this long before it serves consistent reads, so
-#: the two never serve them at the same time (docs/guarantees.md)
-LEASE_S = int(os.environ.get("DYNAMOLOG_LEASE_MS", "2000")) / 1000
-#: how often a leader looks for items whose time to live has passed (UpdateTimeToLive)
-TTL_SWEEP_S = float(os.environ.get("DYNAMOLOG_TTL_SWEEP_S", "30"))
 #: expired items deleted per sweep at most
 TTL_BATCH = 1000
 #: DynamoDB ignores expiry times more than five years in the past
@@ -72,11 +63,6 @@ TTL_MAX_AGE_S = 5 * 365 * 86400
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
-#: the shortest interval between two groups of a busy partition (see LeaderSequencer._run)
-GROUP_LINGER_S = float(os.environ.get("DYNAMOLOG_GROUP_LINGER_MS", "10")) / 1000
-#: the largest item collection (items under one partition key value, with their local index
-#: entries) of a table with local secondary indexes; DynamoDB's 10 GB, lowered for tests
-ITEM_COLLECTION_BYTES_MAX = int(os.environ.get("DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES", str(10 * 1024**3)))
 
 
 def not_leader(pid: str) -> errors.ApiError:
@@ -205,7 +191,7 @@ class LeaderSequencer:
         if self.epoch > 1 or had_data:
             # an earlier leader (another node, or this node's previous process) may still hold
             # a lease from a commit just before the fence: let it run out
-            self._reads_from = time.monotonic() + LEASE_S
+            self._reads_from = time.monotonic() + self.settings.lease_ms / 1000
         follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
         try:
             n = await follower.catch_up()
@@ -291,12 +277,12 @@ class LeaderSequencer:
                 batch = [await self._queue.get()]
             # linger: while concurrent writes keep coming (the last group had several), a group
             # waits until as many writes as the last group had are queued, at most until
-            # GROUP_LINGER_S after the last group started, so that a busy partition commits fewer,
+            # settings.group_linger_ms after the last group started, so that a busy partition commits fewer,
             # larger Kafka transactions (each costs the broker far more than a record).  A write
             # after a quiet spell, or a client writing alone, starts its group at once; clients
             # that wait for their answers (a closed loop) are all queued soon and wait no longer.
             want = min(self._last_group_size, GROUP_RECORDS_MAX) - 1
-            linger = self._last_group + GROUP_LINGER_S - time.monotonic()
+            linger = self._last_group + self.settings.group_linger_ms / 1000 - time.monotonic()
             if linger > 0 and want > 0 and self._queue.qsize() < want:
                 self._want = want
                 self._enough.clear()
@@ -307,7 +293,7 @@ class LeaderSequencer:
                     enough.cancel()
                     self._want = 0
             self._last_group = time.monotonic()
-            if committing is not None and not committing.done() and self._queue.qsize() + 1 < PIPELINE_MIN:
+            if committing is not None and not committing.done() and self._queue.qsize() + 1 < self.settings.pipeline_writes_min:
                 # too few writes waiting to fill a group: let the commit in flight finish, so that
                 # the writes arriving meanwhile join this group (fewer, larger transactions)
                 await asyncio.wait([committing])
@@ -418,7 +404,7 @@ class LeaderSequencer:
         evaluated again by the sequencer, so an item updated meanwhile is not deleted."""
         assert self.ttl_attribute is not None
         while True:
-            await asyncio.sleep(TTL_SWEEP_S)
+            await asyncio.sleep(self.settings.ttl_sweep_s)
             attr = self.ttl_attribute()
             if not attr or self.fenced:
                 continue
@@ -427,7 +413,8 @@ class LeaderSequencer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("leader %s: time-to-live sweep failed; next one in %.0f s", self.pid, TTL_SWEEP_S)
+                log.exception("leader %s: time-to-live sweep failed; next one in %.0f s", self.pid,
+                              self.settings.ttl_sweep_s)
 
     async def _sweep_once(self, attr: str) -> int:
         now = time.time()
@@ -461,7 +448,7 @@ class LeaderSequencer:
         """Return once this leader may serve a strongly consistent read: no newer leader can
         have served a write it has not seen.  A commit that succeeded at time t proves no newer
         leader had fenced this one before t, and a newer leader serves nothing consistent until
-        LEASE_S after its fence; so until t + LEASE_S this replica is current.  Past that, a
+        the lease (settings.lease_ms) after its fence; so until t + lease this replica is current.  Past that, a
         barrier commit (an empty Kafka transaction) renews the lease or finds this leader fenced.
         """
         wait = self._reads_from - time.monotonic()
@@ -496,7 +483,7 @@ class LeaderSequencer:
         ckey = self.lsi.collection_key(some)
         delta = self.lsi.footprint(new) - self.lsi.footprint(old)
         size = self.collection_size(ckey) + delta
-        if delta > 0 and size > ITEM_COLLECTION_BYTES_MAX:
+        if delta > 0 and size > self.settings.item_collection_bytes_max:
             return errors.item_collection_size_limit()
         return size
 
@@ -679,7 +666,7 @@ class LeaderSequencer:
                 self._fail(group, e)
                 return False
             self.commit_ms_total += (time.perf_counter() - t0) * 1000
-            self.lease_until = max(self.lease_until, started + LEASE_S)
+            self.lease_until = max(self.lease_until, started + self.settings.lease_ms / 1000)
             if group.records:
                 last = group.metas[-1].offset
                 self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1,

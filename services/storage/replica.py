@@ -15,7 +15,7 @@ Layout of the RocksDB database (raw byte keys and values):
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing.
 
-Invariant (DESIGN.md 4.3): the state is exactly the fold of the log up to ``m:offset``; data
+Invariant 3 (docs/architecture.md): the state is exactly the fold of the log up to ``m:offset``; data
 and offset change in one WriteBatch.  RocksDB's WAL is not synced: after a machine crash the
 view may lose a suffix, but data and offset lose it together and the log replays it.
 """

@@ -8,6 +8,7 @@ the usual AWS environment).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -19,6 +20,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+
+from dynamolog import config
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +82,7 @@ def session_system_key() -> Path:
 
         _session_key = systemkey.ensure(Path(tempfile.mkdtemp(prefix="dynamolog-test-key-")))
         os.environ[systemkey.ENV] = str(_session_key)
+        config.use(dataclasses.replace(config.settings(), system_key_file=str(_session_key)))
     return _session_key
 
 

@@ -1,6 +1,6 @@
 """Leader and follower roles of a partition replica, on a real Kafka broker (in-process).
 
-DESIGN.md invariants 2 and 3: a follower that folds the log ends identical to the leader, and a
+docs/architecture.md invariants 2 and 3: a follower that folds the log ends identical to the leader, and a
 new leader fences the old one through Kafka's producer epoch, so the old one can commit nothing.
 """
 

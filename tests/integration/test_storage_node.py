@@ -1,6 +1,6 @@
 """Storage node restarts and rebuilds, on a real Kafka broker with real processes.
 
-DESIGN.md invariant 3: a replica's state is exactly the fold of its log up to its stored
+docs/architecture.md invariant 3: a replica's state is exactly the fold of its log up to its stored
 offset, so a restart neither skips nor repeats a record; invariant 4: a replica can be rebuilt
 from nothing but the log.
 """

@@ -16,8 +16,9 @@ from tests.api.conftest import make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration
 
-#: participants resolve an orphaned lock this long after the prepare
-TIMEOUT_MS = 3000
+#: participants resolve an orphaned lock this long after the prepare; longer than a router takes
+#: to restart on a loaded machine (about 5 s), so that the test sees the locks before they go
+TIMEOUT_MS = 8000
 ITEMS = 8
 
 
@@ -37,7 +38,7 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> An
 
 def restart_router(sysm: Any, fault: str | None) -> None:
     sysm.kill_service("router")
-    sysm.start_service("router", {"DYNAMOLOG_FAULT_TXN": fault} if fault else None)
+    sysm.start_service("router", module=["tests.integration.txn_fault_router", fault] if fault else None)
     port = sysm.state()["port"]
     deadline = time.monotonic() + 60
     while health(port) is None:
