@@ -108,13 +108,15 @@ def _pid_alive(pid: int) -> bool:
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     if not _pid_alive(pid):
         return
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may stop by itself meanwhile
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
             return
         time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _stop_pids(pids: list[int], timeout_s: float = 15.0) -> None:
