@@ -241,7 +241,7 @@ class System:
                                racks=[zone_of(i, spec.zones) for i in range(spec.brokers)])
             kafka.ensure_jars()
             _say(f"starting Kafka ({spec.brokers} broker{'s' if spec.brokers > 1 else ''})")
-            kafka.start()
+            kafka.start(timeout_s=max(60.0, timeout_s))
             bootstrap = kafka.bootstrap_servers
         key_path = systemkey.ensure(self.data_dir)
         master = systemkey.load(key_path)

@@ -162,6 +162,7 @@ class Singleton(Generic[S]):
             await admin.wait_for_topics([self.topic])
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap, group_id=self.topic, enable_auto_commit=False,
+            client_id=f"{self.role}-pid{os.getpid()}",
             session_timeout_ms=self.session_ms, heartbeat_interval_ms=max(100, self.session_ms // 6),
             rebalance_timeout_ms=self.session_ms,
             partition_assignment_strategy=(_keep_owner_assignor(self._claim),),
@@ -220,6 +221,30 @@ class Singleton(Generic[S]):
                 log.error("%s: the active service stopped by itself (fenced?); leaving", self.role)
                 self.failed = True
                 return
+
+
+async def active_pids(settings: Settings, roles: Iterable[str]) -> dict[str, int | None]:
+    """The process id of each role's active member, from its election group (None: no member
+    holds the partition now, e.g. during a hand-over). For ``dynamolog status``."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    roles = list(roles)
+    out: dict[str, int | None] = {role: None for role in roles}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        for role in roles:
+            for resp in await admin.describe_consumer_groups([election_topic(settings, role)]):
+                client_at = 2 if resp.API_VERSION >= 4 else 1  # v4 added group_instance_id
+                for group in resp.groups:
+                    for member in group[5]:
+                        held = member[-1] and ConsumerProtocolMemberAssignment.decode(member[-1]).assignment
+                        client_id = str(member[client_at])
+                        if held and "-pid" in client_id:
+                            out[role] = int(client_id.rsplit("-pid", 1)[1])
+    finally:
+        await admin.close()
+    return out
 
 
 def run_singleton(name: str, args: Any, settings: Settings, start: Callable[[], Awaitable[S]],

@@ -35,8 +35,11 @@ from tests.integration.test_replication import (
 
 pytestmark = pytest.mark.integration
 
-#: writes must be acknowledged again within this long after the zone stops
-WRITES_RESUME_BOUND_S = 30.0
+#: writes must be acknowledged again within this long after the zone stops: the brokers first
+#: notice the lost broker (and, when it was the active KRaft controller, elect another one;
+#: broker.session.timeout.ms is 9 s), then the auto-admin elects a new leader (24 s measured on
+#: a loaded two-core machine)
+WRITES_RESUME_BOUND_S = 45.0
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,7 @@ def test_a_whole_zone_stops_under_load(zoned: Any, tmp_path: Path) -> None:
             make_client(url, retries=0, connect_timeout=2, read_timeout=5).put_item(
                 TableName=table, Item={"pk": {"S": "probe"}, "at": {"N": str(time.time())}})
             return True
-        except Exception:  # noqa: BLE001 - not yet: try again
+        except Exception:  # not acknowledged yet: try again
             return False
 
     def fault() -> None:
