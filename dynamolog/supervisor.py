@@ -85,7 +85,7 @@ class Supervisor:
         while not should_stop():
             self.check()
             time.sleep(self.check_interval_s)
-        _say("stopping (the services keep running until `dynamolog down`)")
+        _say("supervision stopped")
 
     def check(self) -> None:
         """One look at every service: note those that stopped, restart those that are due."""
