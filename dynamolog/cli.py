@@ -1,9 +1,11 @@
 """The ``dynamolog`` command: run a local system and look at it.
 
-    dynamolog up                 start Kafka, the storage node(s) and the router; print the endpoint
-    dynamolog up --detach        the same, but return to the shell and leave it running
-    dynamolog status             what runs, and every partition's role, offset and item count
-    dynamolog down               stop everything (data stays in --data-dir)
+    dynamolog up                 start Kafka, the storage node(s), the router, the auto-admin and the
+                                 indexer (each with a standby); print the endpoint, then stay in the
+                                 foreground restarting any service that crashes, until Ctrl-C
+    dynamolog up --detach        the same, but return to the shell, leaving a supervisor running
+    dynamolog status             what runs (zones, restarts), and every partition's role and offsets
+    dynamolog down               stop the supervisor and everything (data stays in --data-dir)
     dynamolog stream tail TABLE  print a table's changes (its DynamoDB stream) as they happen
     dynamolog keys create NAME   make an access key for NAME with the permissions given
     dynamolog keys list          the access keys (never their secrets)
@@ -57,6 +59,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=config.settings().namespace,
         region=config.settings().region, bootstrap=config.external_bootstrap(),
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
+        supervise=args.detach,
     )
     t0 = time.monotonic()
     try:
@@ -84,8 +87,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(EXAMPLES.format(endpoint=endpoint, region=state["region"], data_dir=system.data_dir,
                           credentials=system.credentials_path, auth_line=auth_line))
     if args.detach:
+        print(f"A supervisor restarts crashed services (log {system.data_dir}/logs/supervisor.log).")
         return 0
-    print("Running in the foreground; Ctrl-C stops everything.", flush=True)
+    print("Running in the foreground, restarting crashed services; Ctrl-C stops everything.", flush=True)
     stop = False
 
     def _stop(*_: Any) -> None:
@@ -94,12 +98,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    while not stop:
-        time.sleep(0.5)
-        dead = [n for n, p in state["pids"].items() if not _pid_alive(p)]
-        if dead:
-            print(f"{', '.join(dead)} stopped; see {system.data_dir}/logs. Stopping the rest.", file=sys.stderr)
-            break
+    from .supervisor import Supervisor
+
+    Supervisor(system).run(lambda: stop)
     system.down()
     return 0
 
@@ -137,15 +138,40 @@ def _cmd_status(args: argparse.Namespace) -> int:
     print(f"kafka     {state['bootstrap']}  namespace {state['namespace']}")
     h = health(state["port"])
     print(f"router    http://127.0.0.1:{state['port']}  {h or 'not answering'}")
+    sup = state.get("supervisor")
+    if sup:
+        print(f"supervisor pid {sup} {'running' if _pid_alive(sup) else 'STOPPED (crashed services stay down)'}")
+    else:
+        print("supervisor none (crashed services stay down)")
+    if state.get("broker_zones"):
+        print("brokers   " + "  ".join(f"{state['bootstrap'].split(',')[i]} zone {z}"
+                                     for i, z in enumerate(state["broker_zones"])
+                                     if i < len(state["bootstrap"].split(","))))
+    zones = state.get("zones", {})
+    restarts = state.get("restarts", {})
+    roles: dict[int, str] = {}
+    try:
+        from .singleton import active_pids
+
+        actives = asyncio.run(asyncio.wait_for(active_pids(system.settings(), ("admin", "indexer")), 10))
+        roles = {pid: "active" for pid in actives.values() if pid is not None}
+    except Exception as e:  # noqa: BLE001 - status reports every failure, never raises
+        print(f"elections: not known ({e!r})")
     for name, pid in sorted(state.get("pids", {}).items()):
-        print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped'}")
+        node = name.removeprefix("storage-") if name.startswith("storage-") else None
+        zone = f"zone {zones[node]}" if node and node in zones else ""
+        again = f"restarted {restarts[name]}x" if restarts.get(name) else ""
+        if name.split("-")[0] in ("admin", "indexer") and _pid_alive(pid):
+            zone = roles.get(pid, "standby")
+        print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped':<8} {zone:<7} {again}".rstrip())
     by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for node, port in sorted(state.get("storage_ports", {}).items()):
         st = asyncio.run(_node_status("127.0.0.1", port, system.rpc_key()))
         if isinstance(st, str):
             print(f"storage {node}: {st}")
             continue
-        print(f"storage {node} (127.0.0.1:{port}): {len(st['partitions'])} replica(s)")
+        zone = f" zone {zones[node]}" if node in zones else ""
+        print(f"storage {node} (127.0.0.1:{port}){zone}: {len(st['partitions'])} replica(s)")
         for p in st["partitions"]:
             by_partition.setdefault((p["table"], p["partition_id"]), {})[node] = p
     if by_partition:

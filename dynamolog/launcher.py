@@ -5,17 +5,27 @@ Everything lives under one data directory::
     DATA/kafka/               the local Kafka cluster (see dynamolog.kafka.local)
     DATA/storage/<node>/      each storage node's RocksDB views
     DATA/logs/<service>.log   each service's log
-    DATA/system.json          what runs: pids, ports, bootstrap servers, namespace
+    DATA/system.json          what runs: pids, ports, zones, bootstrap servers, namespace, the
+                              supervisor's pid and each service's restart count
     DATA/system.key           the system key (0600): encrypts access keys at rest, authenticates
                               the services to each other (dynamolog.auth.systemkey)
     DATA/credentials.env      the administrator key (0600), made on the first ``up``
 
 Data survives ``down`` then ``up`` with the same data directory: the logs are in Kafka, the
 views in RocksDB, and the metadata in compacted topics.
+
+Processes: the storage nodes ``storage-n<i>``, the router, and the auto-admin and the indexer
+twice each (``admin`` / ``admin-2``, ``indexer`` / ``indexer-2``): fenced singletons, one
+active and one on standby (dynamolog/singleton.py). Brokers and storage nodes are spread over
+the availability zones ``a``, ``b``, ``c`` round robin (broker i and storage node i share a
+zone), so that one zone's loss takes at most one replica of every partition.
+``SystemSpec(supervise=True)`` leaves a supervisor running that restarts a crashed service
+(dynamolog/supervisor.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +43,19 @@ from .config import Settings
 from .kafka.local import LocalKafka
 
 STATE_FILE = "system.json"
+#: the availability zones that brokers and storage nodes are spread over, round robin
+ZONES = ("a", "b", "c")
+#: the services that run as fenced singletons, each started this many times (active + standby)
+SINGLETONS = ("admin", "indexer")
+SINGLETON_PROCESSES = 2
+#: the election groups' session timeout on a Kafka cluster that ``up`` starts (its brokers
+#: accept down to 1 s): how soon a standby notices that the active died
+ELECTION_SESSION_MS_LOCAL = 2000
+
+
+def zone_of(index: int, zones: tuple[str, ...] = ZONES) -> str:
+    """The zone of the ``index``-th (0-based) broker or storage node."""
+    return zones[index % len(zones)]
 
 
 def _say(msg: str) -> None:
@@ -56,6 +79,11 @@ class SystemSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: verify SigV4 signatures and permissions on the DynamoDB endpoint (off: only for measuring)
     auth: bool = True
+    #: leave a supervisor process running that restarts crashed services (``dynamolog up
+    #: --detach``; the foreground ``dynamolog up`` supervises in its own process instead)
+    supervise: bool = False
+    #: availability zones, assigned round robin to the brokers (``broker.rack``) and storage nodes
+    zones: tuple[str, ...] = ZONES
 
 
 def _pid_alive(pid: int) -> bool:
@@ -80,13 +108,30 @@ def _pid_alive(pid: int) -> bool:
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     if not _pid_alive(pid):
         return
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may stop by itself meanwhile
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
             return
         time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _stop_pids(pids: list[int], timeout_s: float = 15.0) -> None:
+    """SIGTERM every process of ``pids`` at once, then SIGKILL those still running after ``timeout_s``."""
+    running = [p for p in pids if _pid_alive(p)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+        running = [p for p in running if _pid_alive(p)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _port_busy(port: int) -> bool:
@@ -192,10 +237,11 @@ class System:
         bootstrap = spec.bootstrap
         kafka_managed = bootstrap is None
         if bootstrap is None:
-            kafka = LocalKafka(self.data_dir / "kafka", brokers=spec.brokers, base_port=spec.kafka_base_port)
+            kafka = LocalKafka(self.data_dir / "kafka", brokers=spec.brokers, base_port=spec.kafka_base_port,
+                               racks=[zone_of(i, spec.zones) for i in range(spec.brokers)])
             kafka.ensure_jars()
             _say(f"starting Kafka ({spec.brokers} broker{'s' if spec.brokers > 1 else ''})")
-            kafka.start()
+            kafka.start(timeout_s=max(60.0, timeout_s))
             bootstrap = kafka.bootstrap_servers
         key_path = systemkey.ensure(self.data_dir)
         master = systemkey.load(key_path)
@@ -208,30 +254,36 @@ class System:
         env.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DYNAMOLOG_NAMESPACE": spec.namespace,
                     "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1",
                     systemkey.ENV: str(key_path)})
+        if kafka_managed:
+            env.setdefault("DYNAMOLOG_ELECTION_SESSION_MS", str(ELECTION_SESSION_MS_LOCAL))
         env.update(spec.extra_env)
         pids: dict[str, int] = {}
         commands: dict[str, list[str]] = {}
         storage_ports: dict[str, int] = {}
         state: dict[str, Any] = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
-                 "pids": pids, "storage_ports": storage_ports, "commands": commands, "auth": spec.auth, "env": {
+                 "pids": pids, "storage_ports": storage_ports, "commands": commands, "auth": spec.auth,
+                 "zones": {}, "broker_zones": [zone_of(i, spec.zones) for i in range(spec.brokers)]
+                 if kafka_managed else [], "restarts": {}, "env": {
                      k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION",
-                                         systemkey.ENV)
+                                         systemkey.ENV, "DYNAMOLOG_ELECTION_SESSION_MS") if k in env
                  } | dict(spec.extra_env)}
         for i in range(1, spec.storage_nodes + 1):
             node = f"n{i}"
             port = spec.storage_base_port + i
+            zone = zone_of(i - 1, spec.zones)
             cmd = ["services.storage", "--node-id", node, "--data-dir", str(self.data_dir / "storage" / node),
-                   "--port", str(port)]
+                   "--port", str(port), "--zone", zone]
+            state["zones"][node] = zone
             state["commands"][f"storage-{node}"] = cmd
             pids[f"storage-{node}"] = self._spawn(f"storage-{node}", cmd, env)
             state["storage_ports"][node] = port
-        cmd = ["services.admin"]
-        state["commands"]["admin"] = cmd
-        pids["admin"] = self._spawn("admin", cmd, env)
-        cmd = ["services.indexer"]
-        state["commands"]["indexer"] = cmd
-        pids["indexer"] = self._spawn("indexer", cmd, env)
+        for service in SINGLETONS:
+            for k in range(1, SINGLETON_PROCESSES + 1):
+                name = service if k == 1 else f"{service}-{k}"
+                cmd = [f"services.{service}"]
+                state["commands"][name] = cmd
+                pids[name] = self._spawn(name, cmd, env)
         self._write(state)
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)
@@ -248,7 +300,9 @@ class System:
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} stopped during start; see {self.data_dir / 'logs'}")
             if health(spec.port) and all(_storage_ready(port, internal) for port in storage_ports.values()):
-                return state
+                if spec.supervise:
+                    self.start_supervisor()
+                return self.state() or state
             time.sleep(0.2)
         raise TimeoutError(f"the router did not answer on port {spec.port} within {timeout_s:.0f} s; "
                            f"see {self.data_dir / 'logs' / 'router.log'}")
@@ -257,6 +311,26 @@ class System:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_path)
+
+    def start_supervisor(self) -> int:
+        """Leave ``python -m dynamolog.supervisor`` running for this system (``down`` stops it)."""
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / "supervisor.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dynamolog.supervisor", "--data-dir", str(self.data_dir)], stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent),
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (self.state() or {}).get("supervisor") != proc.pid:
+            time.sleep(0.05)  # it records itself in system.json when it starts watching
+        return proc.pid
+
+    def stop_supervisor(self) -> None:
+        """Stop the supervisor (unless it is this process), so that nothing restarts what stops next."""
+        pid = (self.state() or {}).get("supervisor")
+        if pid and pid != os.getpid():
+            _stop_pid(pid)
 
     def stop_service(self, name: str) -> None:
         state = self.state() or {}
@@ -292,13 +366,19 @@ class System:
                 time.sleep(0.02)
 
     def down(self) -> None:
-        """Stop the router, the storage nodes and (if this system started it) Kafka."""
+        """Stop the supervisor, the router, the storage nodes, the auto-admins, the indexers and
+        (if this system started it) Kafka."""
+        self.stop_supervisor()
         state = self.state() or {}
         pids = state.get("pids", {})
-        for name in sorted(pids, key=lambda n: n != "router"):  # the router first
-            _stop_pid(pids[name])
+        if "router" in pids:  # the router first: no new requests
+            _stop_pid(pids["router"])
+        # the rest at once: stopped one by one, each active singleton would hand over to its
+        # standby just before that one stops too
+        _stop_pids([p for n, p in pids.items() if n != "router"])
         if state.get("kafka_managed", True) and (self.data_dir / "kafka").exists():
             LocalKafka.from_data_dir(self.data_dir / "kafka").stop()
         if state:
             state["pids"] = {}
+            state.pop("supervisor", None)
             self._write(state)

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import config
@@ -317,9 +318,15 @@ class _Node:
 class LocalKafka:
     """A local Kafka cluster of 1 or 3 combined (broker + controller) KRaft nodes."""
 
-    def __init__(self, data_dir: Path, brokers: int = 1, base_port: int = 9092, heap_mb: int = 384):
+    def __init__(self, data_dir: Path, brokers: int = 1, base_port: int = 9092, heap_mb: int = 384,
+                 racks: Sequence[str] | None = None):
+        """``racks``: each broker's ``broker.rack`` (its availability zone), in node order; Kafka
+        then spreads every topic's replicas over distinct racks. None: no rack."""
         if brokers < 1:
             raise ValueError("brokers must be >= 1")
+        if racks is not None and len(racks) != brokers:
+            raise ValueError(f"racks: {len(racks)} given for {brokers} broker(s)")
+        self.racks = list(racks) if racks is not None else None
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.brokers = brokers
         self.base_port = base_port
@@ -332,7 +339,8 @@ class LocalKafka:
     def from_data_dir(cls, data_dir: Path, heap_mb: int = 384) -> LocalKafka:
         """Rebuild the handle of a cluster created earlier in ``data_dir`` (reads cluster.json)."""
         info = json.loads((Path(data_dir) / "cluster.json").read_text())
-        return cls(Path(data_dir), brokers=info["brokers"], base_port=info["base_port"], heap_mb=heap_mb)
+        return cls(Path(data_dir), brokers=info["brokers"], base_port=info["base_port"], heap_mb=heap_mb,
+                   racks=info.get("racks"))
 
     # ---------------------------------------------------------------- jars
 
@@ -355,6 +363,7 @@ class LocalKafka:
             f"node.id={node.node_id}",
             f"listeners=PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
             f"advertised.listeners=PLAINTEXT://{HOST}:{node.port}",
+            *([f"broker.rack={self.racks[node.index]}"] if self.racks else []),
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -381,6 +390,9 @@ class LocalKafka:
             "num.partitions=1",
             "auto.create.topics.enable=false",
             "group.initial.rebalance.delay.ms=0",
+            # lets the fenced singletons' election groups (dynamolog.singleton) detect a dead
+            # member within 2 s instead of the default minimum of 6 s
+            "group.min.session.timeout.ms=1000",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=10000",
             # 64 MiB segments: small enough for compaction/retention to act in tests.
             "log.segment.bytes=67108864",
@@ -437,6 +449,7 @@ class LocalKafka:
             "brokers": self.brokers,
             "base_port": self.base_port,
             "cluster_id": cluster_id or random_cluster_id(),
+            "racks": self.racks,
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._cluster_file.write_text(json.dumps(info, indent=1) + "\n")
@@ -628,6 +641,7 @@ class LocalKafka:
                 "controller_port": n.controller_port,
                 "pid": n.pid(),
                 "formatted": n.formatted(),
+                "rack": self.racks[n.index] if self.racks else None,
                 "log": str(n.server_log),
             }
             for n in self._nodes

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dynamolog.service import add_common_args, run, settings_from
+from dynamolog.service import add_common_args, settings_from
+from dynamolog.singleton import run_singleton
 
 from .admin import AutoAdmin
 
@@ -14,8 +15,9 @@ def main() -> None:
         prog="python -m services.admin",
         description="Auto-admin: watch storage nodes (heartbeats over the internal RPC), elect a new leader "
         "for every partition whose leader stops answering, and rebuild replicas of nodes gone for longer than "
-        "--repair-after on other nodes. Its state is in the metadata topics; restart it at any time. Usually "
-        "started by `dynamolog up`.",
+        "--repair-after on other nodes. Its state is in the metadata topics; restart it at any time. Runs as a "
+        "fenced singleton: start several and one is active, the others stand by and take over when it dies "
+        "(dynamolog/singleton.py). Usually started (twice) by `dynamolog up`.",
     )
     add_common_args(parser)
     parser.add_argument("--check-interval", type=float, default=None,
@@ -39,7 +41,7 @@ def main() -> None:
     async def stop(admin: AutoAdmin) -> None:
         await admin.close()
 
-    run("admin", args, start, stop)
+    run_singleton("admin", args, settings, start, stop)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ class AutoAdmin:
                 for n in p["replicas"]:
                     if n in load:
                         load[n] += 1
-        spare = placement.choose_spare(load, part["replicas"])
+        spare = placement.choose_spare(load, part["replicas"],
+                                       {n: i.get("zone") for n, i in self.metadata.nodes.items.items()})
         if spare is None:
             self._say_once((pid, "no-spare"), "partition %s: replica on %s is lost and no other live node can "
                            "take it; running with %d replicas", pid, lost, len(part["replicas"]) - 1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dynamolog.service import add_common_args, run, settings_from
+from dynamolog.service import add_common_args, settings_from
+from dynamolog.singleton import run_singleton
 
 from .indexer import Indexer
 
@@ -15,8 +16,9 @@ def main() -> None:
         description="Keep global secondary indexes up to date: read every table partition log that feeds an "
         "index, turn each change into index writes (put the new entry, delete the old one when the index key "
         "changed) and send them to the index partitions' leaders; backfill indexes added by UpdateTable from the "
-        "beginning of the logs. Restart it at any time: it resumes from its committed offsets. Usually started by "
-        "`dynamolog up`.",
+        "beginning of the logs. Restart it at any time: it resumes from its committed offsets. Runs as a singleton: "
+        "start several and one is active, the others stand by and take over when it dies (dynamolog/singleton.py). "
+        "Usually started (twice) by `dynamolog up`.",
     )
     add_common_args(parser)
     args = parser.parse_args()
@@ -30,7 +32,7 @@ def main() -> None:
     async def stop(indexer: Indexer) -> None:
         await indexer.close()
 
-    run("indexer", args, start, stop)
+    run_singleton("indexer", args, settings, start, stop)
 
 
 if __name__ == "__main__":

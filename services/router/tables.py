@@ -350,7 +350,8 @@ class Tables:
 
     def _place(self, table: dict[str, Any], index: int) -> list[str]:
         """The replicas of a new partition (``dynamolog.placement``)."""
-        return placement.place_new(self.metadata.nodes.items, table["table_id"], index)
+        nodes = self.metadata.nodes.items
+        return placement.place_new(nodes, table["table_id"], index, {n: i.get("zone") for n, i in nodes.items()})
 
     def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
                    pids: list[str]) -> list[dict[str, Any]]:

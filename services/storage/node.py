@@ -63,9 +63,12 @@ class HostedPartition:
 class StorageNode:
     """One storage node process."""
 
-    def __init__(self, settings: Settings, node_id: str, data_dir: Path, host: str, port: int) -> None:
+    def __init__(self, settings: Settings, node_id: str, data_dir: Path, host: str, port: int,
+                 zone: str | None = None) -> None:
         self.settings = settings
         self.node_id = node_id
+        #: the availability zone this node runs in (registered in NodeInfo; placement spreads by it)
+        self.zone = zone
         self.data_dir = data_dir
         self.host = host
         self.port = port
@@ -101,6 +104,7 @@ class StorageNode:
                 "rpc_address": f"{self.host}:{self.rpc.port}",
                 "pid": os.getpid(),
                 "started_at_ms": int(time.time() * 1000),
+                "zone": self.zone,
             }
         )
         # open every partition this node hosts, then follow changes

@@ -64,9 +64,11 @@ def test_indexer_killed_under_load_index_matches_table(system: Any) -> None:
     for t in threads:
         t.start()
     time.sleep(2.0)
-    sysm.kill_service("indexer")
+    for name in ("indexer", "indexer-2"):  # the active one and its standby
+        sysm.kill_service(name)
     time.sleep(2.0)  # writes go on while no indexer runs
-    sysm.start_service("indexer")
+    for name in ("indexer", "indexer-2"):
+        sysm.start_service(name)
     time.sleep(3.0)
     stop.set()
     for t in threads:

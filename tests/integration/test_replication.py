@@ -246,9 +246,11 @@ def test_admin_killed_during_a_leader_change(system: Any, tmp_path: Path) -> Non
     def fault() -> None:
         sysm.kill_service(f"storage-{old}")
         time.sleep(DEAD_AFTER_S * 0.9)  # the admin is about to decide, or deciding
-        sysm.kill_service("admin")
+        for name in ("admin", "admin-2"):  # the active one and its standby
+            sysm.kill_service(name)
         time.sleep(1.0)
-        sysm.start_service("admin")
+        for name in ("admin", "admin-2"):
+            sysm.start_service(name)
         eventually(lambda: leader(sysm, table)[0] != old, 30, "a new leader after the admin restarted")
         sysm.start_service(f"storage-{old}")
 

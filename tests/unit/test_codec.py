@@ -201,3 +201,21 @@ def test_partition_round_trip_unsigned_bounds() -> None:
     assert decode_partition(encode_partition(d)) == d
     d2 = d | {"hash_start": 2**63, "leader": "n2", "parent": "px", "children": ["a", "b"]}
     assert decode_partition(encode_partition(d2)) == d2
+
+
+def test_node_info_v1_bytes_decode_and_zone_round_trips() -> None:
+    # Storage nodes registered before zones existed (NodeInfo v1) must still be read, without a
+    # zone; a zone written by a newer node must come back as written.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR, decode_node, encode_node
+
+    v1 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "NodeInfo.v1.avsc").read_text()))
+    old = {"node_id": "n1", "rpc_address": "127.0.0.1:7001", "pid": 42, "started_at_ms": 1}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, old)
+    assert decode_node(buf.getvalue()) == old | {"zone": None}
+    assert decode_node(encode_node(old | {"zone": "b"})) == old | {"zone": "b"}
