@@ -80,6 +80,11 @@ class Settings:
                                    "a node silent this long is down: its partitions get new leaders")
     repair_after_s: float = _setting(30.0, "DYNAMOLOG_REPAIR_AFTER_S",
                                      "a replica on a node down this long is rebuilt on another node")
+    # -- singletons (auto-admin, indexer) ----------------------------------------------------
+    election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
+                                        "how long an active auto-admin or indexer may be silent before its "
+                                        "standby takes over (the election group's session timeout; the "
+                                        "broker's group.min.session.timeout.ms bounds it from below)")
     # -- indexer ---------------------------------------------------------------------------
     indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
                                       "interval between the indexer's log lines of counters and delays")
@@ -206,3 +211,18 @@ def use(current: Settings) -> Settings:
     global _current
     _current = current
     return current
+
+
+def write_docs_table(path: str = "docs/settings.md") -> None:
+    """Rewrite the generated table in docs/settings.md from ``Settings``
+    (``python -m dynamolog.config``, after adding or changing a setting)."""
+    with open(path) as f:
+        text = f.read()
+    head, rest = text.split("-->\n", 1)
+    tail = rest.split("<!-- end of settings table -->", 1)[1]
+    with open(path, "w") as f:
+        f.write(head + "-->\n" + markdown_table() + "<!-- end of settings table -->" + tail)
+
+
+if __name__ == "__main__":
+    write_docs_table()

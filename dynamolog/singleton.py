@@ -48,7 +48,6 @@ S = TypeVar("S")
 
 #: the group's session timeout: how long after an active's death a standby takes over (plus one
 #: rebalance); must lie within the brokers' group.min/max.session.timeout.ms
-SESSION_MS = int(os.environ.get("DYNAMOLOG_ELECTION_SESSION_MS", "6000"))
 #: how often the consumer polls (it holds no records; polling keeps it a live group member)
 POLL_MS = 200
 
@@ -119,13 +118,13 @@ class Singleton(Generic[S]):
     """
 
     def __init__(self, settings: Settings, role: str, start_service: Callable[[], Awaitable[S]],
-                 stop_service: Callable[[S], Awaitable[None]], *, session_ms: int = SESSION_MS) -> None:
+                 stop_service: Callable[[S], Awaitable[None]], *, session_ms: int | None = None) -> None:
         self.settings = settings
         self.role = role
         self.topic = election_topic(settings, role)
         self._start_service = start_service
         self._stop_service = stop_service
-        self.session_ms = session_ms
+        self.session_ms = settings.election_session_ms if session_ms is None else session_ms
         #: whether the group has given this process the partition (it should be active)
         self.owned = False
         #: wall-clock ms since which this process holds the partition (0: it does not)

@@ -26,7 +26,7 @@ def test_the_documented_table_is_the_dataclass() -> None:
     # docs/settings.md holds the table generated from the dataclass, unchanged
     text = (ROOT / "docs" / "settings.md").read_text()
     table = text.split("-->\n", 1)[1].split("<!-- end of settings table -->", 1)[0]
-    assert table == config.markdown_table()
+    assert table == config.markdown_table(), "regenerate it: python -m dynamolog.config"
 
 
 def test_every_variable_named_anywhere_is_a_setting_or_a_test_variable() -> None:
