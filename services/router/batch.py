@@ -21,6 +21,7 @@ from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
 from dynamolog.keys import encode_item_key
 
+from . import capacity
 from .items import Expressions, Items, _b64, _read_units, _write_units, check_index_keys, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, parse_item, parse_key, raise_constraints
@@ -85,15 +86,7 @@ def _request_items(p: dict[str, Any], problems: list[str]) -> dict[str, Any] | N
 
 def _capacity(mode: str, units: dict[str, float]) -> dict[str, Any]:
     """ConsumedCapacity of a batch: one entry per table."""
-    if mode == "NONE":
-        return {}
-    out = []
-    for name, u in units.items():
-        cc: dict[str, Any] = {"TableName": name, "CapacityUnits": u}
-        if mode == "INDEXES":
-            cc["Table"] = {"CapacityUnits": u}
-        out.append(cc)
-    return {"ConsumedCapacity": out}
+    return capacity.per_table(mode, units, None)
 
 
 def _retriable(e: BaseException) -> bool:

@@ -17,7 +17,7 @@ from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.indexes import check_index_key_values, index_key_attributes
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
 
-from . import legacy
+from . import capacity, legacy
 from .routing import Routing
 from .tables import Tables, attribute_types, key_names
 from .validate import (
@@ -109,19 +109,13 @@ def _wants_capacity(p: dict[str, Any]) -> bool:
     return p.get("ReturnConsumedCapacity") not in (None, "NONE")
 
 
-def _capacity(p: dict[str, Any], table: str, units: float, kind: str = "Read") -> dict[str, Any]:
-    """ConsumedCapacity as DynamoDB answers it: the units also under ``ReadCapacityUnits`` or
-    ``WriteCapacityUnits``, and with INDEXES the table's own share under ``Table``."""
+def _capacity(p: dict[str, Any], table: str, units: float, kind: capacity.Kind = "Read") -> dict[str, Any]:
+    """ConsumedCapacity of a single-table answer; refuses an unknown ReturnConsumedCapacity."""
     mode = p.get("ReturnConsumedCapacity") or "NONE"
-    if mode == "NONE":
-        return {}
-    if mode not in ("TOTAL", "INDEXES"):
+    if mode != "NONE" and mode not in ("TOTAL", "INDEXES"):
         raise_constraints([f"Value '{mode}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must "
                            "satisfy enum value set: [INDEXES, TOTAL, NONE]"])
-    cc: dict[str, Any] = {"TableName": table, "CapacityUnits": units, f"{kind}CapacityUnits": units}
-    if mode == "INDEXES":
-        cc["Table"] = {"CapacityUnits": units, f"{kind}CapacityUnits": units}
-    return {"ConsumedCapacity": cc}
+    return capacity.single(mode, table, units, kind)
 
 
 def _icm(p: dict[str, Any], table: dict[str, Any]) -> bool:
@@ -157,12 +151,11 @@ def _check_capacity_mode(p: dict[str, Any]) -> bool:
 
 
 def _write_units(size: int) -> float:
-    return float(max(1, math.ceil(size / 1024)))
+    return capacity.write_units(size)
 
 
 def _read_units(size: int, consistent: bool) -> float:
-    units = max(1, math.ceil(size / 4096))
-    return float(units if consistent else units / 2)
+    return capacity.read_units(size, consistent=consistent)
 
 
 def _limit(p: dict[str, Any]) -> int | None:

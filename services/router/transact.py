@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import math
 import os
 import signal
 import time
@@ -30,6 +29,7 @@ from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.keys import encode_item_key
 from dynamolog.txnlog import TxnLog, request_digest
 
+from . import capacity
 from .items import Expressions, Items, check_index_keys, item_collection_metrics
 from .tables import attribute_types, key_names
 from .validate import check_enum, item_keys, parse_item, parse_key, raise_constraints, require_table_name
@@ -312,20 +312,11 @@ class Transactions:
 
     def _capacity(self, p: dict[str, Any], actions: list[Action]) -> dict[str, Any]:
         """Transactional writes cost two write units per KB of each item (DynamoDB)."""
-        mode = p.get("ReturnConsumedCapacity") or "NONE"
-        if mode == "NONE":
-            return {}
         units: dict[str, float] = {}
         for a in actions:
             name = a.table["table_name"]
-            units[name] = units.get(name, 0.0) + 2.0 * max(1, math.ceil(a.size / 1024))
-        out = []
-        for name, u in units.items():
-            cc: dict[str, Any] = {"TableName": name, "CapacityUnits": u, "WriteCapacityUnits": u}
-            if mode == "INDEXES":
-                cc["Table"] = {"CapacityUnits": u, "WriteCapacityUnits": u}
-            out.append(cc)
-        return {"ConsumedCapacity": out}
+            units[name] = units.get(name, 0.0) + capacity.write_units(a.size, transactional=True)
+        return capacity.per_table(p.get("ReturnConsumedCapacity") or "NONE", units, "Write")
 
     # -- TransactGetItems ----------------------------------------------------------------
     async def transact_get_items(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -363,21 +354,13 @@ class Transactions:
         for (a, projection), image in zip(gets, images, strict=True):
             name = a.table["table_name"]
             size = item_size(image) if image is not None else 0
-            units[name] = units.get(name, 0.0) + 2.0 * max(1, math.ceil(size / 4096))
+            units[name] = units.get(name, 0.0) + capacity.read_units(size, consistent=True, transactional=True)
             if image is None:
                 responses.append({})
             else:
                 responses.append({"Item": expr.project(image, projection) if projection is not None else image})
         out: dict[str, Any] = {"Responses": responses}
-        mode = p.get("ReturnConsumedCapacity") or "NONE"
-        if mode != "NONE":
-            ccs = []
-            for name, u in units.items():
-                cc: dict[str, Any] = {"TableName": name, "CapacityUnits": u, "ReadCapacityUnits": u}
-                if mode == "INDEXES":
-                    cc["Table"] = {"CapacityUnits": u, "ReadCapacityUnits": u}
-                ccs.append(cc)
-            out["ConsumedCapacity"] = ccs
+        out.update(capacity.per_table(p.get("ReturnConsumedCapacity") or "NONE", units, "Read"))
         return out
 
     async def _read_round(self, participants: list[_Participant], n: int) -> list[dict[str, Any] | None]:
