@@ -62,8 +62,8 @@ class Batch:
             async with limit:
                 want = req.collection_metrics and bool(w.table.get("local_indexes"))
                 item = {"item": w.draft.item} if w.draft.item is not None else {}
-                return await self.items._write(w.table, w.key, w.hash_value, w.range_value, icm=want,
-                                               kind=w.draft.kind, **item, rv="NONE", rvf=None, **_NO_EXPRESSIONS)
+                return await self.items.send_write(w.table, w.key, w.hash_value, w.range_value, icm=want,
+                                                   kind=w.draft.kind, **item, rv="NONE", rvf=None, **_NO_EXPRESSIONS)
 
         results = await asyncio.gather(*(run(w) for w in req.writes), return_exceptions=True)
         unprocessed: dict[str, list[Any]] = {}

@@ -45,8 +45,9 @@ class Items:
         """The active table a request names (its name checked first)."""
         return await self.tables.get_active(require_table_name(p))
 
-    async def _write(self, table: dict[str, Any], key_attrs: dict[str, Any], hash_av: dict[str, Any],
-                     range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
+    async def send_write(self, table: dict[str, Any], key_attrs: dict[str, Any], hash_av: dict[str, Any],
+                         range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
+        """Send one write (the storage node's write arguments ``args``) to its partition's leader."""
         item_key = encode_item_key(hash_av, range_av)
         part = self.routing.partition_for_item_key(table, item_key)
         res: dict[str, Any] = await self.routing.call(
@@ -67,7 +68,7 @@ class Items:
         """Run a PutItem, UpdateItem or DeleteItem at the item's partition leader."""
         cap = req.capacity != "NONE"
         item = {"item": req.item} if req.item is not None else {}
-        res = await self._write(req.table, req.key, req.hash_value, req.range_value, kind=req.kind, **item,
+        res = await self.send_write(req.table, req.key, req.hash_value, req.range_value, kind=req.kind, **item,
                                 rv=req.return_values, rvf=req.return_values_on_failure, cap=cap,
                                 icm=req.collection_metrics, **req.expressions.wire())
         if "coll" in res:
