@@ -9,7 +9,8 @@ pipeline (resolution, the storage node's evaluation) is the same as for expressi
 
 Validation follows DynamoDB: the legacy parameters are checked (with DynamoDB's messages)
 before they are translated, and a request may not mix a legacy parameter with an expression
-parameter, except ``KeyConditions`` with a FilterExpression or ProjectionExpression.
+parameter, except ``KeyConditions`` with a FilterExpression or ProjectionExpression.  The
+translation runs while a request is parsed (services/router/requests/expressions.py).
 """
 
 from __future__ import annotations

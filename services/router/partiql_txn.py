@@ -16,8 +16,9 @@ from dynamolog import errors
 from .items import Items
 from .partiql import statement_problems
 from .partiql_parser import Insert, Select, check_parameters, parse, translate
+from .requests.transact import ITEMS_MAX
 from .tables import key_names
-from .transact import ITEMS_MAX, Transactions
+from .transact import Transactions
 from .validate import check_enum, raise_constraints
 
 _ENTRY = {"GetItem": "Get", "PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}

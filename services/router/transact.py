@@ -17,26 +17,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from dynamolog import errors, expr, faults
-from dynamolog.attrs import MAX_ITEM_BYTES, item_size
-from dynamolog.keys import encode_item_key
+from dynamolog.attrs import item_size
 from dynamolog.txnlog import TxnLog, request_digest
 
-from .items import Expressions, Items, check_index_keys, item_collection_metrics
-from .tables import attribute_types, key_names
-from .validate import check_enum, item_keys, parse_item, parse_key, raise_constraints, require_table_name
+from . import capacity
+from .items import Items, item_collection_metrics
+from .requests import transact as parse
+from .tables import key_names
 
 log = logging.getLogger(__name__)
 
-ITEMS_MAX = 100
 
-_KINDS = ("ConditionCheck", "Put", "Delete", "Update")
 _NONE_REASON = {"Code": "None"}
 
 
@@ -88,91 +85,9 @@ class Transactions:
         self.committed = 0
         self.canceled = 0
 
-    # -- validation ----------------------------------------------------------------------
-    def _transact_items(self, p: dict[str, Any], what: str) -> list[Any]:
-        items = p.get("TransactItems")
-        if items is None:
-            raise_constraints(["Value null at 'transactItems' failed to satisfy constraint: Member must not be null"])
-        if not isinstance(items, list):
-            raise errors.serialization("Unexpected value type in payload")
-        if not items:
-            raise_constraints(["Value '[]' at 'transactItems' failed to satisfy constraint: Member must have length "
-                               "greater than or equal to 1"])
-        if len(items) > ITEMS_MAX:
-            raise_constraints([f"Value '[{', '.join(what for _ in items)}]' at 'transactItems' failed to satisfy "
-                               f"constraint: Member must have length less than or equal to {ITEMS_MAX}"])
-        return items
-
-    async def _write_action(self, index: int, entry: Any) -> Action:
-        if not isinstance(entry, dict):
-            raise errors.serialization("Unexpected value type in payload")
-        kinds = [k for k in _KINDS if entry.get(k) is not None]
-        if len(kinds) != 1:
-            raise errors.validation("TransactItems can only contain one of Check, Put, Update or Delete")
-        kind = kinds[0]
-        p = entry[kind]
-        if not isinstance(p, dict):
-            raise errors.serialization("Unexpected value type in payload")
-        field_prefix = f"transactItems.{index + 1}.member.{kind[0].lower() + kind[1:]}"
-        problems: list[str] = []
-        check_enum(problems, p, "ReturnValuesOnConditionCheckFailure",
-                   f"{field_prefix}.returnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"))
-        if kind == "ConditionCheck" and p.get("ConditionExpression") is None:
-            problems.append(f"Value null at '{field_prefix}.conditionExpression' failed to satisfy constraint: "
-                            "Member must not be null")
-        if kind == "Update" and p.get("UpdateExpression") is None:
-            problems.append(f"Value null at '{field_prefix}.updateExpression' failed to satisfy constraint: "
-                            "Member must not be null")
-        raise_constraints(problems)
-        name = require_table_name(p)
-        table = await self.tables.get_active(name)
-        hk, rk = key_names(table)
-        types = attribute_types(table)
-        rvf = p.get("ReturnValuesOnConditionCheckFailure")
-        size = 0
-        range_av: dict[str, Any] | None
-        key_attrs: dict[str, Any]
-        if kind == "Put":
-            item = parse_item(p.get("Item"))
-            hash_av, range_av = item_keys(item, hk, rk, types)
-            check_index_keys(table, item)
-            size = item_size(item)
-            if size > MAX_ITEM_BYTES:
-                raise errors.validation("Item size has exceeded the maximum allowed size")
-            ex = Expressions(p, condition="ConditionExpression")
-            key_attrs = {hk: hash_av} | ({rk: range_av} if rk else {})
-            req: dict[str, Any] = {"kind": "put", "item": item}
-        else:
-            key_attrs = parse_key(p.get("Key"), hk, rk, types)
-            hash_av = key_attrs[hk]
-            range_av = key_attrs.get(rk) if rk else None
-            if kind == "Update":
-                ex = Expressions(p, condition="ConditionExpression", update="UpdateExpression")
-                assert ex.update is not None
-                for attr in expr.updated_paths(ex.update):
-                    if attr in key_attrs:
-                        raise errors.validation(
-                            f"One or more parameter values were invalid: Cannot update attribute {attr}. "
-                            "This attribute is part of the key")
-                req = {"kind": "update"}
-            elif kind == "Delete":
-                ex = Expressions(p, condition="ConditionExpression")
-                req = {"kind": "delete"}
-            else:
-                ex = Expressions(p, condition="ConditionExpression")
-                req = {"kind": "check"}
-        req.update(ex.wire())
-        req.update({"keyattrs": key_attrs, "rvf": rvf, "cap": True})
-        return Action(index, table, encode_item_key(hash_av, range_av), req, size)
-
     def _participants(self, actions: list[Action]) -> list[_Participant]:
-        seen: set[tuple[str, bytes]] = set()
         by_pid: dict[str, _Participant] = {}
         for a in actions:
-            ident = (a.table["table_id"], a.item_key)
-            if ident in seen:
-                raise errors.validation("Transaction request cannot include multiple operations on one item")
-            seen.add(ident)
             part = self.routing.partition_for_item_key(a.table, a.item_key)
             pp = by_pid.setdefault(part["partition_id"], _Participant(a.table, part))
             pp.actions.append(a)
@@ -180,19 +95,19 @@ class Transactions:
 
     # -- TransactWriteItems --------------------------------------------------------------
     async def transact_write_items(self, p: dict[str, Any]) -> dict[str, Any]:
-        entries = self._transact_items(p, "{...}")
-        token = p.get("ClientRequestToken")
-        problems: list[str] = []
-        if token is not None:
-            if not isinstance(token, str):
-                raise errors.serialization("Unexpected value type in payload")
-            if not 1 <= len(token) <= 36:
-                problems.append(f"Value '{token}' at 'clientRequestToken' failed to satisfy constraint: Member must "
-                                "have length " + ("less than or equal to 36" if token else "greater than or equal to 1"))
-        check_enum(problems, p, "ReturnConsumedCapacity", "returnConsumedCapacity", ("INDEXES", "TOTAL", "NONE"))
-        check_enum(problems, p, "ReturnItemCollectionMetrics", "returnItemCollectionMetrics", ("SIZE", "NONE"))
-        raise_constraints(problems)
-        actions = [await self._write_action(i, e) for i, e in enumerate(entries)]
+        header = parse.parse_write_header(p)
+        items: list[parse.TransactWriteItem] = []
+        for i, entry in enumerate(header.entries):  # each item checked before the next one's table is looked up
+            kind, params, table_name = parse.write_entry(i, entry)
+            items.append(parse.parse_write_item(i, kind, params, await self.tables.get_active(table_name)))
+        parse.check_distinct(items)
+        return await self.write(header, items)
+
+    async def write(self, header: parse.TransactWriteHeader, items: list[parse.TransactWriteItem]) -> dict[str, Any]:
+        """Run a checked write transaction (idempotent by its ClientRequestToken)."""
+        token = header.token
+        entries = header.entries
+        actions = [Action(a.index, a.table, a.item_key, a.req, a.size_bytes) for a in items]
         participants = self._participants(actions)
         digest = request_digest(entries)
         if token is not None:
@@ -200,7 +115,7 @@ class Transactions:
             if done is not None:
                 if done.request_digest != digest:
                     raise idempotent_mismatch()
-                return self._capacity(p, actions)
+                return self._capacity(header.capacity, actions)
             if token in self._inflight:
                 raise transaction_in_progress()
             self._inflight.add(token)
@@ -209,12 +124,12 @@ class Transactions:
         finally:
             if token is not None:
                 self._inflight.discard(token)
-        out = self._capacity(p, actions)
-        if p.get("ReturnItemCollectionMetrics") == "SIZE":
+        out = self._capacity(header.capacity, actions)
+        if header.collection_metrics:
             metrics: dict[str, list[Any]] = {}
             for a in actions:
                 if a.coll is not None:
-                    hk = next(k["attribute_name"] for k in a.table["key_schema"] if k["key_type"] == "HASH")
+                    hk = key_names(a.table)[0]
                     metrics.setdefault(a.table["table_name"], []).append(
                         item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
             if metrics:
@@ -295,40 +210,27 @@ class Transactions:
                 log.warning("transaction %s: partition %s did not take the decision (%r); it will resolve it "
                             "at the deadline", txn, pp.part["partition_id"], r)
 
-    def _capacity(self, p: dict[str, Any], actions: list[Action]) -> dict[str, Any]:
+    def _capacity(self, mode: str, actions: list[Action]) -> dict[str, Any]:
         """Transactional writes cost two write units per KB of each item (DynamoDB)."""
-        mode = p.get("ReturnConsumedCapacity") or "NONE"
-        if mode == "NONE":
-            return {}
         units: dict[str, float] = {}
         for a in actions:
             name = a.table["table_name"]
-            units[name] = units.get(name, 0.0) + 2.0 * max(1, math.ceil(a.size / 1024))
-        out = []
-        for name, u in units.items():
-            cc: dict[str, Any] = {"TableName": name, "CapacityUnits": u, "WriteCapacityUnits": u}
-            if mode == "INDEXES":
-                cc["Table"] = {"CapacityUnits": u, "WriteCapacityUnits": u}
-            out.append(cc)
-        return {"ConsumedCapacity": out}
+            units[name] = units.get(name, 0.0) + capacity.write_units(a.size, transactional=True)
+        return capacity.per_table(mode, units, "Write")
 
     # -- TransactGetItems ----------------------------------------------------------------
     async def transact_get_items(self, p: dict[str, Any]) -> dict[str, Any]:
-        entries = self._transact_items(p, "{...}")
-        problems: list[str] = []
-        check_enum(problems, p, "ReturnConsumedCapacity", "returnConsumedCapacity", ("INDEXES", "TOTAL", "NONE"))
-        raise_constraints(problems)
-        gets: list[tuple[Action, list[Any] | None]] = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("Get"), dict):
-                raise_constraints([f"Value null at 'transactItems.{i + 1}.member.get' failed to satisfy constraint: "
-                                   "Member must not be null"])
-            g = entry["Get"]
-            table = await self.tables.get_active(require_table_name(g))
-            hk, rk = key_names(table)
-            key = parse_key(g.get("Key"), hk, rk, attribute_types(table))
-            ex = Expressions(g, projection="ProjectionExpression")
-            gets.append((Action(i, table, encode_item_key(key[hk], key.get(rk) if rk else None), {}), ex.projection))
+        entries, mode = parse.parse_get_header(p)
+        items: list[parse.TransactGetItem] = []
+        for i, entry in enumerate(entries):  # each item checked before the next one's table is looked up
+            g, table_name = parse.get_entry(i, entry)
+            items.append(parse.parse_get_item(i, g, await self.tables.get_active(table_name)))
+        parse.check_distinct(items)
+        return await self.get(items, mode)
+
+    async def get(self, items: list[parse.TransactGetItem], mode: str) -> dict[str, Any]:
+        """Run a checked read transaction: a consistent image of every item."""
+        gets = [(Action(g.index, g.table, g.item_key, {}), g.projection) for g in items]
         participants = self._participants([a for a, _ in gets])
         images: list[dict[str, Any] | None] = []
         for attempt in range(3):
@@ -348,21 +250,13 @@ class Transactions:
         for (a, projection), image in zip(gets, images, strict=True):
             name = a.table["table_name"]
             size = item_size(image) if image is not None else 0
-            units[name] = units.get(name, 0.0) + 2.0 * max(1, math.ceil(size / 4096))
+            units[name] = units.get(name, 0.0) + capacity.read_units(size, consistent=True, transactional=True)
             if image is None:
                 responses.append({})
             else:
                 responses.append({"Item": expr.project(image, projection) if projection is not None else image})
         out: dict[str, Any] = {"Responses": responses}
-        mode = p.get("ReturnConsumedCapacity") or "NONE"
-        if mode != "NONE":
-            ccs = []
-            for name, u in units.items():
-                cc: dict[str, Any] = {"TableName": name, "CapacityUnits": u, "ReadCapacityUnits": u}
-                if mode == "INDEXES":
-                    cc["Table"] = {"CapacityUnits": u, "ReadCapacityUnits": u}
-                ccs.append(cc)
-            out["ConsumedCapacity"] = ccs
+        out.update(capacity.per_table(mode, units, "Read"))
         return out
 
     async def _read_round(self, participants: list[_Participant], n: int) -> list[dict[str, Any] | None]:

@@ -1,4 +1,6 @@
-"""Request validation with DynamoDB's wording, done before any I/O.
+"""Parameter checks shared by every operation (table names, enums, the constraint message) and
+CreateTable's validation, with DynamoDB's wording, done before any I/O.  The data-plane
+operations' own rules are in services/router/requests/.
 
 Two kinds of messages exist in DynamoDB: the generic constraint form (``1 validation error
 detected: Value 'x' at 'tableName' failed to satisfy constraint: ...``) for parameter shapes,
@@ -11,12 +13,8 @@ import re
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.attrs import validate_item, validate_value
 
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.\-]+$")
-RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
-HASH_KEY_BYTES_MAX = 2048
-RANGE_KEY_BYTES_MAX = 1024
 
 
 def _show(value: Any) -> str:
@@ -155,91 +153,3 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
         "read_capacity_units": rcu,
         "write_capacity_units": wcu,
     }
-
-
-# -- items and keys ------------------------------------------------------------------------
-def _key_value_checks(name: str, av: dict[str, Any], want: str, mismatch: str) -> None:
-    actual = next(iter(av))
-    if actual != want:
-        raise errors.validation(mismatch.format(name=name, want=want, actual=actual))
-    value = av[actual]
-    if value == "":
-        raise errors.validation(
-            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain "
-            f"an empty {'string' if want == 'S' else 'binary'} value. Key: {name}"
-        )
-
-
-def key_sizes(hash_av: dict[str, Any], range_av: dict[str, Any] | None) -> None:
-    from dynamolog.attrs import value_size
-
-    if value_size(hash_av) > HASH_KEY_BYTES_MAX:
-        raise errors.validation("One or more parameter values were invalid: Size of hashkey has exceeded the "
-                                "maximum size limit of2048 bytes")
-    if range_av is not None and value_size(range_av) > RANGE_KEY_BYTES_MAX:
-        raise errors.validation("One or more parameter values were invalid: Aggregated size of all range keys "
-                                "has exceeded the size limit of 1024 bytes")
-
-
-def item_keys(item: dict[str, Any], hash_key: str, range_key: str | None, types: dict[str, str]) -> tuple[
-        dict[str, Any], dict[str, Any] | None]:
-    """The key attributes of a PutItem item, checked against the key schema."""
-    out: list[dict[str, Any] | None] = []
-    for name in (hash_key, range_key):
-        if name is None:
-            out.append(None)
-            continue
-        av = item.get(name)
-        if av is None:
-            raise errors.validation(f"One or more parameter values were invalid: Missing the key {name} in the item")
-        _key_value_checks(name, av, types[name],
-                          "One or more parameter values were invalid: Type mismatch for key {name} expected: "
-                          "{want} actual: {actual}")
-        out.append(av)
-    assert out[0] is not None
-    key_sizes(out[0], out[1])
-    return out[0], out[1]
-
-
-def parse_key(key: Any, hash_key: str, range_key: str | None, types: dict[str, str], *,
-              what: str = "key") -> dict[str, Any]:
-    """Validate a ``Key`` parameter (GetItem, DeleteItem, UpdateItem, ExclusiveStartKey)."""
-    if not isinstance(key, dict):
-        raise errors.serialization("Unexpected value type in payload")
-    key = validate_item(key)
-    wanted = {hash_key} | ({range_key} if range_key else set())
-    prefix = "The provided starting key is invalid: " if what == "start" else ""
-    if set(key) != wanted:
-        raise errors.validation(f"{prefix}The provided key element does not match the schema")
-    for name in wanted:
-        _key_value_checks(name, key[name], types[name], prefix + "The provided key element does not match the schema")
-    key_sizes(key[hash_key], key.get(range_key) if range_key else None)
-    out: dict[str, Any] = key
-    return out
-
-
-def parse_item(item: Any) -> dict[str, Any]:
-    if item is None:
-        raise errors.validation("1 validation error detected: Value null at 'item' failed to satisfy constraint: "
-                                "Member must not be null")
-    if not isinstance(item, dict):
-        raise errors.serialization("Unexpected value type in payload")
-    return validate_item(item)
-
-
-def parse_values(values: Any) -> dict[str, Any] | None:
-    if values is None:
-        return None
-    if not isinstance(values, dict):
-        raise errors.serialization("Unexpected value type in payload")
-    return {k: validate_value(v) for k, v in values.items()}
-
-
-def return_values(p: dict[str, Any], allowed: tuple[str, ...]) -> str:
-    rv = p.get("ReturnValues") or "NONE"
-    if rv not in RETURN_VALUES:
-        raise_constraints([f"Value '{rv}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum "
-                           f"value set: [{', '.join(RETURN_VALUES)}]"])
-    if rv not in allowed:
-        raise errors.validation("Return values set to invalid value")
-    return str(rv)

@@ -12,8 +12,8 @@ import pytest
 
 from dynamolog import expr
 from dynamolog.errors import ApiError
-from services.router.items import Expressions
 from services.router.legacy import translate
+from services.router.requests.expressions import Expressions
 
 WRITE = {"condition": "ConditionExpression"}
 UPDATE = {"condition": "ConditionExpression", "update": "UpdateExpression"}

@@ -1,0 +1,107 @@
+"""Query: every rule of its request, in DynamoDB's order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dynamolog import errors, expr
+from dynamolog.keys import encode_item_key
+
+from ..tables import attribute_types, key_names
+from . import ranges
+from .common import capacity_mode, limit
+from .expressions import Expressions
+from .keys import parse_key
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """A checked Query."""
+
+    #: the table queried (its definition, as services/router/tables.py answers it)
+    table: dict[str, Any]
+    #: what the partitions read belong to: the table, or {"table_id": ...} of a global index
+    unit: dict[str, Any]
+    #: whether a global secondary index is read (its own partitions)
+    global_index: bool
+    #: the hash key's value of the key condition
+    hash_value: dict[str, Any]
+    #: the range key condition as expr.key_condition_parts gives it (operator, values...), or None
+    range_condition: list[Any] | None
+    #: ScanIndexForward
+    forward: bool
+    #: Limit, or None
+    limit: int | None
+    #: where the page starts (the encoded ExclusiveStartKey, base64), or None
+    after: str | None
+    #: Select, defaults applied
+    select: str
+    #: the key attribute names a LastEvaluatedKey holds (index keys first)
+    key_names: list[str]
+    #: ConsistentRead
+    consistent: bool
+    #: the storage node's arguments of a local secondary index read (ranges.local_read)
+    local: dict[str, Any]
+    #: the key condition, filter and projection, legacy parameters translated
+    expressions: Expressions
+    #: ReturnConsumedCapacity: NONE, TOTAL or INDEXES
+    capacity: str
+
+
+def _check_key_values(hash_av: dict[str, Any], range_cond: tuple[Any, ...] | None, hk: str, rk: str | None,
+                      types: dict[str, str]) -> None:
+    for v in [hash_av] + (list(range_cond[1:]) if range_cond else []):
+        want = types[hk] if v is hash_av else types[rk or hk]
+        if next(iter(v)) != want:
+            raise errors.validation("One or more parameter values were invalid: Condition parameter type does "
+                                    "not match schema type")
+        if v[want] == "":
+            raise errors.validation(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
+                f"contain an empty {'string' if want == 'S' else 'binary'} value. "
+                f"Key: {hk if v is hash_av else rk}")
+
+
+def parse(p: dict[str, Any], table: dict[str, Any]) -> QueryRequest:
+    """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey."""
+    hk, rk = key_names(table)
+    types = attribute_types(table)
+    gsi = ranges.index(table, p)
+    table_keys = [hk] + ([rk] if rk else [])
+    if gsi is not None:  # a Query of a secondary index: its keys take the table's place
+        hk, rk = gsi["hash_key"], gsi.get("range_key")
+    if p.get("KeyConditionExpression") is None and p.get("KeyConditions") is None:
+        raise errors.validation("Either the KeyConditions or KeyConditionExpression parameter must be specified "
+                                "in the request.")
+    ex = Expressions(p, key_condition="KeyConditionExpression", filter="FilterExpression",
+                     projection="ProjectionExpression")
+    assert ex.key_condition is not None
+    hash_av, range_cond = expr.key_condition_parts(ex.key_condition, hk, rk)
+    _check_key_values(hash_av, range_cond, hk, rk, types)
+    select = ranges.select(p, ex, gsi)
+    page_limit = limit(p)
+    consistent = bool(p.get("ConsistentRead"))
+    after = None
+    esk = p.get("ExclusiveStartKey")
+    if esk is not None:
+        if gsi is not None:
+            after = ranges.index_start(esk, table, gsi, types)
+            if esk.get(hk) != hash_av:
+                raise errors.validation("The provided starting key is invalid: The provided starting key does "
+                                        "not match the range key predicate")
+        else:
+            start = parse_key(esk, hk, rk, types, what="start")
+            if start[hk] != hash_av:
+                raise errors.validation("The provided starting key is invalid: The provided starting key does "
+                                        "not match the range key predicate")
+            after = ranges.b64(encode_item_key(start[hk], start.get(rk) if rk else None))
+    key_names_out = [hk] + ([rk] if rk else [])
+    if gsi is not None:
+        key_names_out += [k for k in table_keys if k not in key_names_out]
+    return QueryRequest(
+        table=table, unit=ranges.read_unit(table, gsi), global_index=gsi is not None and not gsi.get("local"),
+        hash_value=hash_av, range_condition=list(range_cond) if range_cond else None,
+        forward=p.get("ScanIndexForward", True) is not False, limit=page_limit, after=after, select=select,
+        key_names=key_names_out, consistent=consistent, local=ranges.local_read(gsi, table_keys, select, ex),
+        expressions=ex, capacity=capacity_mode(p))
