@@ -34,6 +34,10 @@ APPLY_BATCH_RECORDS_MAX = 2000
 MAX_STALE_MS = int(os.environ.get("DYNAMOLOG_MAX_STALE_MS", "2000"))
 #: ... and trails the log's last known end by no more records (``DYNAMOLOG_MAX_STALE_RECORDS``)
 MAX_STALE_RECORDS = int(os.environ.get("DYNAMOLOG_MAX_STALE_RECORDS", "1000"))
+#: a replica that cannot do its job for this long says so in its node's ping
+#: (``DYNAMOLOG_STALL_S``): a follower that had no answer from Kafka, a leader whose commits
+#: fail or stall (services/storage/leader.py)
+STALL_S = float(os.environ.get("DYNAMOLOG_STALL_S", "5"))
 
 
 def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> list[tuple[bytes, Any]]:
@@ -90,6 +94,8 @@ class LogFollower:
         #: wall-clock ms of the latest fetch answer whose committed records are all applied here
         #: (None: not caught up since this follower started), see :meth:`staleness`
         self.fresh_ms: int | None = None
+        #: wall-clock ms of the latest fetch answer from Kafka (at first: when this was made)
+        self.polled_ms = int(time.time() * 1000)
         #: per applied record: ms from the record's timestamp (when the leader wrote it) to its
         #: application here, the most recent ones
         self.lag_ms: deque[int] = deque(maxlen=20_000)
@@ -116,9 +122,11 @@ class LogFollower:
         records = batches.get(self.tp, [])
         position = await consumer.position(self.tp)
         lso = consumer.last_stable_offset(self.tp)
+        polled_ms = consumer.last_poll_timestamp(self.tp)
+        if polled_ms is not None:
+            self.polled_ms = polled_ms
         if lso is not None and lso >= 0:
             self.log_end = lso
-            polled_ms = consumer.last_poll_timestamp(self.tp)
         else:
             polled_ms = None
         if records or position != self.replica.next_offset:
@@ -137,6 +145,17 @@ class LogFollower:
             # everything committed when that fetch was answered is applied
             self.fresh_ms = max(self.fresh_ms or 0, polled_ms)
         return len(records)
+
+    def health(self) -> str | None:
+        """Why this follower cannot do its job now (None: it can): it stopped on an error, or
+        Kafka has not answered its fetches for ``STALL_S``."""
+        if self._task is not None and self._task.done() and not self._task.cancelled() \
+                and self._task.exception() is not None:
+            return f"the follower stopped: {self._task.exception()!r}"
+        silent_s = time.time() - self.polled_ms / 1000
+        if self._task is not None and silent_s > STALL_S:
+            return f"no answer from Kafka for {silent_s:.1f} s"
+        return None
 
     def staleness(self) -> str | None:
         """Why this replica must not serve an eventually consistent read now, or None.

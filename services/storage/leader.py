@@ -34,7 +34,7 @@ from dynamolog import codec, errors
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
-from .follower import LogFollower, record_mutations
+from .follower import STALL_S, LogFollower, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
 from .replica import Replica
@@ -76,10 +76,6 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 RECORD_BYTES_MAX = 2 * 1024 * 1024
 #: the shortest interval between two groups of a busy partition (see LeaderSequencer._run)
 GROUP_LINGER_S = float(os.environ.get("DYNAMOLOG_GROUP_LINGER_MS", "10")) / 1000
-#: a leader with writes waiting and no commit done for this long, or whose commits have failed
-#: for this long, cannot do its job: it says so in its node's ping, and the auto-admin elects
-#: another replica (``DYNAMOLOG_LEADER_STALL_S``)
-STALL_S = float(os.environ.get("DYNAMOLOG_LEADER_STALL_S", "5"))
 #: the largest item collection (items under one partition key value, with their local index
 #: entries) of a table with local secondary indexes; DynamoDB's 10 GB, lowered for tests
 ITEM_COLLECTION_BYTES_MAX = int(os.environ.get("DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES", str(10 * 1024**3)))

@@ -83,8 +83,8 @@ class HostedPartition:
         """Why this replica cannot play its role now (None: it can)."""
         if self.leader is not None:
             return self.leader.health()
-        if self.follower is not None and (self.follower._task is None or self.follower._task.done()):
-            return "the follower stopped"
+        if self.follower is not None:
+            return self.follower.health()
         return None
 
 
@@ -326,6 +326,7 @@ class StorageNode:
             hp = HostedPartition(info, replica)
         else:
             await hp.close()
+            hp.leader = hp.follower = None  # "opening" until the new role is ready
             hp.info = info
         lsi = await self._local_indexes(info)
         if info.get("leader") == self.node_id:
