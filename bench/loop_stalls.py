@@ -40,6 +40,8 @@ from botocore.config import Config
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import creds
 
+#: the storage node's pacing slice (``--in-process`` turns it off and on)
+SLICE_S = 0.002
 #: attempts of one BatchWriteItem's UnprocessedItems at most
 BATCH_RETRIES_MAX = 20
 
@@ -175,6 +177,54 @@ def phase(url: str, key: tuple[str, str], table: str, items: int, clients: int, 
             "requests": len(gets) + len(puts), "full_scans": scans[0], "loop_lag_ms_max": poller.max_ms}
 
 
+async def in_process(items: int, item_bytes: int, pages: int, paced: bool, path: Path) -> dict[str, Any]:
+    """Scan pages (1 MB, with a filter) read by ``services.storage.reads.range_read`` on a real
+    replica, while a probe task on the same loop wakes every millisecond: how late it runs is
+    what a GetItem or a heartbeat arriving meanwhile would wait.  ``paced`` False sets the
+    pacing slice to infinity (the loop is held for a whole page, as before the pacing)."""
+    import shutil
+
+    import orjson
+
+    from services.storage import pacing
+    from services.storage.reads import range_read
+    from services.storage.replica import Replica, data_key
+
+    shutil.rmtree(path, ignore_errors=True)
+    replica = Replica(path)
+    pad = "x" * max(0, item_bytes - 40)
+    for start in range(0, items, 1000):
+        muts = [(data_key(f"item{n:07d}".encode()),
+                 orjson.dumps({"pk": {"S": f"item{n:07d}"}, "exp": {"N": str(n)}, "pad": {"S": pad}}))
+                for n in range(start, min(items, start + 1000))]
+        replica.apply_raw(muts, replica.next_offset + 1, 1)
+    pacing.SLICE_S = SLICE_S if paced else float("inf")
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            t0 = loop.time()
+            await asyncio.sleep(0.001)
+            lags.append((loop.time() - t0 - 0.001) * 1000)
+
+    task = asyncio.ensure_future(probe())
+    req = {"filter": "#e > :z AND size(#p) > :z", "names": {"#e": "exp", "#p": "pad"}, "values": {":z": {"N": "0"}}}
+    t0 = time.perf_counter()
+    after: str | None = None
+    for _ in range(pages):
+        page = await range_read(replica, dict(req, after=after) if after else req)
+        after = page.get("last")
+        await asyncio.sleep(0)  # between two requests the server's loop runs other tasks
+    elapsed = time.perf_counter() - t0
+    done.set()
+    await task
+    replica.destroy()
+    return {"paced": paced, "pages": pages, "ms_per_page": round(elapsed * 1000 / pages, 1),
+            "probe_lag_ms_p50": pct(lags, 0.5), "probe_lag_ms_p99": pct(lags, 0.99), "probe_lag_ms_max": pct(lags, 1.0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint-url", default="http://127.0.0.1:8000")
@@ -187,7 +237,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-load", action="store_true", help="reuse the table loaded by an earlier run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--in-process", type=Path, metavar="DIR",
+                        help="instead: scan pages on a replica in DIR in this process, paced and not, "
+                             "and measure the event loop's stall (no system needed)")
+    parser.add_argument("--pages", type=int, default=40, help="--in-process: scan pages read per run")
     args = parser.parse_args()
+    if args.in_process:
+        runs = [asyncio.run(in_process(args.items, args.item_bytes, args.pages, paced, args.in_process))
+                for _ in range(3) for paced in (False, True)]
+        print("| pacing | ms per 1 MB page | probe lag p50 / p99 / max ms |")
+        print("|---|---|---|")
+        for r in runs:
+            print(f"| {'2 ms slices' if r['paced'] else 'none'} | {r['ms_per_page']} | {r['probe_lag_ms_p50']} / "
+                  f"{r['probe_lag_ms_p99']} / {r['probe_lag_ms_max']} |")
+        if args.json:
+            args.json.write_text(json.dumps(runs, indent=2))
+        return
     key = creds.credentials(args.data_dir)
     if not args.skip_load:
         load(args.endpoint_url, key, args.table, args.items, args.item_bytes)

@@ -119,6 +119,8 @@ class StorageNode:
             "ping": self._rpc_ping,
         }
         self.lag_probe = LoopLagProbe()
+        #: partitions last reported unhealthy (to log changes once)
+        self._unhealthy_said: set[str] = set()
         self._reconciler: asyncio.Task[None] | None = None
         #: transaction decisions, for resolving locks whose coordinator is gone
         self.txnlog = TxnLog(settings, f"recovery:{node_id}")
@@ -211,6 +213,8 @@ class StorageNode:
         pid = info["partition_id"]
         while True:
             info = self._newest(info)
+            if info.get("state") == "DELETED":
+                raise not_leader(pid)
             hp = self.hosted.get(pid)
             if hp is not None and self._role_current(hp, info):
                 return hp
@@ -226,8 +230,8 @@ class StorageNode:
     def _newest(self, info: dict[str, Any]) -> dict[str, Any]:
         """``info`` or the partition map's entry of the same partition, whichever is newer."""
         current = self.metadata.partitions.items.get(info["partition_id"])
-        if current is not None and current.get("state") == "ACTIVE" \
-                and current["leader_epoch"] > info["leader_epoch"]:
+        if current is not None and (current.get("state") == "DELETED"
+                                    or current["leader_epoch"] > info["leader_epoch"]):
             return current
         return info
 
@@ -529,4 +533,10 @@ class StorageNode:
     async def _rpc_ping(self, req: dict[str, Any]) -> Any:
         """The auto-admin's heartbeat: alive, and per partition whether it can do its job."""
         unhealthy = {pid: why for pid, hp in self.hosted.items() if (why := hp.health()) is not None}
+        for pid in set(unhealthy) ^ self._unhealthy_said:
+            if pid in unhealthy:
+                log.warning("partition %s: unhealthy: %s", pid, unhealthy[pid])
+            else:
+                log.info("partition %s: healthy again", pid)
+        self._unhealthy_said = set(unhealthy)
         return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, **self.lag_probe.snapshot()}

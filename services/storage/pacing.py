@@ -20,8 +20,8 @@ SLICE_S = 0.002
 class Pacer:
     """Says when a long loop has held the event loop for a slice and lets other tasks run."""
 
-    def __init__(self, slice_s: float = SLICE_S) -> None:
-        self.slice_s = slice_s
+    def __init__(self, slice_s: float | None = None) -> None:
+        self.slice_s = SLICE_S if slice_s is None else slice_s
         self._since = time.perf_counter()
         #: pauses taken (for tests and status)
         self.pauses = 0
