@@ -2,8 +2,15 @@
 
 The node learns which partitions it hosts from ``dyn.partitions`` (a replica list naming this
 node) and, for speed, from a router's direct ``open`` request while a table is created; both
-paths end in :meth:`StorageNode.ensure_partition`, which is idempotent.  A replica takes the
-leader role when the partition's leader is this node, the follower role otherwise.
+paths end in :meth:`StorageNode.ensure_partition`, which is idempotent and, when news arrives
+while an open runs, opens again with the newest entry.  A replica takes the leader role when the
+partition's leader is this node, the follower role otherwise.  Every ``RECONCILE_S`` the node
+compares the whole map with what it serves (:meth:`StorageNode.reconcile`).
+
+The internal RPC has one handler per message (``StorageNode.handlers``; the message table is in
+docs/architecture.md).  ``ping`` also says which partitions the node cannot serve now (their
+``health``), which the auto-admin acts on; a follower beyond the staleness bound refuses
+eventually consistent reads with ``ReplicaStale`` (docs/guarantees.md).
 """
 
 from __future__ import annotations
