@@ -86,6 +86,8 @@ def cut_kafka(os_pid: int, broker_ports: list[int], duration_s: float) -> int:
     when the filters go.  Returns how many connections were blackholed."""
     qdiscs = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True,
                             check=True).stdout
+    if not Path("/sys/class/net/ifb0").exists():
+        pytest.fail("this test drops packets by redirecting them to the down ifb0 device, which this machine lacks")
     if "clsact" in qdiscs:
         pytest.fail(f"the loopback interface already has a clsact qdisc; not touching it: {qdiscs}")
     _tc("qdisc", "add", "dev", "lo", "clsact")
