@@ -23,6 +23,7 @@ from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
+from .pacing import Pacer
 from .replica import Replica, data_key, pending_key
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,10 @@ class LogFollower:
             check(position >= self.replica.next_offset,
                   f"{self.topic}: consumer position {position} behind the view's offset {self.replica.next_offset}")
             changes: list[tuple[bytes, Any]] = []
+            pacer = Pacer()  # decoding up to APPLY_BATCH_RECORDS_MAX records is long work
             for rec in records:
+                if pacer.due():
+                    await pacer.pause()
                 assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
                 changes.extend(record_mutations(codec.decode_log_record(rec.value), self.lsi))
             self.replica.apply_raw(changes, position, len(records), offsets=[rec.offset for rec in records],
