@@ -70,6 +70,19 @@ class Settings:
     item_collection_bytes_max: int = _setting(10 * 1024**3, "DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES",
                                               "largest item collection of a table with local secondary "
                                               "indexes (DynamoDB: 10 GB)")
+    stall_s: float = _setting(5.0, "DYNAMOLOG_STALL_S",
+                              "a leader whose commits have failed (or whose writes have waited) this long, "
+                              "or a follower without an answer from Kafka this long, reports itself "
+                              "unhealthy, and the auto-admin moves leadership away")
+    max_stale_ms: int = _setting(2000, "DYNAMOLOG_MAX_STALE_MS",
+                                 "a follower serves eventually consistent reads only if it caught up with the "
+                                 "log this recently ...")
+    max_stale_records: int = _setting(1000, "DYNAMOLOG_MAX_STALE_RECORDS",
+                                      "... and trails the log's last known end by at most this many records; "
+                                      "beyond either bound the router reads from the leader")
+    reconcile_s: float = _setting(3.0, "DYNAMOLOG_RECONCILE_S",
+                                  "interval between a storage node's comparisons of the partition map with "
+                                  "the replicas it serves")
     # -- router ----------------------------------------------------------------------------
     txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
                                    "how long a transaction's participant keeps a lock before it asks the "

@@ -6,9 +6,11 @@ log topics created, replicas placed on three distinct storage nodes, partitions 
 opened, then ACTIVE; or the replicas dropped, the topics deleted and the tombstones written.
 
 Every ``check_interval`` it pings each registered storage node (internal RPC ``ping``).  A node
-that has not answered for ``dead_after`` seconds is down:
+that has not answered for ``dead_after`` seconds is down; a node that answers but says it cannot
+do its job for a partition (its leader lost Kafka: commits failing or stalled) is treated as down
+for that partition:
 
-- **Leader election**: a partition whose leader is down gets a new leader among its live
+- **Leader election**: a partition whose leader is down (or unhealthy for it) gets a new leader among its live
   replicas — the one that has applied the most of the log — with ``leader_epoch + 1``, published
   to ``dyn.partitions``.  The new leader's storage node sees the change, starts the partition's
   transactional producers (which fences the old leader: its next commit fails), reads the log to
@@ -56,6 +58,8 @@ class AutoAdmin:
         self.writer = MetadataWriter(settings, self.metadata, transactional_id=f"{settings.namespace}.admin")
         self._clients: dict[str, RpcClient] = {}
         self._last_ok: dict[str, float] = {}
+        #: per node, the partitions it said (in its last ping answer) it cannot serve, and why
+        self._unhealthy: dict[str, dict[str, str]] = {}
         self._started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._said: set[tuple[str, str]] = set()
@@ -111,10 +115,16 @@ class AutoAdmin:
         if c is None:
             return
         try:
-            await c.call("ping", timeout_s=max(0.5, self.dead_after / 3))
+            answer = await c.call("ping", timeout_s=max(0.5, self.dead_after / 3))
         except Exception:  # noqa: BLE001 - any failure is a missed heartbeat
             return
         self._last_ok[node_id] = time.monotonic()
+        self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
+
+    def healthy(self, node_id: str | None, pid: str) -> bool:
+        """Alive, and not saying that it cannot do its job for the partition (a leader that lost
+        Kafka answers pings but commits nothing: services/storage/leader.py ``health``)."""
+        return self.alive(node_id) and pid not in self._unhealthy.get(node_id or "", {})
 
     def silent_for(self, node_id: str) -> float:
         """Seconds since the node last answered (since this process started, if never)."""
@@ -148,7 +158,7 @@ class AutoAdmin:
         for pid, part in list(self.metadata.partitions.items.items()):
             if part["state"] != "ACTIVE":
                 continue
-            if not self.alive(part.get("leader")):
+            if not self.healthy(part.get("leader"), pid):
                 await self._elect(pid, part)
                 continue
             lost = [n for n in part["replicas"] if self.silent_for(n) >= self.repair_after]
@@ -175,7 +185,7 @@ class AutoAdmin:
         return out
 
     async def _elect(self, pid: str, part: dict[str, Any]) -> None:
-        candidates = [n for n in part["replicas"] if n != part.get("leader") and self.alive(n)]
+        candidates = [n for n in part["replicas"] if n != part.get("leader") and self.healthy(n, pid)]
         if not candidates:
             self._say_once((pid, "no-candidate"), "partition %s: leader %s is down and no other replica is alive; "
                            "waiting", pid, part.get("leader"))
@@ -191,9 +201,11 @@ class AutoAdmin:
         await self.writer.put_partition(info)
         self.elections += 1
         self._said.discard((pid, "no-candidate"))
-        log.warning("partition %s: leader %s silent for %.1f s; elected %s (applied up to offset %d), epoch %d",
-                    pid, part.get("leader"), self.silent_for(part.get("leader") or ""), new, offsets[new],
-                    info["leader_epoch"])
+        old = part.get("leader") or ""
+        why = (f"silent for {self.silent_for(old):.1f} s" if not self.alive(old)
+               else f"unhealthy ({self._unhealthy.get(old, {}).get(pid)})")
+        log.warning("partition %s: leader %s %s; elected %s (applied up to offset %d), epoch %d",
+                    pid, old, why, new, offsets[new], info["leader_epoch"])
         self._open_soon(new, info)
 
     async def _repair(self, pid: str, part: dict[str, Any], lost: str) -> None:

@@ -94,6 +94,11 @@ class Routing:
                     raise ConnectionError(f"partition {pid} has no leader")
                 return await self.client(node_id).call(op, pid=pid, **args)
             except errors.ApiError as e:
+                if e.type_name == "ReplicaStale" and not leader:
+                    # a follower beyond the staleness bound (docs/guarantees.md): the leader is
+                    # never behind, ask it at once
+                    leader = True
+                    continue
                 if e.type_name != "NotLeader":
                     raise
                 reason = e.message

@@ -21,6 +21,8 @@ from dynamolog import codec
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes
 
+from .invariants import InvariantViolation, check
+from .pacing import Pacer
 from .replica import Replica, data_key, pending_key
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,11 @@ class LogFollower:
         self._task: asyncio.Task[None] | None = None
         #: the log's last stable offset when last fetched (for the lag in status)
         self.log_end = 0
+        #: wall-clock ms of the latest fetch answer whose committed records are all applied here
+        #: (None: not caught up since this follower started), see :meth:`staleness`
+        self.fresh_ms: int | None = None
+        #: wall-clock ms of the latest fetch answer from Kafka (at first: when this was made)
+        self.polled_ms = int(time.time() * 1000)
         #: per applied record: ms from the record's timestamp (when the leader wrote it) to its
         #: application here, the most recent ones
         self.lag_ms: deque[int] = deque(maxlen=20_000)
@@ -101,27 +108,67 @@ class LogFollower:
         return self._consumer
 
     async def _apply_round(self, consumer: AIOKafkaConsumer, timeout_ms: int) -> int:
+        read_from = await consumer.position(self.tp)
         batches = await consumer.getmany(self.tp, timeout_ms=timeout_ms, max_records=APPLY_BATCH_RECORDS_MAX)
         records = batches.get(self.tp, [])
         position = await consumer.position(self.tp)
-        if not records and position == self.replica.next_offset:
-            return 0
-        changes: list[tuple[bytes, Any]] = []
-        n = 0
         lso = consumer.last_stable_offset(self.tp)
-        if lso is not None:
+        polled_ms = consumer.last_poll_timestamp(self.tp)
+        if polled_ms is not None:
+            self.polled_ms = polled_ms
+        if lso is not None and lso >= 0:
             self.log_end = lso
-        for rec in records:
-            if rec.offset < self.replica.next_offset:
-                continue  # already applied (cannot happen after seek; kept as a guard)
-            assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
-            changes.extend(record_mutations(codec.decode_log_record(rec.value), self.lsi))
-            n += 1
-        self.replica.apply_raw(changes, max(position, self.replica.next_offset), n)
+        else:
+            polled_ms = None
+        if records or position != self.replica.next_offset:
+            check(position >= self.replica.next_offset,
+                  f"{self.topic}: consumer position {position} behind the view's offset {self.replica.next_offset}")
+            changes: list[tuple[bytes, Any]] = []
+            pacer = Pacer()  # decoding up to APPLY_BATCH_RECORDS_MAX records is long work
+            for rec in records:
+                if pacer.due():
+                    await pacer.pause()
+                assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
+                changes.extend(record_mutations(codec.decode_log_record(rec.value), self.lsi))
+            self.replica.apply_raw(changes, position, len(records), offsets=[rec.offset for rec in records],
+                                   read_from=read_from)
         if records:
             now_ms = int(time.time() * 1000)
             self.lag_ms.extend(now_ms - rec.timestamp for rec in records)
-        return n
+        if polled_ms is not None and self.replica.next_offset >= self.log_end:
+            # everything committed when that fetch was answered is applied
+            self.fresh_ms = max(self.fresh_ms or 0, polled_ms)
+        return len(records)
+
+    def health(self) -> str | None:
+        """Why this follower cannot do its job now (None: it can): it stopped on an error, or
+        Kafka has not answered its fetches for ``Settings.stall_s``."""
+        if self._task is not None and self._task.done() and not self._task.cancelled() \
+                and self._task.exception() is not None:
+            return f"the follower stopped: {self._task.exception()!r}"
+        silent_s = time.time() - self.polled_ms / 1000
+        if self._task is not None and silent_s > self.settings.stall_s:
+            return f"no answer from Kafka for {silent_s:.1f} s"
+        return None
+
+    def staleness(self) -> str | None:
+        """Why this replica must not serve an eventually consistent read now, or None.
+
+        It may serve while it has applied everything the log had committed at most
+        ``Settings.max_stale_ms`` ago and trails the log's last known end by at most
+        ``Settings.max_stale_records`` records (docs/guarantees.md).  A replica that has not caught up
+        since it started (a restart, a rebuild) is stale however little it trails."""
+        if self._task is None or self._task.done():
+            return "not following the log"
+        if self.fresh_ms is None:
+            return "not caught up with the log since it started"
+        behind_ms = int(time.time() * 1000) - self.fresh_ms
+        if behind_ms > self.settings.max_stale_ms:
+            return f"last caught up with the log {behind_ms} ms ago"
+        behind = self.log_end - self.replica.next_offset
+        if behind > self.settings.max_stale_records:
+            return f"{behind} records behind the log"
+        return None
 
     async def catch_up(self) -> int:
         """Apply every committed record up to the log's current end (its last stable offset)."""
@@ -149,7 +196,7 @@ class LogFollower:
         while True:
             try:
                 await self._apply_round(consumer, 500)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, InvariantViolation):
                 raise
             except Exception:
                 log.exception("follower %s: apply failed; retrying in 1 s", self.topic)
@@ -175,4 +222,5 @@ class LogFollower:
 
         return {"next_offset": self.replica.next_offset, "applied_records": self.replica.applied_records,
                 "lag_records": max(0, self.log_end - self.replica.next_offset),
+                "stale": self.staleness(),
                 "lag_ms_p50": pct(0.5), "lag_ms_p99": pct(0.99), "lag_samples": len(lags)}

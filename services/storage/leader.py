@@ -34,6 +34,8 @@ from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
 from .follower import LogFollower, record_mutations
+from .invariants import InvariantViolation, check
+from .pacing import Pacer
 from .replica import Replica
 from .writes import compute
 
@@ -100,8 +102,18 @@ class LeaderSequencer:
     def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str,
                  txnlog: TxnLog | None = None, ttl_attribute: Callable[[], str | None] | None = None,
                  lsi: LocalIndexes | None = None,
-                 index_keys: Callable[[], list[tuple[str, str, str]]] | None = None) -> None:
+                 index_keys: Callable[[], list[tuple[str, str, str]]] | None = None,
+                 is_current: Callable[[], bool] | None = None) -> None:
         self.settings = settings
+        #: whether the partition map still names this leader (checked before a recovery, whose
+        #: new producers would fence a newer leader)
+        self.is_current = is_current
+        #: writes queued or being sequenced, not answered yet
+        self._outstanding = 0
+        #: when the sequencer last made progress (a group answered), or work arrived after none
+        self._progress_at = time.monotonic()
+        #: when commits started failing (None: the last one succeeded)
+        self._failing_since: float | None = None
         #: the table's secondary index key attributes now: (index name, attribute, type)
         self.index_keys = index_keys
         #: the table's local secondary indexes (maintained with the items, in every replica)
@@ -251,9 +263,33 @@ class LeaderSequencer:
             raise errors.ApiError(
                 "ThrottlingException", "Too many requests are waiting on this partition; retry later"
             ) from None
+        if self._outstanding == 0:
+            self._progress_at = time.monotonic()
+        self._outstanding += 1
+        p.future.add_done_callback(self._answered)
         if self._want and self._queue.qsize() >= self._want:
             self._enough.set()
         return p.future
+
+    def _answered(self, _f: asyncio.Future[dict[str, Any]]) -> None:
+        self._outstanding -= 1
+
+    def health(self) -> str | None:
+        """Why this leader cannot do its job now (None: it can): its sequencer stopped, its
+        commits have failed for ``Settings.stall_s`` (Kafka unreachable, say), or writes have waited that
+        long without a commit."""
+        if self.fenced:
+            return None  # a newer leader exists; the partition map will say so
+        if self._task is None:
+            return None  # still starting
+        if self._task.done():
+            return "the sequencer stopped"
+        now = time.monotonic()
+        if self._failing_since is not None and now - self._failing_since > self.settings.stall_s:
+            return f"commits failing for {now - self._failing_since:.1f} s"
+        if self._outstanding > 0 and now - self._progress_at > self.settings.stall_s:
+            return f"{self._outstanding} writes waiting, no commit for {now - self._progress_at:.1f} s"
+        return None
 
     async def _run(self) -> None:
         """The pipeline: while group N commits, group N+1 is evaluated and sent.
@@ -327,6 +363,8 @@ class LeaderSequencer:
                 if not previous_ok and failure is None:
                     failure = RuntimeError("the previous group failed")
             if failure is not None:
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 self._fail(group, failure)
                 if self.fenced or isinstance(failure, ProducerFenced):
                     self.fenced = True
@@ -419,9 +457,9 @@ class LeaderSequencer:
     async def _sweep_once(self, attr: str) -> int:
         now = time.time()
         expired: list[bytes] = []
-        for n, (key, raw) in enumerate(self.replica.range(b"", None)):
-            if n % 1000 == 999:
-                await asyncio.sleep(0)  # a large partition must not hold up the writes
+        pacer = Pacer()
+        for key, raw in self.replica.range(b"", None):
+            await pacer.tick()  # a large partition must not hold up the writes
             item = orjson.loads(raw)
             v = item.get(attr)
             if not isinstance(v, dict) or "N" not in v:
@@ -663,14 +701,19 @@ class LeaderSequencer:
                 self._fail(group, e)
                 return False
             except Exception as e:  # noqa: BLE001 - any commit failure leaves the outcome unknown
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 self._fail(group, e)
                 return False
+            self._failing_since = None
             self.commit_ms_total += (time.perf_counter() - t0) * 1000
             self.lease_until = max(self.lease_until, started + self.settings.lease_ms / 1000)
             if group.records:
-                last = group.metas[-1].offset
-                self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1,
-                                       len(group.records))
+                try:
+                    self._apply_group(group)
+                except InvariantViolation as e:
+                    self._fail(group, e)
+                    raise
             for key, _, _ in group.records:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:
@@ -685,6 +728,7 @@ class LeaderSequencer:
             self.records_committed += len(group.records)
             if lane is not None:
                 await self._arm(lane)
+        self._progress_at = time.monotonic()
         for p, result, err in group.answers:
             if p.future.done():
                 continue
@@ -693,6 +737,22 @@ class LeaderSequencer:
             else:
                 p.future.set_result(result or {})
         return True
+
+    def _apply_group(self, group: _Group) -> None:
+        """Apply a committed group to the view.  The records' offsets come after the view's (the
+        leader applied every earlier record of the log: its catch-up, then its own groups in
+        order) and after applying, the view's next offset is the one after the group's last
+        record, in memory and in RocksDB."""
+        offsets = [m.offset for m in group.metas]
+        check(len(offsets) == len(group.records),
+              f"leader {self.pid}: {len(group.records)} records sent, {len(offsets)} offsets known")
+        last = offsets[-1]
+        self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1,
+                               len(group.records), offsets=offsets)
+        stored = self.replica.stored_next_offset()
+        check(self.replica.next_offset == last + 1 == stored,
+              f"leader {self.pid}: after the group ending at offset {last} the view's next offset is "
+              f"{self.replica.next_offset} (stored {stored})")
 
     async def _arm(self, lane: int) -> None:
         """Open the lane's next transaction and add the log partition to it now, so that the next
@@ -725,6 +785,8 @@ class LeaderSequencer:
                 self.fenced = True
                 return False
             except Exception as e:  # noqa: BLE001 - the lane is unusable; start over from the log
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 log.warning("leader %s: closing an idle transaction failed (%r); re-reading the log", self.pid, e)
                 await self._recover()
                 return not self.fenced
@@ -743,7 +805,15 @@ class LeaderSequencer:
 
     async def _recover(self) -> None:
         """After an unknown commit outcome: new producer (aborts the open transaction), re-read log."""
+        # whatever lease the failed commits gave is void: a newer leader may be serving
+        self.lease_until = 0.0
+        self._reads_from = time.monotonic() + self.settings.lease_ms / 1000
         for attempt in range(1, 1_000_000):
+            if self.is_current is not None and not self.is_current():
+                # the partition map names another leader now: new producers would fence it
+                log.warning("leader %s: no longer the leader in the partition map; stepping down", self.pid)
+                self.fenced = True
+                return
             try:
                 await self._new_producers()
                 follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
@@ -772,4 +842,5 @@ class LeaderSequencer:
             "next_offset": self.replica.next_offset,
             "applied_records": self.replica.applied_records,
             "transactions_held": len(self._held),
+            "unhealthy": self.health(),
         }

@@ -2,8 +2,15 @@
 
 The node learns which partitions it hosts from ``dyn.partitions`` (a replica list naming this
 node) and, for speed, from a router's direct ``open`` request while a table is created; both
-paths end in :meth:`StorageNode.ensure_partition`, which is idempotent.  A replica takes the
-leader role when the partition's leader is this node, the follower role otherwise.
+paths end in :meth:`StorageNode.ensure_partition`, which is idempotent and, when news arrives
+while an open runs, opens again with the newest entry.  A replica takes the leader role when the
+partition's leader is this node, the follower role otherwise.  Every ``Settings.reconcile_s`` the node
+compares the whole map with what it serves (:meth:`StorageNode.reconcile`).
+
+The internal RPC has one handler per message (``StorageNode.handlers``; the message table is in
+docs/architecture.md).  ``ping`` also says which partitions the node cannot serve now (their
+``health``), which the auto-admin acts on; a follower beyond the staleness bound refuses
+eventually consistent reads with ``ReplicaStale`` (docs/guarantees.md).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +36,25 @@ from dynamolog.txnlog import TxnLog
 
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
+from .pacing import LoopLagProbe, Pacer
 from .reads import get_item, range_read
-from .replica import Replica, Snapshot
+from .replica import Digest, Replica, Snapshot
 
 log = logging.getLogger(__name__)
+
+#: a replica opened this recently is not dropped by a reconcile: the map view may not show the
+#: change that made the node open it yet (the open request can arrive first)
+DROP_GRACE_S = 30.0
+#: bytes of a snapshot page sent to a repairing peer at most
+SNAPSHOT_PAGE_BYTES_MAX = 1024 * 1024
+#: an RPC handler: the request (``op`` and its fields) -> the answer
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def replica_stale(pid: str, why: str) -> errors.ApiError:
+    """Internal answer to an eventually consistent read that this replica is too far behind to
+    serve: the router asks the partition's leader instead (services/router/routing.py)."""
+    return errors.ApiError("ReplicaStale", f"replica of partition {pid} is stale: {why}", status=503)
 
 
 class HostedPartition:
@@ -42,6 +65,8 @@ class HostedPartition:
         self.replica = replica
         self.leader: LeaderSequencer | None = None
         self.follower: LogFollower | None = None
+        #: when this role was taken (monotonic)
+        self.opened_at = time.monotonic()
 
     async def close(self) -> None:
         if self.leader is not None:
@@ -59,6 +84,14 @@ class HostedPartition:
         s.update({"partition_id": self.info["partition_id"], "table": self.info["table_name"]})
         return s
 
+    def health(self) -> str | None:
+        """Why this replica cannot play its role now (None: it can)."""
+        if self.leader is not None:
+            return self.leader.health()
+        if self.follower is not None:
+            return self.follower.health()
+        return None
+
 
 class StorageNode:
     """One storage node process."""
@@ -75,6 +108,28 @@ class StorageNode:
         self.metadata = Metadata(settings)
         self.writer = MetadataWriter(settings)
         self.rpc = RpcServer(self.handle, host, port)
+        #: the internal RPC: one handler per message (docs/architecture.md, "Storage node RPC")
+        self.handlers: dict[str, Handler] = {
+            "write": self._rpc_write,
+            "write_batch": self._rpc_write_batch,
+            "txn_prepare": self._rpc_txn,
+            "txn_decide": self._rpc_txn,
+            "txn_read": self._rpc_txn,
+            "get": self._rpc_get,
+            "range": self._rpc_range,
+            "snapshot_open": self._rpc_snapshot_open,
+            "snapshot_page": self._rpc_snapshot_page,
+            "snapshot_close": self._rpc_snapshot_close,
+            "open": self._rpc_open,
+            "drop": self._rpc_drop,
+            "status": self._rpc_status,
+            "digest": self._rpc_digest,
+            "ping": self._rpc_ping,
+        }
+        self.lag_probe = LoopLagProbe()
+        #: partitions last reported unhealthy (to log changes once)
+        self._unhealthy_said: set[str] = set()
+        self._reconciler: asyncio.Task[None] | None = None
         #: transaction decisions, for resolving locks whose coordinator is gone
         self.txnlog = TxnLog(settings, f"recovery:{node_id}")
         self.hosted: dict[str, HostedPartition] = {}
@@ -112,6 +167,8 @@ class StorageNode:
             self._on_partition(info["partition_id"], info)
         self.metadata.partitions.listen(self._on_partition)
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
+        self.lag_probe.start()
+        self._reconciler = asyncio.ensure_future(self._reconcile_loop())
         self.ready = True
         log.info("storage node %s serving on %s:%d (%d partitions)", self.node_id, self.host, self.rpc.port, len(self.hosted))
 
@@ -125,6 +182,10 @@ class StorageNode:
 
     async def close(self) -> None:
         await self.rpc.close()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
+        await self.lag_probe.close()
         for snap, _ in self._snapshots.values():
             snap.close()
         self._snapshots.clear()
@@ -155,16 +216,70 @@ class StorageNode:
         t.add_done_callback(self._bg.discard)
 
     async def ensure_partition(self, info: dict[str, Any]) -> HostedPartition:
+        """Host the partition in the role ``info`` gives this node.  News that arrives while an
+        open is running is not lost: the caller waits for that open, then looks again with the
+        newest of its own ``info`` and the partition map's."""
         pid = info["partition_id"]
-        hp = self.hosted.get(pid)
-        if hp is not None and self._role_current(hp, info):
-            return hp
-        task = self._opening.get(pid)
-        if task is None:
-            task = asyncio.ensure_future(self._open(info))
-            self._opening[pid] = task
-            task.add_done_callback(lambda _t: self._opening.pop(pid, None))
-        return await asyncio.shield(task)
+        while True:
+            info = self._newest(info)
+            if info.get("state") == "DELETED":
+                raise not_leader(pid)
+            hp = self.hosted.get(pid)
+            if hp is not None and self._role_current(hp, info):
+                return hp
+            task = self._opening.get(pid)
+            if task is None:
+                task = asyncio.ensure_future(self._open(info))
+                self._opening[pid] = task
+                task.add_done_callback(lambda _t: self._opening.pop(pid, None))
+                return await asyncio.shield(task)
+            # an open of an older view of the partition is running: wait for it, then look again
+            await asyncio.gather(asyncio.shield(task), return_exceptions=True)
+
+    def _newest(self, info: dict[str, Any]) -> dict[str, Any]:
+        """``info`` or the partition map's entry of the same partition, whichever is newer."""
+        current = self.metadata.partitions.items.get(info["partition_id"])
+        if current is not None and (current.get("state") == "DELETED"
+                                    or current["leader_epoch"] > info["leader_epoch"]):
+            return current
+        return info
+
+    def _leads(self, pid: str, epoch: int) -> bool:
+        """Whether the partition map (as far as this node knows) still names this node leader
+        of ``pid`` at ``epoch``."""
+        current = self.metadata.partitions.items.get(pid)
+        return current is None or (current.get("leader") == self.node_id and current["leader_epoch"] <= epoch)
+
+    async def _reconcile_loop(self) -> None:
+        """Every ``Settings.reconcile_s``: the partition map against what this node serves (an open that
+        failed, news missed while Kafka was unreachable)."""
+        while True:
+            await asyncio.sleep(self.settings.reconcile_s)
+            try:
+                self.reconcile()
+            except Exception:  # the next round tries again
+                log.exception("storage node %s: reconcile failed", self.node_id)
+
+    def reconcile(self) -> None:
+        """Open what the map says this node should serve and does not (or not in that role);
+        drop what the map says it should not serve."""
+        now = time.monotonic()
+        for pid, info in list(self.metadata.partitions.items.items()):
+            if pid in self._opening:
+                continue
+            hp = self.hosted.get(pid)
+            mine = self.node_id in info["replicas"] and info["state"] == "ACTIVE"
+            if mine:
+                if hp is not None and (self._role_current(hp, info)
+                                       or hp.info["leader_epoch"] > info["leader_epoch"]):
+                    continue
+                log.info("partition %s: the map says this node %s it; opening", pid,
+                         "leads" if info.get("leader") == self.node_id else "follows")
+                self._spawn(self.ensure_partition(info))
+            elif hp is not None and now - hp.opened_at > DROP_GRACE_S \
+                    and hp.info["leader_epoch"] <= info["leader_epoch"]:
+                log.info("partition %s: the map no longer lists this node (%s); dropping it", pid, info["state"])
+                self._spawn(self.drop_partition(pid))
 
     def _role_current(self, hp: HostedPartition, info: dict[str, Any]) -> bool:
         """Whether a hosted replica already plays the role ``info`` gives it."""
@@ -224,18 +339,21 @@ class StorageNode:
             hp = HostedPartition(info, replica)
         else:
             await hp.close()
+            hp.leader = hp.follower = None  # "opening" until the new role is ready
             hp.info = info
         lsi = await self._local_indexes(info)
         if info.get("leader") == self.node_id:
             leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog,
                                      ttl_attribute=lambda: self._ttl_attribute(info), lsi=lsi,
-                                     index_keys=lambda: self._index_keys(info))
+                                     index_keys=lambda: self._index_keys(info),
+                                     is_current=lambda: self._leads(pid, info["leader_epoch"]))
             await leader.start()
             hp.leader, hp.follower = leader, None
         else:
             follower = LogFollower(self.settings, hp.replica, info["log_topic"], lsi)
             follower.start()
             hp.leader, hp.follower = None, follower
+        hp.opened_at = time.monotonic()
         self.hosted[pid] = hp
         log.info("partition %s open as %s", pid, "leader" if hp.leader else "follower")
         return hp
@@ -286,32 +404,6 @@ class StorageNode:
         log.info("partition %s: no snapshot source; rebuilding from the log", pid)
         return replica
 
-    def _snapshot_rpc(self, req: dict[str, Any]) -> dict[str, Any]:
-        op = req["op"]
-        now = time.monotonic()
-        for sid in [k for k, (_, t) in self._snapshots.items() if now - t > 600]:
-            self._snapshots.pop(sid)[0].close()
-        if op == "snapshot_open":
-            hp = self._hosted(req["pid"])
-            snap, offset, applied = hp.replica.open_snapshot()
-            self._snapshot_seq += 1
-            sid = f"{req['pid']}/{self._snapshot_seq}"
-            self._snapshots[sid] = (snap, now)
-            return {"sid": sid, "offset": offset, "applied": applied}
-        if op == "snapshot_page":
-            held = self._snapshots.get(req["sid"])
-            if held is None:
-                raise errors.validation("unknown or expired snapshot")
-            after = base64.b64decode(req["after"]) if req.get("after") else None
-            rows, done = Replica.snapshot_page(held[0], after, 4 * 1024 * 1024)
-            self._snapshots[req["sid"]] = (held[0], now)
-            return {"entries": [[base64.b64encode(k).decode(), base64.b64encode(v).decode()] for k, v in rows],
-                    "done": done}
-        held = self._snapshots.pop(req["sid"], None)
-        if held is not None:
-            held[0].close()
-        return {}
-
     async def drop_partition(self, pid: str) -> None:
         task = self._opening.get(pid)
         if task is not None:
@@ -328,65 +420,132 @@ class StorageNode:
             raise not_leader(pid)
         return hp
 
-    # -- RPC -----------------------------------------------------------------------------
+    # -- RPC (docs/architecture.md, "Storage node RPC": one handler per message) ----------------
     async def handle(self, req: dict[str, Any]) -> Any:
-        op = req["op"]
-        if op == "write":
-            hp = self._hosted(req["pid"])
+        handler = self.handlers.get(req["op"])
+        if handler is None:
+            raise errors.validation(f"unknown internal operation {req['op']!r}")
+        return await handler(req)
+
+    def _leader_of(self, pid: str) -> LeaderSequencer:
+        leader = self._hosted(pid).leader
+        if leader is None:
+            raise not_leader(pid)
+        return leader
+
+    async def _rpc_write(self, req: dict[str, Any]) -> Any:
+        """One item write (put, update, delete, and a transaction's check) through the leader."""
+        return await self._leader_of(req["pid"]).submit(req, base64.b64decode(req["key"]))
+
+    async def _rpc_write_batch(self, req: dict[str, Any]) -> Any:
+        """The indexer's writes to one index partition, sequenced in this order."""
+        leader = self._leader_of(req["pid"])
+        futures: list[asyncio.Future[dict[str, Any]]] = []
+        try:
+            for w in req["writes"]:
+                futures.append(leader.enqueue(w, base64.b64decode(w["key"])))
+        finally:
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return {"written": len(results)}
+
+    async def _rpc_txn(self, req: dict[str, Any]) -> Any:
+        """A transaction step (prepare, decide, read), sequenced with the writes."""
+        return await self._leader_of(req["pid"]).submit(dict(req, kind=req["op"]), b"")
+
+    async def _readable(self, req: dict[str, Any]) -> HostedPartition:
+        """The replica that may serve this read: the leader, holding its lease, for a strongly
+        consistent read; any replica within the staleness bound for an eventually consistent one."""
+        pid = req["pid"]
+        hp = self._hosted(pid)
+        if req.get("consistent"):
             if hp.leader is None:
-                raise not_leader(req["pid"])
-            return await hp.leader.submit(req, base64.b64decode(req["key"]))
-        if op == "write_batch":  # the indexer's writes to one index partition, in this order
-            hp = self._hosted(req["pid"])
-            if hp.leader is None:
-                raise not_leader(req["pid"])
-            leader = hp.leader
-            futures: list[asyncio.Future[dict[str, Any]]] = []
-            try:
-                for w in req["writes"]:
-                    futures.append(leader.enqueue(w, base64.b64decode(w["key"])))
-            finally:
-                results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
-            if failed is not None:
-                raise failed
-            return {"written": len(results)}
-        if op in ("txn_prepare", "txn_decide", "txn_read"):
-            hp = self._hosted(req["pid"])
-            if hp.leader is None:
-                raise not_leader(req["pid"])
-            return await hp.leader.submit(dict(req, kind=op), b"")
-        if op == "get":
-            hp = self._hosted(req["pid"])
-            if req.get("consistent"):
-                if hp.leader is None:
-                    raise not_leader(req["pid"])
-                await hp.leader.read_lease()
-            return get_item(hp.replica, req)
-        if op == "range":
-            hp = self._hosted(req["pid"])
-            if req.get("consistent"):
-                if hp.leader is None:
-                    raise not_leader(req["pid"])
-                await hp.leader.read_lease()
-            return range_read(hp.replica, req)
-        if op in ("snapshot_open", "snapshot_page", "snapshot_close"):
-            return self._snapshot_rpc(req)
-        if op == "open":
-            hp = await self.ensure_partition(req["partition"])
-            return hp.status()
-        if op == "drop":
-            await self.drop_partition(req["pid"])
-            return {}
-        if op == "status":
-            parts = [hp.status() for hp in self.hosted.values()]
-            # replicas still being opened (catching up, copying a snapshot) show as "opening"
-            parts += [{"partition_id": pid, "table": self.metadata.partitions.items.get(pid, {}).get("table_name", ""),
-                       "role": "opening"} for pid in self._opening if pid not in self.hosted]
-            return {"node_id": self.node_id, "partitions": parts, "ready": self.ready}
-        if op == "digest":
-            digest, count = self._hosted(req["pid"]).replica.digest()
-            return {"digest": digest, "items": count}
-        if op == "ping":
-            return {"node_id": self.node_id, "ready": self.ready}
-        raise errors.validation(f"unknown internal operation {op!r}")
+                raise not_leader(pid)
+            await hp.leader.read_lease()
+        elif hp.leader is None:
+            why = hp.follower.staleness() if hp.follower is not None else "opening"
+            if why is not None:
+                raise replica_stale(pid, why)
+        return hp
+
+    async def _rpc_get(self, req: dict[str, Any]) -> Any:
+        """GetItem (and the reads of BatchGetItem)."""
+        return get_item((await self._readable(req)).replica, req)
+
+    async def _rpc_range(self, req: dict[str, Any]) -> Any:
+        """One page of a Query or Scan."""
+        return await range_read((await self._readable(req)).replica, req)
+
+    def _expire_snapshots(self) -> None:
+        now = time.monotonic()
+        for sid in [k for k, (_, t) in self._snapshots.items() if now - t > 600]:
+            self._snapshots.pop(sid)[0].close()
+
+    async def _rpc_snapshot_open(self, req: dict[str, Any]) -> Any:
+        """A repairing peer asks for a consistent copy of a replica."""
+        self._expire_snapshots()
+        hp = self._hosted(req["pid"])
+        snap, offset, applied = hp.replica.open_snapshot()
+        self._snapshot_seq += 1
+        sid = f"{req['pid']}/{self._snapshot_seq}"
+        self._snapshots[sid] = (snap, time.monotonic())
+        return {"sid": sid, "offset": offset, "applied": applied}
+
+    async def _rpc_snapshot_page(self, req: dict[str, Any]) -> Any:
+        """The next entries of an open snapshot."""
+        self._expire_snapshots()
+        held = self._snapshots.get(req["sid"])
+        if held is None:
+            raise errors.validation("unknown or expired snapshot")
+        after = base64.b64decode(req["after"]) if req.get("after") else None
+        rows, done = Replica.snapshot_page(held[0], after, SNAPSHOT_PAGE_BYTES_MAX)
+        self._snapshots[req["sid"]] = (held[0], time.monotonic())
+        return {"entries": [[base64.b64encode(k).decode(), base64.b64encode(v).decode()] for k, v in rows],
+                "done": done}
+
+    async def _rpc_snapshot_close(self, req: dict[str, Any]) -> Any:
+        held = self._snapshots.pop(req["sid"], None)
+        if held is not None:
+            held[0].close()
+        return {}
+
+    async def _rpc_open(self, req: dict[str, Any]) -> Any:
+        """Host a partition now (provisioning, an election, a repair)."""
+        hp = await self.ensure_partition(req["partition"])
+        return hp.status()
+
+    async def _rpc_drop(self, req: dict[str, Any]) -> Any:
+        await self.drop_partition(req["pid"])
+        return {}
+
+    async def _rpc_status(self, req: dict[str, Any]) -> Any:
+        parts = [hp.status() for hp in self.hosted.values()]
+        # replicas still being opened (catching up, copying a snapshot) show as "opening"
+        parts += [{"partition_id": pid, "table": self.metadata.partitions.items.get(pid, {}).get("table_name", ""),
+                   "role": "opening"} for pid in self._opening if pid not in self.hosted]
+        return {"node_id": self.node_id, "partitions": parts, "ready": self.ready, **self.lag_probe.snapshot()}
+
+    async def _rpc_digest(self, req: dict[str, Any]) -> Any:
+        """A replica's digest (tests and repair checks compare replicas), paced."""
+        replica = self._hosted(req["pid"]).replica
+        d = Digest()
+        pacer = Pacer()
+        for k, v in replica.digest_entries():
+            d.add(k, v)
+            if pacer.due():
+                await pacer.pause()
+        digest, count = d.result()
+        return {"digest": digest, "items": count}
+
+    async def _rpc_ping(self, req: dict[str, Any]) -> Any:
+        """The auto-admin's heartbeat: alive, and per partition whether it can do its job."""
+        unhealthy = {pid: why for pid, hp in self.hosted.items() if (why := hp.health()) is not None}
+        for pid in set(unhealthy) ^ self._unhealthy_said:
+            if pid in unhealthy:
+                log.warning("partition %s: unhealthy: %s", pid, unhealthy[pid])
+            else:
+                log.info("partition %s: healthy again", pid)
+        self._unhealthy_said = set(unhealthy)
+        return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, **self.lag_probe.snapshot()}

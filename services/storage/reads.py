@@ -17,6 +17,7 @@ from dynamolog.attrs import item_size
 from dynamolog.indexes import index_key_range, local_space
 from dynamolog.keys import encode_item_key, encode_value, prefix_end
 
+from .pacing import Pacer
 from .replica import DATA_SPACE, Replica
 
 #: DynamoDB's page size: a Query or Scan stops after reading this many bytes of items
@@ -79,8 +80,10 @@ def get_item(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     return {"Item": ReadContext(req).shape(orjson.loads(raw))}
 
 
-def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
-    """One page of a Query (``prefix`` given) or Scan (whole partition) on this replica."""
+async def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
+    """One page of a Query (``prefix`` given) or Scan (whole partition) on this replica.  A page
+    reads up to 1 MB and may evaluate a filter on every item: it gives the event loop back every
+    few milliseconds (:class:`~services.storage.pacing.Pacer`)."""
     ctx = ReadContext(req)
     lsi = req.get("lsi")
     space = local_space(lsi) if lsi else DATA_SPACE
@@ -107,7 +110,10 @@ def range_read(replica: Replica, req: dict[str, Any]) -> dict[str, Any]:
     cap = bool(req.get("cap"))
     size = 0  # DynamoDB's size of the items read, for ConsumedCapacity (only when asked for)
     plain = ctx.filter is None and ctx.projection is None and not cap and fetch is None
+    pacer = Pacer()
     for k, raw in replica.range(start, end, forward=forward, after=_b64(req.get("after")), space=space):
+        if pacer.due():
+            await pacer.pause()
         if scanned >= limit or page_bytes >= bytes_max:
             cut = True
             break

@@ -23,10 +23,11 @@ view may lose a suffix, but data and offset lose it together and the log replays
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch
 
 from dynamolog.keys import prefix_end
+
+from .invariants import check
 
 _DATA = b"d"
 #: the key space of the items (for :meth:`Replica.range`)
@@ -69,6 +72,21 @@ def pending_key(txn_id: str, item_key: bytes) -> bytes:
     return _PENDING + txn_id.encode() + item_key
 
 
+class Digest:
+    """The running digest of :meth:`Replica.digest`."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._n = 0
+
+    def add(self, k: bytes, v: bytes) -> None:
+        self._h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
+        self._n += k[:1] == _DATA
+
+    def result(self) -> tuple[str, int]:
+        return self._h.hexdigest(), self._n
+
+
 class Replica:
     """A partition's RocksDB view.  Not thread-safe; used from one event loop."""
 
@@ -91,10 +109,33 @@ class Replica:
         """Apply item changes (key, new JSON or None for delete) and move the offset, atomically."""
         self.apply_raw(((_DATA + key, value) for key, value in changes), next_offset, records)
 
-    def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
+    def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int, *,
+                  offsets: Sequence[int] | None = None, read_from: int | None = None) -> None:
         """Apply database mutations (full RocksDB key, value or None to delete; see
         :func:`data_key`, :func:`pending_key`) and move the offset, atomically.  An ``int`` value
-        is added to the 8-byte counter under its key (item-collection sizes)."""
+        is added to the 8-byte counter under its key (item-collection sizes).
+
+        Invariants (:class:`~services.storage.invariants.InvariantViolation` when broken):
+        the offset never moves back; ``offsets`` (the log offsets of the ``records`` applied,
+        when the caller knows them) are increasing, none below the stored next offset (no record
+        applied twice) and all below ``next_offset``; ``read_from`` (the log position the records
+        were read from, for a reader of the log) is the stored next offset (no record skipped);
+        and the offset read back from RocksDB after the write is ``next_offset``."""
+        check(records >= 0 and next_offset >= self.next_offset,
+              f"{self.path.name}: offset moves back from {self.next_offset} to {next_offset} ({records} records)")
+        if read_from is not None:
+            check(read_from == self.next_offset,
+                  f"{self.path.name}: records read from offset {read_from}, but the view stands at "
+                  f"{self.next_offset} ({'a gap' if read_from > self.next_offset else 'a repeat'})")
+        if offsets is not None:
+            check(len(offsets) == records, f"{self.path.name}: {records} records but {len(offsets)} offsets")
+            if offsets:
+                check(offsets[0] >= self.next_offset,
+                      f"{self.path.name}: record at offset {offsets[0]} applied again (view at {self.next_offset})")
+                check(all(a < b for a, b in itertools.pairwise(offsets)),
+                      f"{self.path.name}: record offsets not increasing: {list(offsets)[:10]}")
+                check(offsets[-1] < next_offset,
+                      f"{self.path.name}: record at offset {offsets[-1]} but next offset {next_offset}")
         wb = WriteBatch(raw_mode=True)
         counters: dict[bytes, int] = {}
         for key, value in mutations:
@@ -117,6 +158,13 @@ class Replica:
         self._db.write(wb)
         self.next_offset = next_offset
         self.applied_records = applied
+        stored = self.stored_next_offset()
+        check(stored == next_offset, f"{self.path.name}: wrote next offset {next_offset}, read back {stored}")
+
+    def stored_next_offset(self) -> int:
+        """The next log offset to apply as stored in RocksDB (what a restart starts from)."""
+        raw = self._db.get(_OFFSET)
+        return int(_U64.unpack(raw)[0]) if raw else 0
 
     # -- reads ---------------------------------------------------------------------------
     def pending(self) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
@@ -241,18 +289,20 @@ class Replica:
     def digest(self) -> tuple[str, int]:
         """SHA-256 over every item, local index entry and item-collection size (keys and values in
         key order), and the item count: replicas that folded the same log have the same digest."""
-        h = hashlib.sha256()
-        n = 0
+        d = Digest()
+        for k, v in self.digest_entries():
+            d.add(k, v)
+        return d.result()
+
+    def digest_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """The entries :meth:`digest` covers, in key order (for a caller that paces the work)."""
         it = self._db.iter()
         it.seek_to_first()
         while it.valid():
             k = it.key()
             if k[:1] in (_DATA, b"l", b"c"):
-                v = it.value()
-                h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
-                n += k[:1] == _DATA
+                yield k, it.value()
             it.next()
-        return h.hexdigest(), n
 
     # -- life cycle ----------------------------------------------------------------------
     def close(self) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.storage.follower import record_mutations
+from services.storage.invariants import InvariantViolation
 from services.storage.replica import Replica
 
 
@@ -72,3 +75,86 @@ def test_snapshot_pages_copy_items_and_locks_with_their_offset(tmp_path: Path) -
     assert [(t, k) for t, k, _ in dst.pending()] == [("f" * 32, (5).to_bytes(8, "big") + b"k")]
     src.close()
     dst.close()
+
+
+def _put(i: int) -> list:
+    return record_mutations(_rec("PUT", i.to_bytes(8, "big") + b"k", {"pk": {"S": str(i)}}))
+
+
+@pytest.mark.parametrize(("read_from", "offsets", "next_offset", "what"), [
+    (7, [7], 8, "a gap: the batch was read from beyond the view's offset"),
+    (3, [3], 4, "a repeat: the batch was read from before the view's offset"),
+    (None, [4], 5, "a repeat: a record below the view's offset"),
+    (None, [6, 6], 7, "offsets not increasing"),
+    (None, [6], 6, "the next offset not past the last record"),
+    (None, None, 4, "the offset moving back"),
+])
+def test_a_gap_or_a_repeat_is_caught_and_changes_nothing(tmp_path: Path, read_from: int | None,
+                                                          offsets: list[int] | None, next_offset: int,
+                                                          what: str) -> None:
+    # Why: the view must be exactly the fold of the log up to its offset; a record applied twice or
+    # skipped (a bug in a reader or the sequencer) must stop the replica, not corrupt it quietly.
+    r = Replica(tmp_path / "r")
+    r.apply_raw(_put(1), 5, 1, offsets=[4], read_from=0)
+    assert (r.next_offset, r.applied_records) == (5, 1)
+    records = len(offsets) if offsets is not None else 1
+    with pytest.raises(InvariantViolation):
+        r.apply_raw([m for i in range(records) for m in _put(10 + i)], next_offset, records,
+                    offsets=offsets, read_from=read_from)
+    # nothing was written: same offset, no new item, in memory and on disk
+    assert (r.next_offset, r.applied_records, r.stored_next_offset()) == (5, 1, 5), what
+    assert r.get((10).to_bytes(8, "big") + b"k") is None, what
+    r.close()
+
+
+def test_records_read_from_the_views_offset_apply(tmp_path: Path) -> None:
+    # Why: the checks must not refuse the normal case, where a read continues at the view's
+    # offset and skips offsets taken by Kafka's transaction markers.
+    r = Replica(tmp_path / "r")
+    r.apply_raw(_put(1) + _put(2), 3, 2, offsets=[0, 2], read_from=0)
+    r.apply_raw([], 4, 0, offsets=[], read_from=3)  # a commit marker only
+    r.apply_raw(_put(3), 6, 1, offsets=[5], read_from=4)
+    assert (r.next_offset, r.stored_next_offset(), r.applied_records) == (6, 6, 3)
+    r.close()
+
+
+def test_a_scan_page_gives_the_event_loop_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Why: the node's one event loop also sequences writes and answers heartbeats; a 1 MB Scan
+    # page with a filter must not hold it for the whole page (services/storage/pacing.py).
+    import asyncio
+
+    from services.storage import pacing
+    from services.storage.reads import range_read
+
+    # a slice far shorter than a page on any machine (2 ms in production)
+    monkeypatch.setattr(pacing, "SLICE_S", 0.0001)
+    r = Replica(tmp_path / "r")
+    pad = "x" * 4000
+    for start in range(0, 2000, 500):
+        r.apply_raw([m for i in range(start, start + 500)
+                     for m in record_mutations(_rec("PUT", i.to_bytes(8, "big") + b"k",
+                                                    {"pk": {"S": str(i)}, "pad": {"S": pad}}))],
+                    r.next_offset + 1, 500)
+
+    async def main() -> tuple[dict, int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def other_task() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        t = asyncio.ensure_future(other_task())
+        await asyncio.sleep(0)
+        ticks = 0
+        page = await range_read(r, {"filter": "size(#p) > :z", "names": {"#p": "pad"}, "values": {":z": {"N": "0"}}})
+        done.set()
+        await t
+        return page, ticks
+
+    page, ticks = asyncio.run(main())
+    assert page["ScannedCount"] > 200 and page["cut"]  # a whole 1 MB page was read and filtered
+    assert ticks > 0, "the other task never ran while the page was read"
+    r.close()
