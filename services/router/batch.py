@@ -19,10 +19,10 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
+from dynamolog.catalog import attribute_types, hash_key, key_names
 from dynamolog.keys import encode_item_key
 
 from .items import Expressions, Items, _b64, _read_units, _write_units, check_index_keys, item_collection_metrics
-from .tables import attribute_types, key_names
 from .validate import check_enum, parse_item, parse_key, raise_constraints
 
 #: DynamoDB's limits
@@ -151,7 +151,7 @@ class Batch:
             else:
                 units[w.table_name] += w.units
                 if "coll" in res:
-                    hk = next(k["attribute_name"] for k in w.table["key_schema"] if k["key_type"] == "HASH")
+                    hk = hash_key(w.table)
                     metrics.setdefault(w.table_name, []).append(item_collection_metrics(hk, w.hash_av, res["coll"]))
         out: dict[str, Any] = {"UnprocessedItems": unprocessed}
         if metrics:

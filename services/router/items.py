@@ -14,12 +14,13 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.catalog import attribute_types, key_names
 from dynamolog.indexes import check_index_key_values, index_key_attributes
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
+from dynamolog.routing import Routing
 
 from . import legacy
-from .routing import Routing
-from .tables import Tables, attribute_types, key_names
+from .tables import Tables
 from .validate import (
     item_keys,
     parse_item,

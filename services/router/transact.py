@@ -27,11 +27,11 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.catalog import attribute_types, hash_key, key_names
 from dynamolog.keys import encode_item_key
 from dynamolog.txnlog import TxnLog, request_digest
 
 from .items import Expressions, Items, check_index_keys, item_collection_metrics
-from .tables import attribute_types, key_names
 from .validate import check_enum, item_keys, parse_item, parse_key, raise_constraints, require_table_name
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class Transactions:
             metrics: dict[str, list[Any]] = {}
             for a in actions:
                 if a.coll is not None:
-                    hk = next(k["attribute_name"] for k in a.table["key_schema"] if k["key_type"] == "HASH")
+                    hk = hash_key(a.table)
                     metrics.setdefault(a.table["table_name"], []).append(
                         item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
             if metrics:

@@ -13,10 +13,10 @@ import bisect
 import logging
 from typing import Any
 
-from dynamolog import errors
-from dynamolog.keys import partition_hash
-from dynamolog.metadata import Metadata
-from dynamolog.rpc import RequestLost, RequestTimeout, RpcClient
+from . import errors
+from .keys import partition_hash
+from .metadata import Metadata
+from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
