@@ -96,7 +96,7 @@ def test_two_routers_racing_create_table_make_exactly_one(system: Any) -> None:
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         }
-        results = _race([lambda: a.create_table(**spec), lambda: b.create_table(**spec)])
+        results = _race([lambda s=spec: a.create_table(**s), lambda s=spec: b.create_table(**s)])
         ok = [r for r in results if not isinstance(r, ClientError)]
         refused = [r for r in results if isinstance(r, ClientError)]
         assert len(ok) == 1, results
