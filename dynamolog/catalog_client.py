@@ -49,9 +49,13 @@ CONFLICTS_MAX = 64
 class CatalogClient:
     """Sends catalog changes to the auto-admin (see the module docstring)."""
 
-    def __init__(self, metadata: Metadata, *, wait_s: float = WAIT_S, key: bytes | None = None) -> None:
+    def __init__(self, metadata: Metadata, *, wait_s: float = WAIT_S, call_timeout_s: float = CALL_TIMEOUT_S,
+                 key: bytes | None = None) -> None:
+        """``wait_s``: how long a change waits for an auto-admin it cannot reach;
+        ``call_timeout_s``: how long one attempt waits for its answer."""
         self.metadata = metadata
         self.wait_s = wait_s
+        self.call_timeout_s = call_timeout_s
         self._key = key
         self._client: RpcClient | None = None
         self._old: list[RpcClient] = []
@@ -90,7 +94,7 @@ class CatalogClient:
                 new = sent
             attempt += 1
             try:
-                answer = await self._admin().call("catalog_put", timeout_s=CALL_TIMEOUT_S, name=name,
+                answer = await self._admin().call("catalog_put", timeout_s=self.call_timeout_s, name=name,
                                                   base=-1 if base is None else version, table=new,
                                                   request_id=request_id)
             except (RequestLost, RequestTimeout) as e:
