@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import TableDefinition
 from dynamolog.metadata import Metadata, MetadataWriter
 
 #: answers kept for requests that may be sent again
@@ -48,6 +49,10 @@ class CatalogWriter:
             return done
         if not isinstance(table, dict) or table.get("table_name") != name:
             raise errors.validation("catalog_put: the definition does not name the table")
+        try:  # every field the schema has, and no other
+            TableDefinition.from_record(table)
+        except (TypeError, KeyError) as e:
+            raise errors.validation(f"catalog_put: not a TableDefinition: {e}") from None
         async with self.lock(name):
             current = self.metadata.catalog.items.get(name)
             version = self.metadata.version(name)
