@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from dynamolog import placement
-from dynamolog.catalog import PENDING_STATUSES
+from dynamolog.catalog import PENDING_STATUSES, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.kafka.admin import KafkaAdmin
 from dynamolog.metadata import Metadata, MetadataWriter
@@ -104,20 +104,18 @@ class Provisioner:
                 continue
             replicas = placement.place_new(self.metadata.nodes.items, table["table_id"],
                                            i + (0 if unit_id == table["table_id"] else 1))
-            parts.append({
-                "partition_id": pid,
-                "table_name": table["table_name"],
-                "table_id": unit_id,
-                "hash_start": i * HASH_SPACE // n,
-                "hash_end": (i + 1) * HASH_SPACE // n - 1,
-                "log_topic": self.settings.log_topic(topic_name, pid),
-                "replicas": replicas,
-                "leader": replicas[0],
-                "leader_epoch": 1,
-                "state": "ACTIVE",
-                "parent": None,
-                "children": [],
-            })
+            parts.append(PartitionInfo(
+                partition_id=pid,
+                table_name=table["table_name"],
+                table_id=unit_id,
+                hash_start=i * HASH_SPACE // n,
+                hash_end=(i + 1) * HASH_SPACE // n - 1,
+                log_topic=self.settings.log_topic(topic_name, pid),
+                replicas=tuple(replicas),
+                leader=replicas[0],
+                leader_epoch=1,
+                state="ACTIVE",
+            ).to_record())
         return parts
 
     def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[dict[str, Any]]:
