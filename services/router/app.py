@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dynamolog import __version__, errors
+from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
@@ -171,8 +172,6 @@ class Router:
 
 
 async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:
-    from dynamolog.auth import systemkey
-
     router = Router(settings, host, port, initial_partitions, system_key=systemkey.from_env())
     await router.start()
     try:
