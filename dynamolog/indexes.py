@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from .catalog import attribute_types, key_names
 from .keys import encode_value, hash_prefix, prefix_end
 
 Item = dict[str, Any]
@@ -137,12 +138,9 @@ class LocalIndexes:
     """
 
     def __init__(self, table: dict[str, Any]) -> None:
-        ks = table["key_schema"]
-        self.hash_key: str = next(k["attribute_name"] for k in ks if k["key_type"] == "HASH")
-        rk = [k["attribute_name"] for k in ks if k["key_type"] == "RANGE"]
-        self.table_keys: list[str] = [self.hash_key] + rk
-        self.types: dict[str, str] = {a["attribute_name"]: a["attribute_type"]
-                                      for a in table["attribute_definitions"]}
+        self.hash_key, rk = key_names(table)
+        self.table_keys: list[str] = [self.hash_key] + ([rk] if rk else [])
+        self.types: dict[str, str] = attribute_types(table)
         self.indexes: list[dict[str, Any]] = [dict(i, hash_key=self.hash_key)
                                               for i in table.get("local_indexes") or []]
         self.spaces = [local_space(i["index_name"]) for i in self.indexes]

@@ -1,7 +1,8 @@
 """The partition metadata system: compacted topics materialized into in-memory views.
 
 ``dyn.catalog`` (table name -> TableDefinition), ``dyn.partitions`` (partition id ->
-PartitionInfo) and ``dyn.nodes`` (storage node id -> NodeInfo) are compacted topics.  Every
+PartitionInfo) and ``dyn.nodes`` (storage node id -> NodeInfo, plus the auto-admin's catalog
+writer under the reserved key :data:`ADMIN_KEY`) are compacted topics.  Every
 service that needs them holds a :class:`TopicView` per topic: it reads the topic from the
 beginning, then follows it, and calls listeners on each change.  Writers publish through
 :class:`MetadataWriter`, which also updates the writer's own views at once so that a router
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 Listener = Callable[[str, Any | None], None]
+#: key of the auto-admin's NodeInfo in ``dyn.nodes`` (its catalog writer's RPC address); no
+#: storage node id can start with ``#``, so it is never taken for a storage node
+ADMIN_KEY = "#admin"
 
 
 async def ensure_metadata_topics(settings: Settings) -> None:
@@ -44,11 +48,16 @@ class TopicView(Generic[V]):
     that a background task follows the topic.  A ``None`` value (tombstone) removes the key.
     """
 
-    def __init__(self, settings: Settings, topic: str, decode: Callable[[bytes], V]) -> None:
+    def __init__(self, settings: Settings, topic: str, decode: Callable[[bytes], V], *,
+                 reserved: frozenset[str] = frozenset()) -> None:
+        """``reserved``: keys kept apart in :attr:`reserved` instead of :attr:`items` (no
+        listener is told of them)."""
         self.settings = settings
         self.topic = topic
         self._decode = decode
         self.items: dict[str, V] = {}
+        self._reserved_keys = reserved
+        self.reserved: dict[str, V] = {}
         # offset of the record each key's current value came from: a record read back from the
         # topic never replaces a newer value this process has already published and applied
         self._offsets: dict[str, int] = {}
@@ -67,6 +76,13 @@ class TopicView(Generic[V]):
             if offset < self._offsets.get(key, -1):
                 return
             self._offsets[key] = offset
+        if key in self._reserved_keys:
+            if value is None:
+                self.reserved.pop(key, None)
+            else:
+                self.reserved[key] = value
+            self._changed.set()
+            return
         if value is None:
             self.items.pop(key, None)
         else:
@@ -74,6 +90,10 @@ class TopicView(Generic[V]):
         for fn in self._listeners:
             fn(key, value)
         self._changed.set()
+
+    def offset(self, key: str) -> int:
+        """Offset of the record ``key``'s current value (or its tombstone) came from; -1 if none."""
+        return self._offsets.get(key, -1)
 
     async def start(self) -> None:
         tp = TopicPartition(self.topic, 0)
@@ -148,13 +168,19 @@ class Metadata:
         self.partitions: TopicView[dict[str, Any]] = TopicView(
             settings, settings.partitions_topic, codec.decode_partition
         )
-        self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node)
+        self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node,
+                                                          reserved=frozenset([ADMIN_KEY]))
 
     async def start(self) -> None:
         await asyncio.gather(self.catalog.start(), self.partitions.start(), self.nodes.start())
 
     async def close(self) -> None:
         await asyncio.gather(self.catalog.close(), self.partitions.close(), self.nodes.close())
+
+    def version(self, name: str) -> int:
+        """The catalog offset of table ``name``'s current record (or tombstone); -1 if never seen.
+        The auto-admin's catalog writer compares it to refuse a change made on a stale copy."""
+        return self.catalog.offset(name)
 
     def table_partitions(self, table_id: str) -> list[dict[str, Any]]:
         """The live partitions of a table ordered by hash range."""

@@ -9,16 +9,15 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
 from . import sigv4
 from .attributes import from_item, to_item
+from .errors import ClientError
 from .http import HttpPool, Transport
-
-if TYPE_CHECKING:
-    from .streams import Checkpoint, StreamReader
+from .streams import Checkpoint, StreamReader
 
 __all__ = ["STREAMS_OPERATIONS", "Client", "ClientError", "Writer", "WriterError"]
 
@@ -35,19 +34,6 @@ RETRYABLE_CODES = frozenset({
 })
 #: Retried for the Streams operations only (there it means "polling too fast").
 RETRYABLE_STREAMS_CODES = frozenset({"LimitExceededException"})
-
-
-class ClientError(Exception):
-    """An error answer. ``code`` is the short name of DynamoDB's ``__type`` (e.g.
-    ``"ConditionalCheckFailedException"``), ``status`` the HTTP status, ``body`` the decoded answer
-    (or ``{"raw": text}`` when it was not JSON)."""
-
-    def __init__(self, code: str, message: str, status: int, body: Mapping[str, Any]) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.body = dict(body)
 
 
 class WriterError(Exception):
@@ -234,8 +220,6 @@ class Client:
                describe_interval: float = 5.0) -> StreamReader:
         """The table's change stream as an async iterator of :class:`StreamRecord` (see
         :class:`~dynamolog.client.streams.StreamReader` for ordering and checkpoints)."""
-        from .streams import StreamReader
-
         reader = StreamReader(self, table, start=start, checkpoint=checkpoint, poll_interval=poll_interval,
                               describe_interval=describe_interval)
         self._readers.add(reader)

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from .attributes import from_item
-from .core import ClientError
+from .errors import ClientError
 
 if TYPE_CHECKING:
     from .core import Client

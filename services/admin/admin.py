@@ -1,9 +1,14 @@
 """Auto-admin: provisions tables and keeps the partition map true while storage nodes come and go.
 
-**Provisioning**: a table that a router published as CREATING, UPDATING or DELETING in
-``dyn.catalog`` is carried out here (the control plane's code in ``services/router/tables.py``):
-log topics created, replicas placed on three distinct storage nodes, partitions published and
-opened, then ACTIVE; or the replicas dropped, the topics deleted and the tombstones written.
+**The catalog's one writer** (``services/admin/writer.py``): routers and the indexer send every
+change of a table definition here over the internal RPC; it is published only if it was made
+on the table's current record (docs/decisions/0015-catalog-single-writer.md).  The RPC address
+is published in ``dyn.nodes`` under the reserved key ``#admin`` when the auto-admin starts.
+
+**Provisioning** (``services/admin/provision.py``): a table CREATING, UPDATING or DELETING is
+carried out here: log topics created, replicas placed on three distinct storage nodes,
+partitions published and opened, then ACTIVE; or the replicas dropped, the topics deleted and the
+tombstones written.
 
 Every ``check_interval`` it pings each registered storage node (internal RPC ``ping``).  A node
 that has not answered for ``dead_after`` seconds is down; a node that answers but says it cannot
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -37,10 +43,12 @@ from aiokafka.errors import ProducerFenced
 
 from dynamolog import placement
 from dynamolog.config import Settings
-from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
-from dynamolog.rpc import RpcClient
-from services.router.routing import Routing
-from services.router.tables import Tables
+from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.routing import Routing
+from dynamolog.rpc import RpcClient, RpcServer
+
+from .provision import Provisioner
+from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,9 @@ class AutoAdmin:
     """The auto-admin process."""
 
     def __init__(self, settings: Settings, *, check_interval: float = 0.25, dead_after: float = 3.0,
-                 repair_after: float = 30.0) -> None:
+                 repair_after: float = 30.0, rpc_host: str = "127.0.0.1", rpc_port: int = 0) -> None:
+        """``rpc_host``, ``rpc_port``: where the catalog writer listens (port 0: any free port;
+        the address is published in ``dyn.nodes``)."""
         self.settings = settings
         self.check_interval = check_interval
         self.dead_after = dead_after
@@ -64,10 +74,11 @@ class AutoAdmin:
         self._task: asyncio.Task[None] | None = None
         self._said: set[tuple[str, str]] = set()
         self._tells: set[asyncio.Task[None]] = set()
-        #: table provisioning: the control plane's own code, run here (CREATING -> topics,
-        #: replica placement, partitions opened -> ACTIVE; DELETING -> dropped; UPDATING -> ACTIVE)
         self.routing = Routing(self.metadata)
-        self.tables = Tables(settings, self.metadata, self.writer, self.routing, 1, provisioner=True)
+        self.catalog = CatalogWriter(self.metadata, self.writer)
+        self.provisioner = Provisioner(settings, self.metadata, self.writer, self.routing, self.catalog)
+        self.rpc = RpcServer(self.catalog.handle, rpc_host, rpc_port)
+        self.rpc_host = rpc_host
         #: what it did, for status and tests
         self.elections = 0
         self.repairs = 0
@@ -78,20 +89,21 @@ class AutoAdmin:
         await self.metadata.start()
         await self.writer.start()  # InitProducerId: fences an older auto-admin
         self._started = time.monotonic()
-        self.metadata.catalog.listen(self._on_table)
-        self.tables.resume_pending()
+        self.metadata.catalog.listen(self.provisioner.on_table)
+        self.provisioner.resume_pending()
+        await self.rpc.start()
+        await self.writer.put_node({"node_id": ADMIN_KEY, "rpc_address": f"{self.rpc_host}:{self.rpc.port}",
+                                    "pid": os.getpid(), "started_at_ms": int(time.time() * 1000)})
         self._task = asyncio.ensure_future(self._run())
-        log.info("auto-admin running: ping every %.2f s, node down after %.1f s, repair after %.1f s",
-                 self.check_interval, self.dead_after, self.repair_after)
-
-    def _on_table(self, name: str, table: dict[str, Any] | None) -> None:
-        if table is not None and table["status"] in ("CREATING", "UPDATING", "DELETING"):
-            self.tables._start_work(name)
+        log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
+                 self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self.rpc.close()
+        await self.provisioner.close()
         await self.routing.close()
         for c in self._clients.values():
             await c.close()

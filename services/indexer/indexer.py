@@ -15,7 +15,8 @@ unchanged entry writes nothing), so every index converges to exactly its table's
 
 An index added by UpdateTable starts with no committed offset, so its tasks read the logs from
 the beginning (the logs are kept forever): that is the backfill.  When every task of a CREATING
-index has read past the end its log had when the task started, the index becomes ACTIVE.
+index has read past the end its log had when the task started, the index becomes ACTIVE: a
+change sent to the auto-admin, the catalog's one writer (:mod:`dynamolog.catalog_client`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
+from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.indexes import index_ops
-from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
-from services.router.routing import Routing
+from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.routing import Routing
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class Indexer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metadata = Metadata(settings)
-        self.writer = MetadataWriter(settings, self.metadata)
+        self.catalog = CatalogClient(self.metadata)
         self.routing = Routing(self.metadata)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._caught_up: dict[tuple[str, str], bool] = {}
@@ -103,7 +105,6 @@ class Indexer:
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
-        await self.writer.start()
         self._loop_task = asyncio.ensure_future(self._loop())
         log.info("indexer running")
 
@@ -115,8 +116,8 @@ class Indexer:
         await asyncio.gather(*self._tasks.values(), *([self._loop_task] if self._loop_task else []),
                              return_exceptions=True)
         await self.routing.close()
+        await self.catalog.close()
         await self.metadata.close()
-        await self.writer.close()
 
     async def _loop(self) -> None:
         last_stats = time.monotonic()
@@ -162,12 +163,17 @@ class Indexer:
         parts = self.metadata.table_partitions(table["table_id"])
         if not parts or not all(self._caught_up.get((index["index_id"], p["partition_id"])) for p in parts):
             return
-        current = self.metadata.catalog.items.get(table["table_name"])
-        if current is None or current["table_id"] != table["table_id"]:
-            return
-        indexes = [dict(i, status="ACTIVE") if i["index_id"] == index["index_id"] and i["status"] == "CREATING"
-                   else i for i in current.get("global_indexes") or []]
-        await self.writer.put_table(dict(current, global_indexes=indexes))
+
+        def activate(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None or current["table_id"] != table["table_id"]:
+                return None
+            indexes = current.get("global_indexes") or []
+            if not any(i["index_id"] == index["index_id"] and i["status"] == "CREATING" for i in indexes):
+                return None
+            return dict(current, global_indexes=[
+                dict(i, status="ACTIVE") if i["index_id"] == index["index_id"] else i for i in indexes])
+
+        await self.catalog.change(table["table_name"], activate)
         log.info("index %s of %s backfilled: ACTIVE", index["index_name"], table["table_name"])
 
     def _lookup(self, table_name: str, index_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:

@@ -18,9 +18,12 @@ from typing import Any
 import orjson
 
 from dynamolog import __version__, errors
+from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
+from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
-from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.routing import Routing
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
@@ -30,7 +33,6 @@ from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
-from .routing import Routing
 from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
@@ -54,9 +56,9 @@ class Router:
         self.settings = settings
         self.auth = Authenticator(settings, system_key, enabled=auth)
         self.metadata = Metadata(settings)
-        self.writer = MetadataWriter(settings, self.metadata)
+        self.catalog = CatalogClient(self.metadata)
         self.routing = Routing(self.metadata)
-        self.tables = Tables(settings, self.metadata, self.writer, self.routing, initial_partitions)
+        self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
         self.items = Items(self.tables, self.routing)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
@@ -102,11 +104,9 @@ class Router:
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
-        await self.writer.start()
         await self.metadata.start()
         await self.txnlog.start()
         await self.auth.start()
-        self.tables.resume_pending()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
 
@@ -114,8 +114,8 @@ class Router:
         await self.http.close()
         await self.routing.close()
         await self.streams.close()
+        await self.catalog.close()
         await self.metadata.close()
-        await self.writer.close()
         await self.txnlog.close()
         await self.auth.close()
 
@@ -172,8 +172,6 @@ class Router:
 
 
 async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:
-    from dynamolog.auth import systemkey
-
     router = Router(settings, host, port, initial_partitions, system_key=systemkey.from_env())
     await router.start()
     try:

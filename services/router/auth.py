@@ -23,10 +23,9 @@ import orjson
 from dynamolog import errors
 from dynamolog.auth import credentials, sigv4
 from dynamolog.auth.credentials import Credential
+from dynamolog.catalog import ACCOUNT
 from dynamolog.config import Settings
 from dynamolog.metadata import TopicView
-
-from .control import ACCOUNT
 
 log = logging.getLogger(__name__)
 

@@ -1,26 +1,26 @@
 """Control plane beyond tables: tags (TagResource, UntagResource, ListTagsOfResource),
 DescribeLimits and DescribeEndpoints.
 
-Tags live in the table's TableDefinition (field ``tags``), so they are published through
-``dyn.catalog`` like every other change of a table and are gone with the table.
+Tags live in the table's TableDefinition (field ``tags``), so they are changed through the
+catalog's one writer like every other change of a table (:mod:`dynamolog.catalog_client`) and
+are gone with the table.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from dynamolog import errors
+from dynamolog.catalog import ACCOUNT, parse_arn
 
 from .validate import raise_constraints
 
 if TYPE_CHECKING:
     from .tables import Tables
 
-ACCOUNT = "000000000000"
 TAGS_MAX = 50
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
@@ -33,28 +33,10 @@ LIMITS = {
     "TableMaxReadCapacityUnits": 40000,
     "TableMaxWriteCapacityUnits": 40000,
 }
-_TABLE_ARN = re.compile(r"^arn:aws:dynamodb:([^:/]+):(\d+):table/([^/]{3,})$")
 
 #: the Host header of the request being answered (set by the router's dispatch); DescribeEndpoints
 #: answers it as the address to use
 request_host: ContextVar[str | None] = ContextVar("dynamolog_request_host", default=None)
-
-
-def table_arn(region: str, name: str) -> str:
-    return f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"
-
-
-def parse_arn(arn: Any) -> tuple[str, str, str]:
-    """(region, account, table name) of a table ARN, or ValidationException ``Invalid TableArn``."""
-    if arn is None:
-        raise errors.validation("Invalid TableArn")
-    if not isinstance(arn, str):
-        raise errors.serialization("Unexpected value type in payload")
-    m = _TABLE_ARN.match(arn)
-    if m is None:
-        raise errors.validation(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
-    return m.group(1), m.group(2), m.group(3)
-
 
 
 def _length_problems(value: Any, field: str, low: int, high: int) -> list[str]:
@@ -105,17 +87,10 @@ class Control:
     def _table_of(self, arn: str, message: str) -> dict[str, Any]:
         region, account, name = parse_arn(arn)
         table = self.tables.metadata.catalog.items.get(name)
-        if (region != self.tables.settings.region or account != ACCOUNT or table is None
-                or table["status"] == "DELETING"):
-            raise errors.resource_not_found(message)
-        return table
+        return _found(table if region == self.tables.settings.region and account == ACCOUNT else None, message)
 
     def _changeable(self, arn: str, message: str) -> dict[str, Any]:
-        table = self._table_of(arn, message)
-        if table["status"] == "CREATING":
-            # as DynamoDB: a table still being created cannot be tagged yet
-            raise errors.resource_not_found(message)
-        return table
+        return _changeable(self._table_of(arn, message), message)
 
     async def tag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
         arn = p.get("ResourceArn")
@@ -129,11 +104,14 @@ class Control:
         tags = parse_tags(p["Tags"])
         not_found = f"Requested resource not found: ResourcArn: {arn} not found"
         name = self._changeable(arn, not_found)["table_name"]
-        async with self.tables.lock(name):
-            table = self._changeable(arn, not_found)
+
+        def tag(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            table = _changeable(_found(current, not_found), not_found)
             merged = dict(table.get("tags") or {}) | tags
             check_tag_count(len(merged))
-            await self.tables.writer.put_table(dict(table, tags=merged))
+            return None if merged == table.get("tags") else dict(table, tags=merged)
+
+        await self.tables.catalog.change(name, tag)
         return {}
 
     async def untag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -152,14 +130,19 @@ class Control:
         for i, k in enumerate(keys, 1):
             problems += _length_problems(k, f"tagKeys.{i}.member", 1, TAG_KEY_MAX)
         raise_constraints(problems)
-        name = self._changeable(arn, "Requested resource not found")["table_name"]
-        async with self.tables.lock(name):
-            table = self._changeable(arn, "Requested resource not found")
+        not_found = "Requested resource not found"
+        name = self._changeable(arn, not_found)["table_name"]
+
+        def untag(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            table = _changeable(_found(current, not_found), not_found)
             tags = dict(table.get("tags") or {})
-            if any(k in tags for k in keys):
-                for k in keys:
-                    tags.pop(k, None)
-                await self.tables.writer.put_table(dict(table, tags=tags))
+            if not any(k in tags for k in keys):
+                return None
+            for k in keys:
+                tags.pop(k, None)
+            return dict(table, tags=tags)
+
+        await self.tables.catalog.change(name, untag)
         return {}
 
     async def list_tags_of_resource(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -188,3 +171,16 @@ class Control:
     async def describe_endpoints(self, p: dict[str, Any]) -> dict[str, Any]:
         address = request_host.get() or f"dynamodb.{self.tables.settings.region}.amazonaws.com"
         return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}
+
+
+def _found(table: dict[str, Any] | None, message: str) -> dict[str, Any]:
+    if table is None or table["status"] == "DELETING":
+        raise errors.resource_not_found(message)
+    return table
+
+
+def _changeable(table: dict[str, Any], message: str) -> dict[str, Any]:
+    if table["status"] == "CREATING":
+        # as DynamoDB: a table still being created cannot be tagged yet
+        raise errors.resource_not_found(message)
+    return table

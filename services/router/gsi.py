@@ -11,11 +11,13 @@ only, as DynamoDB).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import attribute_types, hash_key
 
 from .validate import check_enum, raise_constraints
 
@@ -127,8 +129,6 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
 
 def _slug(name: str) -> str:
     """A short, topic-safe stand-in for an index name inside partition ids."""
-    import hashlib
-
     return "g" + hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
@@ -170,7 +170,7 @@ def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: 
         raise errors.serialization("Unexpected value type in payload")
     if not specs:
         raise errors.validation("One or more parameter values were invalid: List of LocalSecondaryIndexes is empty")
-    hk = next(k["attribute_name"] for k in key_schema if k["key_type"] == "HASH")
+    hk = hash_key({"key_schema": key_schema})
     if len(key_schema) < 2:
         raise errors.validation("One or more parameter values were invalid: Table KeySchema does not have a range "
                                 "key, which is required when specifying a LocalSecondaryIndex")
@@ -202,7 +202,7 @@ def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: 
 
 def describe_local_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, Any]]:
     out = []
-    hk = next(k["attribute_name"] for k in table["key_schema"] if k["key_type"] == "HASH")
+    hk = hash_key(table)
     for i in table.get("local_indexes") or []:
         proj: dict[str, Any] = {"ProjectionType": i["projection_type"]}
         if i["projection_type"] == "INCLUDE":
@@ -256,8 +256,7 @@ def find_index(table: dict[str, Any], name: Any) -> dict[str, Any]:
             return found
     for i in table.get("local_indexes") or []:
         if i["index_name"] == name:
-            hk = next(k["attribute_name"] for k in table["key_schema"] if k["key_type"] == "HASH")
-            return dict(i, hash_key=hk, local=True, status="ACTIVE")
+            return dict(i, hash_key=hash_key(table), local=True, status="ACTIVE")
     raise errors.validation(f"The table does not have the specified index: {name}")
 
 
@@ -274,7 +273,7 @@ def apply_index_updates(updated: dict[str, Any], table: dict[str, Any], p: dict[
     if any(i["status"] != "ACTIVE" for i in indexes) and changes:
         raise errors.limit_exceeded("Subscriber limit exceeded: Only 1 online index can be created or deleted "
                                     "simultaneously per table")
-    defined = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+    defined = attribute_types(table)
     new_defs = p.get("AttributeDefinitions") or []
     for u in updates:
         if u.get("Create") is not None:

@@ -14,12 +14,12 @@ from typing import Any
 
 from dynamolog.attrs import item_size
 from dynamolog.keys import encode_item_key, hash_prefix
+from dynamolog.routing import Routing
 
 from . import capacity
 from .requests import get, query, scan, writes
 from .requests.ranges import b64
 from .requests.scan import HASH_SPACE
-from .routing import Routing
 from .tables import Tables
 from .validate import require_table_name
 

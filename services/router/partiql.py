@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 
 from dynamolog import errors
+from dynamolog.catalog import key_names
 
 from .items import Items
 from .partiql_parser import Delete, Request, Select, Statement, Update, check_parameters, parse, translate
-from .tables import key_names
 from .validate import check_enum, raise_constraints
 
 STATEMENT_MAX = 8192

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import key_names
 
 from .items import Items
 from .partiql import statement_problems
 from .partiql_parser import Insert, Select, check_parameters, parse, translate
 from .requests.transact import ITEMS_MAX
-from .tables import key_names
 from .transact import Transactions
 from .validate import check_enum, raise_constraints
 

@@ -27,18 +27,20 @@ import binascii
 import datetime
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec, errors
 from dynamolog.attrs import item_size
+from dynamolog.catalog import key_names, table_arn
 from dynamolog.config import Settings
 
-from .control import table_arn
-from .tables import Tables, key_names
 from .validate import check_enum, raise_constraints
+
+if TYPE_CHECKING:
+    from .tables import Tables
 
 VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
 RETENTION_MS = 24 * 3600 * 1000

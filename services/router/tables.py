@@ -1,46 +1,43 @@
-"""Control plane: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable, and provisioning.
+"""Control plane: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable.
 
 A table is a TableDefinition in ``dyn.catalog`` plus its partitions in ``dyn.partitions``,
-each with its own log topic.  CreateTable publishes the definition as CREATING and answers at
-once (as DynamoDB does); provisioning then creates the log topics, publishes the partitions,
-has the storage nodes open them, and publishes ACTIVE, normally well within a second.
-Provisioning is idempotent and resumed by any router that starts and finds a table still
-CREATING or DELETING, so a router that dies half-way leaves nothing stuck.  UpdateTable
-publishes UPDATING with the new billing settings and then ACTIVE (resumed the same way).
-Changes that read and rewrite a TableDefinition hold the table's lock, so that two requests
-on one router do not overwrite each other's change.
+each with its own log topic.  A router validates a request completely (DynamoDB's exact errors,
+before any I/O), then sends the change to the auto-admin, the catalog's one writer
+(:mod:`dynamolog.catalog_client`), which publishes it only if it was made on the table's current
+record; otherwise the change is made again on the newer record, so two routers racing on
+CreateTable end with one table and the other answers ResourceInUseException.  CreateTable
+publishes the definition as CREATING and answers at once (as DynamoDB does); the auto-admin then
+provisions it (``services/admin/provision.py``) and publishes ACTIVE, normally well within a
+second.  UpdateTable publishes UPDATING, DeleteTable DELETING, carried out the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import logging
 import re
 import time
 import uuid
 from typing import Any
 
-from dynamolog import errors, placement
+from dynamolog import errors
+from dynamolog.catalog import ACCOUNT, attribute_types, in_use, parse_arn, table_arn
+from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
-from dynamolog.kafka.admin import KafkaAdmin
-from dynamolog.metadata import Metadata, MetadataWriter
+from dynamolog.metadata import Metadata
+from dynamolog.routing import Routing
 
-from .control import ACCOUNT, Control, parse_tags, table_arn
-from .routing import Routing
-from .validate import check_enum, constraint_errors, raise_constraints, require_table_name
+from .control import Control, parse_tags
+from .gsi import (
+    apply_index_updates,
+    describe_indexes,
+    describe_local_indexes,
+    parse_global_indexes,
+    parse_local_indexes,
+)
+from .streams import apply_stream_change, describe_stream_fields, parse_stream_specification, stream_label
+from .validate import check_enum, constraint_errors, raise_constraints, require_table_name, validate_create_table
 
-log = logging.getLogger(__name__)
-
-HASH_SPACE = 1 << 64
-#: log topic settings: records of up to 2 MB (a 400 KB item with its old image, framed)
-#: partition logs: kept forever (a replica is rebuilt from its log, docs/architecture.md invariant 4), no unclean
-#: leader election (an out-of-sync broker never becomes leader and drops acknowledged records)
-#: replicas per partition (DynamoDB: three, in three availability zones)
-REPLICAS = placement.REPLICAS
-LOG_TOPIC_CONFIGS = {"max.message.bytes": str(4 * 1024 * 1024), "unclean.leader.election.enable": "false",
-                     "retention.ms": "-1", "retention.bytes": "-1"}
-__all__ = ["ACCOUNT", "Tables", "attribute_types", "describe", "key_names"]
+__all__ = ["Tables", "describe", "updated_table"]
 DAY_MS = 86_400_000
 #: throughput decreases allowed at any time of a UTC day; after them, one per DECREASE_INTERVAL_MS
 FREE_DECREASES_PER_DAY = 4
@@ -82,9 +79,6 @@ def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
         "TableId": table["table_id"],
         "DeletionProtectionEnabled": False,
     }
-    from .gsi import describe_indexes, describe_local_indexes
-    from .streams import describe_stream_fields
-
     desc.update(describe_stream_fields(table, region))
     if table.get("global_indexes"):
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
@@ -104,47 +98,17 @@ def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
     return desc
 
 
-def key_names(table: dict[str, Any]) -> tuple[str, str | None]:
-    """(hash key name, range key name or None)."""
-    hash_key = range_key = None
-    for k in table["key_schema"]:
-        if k["key_type"] == "HASH":
-            hash_key = k["attribute_name"]
-        else:
-            range_key = k["attribute_name"]
-    assert hash_key is not None
-    return hash_key, range_key
-
-
-def attribute_types(table: dict[str, Any]) -> dict[str, str]:
-    return {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
-
-
 class Tables:
     """The control-plane operations of a router."""
 
-    def __init__(
-        self, settings: Settings, metadata: Metadata, writer: MetadataWriter, routing: Routing, initial_partitions: int,
-        *, provisioner: bool = False,
-    ) -> None:
-        """``provisioner``: this process (the auto-admin) carries out CREATING / UPDATING /
-        DELETING tables; a router only publishes them (docs/architecture.md, Control plane)."""
+    def __init__(self, settings: Settings, metadata: Metadata, catalog: CatalogClient, routing: Routing,
+                 initial_partitions: int) -> None:
         self.settings = settings
-        self.provisioner = provisioner
         self.metadata = metadata
-        self.writer = writer
+        self.catalog = catalog
         self.routing = routing
         self.initial_partitions = initial_partitions
-        self._work: dict[str, asyncio.Task[None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
         self.control = Control(self)
-
-    def lock(self, name: str) -> asyncio.Lock:
-        """The lock held while a TableDefinition is read and rewritten."""
-        lock = self._locks.get(name)
-        if lock is None:
-            lock = self._locks[name] = asyncio.Lock()
-        return lock
 
     # -- lookups used by the data plane ----------------------------------------------------
     def get(self, name: Any) -> dict[str, Any]:
@@ -170,12 +134,15 @@ class Tables:
     async def create_table(self, p: dict[str, Any]) -> dict[str, Any]:
         table = self._validate_create(p)
         name = table["table_name"]
-        async with self.lock(name):
-            existing = self.metadata.catalog.items.get(name)
-            if existing is not None:
+
+        def create(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is not None:
+                if current["table_id"] == table["table_id"]:
+                    return None  # this request's own table (an answer that was lost)
                 raise errors.resource_in_use(f"Table already exists: {name}")
-            await self.writer.put_table(table)
-        self._start_work(name)
+            return table
+
+        await self.catalog.change(name, create)
         return {"TableDescription": describe(table, self.settings.region)}
 
     async def describe_table(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -212,100 +179,36 @@ class Tables:
 
     async def delete_table(self, p: dict[str, Any]) -> dict[str, Any]:
         name = require_table_name(p)
-        async with self.lock(name):
-            table = self.metadata.catalog.items.get(name)
+
+        def delete(table: dict[str, Any] | None) -> dict[str, Any] | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
             if table["status"] in ("CREATING", "DELETING"):
-                raise _in_use(table)
-            table = dict(table, status="DELETING")
-            await self.writer.put_table(table)
-        self._start_work(name)
+                raise in_use(table)
+            return dict(table, status="DELETING")
+
+        table = await self.catalog.change(name, delete)
+        assert table is not None
         return {"TableDescription": describe(table, self.settings.region)}
 
     async def update_table(self, p: dict[str, Any]) -> dict[str, Any]:
         name = self._name_or_arn(p.get("TableName"))
         mode, rcu, wcu = _validate_update(p)
-        stream: tuple[bool, str | None] | None = None
-        if p.get("StreamSpecification") is not None:
-            from .streams import parse_stream_specification
+        stream = (parse_stream_specification(p["StreamSpecification"])
+                  if p.get("StreamSpecification") is not None else None)
 
-            stream = parse_stream_specification(p["StreamSpecification"])
-        async with self.lock(name):
-            table = self.metadata.catalog.items.get(name)
+        def update(table: dict[str, Any] | None) -> dict[str, Any] | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            if table["status"] != "ACTIVE":
-                raise _in_use(table)
-            if p.get("GlobalSecondaryIndexUpdates") is not None:
-                from .gsi import apply_index_updates
+            return updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000))
 
-                updated = dict(table, status="UPDATING")
-                apply_index_updates(updated, table, p)
-                if stream is not None:
-                    from .streams import apply_stream_change
-
-                    apply_stream_change(updated, table, stream[0], stream[1], int(time.time() * 1000))
-                if mode is None and rcu is None:
-                    await self.writer.put_table(updated)
-                    self._start_work(name)
-                    return {"TableDescription": describe(updated, self.settings.region)}
-                table = updated
-                stream = None
-            if stream is not None:
-                from .streams import apply_stream_change
-
-                updated = dict(table, status="UPDATING")
-                apply_stream_change(updated, table, stream[0], stream[1], int(time.time() * 1000))
-                if mode is None and rcu is None:
-                    await self.writer.put_table(updated)
-                    self._start_work(name)
-                    return {"TableDescription": describe(updated, self.settings.region)}
-                table = updated
-            current = table["billing_mode"]
-            target = mode or current
-            if rcu is not None and target == "PAY_PER_REQUEST":
-                raise errors.validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
-                                        "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
-            now = int(time.time() * 1000)
-            updated = dict(table, status="UPDATING")
-            if target == "PAY_PER_REQUEST":
-                if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error)
-                    if stream is not None:  # but the stream does
-                        await self.writer.put_table(updated)
-                        self._start_work(name)
-                        return {"TableDescription": describe(updated, self.settings.region)}
-                    return {"TableDescription": describe(table, self.settings.region)}
-                updated.update(billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
-                               pay_per_request_since_ms=now)
-            else:
-                assert rcu is not None and wcu is not None
-                old_r, old_w = ((table["read_capacity_units"], table["write_capacity_units"])
-                                if current == "PROVISIONED" else (0, 0))
-                if (rcu, wcu) == (old_r, old_w):
-                    raise errors.validation(
-                        "The provisioned throughput for the table will not change. The requested value equals the "
-                        f"current value. Current ReadCapacityUnits provisioned for the table: {old_r}. Requested "
-                        f"ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {old_w}. "
-                        f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
-                        "current limits and how to request higher limits.")
-                if rcu > old_r or wcu > old_w:
-                    updated["last_increase_ms"] = now
-                if rcu < old_r or wcu < old_w:
-                    _check_decrease_allowed(table, now)
-                    updated.update(last_decrease_ms=now, decreases_today=decreases_today(table, now) + 1)
-                if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
-                    updated["pay_per_request_since_ms"] = table.get("pay_per_request_since_ms") or table["created_at_ms"]
-                updated.update(billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
-            await self.writer.put_table(updated)
-        self._start_work(name)
-        return {"TableDescription": describe(updated, self.settings.region)}
+        table = await self.catalog.change(name, update)
+        assert table is not None
+        return {"TableDescription": describe(table, self.settings.region)}
 
     def _name_or_arn(self, name: Any) -> str:
         """UpdateTable's TableName: a table name or the table's ARN."""
         if isinstance(name, str) and name.startswith("arn:"):
-            from .control import parse_arn
-
             region, account, table = parse_arn(name)
             if region != self.settings.region or account != ACCOUNT:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
@@ -313,159 +216,8 @@ class Tables:
         raise_constraints(constraint_errors("tableName", name))
         return str(name)
 
-    # -- provisioning ----------------------------------------------------------------------
-    def resume_pending(self) -> None:
-        """Finish any table left CREATING, UPDATING or DELETING (by this or another router)."""
-        for name, table in list(self.metadata.catalog.items.items()):
-            if table["status"] in ("CREATING", "UPDATING", "DELETING"):
-                self._start_work(name)
-
-    def _start_work(self, name: str) -> None:
-        if not self.provisioner:
-            return  # the auto-admin does it; it follows dyn.catalog
-        task = self._work.get(name)
-        if task is not None and not task.done():
-            return
-        task = asyncio.ensure_future(self._drive(name))
-        self._work[name] = task
-
-    async def _drive(self, name: str) -> None:
-        for attempt in range(1, 1000):
-            table = self.metadata.catalog.items.get(name)
-            if table is None:
-                return
-            try:
-                if table["status"] == "CREATING":
-                    await self._provision(table)
-                elif table["status"] == "UPDATING":
-                    await self._finish_update(table)
-                elif table["status"] == "DELETING":
-                    await self._deprovision(table)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("tables: provisioning %s failed (attempt %d); retrying", name, attempt)
-                await asyncio.sleep(min(5.0, 0.2 * attempt))
-
-    def _place(self, table: dict[str, Any], index: int) -> list[str]:
-        """The replicas of a new partition (``dynamolog.placement``)."""
-        nodes = self.metadata.nodes.items
-        return placement.place_new(nodes, table["table_id"], index, {n: i.get("zone") for n, i in nodes.items()})
-
-    def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
-                   pids: list[str]) -> list[dict[str, Any]]:
-        """PartitionInfos (existing ones as they are) of a table's or an index's partitions."""
-        n = len(pids)
-        parts = []
-        for i, pid in enumerate(pids):
-            existing = self.metadata.partitions.items.get(pid)
-            if existing is not None:
-                parts.append(existing)
-                continue
-            replicas = self._place(table, i + (0 if unit_id == table["table_id"] else 1))
-            parts.append({
-                "partition_id": pid,
-                "table_name": table["table_name"],
-                "table_id": unit_id,
-                "hash_start": i * HASH_SPACE // n,
-                "hash_end": (i + 1) * HASH_SPACE // n - 1,
-                "log_topic": self.settings.log_topic(topic_name, pid),
-                "replicas": replicas,
-                "leader": replicas[0],
-                "leader_epoch": 1,
-                "state": "ACTIVE",
-                "parent": None,
-                "children": [],
-            })
-        return parts
-
-    def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[dict[str, Any]]:
-        return self._new_parts(table, index["index_id"], f"{table['table_name']}.{index['index_name']}",
-                               index["partition_ids"])
-
-    async def _open_parts(self, parts: list[dict[str, Any]]) -> None:
-        """Create the log topics, publish the partitions, open them on their nodes."""
-        async with KafkaAdmin(self.settings.bootstrap) as admin:
-            for part in parts:
-                await admin.create_topic(part["log_topic"], configs=LOG_TOPIC_CONFIGS)
-            await admin.wait_for_topics([p["log_topic"] for p in parts])
-        for part in parts:
-            await self.writer.put_partition(part)
-        await asyncio.gather(*(
-            self.routing.client(part["leader"]).call("open", partition=part, timeout_s=60) for part in parts
-        ))
-        await asyncio.gather(*(
-            self.routing.client(node).call("open", partition=part, timeout_s=60)
-            for part in parts for node in part["replicas"] if node != part["leader"]
-        ), return_exceptions=True)
-
-    async def _drop_parts(self, parts: list[dict[str, Any]]) -> None:
-        for part in parts:
-            await self.writer.put_partition(dict(part, state="DELETED"))
-        for part in parts:
-            for node in part["replicas"]:
-                try:
-                    await self.routing.client(node).call("drop", pid=part["partition_id"], timeout_s=30)
-                except (TimeoutError, ConnectionError) as e:
-                    # the node drops it on its own when it sees the DELETED state
-                    log.warning("tables: node %s did not confirm dropping %s: %s", node, part["partition_id"], e)
-        async with KafkaAdmin(self.settings.bootstrap) as admin:
-            await admin.delete_topics([p["log_topic"] for p in parts])
-        for part in parts:
-            await self.writer.delete_partition(part["partition_id"])
-
-    async def _provision(self, table: dict[str, Any]) -> None:
-        t0 = time.monotonic()
-        n = len(table["partition_ids"])
-        parts = self._new_parts(table, table["table_id"], table["table_name"], table["partition_ids"])
-        for index in table.get("global_indexes") or []:
-            parts += self._index_parts(table, index)
-        t_topics = time.monotonic()
-        await self._open_parts(parts)
-        async with self.lock(table["table_name"]):
-            current = self.metadata.catalog.items.get(table["table_name"])
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "CREATING":
-                return
-            await self.writer.put_table(dict(current, status="ACTIVE"))
-        log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table["table_name"],
-                 (time.monotonic() - t0) * 1000, n, (t_topics - t0) * 1000, (time.monotonic() - t_topics) * 1000)
-
-    async def _finish_update(self, table: dict[str, Any]) -> None:
-        """UPDATING -> ACTIVE.  Billing changes need no data movement yet (no throttling, and
-        partitions are not split for throughput), so the update is complete once published."""
-        name = table["table_name"]
-        # a new global index: its partitions (the indexer backfills them, then marks it ACTIVE);
-        # a deleted one: its partitions dropped, then it leaves the table definition
-        for index in table.get("global_indexes") or []:
-            if index["status"] == "CREATING":
-                await self._open_parts(self._index_parts(table, index))
-            elif index["status"] == "DELETING":
-                await self._drop_parts([self.metadata.partitions.items[pid] for pid in index["partition_ids"]
-                                        if pid in self.metadata.partitions.items])
-        async with self.lock(name):
-            current = self.metadata.catalog.items.get(name)
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "UPDATING":
-                return
-            kept = [i for i in current.get("global_indexes") or [] if i["status"] != "DELETING"]
-            await self.writer.put_table(dict(current, status="ACTIVE", global_indexes=kept))
-        log.info("table %s updated", name)
-
-    async def _deprovision(self, table: dict[str, Any]) -> None:
-        pids = list(table["partition_ids"])
-        for index in table.get("global_indexes") or []:
-            pids += index["partition_ids"]
-        await self._drop_parts([self.metadata.partitions.items[pid] for pid in pids
-                                if pid in self.metadata.partitions.items])
-        current = self.metadata.catalog.items.get(table["table_name"])
-        if current is not None and current["table_id"] == table["table_id"]:
-            await self.writer.delete_table(table["table_name"])
-        log.info("table %s deleted", table["table_name"])
-
     # -- validation --------------------------------------------------------------------------
     def _validate_create(self, p: dict[str, Any]) -> dict[str, Any]:
-        from .validate import validate_create_table
-
         spec = validate_create_table(p)
         tags = parse_tags(p["Tags"]) if p.get("Tags") is not None else {}
         table_id = str(uuid.uuid4())
@@ -492,19 +244,11 @@ class Tables:
             "stream_disabled_ms": None,
             "ttl_attribute": None,
         })
-        from .gsi import parse_global_indexes
-
         spec["global_indexes"] = parse_global_indexes(
-            p, {a["attribute_name"]: a["attribute_type"] for a in spec["attribute_definitions"]},
-            spec["billing_mode"], table_id, spec["partition_ids"])
-        from .gsi import parse_local_indexes
-
+            p, attribute_types(spec), spec["billing_mode"], table_id, spec["partition_ids"])
         spec["local_indexes"] = parse_local_indexes(
-            p, {a["attribute_name"]: a["attribute_type"] for a in spec["attribute_definitions"]},
-            spec["key_schema"], table_id, spec["global_indexes"])
+            p, attribute_types(spec), spec["key_schema"], table_id, spec["global_indexes"])
         if p.get("StreamSpecification") is not None:
-            from .streams import parse_stream_specification, stream_label
-
             enabled, view = parse_stream_specification(p["StreamSpecification"])
             if enabled:
                 spec.update(stream_enabled=True, stream_view_type=view, stream_label=stream_label(spec["created_at_ms"]),
@@ -512,10 +256,55 @@ class Tables:
         return spec
 
 
-def _in_use(table: dict[str, Any]) -> errors.ApiError:
-    doing = {"CREATING": "created", "UPDATING": "updated", "DELETING": "deleted"}.get(table["status"], "updated")
-    return errors.resource_in_use(
-        f"Attempt to change a resource which is still in use: Table is being {doing}: {table['table_name']}")
+def updated_table(table: dict[str, Any], p: dict[str, Any], mode: str | None, rcu: int | None, wcu: int | None,
+                  stream: tuple[bool, str | None] | None, now: int) -> dict[str, Any] | None:
+    """The definition an UpdateTable request makes of ``table`` (None: nothing changes), or the
+    DynamoDB error it gets.  A pure function of the table: it runs again on a newer record when
+    another change of the table was published first."""
+    if table["status"] != "ACTIVE":
+        raise in_use(table)
+    changed = False
+    if p.get("GlobalSecondaryIndexUpdates") is not None:
+        updated = dict(table, status="UPDATING")
+        apply_index_updates(updated, table, p)
+        table, changed = updated, True
+    if stream is not None:
+        updated = dict(table, status="UPDATING")
+        apply_stream_change(updated, table, stream[0], stream[1], now)
+        table, changed = updated, True
+    if mode is None and rcu is None:
+        return table if changed else None
+    current = table["billing_mode"]
+    target = mode or current
+    if rcu is not None and target == "PAY_PER_REQUEST":
+        raise errors.validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    updated = dict(table, status="UPDATING")
+    if target == "PAY_PER_REQUEST":
+        if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error), but the stream may
+            return table if changed else None
+        updated.update(billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
+                       pay_per_request_since_ms=now)
+        return updated
+    assert rcu is not None and wcu is not None
+    old_r, old_w = ((table["read_capacity_units"], table["write_capacity_units"])
+                    if current == "PROVISIONED" else (0, 0))
+    if (rcu, wcu) == (old_r, old_w):
+        raise errors.validation(
+            "The provisioned throughput for the table will not change. The requested value equals the "
+            f"current value. Current ReadCapacityUnits provisioned for the table: {old_r}. Requested "
+            f"ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {old_w}. "
+            f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
+            "current limits and how to request higher limits.")
+    if rcu > old_r or wcu > old_w:
+        updated["last_increase_ms"] = now
+    if rcu < old_r or wcu < old_w:
+        _check_decrease_allowed(table, now)
+        updated.update(last_decrease_ms=now, decreases_today=decreases_today(table, now) + 1)
+    if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
+        updated["pay_per_request_since_ms"] = table.get("pay_per_request_since_ms") or table["created_at_ms"]
+    updated.update(billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
+    return updated
 
 
 def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | None]:

@@ -24,12 +24,12 @@ from typing import Any
 
 from dynamolog import errors, expr, faults
 from dynamolog.attrs import item_size
+from dynamolog.catalog import hash_key
 from dynamolog.txnlog import TxnLog, request_digest
 
 from . import capacity
 from .items import Items, item_collection_metrics
 from .requests import transact as parse
-from .tables import key_names
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Transactions:
             metrics: dict[str, list[Any]] = {}
             for a in actions:
                 if a.coll is not None:
-                    hk = key_names(a.table)[0]
+                    hk = hash_key(a.table)
                     metrics.setdefault(a.table["table_name"], []).append(
                         item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
             if metrics:

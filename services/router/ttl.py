@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import in_use
 
-from .tables import Tables, _in_use
+from .tables import Tables
 from .validate import raise_constraints, require_table_name
 
 
@@ -47,12 +48,12 @@ class TimeToLive:
         raise_constraints(problems)
         assert isinstance(spec, dict)
         enabled, attr = bool(spec["Enabled"]), str(spec["AttributeName"])
-        async with self.tables.lock(name):
-            table = self.tables.metadata.catalog.items.get(name)
+
+        def change(table: dict[str, Any] | None) -> dict[str, Any] | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
             if table["status"] != "ACTIVE":
-                raise _in_use(table)
+                raise in_use(table)
             current = table.get("ttl_attribute")
             if current is not None and current != attr:
                 raise errors.validation(f"TimeToLive is active on a different AttributeName: current "
@@ -61,7 +62,9 @@ class TimeToLive:
                 raise errors.validation("TimeToLive is already enabled")
             if not enabled and current is None:
                 raise errors.validation("TimeToLive is already disabled")
-            await self.tables.writer.put_table(dict(table, ttl_attribute=attr if enabled else None))
+            return dict(table, ttl_attribute=attr if enabled else None)
+
+        await self.tables.catalog.change(name, change)
         return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}
 
     async def describe_time_to_live(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
+from dynamolog.catalog import attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
 from .. import capacity
-from ..tables import attribute_types, key_names
 from ..validate import check_enum, raise_constraints
 from .expressions import Expressions
 from .keys import check_index_keys, parse_item, parse_key

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dynamolog.catalog import attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
-from ..tables import attribute_types, key_names
 from .common import capacity_mode
 from .expressions import Expressions
 from .keys import parse_key

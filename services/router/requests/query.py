@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamolog import errors, expr
+from dynamolog.catalog import attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
-from ..tables import attribute_types, key_names
 from . import ranges
 from .common import capacity_mode, limit
 from .expressions import Expressions

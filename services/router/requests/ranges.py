@@ -7,9 +7,9 @@ import base64
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import key_names
 from dynamolog.keys import encode_item_key
 
-from ..tables import key_names
 from ..validate import raise_constraints
 from .expressions import Expressions
 from .keys import parse_key

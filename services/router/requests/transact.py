@@ -13,10 +13,10 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.catalog import attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
 from .. import capacity
-from ..tables import attribute_types, key_names
 from ..validate import check_enum, raise_constraints, require_table_name
 from .expressions import Expressions
 from .keys import check_index_keys, item_keys, parse_item, parse_key

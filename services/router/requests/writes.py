@@ -7,8 +7,8 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
+from dynamolog.catalog import attribute_types, key_names
 
-from ..tables import attribute_types, key_names
 from .common import capacity_mode, collection_metrics, return_values
 from .expressions import Expressions
 from .keys import check_index_keys, item_keys, parse_item, parse_key

@@ -9,14 +9,14 @@ retry (HTTP 500).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 from typing import Any
 
-from dynamolog import errors
-from dynamolog.keys import partition_hash
-from dynamolog.metadata import Metadata
-from dynamolog.rpc import RequestLost, RequestTimeout, RpcClient
+from . import errors
+from .catalog import partition_index_for_hash
+from .keys import partition_hash
+from .metadata import Metadata
+from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Routing:
         starts, parts = self._maps[table["table_id"]]
         if not parts:
             raise errors.resource_not_found()
-        return max(0, bisect.bisect_right(starts, partition_hash(hash_av)) - 1)
+        return partition_index_for_hash(starts, partition_hash(hash_av))
 
     def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> dict[str, Any]:
         return self.partitions(table)[self.partition_index_for(table, hash_av)]
@@ -59,7 +59,7 @@ class Routing:
         starts, parts = self._maps[table["table_id"]]
         if not parts:
             raise errors.resource_not_found()
-        return parts[max(0, bisect.bisect_right(starts, int.from_bytes(item_key[:8], "big")) - 1)]
+        return parts[partition_index_for_hash(starts, int.from_bytes(item_key[:8], "big"))]
 
     def client(self, node_id: str) -> RpcClient:
         c = self._clients.get(node_id)

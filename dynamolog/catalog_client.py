@@ -1,0 +1,140 @@
+"""Changing the catalog: every change goes to the auto-admin, the catalog's one writer.
+
+Routers (CreateTable, UpdateTable, DeleteTable, tags, time to live) and the indexer (an index
+ACTIVE after its backfill) never publish to ``<ns>.catalog`` themselves.  A change is a function
+of the table's current definition (``None`` when there is none) that returns the new definition,
+``None`` when nothing changes, or raises the DynamoDB error the request gets.  The client
+applies it to its cached copy and sends the result to the auto-admin over the internal RPC
+(op ``catalog_put``) with the catalog offset of the copy it started from.  The auto-admin
+publishes it only if that is still the table's current record (a compare-and-set in the single
+writer, which serialises every change); otherwise it answers the current record and the client
+applies the change again on it.  So two routers racing on CreateTable end with one table (the
+second finds it and answers ResourceInUseException), and no tag or TTL change is lost.
+
+The auto-admin publishes its address in ``<ns>.nodes`` under :data:`~dynamolog.metadata.ADMIN_KEY`
+when it starts.  A change that could not reach it (nothing sent) is sent again, to the address
+found then, for up to ``wait_s``; one whose answer was lost is sent again unchanged: the same
+request id (the admin answers a repeat from memory) and the same base offset (a change already
+published moved the offset, so it cannot be published twice), and if the admin's current
+record is exactly what was sent, it was published.  After ``wait_s`` the request fails with a
+retriable InternalServerError, as DynamoDB's control plane does when it cannot answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import errors
+from .metadata import ADMIN_KEY, Metadata
+from .rpc import RequestLost, RequestTimeout, RpcClient
+
+log = logging.getLogger(__name__)
+
+#: a change of one table: current definition (or None) -> new definition, or None for no change
+Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+#: how long a change waits for an auto-admin that cannot be reached
+WAIT_S = 30.0
+#: answers awaited from the auto-admin per attempt
+CALL_TIMEOUT_S = 10.0
+#: times a change is applied again on a newer record before the request fails (each such
+#: conflict means another change of the same table was published in between)
+CONFLICTS_MAX = 64
+
+
+class CatalogClient:
+    """Sends catalog changes to the auto-admin (see the module docstring)."""
+
+    def __init__(self, metadata: Metadata, *, wait_s: float = WAIT_S, call_timeout_s: float = CALL_TIMEOUT_S,
+                 key: bytes | None = None) -> None:
+        """``wait_s``: how long a change waits for an auto-admin it cannot reach;
+        ``call_timeout_s``: how long one attempt waits for its answer."""
+        self.metadata = metadata
+        self.wait_s = wait_s
+        self.call_timeout_s = call_timeout_s
+        self._key = key
+        self._client: RpcClient | None = None
+        self._old: list[RpcClient] = []
+
+    def _admin(self) -> RpcClient:
+        node = self.metadata.nodes.reserved.get(ADMIN_KEY)
+        if node is None:
+            raise ConnectionError("no auto-admin has published its address")
+        host, _, port = node["rpc_address"].rpartition(":")
+        c = self._client
+        if c is None or (c.host, c.port) != (host, int(port)):
+            if c is not None:
+                self._old.append(c)  # closed with this client (an admin moves rarely)
+            c = self._client = RpcClient(host, int(port), connect_timeout_s=1.0, key=self._key)
+        return c
+
+    async def change(self, name: str, fn: Change) -> dict[str, Any] | None:
+        """Apply ``fn`` to table ``name`` through the auto-admin; returns the table's definition
+        after the change (or as it is, when ``fn`` changed nothing)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        request_id = uuid.uuid4().hex
+        base = self.metadata.catalog.items.get(name)
+        version = self.metadata.version(name)
+        sent: dict[str, Any] | None = None  # what was sent, while its outcome is unknown
+        conflicts = 0
+        attempt = 0
+        while True:
+            if sent is None:
+                new = fn(None if base is None else _copy(base))
+                if new is None:
+                    return base
+                if new.get("table_name") != name:
+                    raise AssertionError(f"a change of {name} returned a definition of {new.get('table_name')}")
+            else:
+                new = sent
+            attempt += 1
+            try:
+                answer = await self._admin().call("catalog_put", timeout_s=self.call_timeout_s, name=name,
+                                                  base=-1 if base is None else version, table=new,
+                                                  request_id=request_id)
+            except (RequestLost, RequestTimeout) as e:
+                sent = new  # it may have been published: send exactly this again
+                reason = f"outcome unknown ({type(e).__name__})"
+            except (ConnectionError, TimeoutError) as e:  # not sent: nothing was published
+                reason = str(e) or type(e).__name__
+            else:
+                current: dict[str, Any] | None = answer.get("table")
+                # read your own writes: the view takes the record at its offset (a newer one it
+                # may already hold is kept)
+                self.metadata.catalog.put_local(name, current, int(answer["version"]))
+                if answer["applied"]:
+                    return current
+                if sent is not None and current == sent:
+                    return current  # the lost attempt was published
+                conflicts += 1
+                if conflicts > CONFLICTS_MAX:
+                    raise errors.internal("The table is changing too often; retry the request")
+                base, version, sent = current, int(answer["version"]), None
+                request_id = uuid.uuid4().hex  # a new change (on a newer record)
+                continue
+            if loop.time() >= deadline:
+                log.warning("catalog: change of %s not confirmed after %d attempts: %s", name, attempt, reason)
+                raise errors.internal("The control plane is unavailable; retry the request")
+            await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+
+    async def close(self) -> None:
+        for c in [*self._old, *([self._client] if self._client else [])]:
+            await c.close()
+
+
+def _copy(table: dict[str, Any]) -> dict[str, Any]:
+    """A deep enough copy for a change to edit freely (records hold lists and dicts of plain values)."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, list):
+            out[k] = [dict(x) if isinstance(x, dict) else x for x in v]
+        elif isinstance(v, dict):
+            out[k] = dict(v)
+        else:
+            out[k] = v
+    return out
