@@ -14,21 +14,40 @@ Notes on aiokafka 0.14 against Kafka 4.4 (checked on a local 4.4.0 broker):
 * Topic creation is acknowledged when the controller has committed it; a broker may still lack
   the new partition's leadership for a few milliseconds. Producers and consumers retry through
   that window; ``wait_for_topics`` is there for callers that need the leaders present.
+
+Replication is sized from the brokers the cluster has registered (``dynamolog.kafka.brokers``),
+stopped ones included, never from the brokers that happen to be up. When fewer brokers are up than
+the replication factor needs, Kafka refuses the topic (INVALID_REPLICATION_FACTOR) and
+``create_topic`` waits, retrying and saying why in the log, for at most ``wait_s``; then it raises
+and the caller (a table's provisioning) retries later. A topic is never created weaker than the
+cluster's size calls for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    InvalidReplicationFactorError,
     KafkaError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
     for_code,
 )
+
+from .brokers import registered_brokers
+
+log = logging.getLogger(__name__)
+
+#: how long ``create_topic`` waits for enough brokers to be up before raising (callers retry)
+BROKERS_WAIT_S = 120.0
+#: pause between two attempts at creating a topic while brokers are missing (doubles up to the max)
+RETRY_S_MIN = 0.5
+RETRY_S_MAX = 5.0
 
 
 def default_replication(brokers: int) -> tuple[int, int]:
@@ -55,15 +74,14 @@ def _raise_errors(entries: Iterable[Any], ignore: tuple[type[BaseException], ...
 
 
 async def cluster_size(bootstrap: str | AIOKafkaAdminClient) -> int:
-    """Number of live brokers, from a bootstrap string or a started admin client."""
+    """Number of brokers the cluster has registered, up or not (``dynamolog.kafka.brokers``),
+    from a bootstrap string or a started admin client."""
     if isinstance(bootstrap, AIOKafkaAdminClient):
-        info = await bootstrap.describe_cluster()
-        return len(info["brokers"])
+        return len(await registered_brokers(bootstrap))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        info = await admin.describe_cluster()
-        return len(info["brokers"])
+        return len(await registered_brokers(admin))
     finally:
         await admin.close()
 
@@ -76,9 +94,12 @@ async def create_topic(
     replication: int | None = None,
     min_isr: int | None = None,
     configs: Mapping[str, str] | None = None,
+    wait_s: float = BROKERS_WAIT_S,
 ) -> None:
-    """Create ``name`` if missing. Replication defaults to min(3, brokers) and
-    ``min.insync.replicas`` to 2 when the replication factor is 3, else 1."""
+    """Create ``name`` if missing. Replication defaults to min(3, registered brokers) and
+    ``min.insync.replicas`` to 2 when the replication factor is 3, else 1. While too few brokers
+    are up for that replication factor, wait and retry for at most ``wait_s``, then raise
+    ``InvalidReplicationFactorError``: never create the topic with fewer replicas."""
     client = admin.client if isinstance(admin, KafkaAdmin) else admin
     if replication is None:
         size = admin.brokers if isinstance(admin, KafkaAdmin) else await cluster_size(client)
@@ -87,10 +108,31 @@ async def create_topic(
         rf, default_isr = replication, (2 if replication >= 3 else 1)
     topic_configs = {"min.insync.replicas": str(min_isr if min_isr is not None else default_isr)}
     topic_configs.update({k: str(v) for k, v in (configs or {}).items()})
-    resp = await client.create_topics(
-        [NewTopic(name=name, num_partitions=partitions, replication_factor=rf, topic_configs=topic_configs)]
-    )
-    _raise_errors(resp.topic_errors, ignore=(TopicAlreadyExistsError,))
+    new = NewTopic(name=name, num_partitions=partitions, replication_factor=rf, topic_configs=topic_configs)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    pause_s = RETRY_S_MIN
+    while True:
+        try:
+            resp = await client.create_topics([new])
+            _raise_errors(resp.topic_errors, ignore=(TopicAlreadyExistsError,))
+            return
+        except InvalidReplicationFactorError as e:
+            if loop.time() + pause_s > deadline:
+                raise InvalidReplicationFactorError(
+                    f"topic {name} not created: fewer than {rf} brokers up for {wait_s:.0f} s ({e})"
+                ) from e
+            log.warning("topic %s waits for %d brokers to be up (replication factor %d, min.insync.replicas %s); "
+                        "it is never created with fewer replicas. Kafka says: %s",
+                        name, rf, rf, topic_configs["min.insync.replicas"], e)
+        except (KafkaError, TimeoutError) as e:
+            # the broker the request went to may have just stopped: refresh the metadata, retry
+            if (isinstance(e, KafkaError) and not e.retriable) or loop.time() + pause_s > deadline:
+                raise
+            log.warning("topic %s: creating it failed (%r); retrying", name, e)
+            await client._client.force_metadata_update()
+        await asyncio.sleep(pause_s)
+        pause_s = min(RETRY_S_MAX, pause_s * 2)
 
 
 async def delete_topics(admin: AIOKafkaAdminClient | KafkaAdmin, names: Iterable[str]) -> None:
@@ -135,7 +177,8 @@ async def wait_for_topics(
 
 
 class KafkaAdmin:
-    """One started admin client plus the cluster size, for services that create topics."""
+    """One started admin client plus the cluster size (registered brokers, up or not), for
+    services that create topics."""
 
     def __init__(self, bootstrap_servers: str, **kwargs: Any):
         self.bootstrap_servers = bootstrap_servers
