@@ -47,6 +47,8 @@ HORIZON_MS = 60 * 60 * 1000
 LOOKBACK_MS = 60 * 60 * 1000
 #: records per fetch while scanning back for an old transaction's decision
 SCAN_RECORDS_MAX = 5000
+#: seconds one scan back may take before it gives up (the reaper tries again later)
+SCAN_S_MAX = 300.0
 
 
 class TxnLogTruncated(Exception):
@@ -248,7 +250,11 @@ class TxnLog:
                 decision: tuple[int, dict[str, Any]] | None = None
                 scanner.seek(self._tp, start)
                 position = start
+                give_up = time.monotonic() + SCAN_S_MAX
                 while position < stop and decision is None:
+                    if time.monotonic() > give_up:
+                        raise TimeoutError(f"{self.topic}: scan for transaction {txn_id} stopped at offset "
+                                           f"{position} of {stop} after {SCAN_S_MAX:.0f} s")
                     batches = await scanner.getmany(self._tp, timeout_ms=1000, max_records=SCAN_RECORDS_MAX)
                     for rec in batches.get(self._tp, []):
                         if rec.offset >= stop:
