@@ -45,6 +45,8 @@ HORIZON_MS = 60 * 60 * 1000
 #: no earlier than ``deadline - timeout``; this margin covers the timeout (DYNAMOLOG_TXN_TIMEOUT_MS,
 #: 10 s by default) and the clock difference between the writer and the coordinator
 LOOKBACK_MS = 60 * 60 * 1000
+#: the decision log's retention: none (docs/transactions.md, "Outages of any length")
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 #: records per fetch while scanning back for an old transaction's decision
 SCAN_RECORDS_MAX = 5000
 #: seconds one scan back may take before it gives up (the reaper tries again later)
@@ -104,9 +106,11 @@ class TxnLog:
         if self._started:
             return
         async with KafkaAdmin(self.settings.bootstrap) as admin:
-            await admin.create_topic(self.topic, configs={"cleanup.policy": "delete", "retention.ms": "-1",
-                                                          "retention.bytes": "-1"})
+            await admin.create_topic(self.topic, configs={"cleanup.policy": "delete", **KEEP_FOREVER})
             await admin.wait_for_topics([self.topic])
+            if await admin.ensure_topic_configs(self.topic, KEEP_FOREVER):
+                log.warning("txn log: %s had a retention limit; it is kept forever from now on (records "
+                            "already deleted are gone: a lock older than them is not resolved)", self.topic)
         self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap, acks="all",
                                           enable_idempotence=True, linger_ms=0)
         await self._producer.start()

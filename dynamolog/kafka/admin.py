@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     InvalidReplicationFactorError,
     KafkaError,
@@ -135,6 +136,40 @@ async def create_topic(
         pause_s = min(RETRY_S_MAX, pause_s * 2)
 
 
+#: DescribeConfigs (v1+) ``config_source`` of a setting made on the topic itself
+_TOPIC_CONFIG_SOURCE = 1
+#: how long ``ensure_topic_configs`` waits for a new topic to be known to the broker it asks
+TOPIC_KNOWN_WAIT_S = 10.0
+
+
+async def ensure_topic_configs(admin: AIOKafkaAdminClient | KafkaAdmin, name: str, wanted: Mapping[str, str]) -> bool:
+    """Give an existing topic the settings ``wanted``, keeping its other own settings (Kafka's
+    AlterConfigs replaces them all); True when something changed."""
+    client = admin.client if isinstance(admin, KafkaAdmin) else admin
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TOPIC_KNOWN_WAIT_S
+    while True:  # a topic just created may not have reached the broker that answers yet
+        (resp,) = await client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        if resp.API_VERSION < 1:
+            raise KafkaError("DescribeConfigs v1 or later is needed to keep a topic's own settings")
+        err, message, _type, _name, entries = resp.resources[0]
+        if err == UnknownTopicOrPartitionError.errno and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            continue
+        if err:
+            raise for_code(err)(f"{name}: {message}")
+        break
+    own = {str(e[0]): str(e[1]) for e in entries if e[3] == _TOPIC_CONFIG_SOURCE}
+    merged = dict(own, **{k: str(v) for k, v in wanted.items()})
+    if merged == own:
+        return False
+    (altered,) = await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=merged)])
+    for err, message, _type, _name in altered.resources:
+        if err:
+            raise for_code(err)(f"{name}: {message}")
+    return True
+
+
 async def delete_topics(admin: AIOKafkaAdminClient | KafkaAdmin, names: Iterable[str]) -> None:
     """Delete topics; names that do not exist are ignored."""
     client = admin.client if isinstance(admin, KafkaAdmin) else admin
@@ -204,6 +239,9 @@ class KafkaAdmin:
 
     async def delete_topics(self, names: Iterable[str]) -> None:
         await delete_topics(self, names)
+
+    async def ensure_topic_configs(self, name: str, wanted: Mapping[str, str]) -> bool:
+        return await ensure_topic_configs(self, name, wanted)
 
     async def ensure_compacted_topic(self, name: str, **kwargs: Any) -> None:
         await ensure_compacted_topic(self, name, **kwargs)

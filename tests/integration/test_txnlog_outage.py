@@ -86,3 +86,24 @@ async def test_a_commit_from_before_a_long_outage_is_kept(kafka_bootstrap: str, 
         configs = {e[0]: e[1] for e in resp.resources[0][4]}
         assert configs["retention.ms"] == "-1"  # nothing is deleted by age, whatever the outage
         await admin.delete_topics([settings.txn_topic])
+
+
+async def test_a_decision_log_with_a_time_limit_is_kept_forever_from_its_next_start(kafka_bootstrap: str) -> None:
+    # An earlier version created dyn.txn with a 24 h retention: records older than that would be
+    # deleted under a lock that still needs them. The next start lifts the limit and keeps the
+    # topic's other settings.
+    settings = Settings(bootstrap=kafka_bootstrap, namespace=f"upgrade{uuid.uuid4().hex[:8]}")
+    async with KafkaAdmin(kafka_bootstrap) as admin:
+        await admin.create_topic(settings.txn_topic, min_isr=1, configs={
+            "cleanup.policy": "delete", "retention.ms": str(24 * 3_600_000), "max.message.bytes": "500000"})
+    reader = TxnLog(settings, "recovery:storage-test")
+    await reader.start()
+    await reader.close()
+    async with KafkaAdmin(kafka_bootstrap) as admin:
+        (resp,) = await admin.client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.txn_topic)])
+        configs = {e[0]: e[1] for e in resp.resources[0][4]}
+        assert (configs["retention.ms"], configs["retention.bytes"]) == ("-1", "-1")
+        assert (configs["cleanup.policy"], configs["max.message.bytes"], configs["min.insync.replicas"]) == \
+            ("delete", "500000", "1")
+        assert not await admin.ensure_topic_configs(settings.txn_topic, {"retention.ms": "-1"})  # nothing left to do
+        await admin.delete_topics([settings.txn_topic])
