@@ -95,6 +95,9 @@ class TxnLog:
         #: every transaction whose decision records are all timestamped at or after this (epoch ms)
         #: has them in ``entries``; older ones are looked up with a scan (``_scan_back``)
         self.covered_from_ms = 0
+        #: where the records this reader fully knows begin: where it started reading, or where it
+        #: last forgot old entries; a scan back stops here
+        self._read_from = 0
         self._scan_lock = asyncio.Lock()
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -127,6 +130,7 @@ class TxnLog:
         # had already started, and the reader sometimes began at offset 0
         self._consumer.seek(self._tp, start.offset if start is not None else end)
         self.position = await self._consumer.position(self._tp)
+        self._read_from = self.position
         while self.position < end:
             await self._round(200)
         self._task = asyncio.ensure_future(self._follow())
@@ -158,11 +162,12 @@ class TxnLog:
         else:
             self._set_decision(rec, offset)
         if len(self.entries) > 100_000 and offset % 1000 == 0:
-            self._forget()
+            self._forget(offset + 1)
 
-    def _forget(self) -> None:
+    def _forget(self, next_offset: int) -> None:
         horizon = int(time.time() * 1000) - HORIZON_MS
         self.covered_from_ms = max(self.covered_from_ms, horizon)
+        self._read_from = next_offset
         for txn_id in [t for t, e in self.entries.items() if e.written_ms < horizon]:
             del self.entries[txn_id]
         for token in [t for t, txn in self.tokens.items() if txn not in self.entries]:
@@ -233,7 +238,9 @@ class TxnLog:
 
     async def _scan_back(self, txn_id: str, since_ms: int) -> None:
         """Read ``txn_id``'s records from the first one timestamped at or after ``since_ms`` up to
-        this reader's position, and keep its first decision there (it precedes any the reader saw).
+        where this reader's full knowledge begins, and keep its first decision there (it precedes
+        any the reader saw). After a restart that range is short: from the lock's deadline less
+        ``LOOKBACK_MS`` to the start less ``HORIZON_MS``.
 
         Raises :class:`TxnLogTruncated` when records from there on may have been deleted."""
         assert self._producer is not None, "TxnLog.start() first"
@@ -243,7 +250,7 @@ class TxnLog:
             await scanner.start()
             try:
                 scanner.assign([self._tp])
-                stop = self.position
+                stop = self._read_from
                 first = (await scanner.beginning_offsets([self._tp]))[self._tp]
                 found = (await scanner.offsets_for_times({self._tp: max(0, since_ms)})).get(self._tp)
                 start = found.offset if found is not None else stop
