@@ -6,7 +6,12 @@ A frame is a 4-byte big-endian length followed by an orjson document.  Requests 
 many requests; the server handles each request in its own task.
 
 Limits: a frame is at most ``FRAME_BYTES_MAX``; a client has at most ``PENDING_MAX``
-requests in flight per connection.
+requests in flight per connection. A server handles at most ``INFLIGHT_MAX`` frames of one
+connection at once, holding at most ``INFLIGHT_BYTES_MAX`` of their bodies (one frame of any
+allowed size is always let through alone); beyond that it stops reading the connection until a
+request's answer is sent. An answer counts as sent when the peer has taken it: a peer that leaves
+the server's answers unread for ``DRAIN_S_MAX`` (its socket's buffer full) is disconnected, so it
+cannot make the server hold answers without bound (docs/security.md).
 
 Authentication (docs/decisions/0014-authentication.md): every connection starts with a mutual
 challenge-response over the system's internal key (derived from the system key, see
@@ -37,8 +42,16 @@ from .errors import ApiError, internal, unavailable
 
 log = logging.getLogger(__name__)
 
+#: largest frame either side accepts (an indexer's write_batch carries up to 500 index items)
 FRAME_BYTES_MAX = 64 * 1024 * 1024
+#: requests a client keeps in flight on one connection
 PENDING_MAX = 4096
+#: requests a server handles at once for one connection; it stops reading the connection beyond
+INFLIGHT_MAX = 1024
+#: request bytes a server holds at once for one connection (a single larger frame goes alone)
+INFLIGHT_BYTES_MAX = 64 * 1024 * 1024
+#: seconds a peer may leave the server's answers unread before the server disconnects it
+DRAIN_S_MAX = 30.0
 _LEN = struct.Struct(">I")
 _MAGIC = b"DLR1"
 _NONCE_BYTES = 16
@@ -67,12 +80,13 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 class _Coalescer:
     """Collects frames written during one event-loop iteration and writes them at once."""
 
-    __slots__ = ("_frames", "_scheduled", "_writer")
+    __slots__ = ("_flushed", "_frames", "_scheduled", "_writer")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._frames: list[bytes] = []
         self._scheduled = False
+        self._flushed: asyncio.Future[None] | None = None
 
     def write(self, frame: bytes) -> None:
         self._frames.append(frame)
@@ -85,14 +99,61 @@ class _Coalescer:
         frames, self._frames = self._frames, []
         if not self._writer.is_closing():
             self._writer.write(b"".join(frames) if len(frames) > 1 else frames[0])
+        if self._flushed is not None:
+            self._flushed.set_result(None)
+            self._flushed = None
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait until what was written is handed to the socket and the socket's buffer is below
+        its high-water mark; raise ``TimeoutError`` after ``timeout_s``."""
+        if self._scheduled:
+            if self._flushed is None:
+                self._flushed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._flushed)
+        if not self._writer.is_closing():
+            await asyncio.wait_for(self._writer.drain(), timeout_s)
+
+
+class _Budget:
+    """Frames and bytes one connection may have in flight at once; ``acquire`` waits for room."""
+
+    def __init__(self, frames_max: int, bytes_max: int) -> None:
+        self._frames_max = frames_max
+        self._bytes_max = bytes_max
+        self._frames = 0
+        self._bytes = 0
+        self._room = asyncio.Condition()
+
+    def _fits(self, size: int) -> bool:
+        if self._frames == 0:
+            return True  # one frame of any allowed size goes alone
+        return self._frames < self._frames_max and self._bytes + size <= self._bytes_max
+
+    async def acquire(self, size: int) -> None:
+        async with self._room:
+            await self._room.wait_for(lambda: self._fits(size))
+            self._frames += 1
+            self._bytes += size
+
+    async def release(self, size: int) -> None:
+        async with self._room:
+            self._frames -= 1
+            self._bytes -= size
+            self._room.notify_all()
 
 
 class RpcServer:
     """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
 
-    def __init__(self, handler: Handler, host: str, port: int, *, key: bytes | None = None) -> None:
-        """``key``: the internal RPC key (default: :func:`default_key`)."""
+    def __init__(self, handler: Handler, host: str, port: int, *, key: bytes | None = None,
+                 inflight_max: int = INFLIGHT_MAX, inflight_bytes_max: int = INFLIGHT_BYTES_MAX,
+                 drain_s_max: float = DRAIN_S_MAX) -> None:
+        """``key``: the internal RPC key (default: :func:`default_key`); the limits default to
+        the module's ``INFLIGHT_MAX``, ``INFLIGHT_BYTES_MAX`` and ``DRAIN_S_MAX``."""
         self._key = key if key is not None else default_key()
+        self._inflight_max = inflight_max
+        self._inflight_bytes_max = inflight_bytes_max
+        self._drain_s_max = drain_s_max
         self._handler = handler
         self._host = host
         self._port = port
@@ -119,6 +180,7 @@ class RpcServer:
         assert task is not None
         self._tasks.add(task)
         out = _Coalescer(writer)
+        budget = _Budget(self._inflight_max, self._inflight_bytes_max)
         try:
             if not await self._handshake(reader, writer):
                 return
@@ -131,9 +193,13 @@ class RpcServer:
                 if size > FRAME_BYTES_MAX:
                     log.warning("rpc: frame of %d bytes refused; closing connection", size)
                     return
+                await budget.acquire(size)  # the frame stays in the socket until there is room
+                if writer.is_closing():
+                    await budget.release(size)
+                    return  # disconnected while waiting (a peer that left its answers unread)
                 body = await reader.readexactly(size)
                 req = orjson.loads(body)
-                t = asyncio.ensure_future(self._one(req, out))
+                t = asyncio.ensure_future(self._one(req, out, writer, budget, size))
                 self._tasks.add(t)
                 t.add_done_callback(self._tasks.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -157,20 +223,36 @@ class RpcServer:
         writer.write(_mac(self._key, b"server", server_nonce, client_nonce))
         return True
 
-    async def _one(self, req: dict[str, Any], writer: _Coalescer) -> None:
+    async def _one(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter,
+                   budget: _Budget, size: int) -> None:
+        try:
+            await self._answer(req, out, writer)
+        finally:
+            await budget.release(size)
+
+    async def _answer(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter) -> None:
         rid = req.get("id")
         try:
             result = await self._handler(req)
-            out = {"id": rid, "r": result}
+            answer = {"id": rid, "r": result}
         except ApiError as e:
-            out = {"id": rid, "e": e.to_wire()}
+            answer = {"id": rid, "e": e.to_wire()}
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("rpc: %s failed", req.get("op"))
-            out = {"id": rid, "e": internal().to_wire()}
-        data = orjson.dumps(out)
-        writer.write(_LEN.pack(len(data)) + data)
+            answer = {"id": rid, "e": internal().to_wire()}
+        data = orjson.dumps(answer)
+        out.write(_LEN.pack(len(data)) + data)
+        try:
+            await out.drain(self._drain_s_max)
+        except TimeoutError:
+            if not writer.is_closing():
+                log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
+                            writer.get_extra_info("peername"), self._drain_s_max)
+                writer.transport.abort()
+        except ConnectionError:
+            pass
 
 
 class RequestLost(ConnectionError):

@@ -5,14 +5,17 @@ Only what DynamoDB clients use: ``POST /`` with a ``Content-Length`` body and ke
 input from the network can make the server hold unbounded memory or connections):
 ``BODY_BYTES_MAX`` per request body, ``HEADER_BYTES_MAX`` for the header block, and the
 :class:`HttpLimits`: open connections, requests waiting for their answer on one connection,
-the time a client may take to send one request (slow clients), and the idle time of a
-keep-alive connection.  Every answer the server makes itself is a DynamoDB JSON error, never a
+the time a client may take to send one request (slow clients), the idle time of a
+keep-alive connection, and answers a client leaves unread: when a connection's send buffer
+passes ``write_buffer_bytes_max`` the server stops reading it and holds further answers until
+the client reads, and a client that reads nothing for ``write_s_max`` is disconnected.  Every answer the server makes itself is a DynamoDB JSON error, never a
 stack trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -54,6 +57,11 @@ class HttpLimits:
     request_s_max: float = 60.0
     #: seconds a keep-alive connection may sit idle between requests
     idle_s_max: float = 120.0
+    #: bytes of answers waiting in a connection's send buffer before the server stops reading it
+    #: and holds further answers (the client is not reading)
+    write_buffer_bytes_max: int = 1024 * 1024
+    #: seconds a client may leave a full send buffer unread before it is disconnected
+    write_s_max: float = 30.0
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -74,6 +82,11 @@ class _Connection(asyncio.Protocol):
         self._server = server
         self._limits = server.limits
         self._timer: asyncio.TimerHandle | None = None
+        #: the "client reads nothing" timer, armed while the send buffer is full
+        self._stall: asyncio.TimerHandle | None = None
+        #: set while answers may be written (the send buffer is below its high-water mark)
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._waiting = 0
         self._paused = False
         self._counted = False
@@ -86,6 +99,10 @@ class _Connection(asyncio.Protocol):
         self._body_bytes = 0
         self._too_large = False
         self._last: asyncio.Future[None] | None = None
+        #: the answers of the last ``pipelined_max`` requests, oldest first: a request's handler
+        #: runs once the answer ``pipelined_max`` requests before it is written, so at most that
+        #: many answers are ever held, however many requests one read brought in
+        self._recent: collections.deque[asyncio.Future[None]] = collections.deque()
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,6 +112,7 @@ class _Connection(asyncio.Protocol):
             return
         self._server.open_connections += 1
         self._counted = True
+        transport.set_write_buffer_limits(high=self._limits.write_buffer_bytes_max)  # type: ignore[attr-defined]
         self._arm(self._limits.idle_s_max)
 
     def data_received(self, data: bytes) -> None:
@@ -108,9 +126,48 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._disarm()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        self._writable.set()  # answers still waiting find the transport gone and drop themselves
         if self._counted:
             self._counted = False
             self._server.open_connections -= 1
+
+    def pause_writing(self) -> None:
+        """The send buffer passed ``write_buffer_bytes_max``: the client is not reading."""
+        self._writable.clear()
+        self._update_reading()
+        if self._stall is not None:
+            self._stall.cancel()
+        self._stall = asyncio.get_running_loop().call_later(self._limits.write_s_max, self._abort_stalled)
+
+    def resume_writing(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        self._writable.set()
+        self._update_reading()
+
+    def _abort_stalled(self) -> None:
+        self._stall = None
+        if self._transport is not None:
+            log.info("http: %s read none of its answers for %.1f s; disconnecting it",
+                     self._transport.get_extra_info("peername"), self._limits.write_s_max)
+            self._transport.abort()  # close() would wait to send the buffer the client never reads
+
+    def _update_reading(self) -> None:
+        """Read while fewer than ``pipelined_max`` requests wait and the client reads its answers."""
+        t = self._transport
+        if t is None or t.is_closing():
+            return
+        pause = self._waiting >= self._limits.pipelined_max or not self._writable.is_set()
+        if pause and not self._paused:
+            self._paused = True
+            t.pause_reading()
+        elif not pause and self._paused:
+            self._paused = False
+            t.resume_reading()
 
     # -- timers: one per connection, either "idle" or "request in progress" --------------
     def _arm(self, seconds: float) -> None:
@@ -166,21 +223,29 @@ class _Connection(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         self._waiting += 1
-        if self._waiting >= self._limits.pipelined_max and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
+        self._update_reading()
         method = self._parser.get_method().decode("latin-1")
         keep_alive = self._parser.should_keep_alive()
         path = self._url.decode("latin-1")
         headers, body = self._headers, b"".join(self._body)
-        self._last = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, self._last))
+        gate = self._recent.popleft() if len(self._recent) >= self._limits.pipelined_max else None
+        self._last = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, self._last, gate))
+        self._recent.append(self._last)
 
     # -- answering -----------------------------------------------------------------------
 
     async def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool,
-        previous: asyncio.Future[None] | None,
+        previous: asyncio.Future[None] | None, gate: asyncio.Future[None] | None,
     ) -> None:
+        if gate is not None and not gate.done():
+            try:
+                await gate
+            except Exception:  # noqa: BLE001 - that answer's failure is already logged
+                pass
+        if self._transport is None:
+            self._waiting -= 1
+            return  # disconnected meanwhile: nobody will read the answer
         try:
             status, extra, out = await self._handler(method, path, headers, body)
         except Exception:
@@ -191,13 +256,13 @@ class _Connection(asyncio.Protocol):
                 await previous
             except Exception:  # noqa: BLE001 - the previous answer's failure is already logged
                 pass
+        # the client is not reading its answers: hold this one until it does (or is disconnected)
+        await self._writable.wait()
         self._waiting -= 1
         self._write(status, extra, out, keep_alive)
         t = self._transport
         if t is not None and not t.is_closing():
-            if self._paused and self._waiting < self._limits.pipelined_max:
-                self._paused = False
-                t.resume_reading()
+            self._update_reading()
             if self._waiting == 0 and self._timer is None:
                 self._arm(self._limits.idle_s_max)
 

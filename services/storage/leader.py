@@ -682,7 +682,7 @@ class LeaderSequencer:
     async def _resolve_once(self, txn: str) -> None:
         assert self.txnlog is not None
         try:
-            decision = await self.txnlog.decide(txn, "ABORTED")
+            decision = await self.txnlog.decide(txn, "ABORTED", deadline_ms=self._deadlines.get(txn))
             log.info("leader %s: transaction %s outlived its deadline; its decision is %s", self.pid, txn, decision)
             await self.submit({"kind": "txn_decide", "txn": txn, "commit": decision == "COMMITTED"}, b"")
         except Exception as e:  # noqa: BLE001 - retried by the next reaper round

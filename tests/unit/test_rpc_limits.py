@@ -1,0 +1,127 @@
+"""The internal RPC server bounds what one peer can make it hold (dynamolog/rpc.py): frames in
+flight per connection (reading pauses), and answers the peer leaves unread (it is disconnected).
+Real sockets on 127.0.0.1, a raw peer that speaks the wire format, no broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import time
+from typing import Any
+
+import orjson
+
+from dynamolog import rpc
+
+KEY = b"k" * 32
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection that passed the handshake (the server's proof is read and dropped)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    hello = await reader.readexactly(4 + 16)
+    nonce = os.urandom(16)
+    writer.write(nonce + rpc._mac(KEY, b"client", hello[4:], nonce))
+    await reader.readexactly(32)
+    return reader, writer
+
+
+def frame(rid: int, op: str, **args: Any) -> bytes:
+    data = orjson.dumps({"id": rid, "op": op, **args})
+    return struct.pack(">I", len(data)) + data
+
+
+class Probe:
+    """A handler that counts calls and how many run at once; "hold" waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.running = 0
+        self.running_max = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, req: dict[str, Any]) -> Any:
+        self.calls += 1
+        self.running += 1
+        self.running_max = max(self.running_max, self.running)
+        try:
+            if req["op"] == "hold":
+                await self.release.wait()
+            if req["op"] == "big":
+                return "x" * 256 * 1024
+            return req["id"]
+        finally:
+            self.running -= 1
+
+
+async def test_a_peer_gets_at_most_inflight_max_requests_handled_at_once() -> None:
+    # Without a limit, each frame started a task at once: a peer could start any number.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=8)
+    await server.start()
+    try:
+        reader, writer = await connect(server.port)
+        writer.write(b"".join(frame(i, "hold") for i in range(200)))
+        await asyncio.sleep(0.5)
+        assert probe.running_max == 8
+        assert probe.calls == 8  # the other frames wait in the socket, unread
+        probe.release.set()
+        got = set()
+        while len(got) < 200:
+            (size,) = struct.unpack(">I", await asyncio.wait_for(reader.readexactly(4), 5))
+            got.add(orjson.loads(await reader.readexactly(size))["r"])
+        assert got == set(range(200))  # every request answered once the handler lets go
+        assert probe.running_max == 8
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_bytes_in_flight_are_bounded_too() -> None:
+    # Large frames count by their size: two 300 KB frames do not fit a 500 KB budget together.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=100, inflight_bytes_max=500_000)
+    await server.start()
+    try:
+        _reader, writer = await connect(server.port)
+        pad = "p" * 300_000
+        writer.write(frame(1, "hold", pad=pad) + frame(2, "hold", pad=pad) + frame(3, "hold"))
+        await asyncio.sleep(0.5)
+        assert probe.calls == 1
+        probe.release.set()
+        await asyncio.sleep(0.5)
+        assert probe.calls == 3
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_a_peer_that_never_reads_its_answers_is_disconnected() -> None:
+    # Answers used to pile up in the server's write buffer for as long as the peer kept sending.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=16, drain_s_max=0.5)
+    await server.start()
+    try:
+        reader, writer = await connect(server.port)
+        writer.transport.set_write_buffer_limits(high=256 * 1024 * 1024)  # the peer never blocks
+        for i in range(2000):
+            writer.write(frame(i, "big"))  # 2000 answers of 256 KB: 500 MB if all were answered
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.2)
+            if server._tasks == set():  # the connection's serving task ended: disconnected
+                break
+        assert server._tasks == set(), "the server kept a peer that reads nothing"
+        # it answered only what fits in the socket buffers plus the frames in flight
+        assert probe.calls < 400, probe.calls
+        received = 0
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+                received += len(chunk)
+        except ConnectionError:
+            pass
+        assert received < probe.calls * (256 * 1024 + 64)
+        writer.close()
+    finally:
+        await server.close()
