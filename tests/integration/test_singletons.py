@@ -10,7 +10,6 @@ killed process and stops with ``down``.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -26,15 +25,9 @@ from tests.integration.test_replication import assert_history_ok, converged, eve
 
 pytestmark = pytest.mark.integration
 
-#: the bound on a standby's take-over plus the work it then does (the session timeout is 2 s on
-#: the test session's cluster, 6 s on an external one)
+#: the bound on a standby's take-over plus the work it then does (the election's session timeout
+#: is 2 s on the test session's own cluster, see tests/api/conftest.py, 6 s on an external one)
 TAKEOVER_BOUND_S = 30.0
-
-
-def _election_env() -> dict[str, str]:
-    # the test session's own brokers accept a 2 s session (dynamolog.kafka.local); an external
-    # cluster keeps the brokers' default minimum of 6 s
-    return {} if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else {"DYNAMOLOG_ELECTION_SESSION_MS": "2000"}
 
 
 def _log(sysm: Any, name: str) -> str:
@@ -70,7 +63,7 @@ def _standby_again(sysm: Any, name: str, joined_before: int) -> bool:
 def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     sysm, url = start_system(
         kafka_bootstrap, Path(tmp_path_factory.mktemp("singletons")), storage_nodes=3, initial_partitions=1,
-        extra_env={"DYNAMOLOG_DEAD_AFTER_S": "2", "DYNAMOLOG_ADMIN_CHECK_S": "0.2", **_election_env()})
+        extra_env={"DYNAMOLOG_DEAD_AFTER_S": "2", "DYNAMOLOG_ADMIN_CHECK_S": "0.2"})
     try:
         yield sysm, url
     finally:
@@ -194,7 +187,7 @@ def test_standby_indexer_keeps_the_index_equal_to_its_table_after_the_active_is_
 
 
 def test_supervisor_restarts_a_killed_process_and_stops_with_down(kafka_bootstrap: str, tmp_path: Path) -> None:
-    sysm, url = start_system(kafka_bootstrap, tmp_path / "sys", supervise=True, extra_env=_election_env())
+    sysm, url = start_system(kafka_bootstrap, tmp_path / "sys", supervise=True)
     pids: list[int] = []
     try:
         supervisor = sysm.state()["supervisor"]
