@@ -2,10 +2,10 @@
 
 Four storage nodes, three replicas per partition (one spare node for repair), an auto-admin
 with short timeouts.  Each test runs concurrent conditional and unconditional writes and
-consistent reads from several clients (``dynamolog.workload``), records every request and its
+consistent reads from several clients (``dynamolog.testing.workload``), records every request and its
 outcome, injects one fault, and then checks what a user relies on:
 
-- every key's history is linearizable (``dynamolog.checker``), which covers "an acknowledged
+- every key's history is linearizable (``dynamolog.testing.checker``), which covers "an acknowledged
   write is never lost" and "a refused conditional write never took effect";
 - the final value of every key is one the history allows (last acknowledged write or a later
   write whose outcome was unknown);
@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from dynamolog import checker, workload
 from dynamolog.keys import encode_item_key
 from dynamolog.rpc import RpcClient
+from dynamolog.testing import checker, workload
 from tests.api.conftest import credentials_for, make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration

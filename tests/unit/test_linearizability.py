@@ -1,4 +1,4 @@
-"""The linearizability checker (dynamolog.checker) and the HTTP-free parts of dynamolog.workload."""
+"""The linearizability checker (dynamolog.testing.checker) and the HTTP-free parts of dynamolog.testing.workload."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynamolog.checker import (
+from dynamolog.testing.checker import (
     CAS,
     FAIL,
     OK,
@@ -25,7 +25,7 @@ from dynamolog.checker import (
     check_key,
     problems,
 )
-from dynamolog.workload import (
+from dynamolog.testing.workload import (
     Classification,
     acknowledged_final_check,
     classify,

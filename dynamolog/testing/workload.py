@@ -10,7 +10,7 @@ key and one of
   it knows of none;
 * ``read``: GetItem with ``ConsistentRead: true``,
 
-and records it in a :class:`~dynamolog.checker.History`: ``invoke`` just before the request is
+and records it in a :class:`~dynamolog.testing.checker.History`: ``invoke`` just before the request is
 sent, ``complete`` once the answer is classified (:func:`classify`):
 
 =====================================================  ============  =============================
@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from dynamolog.checker import (
+from dynamolog.client.http import read_response
+from dynamolog.testing.checker import (
     CAS,
     DEFAULT_MAX_STEPS,
     FAIL,
@@ -65,7 +66,6 @@ from dynamolog.checker import (
     Value,
     check_key,
 )
-from dynamolog.client.http import read_response
 
 CONDITIONAL_CHECK_FAILED: Final = "ConditionalCheckFailedException"
 #: 400 error types that mean the request was refused before it did anything
@@ -89,7 +89,7 @@ _TARGET_PREFIX: Final = "DynamoDB_20120810."
 
 @dataclass(frozen=True)
 class Classification:
-    """What an HTTP answer means for the history: ``outcome`` is a :mod:`dynamolog.checker` outcome,
+    """What an HTTP answer means for the history: ``outcome`` is a :mod:`dynamolog.testing.checker` outcome,
     ``error`` the DynamoDB error type (short name) or ``HTTP<status>``, ``unexpected`` marks
     answers the workload should never get (they are counted as errors in the stats)."""
 
