@@ -197,7 +197,7 @@ class HttpClient:
         self._heads: dict[str, bytes] = {}
 
     def _head(self, target: str, body: bytes) -> bytes:
-        from .client import sigv4
+        from dynamolog.client import sigv4
 
         ts = sigv4.amz_date()
         headers = {"host": self.hostport, "content-type": "application/x-amz-json-1.0",
