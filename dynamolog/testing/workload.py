@@ -457,3 +457,13 @@ def acknowledged_final_check(
         elif r.linearizable is None:
             problems.append(f"key {key!r}: undecided: {r.explanation}")
     return problems
+
+
+def ok_rate(ops: Iterable[Op], start: float, end: float) -> float:
+    """Acknowledged operations per second over ``[start, end)``: the ``ok`` operations that
+    completed in that window, divided by its length (0.0 for an empty window).  The fault tests
+    assert floors on it before, during and after a fault."""
+    if end <= start:
+        return 0.0
+    n = sum(1 for op in ops if op.outcome == OK and op.complete is not None and start <= op.complete < end)
+    return n / (end - start)
