@@ -21,11 +21,14 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True, type=Path, help="where the RocksDB views live")
     parser.add_argument("--host", default="127.0.0.1", help="address of the internal RPC server")
     parser.add_argument("--port", type=int, default=0, help="internal RPC port (default: any free port)")
+    parser.add_argument("--advertise", default=None, metavar="HOST:PORT",
+                        help="the RPC address other services are told to use (default: --host and the bound port); "
+                        "fault tests put a proxy there")
     args = parser.parse_args()
     settings = settings_from(args)
 
     async def start() -> StorageNode:
-        node = StorageNode(settings, args.node_id, args.data_dir, args.host, args.port)
+        node = StorageNode(settings, args.node_id, args.data_dir, args.host, args.port, advertise=args.advertise)
         await node.start()
         return node
 
