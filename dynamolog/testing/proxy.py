@@ -99,12 +99,14 @@ class TcpProxy:
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
-        """Stop listening and reset every connection."""
+        """Stop listening, reset every connection and wait for its tasks to end."""
         if self._server is not None:
             self._server.close()
+        tasks = [t for link in self._links for t in link.tasks]
         for link in list(self._links):
             link.reset()
         self._links.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
@@ -247,13 +249,25 @@ class ProxyThread:
         return self._call(lambda: proxy.stats)
 
     def close(self) -> None:
-        """Close every proxy and stop the thread."""
+        """Close every proxy, end every task on the loop (none is left for the garbage collector
+        to finalize after the loop is gone), and stop the thread."""
         if self._thread.is_alive():
             for proxy in self._proxies:
                 with contextlib.suppress(Exception):
                     self._run(proxy.close())
+            with contextlib.suppress(Exception):
+                self._run(_cancel_other_tasks())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(self.call_timeout_s)
         self._proxies.clear()
         if not self._thread.is_alive():
             self._loop.close()
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel every task on the running loop but this one, and wait for them."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
