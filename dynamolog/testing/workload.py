@@ -29,7 +29,8 @@ condition was never evaluated: recording it as ``fail`` would tell the checker t
 was not current, which it may well have been.
 
 After the run, :func:`read_all` reads every key consistently and :func:`acknowledged_final_check`
-checks those final values against the history.
+checks those final values against the history; :func:`ok_rate` gives the acknowledged operations
+per second in a time window, on which the fault tests assert availability floors.
 
 The HTTP client is deliberately tiny: asyncio streams, ``POST /`` with ``Content-Length``,
 keep-alive, responses with ``Content-Length``, chunked or close-delimited bodies.  The server
