@@ -27,7 +27,6 @@ from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 
 from .follower import LogFollower
-from .kafka_watch import KafkaWatch
 from .leader import LeaderSequencer, not_leader
 from .reads import get_item, range_read
 from .replica import Replica, Snapshot
@@ -69,9 +68,6 @@ class StorageNode:
         self.settings = settings
         #: the RPC address registered in dyn.nodes when not the bound one (a proxy in fault tests)
         self.advertise = advertise
-        #: refuse the admin's ping once Kafka is silent this long (see kafka_watch.py)
-        self.kafka_silent_max_s = float(os.environ.get("DYNAMOLOG_KAFKA_SILENT_MAX_S", "3.0"))
-        self.kafka_watch = KafkaWatch(settings.bootstrap)
         self.node_id = node_id
         self.data_dir = data_dir
         self.host = host
@@ -101,7 +97,6 @@ class StorageNode:
         await self.writer.start()
         await self.txnlog.start()
         await self.rpc.start()
-        await self.kafka_watch.start()
         await self.metadata.start()
         await self.writer.put_node(
             {
@@ -129,7 +124,6 @@ class StorageNode:
 
     async def close(self) -> None:
         await self.rpc.close()
-        await self.kafka_watch.close()
         for snap, _ in self._snapshots.values():
             snap.close()
         self._snapshots.clear()
@@ -393,7 +387,5 @@ class StorageNode:
             digest, count = self._hosted(req["pid"]).replica.digest()
             return {"digest": digest, "items": count}
         if op == "ping":
-            if self.kafka_watch.silent_for() > self.kafka_silent_max_s:
-                raise errors.unavailable(f"storage node {self.node_id} cannot reach Kafka")
             return {"node_id": self.node_id, "ready": self.ready}
         raise errors.validation(f"unknown internal operation {op!r}")
