@@ -33,7 +33,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _ports_free(base: int) -> bool:
-    for port in range(base, base + 6):
+    from dynamolog.kafka.local import PROXIED_OFFSET
+
+    for port in [*range(base, base + 6), *range(base + PROXIED_OFFSET, base + PROXIED_OFFSET + 6)]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -49,7 +51,8 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     cluster of ``DYNAMOLOG_TEST_BROKERS`` brokers (default 3: replication factor 3 and
     ``min.insync.replicas`` 2 everywhere, as in production) is started on first use and stopped
     at session end, on ``DYNAMOLOG_TEST_KAFKA_PORT`` or by default 19092 — moving up by 10 when
-    another session already holds those ports.
+    another session already holds those ports.  Its brokers also serve the PROXIED listener
+    (``dynamolog.kafka.local``) through which a fault test partitions one client from Kafka.
     """
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield None
@@ -63,7 +66,7 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     else:
         port = next((p for p in range(19092, 19292, 10) if _ports_free(p)), 19092)
     brokers = int(os.environ.get("DYNAMOLOG_TEST_BROKERS", "3"))
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=brokers, base_port=port)
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=brokers, base_port=port, proxied=True)
     try:
         kafka.start(timeout_s=180)
         yield kafka

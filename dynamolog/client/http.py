@@ -1,6 +1,6 @@
 """A tiny HTTP/1.1 client: ``POST`` over a small pool of keep-alive connections (asyncio streams).
 
-Like :class:`dynamolog.workload.HttpClient`, but with caller-supplied (signed) headers, ``https``,
+Like :class:`dynamolog.testing.workload.HttpClient`, but with caller-supplied (signed) headers, ``https``,
 and up to ``max_connections`` requests in flight at once.  Transport failures raise
 :class:`OSError` / :class:`TimeoutError` / :class:`HttpProtocolError` after the connection is
 dropped; a request that fails on a *reused* idle connection before any answer arrived is sent once

@@ -24,11 +24,15 @@ def main() -> None:
     parser.add_argument("--zone", default=None,
                         help="the availability zone this node runs in, e.g. a (registered with the node; a "
                         "partition's replicas go to distinct zones when there are enough)")
+    parser.add_argument("--advertise", default=None, metavar="HOST:PORT",
+                        help="the RPC address other services are told to use (default: --host and the bound port); "
+                        "fault tests put a proxy there")
     args = parser.parse_args()
     settings = settings_from(args)
 
     async def start() -> StorageNode:
-        node = StorageNode(settings, args.node_id, args.data_dir, args.host, args.port, zone=args.zone)
+        node = StorageNode(settings, args.node_id, args.data_dir, args.host, args.port, zone=args.zone,
+                           advertise=args.advertise)
         await node.start()
         return node
 

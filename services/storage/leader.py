@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiokafka.producer.sender as _aiokafka_sender
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from dynamolog import codec, errors
 from dynamolog.config import Settings
@@ -243,7 +243,10 @@ class LeaderSequencer:
             await asyncio.gather(self._committing, return_exceptions=True)
         self._fail_queued(not_leader(self.pid))
         for producer in self._producers:
-            await producer.stop()
+            try:
+                await producer.stop()
+            except KafkaError as e:  # fenced by a newer leader: stop() re-raises it; closing must go on
+                log.info("leader %s: producer stopped with %r", self.pid, e)
         self._producers = []
 
     # -- the write path --------------------------------------------------------------------

@@ -97,8 +97,10 @@ class StorageNode:
     """One storage node process."""
 
     def __init__(self, settings: Settings, node_id: str, data_dir: Path, host: str, port: int,
-                 zone: str | None = None) -> None:
+                 zone: str | None = None, advertise: str | None = None) -> None:
         self.settings = settings
+        #: the RPC address registered in dyn.nodes when not the bound one (a proxy in fault tests)
+        self.advertise = advertise
         self.node_id = node_id
         #: the availability zone this node runs in (registered in NodeInfo; placement spreads by it)
         self.zone = zone
@@ -156,7 +158,7 @@ class StorageNode:
         await self.writer.put_node(
             {
                 "node_id": self.node_id,
-                "rpc_address": f"{self.host}:{self.rpc.port}",
+                "rpc_address": self.advertise or f"{self.host}:{self.rpc.port}",
                 "pid": os.getpid(),
                 "started_at_ms": int(time.time() * 1000),
                 "zone": self.zone,

@@ -1,41 +1,56 @@
 """Replication, leader failover and repair under load: real processes, kill -9, real Kafka.
 
-Four storage nodes, three replicas per partition (one spare node for repair), an auto-admin
-with short timeouts.  Each test runs concurrent conditional and unconditional writes and
-consistent reads from several clients (``dynamolog.workload``), records every request and its
-outcome, injects one fault, and then checks what a user relies on:
+Four storage nodes, three replicas per partition (one spare node per partition for repair), an
+auto-admin with short timeouts.  Each test runs concurrent conditional and unconditional writes
+and consistent reads from eight clients over 50 keys (``dynamolog.testing.workload``), mostly on
+a four-partition table, records every request and its outcome, injects one fault or two
+overlapping ones, and then checks what a user relies on (``tests/integration/faults.py``):
 
-- every key's history is linearizable (``dynamolog.checker``), which covers "an acknowledged
-  write is never lost" and "a refused conditional write never took effect";
+- every key's history is linearizable (``dynamolog.testing.checker``), which covers "an
+  acknowledged write is never lost" and "a refused conditional write never took effect";
 - the final value of every key is one the history allows (last acknowledged write or a later
   write whose outcome was unknown);
-- all replicas of the partition converge to the same contents (digest per replica).
+- availability: acknowledged operations per second during and after the fault above a floor,
+  and few operations with an unknown outcome;
+- all replicas of every partition converge to the same contents (digest per replica).
+
+Network partitions (a node cut from the routers, or from Kafka) are in test_network_partitions.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dynamolog import checker, workload
 from dynamolog.keys import encode_item_key
-from dynamolog.rpc import RpcClient
-from tests.api.conftest import credentials_for, make_client, start_system, wait_active
+from tests.api.conftest import start_system
+from tests.integration.faults import (
+    FOUR_PARTITIONS,
+    Floors,
+    assert_history_ok,
+    converged,
+    eventually,
+    leader,
+    leaders,
+    log_leader_broker,
+    new_table,
+    partitions,
+    replicas,
+    rpc,
+    under_load,
+)
 
 pytestmark = pytest.mark.integration
 
 DEAD_AFTER_S = 2.0
 REPAIR_AFTER_S = 10.0
-KEYS = [f"key{i}" for i in range(6)]
 
 
 @pytest.fixture(scope="module")
@@ -50,163 +65,58 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> An
         sysm.down()
 
 
-# -- helpers -------------------------------------------------------------------------------------
-async def _call(port: int, op: str, timeout_s: float = 3.0, **args: Any) -> Any:
-    client = RpcClient("127.0.0.1", port)
-    try:
-        return await client.call(op, timeout_s=timeout_s, **args)
-    finally:
-        await client.close()
+def _need_three_brokers(kafka_cluster: Any) -> None:
+    if kafka_cluster is None or kafka_cluster.brokers < 3:
+        pytest.fail("this test kills a Kafka broker: it needs the session's own 3-broker cluster "
+                    "(unset KAFKA_BOOTSTRAP_SERVERS and DYNAMOLOG_TEST_BROKERS)")
 
 
-def rpc(sysm: Any, node: str, op: str, **args: Any) -> Any:
-    return asyncio.run(_call(sysm.state()["storage_ports"][node], op, **args))
-
-
-def replicas(sysm: Any, table: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """(partition id, {node: that node's status of the partition}) for a one-partition table."""
-    found: dict[str, dict[str, Any]] = {}
-    pid = ""
-    for node in sysm.state()["storage_ports"]:
-        try:
-            st = rpc(sysm, node, "status")
-        except (OSError, TimeoutError, ConnectionError):
-            continue
-        for p in st["partitions"]:
-            if p["table"] == table:
-                pid = p["partition_id"]
-                found[node] = p
-    return pid, found
-
-
-def leader(sysm: Any, table: str) -> tuple[str, int]:
-    _, reps = replicas(sysm, table)
-    leaders = [(n, p["epoch"]) for n, p in reps.items() if p["role"] == "leader" and not p["fenced"]]
-    assert len(leaders) == 1, reps
-    return leaders[0]
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            got = check()
-            if got:
-                return got
-        except (AssertionError, OSError, TimeoutError, ConnectionError):
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.3)
-
-
-def converged(sysm: Any, table: str, nodes: int = 3) -> dict[str, tuple[str, int]]:
-    """Wait until ``nodes`` replicas of the table's partition hold identical contents."""
-    def same() -> dict[str, tuple[str, int]] | None:
-        pid, reps = replicas(sysm, table)
-        if len(reps) != nodes:
-            return None
-        ds = {n: rpc(sysm, n, "digest", pid=pid) for n in reps}
-        got = {n: (d["digest"], d["items"]) for n, d in ds.items()}
-        return got if len(set(got.values())) == 1 else None
-
-    result: dict[str, tuple[str, int]] = eventually(same, 45, f"{nodes} identical replicas of {table}")
-    return result
-
-
-def log_leader_broker(bootstrap: str, topic: str) -> int:
-    """The Kafka broker that leads a partition log."""
-    from dynamolog.kafka.admin import KafkaAdmin
-
-    async def ask() -> int:
-        async with KafkaAdmin(bootstrap) as admin:
-            (t,) = await admin.client.describe_topics([topic])
-            return int(t["partitions"][0]["leader"])
-
-    return asyncio.run(ask())
-
-
-def new_table(url: str, name: str) -> Any:
-    ddb = make_client(url)
-    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
-    wait_active(ddb, name)
-    return ddb
-
-
-def under_load(url: str, table: str, script: Callable[[], Any], *, before_s: float = 2.0,
-               after_s: float = 3.0) -> tuple[workload.WorkloadResult, dict[str, Any]]:
-    """Run the workload, run ``script`` (blocking fault steps) in a thread meanwhile, keep the
-    load ``after_s`` more seconds; returns the workload's result and the final values."""
-    async def main() -> tuple[workload.WorkloadResult, dict[str, Any]]:
-        stop = asyncio.Event()
-        key = credentials_for(url)
-        load = asyncio.ensure_future(workload.run_workload(url, table, KEYS, clients=4, stop=stop, timeout=20.0,
-                                                           seed=hash(table) & 0xFFFF, credentials=key))
-        await asyncio.sleep(before_s)
-        await asyncio.to_thread(script)
-        await asyncio.sleep(after_s)
-        stop.set()
-        res = await load
-        final = await workload.read_all(url, table, KEYS, timeout=20.0, deadline=60.0, credentials=key)
-        return res, final
-
-    return asyncio.run(main())
-
-
-def assert_history_ok(res: workload.WorkloadResult, final: dict[str, Any], where: Path) -> None:
-    stats = res.stats.as_dict()
-    print(f"workload: {stats}")
-    assert res.stats.outcomes.get("ok", 0) > 50, stats
-    assert not res.stats.unexpected, stats
-    results = res.history.check()
-    bad = checker.problems(results) + workload.acknowledged_final_check(res.history, final)
-    if bad:
-        res.history.save(where)
-    assert not bad, f"{bad} (history saved to {where}; stats {stats})"
+def _led_by(sysm: Any, table: str, node: str) -> dict[str, int]:
+    """{partition id: epoch} of the partitions ``node`` leads."""
+    return {pid: epoch for pid, (n, epoch) in leaders(sysm, table).items() if n == node}
 
 
 # -- the faults --------------------------------------------------------------------------------------
 def test_leader_killed_and_restarted(system: Any, tmp_path: Path) -> None:
     sysm, url = system
     table = "kill_leader"
-    new_table(url, table)
-    old, epoch = leader(sysm, table)
+    new_table(url, table, FOUR_PARTITIONS)
+    assert len(partitions(sysm, table)) == 4
+    old = leaders(sysm, table)[min(partitions(sysm, table))][0]
+    led = _led_by(sysm, table, old)
 
     def fault() -> None:
         sysm.kill_service(f"storage-{old}")
-        eventually(lambda: leader(sysm, table)[0] != old, 30, "a new leader")
+        eventually(lambda: not set(_led_by(sysm, table, old)) & set(leaders(sysm, table)), 30, "new leaders")
         time.sleep(2)
         sysm.start_service(f"storage-{old}")
 
-    res, final = under_load(url, table, fault)
-    assert_history_ok(res, final, tmp_path / "history.json")
-    new, new_epoch = leader(sysm, table)
-    assert new != old and new_epoch > epoch
-    # the old leader came back as a follower and caught up
+    run = under_load(url, table, fault)
+    assert_history_ok(run, tmp_path / "history.json")
+    now = leaders(sysm, table)
+    for pid, epoch in led.items():
+        assert now[pid][0] != old and now[pid][1] > epoch, (pid, now[pid])
+    # the old leader came back as a follower of those partitions and caught up
     converged(sysm, table)
-    assert replicas(sysm, table)[1][old]["role"] == "follower"
+    eventually(lambda: all(partitions(sysm, table)[pid][old]["role"] == "follower" for pid in led), 30,
+               f"{old} a follower again")
 
 
 def test_one_kafka_broker_killed_and_restarted(system: Any, kafka_cluster: Any, tmp_path: Path) -> None:
-    if kafka_cluster is None or kafka_cluster.brokers < 3:
-        pytest.fail("this test kills a Kafka broker: it needs the session's own 3-broker cluster "
-                    "(unset KAFKA_BOOTSTRAP_SERVERS and DYNAMOLOG_TEST_BROKERS)")
+    _need_three_brokers(kafka_cluster)
     sysm, url = system
     table = "kill_broker"
-    new_table(url, table)
-    pid, _ = replicas(sysm, table)
+    new_table(url, table, FOUR_PARTITIONS)
+    pid = min(partitions(sysm, table))
     broker = log_leader_broker(kafka_cluster.bootstrap_servers, f"{sysm.state()['namespace']}.t.{table}.{pid}")
 
     def fault() -> None:
-        kafka_cluster.kill_node(broker)  # the broker that leads the partition's log
+        kafka_cluster.kill_node(broker)  # the broker that leads a partition's log
         time.sleep(6)
-        kafka_cluster.start(timeout_s=120)
+        kafka_cluster.start(timeout_s=240)
 
-    res, final = under_load(url, table, fault, after_s=4.0)
-    assert_history_ok(res, final, tmp_path / "history.json")
+    run = under_load(url, table, fault)
+    assert_history_ok(run, tmp_path / "history.json")
     converged(sysm, table)
 
 
@@ -225,9 +135,10 @@ def test_follower_wiped_and_repaired_on_a_spare_node(system: Any, tmp_path: Path
         shutil.rmtree(data)
         eventually(lambda: spare in replicas(sysm, table)[1], 60, f"a replica rebuilt on {spare}")
 
-    res, final = under_load(url, table, fault)
-    assert_history_ok(res, final, tmp_path / "history.json")
-    digests = converged(sysm, table)
+    run = under_load(url, table, fault)
+    # a follower's loss does not stop the leader: the floor during the fault is the one after
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.3))
+    digests = converged(sysm, table)[pid]
     assert set(digests) == set(reps) - {lost} | {spare}
     log = (Path(sysm.state()["data_dir"]) / "logs" / f"storage-{spare}.log").read_text()
     assert f"partition {pid}: copied a snapshot" in log
@@ -240,24 +151,61 @@ def test_follower_wiped_and_repaired_on_a_spare_node(system: Any, tmp_path: Path
 def test_admin_killed_during_a_leader_change(system: Any, tmp_path: Path) -> None:
     sysm, url = system
     table = "kill_admin"
-    new_table(url, table)
-    old, epoch = leader(sysm, table)
+    new_table(url, table, FOUR_PARTITIONS)
+    old = leaders(sysm, table)[min(partitions(sysm, table))][0]
+    led = _led_by(sysm, table, old)
 
     def fault() -> None:
         sysm.kill_service(f"storage-{old}")
         time.sleep(DEAD_AFTER_S * 0.9)  # the admin is about to decide, or deciding
-        for name in ("admin", "admin-2"):  # the active one and its standby
+        admins = sorted(n for n in sysm.state()["pids"] if n.startswith("admin"))  # with any standby
+        for name in admins:
             sysm.kill_service(name)
         time.sleep(1.0)
-        for name in ("admin", "admin-2"):
+        for name in admins:
             sysm.start_service(name)
-        eventually(lambda: leader(sysm, table)[0] != old, 30, "a new leader after the admin restarted")
+        eventually(lambda: not set(_led_by(sysm, table, old)) & set(leaders(sysm, table)), 30,
+                   "new leaders after the admin restarted")
         sysm.start_service(f"storage-{old}")
 
-    res, final = under_load(url, table, fault)
-    assert_history_ok(res, final, tmp_path / "history.json")
-    new, new_epoch = leader(sysm, table)
-    assert new != old and new_epoch > epoch
+    run = under_load(url, table, fault)
+    # no election until the restarted admin has waited --dead-after: the closed-loop clients all
+    # end up waiting on the leaderless partition for most of the window (measured: 8 % of the
+    # rate before, on a loaded machine)
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.02))
+    now = leaders(sysm, table)
+    for pid, epoch in led.items():
+        assert now[pid][0] != old and now[pid][1] > epoch, (pid, now[pid])
+    converged(sysm, table)
+
+
+def test_leader_node_and_log_leader_broker_killed_together(system: Any, kafka_cluster: Any, tmp_path: Path) -> None:
+    """Two overlapping faults: a storage node that leads a partition is killed, and while its
+    partitions fail over, the broker that leads that partition's log is killed too; both come
+    back while the load goes on."""
+    _need_three_brokers(kafka_cluster)
+    sysm, url = system
+    table = "two_faults"
+    new_table(url, table, FOUR_PARTITIONS)
+    pid = min(partitions(sysm, table))
+    old = leaders(sysm, table)[pid][0]
+    led = _led_by(sysm, table, old)
+    broker = log_leader_broker(kafka_cluster.bootstrap_servers, f"{sysm.state()['namespace']}.t.{table}.{pid}")
+
+    def fault() -> None:
+        sysm.kill_service(f"storage-{old}")
+        time.sleep(DEAD_AFTER_S / 2)  # the admin has not yet decided: the new leader starts on a broken log
+        kafka_cluster.kill_node(broker)
+        eventually(lambda: not set(_led_by(sysm, table, old)) & set(leaders(sysm, table)), 60, "new leaders")
+        sysm.start_service(f"storage-{old}")
+        time.sleep(2)
+        kafka_cluster.start(timeout_s=240)
+
+    run = under_load(url, table, fault)
+    assert_history_ok(run, tmp_path / "history.json")
+    now = leaders(sysm, table)
+    for p, epoch in led.items():
+        assert now[p][0] != old and now[p][1] > epoch, (p, now[p])
     converged(sysm, table)
 
 

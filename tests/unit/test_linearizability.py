@@ -1,4 +1,4 @@
-"""The linearizability checker (dynamolog.checker) and the HTTP-free parts of dynamolog.workload."""
+"""The linearizability checker (dynamolog.testing.checker) and the HTTP-free parts of dynamolog.testing.workload."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynamolog.checker import (
+from dynamolog.testing.checker import (
     CAS,
     FAIL,
     OK,
@@ -25,12 +25,13 @@ from dynamolog.checker import (
     check_key,
     problems,
 )
-from dynamolog.workload import (
+from dynamolog.testing.workload import (
     Classification,
     acknowledged_final_check,
     classify,
     error_type,
     item_value,
+    ok_rate,
     put_request,
 )
 
@@ -379,6 +380,21 @@ def test_property_sequential_histories(steps, initial, unknowns, which):
 # --------------------------------------------------------------------------------------------
 
 _PFX = "com.amazonaws.dynamodb.v20120810#"
+
+
+def test_ok_rate_counts_acknowledged_operations_completed_in_the_window():
+    # the fault tests' availability floors rest on this count: only ok, only completions inside
+    ops = [
+        w("a", 0.0, 1.5),  # completes inside [1, 3)
+        r("a", 1.0, 2.0),  # inside
+        w("b", 2.0, 3.0),  # completes at the window's end: outside
+        cas("a", "c", 1.0, 2.5, outcome=FAIL),  # not acknowledged
+        w("d", 1.0, 2.0, outcome=UNKNOWN),
+        Op(client="x", key="k", kind=WRITE, value="e", invoke=1.0, complete=None, outcome=UNKNOWN, id=next(_ids)),
+    ]
+    assert ok_rate(ops, 1.0, 3.0) == pytest.approx(1.0)
+    assert ok_rate(ops, 0.0, 4.0) == pytest.approx(0.75)
+    assert ok_rate(ops, 3.0, 3.0) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ key and one of
   it knows of none;
 * ``read``: GetItem with ``ConsistentRead: true``,
 
-and records it in a :class:`~dynamolog.checker.History`: ``invoke`` just before the request is
+and records it in a :class:`~dynamolog.testing.checker.History`: ``invoke`` just before the request is
 sent, ``complete`` once the answer is classified (:func:`classify`):
 
 =====================================================  ============  =============================
@@ -29,7 +29,8 @@ condition was never evaluated: recording it as ``fail`` would tell the checker t
 was not current, which it may well have been.
 
 After the run, :func:`read_all` reads every key consistently and :func:`acknowledged_final_check`
-checks those final values against the history.
+checks those final values against the history; :func:`ok_rate` gives the acknowledged operations
+per second in a time window, on which the fault tests assert availability floors.
 
 The HTTP client is deliberately tiny: asyncio streams, ``POST /`` with ``Content-Length``,
 keep-alive, responses with ``Content-Length``, chunked or close-delimited bodies.  The server
@@ -51,7 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from dynamolog.checker import (
+from dynamolog.client.http import read_response
+from dynamolog.testing.checker import (
     CAS,
     DEFAULT_MAX_STEPS,
     FAIL,
@@ -65,7 +67,6 @@ from dynamolog.checker import (
     Value,
     check_key,
 )
-from dynamolog.client.http import read_response
 
 CONDITIONAL_CHECK_FAILED: Final = "ConditionalCheckFailedException"
 #: 400 error types that mean the request was refused before it did anything
@@ -89,7 +90,7 @@ _TARGET_PREFIX: Final = "DynamoDB_20120810."
 
 @dataclass(frozen=True)
 class Classification:
-    """What an HTTP answer means for the history: ``outcome`` is a :mod:`dynamolog.checker` outcome,
+    """What an HTTP answer means for the history: ``outcome`` is a :mod:`dynamolog.testing.checker` outcome,
     ``error`` the DynamoDB error type (short name) or ``HTTP<status>``, ``unexpected`` marks
     answers the workload should never get (they are counted as errors in the stats)."""
 
@@ -197,7 +198,7 @@ class HttpClient:
         self._heads: dict[str, bytes] = {}
 
     def _head(self, target: str, body: bytes) -> bytes:
-        from .client import sigv4
+        from dynamolog.client import sigv4
 
         ts = sigv4.amz_date()
         headers = {"host": self.hostport, "content-type": "application/x-amz-json-1.0",
@@ -457,3 +458,13 @@ def acknowledged_final_check(
         elif r.linearizable is None:
             problems.append(f"key {key!r}: undecided: {r.explanation}")
     return problems
+
+
+def ok_rate(ops: Iterable[Op], start: float, end: float) -> float:
+    """Acknowledged operations per second over ``[start, end)``: the ``ok`` operations that
+    completed in that window, divided by its length (0.0 for an empty window).  The fault tests
+    assert floors on it before, during and after a fault."""
+    if end <= start:
+        return 0.0
+    n = sum(1 for op in ops if op.outcome == OK and op.complete is not None and start <= op.complete < end)
+    return n / (end - start)

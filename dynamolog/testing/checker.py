@@ -1,6 +1,6 @@
 """Linearizability checker for single-key register histories.
 
-The fault tests drive Dynamolog with concurrent clients (see :mod:`dynamolog.workload`), record
+The fault tests drive Dynamolog with concurrent clients (see :mod:`dynamolog.testing.workload`), record
 every request as an :class:`Op` and then ask this module whether each key's history could have
 come from one atomic register.  Linearizability is compositional (local): a history is
 linearizable iff every key's sub-history is, so the check runs per key.
