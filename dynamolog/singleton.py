@@ -21,7 +21,7 @@ two (or more) processes, and a Kafka consumer group elects which one is *active*
   a service that reports itself stopped (``stopped`` event set, e.g. fenced) ends the process so
   that its supervisor restarts it as a standby.
 
-Decision record: docs/decisions/0015-ops-singleton-election.md.
+Decision record: docs/decisions/0017-singleton-election.md.
 """
 
 from __future__ import annotations

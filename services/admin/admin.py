@@ -2,7 +2,7 @@
 
 **The catalog's one writer** (``services/admin/writer.py``): routers and the indexer send every
 change of a table definition here over the internal RPC; it is published only if it was made
-on the table's current record (docs/decisions/0015-catalog-single-writer.md).  The RPC address
+on the table's current record (docs/decisions/0019-catalog-single-writer.md).  The RPC address
 is published in ``dyn.nodes`` under the reserved key ``#admin`` when the auto-admin starts.
 
 **Provisioning** (``services/admin/provision.py``): a table CREATING, UPDATING or DELETING is

@@ -1,6 +1,6 @@
 """The catalog has one writer: the auto-admin.  Two routers that accept control-plane requests
 for one table at the same moment must not overwrite each other's change (docs/decisions/
-0015-catalog-single-writer.md): CreateTable for one name succeeds exactly once, and every tag
+0019-catalog-single-writer.md): CreateTable for one name succeeds exactly once, and every tag
 and TTL change sent through different routers is present at the end."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """How a router's catalog client behaves when the auto-admin's answer is lost or the admin is
-away (docs/decisions/0015-catalog-single-writer.md).  A real internal RPC server stands in for
+away (docs/decisions/0019-catalog-single-writer.md).  A real internal RPC server stands in for
 the auto-admin's catalog writer; the metadata views are not started (no broker needed)."""
 
 from __future__ import annotations
