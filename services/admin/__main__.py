@@ -28,13 +28,18 @@ def main() -> None:
     parser.add_argument("--repair-after", type=float, default=None,
                         help="a replica on a node down for this many seconds is rebuilt on another node "
                         "(default: $DYNAMOLOG_REPAIR_AFTER_S or 30)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address the catalog writer's internal RPC server binds to and publishes for routers "
+                        "and the indexer (default: 127.0.0.1; in containers, this service's host name)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="its port (default: 0, any free port; the address is published in the nodes topic)")
     args = parser.parse_args()
     settings = settings_from(args, admin_check_s=args.check_interval, dead_after_s=args.dead_after,
                              repair_after_s=args.repair_after)
 
     async def start() -> AutoAdmin:
         admin = AutoAdmin(settings, check_interval=settings.admin_check_s, dead_after=settings.dead_after_s,
-                          repair_after=settings.repair_after_s)
+                          repair_after=settings.repair_after_s, rpc_host=args.host, rpc_port=args.port)
         await admin.start()
         return admin
 
