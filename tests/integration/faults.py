@@ -26,6 +26,7 @@ from typing import Any
 from dynamolog.rpc import RpcClient
 from dynamolog.testing import checker, workload
 from tests.api.conftest import credentials_for, make_client, wait_active
+from tests.api.helpers import all_items
 
 #: keys of a fault test's table: enough that every partition of a 4-partition table gets several
 KEYS = [f"key{i}" for i in range(50)]
@@ -252,3 +253,28 @@ def assert_history_ok(run: Run, where: Path, floors: Floors = Floors()) -> dict[
     unknown = res.stats.outcomes.get(checker.UNKNOWN, 0)
     assert unknown <= floors.unknown_per_client_max * run.clients, (unknown, floors, stats)
     return rates
+
+
+# -- global secondary indexes ------------------------------------------------------------------
+def assert_index_matches_table(ddb: Any, table: str, index: str, attribute: str, wait_s: float = 45.0) -> None:
+    """The index ``index`` of ``table`` (keyed on ``attribute``) ends equal to the table's items
+    that have ``attribute``: waits up to ``wait_s`` for the indexer to catch up, then names what
+    is missing and what is stale."""
+    def expected() -> list[tuple[str, str]]:
+        items = all_items(ddb.scan, TableName=table, ConsistentRead=True)
+        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items if attribute in i)
+
+    def indexed() -> list[tuple[str, str]]:
+        items = all_items(ddb.scan, TableName=table, IndexName=index)
+        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items)
+
+    want = expected()
+    deadline = time.monotonic() + wait_s
+    got = indexed()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.5)
+        got = indexed()
+    missing = sorted(set(want) - set(got))
+    stale = sorted(set(got) - set(want))
+    assert not missing and not stale, f"missing {missing[:5]} stale {stale[:5]}"
+    assert len(want) > 10

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import make_client, start_system, wait_active
-from tests.api.helpers import all_items
+from tests.integration.faults import assert_index_matches_table
 
 pytestmark = pytest.mark.integration
 
@@ -75,21 +75,4 @@ def test_indexer_killed_under_load_index_matches_table(system: Any) -> None:
         t.join(30)
     assert written[0] > 30  # a real load (the machine may be slow under CI)
 
-    def expected() -> list[tuple[str, str]]:
-        items = all_items(ddb.scan, TableName=table, ConsistentRead=True)
-        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items if "grp" in i)
-
-    def indexed() -> list[tuple[str, str]]:
-        items = all_items(ddb.scan, TableName=table, IndexName="byGrp")
-        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items)
-
-    want = expected()
-    deadline = time.monotonic() + 45
-    got = indexed()
-    while got != want and time.monotonic() < deadline:
-        time.sleep(0.5)
-        got = indexed()
-    missing = sorted(set(want) - set(got))
-    stale = sorted(set(got) - set(want))
-    assert not missing and not stale, f"missing {missing[:5]} stale {stale[:5]}"
-    assert len(want) > 10
+    assert_index_matches_table(ddb, table, "byGrp", "grp")

@@ -20,7 +20,7 @@ import pytest
 
 from dynamolog.launcher import _pid_alive, health
 from tests.api.conftest import make_client, start_system, wait_active
-from tests.api.helpers import all_items
+from tests.integration.faults import assert_index_matches_table
 from tests.integration.test_replication import assert_history_ok, converged, eventually, leader, new_table, under_load
 
 pytestmark = pytest.mark.integration
@@ -167,22 +167,7 @@ def test_standby_indexer_keeps_the_index_equal_to_its_table_after_the_active_is_
             t.join(30)
     assert written[0] > 30
 
-    def expected() -> list[tuple[str, str]]:
-        items = all_items(ddb.scan, TableName=table, ConsistentRead=True)
-        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items if "grp" in i)
-
-    def indexed() -> list[tuple[str, str]]:
-        items = all_items(ddb.scan, TableName=table, IndexName="byGrp")
-        return sorted((i["pk"]["S"], repr(sorted(i.items()))) for i in items)
-
-    want = expected()
-    deadline = time.monotonic() + 45
-    got = indexed()
-    while got != want and time.monotonic() < deadline:
-        time.sleep(0.5)
-        got = indexed()
-    assert got == want, f"missing {sorted(set(want) - set(got))[:5]} stale {sorted(set(got) - set(want))[:5]}"
-    assert len(want) > 10
+    assert_index_matches_table(ddb, table, "byGrp", "grp")
     sysm.start_service(first)
 
 
