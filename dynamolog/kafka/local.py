@@ -413,6 +413,10 @@ class LocalKafka:
             # member within 2 s instead of the default minimum of 6 s
             "group.min.session.timeout.ms=1000",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=10000",
+            # a broker gives up (and exits) when it cannot register with the controller quorum
+            # within this time: 60 s by default, which a loaded two-core machine starting three
+            # JVMs can exceed; the launcher's own start timeout (180 s) is the bound that counts
+            "initial.broker.registration.timeout.ms=180000",
             # 64 MiB segments: small enough for compaction/retention to act in tests.
             "log.segment.bytes=67108864",
             # Sized for a small heap on a small machine.

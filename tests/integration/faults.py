@@ -46,9 +46,9 @@ async def _call(port: int, op: str, timeout_s: float = 10.0, **args: Any) -> Any
         await client.close()
 
 
-def rpc(sysm: Any, node: str, op: str, **args: Any) -> Any:
+def rpc(sysm: Any, node: str, op: str, timeout_s: float = 10.0, **args: Any) -> Any:
     """One internal RPC straight to a node's own port (never through a test's proxy)."""
-    return asyncio.run(_call(sysm.state()["storage_ports"][node], op, **args))
+    return asyncio.run(_call(sysm.state()["storage_ports"][node], op, timeout_s, **args))
 
 
 def partitions(sysm: Any, table: str) -> dict[str, dict[str, dict[str, Any]]]:

@@ -51,8 +51,15 @@ async def _wait_fenced(admin: KafkaAdmin, node_id: int, timeout_s: float) -> Non
 
 
 async def _isr(admin: KafkaAdmin, name: str) -> list[int]:
-    (t,) = await admin.client.describe_topics([name])
-    return sorted(int(r) for r in t["partitions"][0]["isr"])
+    """The topic's in-sync replicas (a broker's metadata may not list the new topic's partition
+    for a moment after creation: asked again, for up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        (t,) = await admin.client.describe_topics([name])
+        if t["partitions"]:
+            return sorted(int(r) for r in t["partitions"][0]["isr"])
+        assert time.monotonic() < deadline, f"no partition of {name} in the metadata after 30 s"
+        await asyncio.sleep(0.5)
 
 
 def test_a_topic_created_while_a_broker_is_down_keeps_three_replicas(kafka_cluster: Any) -> None:
