@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.conftest import make_client, start_system, wait_active
-from tests.integration.test_replication import converged, eventually, leader, replicas
+from tests.integration.faults import converged, eventually, leader, replicas
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,16 @@ import pytest
 
 from dynamolog.launcher import _pid_alive, health
 from tests.api.conftest import make_client, start_system, wait_active
-from tests.integration.faults import Floors, assert_index_matches_table
-from tests.integration.test_replication import assert_history_ok, converged, eventually, leader, new_table, under_load
+from tests.integration.faults import (
+    Floors,
+    assert_history_ok,
+    assert_index_matches_table,
+    converged,
+    eventually,
+    leader,
+    new_table,
+    under_load,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +119,9 @@ def test_standby_admin_provisions_and_replaces_a_leader_after_the_active_is_kill
     run = under_load(url, "before_kill", fault, after_s=8.0)  # a slow machine: enough load after
     print(f"admin and leader killed together -> new leader in {took[0]:.1f} s")
     assert took[0] < TAKEOVER_BOUND_S
-    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.02))
+    # one partition, whose leader is gone: every client waits on it during the fault, so the
+    # floor that counts here is the time to a new leader (asserted above), and the rate after it
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0))
     new, new_epoch = leader(sysm, "before_kill")
     assert new != old and new_epoch > epoch
     assert active(sysm, "admin") == first

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import make_client, start_system
-from tests.integration.test_replication import (
+from tests.integration.faults import (
+    Floors,
     assert_history_ok,
     converged,
     eventually,
@@ -148,7 +149,9 @@ def test_a_leader_that_lost_kafka_is_replaced_within_seconds(system: Any, tmp_pa
 
     run = under_load(url, table, fault, after_s=8.0)
     print(f"leader replaced after {timing.get('replaced_s')} s; {timing.get('connections_cut')} connections cut")
-    assert_history_ok(run, tmp_path / "history.json")
+    # one partition, whose leader is cut off: every client waits on it during the fault, so the
+    # floor that counts here is the time to a new leader (asserted below), and the rate after it
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0))
     assert timing["connections_cut"] > 0
     assert timing["replaced_s"] < 12, timing
     new, new_epoch = eventually(lambda: leader(sysm, table), 30, "one leader once the old one hears of it")

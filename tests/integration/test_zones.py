@@ -23,7 +23,7 @@ from dynamolog.kafka.admin import KafkaAdmin
 from dynamolog.kafka.local import LocalKafka
 from dynamolog.launcher import System, SystemSpec
 from tests.api.conftest import SYSTEMS, free_port, free_port_block, make_client, session_system_key
-from tests.integration.test_replication import (
+from tests.integration.faults import (
     assert_history_ok,
     converged,
     eventually,
