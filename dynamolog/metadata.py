@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from . import codec
+from .catalog import PartitionInfo
 from .config import Settings
 from .kafka.admin import KafkaAdmin
 
@@ -39,6 +40,10 @@ async def ensure_metadata_topics(settings: Settings) -> None:
         for name in names:
             await admin.ensure_compacted_topic(name)
         await admin.wait_for_topics(names)
+
+
+def _decode_partition(b: bytes) -> PartitionInfo:
+    return PartitionInfo.from_record(codec.decode_partition(b))
 
 
 class TopicView(Generic[V]):
@@ -165,8 +170,8 @@ class Metadata:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.catalog: TopicView[dict[str, Any]] = TopicView(settings, settings.catalog_topic, codec.decode_table)
-        self.partitions: TopicView[dict[str, Any]] = TopicView(
-            settings, settings.partitions_topic, codec.decode_partition
+        self.partitions: TopicView[PartitionInfo] = TopicView(
+            settings, settings.partitions_topic, _decode_partition
         )
         self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node,
                                                           reserved=frozenset([ADMIN_KEY]))
@@ -182,10 +187,10 @@ class Metadata:
         The auto-admin's catalog writer compares it to refuse a change made on a stale copy."""
         return self.catalog.offset(name)
 
-    def table_partitions(self, table_id: str) -> list[dict[str, Any]]:
+    def table_partitions(self, table_id: str) -> list[PartitionInfo]:
         """The live partitions of a table ordered by hash range."""
-        parts = [p for p in self.partitions.items.values() if p["table_id"] == table_id and p["state"] != "DELETED"]
-        parts.sort(key=lambda p: p["hash_start"])
+        parts = [p for p in self.partitions.items.values() if p.table_id == table_id and p.state != "DELETED"]
+        parts.sort(key=lambda p: p.hash_start)
         return parts
 
 
@@ -238,10 +243,11 @@ class MetadataWriter:
         if self.metadata:
             self.metadata.catalog.put_local(name, None, offset)
 
-    async def put_partition(self, part: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.partitions_topic, part["partition_id"], codec.encode_partition(part))
+    async def put_partition(self, part: PartitionInfo) -> None:
+        offset = await self._publish(self.settings.partitions_topic, part.partition_id,
+                                     codec.encode_partition(part.to_record()))
         if self.metadata:
-            self.metadata.partitions.put_local(part["partition_id"], part, offset)
+            self.metadata.partitions.put_local(part.partition_id, part, offset)
 
     async def delete_partition(self, partition_id: str) -> None:
         offset = await self._publish(self.settings.partitions_topic, partition_id, None)

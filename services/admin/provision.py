@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from dynamolog import placement
@@ -93,7 +94,7 @@ class Provisioner:
                 await asyncio.sleep(min(5.0, 0.2 * attempt))
 
     def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
-                   pids: list[str]) -> list[dict[str, Any]]:
+                   pids: list[str]) -> list[PartitionInfo]:
         """PartitionInfos (existing ones as they are) of a table's or an index's partitions."""
         n = len(pids)
         parts = []
@@ -116,43 +117,43 @@ class Provisioner:
                 leader=replicas[0],
                 leader_epoch=1,
                 state="ACTIVE",
-            ).to_record())
+            ))
         return parts
 
-    def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[dict[str, Any]]:
+    def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[PartitionInfo]:
         return self._new_parts(table, index["index_id"], f"{table['table_name']}.{index['index_name']}",
                                index["partition_ids"])
 
-    async def _open_parts(self, parts: list[dict[str, Any]]) -> None:
+    async def _open_parts(self, parts: list[PartitionInfo]) -> None:
         """Create the log topics, publish the partitions, open them on their nodes."""
         async with KafkaAdmin(self.settings.bootstrap) as admin:
             for part in parts:
-                await admin.create_topic(part["log_topic"], configs=LOG_TOPIC_CONFIGS)
-            await admin.wait_for_topics([p["log_topic"] for p in parts])
+                await admin.create_topic(part.log_topic, configs=LOG_TOPIC_CONFIGS)
+            await admin.wait_for_topics([p.log_topic for p in parts])
         for part in parts:
             await self.writer.put_partition(part)
         await asyncio.gather(*(
-            self.routing.client(part["leader"]).call("open", partition=part, timeout_s=60) for part in parts
+            self.routing.client(part.leader or "").call("open", partition=part.to_record(), timeout_s=60) for part in parts
         ))
         await asyncio.gather(*(
-            self.routing.client(node).call("open", partition=part, timeout_s=60)
-            for part in parts for node in part["replicas"] if node != part["leader"]
+            self.routing.client(node).call("open", partition=part.to_record(), timeout_s=60)
+            for part in parts for node in part.replicas if node != part.leader
         ), return_exceptions=True)
 
-    async def _drop_parts(self, parts: list[dict[str, Any]]) -> None:
+    async def _drop_parts(self, parts: list[PartitionInfo]) -> None:
         for part in parts:
-            await self.writer.put_partition(dict(part, state="DELETED"))
+            await self.writer.put_partition(replace(part, state="DELETED"))
         for part in parts:
-            for node in part["replicas"]:
+            for node in part.replicas:
                 try:
-                    await self.routing.client(node).call("drop", pid=part["partition_id"], timeout_s=30)
+                    await self.routing.client(node).call("drop", pid=part.partition_id, timeout_s=30)
                 except (TimeoutError, ConnectionError) as e:
                     # the node drops it on its own when it sees the DELETED state
-                    log.warning("provision: node %s did not confirm dropping %s: %s", node, part["partition_id"], e)
+                    log.warning("provision: node %s did not confirm dropping %s: %s", node, part.partition_id, e)
         async with KafkaAdmin(self.settings.bootstrap) as admin:
-            await admin.delete_topics([p["log_topic"] for p in parts])
+            await admin.delete_topics([p.log_topic for p in parts])
         for part in parts:
-            await self.writer.delete_partition(part["partition_id"])
+            await self.writer.delete_partition(part.partition_id)
 
     async def _provision(self, table: dict[str, Any]) -> None:
         t0 = time.monotonic()

@@ -32,6 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
+from dynamolog.catalog import PartitionInfo
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.indexes import index_ops
@@ -147,7 +148,7 @@ class Indexer:
                 if len(index_parts) != len(index["partition_ids"]):
                     continue  # not provisioned yet
                 for part in self.metadata.table_partitions(table["table_id"]):
-                    key = (index["index_id"], part["partition_id"])
+                    key = (index["index_id"], part.partition_id)
                     wanted.add(key)
                     task = self._tasks.get(key)
                     if task is None or task.done():
@@ -161,7 +162,7 @@ class Indexer:
 
     async def _maybe_activate(self, table: dict[str, Any], index: dict[str, Any]) -> None:
         parts = self.metadata.table_partitions(table["table_id"])
-        if not parts or not all(self._caught_up.get((index["index_id"], p["partition_id"])) for p in parts):
+        if not parts or not all(self._caught_up.get((index["index_id"], p.partition_id)) for p in parts):
             return
 
         def activate(current: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -185,14 +186,14 @@ class Indexer:
                 return table, index
         return None
 
-    async def _feed(self, table_name: str, index_id: str, part: dict[str, Any]) -> None:
+    async def _feed(self, table_name: str, index_id: str, part: PartitionInfo) -> None:
         """Feed one index from one table partition's log, pipelined: while the writes of a
         fetched batch are in flight, the next batch is fetched and sent.  Two batches that
         touch the same index entry are ordered (the later one waits for the earlier), so an
         entry's writes reach its partition in log order; the log position is committed only
         up to where every batch before it was acknowledged."""
-        key = (index_id, part["partition_id"])
-        tp = TopicPartition(part["log_topic"], 0)
+        key = (index_id, part.partition_id)
+        tp = TopicPartition(part.log_topic, 0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
@@ -261,7 +262,7 @@ class Indexer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("indexer: feeding %s from %s failed; restarting", index_id, part["partition_id"])
+            log.exception("indexer: feeding %s from %s failed; restarting", index_id, part.partition_id)
             await asyncio.sleep(1)
         finally:
             for _, t in inflight:
@@ -276,7 +277,7 @@ class Indexer:
         if before:
             await asyncio.gather(*before)
         unit = {"table_id": index["index_id"]}
-        by_part: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        by_part: dict[str, tuple[PartitionInfo, list[dict[str, Any]]]] = {}
         for entry, image in ops.items():
             p = self.routing.partition_for_item_key(unit, entry)
             w: dict[str, Any] = {"key": base64.b64encode(entry).decode(), "keyattrs": {}}
@@ -284,7 +285,7 @@ class Indexer:
                 w["kind"] = "delete"
             else:
                 w.update(kind="put", item=image)
-            by_part.setdefault(p["partition_id"], (p, []))[1].append(w)
+            by_part.setdefault(p.partition_id, (p, []))[1].append(w)
         calls = []
         for p, writes in by_part.values():
             for i in range(0, len(writes), WRITES_PER_REQUEST):

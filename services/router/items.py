@@ -111,7 +111,7 @@ class Items:
         parts = self.routing.partitions(req.unit)
         after = req.after
         index = 0
-        while index < len(parts) and parts[index]["hash_end"] < seg_lo:
+        while index < len(parts) and parts[index].hash_end < seg_lo:
             index += 1
         if req.start_hash is not None:
             index = self.routing.partition_index_for(req.unit, req.start_hash)
@@ -119,10 +119,10 @@ class Items:
         if req.select != "COUNT":
             total["Items"] = []
         remaining = req.limit
-        while index < len(parts) and parts[index]["hash_start"] < seg_hi:
+        while index < len(parts) and parts[index].hash_start < seg_hi:
             part = parts[index]
-            lo = max(seg_lo, part["hash_start"])
-            hi = min(seg_hi, part["hash_end"] + 1)
+            lo = max(seg_lo, part.hash_start)
+            hi = min(seg_hi, part.hash_end + 1)
             res = await self.routing.call(
                 req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
                 lo=b64(lo.to_bytes(8, "big")), hi=b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
@@ -138,7 +138,7 @@ class Items:
                 total["Items"].extend(res.get("Items", []))
             index += 1
             after = None
-            more = index < len(parts) and parts[index]["hash_start"] < seg_hi
+            more = index < len(parts) and parts[index].hash_start < seg_hi
             # the page ends inside this partition (Limit or 1 MB reached there), or exactly at its
             # end with the 1 MB used up while partitions remain: resume after the last key read
             if "last" in res and (res["cut"] or (more and total["bytes"] >= PAGE_BYTES)):

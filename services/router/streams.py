@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec, errors
 from dynamolog.attrs import item_size
-from dynamolog.catalog import key_names, table_arn
+from dynamolog.catalog import PartitionInfo, key_names, table_arn
 from dynamolog.config import Settings
 
 from .validate import check_enum, raise_constraints
@@ -148,14 +148,14 @@ class Streams:
             raise errors.resource_not_found(f"Requested resource not found: Stream: {arn} not found")
         return table
 
-    def _shards(self, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _shards(self, table: dict[str, Any]) -> list[tuple[str, PartitionInfo]]:
         created = int(table["stream_created_ms"])
         out = []
         for part in self.metadata.table_partitions(table["table_id"]):
-            out.append((f"shardId-{created:020d}-{part['partition_id']}", part))
+            out.append((f"shardId-{created:020d}-{part.partition_id}", part))
         return out
 
-    def _shard(self, table: dict[str, Any], shard_id: Any) -> dict[str, Any]:
+    def _shard(self, table: dict[str, Any], shard_id: Any) -> PartitionInfo:
         for sid, part in self._shards(table):
             if sid == shard_id:
                 return part
@@ -221,13 +221,13 @@ class Streams:
                                "less than or equal to 100"])
         shards = []
         for sid, part in self._shards(table):
-            first, end = await self._bounds(table, part["log_topic"])
+            first, end = await self._bounds(table, part.log_topic)
             rng: dict[str, Any] = {"StartingSequenceNumber": _seq(first)}
             if not table.get("stream_enabled"):
                 rng["EndingSequenceNumber"] = _seq(max(first, end - 1))
             shard: dict[str, Any] = {"ShardId": sid, "SequenceNumberRange": rng}
-            if part.get("parent"):
-                shard["ParentShardId"] = f"shardId-{int(table['stream_created_ms']):020d}-{part['parent']}"
+            if part.parent:
+                shard["ParentShardId"] = f"shardId-{int(table['stream_created_ms']):020d}-{part.parent}"
             shards.append(shard)
         start = p.get("ExclusiveStartShardId")
         if start is not None:
@@ -261,7 +261,7 @@ class Streams:
         table = self._table_of_arn(p["StreamArn"])
         part = self._shard(table, p["ShardId"])
         kind = p["ShardIteratorType"]
-        first, end = await self._bounds(table, part["log_topic"])
+        first, end = await self._bounds(table, part.log_topic)
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             if p.get("SequenceNumber") is None:
                 raise errors.validation("Must specify a sequence number with shard iterator type " + kind)
@@ -282,7 +282,7 @@ class Streams:
                             "i": int(time.time() * 1000)})
         return base64.urlsafe_b64encode(raw).decode()
 
-    def _untoken(self, token: Any) -> tuple[dict[str, Any], str, int, dict[str, Any]]:
+    def _untoken(self, token: Any) -> tuple[dict[str, Any], str, int, PartitionInfo]:
         if not isinstance(token, str):
             raise_constraints(["Value null at 'shardIterator' failed to satisfy constraint: Member must not be null"])
             raise AssertionError  # unreachable
@@ -310,7 +310,7 @@ class Streams:
             raise_constraints([f"Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value "
                                + ("greater than or equal to 1" if limit < 1 else "less than or equal to 1000")])
         table, shard, offset, part = self._untoken(p.get("ShardIterator"))
-        topic = part["log_topic"]
+        topic = part.log_topic
         tp = TopicPartition(topic, 0)
         consumer, lock = await self._consumer(topic)
         records: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ from typing import Any
 
 from dynamolog import errors, expr, faults
 from dynamolog.attrs import item_size
-from dynamolog.catalog import hash_key
+from dynamolog.catalog import PartitionInfo, hash_key
 from dynamolog.txnlog import TxnLog, request_digest
 
 from . import capacity
@@ -63,7 +63,7 @@ class Action:
 @dataclass
 class _Participant:
     table: dict[str, Any]
-    part: dict[str, Any]
+    part: PartitionInfo
     actions: list[Action] = field(default_factory=list)
 
 
@@ -89,7 +89,7 @@ class Transactions:
         by_pid: dict[str, _Participant] = {}
         for a in actions:
             part = self.routing.partition_for_item_key(a.table, a.item_key)
-            pp = by_pid.setdefault(part["partition_id"], _Participant(a.table, part))
+            pp = by_pid.setdefault(part.partition_id, _Participant(a.table, part))
             pp.actions.append(a)
         return list(by_pid.values())
 
@@ -178,7 +178,7 @@ class Transactions:
                 a.coll = coll
         try:
             decision = await self.txnlog.decide(txn, "COMMITTED", client_token=token, request_digest=digest,
-                                                participants=[pp.part["partition_id"] for pp in participants])
+                                                participants=[pp.part.partition_id for pp in participants])
         except Exception:
             # the COMMITTED proposal may or may not be in the log: the participants' recovery
             # reads the decision there; the client's outcome is unknown
@@ -208,7 +208,7 @@ class Transactions:
         for pp, r in zip(participants, results, strict=True):
             if isinstance(r, BaseException):
                 log.warning("transaction %s: partition %s did not take the decision (%r); it will resolve it "
-                            "at the deadline", txn, pp.part["partition_id"], r)
+                            "at the deadline", txn, pp.part.partition_id, r)
 
     def _capacity(self, mode: str, actions: list[Action]) -> dict[str, Any]:
         """Transactional writes cost two write units per KB of each item (DynamoDB)."""
