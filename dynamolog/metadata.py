@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from . import codec
-from .catalog import PartitionInfo
+from .catalog import PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
 
@@ -40,6 +40,10 @@ async def ensure_metadata_topics(settings: Settings) -> None:
         for name in names:
             await admin.ensure_compacted_topic(name)
         await admin.wait_for_topics(names)
+
+
+def _decode_table(b: bytes) -> TableDefinition:
+    return TableDefinition.from_record(codec.decode_table(b))
 
 
 def _decode_partition(b: bytes) -> PartitionInfo:
@@ -169,7 +173,7 @@ class Metadata:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog: TopicView[dict[str, Any]] = TopicView(settings, settings.catalog_topic, codec.decode_table)
+        self.catalog: TopicView[TableDefinition] = TopicView(settings, settings.catalog_topic, _decode_table)
         self.partitions: TopicView[PartitionInfo] = TopicView(
             settings, settings.partitions_topic, _decode_partition
         )
@@ -233,10 +237,11 @@ class MetadataWriter:
             meta = await fut
             return int(meta.offset)
 
-    async def put_table(self, table: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))
+    async def put_table(self, table: TableDefinition) -> None:
+        offset = await self._publish(self.settings.catalog_topic, table.table_name,
+                                     codec.encode_table(table.to_record()))
         if self.metadata:
-            self.metadata.catalog.put_local(table["table_name"], table, offset)
+            self.metadata.catalog.put_local(table.table_name, table, offset)
 
     async def delete_table(self, name: str) -> None:
         offset = await self._publish(self.settings.catalog_topic, name, None)

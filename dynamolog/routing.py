@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from . import errors
-from .catalog import PartitionInfo, partition_index_for_hash
+from .catalog import PartitionInfo, Unit, partition_index_for_hash
 from .keys import partition_hash
 from .metadata import Metadata
 from .rpc import RequestLost, RequestTimeout, RpcClient
@@ -35,28 +35,28 @@ class Routing:
         self._maps: dict[str, tuple[list[int], list[PartitionInfo]]] = {}
         metadata.partitions.listen(lambda _k, _v: self._maps.clear())
 
-    def partitions(self, table: dict[str, Any]) -> list[PartitionInfo]:
-        entry = self._maps.get(table["table_id"])
+    def partitions(self, table: Unit) -> list[PartitionInfo]:
+        entry = self._maps.get(table.table_id)
         if entry is None:
-            parts = self.metadata.table_partitions(table["table_id"])
+            parts = self.metadata.table_partitions(table.table_id)
             entry = ([p.hash_start for p in parts], parts)
-            self._maps[table["table_id"]] = entry
+            self._maps[table.table_id] = entry
         return entry[1]
 
-    def partition_index_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> int:
+    def partition_index_for(self, table: Unit, hash_av: dict[str, Any]) -> int:
         self.partitions(table)
-        starts, parts = self._maps[table["table_id"]]
+        starts, parts = self._maps[table.table_id]
         if not parts:
             raise errors.resource_not_found()
         return partition_index_for_hash(starts, partition_hash(hash_av))
 
-    def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> PartitionInfo:
+    def partition_for(self, table: Unit, hash_av: dict[str, Any]) -> PartitionInfo:
         return self.partitions(table)[self.partition_index_for(table, hash_av)]
 
-    def partition_for_item_key(self, table: dict[str, Any], item_key: bytes) -> PartitionInfo:
+    def partition_for_item_key(self, table: Unit, item_key: bytes) -> PartitionInfo:
         """The partition of an encoded item key (its first 8 bytes are the partition hash)."""
         self.partitions(table)
-        starts, parts = self._maps[table["table_id"]]
+        starts, parts = self._maps[table.table_id]
         if not parts:
             raise errors.resource_not_found()
         return parts[partition_index_for_hash(starts, int.from_bytes(item_key[:8], "big"))]
@@ -72,7 +72,7 @@ class Routing:
             self._clients[node_id] = c
         return c
 
-    async def call(self, table: dict[str, Any], part: PartitionInfo, op: str, *, leader: bool,
+    async def call(self, table: Unit, part: PartitionInfo, op: str, *, leader: bool,
                    idempotent: bool = True, **args: Any) -> Any:
         """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica).
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from dynamolog import errors, expr, faults
 from dynamolog.attrs import item_size
-from dynamolog.catalog import PartitionInfo, hash_key
+from dynamolog.catalog import PartitionInfo, TableDefinition, hash_key
 from dynamolog.txnlog import TxnLog, request_digest
 
 from . import capacity
@@ -51,7 +51,7 @@ class Action:
     """One validated item of a transaction."""
 
     index: int
-    table: dict[str, Any]
+    table: TableDefinition
     item_key: bytes
     #: the storage node's write request (kind put / delete / update / check)
     req: dict[str, Any]
@@ -62,7 +62,7 @@ class Action:
 
 @dataclass
 class _Participant:
-    table: dict[str, Any]
+    table: TableDefinition
     part: PartitionInfo
     actions: list[Action] = field(default_factory=list)
 
@@ -130,7 +130,7 @@ class Transactions:
             for a in actions:
                 if a.coll is not None:
                     hk = hash_key(a.table)
-                    metrics.setdefault(a.table["table_name"], []).append(
+                    metrics.setdefault(a.table.table_name, []).append(
                         item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
             if metrics:
                 out["ItemCollectionMetrics"] = metrics
@@ -214,7 +214,7 @@ class Transactions:
         """Transactional writes cost two write units per KB of each item (DynamoDB)."""
         units: dict[str, float] = {}
         for a in actions:
-            name = a.table["table_name"]
+            name = a.table.table_name
             units[name] = units.get(name, 0.0) + capacity.write_units(a.size, transactional=True)
         return capacity.per_table(mode, units, "Write")
 
@@ -248,7 +248,7 @@ class Transactions:
         responses: list[dict[str, Any]] = []
         units: dict[str, float] = {}
         for (a, projection), image in zip(gets, images, strict=True):
-            name = a.table["table_name"]
+            name = a.table.table_name
             size = item_size(image) if image is not None else 0
             units[name] = units.get(name, 0.0) + capacity.read_units(size, consistent=True, transactional=True)
             if image is None:

@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
-from dynamolog.catalog import PartitionInfo
+from dynamolog.catalog import PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
@@ -138,7 +138,7 @@ class StorageNode:
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         #: table id -> (catalog entry, its secondary index key attributes), see _index_keys
-        self._index_keys_cache: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {}
+        self._index_keys_cache: dict[str, tuple[TableDefinition, list[tuple[str, str, str]]]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
         #: open snapshots served to repairing peers: id -> (snapshot, last used, monotonic)
         self._snapshots: dict[str, tuple[Snapshot, float]] = {}
@@ -293,16 +293,15 @@ class StorageNode:
     def _ttl_attribute(self, info: PartitionInfo) -> str | None:
         """The time-to-live attribute of the partition's table (None when TTL is off)."""
         table = self.metadata.catalog.items.get(info.table_name)
-        if table is None or table["table_id"] != info.table_id:
+        if table is None or table.table_id != info.table_id:
             return None
-        attr: str | None = table.get("ttl_attribute")
-        return attr
+        return table.ttl_attribute
 
     def _index_keys(self, info: PartitionInfo) -> list[tuple[str, str, str]]:
         """The secondary index key attributes of the partition's table now (global indexes come
         and go with UpdateTable): (index name, attribute, type), cached per catalog entry."""
         table = self.metadata.catalog.items.get(info.table_name)
-        if table is None or table["table_id"] != info.table_id:
+        if table is None or table.table_id != info.table_id:
             return []
         cached = self._index_keys_cache.get(info.table_id)
         if cached is not None and cached[0] is table:
@@ -317,9 +316,9 @@ class StorageNode:
         if "#" in info.table_id:  # a global secondary index's partition
             return None
 
-        def table() -> dict[str, Any] | None:
+        def table() -> TableDefinition | None:
             t = self.metadata.catalog.items.get(info.table_name)
-            return t if t is not None and t["table_id"] == info.table_id else None
+            return t if t is not None and t.table_id == info.table_id else None
 
         if table() is None and not await self.metadata.catalog.wait_until(lambda: table() is not None, 30):
             raise RuntimeError(f"partition {info.partition_id}: table {info.table_name} "
