@@ -192,7 +192,7 @@ class AutoAdmin:
             except Exception:  # noqa: BLE001 - not a candidate then
                 return
             for p in st["partitions"]:
-                if p.partition_id == pid:
+                if p["partition_id"] == pid:
                     out[n] = int(p.get("next_offset", 0))
 
         await asyncio.gather(*(one(n) for n in nodes))
