@@ -5,9 +5,11 @@ its partitions are PartitionInfo records in ``<ns>.partitions`` (``schemas/Parti
 the codec (:mod:`dynamolog.codec`) hands them over as dicts with the schemas' field names.  The
 typed model (:class:`TableDefinition`, :class:`GlobalIndex`, :class:`LocalIndex`,
 :class:`PartitionInfo`) mirrors the schemas field for field, with ``from_record`` /
-``to_record`` for the codec's dicts.  The functions below are the one place that reads a table's
-key names, attribute types and ARN, and finds the partition of a hash, so no service re-writes
-them; they take either form.
+``to_record`` for the codec's dicts.  It is the representation the services use: the metadata
+views (:mod:`dynamolog.metadata`) decode each record once, the services read it by attribute
+and make changes with ``dataclasses.replace``, and the dicts appear only at the Kafka edge and
+on the internal RPC.  The functions below are the one place that reads a table's key names,
+attribute types and ARN, and finds the partition of a hash, so no service re-writes them.
 """
 
 from __future__ import annotations
@@ -230,6 +232,36 @@ class PartitionInfo:
     def to_record(self) -> dict[str, Any]:
         """The codec's dict (:func:`dynamolog.codec.encode_partition`)."""
         return {**asdict(self), "replicas": list(self.replicas), "children": list(self.children)}
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A storage node's registration, or the auto-admin's address (``schemas/NodeInfo.avsc``)."""
+
+    node_id: str
+    """The node's id; the nodes topic's key."""
+    rpc_address: str
+    """host:port of its internal RPC server."""
+    pid: int
+    """Operating-system process id, for local tooling."""
+    started_at_ms: int
+    """When it registered."""
+    zone: str | None = None
+    """Its availability zone, when it was given."""
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> NodeInfo:
+        """From the codec's dict (:func:`dynamolog.codec.decode_node`)."""
+        return cls(**r)
+
+    def to_record(self) -> dict[str, Any]:
+        """The codec's dict (:func:`dynamolog.codec.encode_node`)."""
+        return asdict(self)
+
+    def host_port(self) -> tuple[str, int]:
+        """(host, port) of :attr:`rpc_address`."""
+        host, _, port = self.rpc_address.rpartition(":")
+        return host, int(port)
 
 
 def partition_index_for_hash(starts: Sequence[int], h: int) -> int:

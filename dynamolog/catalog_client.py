@@ -65,12 +65,12 @@ class CatalogClient:
         node = self.metadata.nodes.reserved.get(ADMIN_KEY)
         if node is None:
             raise ConnectionError("no auto-admin has published its address")
-        host, _, port = node["rpc_address"].rpartition(":")
+        host, port = node.host_port()
         c = self._client
-        if c is None or (c.host, c.port) != (host, int(port)):
+        if c is None or (c.host, c.port) != (host, port):
             if c is not None:
                 self._old.append(c)  # closed with this client (an admin moves rarely)
-            c = self._client = RpcClient(host, int(port), connect_timeout_s=1.0, key=self._key)
+            c = self._client = RpcClient(host, port, connect_timeout_s=1.0, key=self._key)
         return c
 
     async def change(self, name: str, fn: Change) -> TableDefinition | None:

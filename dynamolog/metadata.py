@@ -6,7 +6,8 @@ writer under the reserved key :data:`ADMIN_KEY`) are compacted topics.  Every
 service that needs them holds a :class:`TopicView` per topic: it reads the topic from the
 beginning, then follows it, and calls listeners on each change.  Writers publish through
 :class:`MetadataWriter`, which also updates the writer's own views at once so that a router
-reads its own writes.
+reads its own writes.  The views hold the typed records of :mod:`dynamolog.catalog`, each
+decoded once when it is read from the topic.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from . import codec
-from .catalog import PartitionInfo, TableDefinition
+from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
 
@@ -44,6 +45,10 @@ async def ensure_metadata_topics(settings: Settings) -> None:
 
 def _decode_table(b: bytes) -> TableDefinition:
     return TableDefinition.from_record(codec.decode_table(b))
+
+
+def _decode_node(b: bytes) -> NodeInfo:
+    return NodeInfo.from_record(codec.decode_node(b))
 
 
 def _decode_partition(b: bytes) -> PartitionInfo:
@@ -177,7 +182,7 @@ class Metadata:
         self.partitions: TopicView[PartitionInfo] = TopicView(
             settings, settings.partitions_topic, _decode_partition
         )
-        self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node,
+        self.nodes: TopicView[NodeInfo] = TopicView(settings, settings.nodes_topic, _decode_node,
                                                           reserved=frozenset([ADMIN_KEY]))
 
     async def start(self) -> None:
@@ -259,7 +264,7 @@ class MetadataWriter:
         if self.metadata:
             self.metadata.partitions.put_local(partition_id, None, offset)
 
-    async def put_node(self, node: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.nodes_topic, node["node_id"], codec.encode_node(node))
+    async def put_node(self, node: NodeInfo) -> None:
+        offset = await self._publish(self.settings.nodes_topic, node.node_id, codec.encode_node(node.to_record()))
         if self.metadata:
-            self.metadata.nodes.put_local(node["node_id"], node, offset)
+            self.metadata.nodes.put_local(node.node_id, node, offset)

@@ -66,9 +66,9 @@ class Routing:
         node = self.metadata.nodes.items.get(node_id)
         if node is None:
             raise ConnectionError(f"storage node {node_id} is not registered")
-        host, _, port = node["rpc_address"].rpartition(":")
-        if c is None or (c.host, c.port) != (host, int(port)):
-            c = RpcClient(host, int(port))
+        host, port = node.host_port()
+        if c is None or (c.host, c.port) != (host, port):
+            c = RpcClient(host, port)
             self._clients[node_id] = c
         return c
 

@@ -43,7 +43,7 @@ from typing import Any
 from aiokafka.errors import ProducerFenced
 
 from dynamolog import placement
-from dynamolog.catalog import PartitionInfo
+from dynamolog.catalog import NodeInfo, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.routing import Routing
@@ -94,8 +94,8 @@ class AutoAdmin:
         self.metadata.catalog.listen(self.provisioner.on_table)
         self.provisioner.resume_pending()
         await self.rpc.start()
-        await self.writer.put_node({"node_id": ADMIN_KEY, "rpc_address": f"{self.rpc_host}:{self.rpc.port}",
-                                    "pid": os.getpid(), "started_at_ms": int(time.time() * 1000)})
+        await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
+                                            pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
         self._task = asyncio.ensure_future(self._run())
         log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
@@ -117,7 +117,7 @@ class AutoAdmin:
         node = self.metadata.nodes.items.get(node_id)
         if node is None:
             return None
-        host, _, port = node["rpc_address"].rpartition(":")
+        host, port = node.host_port()
         c = self._clients.get(node_id)
         if c is None or (c.host, c.port) != (host, int(port)):
             c = RpcClient(host, int(port), connect_timeout_s=0.5)
@@ -230,7 +230,7 @@ class AutoAdmin:
                     if n in load:
                         load[n] += 1
         spare = placement.choose_spare(load, part.replicas,
-                                       {n: i.get("zone") for n, i in self.metadata.nodes.items.items()})
+                                       {n: i.zone for n, i in self.metadata.nodes.items.items()})
         if spare is None:
             self._say_once((pid, "no-spare"), "partition %s: replica on %s is lost and no other live node can "
                            "take it; running with %d replicas", pid, lost, len(part.replicas) - 1)

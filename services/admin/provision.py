@@ -105,7 +105,7 @@ class Provisioner:
                 continue
             nodes = self.metadata.nodes.items
             replicas = placement.place_new(nodes, table.table_id, i + (0 if unit_id == table.table_id else 1),
-                                           {n: info.get("zone") for n, info in nodes.items()})
+                                           {n: info.zone for n, info in nodes.items()})
             parts.append(PartitionInfo(
                 partition_id=pid,
                 table_name=table.table_name,

@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
-from dynamolog.catalog import PartitionInfo, TableDefinition
+from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
@@ -156,15 +156,13 @@ class StorageNode:
         await self.txnlog.start()
         await self.rpc.start()
         await self.metadata.start()
-        await self.writer.put_node(
-            {
-                "node_id": self.node_id,
-                "rpc_address": self.advertise or f"{self.host}:{self.rpc.port}",
-                "pid": os.getpid(),
-                "started_at_ms": int(time.time() * 1000),
-                "zone": self.zone,
-            }
-        )
+        await self.writer.put_node(NodeInfo(
+            node_id=self.node_id,
+            rpc_address=self.advertise or f"{self.host}:{self.rpc.port}",
+            pid=os.getpid(),
+            started_at_ms=int(time.time() * 1000),
+            zone=self.zone,
+        ))
         # open every partition this node hosts, then follow changes
         for info in list(self.metadata.partitions.items.values()):
             self._on_partition(info.partition_id, info)
@@ -372,8 +370,8 @@ class StorageNode:
             node = self.metadata.nodes.items.get(peer)
             if node is None:
                 continue
-            host, _, port = node["rpc_address"].rpartition(":")
-            client = RpcClient(host, int(port))
+            host, port = node.host_port()
+            client = RpcClient(host, port)
             t0 = time.monotonic()
             try:
                 snap = await client.call("snapshot_open", pid=pid, timeout_s=10)

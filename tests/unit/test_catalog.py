@@ -9,6 +9,7 @@ import pytest
 
 from dynamolog import codec, errors
 from dynamolog.catalog import (
+    NodeInfo,
     PartitionInfo,
     TableDefinition,
     attribute_types,
@@ -63,6 +64,14 @@ def test_partition_info_round_trips_through_the_codec() -> None:
             "leader": "n1", "leader_epoch": 3, "state": "ACTIVE", "parent": None, "children": []}
     record = codec.decode_partition(codec.encode_partition(part))
     assert PartitionInfo.from_record(record).to_record() == record == part
+
+
+def test_node_info_round_trips_through_the_codec() -> None:
+    node = {"node_id": "n1", "rpc_address": "10.0.0.7:7100", "pid": 42, "started_at_ms": 5, "zone": "b"}
+    record = codec.decode_node(codec.encode_node(node))
+    typed = NodeInfo.from_record(record)
+    assert typed.to_record() == record == node
+    assert typed.host_port() == ("10.0.0.7", 7100)
 
 
 def test_key_names_of_tables_and_indexes() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dynamolog import errors
-from dynamolog.catalog import TableDefinition
+from dynamolog.catalog import NodeInfo, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata
@@ -32,15 +32,15 @@ def _table(**fields: Any) -> TableDefinition:
 def _metadata(port: int | None) -> Metadata:
     md = Metadata(Settings(namespace="unit"))
     if port is not None:
-        md.nodes.put_local(ADMIN_KEY, {"node_id": ADMIN_KEY, "rpc_address": f"127.0.0.1:{port}", "pid": 1,
-                                       "started_at_ms": 0}, 0)
+        md.nodes.put_local(ADMIN_KEY, NodeInfo(node_id=ADMIN_KEY, rpc_address=f"127.0.0.1:{port}", pid=1,
+                                               started_at_ms=0), 0)
     return md
 
 
 def test_admin_address_is_kept_apart_from_storage_nodes() -> None:
     # placement and the liveness loop iterate the storage nodes: the admin must not be one
     md = _metadata(1234)
-    assert ADMIN_KEY not in md.nodes.items and md.nodes.reserved[ADMIN_KEY]["rpc_address"] == "127.0.0.1:1234"
+    assert ADMIN_KEY not in md.nodes.items and md.nodes.reserved[ADMIN_KEY].rpc_address == "127.0.0.1:1234"
 
 
 def test_a_lost_answer_is_resent_unchanged_and_not_applied_twice() -> None:
