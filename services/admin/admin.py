@@ -119,8 +119,8 @@ class AutoAdmin:
             return None
         host, port = node.host_port()
         c = self._clients.get(node_id)
-        if c is None or (c.host, c.port) != (host, int(port)):
-            c = RpcClient(host, int(port), connect_timeout_s=0.5)
+        if c is None or (c.host, c.port) != (host, port):
+            c = RpcClient(host, port, connect_timeout_s=0.5)
             self._clients[node_id] = c
         return c
 
