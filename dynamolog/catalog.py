@@ -5,9 +5,11 @@ its partitions are PartitionInfo records in ``<ns>.partitions`` (``schemas/Parti
 the codec (:mod:`dynamolog.codec`) hands them over as dicts with the schemas' field names.  The
 typed model (:class:`TableDefinition`, :class:`GlobalIndex`, :class:`LocalIndex`,
 :class:`PartitionInfo`) mirrors the schemas field for field, with ``from_record`` /
-``to_record`` for the codec's dicts.  The functions below are the one place that reads a table's
-key names, attribute types and ARN, and finds the partition of a hash, so no service re-writes
-them; they take either form.
+``to_record`` for the codec's dicts.  It is the representation the services use: the metadata
+views (:mod:`dynamolog.metadata`) decode each record once, the services read it by attribute
+and make changes with ``dataclasses.replace``, and the dicts appear only at the Kafka edge and
+on the internal RPC.  The functions below are the one place that reads a table's key names,
+attribute types and ARN, and finds the partition of a hash, so no service re-writes them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import errors
 
@@ -182,6 +184,8 @@ class TableDefinition:
     def key_names(self) -> tuple[str, str | None]:
         """(hash key name, range key name or None)."""
         names = {k.key_type: k.attribute_name for k in self.key_schema}
+        if "HASH" not in names:
+            raise AssertionError(f"table {self.table_name} has no HASH key")
         return names["HASH"], names.get("RANGE")
 
     def attribute_types(self) -> dict[str, str]:
@@ -230,34 +234,79 @@ class PartitionInfo:
         return {**asdict(self), "replicas": list(self.replicas), "children": list(self.children)}
 
 
+@dataclass(frozen=True)
+class NodeInfo:
+    """A storage node's registration, or the auto-admin's address (``schemas/NodeInfo.avsc``)."""
+
+    node_id: str
+    """The node's id; the nodes topic's key."""
+    rpc_address: str
+    """host:port of its internal RPC server."""
+    pid: int
+    """Operating-system process id, for local tooling."""
+    started_at_ms: int
+    """When it registered."""
+    zone: str | None = None
+    """Its availability zone, when it was given."""
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> NodeInfo:
+        """From the codec's dict (:func:`dynamolog.codec.decode_node`)."""
+        return cls(**r)
+
+    def to_record(self) -> dict[str, Any]:
+        """The codec's dict (:func:`dynamolog.codec.encode_node`)."""
+        return asdict(self)
+
+    def host_port(self) -> tuple[str, int]:
+        """(host, port) of :attr:`rpc_address`."""
+        host, _, port = self.rpc_address.rpartition(":")
+        return host, int(port)
+
+
 def partition_index_for_hash(starts: Sequence[int], h: int) -> int:
     """Index of the partition holding hash ``h``, given the partitions' sorted ``hash_start``s."""
     return max(0, bisect.bisect_right(starts, h) - 1)
 
 
-def hash_key(table: dict[str, Any]) -> str:
+def hash_key(table: TableDefinition) -> str:
     """The name of the table's partition (HASH) key."""
-    for k in table["key_schema"]:
-        if k["key_type"] == "HASH":
-            return str(k["attribute_name"])
-    raise AssertionError(f"table {table.get('table_name')} has no HASH key")
+    return table.key_names()[0]
 
 
-def key_names(table: dict[str, Any]) -> tuple[str, str | None]:
+def key_names(table: TableDefinition) -> tuple[str, str | None]:
     """(hash key name, range key name or None) of a table."""
-    range_key = next((str(k["attribute_name"]) for k in table["key_schema"] if k["key_type"] == "RANGE"), None)
-    return hash_key(table), range_key
+    return table.key_names()
 
 
-def index_key_names(table: dict[str, Any], index: dict[str, Any]) -> tuple[str, str | None]:
+def index_key_names(table: TableDefinition, index: GlobalIndex | LocalIndex) -> tuple[str, str | None]:
     """(hash key name, range key name or None) of one of the table's indexes: a global index
     names both; a local index has the table's hash key and its own range key."""
-    return str(index.get("hash_key") or hash_key(table)), index.get("range_key")
+    if isinstance(index, GlobalIndex):
+        return index.hash_key, index.range_key
+    return table.key_names()[0], index.range_key
 
 
-def attribute_types(table: dict[str, Any]) -> dict[str, str]:
+def attribute_types(table: TableDefinition) -> dict[str, str]:
     """Attribute name -> S, N or B, for every attribute the table defines."""
-    return {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+    return table.attribute_types()
+
+
+class Unit(Protocol):
+    """What :class:`dynamolog.routing.Routing` finds partitions of: a :class:`TableDefinition`
+    or an :class:`IndexUnit`."""
+
+    @property
+    def table_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class IndexUnit:
+    """The partitions of a global index, as :class:`dynamolog.routing.Routing` finds them (a
+    table is found by its own ``table_id``)."""
+
+    table_id: str
+    """The index's ``index_id`` (``<table_id>#<index name>``), its partitions' table id."""
 
 
 def table_arn(region: str, name: str) -> str:
@@ -276,8 +325,8 @@ def parse_arn(arn: Any) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
-def in_use(table: dict[str, Any]) -> errors.ApiError:
+def in_use(table: TableDefinition) -> errors.ApiError:
     """ResourceInUseException for a change of a table that is being created, updated or deleted."""
-    doing = {"CREATING": "created", "UPDATING": "updated", "DELETING": "deleted"}.get(table["status"], "updated")
+    doing = {"CREATING": "created", "UPDATING": "updated", "DELETING": "deleted"}.get(table.status, "updated")
     return errors.resource_in_use(
-        f"Attempt to change a resource which is still in use: Table is being {doing}: {table['table_name']}")
+        f"Attempt to change a resource which is still in use: Table is being {doing}: {table.table_name}")

@@ -29,13 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from . import errors
+from .catalog import TableDefinition
 from .metadata import ADMIN_KEY, Metadata
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
 #: a change of one table: current definition (or None) -> new definition, or None for no change
-Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+Change = Callable[[TableDefinition | None], TableDefinition | None]
 
 #: how long a change waits for an auto-admin that cannot be reached
 WAIT_S = 30.0
@@ -64,15 +65,15 @@ class CatalogClient:
         node = self.metadata.nodes.reserved.get(ADMIN_KEY)
         if node is None:
             raise ConnectionError("no auto-admin has published its address")
-        host, _, port = node["rpc_address"].rpartition(":")
+        host, port = node.host_port()
         c = self._client
-        if c is None or (c.host, c.port) != (host, int(port)):
+        if c is None or (c.host, c.port) != (host, port):
             if c is not None:
                 self._old.append(c)  # closed with this client (an admin moves rarely)
-            c = self._client = RpcClient(host, int(port), connect_timeout_s=1.0, key=self._key)
+            c = self._client = RpcClient(host, port, connect_timeout_s=1.0, key=self._key)
         return c
 
-    async def change(self, name: str, fn: Change) -> dict[str, Any] | None:
+    async def change(self, name: str, fn: Change) -> TableDefinition | None:
         """Apply ``fn`` to table ``name`` through the auto-admin; returns the table's definition
         after the change (or as it is, when ``fn`` changed nothing)."""
         loop = asyncio.get_running_loop()
@@ -80,22 +81,22 @@ class CatalogClient:
         request_id = uuid.uuid4().hex
         base = self.metadata.catalog.items.get(name)
         version = self.metadata.version(name)
-        sent: dict[str, Any] | None = None  # what was sent, while its outcome is unknown
+        sent: TableDefinition | None = None  # what was sent, while its outcome is unknown
         conflicts = 0
         attempt = 0
         while True:
             if sent is None:
-                new = fn(None if base is None else _copy(base))
+                new = fn(base)  # frozen: the change cannot edit the cached copy
                 if new is None:
                     return base
-                if new.get("table_name") != name:
-                    raise AssertionError(f"a change of {name} returned a definition of {new.get('table_name')}")
+                if new.table_name != name:
+                    raise AssertionError(f"a change of {name} returned a definition of {new.table_name}")
             else:
                 new = sent
             attempt += 1
             try:
                 answer = await self._admin().call("catalog_put", timeout_s=self.call_timeout_s, name=name,
-                                                  base=-1 if base is None else version, table=new,
+                                                  base=-1 if base is None else version, table=new.to_record(),
                                                   request_id=request_id)
             except (RequestLost, RequestTimeout) as e:
                 sent = new  # it may have been published: send exactly this again
@@ -103,7 +104,8 @@ class CatalogClient:
             except (ConnectionError, TimeoutError) as e:  # not sent: nothing was published
                 reason = str(e) or type(e).__name__
             else:
-                current: dict[str, Any] | None = answer.get("table")
+                record: dict[str, Any] | None = answer.get("table")
+                current = None if record is None else TableDefinition.from_record(record)
                 # read your own writes: the view takes the record at its offset (a newer one it
                 # may already hold is kept)
                 self.metadata.catalog.put_local(name, current, int(answer["version"]))
@@ -126,15 +128,3 @@ class CatalogClient:
         for c in [*self._old, *([self._client] if self._client else [])]:
             await c.close()
 
-
-def _copy(table: dict[str, Any]) -> dict[str, Any]:
-    """A deep enough copy for a change to edit freely (records hold lists and dicts of plain values)."""
-    out: dict[str, Any] = {}
-    for k, v in table.items():
-        if isinstance(v, list):
-            out[k] = [dict(x) if isinstance(x, dict) else x for x in v]
-        elif isinstance(v, dict):
-            out[k] = dict(v)
-        else:
-            out[k] = v
-    return out

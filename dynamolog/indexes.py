@@ -17,11 +17,12 @@ attribute, or holding one of the wrong type, has no entry (a sparse index, as Dy
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 
-from .catalog import attribute_types, key_names
+from .catalog import TableDefinition
 from .keys import encode_value, hash_prefix, prefix_end
 
 Item = dict[str, Any]
@@ -30,18 +31,48 @@ _TERM = b"\x00\x01"
 _AFTER = b"\x00\x02"
 
 
+class IndexSchema(Protocol):
+    """What an index's entries are made of: a :class:`dynamolog.catalog.GlobalIndex`, or a local
+    index's :class:`LocalShape`."""
+
+    @property
+    def hash_key(self) -> str: ...
+    @property
+    def range_key(self) -> str | None: ...
+    @property
+    def projection_type(self) -> str: ...
+    @property
+    def non_key_attributes(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class LocalShape:
+    """A local secondary index with the table's partition key filled in."""
+
+    index_name: str
+    """The name the API uses."""
+    hash_key: str
+    """The table's partition key attribute."""
+    range_key: str
+    """The index's sort key attribute."""
+    projection_type: str
+    """ALL, KEYS_ONLY or INCLUDE."""
+    non_key_attributes: tuple[str, ...]
+    """The attributes INCLUDE projects besides the keys."""
+
+
 def _esc(av: dict[str, Any]) -> bytes:
     return encode_value(av).replace(b"\x00", b"\x00\xff")
 
 
-def index_keys(index: dict[str, Any], item: Item | None, types: dict[str, str]) -> tuple[Any, Any] | None:
+def index_keys(index: IndexSchema, item: Item | None, types: dict[str, str]) -> tuple[Any, Any] | None:
     """(hash value, range value or None) of ``item`` in ``index``, or None if it has no entry."""
     if item is None:
         return None
-    h = item.get(index["hash_key"])
-    if not isinstance(h, dict) or next(iter(h)) != types.get(index["hash_key"]):
+    h = item.get(index.hash_key)
+    if not isinstance(h, dict) or next(iter(h)) != types.get(index.hash_key):
         return None
-    rk = index.get("range_key")
+    rk = index.range_key
     if rk is None:
         return h, None
     r = item.get(rk)
@@ -86,18 +117,18 @@ def index_key_range(prefix: bytes, cond: list[Any] | None) -> tuple[bytes, bytes
     raise ValueError(f"unknown sort key operator {op!r}")
 
 
-def project(index: dict[str, Any], item: Item, table_keys: list[str]) -> Item:
+def project(index: IndexSchema, item: Item, table_keys: list[str]) -> Item:
     """The item as the index stores it."""
-    kind = index["projection_type"]
+    kind = index.projection_type
     if kind == "ALL":
         return item
-    keep = set(table_keys) | {index["hash_key"]} | ({index["range_key"]} if index.get("range_key") else set())
+    keep = set(table_keys) | {index.hash_key} | ({index.range_key} if index.range_key else set())
     if kind == "INCLUDE":
-        keep |= set(index.get("non_key_attributes") or [])
+        keep |= set(index.non_key_attributes)
     return {k: v for k, v in item.items() if k in keep}
 
 
-def index_ops(index: dict[str, Any], base_key: bytes, old: Item | None, new: Item | None,
+def index_ops(index: IndexSchema, base_key: bytes, old: Item | None, new: Item | None,
               types: dict[str, str], table_keys: list[str]) -> list[tuple[bytes, Item | None]]:
     """What one change of a base item does to an index: (entry key, projected item, or None to
     delete the entry).  A changed index key deletes the old entry and puts the new one."""
@@ -137,13 +168,14 @@ class LocalIndexes:
     old and new images alone, so every replica folding the log reaches the same state.
     """
 
-    def __init__(self, table: dict[str, Any]) -> None:
-        self.hash_key, rk = key_names(table)
+    def __init__(self, table: TableDefinition) -> None:
+        self.hash_key, rk = table.key_names()
         self.table_keys: list[str] = [self.hash_key] + ([rk] if rk else [])
-        self.types: dict[str, str] = attribute_types(table)
-        self.indexes: list[dict[str, Any]] = [dict(i, hash_key=self.hash_key)
-                                              for i in table.get("local_indexes") or []]
-        self.spaces = [local_space(i["index_name"]) for i in self.indexes]
+        self.types: dict[str, str] = table.attribute_types()
+        self.indexes: list[LocalShape] = [
+            LocalShape(i.index_name, self.hash_key, i.range_key, i.projection_type, i.non_key_attributes)
+            for i in table.local_indexes]
+        self.spaces = [local_space(i.index_name) for i in self.indexes]
 
     def __bool__(self) -> bool:
         return bool(self.indexes)
@@ -182,16 +214,16 @@ class LocalIndexes:
 
 
 # -- index key attributes of a write ----------------------------------------------------------
-def index_key_attributes(table: dict[str, Any]) -> list[tuple[str, str, str]]:
+def index_key_attributes(table: TableDefinition) -> list[tuple[str, str, str]]:
     """The secondary index key attributes of a table: (index name, attribute, type), for its
     global indexes (but those being deleted) and its local ones."""
-    types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
+    types = table.attribute_types()
     out: list[tuple[str, str, str]] = []
-    for g in table.get("global_indexes") or []:
-        if g["status"] != "DELETING":
-            out += [(g["index_name"], a, types[a]) for a in (g["hash_key"], g.get("range_key")) if a in types]
-    for loc in table.get("local_indexes") or []:
-        out.append((loc["index_name"], loc["range_key"], types[loc["range_key"]]))
+    for g in table.global_indexes:
+        if g.status != "DELETING":
+            out += [(g.index_name, a, types[a]) for a in (g.hash_key, g.range_key) if a is not None and a in types]
+    for loc in table.local_indexes:
+        out.append((loc.index_name, loc.range_key, types[loc.range_key]))
     return out
 
 

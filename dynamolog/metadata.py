@@ -6,7 +6,8 @@ writer under the reserved key :data:`ADMIN_KEY`) are compacted topics.  Every
 service that needs them holds a :class:`TopicView` per topic: it reads the topic from the
 beginning, then follows it, and calls listeners on each change.  Writers publish through
 :class:`MetadataWriter`, which also updates the writer's own views at once so that a router
-reads its own writes.
+reads its own writes.  The views hold the typed records of :mod:`dynamolog.catalog`, each
+decoded once when it is read from the topic.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from . import codec
+from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
 
@@ -39,6 +41,18 @@ async def ensure_metadata_topics(settings: Settings) -> None:
         for name in names:
             await admin.ensure_compacted_topic(name)
         await admin.wait_for_topics(names)
+
+
+def _decode_table(b: bytes) -> TableDefinition:
+    return TableDefinition.from_record(codec.decode_table(b))
+
+
+def _decode_node(b: bytes) -> NodeInfo:
+    return NodeInfo.from_record(codec.decode_node(b))
+
+
+def _decode_partition(b: bytes) -> PartitionInfo:
+    return PartitionInfo.from_record(codec.decode_partition(b))
 
 
 class TopicView(Generic[V]):
@@ -164,11 +178,11 @@ class Metadata:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog: TopicView[dict[str, Any]] = TopicView(settings, settings.catalog_topic, codec.decode_table)
-        self.partitions: TopicView[dict[str, Any]] = TopicView(
-            settings, settings.partitions_topic, codec.decode_partition
+        self.catalog: TopicView[TableDefinition] = TopicView(settings, settings.catalog_topic, _decode_table)
+        self.partitions: TopicView[PartitionInfo] = TopicView(
+            settings, settings.partitions_topic, _decode_partition
         )
-        self.nodes: TopicView[dict[str, Any]] = TopicView(settings, settings.nodes_topic, codec.decode_node,
+        self.nodes: TopicView[NodeInfo] = TopicView(settings, settings.nodes_topic, _decode_node,
                                                           reserved=frozenset([ADMIN_KEY]))
 
     async def start(self) -> None:
@@ -182,10 +196,10 @@ class Metadata:
         The auto-admin's catalog writer compares it to refuse a change made on a stale copy."""
         return self.catalog.offset(name)
 
-    def table_partitions(self, table_id: str) -> list[dict[str, Any]]:
+    def table_partitions(self, table_id: str) -> list[PartitionInfo]:
         """The live partitions of a table ordered by hash range."""
-        parts = [p for p in self.partitions.items.values() if p["table_id"] == table_id and p["state"] != "DELETED"]
-        parts.sort(key=lambda p: p["hash_start"])
+        parts = [p for p in self.partitions.items.values() if p.table_id == table_id and p.state != "DELETED"]
+        parts.sort(key=lambda p: p.hash_start)
         return parts
 
 
@@ -228,27 +242,29 @@ class MetadataWriter:
             meta = await fut
             return int(meta.offset)
 
-    async def put_table(self, table: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.catalog_topic, table["table_name"], codec.encode_table(table))
+    async def put_table(self, table: TableDefinition) -> None:
+        offset = await self._publish(self.settings.catalog_topic, table.table_name,
+                                     codec.encode_table(table.to_record()))
         if self.metadata:
-            self.metadata.catalog.put_local(table["table_name"], table, offset)
+            self.metadata.catalog.put_local(table.table_name, table, offset)
 
     async def delete_table(self, name: str) -> None:
         offset = await self._publish(self.settings.catalog_topic, name, None)
         if self.metadata:
             self.metadata.catalog.put_local(name, None, offset)
 
-    async def put_partition(self, part: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.partitions_topic, part["partition_id"], codec.encode_partition(part))
+    async def put_partition(self, part: PartitionInfo) -> None:
+        offset = await self._publish(self.settings.partitions_topic, part.partition_id,
+                                     codec.encode_partition(part.to_record()))
         if self.metadata:
-            self.metadata.partitions.put_local(part["partition_id"], part, offset)
+            self.metadata.partitions.put_local(part.partition_id, part, offset)
 
     async def delete_partition(self, partition_id: str) -> None:
         offset = await self._publish(self.settings.partitions_topic, partition_id, None)
         if self.metadata:
             self.metadata.partitions.put_local(partition_id, None, offset)
 
-    async def put_node(self, node: dict[str, Any]) -> None:
-        offset = await self._publish(self.settings.nodes_topic, node["node_id"], codec.encode_node(node))
+    async def put_node(self, node: NodeInfo) -> None:
+        offset = await self._publish(self.settings.nodes_topic, node.node_id, codec.encode_node(node.to_record()))
         if self.metadata:
-            self.metadata.nodes.put_local(node["node_id"], node, offset)
+            self.metadata.nodes.put_local(node.node_id, node, offset)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from . import errors
-from .catalog import partition_index_for_hash
+from .catalog import PartitionInfo, Unit, partition_index_for_hash
 from .keys import partition_hash
 from .metadata import Metadata
 from .rpc import RequestLost, RequestTimeout, RpcClient
@@ -32,31 +32,31 @@ class Routing:
         self._clients: dict[str, RpcClient] = {}
         self._rr = 0
         # table_id -> (sorted hash starts, partitions), rebuilt when dyn.partitions changes
-        self._maps: dict[str, tuple[list[int], list[dict[str, Any]]]] = {}
+        self._maps: dict[str, tuple[list[int], list[PartitionInfo]]] = {}
         metadata.partitions.listen(lambda _k, _v: self._maps.clear())
 
-    def partitions(self, table: dict[str, Any]) -> list[dict[str, Any]]:
-        entry = self._maps.get(table["table_id"])
+    def partitions(self, table: Unit) -> list[PartitionInfo]:
+        entry = self._maps.get(table.table_id)
         if entry is None:
-            parts = self.metadata.table_partitions(table["table_id"])
-            entry = ([p["hash_start"] for p in parts], parts)
-            self._maps[table["table_id"]] = entry
+            parts = self.metadata.table_partitions(table.table_id)
+            entry = ([p.hash_start for p in parts], parts)
+            self._maps[table.table_id] = entry
         return entry[1]
 
-    def partition_index_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> int:
+    def partition_index_for(self, table: Unit, hash_av: dict[str, Any]) -> int:
         self.partitions(table)
-        starts, parts = self._maps[table["table_id"]]
+        starts, parts = self._maps[table.table_id]
         if not parts:
             raise errors.resource_not_found()
         return partition_index_for_hash(starts, partition_hash(hash_av))
 
-    def partition_for(self, table: dict[str, Any], hash_av: dict[str, Any]) -> dict[str, Any]:
+    def partition_for(self, table: Unit, hash_av: dict[str, Any]) -> PartitionInfo:
         return self.partitions(table)[self.partition_index_for(table, hash_av)]
 
-    def partition_for_item_key(self, table: dict[str, Any], item_key: bytes) -> dict[str, Any]:
+    def partition_for_item_key(self, table: Unit, item_key: bytes) -> PartitionInfo:
         """The partition of an encoded item key (its first 8 bytes are the partition hash)."""
         self.partitions(table)
-        starts, parts = self._maps[table["table_id"]]
+        starts, parts = self._maps[table.table_id]
         if not parts:
             raise errors.resource_not_found()
         return parts[partition_index_for_hash(starts, int.from_bytes(item_key[:8], "big"))]
@@ -66,13 +66,13 @@ class Routing:
         node = self.metadata.nodes.items.get(node_id)
         if node is None:
             raise ConnectionError(f"storage node {node_id} is not registered")
-        host, _, port = node["rpc_address"].rpartition(":")
-        if c is None or (c.host, c.port) != (host, int(port)):
-            c = RpcClient(host, int(port))
+        host, port = node.host_port()
+        if c is None or (c.host, c.port) != (host, port):
+            c = RpcClient(host, port)
             self._clients[node_id] = c
         return c
 
-    async def call(self, table: dict[str, Any], part: dict[str, Any], op: str, *, leader: bool,
+    async def call(self, table: Unit, part: PartitionInfo, op: str, *, leader: bool,
                    idempotent: bool = True, **args: Any) -> Any:
         """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica).
 
@@ -81,14 +81,14 @@ class Routing:
         retrying a conditional write could answer ConditionalCheckFailed for a write that took
         effect.  The client gets a retriable InternalServerError (outcome unknown), as from
         DynamoDB.  A "not the leader" answer or a refused connection is retried: nothing ran."""
-        pid = part["partition_id"]
+        pid = part.partition_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_WINDOW_S
         attempt = 0
         while True:
             attempt += 1
             current = self.metadata.partitions.items.get(pid, part)
-            node_id = current.get("leader") if leader else self._pick_replica(current, attempt)
+            node_id = current.leader if leader else self._pick_replica(current, attempt)
             try:
                 if not node_id:
                     raise ConnectionError(f"partition {pid} has no leader")
@@ -114,18 +114,19 @@ class Routing:
                 log.warning("routing: giving up on partition %s after %d attempts: %s", pid, attempt, reason)
                 raise errors.internal("The partition is unavailable; retry the request")
             # wait for a change in the partition map, or back off
-            epoch = current.get("leader_epoch")
+            epoch = current.leader_epoch
 
-            def changed(epoch: Any = epoch) -> bool:
-                return bool(self.metadata.partitions.items.get(pid, {}).get("leader_epoch") != epoch)
+            def changed(epoch: int = epoch) -> bool:
+                now = self.metadata.partitions.items.get(pid)
+                return now is None or now.leader_epoch != epoch
 
             await self.metadata.partitions.wait_until(
                 changed,
                 min(0.05 * 2**attempt, 1.0),
             )
 
-    def _pick_replica(self, part: dict[str, Any], attempt: int) -> str | None:
-        replicas = part.get("replicas") or []
+    def _pick_replica(self, part: PartitionInfo, attempt: int) -> str | None:
+        replicas = part.replicas
         if not replicas:
             return None
         # round robin over the replicas; a retry moves on to the next one (the one that failed

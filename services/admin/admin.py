@@ -37,11 +37,13 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiokafka.errors import ProducerFenced
 
 from dynamolog import placement
+from dynamolog.catalog import NodeInfo, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.routing import Routing
@@ -92,8 +94,8 @@ class AutoAdmin:
         self.metadata.catalog.listen(self.provisioner.on_table)
         self.provisioner.resume_pending()
         await self.rpc.start()
-        await self.writer.put_node({"node_id": ADMIN_KEY, "rpc_address": f"{self.rpc_host}:{self.rpc.port}",
-                                    "pid": os.getpid(), "started_at_ms": int(time.time() * 1000)})
+        await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
+                                            pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
         self._task = asyncio.ensure_future(self._run())
         log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
@@ -115,10 +117,10 @@ class AutoAdmin:
         node = self.metadata.nodes.items.get(node_id)
         if node is None:
             return None
-        host, _, port = node["rpc_address"].rpartition(":")
+        host, port = node.host_port()
         c = self._clients.get(node_id)
-        if c is None or (c.host, c.port) != (host, int(port)):
-            c = RpcClient(host, int(port), connect_timeout_s=0.5)
+        if c is None or (c.host, c.port) != (host, port):
+            c = RpcClient(host, port, connect_timeout_s=0.5)
             self._clients[node_id] = c
         return c
 
@@ -168,12 +170,12 @@ class AutoAdmin:
 
     async def _act(self) -> None:
         for pid, part in list(self.metadata.partitions.items.items()):
-            if part["state"] != "ACTIVE":
+            if part.state != "ACTIVE":
                 continue
-            if not self.healthy(part.get("leader"), pid):
+            if not self.healthy(part.leader, pid):
                 await self._elect(pid, part)
                 continue
-            lost = [n for n in part["replicas"] if self.silent_for(n) >= self.repair_after]
+            lost = [n for n in part.replicas if self.silent_for(n) >= self.repair_after]
             if lost:
                 await self._repair(pid, part, lost[0])
 
@@ -196,63 +198,63 @@ class AutoAdmin:
         await asyncio.gather(*(one(n) for n in nodes))
         return out
 
-    async def _elect(self, pid: str, part: dict[str, Any]) -> None:
-        candidates = [n for n in part["replicas"] if n != part.get("leader") and self.healthy(n, pid)]
+    async def _elect(self, pid: str, part: PartitionInfo) -> None:
+        candidates = [n for n in part.replicas if n != part.leader and self.healthy(n, pid)]
         if not candidates:
             self._say_once((pid, "no-candidate"), "partition %s: leader %s is down and no other replica is alive; "
-                           "waiting", pid, part.get("leader"))
+                           "waiting", pid, part.leader)
             return
         offsets = await self._offsets(pid, candidates)
         if not offsets:
             return
-        new = max(offsets, key=lambda n: (offsets[n], -part["replicas"].index(n)))
+        new = max(offsets, key=lambda n: (offsets[n], -part.replicas.index(n)))
         current = self.metadata.partitions.items.get(pid)
         if current != part:
             return  # changed meanwhile (another writer); look again next round
-        info = dict(part, leader=new, leader_epoch=part["leader_epoch"] + 1)
+        info = replace(part, leader=new, leader_epoch=part.leader_epoch + 1)
         await self.writer.put_partition(info)
         self.elections += 1
         self._said.discard((pid, "no-candidate"))
-        old = part.get("leader") or ""
+        old = part.leader or ""
         why = (f"silent for {self.silent_for(old):.1f} s" if not self.alive(old)
                else f"unhealthy ({self._unhealthy.get(old, {}).get(pid)})")
         log.warning("partition %s: leader %s %s; elected %s (applied up to offset %d), epoch %d",
-                    pid, old, why, new, offsets[new], info["leader_epoch"])
+                    pid, old, why, new, offsets[new], info.leader_epoch)
         self._open_soon(new, info)
 
-    async def _repair(self, pid: str, part: dict[str, Any], lost: str) -> None:
+    async def _repair(self, pid: str, part: PartitionInfo, lost: str) -> None:
         load: dict[str, int] = {n: 0 for n in self.metadata.nodes.items if self.alive(n)}
         for p in self.metadata.partitions.items.values():
-            if p["state"] == "ACTIVE":
-                for n in p["replicas"]:
+            if p.state == "ACTIVE":
+                for n in p.replicas:
                     if n in load:
                         load[n] += 1
-        spare = placement.choose_spare(load, part["replicas"],
-                                       {n: i.get("zone") for n, i in self.metadata.nodes.items.items()})
+        spare = placement.choose_spare(load, part.replicas,
+                                       {n: i.zone for n, i in self.metadata.nodes.items.items()})
         if spare is None:
             self._say_once((pid, "no-spare"), "partition %s: replica on %s is lost and no other live node can "
-                           "take it; running with %d replicas", pid, lost, len(part["replicas"]) - 1)
+                           "take it; running with %d replicas", pid, lost, len(part.replicas) - 1)
             return
         current = self.metadata.partitions.items.get(pid)
         if current != part:
             return
-        replicas = [spare if n == lost else n for n in part["replicas"]]
-        info = dict(part, replicas=replicas)
+        replicas = tuple(spare if n == lost else n for n in part.replicas)
+        info = replace(part, replicas=replicas)
         await self.writer.put_partition(info)
         self.repairs += 1
         log.warning("partition %s: replica on %s lost for %.1f s; rebuilding it on %s", pid, lost,
                     self.silent_for(lost), spare)
         self._open_soon(spare, info)
 
-    def _open_soon(self, node_id: str, info: dict[str, Any]) -> None:
+    def _open_soon(self, node_id: str, info: PartitionInfo) -> None:
         """Tell the node at once (it also learns it from the partition map)."""
         async def tell() -> None:
             c = self._client(node_id)
             if c is not None:
                 try:
-                    await c.call("open", partition=info, timeout_s=120)
+                    await c.call("open", partition=info.to_record(), timeout_s=120)
                 except Exception as e:  # noqa: BLE001 - the node learns it from dyn.partitions anyway
-                    log.info("partition %s: asking %s to open it failed (%r)", info["partition_id"], node_id, e)
+                    log.info("partition %s: asking %s to open it failed (%r)", info.partition_id, node_id, e)
 
         t = asyncio.ensure_future(tell())
         self._tells.add(t)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
 from dynamolog import placement
-from dynamolog.catalog import PENDING_STATUSES, PartitionInfo
+from dynamolog.catalog import PENDING_STATUSES, GlobalIndex, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.kafka.admin import KafkaAdmin
 from dynamolog.metadata import Metadata, MetadataWriter
@@ -54,12 +55,12 @@ class Provisioner:
     def resume_pending(self) -> None:
         """Finish any table left CREATING, UPDATING or DELETING."""
         for name, table in list(self.metadata.catalog.items.items()):
-            if table["status"] in PENDING_STATUSES:
+            if table.status in PENDING_STATUSES:
                 self.start_work(name)
 
-    def on_table(self, name: str, table: dict[str, Any] | None) -> None:
+    def on_table(self, name: str, table: TableDefinition | None) -> None:
         """Catalog listener: a table that needs work gets it."""
-        if table is not None and table["status"] in PENDING_STATUSES:
+        if table is not None and table.status in PENDING_STATUSES:
             self.start_work(name)
 
     def start_work(self, name: str) -> None:
@@ -79,11 +80,11 @@ class Provisioner:
             if table is None:
                 return
             try:
-                if table["status"] == "CREATING":
+                if table.status == "CREATING":
                     await self._provision(table)
-                elif table["status"] == "UPDATING":
+                elif table.status == "UPDATING":
                     await self._finish_update(table)
-                elif table["status"] == "DELETING":
+                elif table.status == "DELETING":
                     await self._deprovision(table)
                 return
             except asyncio.CancelledError:
@@ -92,8 +93,8 @@ class Provisioner:
                 log.exception("provision: %s failed (attempt %d); retrying", name, attempt)
                 await asyncio.sleep(min(5.0, 0.2 * attempt))
 
-    def _new_parts(self, table: dict[str, Any], unit_id: str, topic_name: str,
-                   pids: list[str]) -> list[dict[str, Any]]:
+    def _new_parts(self, table: TableDefinition, unit_id: str, topic_name: str,
+                   pids: Sequence[str]) -> list[PartitionInfo]:
         """PartitionInfos (existing ones as they are) of a table's or an index's partitions."""
         n = len(pids)
         parts = []
@@ -103,11 +104,11 @@ class Provisioner:
                 parts.append(existing)
                 continue
             nodes = self.metadata.nodes.items
-            replicas = placement.place_new(nodes, table["table_id"], i + (0 if unit_id == table["table_id"] else 1),
-                                           {n: info.get("zone") for n, info in nodes.items()})
+            replicas = placement.place_new(nodes, table.table_id, i + (0 if unit_id == table.table_id else 1),
+                                           {n: info.zone for n, info in nodes.items()})
             parts.append(PartitionInfo(
                 partition_id=pid,
-                table_name=table["table_name"],
+                table_name=table.table_name,
                 table_id=unit_id,
                 hash_start=i * HASH_SPACE // n,
                 hash_end=(i + 1) * HASH_SPACE // n - 1,
@@ -116,86 +117,86 @@ class Provisioner:
                 leader=replicas[0],
                 leader_epoch=1,
                 state="ACTIVE",
-            ).to_record())
+            ))
         return parts
 
-    def _index_parts(self, table: dict[str, Any], index: dict[str, Any]) -> list[dict[str, Any]]:
-        return self._new_parts(table, index["index_id"], f"{table['table_name']}.{index['index_name']}",
-                               index["partition_ids"])
+    def _index_parts(self, table: TableDefinition, index: GlobalIndex) -> list[PartitionInfo]:
+        return self._new_parts(table, index.index_id, f"{table.table_name}.{index.index_name}",
+                               index.partition_ids)
 
-    async def _open_parts(self, parts: list[dict[str, Any]]) -> None:
+    async def _open_parts(self, parts: list[PartitionInfo]) -> None:
         """Create the log topics, publish the partitions, open them on their nodes."""
         async with KafkaAdmin(self.settings.bootstrap) as admin:
             for part in parts:
-                await admin.create_topic(part["log_topic"], configs=LOG_TOPIC_CONFIGS)
-            await admin.wait_for_topics([p["log_topic"] for p in parts])
+                await admin.create_topic(part.log_topic, configs=LOG_TOPIC_CONFIGS)
+            await admin.wait_for_topics([p.log_topic for p in parts])
         for part in parts:
             await self.writer.put_partition(part)
         await asyncio.gather(*(
-            self.routing.client(part["leader"]).call("open", partition=part, timeout_s=60) for part in parts
+            self.routing.client(part.leader or "").call("open", partition=part.to_record(), timeout_s=60) for part in parts
         ))
         await asyncio.gather(*(
-            self.routing.client(node).call("open", partition=part, timeout_s=60)
-            for part in parts for node in part["replicas"] if node != part["leader"]
+            self.routing.client(node).call("open", partition=part.to_record(), timeout_s=60)
+            for part in parts for node in part.replicas if node != part.leader
         ), return_exceptions=True)
 
-    async def _drop_parts(self, parts: list[dict[str, Any]]) -> None:
+    async def _drop_parts(self, parts: list[PartitionInfo]) -> None:
         for part in parts:
-            await self.writer.put_partition(dict(part, state="DELETED"))
+            await self.writer.put_partition(replace(part, state="DELETED"))
         for part in parts:
-            for node in part["replicas"]:
+            for node in part.replicas:
                 try:
-                    await self.routing.client(node).call("drop", pid=part["partition_id"], timeout_s=30)
+                    await self.routing.client(node).call("drop", pid=part.partition_id, timeout_s=30)
                 except (TimeoutError, ConnectionError) as e:
                     # the node drops it on its own when it sees the DELETED state
-                    log.warning("provision: node %s did not confirm dropping %s: %s", node, part["partition_id"], e)
+                    log.warning("provision: node %s did not confirm dropping %s: %s", node, part.partition_id, e)
         async with KafkaAdmin(self.settings.bootstrap) as admin:
-            await admin.delete_topics([p["log_topic"] for p in parts])
+            await admin.delete_topics([p.log_topic for p in parts])
         for part in parts:
-            await self.writer.delete_partition(part["partition_id"])
+            await self.writer.delete_partition(part.partition_id)
 
-    async def _provision(self, table: dict[str, Any]) -> None:
+    async def _provision(self, table: TableDefinition) -> None:
         t0 = time.monotonic()
-        n = len(table["partition_ids"])
-        parts = self._new_parts(table, table["table_id"], table["table_name"], table["partition_ids"])
-        for index in table.get("global_indexes") or []:
+        n = len(table.partition_ids)
+        parts = self._new_parts(table, table.table_id, table.table_name, table.partition_ids)
+        for index in table.global_indexes:
             parts += self._index_parts(table, index)
         t_topics = time.monotonic()
         await self._open_parts(parts)
-        async with self.catalog.lock(table["table_name"]):
-            current = self.metadata.catalog.items.get(table["table_name"])
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "CREATING":
+        async with self.catalog.lock(table.table_name):
+            current = self.metadata.catalog.items.get(table.table_name)
+            if current is None or current.table_id != table.table_id or current.status != "CREATING":
                 return
-            await self.writer.put_table(dict(current, status="ACTIVE"))
-        log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table["table_name"],
+            await self.writer.put_table(replace(current, status="ACTIVE"))
+        log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table.table_name,
                  (time.monotonic() - t0) * 1000, n, (t_topics - t0) * 1000, (time.monotonic() - t_topics) * 1000)
 
-    async def _finish_update(self, table: dict[str, Any]) -> None:
+    async def _finish_update(self, table: TableDefinition) -> None:
         """UPDATING -> ACTIVE.  Billing changes need no data movement yet (no throttling, and
         partitions are not split for throughput), so the update is complete once published."""
-        name = table["table_name"]
-        for index in table.get("global_indexes") or []:
-            if index["status"] == "CREATING":
+        name = table.table_name
+        for index in table.global_indexes:
+            if index.status == "CREATING":
                 await self._open_parts(self._index_parts(table, index))
-            elif index["status"] == "DELETING":
-                await self._drop_parts([self.metadata.partitions.items[pid] for pid in index["partition_ids"]
+            elif index.status == "DELETING":
+                await self._drop_parts([self.metadata.partitions.items[pid] for pid in index.partition_ids
                                         if pid in self.metadata.partitions.items])
         async with self.catalog.lock(name):
             current = self.metadata.catalog.items.get(name)
-            if current is None or current["table_id"] != table["table_id"] or current["status"] != "UPDATING":
+            if current is None or current.table_id != table.table_id or current.status != "UPDATING":
                 return
-            kept = [i for i in current.get("global_indexes") or [] if i["status"] != "DELETING"]
-            await self.writer.put_table(dict(current, status="ACTIVE", global_indexes=kept))
+            kept = tuple(i for i in current.global_indexes if i.status != "DELETING")
+            await self.writer.put_table(replace(current, status="ACTIVE", global_indexes=kept))
         log.info("table %s updated", name)
 
-    async def _deprovision(self, table: dict[str, Any]) -> None:
-        pids = list(table["partition_ids"])
-        for index in table.get("global_indexes") or []:
-            pids += index["partition_ids"]
+    async def _deprovision(self, table: TableDefinition) -> None:
+        pids = list(table.partition_ids)
+        for index in table.global_indexes:
+            pids += index.partition_ids
         await self._drop_parts([self.metadata.partitions.items[pid] for pid in pids
                                 if pid in self.metadata.partitions.items])
-        async with self.catalog.lock(table["table_name"]):
-            current = self.metadata.catalog.items.get(table["table_name"])
-            if current is not None and current["table_id"] == table["table_id"]:
-                await self.writer.delete_table(table["table_name"])
-        log.info("table %s deleted", table["table_name"])
+        async with self.catalog.lock(table.table_name):
+            current = self.metadata.catalog.items.get(table.table_name)
+            if current is not None and current.table_id == table.table_id:
+                await self.writer.delete_table(table.table_name)
+        log.info("table %s deleted", table.table_name)

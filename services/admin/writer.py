@@ -50,7 +50,7 @@ class CatalogWriter:
         if not isinstance(table, dict) or table.get("table_name") != name:
             raise errors.validation("catalog_put: the definition does not name the table")
         try:  # every field the schema has, and no other
-            TableDefinition.from_record(table)
+            new = TableDefinition.from_record(table)
         except (TypeError, KeyError) as e:
             raise errors.validation(f"catalog_put: not a TableDefinition: {e}") from None
         async with self.lock(name):
@@ -59,9 +59,10 @@ class CatalogWriter:
             fresh = base == -1 if current is None else base == version
             if not fresh:
                 self.conflicts += 1
-                return {"applied": False, "version": version, "table": current}
-            await self.writer.put_table(table)
-            answer = {"applied": True, "version": self.metadata.version(name), "table": table}
+                return {"applied": False, "version": version,
+                        "table": None if current is None else current.to_record()}
+            await self.writer.put_table(new)
+            answer = {"applied": True, "version": self.metadata.version(name), "table": new.to_record()}
             self.applied += 1
         self._answers[request_id] = answer
         while len(self._answers) > ANSWERS_MAX:

@@ -27,11 +27,13 @@ import functools
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
+from dynamolog.catalog import GlobalIndex, IndexUnit, PartitionInfo, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.indexes import index_ops
@@ -138,61 +140,61 @@ class Indexer:
     async def _reconcile(self) -> None:
         wanted: set[tuple[str, str]] = set()
         for table in list(self.metadata.catalog.items.values()):
-            if table["status"] in ("CREATING", "DELETING"):
+            if table.status in ("CREATING", "DELETING"):
                 continue
-            for index in table.get("global_indexes") or []:
-                if index["status"] not in ("ACTIVE", "CREATING"):
+            for index in table.global_indexes:
+                if index.status not in ("ACTIVE", "CREATING"):
                     continue
-                index_parts = self.metadata.table_partitions(index["index_id"])
-                if len(index_parts) != len(index["partition_ids"]):
+                index_parts = self.metadata.table_partitions(index.index_id)
+                if len(index_parts) != len(index.partition_ids):
                     continue  # not provisioned yet
-                for part in self.metadata.table_partitions(table["table_id"]):
-                    key = (index["index_id"], part["partition_id"])
+                for part in self.metadata.table_partitions(table.table_id):
+                    key = (index.index_id, part.partition_id)
                     wanted.add(key)
                     task = self._tasks.get(key)
                     if task is None or task.done():
-                        self._tasks[key] = asyncio.ensure_future(self._feed(table["table_name"], index["index_id"],
+                        self._tasks[key] = asyncio.ensure_future(self._feed(table.table_name, index.index_id,
                                                                             part))
-                if index["status"] == "CREATING":
+                if index.status == "CREATING":
                     await self._maybe_activate(table, index)
         for key in [k for k in self._tasks if k not in wanted]:
             self._tasks.pop(key).cancel()
             self._caught_up.pop(key, None)
 
-    async def _maybe_activate(self, table: dict[str, Any], index: dict[str, Any]) -> None:
-        parts = self.metadata.table_partitions(table["table_id"])
-        if not parts or not all(self._caught_up.get((index["index_id"], p["partition_id"])) for p in parts):
+    async def _maybe_activate(self, table: TableDefinition, index: GlobalIndex) -> None:
+        parts = self.metadata.table_partitions(table.table_id)
+        if not parts or not all(self._caught_up.get((index.index_id, p.partition_id)) for p in parts):
             return
 
-        def activate(current: dict[str, Any] | None) -> dict[str, Any] | None:
-            if current is None or current["table_id"] != table["table_id"]:
+        def activate(current: TableDefinition | None) -> TableDefinition | None:
+            if current is None or current.table_id != table.table_id:
                 return None
-            indexes = current.get("global_indexes") or []
-            if not any(i["index_id"] == index["index_id"] and i["status"] == "CREATING" for i in indexes):
+            indexes = current.global_indexes
+            if not any(i.index_id == index.index_id and i.status == "CREATING" for i in indexes):
                 return None
-            return dict(current, global_indexes=[
-                dict(i, status="ACTIVE") if i["index_id"] == index["index_id"] else i for i in indexes])
+            return replace(current, global_indexes=tuple(
+                replace(i, status="ACTIVE") if i.index_id == index.index_id else i for i in indexes))
 
-        await self.catalog.change(table["table_name"], activate)
-        log.info("index %s of %s backfilled: ACTIVE", index["index_name"], table["table_name"])
+        await self.catalog.change(table.table_name, activate)
+        log.info("index %s of %s backfilled: ACTIVE", index.index_name, table.table_name)
 
-    def _lookup(self, table_name: str, index_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def _lookup(self, table_name: str, index_id: str) -> tuple[TableDefinition, GlobalIndex] | None:
         table = self.metadata.catalog.items.get(table_name)
         if table is None:
             return None
-        for index in table.get("global_indexes") or []:
-            if index["index_id"] == index_id and index["status"] in ("ACTIVE", "CREATING"):
+        for index in table.global_indexes:
+            if index.index_id == index_id and index.status in ("ACTIVE", "CREATING"):
                 return table, index
         return None
 
-    async def _feed(self, table_name: str, index_id: str, part: dict[str, Any]) -> None:
+    async def _feed(self, table_name: str, index_id: str, part: PartitionInfo) -> None:
         """Feed one index from one table partition's log, pipelined: while the writes of a
         fetched batch are in flight, the next batch is fetched and sent.  Two batches that
         touch the same index entry are ordered (the later one waits for the earlier), so an
         entry's writes reach its partition in log order; the log position is committed only
         up to where every batch before it was acknowledged."""
-        key = (index_id, part["partition_id"])
-        tp = TopicPartition(part["log_topic"], 0)
+        key = (index_id, part.partition_id)
+        tp = TopicPartition(part.log_topic, 0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
@@ -236,8 +238,8 @@ class Indexer:
                     elif acked < 0:
                         acked = await consumer.position(tp)
                     continue
-                types = {a["attribute_name"]: a["attribute_type"] for a in table["attribute_definitions"]}
-                table_keys = [k["attribute_name"] for k in table["key_schema"]]
+                types = table.attribute_types()
+                table_keys = [k.attribute_name for k in table.key_schema]
                 ops: dict[bytes, dict[str, Any] | None] = {}
                 for rec in records:
                     if rec.value is None:
@@ -261,7 +263,7 @@ class Indexer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("indexer: feeding %s from %s failed; restarting", index_id, part["partition_id"])
+            log.exception("indexer: feeding %s from %s failed; restarting", index_id, part.partition_id)
             await asyncio.sleep(1)
         finally:
             for _, t in inflight:
@@ -269,14 +271,14 @@ class Indexer:
             await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
             await consumer.stop()
 
-    async def _send(self, index: dict[str, Any], ops: dict[bytes, dict[str, Any] | None],
+    async def _send(self, index: GlobalIndex, ops: dict[bytes, dict[str, Any] | None],
                     before: set[asyncio.Task[None]], stamps: list[int]) -> None:
         """Write one batch's index operations: one request per index partition (its leader
         queues them in order, as one group commit), after the batches ``before`` it."""
         if before:
             await asyncio.gather(*before)
-        unit = {"table_id": index["index_id"]}
-        by_part: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        unit = IndexUnit(index.index_id)
+        by_part: dict[str, tuple[PartitionInfo, list[dict[str, Any]]]] = {}
         for entry, image in ops.items():
             p = self.routing.partition_for_item_key(unit, entry)
             w: dict[str, Any] = {"key": base64.b64encode(entry).decode(), "keyattrs": {}}
@@ -284,7 +286,7 @@ class Indexer:
                 w["kind"] = "delete"
             else:
                 w.update(kind="put", item=image)
-            by_part.setdefault(p["partition_id"], (p, []))[1].append(w)
+            by_part.setdefault(p.partition_id, (p, []))[1].append(w)
         calls = []
         for p, writes in by_part.values():
             for i in range(0, len(writes), WRITES_PER_REQUEST):

@@ -60,7 +60,7 @@ class Batch:
 
         async def run(w: parse.BatchWrite) -> dict[str, Any]:
             async with limit:
-                want = req.collection_metrics and bool(w.table.get("local_indexes"))
+                want = req.collection_metrics and bool(w.table.local_indexes)
                 item = {"item": w.draft.item} if w.draft.item is not None else {}
                 return await self.items.send_write(w.table, w.key, w.hash_value, w.range_value, icm=want,
                                                    kind=w.draft.kind, **item, rv="NONE", rvf=None, **_NO_EXPRESSIONS)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dynamolog import errors
-from dynamolog.catalog import ACCOUNT, parse_arn
+from dynamolog.catalog import ACCOUNT, TableDefinition, parse_arn
 
 from .validate import raise_constraints
 
@@ -84,12 +85,12 @@ class Control:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
 
-    def _table_of(self, arn: str, message: str) -> dict[str, Any]:
+    def _table_of(self, arn: str, message: str) -> TableDefinition:
         region, account, name = parse_arn(arn)
         table = self.tables.metadata.catalog.items.get(name)
         return _found(table if region == self.tables.settings.region and account == ACCOUNT else None, message)
 
-    def _changeable(self, arn: str, message: str) -> dict[str, Any]:
+    def _changeable(self, arn: str, message: str) -> TableDefinition:
         return _changeable(self._table_of(arn, message), message)
 
     async def tag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -103,13 +104,13 @@ class Control:
             raise errors.validation("Atleast one Tag needs to be provided as Input.")
         tags = parse_tags(p["Tags"])
         not_found = f"Requested resource not found: ResourcArn: {arn} not found"
-        name = self._changeable(arn, not_found)["table_name"]
+        name = self._changeable(arn, not_found).table_name
 
-        def tag(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        def tag(current: TableDefinition | None) -> TableDefinition | None:
             table = _changeable(_found(current, not_found), not_found)
-            merged = dict(table.get("tags") or {}) | tags
+            merged = dict(table.tags or {}) | tags
             check_tag_count(len(merged))
-            return None if merged == table.get("tags") else dict(table, tags=merged)
+            return None if merged == table.tags else replace(table, tags=merged)
 
         await self.tables.catalog.change(name, tag)
         return {}
@@ -131,16 +132,16 @@ class Control:
             problems += _length_problems(k, f"tagKeys.{i}.member", 1, TAG_KEY_MAX)
         raise_constraints(problems)
         not_found = "Requested resource not found"
-        name = self._changeable(arn, not_found)["table_name"]
+        name = self._changeable(arn, not_found).table_name
 
-        def untag(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        def untag(current: TableDefinition | None) -> TableDefinition | None:
             table = _changeable(_found(current, not_found), not_found)
-            tags = dict(table.get("tags") or {})
+            tags = dict(table.tags or {})
             if not any(k in tags for k in keys):
                 return None
             for k in keys:
                 tags.pop(k, None)
-            return dict(table, tags=tags)
+            return replace(table, tags=tags)
 
         await self.tables.catalog.change(name, untag)
         return {}
@@ -157,7 +158,7 @@ class Control:
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 raise errors.validation(f"Invalid NextToken: {token}") from None
         table = self._table_of(arn, f"Requested resource not found: ResourcArn: {arn} not found")
-        tags = table.get("tags") or {}
+        tags = table.tags or {}
         keys = sorted(k for k in tags if after is None or k > after)
         page = keys[:TAGS_PAGE]
         out: dict[str, Any] = {"Tags": [{"Key": k, "Value": tags[k]} for k in page]}
@@ -173,14 +174,14 @@ class Control:
         return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}
 
 
-def _found(table: dict[str, Any] | None, message: str) -> dict[str, Any]:
-    if table is None or table["status"] == "DELETING":
+def _found(table: TableDefinition | None, message: str) -> TableDefinition:
+    if table is None or table.status == "DELETING":
         raise errors.resource_not_found(message)
     return table
 
 
-def _changeable(table: dict[str, Any], message: str) -> dict[str, Any]:
-    if table["status"] == "CREATING":
+def _changeable(table: TableDefinition, message: str) -> TableDefinition:
+    if table.status == "CREATING":
         # as DynamoDB: a table still being created cannot be tagged yet
         raise errors.resource_not_found(message)
     return table

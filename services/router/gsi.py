@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import attribute_types, hash_key
+from dynamolog.catalog import AttributeDefinition, GlobalIndex, KeySchemaElement, LocalIndex, TableDefinition
 
 from .validate import check_enum, raise_constraints
 
@@ -41,7 +43,7 @@ def _index_name_problems(problems: list[str], name: Any, field: str) -> None:
 
 
 def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: str, table_id: str,
-                partitions: list[str], *, status: str) -> dict[str, Any]:
+                partitions: Sequence[str], *, status: str) -> GlobalIndex:
     """One GlobalSecondaryIndex of CreateTable (or UpdateTable's Create) as a catalog record."""
     if not isinstance(spec, dict):
         raise errors.serialization("Unexpected value type in payload")
@@ -112,19 +114,19 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput should not be "
                                 f"specified for index: {name} when BillingMode is PAY_PER_REQUEST")
     short = table_id.replace("-", "")[:12]
-    return {
-        "index_name": name,
-        "index_id": f"{table_id}#{name}",
-        "hash_key": names[0],
-        "range_key": names[1] if len(names) == 2 else None,
-        "projection_type": ptype,
-        "non_key_attributes": list(nka or []),
-        "status": status,
-        "partition_ids": [f"{short}-{_slug(name)}-{i}" for i in range(len(partitions))],
-        "read_capacity_units": rcu,
-        "write_capacity_units": wcu,
-        "created_at_ms": int(time.time() * 1000),
-    }
+    return GlobalIndex(
+        index_name=name,
+        index_id=f"{table_id}#{name}",
+        hash_key=str(names[0]),
+        range_key=str(names[1]) if len(names) == 2 else None,
+        projection_type=str(ptype),
+        non_key_attributes=tuple(nka or ()),
+        status=status,
+        partition_ids=tuple(f"{short}-{_slug(name)}-{i}" for i in range(len(partitions))),
+        read_capacity_units=rcu,
+        write_capacity_units=wcu,
+        created_at_ms=int(time.time() * 1000),
+    )
 
 
 def _slug(name: str) -> str:
@@ -133,7 +135,7 @@ def _slug(name: str) -> str:
 
 
 def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mode: str, table_id: str,
-                         partitions: list[str]) -> list[dict[str, Any]]:
+                         partitions: Sequence[str]) -> list[GlobalIndex]:
     specs = p.get("GlobalSecondaryIndexes")
     if specs is None:
         return []
@@ -146,11 +148,11 @@ def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mod
                                 f"per-table limit of {INDEXES_MAX}")
     out = [parse_index(s, f"globalSecondaryIndexes.{i + 1}.member", defined, billing_mode, table_id, partitions,
                        status="ACTIVE") for i, s in enumerate(specs)]
-    names = [i["index_name"] for i in out]
+    names = [i.index_name for i in out]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise errors.validation(f"One or more parameter values were invalid: Duplicate index name: {dup}")
-    if sum(len(i["non_key_attributes"]) for i in out) > NON_KEY_ATTRIBUTES_MAX:
+    if sum(len(i.non_key_attributes) for i in out) > NON_KEY_ATTRIBUTES_MAX:
         raise errors.validation("One or more parameter values were invalid: The number of attributes in key schemas "
                                 "and non-key attributes across all secondary indexes must not exceed 100")
     return out
@@ -159,8 +161,8 @@ def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mod
 LOCAL_INDEXES_MAX = 5
 
 
-def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: list[dict[str, Any]],
-                        table_id: str, global_indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: Sequence[KeySchemaElement],
+                        table_id: str, global_indexes: Sequence[GlobalIndex]) -> list[LocalIndex]:
     """CreateTable's LocalSecondaryIndexes as catalog records (checked against the table's key
     schema and its global indexes: names are unique across both, NonKeyAttributes limited)."""
     specs = p.get("LocalSecondaryIndexes")
@@ -170,110 +172,110 @@ def parse_local_indexes(p: dict[str, Any], defined: dict[str, str], key_schema: 
         raise errors.serialization("Unexpected value type in payload")
     if not specs:
         raise errors.validation("One or more parameter values were invalid: List of LocalSecondaryIndexes is empty")
-    hk = hash_key({"key_schema": key_schema})
+    hk = next(k.attribute_name for k in key_schema if k.key_type == "HASH")
     if len(key_schema) < 2:
         raise errors.validation("One or more parameter values were invalid: Table KeySchema does not have a range "
                                 "key, which is required when specifying a LocalSecondaryIndex")
     if len(specs) > LOCAL_INDEXES_MAX:
         raise errors.validation("One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds "
                                 f"per-table limit of {LOCAL_INDEXES_MAX}")
-    out = []
+    out: list[LocalIndex] = []
     for n, spec in enumerate(specs, 1):
         i = parse_index(spec, f"localSecondaryIndexes.{n}.member", defined, "PAY_PER_REQUEST", table_id, [],
                         status="ACTIVE")
-        if i["hash_key"] != hk:
+        if i.hash_key != hk:
             raise errors.validation("One or more parameter values were invalid: Index KeySchema does not have the "
-                                    f"same leading hash key as table KeySchema for index: {i['index_name']}. index "
-                                    f"hash key: {i['hash_key']}, table hash key: {hk}")
-        if i.get("range_key") is None:
+                                    f"same leading hash key as table KeySchema for index: {i.index_name}. index "
+                                    f"hash key: {i.hash_key}, table hash key: {hk}")
+        if i.range_key is None:
             raise errors.validation("One or more parameter values were invalid: Index KeySchema does not have a "
-                                    f"range key for index: {i['index_name']}")
-        out.append({"index_name": i["index_name"], "range_key": i["range_key"],
-                    "projection_type": i["projection_type"], "non_key_attributes": i["non_key_attributes"]})
-    names = [i["index_name"] for i in out] + [g["index_name"] for g in global_indexes]
+                                    f"range key for index: {i.index_name}")
+        out.append(LocalIndex(index_name=i.index_name, range_key=i.range_key, projection_type=i.projection_type,
+                              non_key_attributes=i.non_key_attributes))
+    names = [i.index_name for i in out] + [g.index_name for g in global_indexes]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise errors.validation(f"One or more parameter values were invalid: Duplicate index name: {dup}")
-    if sum(len(i["non_key_attributes"]) for i in out + global_indexes) > NON_KEY_ATTRIBUTES_MAX:
+    if (sum(len(i.non_key_attributes) for i in out)
+            + sum(len(g.non_key_attributes) for g in global_indexes)) > NON_KEY_ATTRIBUTES_MAX:
         raise errors.validation("One or more parameter values were invalid: The number of attributes in key schemas "
                                 "and non-key attributes across all secondary indexes must not exceed 100")
     return out
 
 
-def describe_local_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, Any]]:
+def describe_local_indexes(table: TableDefinition, table_arn: str) -> list[dict[str, Any]]:
     out = []
-    hk = hash_key(table)
-    for i in table.get("local_indexes") or []:
-        proj: dict[str, Any] = {"ProjectionType": i["projection_type"]}
-        if i["projection_type"] == "INCLUDE":
-            proj["NonKeyAttributes"] = list(i["non_key_attributes"])
+    hk = table.key_names()[0]
+    for i in table.local_indexes:
+        proj: dict[str, Any] = {"ProjectionType": i.projection_type}
+        if i.projection_type == "INCLUDE":
+            proj["NonKeyAttributes"] = list(i.non_key_attributes)
         out.append({
-            "IndexName": i["index_name"],
+            "IndexName": i.index_name,
             "KeySchema": [{"AttributeName": hk, "KeyType": "HASH"},
-                          {"AttributeName": i["range_key"], "KeyType": "RANGE"}],
+                          {"AttributeName": i.range_key, "KeyType": "RANGE"}],
             "Projection": proj, "IndexSizeBytes": 0, "ItemCount": 0,
-            "IndexArn": f"{table_arn}/index/{i['index_name']}",
+            "IndexArn": f"{table_arn}/index/{i.index_name}",
         })
     return out
 
 
-def index_key_names(indexes: list[dict[str, Any]]) -> list[str]:
+def index_key_names(indexes: Sequence[GlobalIndex]) -> list[str]:
     out: list[str] = []
     for i in indexes:
-        out += [i["hash_key"]] + ([i["range_key"]] if i.get("range_key") else [])
+        out += [i.hash_key] + ([i.range_key] if i.range_key else [])
     return out
 
 
-def describe_indexes(table: dict[str, Any], table_arn: str) -> list[dict[str, Any]]:
+def describe_indexes(table: TableDefinition, table_arn: str) -> list[dict[str, Any]]:
     out = []
-    provisioned = table["billing_mode"] == "PROVISIONED"
-    for i in table.get("global_indexes") or []:
-        ks = [{"AttributeName": i["hash_key"], "KeyType": "HASH"}]
-        if i.get("range_key"):
-            ks.append({"AttributeName": i["range_key"], "KeyType": "RANGE"})
-        proj: dict[str, Any] = {"ProjectionType": i["projection_type"]}
-        if i["projection_type"] == "INCLUDE":
-            proj["NonKeyAttributes"] = list(i["non_key_attributes"])
+    provisioned = table.billing_mode == "PROVISIONED"
+    for i in table.global_indexes:
+        ks = [{"AttributeName": i.hash_key, "KeyType": "HASH"}]
+        if i.range_key:
+            ks.append({"AttributeName": i.range_key, "KeyType": "RANGE"})
+        proj: dict[str, Any] = {"ProjectionType": i.projection_type}
+        if i.projection_type == "INCLUDE":
+            proj["NonKeyAttributes"] = list(i.non_key_attributes)
         d: dict[str, Any] = {
-            "IndexName": i["index_name"], "KeySchema": ks, "Projection": proj, "IndexStatus": i["status"],
+            "IndexName": i.index_name, "KeySchema": ks, "Projection": proj, "IndexStatus": i.status,
             "ProvisionedThroughput": {"NumberOfDecreasesToday": 0,
-                                      "ReadCapacityUnits": i["read_capacity_units"] if provisioned else 0,
-                                      "WriteCapacityUnits": i["write_capacity_units"] if provisioned else 0},
-            "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{i['index_name']}",
+                                      "ReadCapacityUnits": i.read_capacity_units if provisioned else 0,
+                                      "WriteCapacityUnits": i.write_capacity_units if provisioned else 0},
+            "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{i.index_name}",
         }
-        if i["status"] == "CREATING":
+        if i.status == "CREATING":
             d["Backfilling"] = True
         out.append(d)
     return out
 
 
-def find_index(table: dict[str, Any], name: Any) -> dict[str, Any]:
-    """The index ``name`` of a table: a global one as cataloged, a local one as a record with
-    ``local: True``, the table's partition key as ``hash_key`` and ``status`` ACTIVE."""
-    for i in table.get("global_indexes") or []:
-        if i["index_name"] == name:
-            found: dict[str, Any] = i
-            return found
-    for i in table.get("local_indexes") or []:
-        if i["index_name"] == name:
-            return dict(i, hash_key=hash_key(table), local=True, status="ACTIVE")
+def find_index(table: TableDefinition, name: Any) -> GlobalIndex | LocalIndex:
+    """The index ``name`` of a table, global or local (a local index is always ACTIVE)."""
+    for g in table.global_indexes:
+        if g.index_name == name:
+            return g
+    for loc in table.local_indexes:
+        if loc.index_name == name:
+            return loc
     raise errors.validation(f"The table does not have the specified index: {name}")
 
 
-def apply_index_updates(updated: dict[str, Any], table: dict[str, Any], p: dict[str, Any]) -> None:
-    """UpdateTable's GlobalSecondaryIndexUpdates (one Create or Delete, or throughput Updates)."""
+def apply_index_updates(updated: TableDefinition, table: TableDefinition, p: dict[str, Any]) -> TableDefinition:
+    """``updated`` with UpdateTable's GlobalSecondaryIndexUpdates applied to ``table``'s indexes
+    (one Create or Delete, or throughput Updates)."""
     updates = p["GlobalSecondaryIndexUpdates"]
     if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
         raise errors.serialization("Unexpected value type in payload")
-    indexes = [dict(i) for i in table.get("global_indexes") or []]
+    indexes = list(table.global_indexes)
     changes = [u for u in updates if u.get("Create") is not None or u.get("Delete") is not None]
     if len(changes) > 1:
         raise errors.limit_exceeded("Subscriber limit exceeded: Only 1 online index can be created or deleted "
                                     "simultaneously per table")
-    if any(i["status"] != "ACTIVE" for i in indexes) and changes:
+    if any(i.status != "ACTIVE" for i in indexes) and changes:
         raise errors.limit_exceeded("Subscriber limit exceeded: Only 1 online index can be created or deleted "
                                     "simultaneously per table")
-    defined = attribute_types(table)
+    defined = table.attribute_types()
     new_defs = p.get("AttributeDefinitions") or []
     for u in updates:
         if u.get("Create") is not None:
@@ -286,31 +288,32 @@ def apply_index_updates(updated: dict[str, Any], table: dict[str, Any], p: dict[
                                             f"{a['AttributeName']} is already defined with another type")
                 defined[a["AttributeName"]] = str(a.get("AttributeType"))
             spec = u["Create"]
-            index = parse_index(spec, "globalSecondaryIndexUpdates.1.member.create", defined, table["billing_mode"],
-                                table["table_id"], table["partition_ids"], status="CREATING")
-            if any(i["index_name"] == index["index_name"] for i in indexes):
+            index = parse_index(spec, "globalSecondaryIndexUpdates.1.member.create", defined, table.billing_mode,
+                                table.table_id, table.partition_ids, status="CREATING")
+            if any(i.index_name == index.index_name for i in indexes):
                 raise errors.validation("One or more parameter values were invalid: Index with name: "
-                                        f"{index['index_name']} already exists")
+                                        f"{index.index_name} already exists")
             if len(indexes) >= INDEXES_MAX:
                 raise errors.limit_exceeded("Subscriber limit exceeded: The number of global secondary indexes "
                                             f"exceeds the limit of {INDEXES_MAX}")
             indexes.append(index)
         elif u.get("Delete") is not None:
             name = (u["Delete"] or {}).get("IndexName")
-            found = next((i for i in indexes if i["index_name"] == name), None)
-            if found is None:
+            at = next((n for n, i in enumerate(indexes) if i.index_name == name), None)
+            if at is None:
                 raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
-            found["status"] = "DELETING"
+            indexes[at] = replace(indexes[at], status="DELETING")
         elif u.get("Update") is not None:
             name = (u["Update"] or {}).get("IndexName")
-            found = next((i for i in indexes if i["index_name"] == name), None)
-            if found is None:
+            at = next((n for n, i in enumerate(indexes) if i.index_name == name), None)
+            if at is None:
                 raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
+            found = indexes[at]
             pt = (u["Update"] or {}).get("ProvisionedThroughput") or {}
-            found["read_capacity_units"] = int(pt.get("ReadCapacityUnits") or found["read_capacity_units"])
-            found["write_capacity_units"] = int(pt.get("WriteCapacityUnits") or found["write_capacity_units"])
-    used = {k["attribute_name"] for k in table["key_schema"]} | set(index_key_names(
-        [i for i in indexes if i["status"] != "DELETING"]))
-    updated["attribute_definitions"] = [{"attribute_name": n, "attribute_type": t} for n, t in defined.items()
-                                        if n in used]
-    updated["global_indexes"] = indexes
+            indexes[at] = replace(
+                found, read_capacity_units=int(pt.get("ReadCapacityUnits") or found.read_capacity_units),
+                write_capacity_units=int(pt.get("WriteCapacityUnits") or found.write_capacity_units))
+    used = {k.attribute_name for k in table.key_schema} | set(index_key_names(
+        [i for i in indexes if i.status != "DELETING"]))
+    return replace(updated, global_indexes=tuple(indexes), attribute_definitions=tuple(
+        AttributeDefinition(n, t) for n, t in defined.items() if n in used))

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from dynamolog.attrs import item_size
+from dynamolog.catalog import TableDefinition
 from dynamolog.keys import encode_item_key, hash_prefix
 from dynamolog.routing import Routing
 
@@ -41,11 +42,11 @@ class Items:
         self.tables = tables
         self.routing = routing
 
-    async def _table(self, p: dict[str, Any]) -> dict[str, Any]:
+    async def _table(self, p: dict[str, Any]) -> TableDefinition:
         """The active table a request names (its name checked first)."""
         return await self.tables.get_active(require_table_name(p))
 
-    async def send_write(self, table: dict[str, Any], key_attrs: dict[str, Any], hash_av: dict[str, Any],
+    async def send_write(self, table: TableDefinition, key_attrs: dict[str, Any], hash_av: dict[str, Any],
                          range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
         """Send one write (the storage node's write arguments ``args``) to its partition's leader."""
         item_key = encode_item_key(hash_av, range_av)
@@ -75,7 +76,7 @@ class Items:
             res["ItemCollectionMetrics"] = item_collection_metrics(req.hash_key, req.hash_value, res.pop("coll"))
         if cap:  # the larger of the old and the new item (the storage node knows the old one)
             size = max(req.size_bytes, res.pop("size", 0))
-            res.update(capacity.single(req.capacity, req.table["table_name"], capacity.write_units(size), "Write"))
+            res.update(capacity.single(req.capacity, req.table.table_name, capacity.write_units(size), "Write"))
         return res
 
     async def get_item(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ class Items:
             if size is None:
                 size = item_size(res["Item"]) if "Item" in res else 0
             units = capacity.read_units(size, consistent=req.consistent)
-            res.update(capacity.single(req.capacity, req.table["table_name"], units, "Read"))
+            res.update(capacity.single(req.capacity, req.table.table_name, units, "Read"))
         return res
 
     async def query(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,7 @@ class Items:
         parts = self.routing.partitions(req.unit)
         after = req.after
         index = 0
-        while index < len(parts) and parts[index]["hash_end"] < seg_lo:
+        while index < len(parts) and parts[index].hash_end < seg_lo:
             index += 1
         if req.start_hash is not None:
             index = self.routing.partition_index_for(req.unit, req.start_hash)
@@ -119,10 +120,10 @@ class Items:
         if req.select != "COUNT":
             total["Items"] = []
         remaining = req.limit
-        while index < len(parts) and parts[index]["hash_start"] < seg_hi:
+        while index < len(parts) and parts[index].hash_start < seg_hi:
             part = parts[index]
-            lo = max(seg_lo, part["hash_start"])
-            hi = min(seg_hi, part["hash_end"] + 1)
+            lo = max(seg_lo, part.hash_start)
+            hi = min(seg_hi, part.hash_end + 1)
             res = await self.routing.call(
                 req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
                 lo=b64(lo.to_bytes(8, "big")), hi=b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
@@ -138,7 +139,7 @@ class Items:
                 total["Items"].extend(res.get("Items", []))
             index += 1
             after = None
-            more = index < len(parts) and parts[index]["hash_start"] < seg_hi
+            more = index < len(parts) and parts[index].hash_start < seg_hi
             # the page ends inside this partition (Limit or 1 MB reached there), or exactly at its
             # end with the 1 MB used up while partitions remain: resume after the last key read
             if "last" in res and (res["cut"] or (more and total["bytes"] >= PAGE_BYTES)):
@@ -149,7 +150,7 @@ class Items:
         return _page(req.capacity, req.table, total, req.consistent)
 
 
-def _page(mode: str, table: dict[str, Any], res: dict[str, Any], consistent: bool) -> dict[str, Any]:
+def _page(mode: str, table: TableDefinition, res: dict[str, Any], consistent: bool) -> dict[str, Any]:
     """A Query or Scan answer from what the storage node(s) read."""
     out: dict[str, Any] = {}
     if "Items" in res:
@@ -160,5 +161,5 @@ def _page(mode: str, table: dict[str, Any], res: dict[str, Any], consistent: boo
         out["LastEvaluatedKey"] = res["last_item_keys"]
     # the summed size of the items read (not returned), rounded up to 4 KB
     units = capacity.read_units(res.get("size", res.get("bytes", 0)), consistent=consistent)
-    out.update(capacity.single(mode, table["table_name"], units, "Read"))
+    out.update(capacity.single(mode, table.table_name, units, "Read"))
     return out

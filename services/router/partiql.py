@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from dynamolog import errors
-from dynamolog.catalog import key_names
+from dynamolog.catalog import index_key_names, key_names
 
 from .items import Items
 from .partiql_parser import Delete, Request, Select, Statement, Update, check_parameters, parse, translate
@@ -97,7 +97,7 @@ class PartiQL:
             from .gsi import find_index
 
             index = find_index(table, st.index)
-            hk, rk = index["hash_key"], index.get("range_key")
+            hk, rk = index_key_names(table, index)
         return st, translate(st, params, hk, rk, single_item=single_item)
 
     async def _run(self, req: Request, extra: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import binascii
 import datetime
 import hashlib
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -34,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec, errors
 from dynamolog.attrs import item_size
-from dynamolog.catalog import key_names, table_arn
+from dynamolog.catalog import PartitionInfo, TableDefinition, key_names, table_arn
 from dynamolog.config import Settings
 
 from .validate import check_enum, raise_constraints
@@ -55,8 +56,8 @@ def stream_label(ms: int) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
-def stream_arn(region: str, table: dict[str, Any]) -> str:
-    return f"{table_arn(region, table['table_name'])}/stream/{table['stream_label']}"
+def stream_arn(region: str, table: TableDefinition) -> str:
+    return f"{table_arn(region, table.table_name)}/stream/{table.stream_label}"
 
 
 def parse_stream_specification(spec: Any) -> tuple[bool, str | None]:
@@ -82,30 +83,29 @@ def parse_stream_specification(spec: Any) -> tuple[bool, str | None]:
     return bool(enabled), view
 
 
-def describe_stream_fields(table: dict[str, Any], region: str) -> dict[str, Any]:
+def describe_stream_fields(table: TableDefinition, region: str) -> dict[str, Any]:
     """The stream part of a TableDescription."""
     out: dict[str, Any] = {}
-    if table.get("stream_enabled"):
-        out["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table["stream_view_type"]}
-    if table.get("stream_label"):
-        out["LatestStreamLabel"] = table["stream_label"]
+    if table.stream_enabled:
+        out["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream_view_type}
+    if table.stream_label:
+        out["LatestStreamLabel"] = table.stream_label
         out["LatestStreamArn"] = stream_arn(region, table)
     return out
 
 
-def apply_stream_change(updated: dict[str, Any], table: dict[str, Any], enabled: bool, view: str | None,
-                        now_ms: int) -> None:
-    """UpdateTable's StreamSpecification applied to the new table definition."""
+def apply_stream_change(updated: TableDefinition, table: TableDefinition, enabled: bool, view: str | None,
+                        now_ms: int) -> TableDefinition:
+    """``updated`` with UpdateTable's StreamSpecification applied (checked against ``table``)."""
     if enabled:
-        if table.get("stream_enabled"):
-            raise errors.validation(f"Table already has an enabled stream: TableName: {table['table_name']}")
-        updated.update(stream_enabled=True, stream_view_type=view, stream_label=stream_label(now_ms),
+        if table.stream_enabled:
+            raise errors.validation(f"Table already has an enabled stream: TableName: {table.table_name}")
+        return replace(updated, stream_enabled=True, stream_view_type=view, stream_label=stream_label(now_ms),
                        stream_created_ms=now_ms, stream_disabled_ms=None)
-    else:
-        if not table.get("stream_enabled"):
-            raise errors.validation("Table does not have an enabled stream: TableName: "
-                                    f"{table['table_name']}")
-        updated.update(stream_enabled=False, stream_disabled_ms=now_ms)
+    if not table.stream_enabled:
+        raise errors.validation("Table does not have an enabled stream: TableName: "
+                                f"{table.table_name}")
+    return replace(updated, stream_enabled=False, stream_disabled_ms=now_ms)
 
 
 def _seq(offset: int) -> str:
@@ -133,7 +133,7 @@ class Streams:
         self._consumers.clear()
 
     # -- lookups -----------------------------------------------------------------------------------
-    def _table_of_arn(self, arn: Any) -> dict[str, Any]:
+    def _table_of_arn(self, arn: Any) -> TableDefinition:
         if not isinstance(arn, str):
             raise_constraints(["Value null at 'streamArn' failed to satisfy constraint: Member must not be null"])
             raise AssertionError  # unreachable: raise_constraints raised
@@ -143,19 +143,19 @@ class Streams:
         table_part, sep, label = arn.partition("/stream/")
         name = table_part.rsplit("/", 1)[-1] if sep else None
         table = self.metadata.catalog.items.get(name) if name else None
-        if (table is None or table.get("stream_label") != label
+        if (table is None or table.stream_label != label
                 or table_part != table_arn(self.settings.region, str(name))):
             raise errors.resource_not_found(f"Requested resource not found: Stream: {arn} not found")
         return table
 
-    def _shards(self, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        created = int(table["stream_created_ms"])
+    def _shards(self, table: TableDefinition) -> list[tuple[str, PartitionInfo]]:
+        created = int(table.stream_created_ms or 0)
         out = []
-        for part in self.metadata.table_partitions(table["table_id"]):
-            out.append((f"shardId-{created:020d}-{part['partition_id']}", part))
+        for part in self.metadata.table_partitions(table.table_id):
+            out.append((f"shardId-{created:020d}-{part.partition_id}", part))
         return out
 
-    def _shard(self, table: dict[str, Any], shard_id: Any) -> dict[str, Any]:
+    def _shard(self, table: TableDefinition, shard_id: Any) -> PartitionInfo:
         for sid, part in self._shards(table):
             if sid == shard_id:
                 return part
@@ -177,11 +177,11 @@ class Streams:
             self._consumers[topic] = held
         return held
 
-    async def _bounds(self, table: dict[str, Any], topic: str) -> tuple[int, int]:
+    async def _bounds(self, table: TableDefinition, topic: str) -> tuple[int, int]:
         """(first offset of the stream in this log, the log's end) as of now."""
         consumer, lock = await self._consumer(topic)
         tp = TopicPartition(topic, 0)
-        since = max(int(table["stream_created_ms"]), int(time.time() * 1000) - RETENTION_MS)
+        since = max(int(table.stream_created_ms or 0), int(time.time() * 1000) - RETENTION_MS)
         async with lock:
             found = await consumer.offsets_for_times({tp: since})
             end = (await consumer.end_offsets([tp]))[tp]
@@ -200,15 +200,15 @@ class Streams:
         raise_constraints(problems)
         name = p.get("TableName")
         arns = []
-        for t in sorted(self.metadata.catalog.items.values(), key=lambda t: t["table_name"]):
-            if t.get("stream_label") and (name is None or t["table_name"] == name) and t["status"] != "DELETING":
+        for t in sorted(self.metadata.catalog.items.values(), key=lambda t: t.table_name):
+            if t.stream_label and (name is None or t.table_name == name) and t.status != "DELETING":
                 arns.append((stream_arn(self.settings.region, t), t))
         start = p.get("ExclusiveStartStreamArn")
         if start is not None:
             arns = [a for a in arns if a[0] > start]
         page = arns[:limit]
         out: dict[str, Any] = {"Streams": [
-            {"StreamArn": arn, "TableName": t["table_name"], "StreamLabel": t["stream_label"]} for arn, t in page]}
+            {"StreamArn": arn, "TableName": t.table_name, "StreamLabel": t.stream_label} for arn, t in page]}
         if len(arns) > limit:
             out["LastEvaluatedStreamArn"] = page[-1][0]
         return out
@@ -221,13 +221,13 @@ class Streams:
                                "less than or equal to 100"])
         shards = []
         for sid, part in self._shards(table):
-            first, end = await self._bounds(table, part["log_topic"])
+            first, end = await self._bounds(table, part.log_topic)
             rng: dict[str, Any] = {"StartingSequenceNumber": _seq(first)}
-            if not table.get("stream_enabled"):
+            if not table.stream_enabled:
                 rng["EndingSequenceNumber"] = _seq(max(first, end - 1))
             shard: dict[str, Any] = {"ShardId": sid, "SequenceNumberRange": rng}
-            if part.get("parent"):
-                shard["ParentShardId"] = f"shardId-{int(table['stream_created_ms']):020d}-{part['parent']}"
+            if part.parent:
+                shard["ParentShardId"] = f"shardId-{int(table.stream_created_ms or 0):020d}-{part.parent}"
             shards.append(shard)
         start = p.get("ExclusiveStartShardId")
         if start is not None:
@@ -236,11 +236,11 @@ class Streams:
         hk, rk = key_names(table)
         desc: dict[str, Any] = {
             "StreamArn": stream_arn(self.settings.region, table),
-            "StreamLabel": table["stream_label"],
-            "StreamStatus": "ENABLED" if table.get("stream_enabled") else "DISABLED",
-            "StreamViewType": table["stream_view_type"],
-            "CreationRequestDateTime": int(table["stream_created_ms"]) / 1000.0,
-            "TableName": table["table_name"],
+            "StreamLabel": table.stream_label,
+            "StreamStatus": "ENABLED" if table.stream_enabled else "DISABLED",
+            "StreamViewType": table.stream_view_type,
+            "CreationRequestDateTime": int(table.stream_created_ms or 0) / 1000.0,
+            "TableName": table.table_name,
             "KeySchema": [{"AttributeName": hk, "KeyType": "HASH"}]
             + ([{"AttributeName": rk, "KeyType": "RANGE"}] if rk else []),
             "Shards": page,
@@ -261,7 +261,7 @@ class Streams:
         table = self._table_of_arn(p["StreamArn"])
         part = self._shard(table, p["ShardId"])
         kind = p["ShardIteratorType"]
-        first, end = await self._bounds(table, part["log_topic"])
+        first, end = await self._bounds(table, part.log_topic)
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             if p.get("SequenceNumber") is None:
                 raise errors.validation("Must specify a sequence number with shard iterator type " + kind)
@@ -277,12 +277,12 @@ class Streams:
             offset = first if kind == "TRIM_HORIZON" else end
         return {"ShardIterator": self._token(table, p["ShardId"], offset)}
 
-    def _token(self, table: dict[str, Any], shard_id: str, offset: int) -> str:
-        raw = orjson.dumps({"t": table["table_name"], "l": table["stream_label"], "s": shard_id, "o": offset,
+    def _token(self, table: TableDefinition, shard_id: str, offset: int) -> str:
+        raw = orjson.dumps({"t": table.table_name, "l": table.stream_label, "s": shard_id, "o": offset,
                             "i": int(time.time() * 1000)})
         return base64.urlsafe_b64encode(raw).decode()
 
-    def _untoken(self, token: Any) -> tuple[dict[str, Any], str, int, dict[str, Any]]:
+    def _untoken(self, token: Any) -> tuple[TableDefinition, str, int, PartitionInfo]:
         if not isinstance(token, str):
             raise_constraints(["Value null at 'shardIterator' failed to satisfy constraint: Member must not be null"])
             raise AssertionError  # unreachable
@@ -298,7 +298,7 @@ class Streams:
                                   f"right now it's {stream_label(now)} which is further in the future than the "
                                   "tolerated delay of 900000 milliseconds.")
         table = self.metadata.catalog.items.get(name)
-        if table is None or table.get("stream_label") != label:
+        if table is None or table.stream_label != label:
             raise errors.resource_not_found(f"Requested resource not found: Stream: {label} not found")
         return table, shard, offset, self._shard(table, shard)
 
@@ -310,15 +310,15 @@ class Streams:
             raise_constraints([f"Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value "
                                + ("greater than or equal to 1" if limit < 1 else "less than or equal to 1000")])
         table, shard, offset, part = self._untoken(p.get("ShardIterator"))
-        topic = part["log_topic"]
+        topic = part.log_topic
         tp = TopicPartition(topic, 0)
         consumer, lock = await self._consumer(topic)
         records: list[dict[str, Any]] = []
-        created = int(table["stream_created_ms"])
-        disabled = table.get("stream_disabled_ms")
+        created = int(table.stream_created_ms or 0)
+        disabled = table.stream_disabled_ms
         horizon = int(time.time() * 1000) - RETENTION_MS
         hk, rk = key_names(table)
-        view = table["stream_view_type"]
+        view = table.stream_view_type or ""
         async with lock:
             end = (await consumer.end_offsets([tp]))[tp]
             position = offset
@@ -343,7 +343,7 @@ class Streams:
             result["NextShardIterator"] = self._token(table, shard, position)
         return result
 
-    def _record(self, table: dict[str, Any], rec: Any, hk: str, rk: str | None, view: str) -> dict[str, Any] | None:
+    def _record(self, table: TableDefinition, rec: Any, hk: str, rk: str | None, view: str) -> dict[str, Any] | None:
         r = codec.decode_log_record(rec.value)
         op = r["op"]
         if op == "TXN_COMMIT":
@@ -373,7 +373,7 @@ class Streams:
             size += item_size(old)
         body["SizeBytes"] = size
         out: dict[str, Any] = {
-            "eventID": hashlib.sha256(f"{table['stream_label']}/{seq}/{rec.topic}".encode()).hexdigest()[:32],
+            "eventID": hashlib.sha256(f"{table.stream_label}/{seq}/{rec.topic}".encode()).hexdigest()[:32],
             "eventName": name,
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",

@@ -17,10 +17,19 @@ import datetime
 import re
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import ACCOUNT, attribute_types, in_use, parse_arn, table_arn
+from dynamolog.catalog import (
+    ACCOUNT,
+    AttributeDefinition,
+    KeySchemaElement,
+    TableDefinition,
+    in_use,
+    parse_arn,
+    table_arn,
+)
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
@@ -47,53 +56,53 @@ UNSUPPORTED_UPDATES = ("ReplicaUpdates", "SSESpecification",
                        "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput")
 
 
-def decreases_today(table: dict[str, Any], now_ms: int | None = None) -> int:
+def decreases_today(table: TableDefinition, now_ms: int | None = None) -> int:
     """Throughput decreases of the current UTC day (the count is kept for the day of the last one)."""
-    last = table.get("last_decrease_ms")
+    last = table.last_decrease_ms
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if last is None or last // DAY_MS != now_ms // DAY_MS:
         return 0
-    return int(table.get("decreases_today") or 0)
+    return int(table.decreases_today)
 
 
-def describe(table: dict[str, Any], region: str) -> dict[str, Any]:
+def describe(table: TableDefinition, region: str) -> dict[str, Any]:
     """The TableDescription DynamoDB answers for a table."""
-    provisioned = table["billing_mode"] == "PROVISIONED"
+    provisioned = table.billing_mode == "PROVISIONED"
     desc: dict[str, Any] = {
         "AttributeDefinitions": [
-            {"AttributeName": a["attribute_name"], "AttributeType": a["attribute_type"]}
-            for a in table["attribute_definitions"]
+            {"AttributeName": a.attribute_name, "AttributeType": a.attribute_type}
+            for a in table.attribute_definitions
         ],
-        "TableName": table["table_name"],
-        "KeySchema": [{"AttributeName": k["attribute_name"], "KeyType": k["key_type"]} for k in table["key_schema"]],
-        "TableStatus": table["status"],
-        "CreationDateTime": table["created_at_ms"] / 1000.0,
+        "TableName": table.table_name,
+        "KeySchema": [{"AttributeName": k.attribute_name, "KeyType": k.key_type} for k in table.key_schema],
+        "TableStatus": table.status,
+        "CreationDateTime": table.created_at_ms / 1000.0,
         "ProvisionedThroughput": {
             "NumberOfDecreasesToday": decreases_today(table),
-            "ReadCapacityUnits": table["read_capacity_units"] if provisioned else 0,
-            "WriteCapacityUnits": table["write_capacity_units"] if provisioned else 0,
+            "ReadCapacityUnits": table.read_capacity_units if provisioned else 0,
+            "WriteCapacityUnits": table.write_capacity_units if provisioned else 0,
         },
         "TableSizeBytes": 0,
         "ItemCount": 0,
-        "TableArn": table_arn(region, table["table_name"]),
-        "TableId": table["table_id"],
+        "TableArn": table_arn(region, table.table_name),
+        "TableId": table.table_id,
         "DeletionProtectionEnabled": False,
     }
     desc.update(describe_stream_fields(table, region))
-    if table.get("global_indexes"):
+    if table.global_indexes:
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
-    if table.get("local_indexes"):
+    if table.local_indexes:
         desc["LocalSecondaryIndexes"] = describe_local_indexes(table, desc["TableArn"])
-    for field, ms in (("LastIncreaseDateTime", table.get("last_increase_ms")),
-                      ("LastDecreaseDateTime", table.get("last_decrease_ms"))):
+    for field, ms in (("LastIncreaseDateTime", table.last_increase_ms),
+                      ("LastDecreaseDateTime", table.last_decrease_ms)):
         if ms is not None:
             desc["ProvisionedThroughput"][field] = ms / 1000.0
     # a table created PROVISIONED and never switched has no BillingModeSummary (as DynamoDB)
-    on_demand_since = table.get("pay_per_request_since_ms")
+    on_demand_since = table.pay_per_request_since_ms
     if not provisioned or on_demand_since is not None:
         desc["BillingModeSummary"] = {
-            "BillingMode": table["billing_mode"],
-            "LastUpdateToPayPerRequestDateTime": (on_demand_since or table["created_at_ms"]) / 1000.0,
+            "BillingMode": table.billing_mode,
+            "LastUpdateToPayPerRequestDateTime": (on_demand_since or table.created_at_ms) / 1000.0,
         }
     return desc
 
@@ -111,33 +120,33 @@ class Tables:
         self.control = Control(self)
 
     # -- lookups used by the data plane ----------------------------------------------------
-    def get(self, name: Any) -> dict[str, Any]:
+    def get(self, name: Any) -> TableDefinition:
         """The table named ``name`` for a data-plane request, or ResourceNotFoundException."""
         table = self.metadata.catalog.items.get(name) if isinstance(name, str) else None
-        if table is None or table["status"] == "DELETING":
+        if table is None or table.status == "DELETING":
             raise errors.resource_not_found()
         return table
 
-    async def get_active(self, name: Any) -> dict[str, Any]:
+    async def get_active(self, name: Any) -> TableDefinition:
         """Like :meth:`get`, but waits a little for a table that is still CREATING."""
         table = self.get(name)
-        if table["status"] == "CREATING":
+        if table.status == "CREATING":
             await self.metadata.catalog.wait_until(
-                lambda: self.metadata.catalog.items.get(name, {}).get("status") != "CREATING", 10.0
+                lambda: getattr(self.metadata.catalog.items.get(name), "status", None) != "CREATING", 10.0
             )
             table = self.get(name)
-            if table["status"] == "CREATING":
+            if table.status == "CREATING":
                 raise errors.resource_not_found()
         return table
 
     # -- operations ------------------------------------------------------------------------
     async def create_table(self, p: dict[str, Any]) -> dict[str, Any]:
         table = self._validate_create(p)
-        name = table["table_name"]
+        name = table.table_name
 
-        def create(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        def create(current: TableDefinition | None) -> TableDefinition | None:
             if current is not None:
-                if current["table_id"] == table["table_id"]:
+                if current.table_id == table.table_id:
                     return None  # this request's own table (an answer that was lost)
                 raise errors.resource_in_use(f"Table already exists: {name}")
             return table
@@ -180,12 +189,12 @@ class Tables:
     async def delete_table(self, p: dict[str, Any]) -> dict[str, Any]:
         name = require_table_name(p)
 
-        def delete(table: dict[str, Any] | None) -> dict[str, Any] | None:
+        def delete(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            if table["status"] in ("CREATING", "DELETING"):
+            if table.status in ("CREATING", "DELETING"):
                 raise in_use(table)
-            return dict(table, status="DELETING")
+            return replace(table, status="DELETING")
 
         table = await self.catalog.change(name, delete)
         assert table is not None
@@ -197,7 +206,7 @@ class Tables:
         stream = (parse_stream_specification(p["StreamSpecification"])
                   if p.get("StreamSpecification") is not None else None)
 
-        def update(table: dict[str, Any] | None) -> dict[str, Any] | None:
+        def update(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
             return updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000))
@@ -217,7 +226,7 @@ class Tables:
         return str(name)
 
     # -- validation --------------------------------------------------------------------------
-    def _validate_create(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _validate_create(self, p: dict[str, Any]) -> TableDefinition:
         spec = validate_create_table(p)
         tags = parse_tags(p["Tags"]) if p.get("Tags") is not None else {}
         table_id = str(uuid.uuid4())
@@ -226,68 +235,61 @@ class Tables:
             wanted = -(-spec["read_capacity_units"] // 3000) + -(-spec["write_capacity_units"] // 1000)
             partitions = max(partitions, min(16, wanted))
         short = re.sub("-", "", table_id)[:12]
-        spec.update({
-            "table_id": table_id,
-            "status": "CREATING",
-            "created_at_ms": int(time.time() * 1000),
-            "partition_ids": [f"{short}-{i}" for i in range(partitions)],
-            "tags": tags,
-            "deleted": False,
-            "last_increase_ms": None,
-            "last_decrease_ms": None,
-            "decreases_today": 0,
-            "pay_per_request_since_ms": None,
-            "stream_enabled": False,
-            "stream_view_type": None,
-            "stream_label": None,
-            "stream_created_ms": None,
-            "stream_disabled_ms": None,
-            "ttl_attribute": None,
-        })
-        spec["global_indexes"] = parse_global_indexes(
-            p, attribute_types(spec), spec["billing_mode"], table_id, spec["partition_ids"])
-        spec["local_indexes"] = parse_local_indexes(
-            p, attribute_types(spec), spec["key_schema"], table_id, spec["global_indexes"])
+        key_schema = tuple(KeySchemaElement(**k) for k in spec["key_schema"])
+        attribute_definitions = tuple(AttributeDefinition(**a) for a in spec["attribute_definitions"])
+        defined = {a.attribute_name: a.attribute_type for a in attribute_definitions}
+        partition_ids = tuple(f"{short}-{i}" for i in range(partitions))
+        global_indexes = parse_global_indexes(p, defined, spec["billing_mode"], table_id, partition_ids)
+        table = TableDefinition(
+            table_name=spec["table_name"],
+            table_id=table_id,
+            key_schema=key_schema,
+            attribute_definitions=attribute_definitions,
+            billing_mode=spec["billing_mode"],
+            read_capacity_units=spec["read_capacity_units"],
+            write_capacity_units=spec["write_capacity_units"],
+            status="CREATING",
+            created_at_ms=int(time.time() * 1000),
+            partition_ids=partition_ids,
+            tags=tags,
+            global_indexes=tuple(global_indexes),
+            local_indexes=tuple(parse_local_indexes(p, defined, key_schema, table_id, global_indexes)),
+        )
         if p.get("StreamSpecification") is not None:
             enabled, view = parse_stream_specification(p["StreamSpecification"])
             if enabled:
-                spec.update(stream_enabled=True, stream_view_type=view, stream_label=stream_label(spec["created_at_ms"]),
-                            stream_created_ms=spec["created_at_ms"])
-        return spec
+                table = replace(table, stream_enabled=True, stream_view_type=view,
+                                stream_label=stream_label(table.created_at_ms), stream_created_ms=table.created_at_ms)
+        return table
 
 
-def updated_table(table: dict[str, Any], p: dict[str, Any], mode: str | None, rcu: int | None, wcu: int | None,
-                  stream: tuple[bool, str | None] | None, now: int) -> dict[str, Any] | None:
+def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, rcu: int | None, wcu: int | None,
+                  stream: tuple[bool, str | None] | None, now: int) -> TableDefinition | None:
     """The definition an UpdateTable request makes of ``table`` (None: nothing changes), or the
     DynamoDB error it gets.  A pure function of the table: it runs again on a newer record when
     another change of the table was published first."""
-    if table["status"] != "ACTIVE":
+    if table.status != "ACTIVE":
         raise in_use(table)
     changed = False
     if p.get("GlobalSecondaryIndexUpdates") is not None:
-        updated = dict(table, status="UPDATING")
-        apply_index_updates(updated, table, p)
-        table, changed = updated, True
+        table, changed = apply_index_updates(replace(table, status="UPDATING"), table, p), True
     if stream is not None:
-        updated = dict(table, status="UPDATING")
-        apply_stream_change(updated, table, stream[0], stream[1], now)
-        table, changed = updated, True
+        table, changed = apply_stream_change(replace(table, status="UPDATING"), table, stream[0], stream[1], now), True
     if mode is None and rcu is None:
         return table if changed else None
-    current = table["billing_mode"]
+    current = table.billing_mode
     target = mode or current
     if rcu is not None and target == "PAY_PER_REQUEST":
         raise errors.validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
                                 "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
-    updated = dict(table, status="UPDATING")
+    updated = replace(table, status="UPDATING")
     if target == "PAY_PER_REQUEST":
         if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error), but the stream may
             return table if changed else None
-        updated.update(billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
+        return replace(updated, billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
                        pay_per_request_since_ms=now)
-        return updated
     assert rcu is not None and wcu is not None
-    old_r, old_w = ((table["read_capacity_units"], table["write_capacity_units"])
+    old_r, old_w = ((table.read_capacity_units, table.write_capacity_units)
                     if current == "PROVISIONED" else (0, 0))
     if (rcu, wcu) == (old_r, old_w):
         raise errors.validation(
@@ -297,14 +299,13 @@ def updated_table(table: dict[str, Any], p: dict[str, Any], mode: str | None, rc
             f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
             "current limits and how to request higher limits.")
     if rcu > old_r or wcu > old_w:
-        updated["last_increase_ms"] = now
+        updated = replace(updated, last_increase_ms=now)
     if rcu < old_r or wcu < old_w:
         _check_decrease_allowed(table, now)
-        updated.update(last_decrease_ms=now, decreases_today=decreases_today(table, now) + 1)
+        updated = replace(updated, last_decrease_ms=now, decreases_today=decreases_today(table, now) + 1)
     if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
-        updated["pay_per_request_since_ms"] = table.get("pay_per_request_since_ms") or table["created_at_ms"]
-    updated.update(billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
-    return updated
+        updated = replace(updated, pay_per_request_since_ms=table.pay_per_request_since_ms or table.created_at_ms)
+    return replace(updated, billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
 
 
 def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | None]:
@@ -356,10 +357,10 @@ def _utc_words(ms: int) -> str:
     return f"{t:%A, %B} {t.day}, {t.year} {hour}:{t:%M:%S} {'AM' if t.hour < 12 else 'PM'} UTC"
 
 
-def _check_decrease_allowed(table: dict[str, Any], now: int) -> None:
+def _check_decrease_allowed(table: TableDefinition, now: int) -> None:
     """DynamoDB's decrease quota: 4 at any time in a UTC day, then one per hour."""
     n = decreases_today(table, now)
-    last = table.get("last_decrease_ms")
+    last = table.last_decrease_ms
     if n < FREE_DECREASES_PER_DAY or last is None or now - last >= DECREASE_INTERVAL_MS:
         return
     raise errors.limit_exceeded(

@@ -24,7 +24,7 @@ from typing import Any
 
 from dynamolog import errors, expr, faults
 from dynamolog.attrs import item_size
-from dynamolog.catalog import hash_key
+from dynamolog.catalog import PartitionInfo, TableDefinition, hash_key
 from dynamolog.txnlog import TxnLog, request_digest
 
 from . import capacity
@@ -51,7 +51,7 @@ class Action:
     """One validated item of a transaction."""
 
     index: int
-    table: dict[str, Any]
+    table: TableDefinition
     item_key: bytes
     #: the storage node's write request (kind put / delete / update / check)
     req: dict[str, Any]
@@ -62,8 +62,8 @@ class Action:
 
 @dataclass
 class _Participant:
-    table: dict[str, Any]
-    part: dict[str, Any]
+    table: TableDefinition
+    part: PartitionInfo
     actions: list[Action] = field(default_factory=list)
 
 
@@ -89,7 +89,7 @@ class Transactions:
         by_pid: dict[str, _Participant] = {}
         for a in actions:
             part = self.routing.partition_for_item_key(a.table, a.item_key)
-            pp = by_pid.setdefault(part["partition_id"], _Participant(a.table, part))
+            pp = by_pid.setdefault(part.partition_id, _Participant(a.table, part))
             pp.actions.append(a)
         return list(by_pid.values())
 
@@ -130,7 +130,7 @@ class Transactions:
             for a in actions:
                 if a.coll is not None:
                     hk = hash_key(a.table)
-                    metrics.setdefault(a.table["table_name"], []).append(
+                    metrics.setdefault(a.table.table_name, []).append(
                         item_collection_metrics(hk, a.req["keyattrs"][hk], a.coll))
             if metrics:
                 out["ItemCollectionMetrics"] = metrics
@@ -178,7 +178,7 @@ class Transactions:
                 a.coll = coll
         try:
             decision = await self.txnlog.decide(txn, "COMMITTED", client_token=token, request_digest=digest,
-                                                participants=[pp.part["partition_id"] for pp in participants])
+                                                participants=[pp.part.partition_id for pp in participants])
         except Exception:
             # the COMMITTED proposal may or may not be in the log: the participants' recovery
             # reads the decision there; the client's outcome is unknown
@@ -208,13 +208,13 @@ class Transactions:
         for pp, r in zip(participants, results, strict=True):
             if isinstance(r, BaseException):
                 log.warning("transaction %s: partition %s did not take the decision (%r); it will resolve it "
-                            "at the deadline", txn, pp.part["partition_id"], r)
+                            "at the deadline", txn, pp.part.partition_id, r)
 
     def _capacity(self, mode: str, actions: list[Action]) -> dict[str, Any]:
         """Transactional writes cost two write units per KB of each item (DynamoDB)."""
         units: dict[str, float] = {}
         for a in actions:
-            name = a.table["table_name"]
+            name = a.table.table_name
             units[name] = units.get(name, 0.0) + capacity.write_units(a.size, transactional=True)
         return capacity.per_table(mode, units, "Write")
 
@@ -248,7 +248,7 @@ class Transactions:
         responses: list[dict[str, Any]] = []
         units: dict[str, float] = {}
         for (a, projection), image in zip(gets, images, strict=True):
-            name = a.table["table_name"]
+            name = a.table.table_name
             size = item_size(image) if image is not None else 0
             units[name] = units.get(name, 0.0) + capacity.read_units(size, consistent=True, transactional=True)
             if image is None:

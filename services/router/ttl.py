@@ -7,10 +7,11 @@ deletions reach every replica and the stream like any delete, marked as the serv
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import in_use
+from dynamolog.catalog import TableDefinition, in_use
 
 from .tables import Tables
 from .validate import raise_constraints, require_table_name
@@ -49,12 +50,12 @@ class TimeToLive:
         assert isinstance(spec, dict)
         enabled, attr = bool(spec["Enabled"]), str(spec["AttributeName"])
 
-        def change(table: dict[str, Any] | None) -> dict[str, Any] | None:
+        def change(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            if table["status"] != "ACTIVE":
+            if table.status != "ACTIVE":
                 raise in_use(table)
-            current = table.get("ttl_attribute")
+            current = table.ttl_attribute
             if current is not None and current != attr:
                 raise errors.validation(f"TimeToLive is active on a different AttributeName: current "
                                         f"AttributeName is {current}")
@@ -62,7 +63,7 @@ class TimeToLive:
                 raise errors.validation("TimeToLive is already enabled")
             if not enabled and current is None:
                 raise errors.validation("TimeToLive is already disabled")
-            return dict(table, ttl_attribute=attr if enabled else None)
+            return replace(table, ttl_attribute=attr if enabled else None)
 
         await self.tables.catalog.change(name, change)
         return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}
@@ -72,7 +73,7 @@ class TimeToLive:
         table = self.tables.metadata.catalog.items.get(name)
         if table is None:
             raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-        attr = table.get("ttl_attribute")
+        attr = table.ttl_attribute
         if attr:
             return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": attr}}
         return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}

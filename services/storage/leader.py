@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from dynamolog import codec, errors
+from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
@@ -99,7 +100,7 @@ class _Pending:
 class LeaderSequencer:
     """The leader of one partition."""
 
-    def __init__(self, settings: Settings, replica: Replica, partition: dict[str, Any], node_id: str,
+    def __init__(self, settings: Settings, replica: Replica, partition: PartitionInfo, node_id: str,
                  txnlog: TxnLog | None = None, ttl_attribute: Callable[[], str | None] | None = None,
                  lsi: LocalIndexes | None = None,
                  index_keys: Callable[[], list[tuple[str, str, str]]] | None = None,
@@ -140,9 +141,9 @@ class LeaderSequencer:
         self._reads_from = 0.0
         self.replica = replica
         self.partition = partition
-        self.pid: str = partition["partition_id"]
-        self.topic: str = partition["log_topic"]
-        self.epoch: int = partition["leader_epoch"]
+        self.pid: str = partition.partition_id
+        self.topic: str = partition.log_topic
+        self.epoch: int = partition.leader_epoch
         self.node_id = node_id
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(QUEUE_MAX)
         self._producers: list[AIOKafkaProducer] = []

@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
+from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
@@ -60,7 +61,7 @@ def replica_stale(pid: str, why: str) -> errors.ApiError:
 class HostedPartition:
     """A replica and the role it plays on this node."""
 
-    def __init__(self, info: dict[str, Any], replica: Replica) -> None:
+    def __init__(self, info: PartitionInfo, replica: Replica) -> None:
         self.info = info
         self.replica = replica
         self.leader: LeaderSequencer | None = None
@@ -81,7 +82,7 @@ class HostedPartition:
             s = {"role": "follower", **self.follower.status()}
         else:
             s = {"role": "opening"}
-        s.update({"partition_id": self.info["partition_id"], "table": self.info["table_name"]})
+        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name})
         return s
 
     def health(self) -> str | None:
@@ -137,7 +138,7 @@ class StorageNode:
         self.hosted: dict[str, HostedPartition] = {}
         self._opening: dict[str, asyncio.Task[HostedPartition]] = {}
         #: table id -> (catalog entry, its secondary index key attributes), see _index_keys
-        self._index_keys_cache: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {}
+        self._index_keys_cache: dict[str, tuple[TableDefinition, list[tuple[str, str, str]]]] = {}
         self._bg: set[asyncio.Task[Any]] = set()
         #: open snapshots served to repairing peers: id -> (snapshot, last used, monotonic)
         self._snapshots: dict[str, tuple[Snapshot, float]] = {}
@@ -155,18 +156,16 @@ class StorageNode:
         await self.txnlog.start()
         await self.rpc.start()
         await self.metadata.start()
-        await self.writer.put_node(
-            {
-                "node_id": self.node_id,
-                "rpc_address": self.advertise or f"{self.host}:{self.rpc.port}",
-                "pid": os.getpid(),
-                "started_at_ms": int(time.time() * 1000),
-                "zone": self.zone,
-            }
-        )
+        await self.writer.put_node(NodeInfo(
+            node_id=self.node_id,
+            rpc_address=self.advertise or f"{self.host}:{self.rpc.port}",
+            pid=os.getpid(),
+            started_at_ms=int(time.time() * 1000),
+            zone=self.zone,
+        ))
         # open every partition this node hosts, then follow changes
         for info in list(self.metadata.partitions.items.values()):
-            self._on_partition(info["partition_id"], info)
+            self._on_partition(info.partition_id, info)
         self.metadata.partitions.listen(self._on_partition)
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
         self.lag_probe.start()
@@ -201,13 +200,13 @@ class StorageNode:
         await self.txnlog.close()
 
     # -- partitions ------------------------------------------------------------------------
-    def _on_partition(self, pid: str, info: dict[str, Any] | None) -> None:
-        if info is None or info["state"] == "DELETED":
+    def _on_partition(self, pid: str, info: PartitionInfo | None) -> None:
+        if info is None or info.state == "DELETED":
             if pid in self.hosted or pid in self._opening:
                 self._spawn(self.drop_partition(pid))
-        elif self.node_id in info["replicas"] and info["state"] == "ACTIVE":
+        elif self.node_id in info.replicas and info.state == "ACTIVE":
             self._spawn(self.ensure_partition(info))
-        elif self.node_id not in info["replicas"] and (pid in self.hosted or pid in self._opening):
+        elif self.node_id not in info.replicas and (pid in self.hosted or pid in self._opening):
             # repaired onto another node while this one was away: the replica is no longer ours
             log.info("partition %s: this node is no longer a replica; dropping it", pid)
             self._spawn(self.drop_partition(pid))
@@ -217,14 +216,14 @@ class StorageNode:
         self._bg.add(t)
         t.add_done_callback(self._bg.discard)
 
-    async def ensure_partition(self, info: dict[str, Any]) -> HostedPartition:
+    async def ensure_partition(self, info: PartitionInfo) -> HostedPartition:
         """Host the partition in the role ``info`` gives this node.  News that arrives while an
         open is running is not lost: the caller waits for that open, then looks again with the
         newest of its own ``info`` and the partition map's."""
-        pid = info["partition_id"]
+        pid = info.partition_id
         while True:
             info = self._newest(info)
-            if info.get("state") == "DELETED":
+            if info.state == "DELETED":
                 raise not_leader(pid)
             hp = self.hosted.get(pid)
             if hp is not None and self._role_current(hp, info):
@@ -238,11 +237,11 @@ class StorageNode:
             # an open of an older view of the partition is running: wait for it, then look again
             await asyncio.gather(asyncio.shield(task), return_exceptions=True)
 
-    def _newest(self, info: dict[str, Any]) -> dict[str, Any]:
+    def _newest(self, info: PartitionInfo) -> PartitionInfo:
         """``info`` or the partition map's entry of the same partition, whichever is newer."""
-        current = self.metadata.partitions.items.get(info["partition_id"])
-        if current is not None and (current.get("state") == "DELETED"
-                                    or current["leader_epoch"] > info["leader_epoch"]):
+        current = self.metadata.partitions.items.get(info.partition_id)
+        if current is not None and (current.state == "DELETED"
+                                    or current.leader_epoch > info.leader_epoch):
             return current
         return info
 
@@ -250,7 +249,7 @@ class StorageNode:
         """Whether the partition map (as far as this node knows) still names this node leader
         of ``pid`` at ``epoch``."""
         current = self.metadata.partitions.items.get(pid)
-        return current is None or (current.get("leader") == self.node_id and current["leader_epoch"] <= epoch)
+        return current is None or (current.leader == self.node_id and current.leader_epoch <= epoch)
 
     async def _reconcile_loop(self) -> None:
         """Every ``Settings.reconcile_s``: the partition map against what this node serves (an open that
@@ -270,59 +269,58 @@ class StorageNode:
             if pid in self._opening:
                 continue
             hp = self.hosted.get(pid)
-            mine = self.node_id in info["replicas"] and info["state"] == "ACTIVE"
+            mine = self.node_id in info.replicas and info.state == "ACTIVE"
             if mine:
                 if hp is not None and (self._role_current(hp, info)
-                                       or hp.info["leader_epoch"] > info["leader_epoch"]):
+                                       or hp.info.leader_epoch > info.leader_epoch):
                     continue
                 log.info("partition %s: the map says this node %s it; opening", pid,
-                         "leads" if info.get("leader") == self.node_id else "follows")
+                         "leads" if info.leader == self.node_id else "follows")
                 self._spawn(self.ensure_partition(info))
             elif hp is not None and now - hp.opened_at > DROP_GRACE_S \
-                    and hp.info["leader_epoch"] <= info["leader_epoch"]:
-                log.info("partition %s: the map no longer lists this node (%s); dropping it", pid, info["state"])
+                    and hp.info.leader_epoch <= info.leader_epoch:
+                log.info("partition %s: the map no longer lists this node (%s); dropping it", pid, info.state)
                 self._spawn(self.drop_partition(pid))
 
-    def _role_current(self, hp: HostedPartition, info: dict[str, Any]) -> bool:
+    def _role_current(self, hp: HostedPartition, info: PartitionInfo) -> bool:
         """Whether a hosted replica already plays the role ``info`` gives it."""
-        if info.get("leader") == self.node_id:
-            return hp.leader is not None and not hp.leader.fenced and hp.leader.epoch >= info["leader_epoch"]
+        if info.leader == self.node_id:
+            return hp.leader is not None and not hp.leader.fenced and hp.leader.epoch >= info.leader_epoch
         return hp.leader is None and hp.follower is not None
 
-    def _ttl_attribute(self, info: dict[str, Any]) -> str | None:
+    def _ttl_attribute(self, info: PartitionInfo) -> str | None:
         """The time-to-live attribute of the partition's table (None when TTL is off)."""
-        table = self.metadata.catalog.items.get(info["table_name"])
-        if table is None or table["table_id"] != info["table_id"]:
+        table = self.metadata.catalog.items.get(info.table_name)
+        if table is None or table.table_id != info.table_id:
             return None
-        attr: str | None = table.get("ttl_attribute")
-        return attr
+        return table.ttl_attribute
 
-    def _index_keys(self, info: dict[str, Any]) -> list[tuple[str, str, str]]:
+    def _index_keys(self, info: PartitionInfo) -> list[tuple[str, str, str]]:
         """The secondary index key attributes of the partition's table now (global indexes come
         and go with UpdateTable): (index name, attribute, type), cached per catalog entry."""
-        table = self.metadata.catalog.items.get(info["table_name"])
-        if table is None or table["table_id"] != info["table_id"]:
+        table = self.metadata.catalog.items.get(info.table_name)
+        if table is None or table.table_id != info.table_id:
             return []
-        cached = self._index_keys_cache.get(info["table_id"])
+        cached = self._index_keys_cache.get(info.table_id)
         if cached is not None and cached[0] is table:
             return cached[1]
         out = index_key_attributes(table)
-        self._index_keys_cache[info["table_id"]] = (table, out)
+        self._index_keys_cache[info.table_id] = (table, out)
         return out
 
-    async def _local_indexes(self, info: dict[str, Any]) -> LocalIndexes | None:
+    async def _local_indexes(self, info: PartitionInfo) -> LocalIndexes | None:
         """The local secondary indexes of the partition's table (None: it has none).  The table's
         catalog entry is written before its partitions, but on another topic: wait for it."""
-        if "#" in info["table_id"]:  # a global secondary index's partition
+        if "#" in info.table_id:  # a global secondary index's partition
             return None
 
-        def table() -> dict[str, Any] | None:
-            t = self.metadata.catalog.items.get(info["table_name"])
-            return t if t is not None and t["table_id"] == info["table_id"] else None
+        def table() -> TableDefinition | None:
+            t = self.metadata.catalog.items.get(info.table_name)
+            return t if t is not None and t.table_id == info.table_id else None
 
         if table() is None and not await self.metadata.catalog.wait_until(lambda: table() is not None, 30):
-            raise RuntimeError(f"partition {info['partition_id']}: table {info['table_name']} "
-                               f"({info['table_id']}) is not in the catalog")
+            raise RuntimeError(f"partition {info.partition_id}: table {info.table_name} "
+                               f"({info.table_id}) is not in the catalog")
         t = table()
         assert t is not None
         lsi = LocalIndexes(t)
@@ -331,12 +329,12 @@ class StorageNode:
     def _replica_path(self, pid: str) -> Path:
         return self.data_dir / "partitions" / pid
 
-    async def _open(self, info: dict[str, Any]) -> HostedPartition:
-        pid = info["partition_id"]
+    async def _open(self, info: PartitionInfo) -> HostedPartition:
+        pid = info.partition_id
         hp = self.hosted.get(pid)
         if hp is None:
             replica = Replica(self._replica_path(pid))
-            if replica.next_offset == 0 and info.get("leader") != self.node_id:
+            if replica.next_offset == 0 and info.leader != self.node_id:
                 replica = await self._bootstrap(pid, info, replica)
             hp = HostedPartition(info, replica)
         else:
@@ -344,15 +342,15 @@ class StorageNode:
             hp.leader = hp.follower = None  # "opening" until the new role is ready
             hp.info = info
         lsi = await self._local_indexes(info)
-        if info.get("leader") == self.node_id:
+        if info.leader == self.node_id:
             leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog,
                                      ttl_attribute=lambda: self._ttl_attribute(info), lsi=lsi,
                                      index_keys=lambda: self._index_keys(info),
-                                     is_current=lambda: self._leads(pid, info["leader_epoch"]))
+                                     is_current=lambda: self._leads(pid, info.leader_epoch))
             await leader.start()
             hp.leader, hp.follower = leader, None
         else:
-            follower = LogFollower(self.settings, hp.replica, info["log_topic"], lsi)
+            follower = LogFollower(self.settings, hp.replica, info.log_topic, lsi)
             follower.start()
             hp.leader, hp.follower = None, follower
         hp.opened_at = time.monotonic()
@@ -360,10 +358,10 @@ class StorageNode:
         log.info("partition %s open as %s", pid, "leader" if hp.leader else "follower")
         return hp
 
-    async def _bootstrap(self, pid: str, info: dict[str, Any], replica: Replica) -> Replica:
+    async def _bootstrap(self, pid: str, info: PartitionInfo, replica: Replica) -> Replica:
         """A new, empty replica (a repair): copy a snapshot of a healthy replica, then the log
         after it is followed as usual.  Falls back to the whole log if no peer can send one."""
-        peers = [n for n in ([info.get("leader")] + list(info["replicas"])) if n and n != self.node_id]
+        peers = [n for n in ([info.leader] + list(info.replicas)) if n and n != self.node_id]
         # offset 0 with entries present is a copy interrupted by a crash: start it over from empty
         # (the offset is written last, so the entries of a partial copy are not a fold of the log)
         replica.destroy()
@@ -372,8 +370,8 @@ class StorageNode:
             node = self.metadata.nodes.items.get(peer)
             if node is None:
                 continue
-            host, _, port = node["rpc_address"].rpartition(":")
-            client = RpcClient(host, int(port))
+            host, port = node.host_port()
+            client = RpcClient(host, port)
             t0 = time.monotonic()
             try:
                 snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
@@ -515,7 +513,7 @@ class StorageNode:
 
     async def _rpc_open(self, req: dict[str, Any]) -> Any:
         """Host a partition now (provisioning, an election, a repair)."""
-        hp = await self.ensure_partition(req["partition"])
+        hp = await self.ensure_partition(PartitionInfo.from_record(req["partition"]))
         return hp.status()
 
     async def _rpc_drop(self, req: dict[str, Any]) -> Any:
@@ -525,9 +523,13 @@ class StorageNode:
     async def _rpc_status(self, req: dict[str, Any]) -> Any:
         parts = [hp.status() for hp in self.hosted.values()]
         # replicas still being opened (catching up, copying a snapshot) show as "opening"
-        parts += [{"partition_id": pid, "table": self.metadata.partitions.items.get(pid, {}).get("table_name", ""),
+        parts += [{"partition_id": pid, "table": self._table_name_of(pid),
                    "role": "opening"} for pid in self._opening if pid not in self.hosted]
         return {"node_id": self.node_id, "partitions": parts, "ready": self.ready, **self.lag_probe.snapshot()}
+
+    def _table_name_of(self, pid: str) -> str:
+        info = self.metadata.partitions.items.get(pid)
+        return info.table_name if info is not None else ""
 
     async def _rpc_digest(self, req: dict[str, Any]) -> Any:
         """A replica's digest (tests and repair checks compare replicas), paced."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dynamolog import errors
+from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.kafka.admin import KafkaAdmin
 from dynamolog.keys import encode_item_key
@@ -30,14 +32,16 @@ def _put(i: int, value: str) -> tuple[dict[str, Any], bytes]:
     return req, encode_item_key(key["pk"])
 
 
-async def _partition(kafka_bootstrap: str) -> tuple[Settings, dict[str, Any]]:
+async def _partition(kafka_bootstrap: str) -> tuple[Settings, PartitionInfo]:
     settings = Settings(bootstrap=kafka_bootstrap, namespace=f"lf{uuid.uuid4().hex[:8]}")
     pid = f"{uuid.uuid4().hex[:12]}-0"
     topic = settings.log_topic("roles", pid)
     async with KafkaAdmin(kafka_bootstrap) as admin:
         await admin.create_topic(topic)
         await admin.wait_for_topics([topic])
-    part = {"partition_id": pid, "table_name": "roles", "log_topic": topic, "leader_epoch": 1}
+    part = PartitionInfo(partition_id=pid, table_name="roles", table_id="roles-id", hash_start=0,
+                         hash_end=2**64 - 1, log_topic=topic, replicas=("n1",), leader="n1", leader_epoch=1,
+                         state="ACTIVE")
     return settings, part
 
 
@@ -48,7 +52,7 @@ async def test_follower_converges_to_the_leader(kafka_bootstrap: str, tmp_path: 
     leader = LeaderSequencer(settings, Replica(tmp_path / "leader"), part, "n1")
     await leader.start()
     follower_replica = Replica(tmp_path / "follower")
-    follower = LogFollower(settings, follower_replica, part["log_topic"])
+    follower = LogFollower(settings, follower_replica, part.log_topic)
     follower.start()
     try:
         await asyncio.gather(*(leader.submit(*_put(i, f"v{i}")) for i in range(50)))
@@ -78,7 +82,7 @@ async def test_new_leader_fences_the_old_one(kafka_bootstrap: str, tmp_path: Pat
     try:
         acked = await asyncio.gather(*(old.submit(*_put(i, "old")) for i in range(10)))
         assert len(acked) == 10
-        new = LeaderSequencer(settings, Replica(tmp_path / "new"), dict(part, leader_epoch=2), "n2")
+        new = LeaderSequencer(settings, Replica(tmp_path / "new"), replace(part, leader="n2", leader_epoch=2), "n2")
         await new.start()
         assert new.replica.digest()[1] == 10, "the new leader misses acknowledged writes"
 
@@ -92,7 +96,7 @@ async def test_new_leader_fences_the_old_one(kafka_bootstrap: str, tmp_path: Pat
         await new.submit(*_put(100, "new"))
         # a fresh replica rebuilt from the log sees the new leader's write and no zombie write
         rebuilt = Replica(tmp_path / "rebuilt")
-        await LogFollower(settings, rebuilt, part["log_topic"]).catch_up()
+        await LogFollower(settings, rebuilt, part.log_topic).catch_up()
         assert rebuilt.get(encode_item_key({"S": "k99"})) is None
         assert rebuilt.get(encode_item_key({"S": "k98"})) is None
         assert rebuilt.get(encode_item_key({"S": "k100"})) == {"pk": {"S": "k100"}, "v": {"S": "new"}}

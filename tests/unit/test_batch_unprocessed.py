@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from dynamolog.catalog import TableDefinition
+
 
 def S(v: str) -> dict[str, str]:
     return {"S": v}
@@ -30,11 +32,14 @@ def delete(key: dict[str, Any]) -> dict[str, Any]:
 
 class _FakeTables:
     def __init__(self) -> None:
-        self.table = {"table_name": "t_fake", "table_id": "id", "status": "ACTIVE",
-                      "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
-                      "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}]}
+        self.table = TableDefinition.from_record({
+            "table_name": "t_fake", "table_id": "id", "status": "ACTIVE",
+            "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+            "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+            "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+            "created_at_ms": 0, "partition_ids": ["p-0"]})
 
-    async def get_active(self, name: Any) -> dict[str, Any]:
+    async def get_active(self, name: Any) -> TableDefinition:
         from dynamolog import errors
 
         if name != "t_fake":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from dynamolog import codec, errors
 from dynamolog.catalog import (
+    NodeInfo,
     PartitionInfo,
     TableDefinition,
     attribute_types,
@@ -51,8 +53,8 @@ def test_table_definition_round_trips_through_the_codec() -> None:
     assert typed.to_record() == record
     assert codec.decode_table(codec.encode_table(typed.to_record())) == record
     assert typed.global_indexes[0].non_key_attributes == ("Album",)
-    assert typed.key_names() == key_names(record) == ("Artist", "Song")
-    assert typed.attribute_types() == attribute_types(record) == {"Artist": "S", "Song": "S", "Year": "N"}
+    assert typed.key_names() == key_names(typed) == ("Artist", "Song")
+    assert typed.attribute_types() == attribute_types(typed) == {"Artist": "S", "Song": "S", "Year": "N"}
     assert typed.arn("eu-west-1") == "arn:aws:dynamodb:eu-west-1:000000000000:table/Music"
 
 
@@ -64,12 +66,20 @@ def test_partition_info_round_trips_through_the_codec() -> None:
     assert PartitionInfo.from_record(record).to_record() == record == part
 
 
+def test_node_info_round_trips_through_the_codec() -> None:
+    node = {"node_id": "n1", "rpc_address": "10.0.0.7:7100", "pid": 42, "started_at_ms": 5, "zone": "b"}
+    record = codec.decode_node(codec.encode_node(node))
+    typed = NodeInfo.from_record(record)
+    assert typed.to_record() == record == node
+    assert typed.host_port() == ("10.0.0.7", 7100)
+
+
 def test_key_names_of_tables_and_indexes() -> None:
-    t = _table()
+    t = TableDefinition.from_record(_table())
     assert hash_key(t) == "Artist"
-    assert key_names(dict(t, key_schema=t["key_schema"][:1])) == ("Artist", None)
-    assert index_key_names(t, t["global_indexes"][0]) == ("Year", None)
-    assert index_key_names(t, t["local_indexes"][0]) == ("Artist", "Year")
+    assert key_names(replace(t, key_schema=t.key_schema[:1])) == ("Artist", None)
+    assert index_key_names(t, t.global_indexes[0]) == ("Year", None)
+    assert index_key_names(t, t.local_indexes[0]) == ("Artist", "Year")
 
 
 def test_arn_round_trip_and_errors() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dynamolog import errors
+from dynamolog.catalog import NodeInfo, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata
@@ -19,18 +20,27 @@ from dynamolog.rpc import RpcServer
 KEY = os.urandom(32)
 
 
+def _table(**fields: Any) -> TableDefinition:
+    """Table ``t`` as a new table has it, with ``fields`` changed."""
+    return TableDefinition.from_record({
+        "table_name": "t", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 0, "partition_ids": ["p-0"], **fields})
+
+
 def _metadata(port: int | None) -> Metadata:
     md = Metadata(Settings(namespace="unit"))
     if port is not None:
-        md.nodes.put_local(ADMIN_KEY, {"node_id": ADMIN_KEY, "rpc_address": f"127.0.0.1:{port}", "pid": 1,
-                                       "started_at_ms": 0}, 0)
+        md.nodes.put_local(ADMIN_KEY, NodeInfo(node_id=ADMIN_KEY, rpc_address=f"127.0.0.1:{port}", pid=1,
+                                               started_at_ms=0), 0)
     return md
 
 
 def test_admin_address_is_kept_apart_from_storage_nodes() -> None:
     # placement and the liveness loop iterate the storage nodes: the admin must not be one
     md = _metadata(1234)
-    assert ADMIN_KEY not in md.nodes.items and md.nodes.reserved[ADMIN_KEY]["rpc_address"] == "127.0.0.1:1234"
+    assert ADMIN_KEY not in md.nodes.items and md.nodes.reserved[ADMIN_KEY].rpc_address == "127.0.0.1:1234"
 
 
 def test_a_lost_answer_is_resent_unchanged_and_not_applied_twice() -> None:
@@ -53,17 +63,17 @@ def test_a_lost_answer_is_resent_unchanged_and_not_applied_twice() -> None:
         client = CatalogClient(_metadata(server.port), call_timeout_s=0.2, key=KEY)
         calls = []
 
-        def tag(table: dict[str, Any] | None) -> dict[str, Any] | None:
+        def tag(table: TableDefinition | None) -> TableDefinition | None:
             calls.append(table)
             assert table is None
-            return {"table_name": "t", "tags": {"k": "v"}}
+            return _table(tags={"k": "v"})
 
         try:
             out = await client.change("t", tag)
         finally:
             await client.close()
             await server.close()
-        assert out == {"table_name": "t", "tags": {"k": "v"}}
+        assert out == _table(tags={"k": "v"})
         assert len(calls) == 1
         assert len(seen) == 2
         assert seen[0]["request_id"] == seen[1]["request_id"] and seen[0]["base"] == seen[1]["base"] == -1
@@ -75,7 +85,7 @@ def test_a_stale_base_makes_the_change_again_on_the_current_record() -> None:
     # another router's change was published first: ours is made again on top of it
     async def admin(req: dict[str, Any]) -> Any:
         if req["base"] != 7:
-            return {"applied": False, "version": 7, "table": {"table_name": "t", "tags": {"other": "1"}}}
+            return {"applied": False, "version": 7, "table": _table(tags={"other": "1"}).to_record()}
         return {"applied": True, "version": 8, "table": req["table"]}
 
     async def run() -> None:
@@ -84,12 +94,11 @@ def test_a_stale_base_makes_the_change_again_on_the_current_record() -> None:
         md = _metadata(server.port)
         client = CatalogClient(md, key=KEY)
         try:
-            out = await client.change("t", lambda t: {"table_name": "t",
-                                                      "tags": dict((t or {}).get("tags") or {}, mine="2")})
+            out = await client.change("t", lambda t: _table(tags=dict(t.tags if t else {}, mine="2")))
         finally:
             await client.close()
             await server.close()
-        assert out == {"table_name": "t", "tags": {"other": "1", "mine": "2"}}
+        assert out == _table(tags={"other": "1", "mine": "2"})
         assert md.catalog.items["t"] == out and md.version("t") == 8  # the router reads its own write
 
     asyncio.run(run())
@@ -101,7 +110,7 @@ def test_no_admin_waits_boundedly_then_internal_server_error() -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         with pytest.raises(errors.ApiError) as e:
-            await client.change("t", lambda t: {"table_name": "t"})
+            await client.change("t", lambda t: _table())
         assert e.value.type_name == "InternalServerError" and e.value.status == 500
         assert 0.5 <= loop.time() - t0 < 5
 

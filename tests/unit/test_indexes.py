@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamolog.indexes import entry_key, index_key_range, index_ops, project
+from dynamolog.indexes import LocalShape, entry_key, index_key_range, index_ops, project
 from dynamolog.keys import encode_item_key, hash_prefix
 
 TYPES = {"pk": "S", "g": "S", "r": "N", "s": "S"}
-GSI = {"index_name": "i", "hash_key": "g", "range_key": "r", "projection_type": "KEYS_ONLY", "non_key_attributes": []}
-GSI_S = dict(GSI, range_key="s")
+GSI = LocalShape(index_name="i", hash_key="g", range_key="r", projection_type="KEYS_ONLY", non_key_attributes=())
+GSI_S = replace(GSI, range_key="s")
 
 
 def base(pk: str) -> bytes:
@@ -68,7 +69,7 @@ def test_key_change_moves_the_entry_and_sparse_items_have_none() -> None:
 
 def test_projections() -> None:
     item = {"pk": {"S": "a"}, "g": {"S": "x"}, "r": {"N": "1"}, "v": {"S": "1"}, "w": {"S": "2"}}
-    assert project(dict(GSI, projection_type="ALL"), item, ["pk"]) == item
+    assert project(replace(GSI, projection_type="ALL"), item, ["pk"]) == item
     assert project(GSI, item, ["pk"]) == {"pk": {"S": "a"}, "g": {"S": "x"}, "r": {"N": "1"}}
-    inc = dict(GSI, projection_type="INCLUDE", non_key_attributes=["w"])
+    inc = replace(GSI, projection_type="INCLUDE", non_key_attributes=("w",))
     assert project(inc, item, ["pk"]) == {"pk": {"S": "a"}, "g": {"S": "x"}, "r": {"N": "1"}, "w": {"S": "2"}}

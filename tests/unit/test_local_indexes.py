@@ -14,12 +14,15 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dynamolog.catalog import TableDefinition
 from dynamolog.indexes import LocalIndexes, entry_key, local_space, project
 from dynamolog.keys import encode_item_key, hash_prefix
 from services.storage.follower import record_mutations
 from services.storage.replica import Replica
 
-TABLE = {
+TABLE = TableDefinition.from_record({
+    "table_name": "t", "table_id": "id", "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0,
+    "write_capacity_units": 0, "status": "ACTIVE", "created_at_ms": 0, "partition_ids": ["p-0"],
     "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}, {"attribute_name": "sk", "key_type": "RANGE"}],
     "attribute_definitions": [{"attribute_name": n, "attribute_type": t}
                               for n, t in (("pk", "S"), ("sk", "N"), ("ts", "N"), ("tag", "S"))],
@@ -27,7 +30,7 @@ TABLE = {
         {"index_name": "byTs", "range_key": "ts", "projection_type": "ALL", "non_key_attributes": []},
         {"index_name": "byTag", "range_key": "tag", "projection_type": "INCLUDE", "non_key_attributes": ["note"]},
     ],
-}
+})
 
 ops = st.lists(st.tuples(
     st.sampled_from(["PUT", "DELETE", "TXN_PUT", "TXN_DELETE"]),
@@ -77,11 +80,11 @@ def test_folded_entries_and_sizes_equal_a_fresh_computation(tmp_path: Path, hist
     for index in lsi.indexes:
         want = {}
         for key, it in items.items():
-            r = it.get(index["range_key"])
-            if r is not None and next(iter(r)) == lsi.types[index["range_key"]]:
+            r = it.get(index.range_key)
+            if r is not None and next(iter(r)) == lsi.types[index.range_key]:
                 want[entry_key(it["pk"], r, key)] = project(index, it, lsi.table_keys)
-        got = {k: orjson.loads(v) for k, v in replica.range(b"", None, space=local_space(index["index_name"]))}
-        assert got == want, index["index_name"]
+        got = {k: orjson.loads(v) for k, v in replica.range(b"", None, space=local_space(index.index_name))}
+        assert got == want, index.index_name
     for pk in ("a", "b"):
         size = sum(lsi.footprint(it) for it in items.values() if it["pk"] == {"S": pk})
         assert replica.counter(lsi.collection_key({"pk": {"S": pk}})) == size

@@ -11,17 +11,25 @@ from typing import Any
 
 import pytest
 
+from dynamolog.catalog import TableDefinition
 from dynamolog.errors import ApiError
 from dynamolog.keys import encode_item_key
 from services.router.requests import batch, get, query, scan, transact, writes
 
-HASH = {"table_name": "t_hash", "table_id": "id-hash", "status": "ACTIVE",
+
+def _typed(record: dict[str, Any]) -> TableDefinition:
+    """A catalog record of a test table: the given fields, the rest as a new table has them."""
+    return TableDefinition.from_record({
+        "table_name": "t", "table_id": "id", "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0,
+        "write_capacity_units": 0, "status": "ACTIVE", "created_at_ms": 0, "partition_ids": ["p-0"], **record})
+
+HASH = _typed({"table_name": "t_hash", "table_id": "id-hash", "status": "ACTIVE",
         "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
-        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}]}
-RANGE = {"table_name": "t_range", "table_id": "id-range", "status": "ACTIVE",
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}]})
+RANGE = _typed({"table_name": "t_range", "table_id": "id-range", "status": "ACTIVE",
          "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}, {"attribute_name": "sk", "key_type": "RANGE"}],
          "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"},
-                                   {"attribute_name": "sk", "attribute_type": "N"}]}
+                                   {"attribute_name": "sk", "attribute_type": "N"}]})
 
 
 def S(v: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size, validate_item
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import TableDefinition, attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
 from .. import capacity
@@ -76,7 +76,7 @@ class BatchWrite:
     #: the write checked on its own
     draft: WriteDraft
     #: its table (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: the item's key attributes by name
     key: dict[str, Any]
     #: the table's hash key name
@@ -195,7 +195,7 @@ def parse_writes(p: dict[str, Any]) -> BatchWriteDraft:
                            p.get("ReturnItemCollectionMetrics") == "SIZE")
 
 
-def bind_writes(draft: BatchWriteDraft, tables: dict[str, dict[str, Any]]) -> BatchWriteRequest:
+def bind_writes(draft: BatchWriteDraft, tables: dict[str, TableDefinition]) -> BatchWriteRequest:
     """The rest of BatchWriteItem with its ``tables`` by name: keys against schemas, duplicates."""
     seen: set[tuple[str, bytes]] = set()
     writes: list[BatchWrite] = []
@@ -249,7 +249,7 @@ class BatchGetTable:
     #: the table's draft
     draft: GetDraft
     #: the table (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: each key as sent and its encoded item key (dynamolog/keys.py), no duplicates
     keys: tuple[tuple[Any, bytes], ...]
 
@@ -293,7 +293,7 @@ def parse_gets(p: dict[str, Any]) -> BatchGetDraft:
     return BatchGetDraft(drafts, p.get("ReturnConsumedCapacity") or "NONE")
 
 
-def bind_gets(draft: GetDraft, table: dict[str, Any]) -> BatchGetTable:
+def bind_gets(draft: GetDraft, table: TableDefinition) -> BatchGetTable:
     """One table's keys against its key schema, and duplicates."""
     hk, rk = key_names(table)
     types = attribute_types(table)

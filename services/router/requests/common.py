@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.catalog import TableDefinition
 
 from ..validate import raise_constraints
 
@@ -32,14 +33,14 @@ def capacity_mode(p: dict[str, Any]) -> str:
     return str(mode)
 
 
-def collection_metrics(p: dict[str, Any], table: dict[str, Any]) -> bool:
+def collection_metrics(p: dict[str, Any], table: TableDefinition) -> bool:
     """Whether ReturnItemCollectionMetrics asks for the item collection's size (only tables with
     local secondary indexes have item collections, as DynamoDB); refuses an unknown value."""
     v = p.get("ReturnItemCollectionMetrics")
     if v is not None and v not in ("SIZE", "NONE"):
         raise_constraints([f"Value '{v}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must "
                            "satisfy enum value set: [SIZE, NONE]"])
-    return v == "SIZE" and bool(table.get("local_indexes"))
+    return v == "SIZE" and bool(table.local_indexes)
 
 
 def limit(p: dict[str, Any]) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import TableDefinition, attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
 from .common import capacity_mode
@@ -18,7 +18,7 @@ class GetRequest:
     """A checked GetItem."""
 
     #: the table read (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: the item's encoded key (dynamolog/keys.py)
     item_key: bytes
     #: the projection (AttributesToGet translated), names included
@@ -29,7 +29,7 @@ class GetRequest:
     capacity: str
 
 
-def parse(p: dict[str, Any], table: dict[str, Any]) -> GetRequest:
+def parse(p: dict[str, Any], table: TableDefinition) -> GetRequest:
     """GetItem: the key, the projection, ConsistentRead, ReturnConsumedCapacity."""
     hk, rk = key_names(table)
     key = parse_key(p.get("Key"), hk, rk, attribute_types(table))

@@ -6,6 +6,7 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.attrs import validate_item, value_size
+from dynamolog.catalog import TableDefinition
 from dynamolog.indexes import check_index_key_values, index_key_attributes
 
 HASH_KEY_BYTES_MAX = 2048
@@ -80,8 +81,8 @@ def parse_item(item: Any) -> dict[str, Any]:
     return validate_item(item)
 
 
-def check_index_keys(table: dict[str, Any], item: dict[str, Any]) -> None:
+def check_index_keys(table: TableDefinition, item: dict[str, Any]) -> None:
     """Refuse an item whose secondary index key attributes have the wrong type or are empty, before
     anything is written (the storage node checks again, for UpdateItem's results)."""
-    if table.get("global_indexes") or table.get("local_indexes"):
+    if table.global_indexes or table.local_indexes:
         check_index_key_values(item, index_key_attributes(table))

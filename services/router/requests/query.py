@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamolog import errors, expr
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import GlobalIndex, TableDefinition, Unit, attribute_types, index_key_names, key_names
 from dynamolog.keys import encode_item_key
 
 from . import ranges
@@ -20,9 +20,9 @@ class QueryRequest:
     """A checked Query."""
 
     #: the table queried (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
-    #: what the partitions read belong to: the table, or {"table_id": ...} of a global index
-    unit: dict[str, Any]
+    table: TableDefinition
+    #: what the partitions read belong to: the table, or a global index's IndexUnit
+    unit: Unit
     #: whether a global secondary index is read (its own partitions)
     global_index: bool
     #: the hash key's value of the key condition
@@ -63,14 +63,14 @@ def _check_key_values(hash_av: dict[str, Any], range_cond: tuple[Any, ...] | Non
                 f"Key: {hk if v is hash_av else rk}")
 
 
-def parse(p: dict[str, Any], table: dict[str, Any]) -> QueryRequest:
+def parse(p: dict[str, Any], table: TableDefinition) -> QueryRequest:
     """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey."""
     hk, rk = key_names(table)
     types = attribute_types(table)
     gsi = ranges.index(table, p)
     table_keys = [hk] + ([rk] if rk else [])
     if gsi is not None:  # a Query of a secondary index: its keys take the table's place
-        hk, rk = gsi["hash_key"], gsi.get("range_key")
+        hk, rk = index_key_names(table, gsi)
     if p.get("KeyConditionExpression") is None and p.get("KeyConditions") is None:
         raise errors.validation("Either the KeyConditions or KeyConditionExpression parameter must be specified "
                                 "in the request.")
@@ -100,7 +100,7 @@ def parse(p: dict[str, Any], table: dict[str, Any]) -> QueryRequest:
     if gsi is not None:
         key_names_out += [k for k in table_keys if k not in key_names_out]
     return QueryRequest(
-        table=table, unit=ranges.read_unit(table, gsi), global_index=gsi is not None and not gsi.get("local"),
+        table=table, unit=ranges.read_unit(table, gsi), global_index=isinstance(gsi, GlobalIndex),
         hash_value=hash_av, range_condition=list(range_cond) if range_cond else None,
         forward=p.get("ScanIndexForward", True) is not False, limit=page_limit, after=after, select=select,
         key_names=key_names_out, consistent=consistent, local=ranges.local_read(gsi, table_keys, select, ex),

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import key_names
+from dynamolog.catalog import GlobalIndex, IndexUnit, LocalIndex, TableDefinition, Unit, index_key_names, key_names
 from dynamolog.keys import encode_item_key
 
 from ..validate import raise_constraints
@@ -21,7 +21,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def index(table: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] | None:
+def index(table: TableDefinition, p: dict[str, Any]) -> GlobalIndex | LocalIndex | None:
     """The secondary index a Query or Scan names, or None; checks what it allows (a local
     index: strongly consistent reads too)."""
     name = p.get("IndexName")
@@ -30,21 +30,22 @@ def index(table: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] | None:
     from ..gsi import find_index
 
     gsi = find_index(table, name)
-    if gsi["status"] != "ACTIVE":
+    if isinstance(gsi, GlobalIndex) and gsi.status != "ACTIVE":
         raise errors.validation(f"Cannot read from backfilling global secondary index: {name}")
-    if p.get("ConsistentRead") and not gsi.get("local"):
+    if p.get("ConsistentRead") and not isinstance(gsi, LocalIndex):
         raise errors.validation("Consistent reads are not supported on global secondary indexes")
     return gsi
 
 
-def index_start(esk: Any, table: dict[str, Any], gsi: dict[str, Any], types: dict[str, str]) -> str:
+def index_start(esk: Any, table: TableDefinition, gsi: GlobalIndex | LocalIndex,
+                types: dict[str, str]) -> str:
     """The index entry an ExclusiveStartKey of an index read names (index and table keys)."""
     from dynamolog.indexes import entry_key
 
     hk, rk = key_names(table)
     base = parse_key({k: v for k, v in esk.items() if k in (hk, rk)} if isinstance(esk, dict) else esk,
                      hk, rk, types, what="start")
-    ih, ir = gsi["hash_key"], gsi.get("range_key")
+    ih, ir = index_key_names(table, gsi)
     if not isinstance(esk, dict) or ih not in esk or (ir and ir not in esk):
         raise errors.validation("The provided starting key is invalid: The provided key element does not match "
                                 "the schema")
@@ -52,7 +53,7 @@ def index_start(esk: Any, table: dict[str, Any], gsi: dict[str, Any], types: dic
     return b64(entry_key(esk[ih], esk.get(ir) if ir else None, base_key))
 
 
-def select(p: dict[str, Any], ex: Expressions, gsi: dict[str, Any] | None = None) -> str:
+def select(p: dict[str, Any], ex: Expressions, gsi: GlobalIndex | LocalIndex | None = None) -> str:
     """Select, or its default (the projection's, the index's or all attributes)."""
     value = p.get("Select")
     if value is None:
@@ -64,9 +65,9 @@ def select(p: dict[str, Any], ex: Expressions, gsi: dict[str, Any] | None = None
                            f"value set: [{', '.join(SELECTS)}]"])
     if value == "ALL_PROJECTED_ATTRIBUTES" and gsi is None:
         raise errors.validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-    if value == "ALL_ATTRIBUTES" and gsi is not None and gsi["projection_type"] != "ALL" and not gsi.get("local"):
+    if value == "ALL_ATTRIBUTES" and isinstance(gsi, GlobalIndex) and gsi.projection_type != "ALL":
         raise errors.validation("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
-                                f"supported for global secondary index {gsi['index_name']} because its projection "
+                                f"supported for global secondary index {gsi.index_name} because its projection "
                                 "type is not ALL")
     if value == "SPECIFIC_ATTRIBUTES" and ex.projection is None:
         raise errors.validation("SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet")
@@ -75,26 +76,27 @@ def select(p: dict[str, Any], ex: Expressions, gsi: dict[str, Any] | None = None
     return str(value)
 
 
-def local_read(gsi: dict[str, Any] | None, table_keys: list[str], select: str, ex: Expressions) -> dict[str, Any]:
+def local_read(gsi: GlobalIndex | LocalIndex | None, table_keys: list[str], select: str,
+               ex: Expressions) -> dict[str, Any]:
     """The storage node's arguments of a read of a local secondary index: its name, and when the
     entries do not hold every attribute the request needs, ``fetch`` (the table's key names: read
     each entry's item from the table) and ``keep`` (what ALL_PROJECTED_ATTRIBUTES returns then).
     A local index may return attributes it does not project, as DynamoDB (which fetches them
     from the table too)."""
-    if gsi is None or not gsi.get("local"):
+    if not isinstance(gsi, LocalIndex):
         return {}
-    out: dict[str, Any] = {"lsi": gsi["index_name"]}
-    if gsi["projection_type"] == "ALL":
+    out: dict[str, Any] = {"lsi": gsi.index_name}
+    if gsi.projection_type == "ALL":
         return out
     if select in ("ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES") or ex.filter is not None:
         out["fetch"] = table_keys
         if select == "ALL_PROJECTED_ATTRIBUTES":
-            out["keep"] = sorted(set(table_keys) | {gsi["range_key"]} | set(gsi.get("non_key_attributes") or []))
+            out["keep"] = sorted(set(table_keys) | {gsi.range_key} | set(gsi.non_key_attributes))
     return out
 
 
-def read_unit(table: dict[str, Any], gsi: dict[str, Any] | None) -> dict[str, Any]:
+def read_unit(table: TableDefinition, gsi: GlobalIndex | LocalIndex | None) -> Unit:
     """What the read's partitions belong to: the table (and its local indexes) or a global index."""
-    if gsi is None or gsi.get("local"):
+    if gsi is None or isinstance(gsi, LocalIndex):
         return table
-    return {"table_id": gsi["index_id"]}
+    return IndexUnit(gsi.index_id)

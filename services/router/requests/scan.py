@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import TableDefinition, Unit, attribute_types, index_key_names, key_names
 from dynamolog.keys import encode_item_key, partition_hash
 
 from ..validate import raise_constraints
@@ -24,9 +24,9 @@ class ScanRequest:
     """A checked Scan."""
 
     #: the table scanned (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
-    #: what the partitions read belong to: the table, or {"table_id": ...} of a global index
-    unit: dict[str, Any]
+    table: TableDefinition
+    #: what the partitions read belong to: the table, or a global index's IndexUnit
+    unit: Unit
     #: Select, defaults applied
     select: str
     #: the key attribute names a LastEvaluatedKey holds (index keys first)
@@ -75,7 +75,7 @@ def segment(p: dict[str, Any]) -> tuple[int, int]:
     return seg * HASH_SPACE // total, (seg + 1) * HASH_SPACE // total
 
 
-def parse(p: dict[str, Any], table: dict[str, Any]) -> ScanRequest:
+def parse(p: dict[str, Any], table: TableDefinition) -> ScanRequest:
     """Scan: the index, filter and projection, Select, Limit, the segment, ExclusiveStartKey."""
     hk, rk = key_names(table)
     types = attribute_types(table)
@@ -85,8 +85,8 @@ def parse(p: dict[str, Any], table: dict[str, Any]) -> ScanRequest:
     key_names_out = [hk] + ([rk] if rk else [])
     local = ranges.local_read(gsi, key_names_out, select, ex)
     if gsi is not None:
-        key_names_out = [gsi["hash_key"]] + ([gsi["range_key"]] if gsi.get("range_key") else []) + [
-            k for k in key_names_out if k not in (gsi["hash_key"], gsi.get("range_key"))]
+        ih, ir = index_key_names(table, gsi)
+        key_names_out = [ih] + ([ir] if ir else []) + [k for k in key_names_out if k not in (ih, ir)]
     page_limit = limit(p)
     consistent = bool(p.get("ConsistentRead"))
     seg_lo, seg_hi = segment(p)
@@ -96,7 +96,7 @@ def parse(p: dict[str, Any], table: dict[str, Any]) -> ScanRequest:
     if esk is not None:
         if gsi is not None:
             after = ranges.index_start(esk, table, gsi, types)
-            start_hash = esk[gsi["hash_key"]]
+            start_hash = esk[index_key_names(table, gsi)[0]]
         else:
             start = parse_key(esk, hk, rk, types, what="start")
             start_hash = start[hk]

@@ -13,7 +13,7 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import TableDefinition, attribute_types, key_names
 from dynamolog.keys import encode_item_key
 
 from .. import capacity
@@ -49,7 +49,7 @@ class TransactWriteItem:
     #: its position in TransactItems (CancellationReasons are in that order)
     index: int
     #: the table (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: the item's encoded key (dynamolog/keys.py)
     item_key: bytes
     #: the table's hash key name and the item's key attributes by name
@@ -68,7 +68,7 @@ class TransactGetItem:
     #: its position in TransactItems (Responses are in that order)
     index: int
     #: the table (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: the item's encoded key (dynamolog/keys.py)
     item_key: bytes
     #: the resolved projection, or None for the whole item
@@ -134,7 +134,7 @@ def write_entry(index: int, entry: Any) -> tuple[str, dict[str, Any], str]:
     return kind, p, require_table_name(p)
 
 
-def parse_write_item(index: int, kind: str, p: dict[str, Any], table: dict[str, Any]) -> TransactWriteItem:
+def parse_write_item(index: int, kind: str, p: dict[str, Any], table: TableDefinition) -> TransactWriteItem:
     """One item with its table: key or item, size, expressions (no update of a key attribute)."""
     hk, rk = key_names(table)
     types = attribute_types(table)
@@ -171,7 +171,7 @@ def check_distinct(items: list[TransactWriteItem] | list[TransactGetItem]) -> No
     """No two items of a transaction may name the same item."""
     seen: set[tuple[str, bytes]] = set()
     for a in items:
-        ident = (a.table["table_id"], a.item_key)
+        ident = (a.table.table_id, a.item_key)
         if ident in seen:
             raise errors.validation("Transaction request cannot include multiple operations on one item")
         seen.add(ident)
@@ -195,7 +195,7 @@ def get_entry(index: int, entry: Any) -> tuple[dict[str, Any], str]:
     return g, require_table_name(g)
 
 
-def parse_get_item(index: int, g: dict[str, Any], table: dict[str, Any]) -> TransactGetItem:
+def parse_get_item(index: int, g: dict[str, Any], table: TableDefinition) -> TransactGetItem:
     """One item with its table: its key and projection."""
     hk, rk = key_names(table)
     key = parse_key(g.get("Key"), hk, rk, attribute_types(table))

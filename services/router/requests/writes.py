@@ -7,7 +7,7 @@ from typing import Any
 
 from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
-from dynamolog.catalog import attribute_types, key_names
+from dynamolog.catalog import TableDefinition, attribute_types, key_names
 
 from .common import capacity_mode, collection_metrics, return_values
 from .expressions import Expressions
@@ -19,7 +19,7 @@ class WriteRequest:
     """A checked PutItem, UpdateItem or DeleteItem: what the item's partition leader is asked."""
 
     #: the table written (its definition, as services/router/tables.py answers it)
-    table: dict[str, Any]
+    table: TableDefinition
     #: the storage node's write kind: put, update or delete
     kind: str
     #: the item's key attributes by name
@@ -46,7 +46,7 @@ class WriteRequest:
     collection_metrics: bool
 
 
-def _request(p: dict[str, Any], table: dict[str, Any], kind: str, key: dict[str, Any], item: dict[str, Any] | None,
+def _request(p: dict[str, Any], table: TableDefinition, kind: str, key: dict[str, Any], item: dict[str, Any] | None,
              size_bytes: int, rv: str, ex: Expressions) -> WriteRequest:
     hk, rk = key_names(table)
     mode = capacity_mode(p)
@@ -56,7 +56,7 @@ def _request(p: dict[str, Any], table: dict[str, Any], kind: str, key: dict[str,
                         expressions=ex, capacity=mode, collection_metrics=collection_metrics(p, table))
 
 
-def parse_put(p: dict[str, Any], table: dict[str, Any]) -> WriteRequest:
+def parse_put(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     """PutItem: the item and its keys, index keys, size, ReturnValues, the condition."""
     hk, rk = key_names(table)
     item = parse_item(p.get("Item"))
@@ -71,7 +71,7 @@ def parse_put(p: dict[str, Any], table: dict[str, Any]) -> WriteRequest:
     return _request(p, table, "put", key, item, size, rv, ex)
 
 
-def parse_delete(p: dict[str, Any], table: dict[str, Any]) -> WriteRequest:
+def parse_delete(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     """DeleteItem: the key, ReturnValues, the condition."""
     hk, rk = key_names(table)
     key = parse_key(p.get("Key"), hk, rk, attribute_types(table))
@@ -90,7 +90,7 @@ def check_key_not_updated(ex: Expressions, key: dict[str, Any]) -> None:
                                     "This attribute is part of the key")
 
 
-def parse_update(p: dict[str, Any], table: dict[str, Any]) -> WriteRequest:
+def parse_update(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     """UpdateItem: the key, ReturnValues, the condition and the update (no key attribute)."""
     hk, rk = key_names(table)
     key = parse_key(p.get("Key"), hk, rk, attribute_types(table))
