@@ -173,7 +173,9 @@ def test_control_plane_waits_for_a_restarted_admin(system: Any) -> None:
                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     wait_active(a, "before_restart")
-    sysm.kill_service("admin")
+    admins = sorted(n for n in sysm.state()["pids"] if n.startswith("admin"))  # the active one and its standby
+    for name in admins:
+        sysm.kill_service(name)
     a.put_item(TableName="before_restart", Item={"pk": {"S": "k"}})
     out: list[Any] = []
     t = threading.Thread(target=lambda: out.append(a.tag_resource(
@@ -182,7 +184,8 @@ def test_control_plane_waits_for_a_restarted_admin(system: Any) -> None:
     t.start()
     time.sleep(2.0)
     assert t.is_alive()  # waiting for an admin
-    sysm.start_service("admin")
+    for name in admins:
+        sysm.start_service(name)
     t.join(60)
     assert out and not t.is_alive()
     arn = a.describe_table(TableName="before_restart")["Table"]["TableArn"]
