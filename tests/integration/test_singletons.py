@@ -120,8 +120,9 @@ def test_standby_admin_provisions_and_replaces_a_leader_after_the_active_is_kill
     print(f"admin and leader killed together -> new leader in {took[0]:.1f} s")
     assert took[0] < TAKEOVER_BOUND_S
     # one partition, whose leader is gone: every client waits on it during the fault, so the
-    # floor that counts here is the time to a new leader (asserted above), and the rate after it
-    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0))
+    # floor that counts here is the time to a new leader (asserted above); after it, the one
+    # partition also serves the killed node catching up, so its rate comes back more slowly
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0, after=0.15))
     new, new_epoch = leader(sysm, "before_kill")
     assert new != old and new_epoch > epoch
     assert active(sysm, "admin") == first

@@ -150,8 +150,9 @@ def test_a_leader_that_lost_kafka_is_replaced_within_seconds(system: Any, tmp_pa
     run = under_load(url, table, fault, after_s=8.0)
     print(f"leader replaced after {timing.get('replaced_s')} s; {timing.get('connections_cut')} connections cut")
     # one partition, whose leader is cut off: every client waits on it during the fault, so the
-    # floor that counts here is the time to a new leader (asserted below), and the rate after it
-    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0))
+    # floor that counts here is the time to a new leader (asserted below); after it, the one
+    # partition also serves the cut-off node catching up, so its rate comes back more slowly
+    assert_history_ok(run, tmp_path / "history.json", Floors(during=0.0, after=0.15))
     assert timing["connections_cut"] > 0
     assert timing["replaced_s"] < 12, timing
     new, new_epoch = eventually(lambda: leader(sysm, table), 30, "one leader once the old one hears of it")
