@@ -81,7 +81,10 @@ def _keep_owner_assignor(claim: Callable[[], bytes]) -> type[AbstractPartitionAs
             topics = sorted({t for md in members.values() for t in md.subscription})
             out: dict[str, ConsumerProtocolMemberAssignment] = {}
             for member in members:
-                given = [(t, sorted(cluster.partitions_for_topic(t) or ())) for t in topics] if member == owner else []
+                # the election topic has one partition, partition 0; the leader's metadata may
+                # not list a topic created a moment ago, and an owner given nothing would leave
+                # the group without an active member until something else made it rebalance
+                given = [(t, sorted(cluster.partitions_for_topic(t) or {0})) for t in topics] if member == owner else []
                 out[member] = ConsumerProtocolMemberAssignment(cls.version, given, b"")
             return out
 

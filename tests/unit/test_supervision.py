@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
 from dynamolog.launcher import zone_of
-from dynamolog.singleton import pick_owner
+from dynamolog.singleton import _keep_owner_assignor, pick_owner
 from dynamolog.supervisor import BACKOFF_S_MAX, BACKOFF_S_MIN, backoff_s
 
 
@@ -27,3 +30,14 @@ def test_the_current_active_keeps_the_partition() -> None:
     assert pick_owner({"b": b"", "a": b""}) == "a"
     # two claims (an active cut off, then back): the newer one, elected since, wins
     assert pick_owner({"old": b"1700000000000", "new": b"1700000005000"}) == "new"
+
+
+def test_the_elected_member_gets_the_partition_even_before_the_leader_sees_the_topic() -> None:
+    # A group leader whose metadata does not list the election topic yet (created a moment ago)
+    # must still give its one partition to the elected member: an owner given nothing would
+    # leave the role without an active process until the group happened to rebalance.
+    assignor = _keep_owner_assignor(lambda: b"")
+    members = {m: ConsumerProtocolMemberMetadata(0, ["dyn.election.admin"], b"") for m in ("m-2", "m-1")}
+    out = assignor.assign(ClusterMetadata(), members)
+    assert out["m-1"].assignment == [("dyn.election.admin", [0])]
+    assert out["m-2"].assignment == []
