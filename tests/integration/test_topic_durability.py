@@ -31,13 +31,25 @@ async def _topic_exists(admin: KafkaAdmin, name: str) -> bool:
     return bool(t["error_code"] == 0)
 
 
+async def _partition0(admin: KafkaAdmin, name: str) -> dict[str, Any]:
+    """The topic's partition 0 as the metadata describes it (a broker's metadata may not list a
+    new topic's partition for a moment after creation: asked again, for up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        (t,) = await admin.client.describe_topics([name])
+        if t["partitions"]:
+            return dict(t["partitions"][0])
+        assert time.monotonic() < deadline, f"no partition of {name} in the metadata after 30 s"
+        await asyncio.sleep(0.5)
+
+
 async def _replication(admin: KafkaAdmin, name: str) -> tuple[int, str]:
     """(replicas of partition 0, the topic's min.insync.replicas)."""
-    (t,) = await admin.client.describe_topics([name])
+    part = await _partition0(admin, name)
     (resp,) = await admin.client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
     (_err, _msg, _type, _name, entries) = resp.resources[0]
     configs = {e[0]: e[1] for e in entries}
-    return len(t["partitions"][0]["replicas"]), configs["min.insync.replicas"]
+    return len(part["replicas"]), configs["min.insync.replicas"]
 
 
 async def _wait_fenced(admin: KafkaAdmin, node_id: int, timeout_s: float) -> None:
@@ -51,15 +63,7 @@ async def _wait_fenced(admin: KafkaAdmin, node_id: int, timeout_s: float) -> Non
 
 
 async def _isr(admin: KafkaAdmin, name: str) -> list[int]:
-    """The topic's in-sync replicas (a broker's metadata may not list the new topic's partition
-    for a moment after creation: asked again, for up to 30 s)."""
-    deadline = time.monotonic() + 30
-    while True:
-        (t,) = await admin.client.describe_topics([name])
-        if t["partitions"]:
-            return sorted(int(r) for r in t["partitions"][0]["isr"])
-        assert time.monotonic() < deadline, f"no partition of {name} in the metadata after 30 s"
-        await asyncio.sleep(0.5)
+    return sorted(int(r) for r in (await _partition0(admin, name))["isr"])
 
 
 def test_a_topic_created_while_a_broker_is_down_keeps_three_replicas(kafka_cluster: Any) -> None:
