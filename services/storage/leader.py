@@ -500,7 +500,15 @@ class LeaderSequencer:
             raise not_leader(self.pid)
         if time.monotonic() < self.lease_until:
             return
-        await self.submit({"kind": "barrier"}, b"")
+        if self.is_current is not None and not self.is_current():
+            raise not_leader(self.pid)  # the partition map already names a newer leader
+        # a leader woken from a pause may be stuck behind a commit that a newer leader fenced:
+        # the read is refused after a bounded wait instead of waiting for that commit to end
+        barrier = asyncio.shield(self.enqueue({"kind": "barrier"}, b""))
+        try:
+            await asyncio.wait_for(barrier, self.settings.stall_s)
+        except TimeoutError:
+            raise not_leader(self.pid) from None
         if self.fenced or time.monotonic() >= self.lease_until:
             raise not_leader(self.pid)
 
