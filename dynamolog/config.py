@@ -62,9 +62,10 @@ class Settings:
     pipeline_writes_min: int = _setting(16, "DYNAMOLOG_PIPELINE_MIN",
                                         "writes that must wait before a group is sent while the previous "
                                         "one commits")
-    lease_ms: int = _setting(2000, "DYNAMOLOG_LEASE_MS",
-                             "how long a commit proves leadership for strongly consistent reads; a new "
-                             "leader waits this long after fencing before it serves them")
+    lease_ms: int = _setting(1000, "DYNAMOLOG_LEASE_MS",
+                             "how long an append that landed where its leader expected proves leadership "
+                             "for strongly consistent reads; a new term waits this long after its FENCE "
+                             "before it serves them or acknowledges a write")
     ttl_sweep_s: float = _setting(30.0, "DYNAMOLOG_TTL_SWEEP_S",
                                   "interval between a leader's scans for items whose time to live has passed")
     item_collection_bytes_max: int = _setting(10 * 1024**3, "DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES",

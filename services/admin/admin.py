@@ -70,6 +70,8 @@ class AutoAdmin:
         self.writer = MetadataWriter(settings, self.metadata, transactional_id=f"{settings.namespace}.admin")
         self._clients: dict[str, RpcClient] = {}
         self._last_ok: dict[str, float] = {}
+        #: nodes whose port refused the last ping (no process listens there: down at once)
+        self._refused: set[str] = set()
         #: per node, the partitions it said (in its last ping answer) it cannot serve, and why
         self._unhealthy: dict[str, dict[str, str]] = {}
         self._started = time.monotonic()
@@ -130,8 +132,17 @@ class AutoAdmin:
             return
         try:
             answer = await c.call("ping", timeout_s=max(0.5, self.dead_after / 3))
-        except Exception:  # noqa: BLE001 - any failure is a missed heartbeat
+        except ConnectionError as e:
+            if isinstance(e.__cause__, ConnectionRefusedError):
+                # nothing listens on the node's port: its process is gone (a live process holds
+                # the port), so it is down now, not after dead_after of silence
+                if node_id not in self._refused:
+                    log.info("auto-admin: storage node %s refuses connections: down", node_id)
+                self._refused.add(node_id)
             return
+        except Exception:  # noqa: BLE001 - any other failure is a missed heartbeat
+            return
+        self._refused.discard(node_id)
         self._last_ok[node_id] = time.monotonic()
         self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
 
@@ -145,7 +156,7 @@ class AutoAdmin:
         return time.monotonic() - self._last_ok.get(node_id, self._started)
 
     def alive(self, node_id: str | None) -> bool:
-        return node_id is not None and self.silent_for(node_id) < self.dead_after
+        return node_id is not None and node_id not in self._refused and self.silent_for(node_id) < self.dead_after
 
     def _say_once(self, key: tuple[str, str], msg: str, *args: Any) -> None:
         if key not in self._said:

@@ -31,11 +31,13 @@ from dataclasses import replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from dynamolog import codec
 from dynamolog.catalog import GlobalIndex, IndexUnit, PartitionInfo, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
+from dynamolog.fencing import CONTROL_OPS, ORIGIN, Term, TermGate
 from dynamolog.indexes import index_ops
 from dynamolog.metadata import Metadata, ensure_metadata_topics
 from dynamolog.routing import Routing
@@ -70,10 +72,13 @@ def _group(settings: Settings, index_id: str) -> str:
     return f"{settings.namespace}.indexer.{safe}"
 
 
-def changes(value: bytes) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] | None] | None:
-    """(item key, old image, new image) of a log record that changes an item, else None."""
+def changes(value: bytes, offset: int, gate: TermGate) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] | None] | None:
+    """(item key, old image, new image) of a log record that changes an item and counts under
+    the term rule (dynamolog/fencing.py), else None."""
     r = codec.decode_log_record(value)
     op = r["op"]
+    if not gate.admit(r, offset) or op in CONTROL_OPS:
+        return None
     if op == "TXN_COMMIT":
         if r.get("txn_action") == "CHECK":
             return None
@@ -83,6 +88,17 @@ def changes(value: bytes) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] 
     if op == "DELETE":
         return r["key"], r.get("old_image"), None
     return None
+
+
+async def _committed(consumer: AIOKafkaConsumer, tp: TopicPartition) -> tuple[int, TermGate]:
+    """The feed's committed position and the term rule's state there (stored as the commit's
+    metadata).  A position committed without one (before fenced appends) adopts the first term
+    it reads (dynamolog/fencing.py)."""
+    # aiokafka's committed() returns the offset only; its coordinator has the metadata too
+    found = (await consumer._coordinator.fetch_committed_offsets([tp])).get(tp)
+    if found is None or found.offset <= 0:
+        return 0, TermGate(ORIGIN)
+    return found.offset, TermGate(Term.decode(found.metadata))
 
 
 class Indexer:
@@ -200,15 +216,17 @@ class Indexer:
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
                                     max_partition_fetch_bytes=8 * 1024 * 1024)
         #: batches sent and not yet acknowledged, oldest first: (log position after it, its writes)
-        inflight: deque[tuple[int, asyncio.Task[None]]] = deque()
+        #: (each entry also holds the leader term the log had reached at that position)
+        inflight: deque[tuple[int, asyncio.Task[None], Term | None]] = deque()
         #: index entry -> the in-flight batch that writes it
         writing: dict[bytes, asyncio.Task[None]] = {}
         acked = -1  # the log position up to which every batch was acknowledged
         try:
             await consumer.start()
             consumer.assign([tp])
-            committed = await consumer.committed(tp)
-            consumer.seek(tp, committed or 0)
+            committed, gate = await _committed(consumer, tp)
+            consumer.seek(tp, committed)
+            acked_term = gate.term
             end_at_start = (await consumer.end_offsets([tp]))[tp]
             last_commit = time.monotonic()
             while True:
@@ -218,11 +236,12 @@ class Indexer:
                 table, index = found
                 # acknowledged batches: their position can be committed
                 while inflight and inflight[0][1].done():
-                    position, task = inflight.popleft()
+                    position, task, acked_term = inflight.popleft()
                     task.result()  # a failed batch fails the feed: it restarts from the last commit
                     acked = position
                 if acked >= 0 and time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
-                    await consumer.commit({tp: acked})
+                    # the term the log had reached there is committed with the position
+                    await consumer.commit({tp: OffsetAndMetadata(acked, acked_term.encode() if acked_term else "")})
                     last_commit = time.monotonic()
                 if not inflight and await consumer.position(tp) >= end_at_start:
                     self._caught_up[key] = True
@@ -233,7 +252,7 @@ class Indexer:
                 records = batch.get(tp, [])
                 if not records:
                     if inflight:
-                        await asyncio.wait([t for _, t in inflight], return_when=asyncio.FIRST_COMPLETED,
+                        await asyncio.wait([t for _, t, _ in inflight], return_when=asyncio.FIRST_COMPLETED,
                                            timeout=0.05)
                     elif acked < 0:
                         acked = await consumer.position(tp)
@@ -244,7 +263,7 @@ class Indexer:
                 for rec in records:
                     if rec.value is None:
                         continue
-                    change = changes(rec.value)
+                    change = changes(rec.value, rec.offset, gate)
                     if change is None:
                         continue
                     self.base_records[index_id] = self.base_records.get(index_id, 0) + 1
@@ -258,7 +277,7 @@ class Indexer:
                 for e in ops:
                     writing[e] = task
                 task.add_done_callback(functools.partial(_forget, writing, list(ops)))
-                inflight.append((await consumer.position(tp), task))
+                inflight.append((await consumer.position(tp), task, gate.term))
                 self.index_writes[index_id] = self.index_writes.get(index_id, 0) + len(ops)
         except asyncio.CancelledError:
             raise
@@ -266,9 +285,9 @@ class Indexer:
             log.exception("indexer: feeding %s from %s failed; restarting", index_id, part.partition_id)
             await asyncio.sleep(1)
         finally:
-            for _, t in inflight:
+            for _, t, _ in inflight:
                 t.cancel()
-            await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
+            await asyncio.gather(*(t for _, t, _ in inflight), return_exceptions=True)
             await consumer.stop()
 
     async def _send(self, index: GlobalIndex, ops: dict[bytes, dict[str, Any] | None],

@@ -37,6 +37,7 @@ from dynamolog import codec, errors
 from dynamolog.attrs import item_size
 from dynamolog.catalog import PartitionInfo, TableDefinition, key_names, table_arn
 from dynamolog.config import Settings
+from dynamolog.fencing import ORIGIN, Term, TermGate
 
 from .validate import check_enum, raise_constraints
 
@@ -265,8 +266,9 @@ class Streams:
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             if p.get("SequenceNumber") is None:
                 raise errors.validation("Must specify a sequence number with shard iterator type " + kind)
-            offset = _offset(p["SequenceNumber"]) + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0)
-            if offset < first or offset > end:
+            offset = _offset(p["SequenceNumber"])
+            emit = offset + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0)
+            if emit < first or emit > end:
                 raise errors.ApiError("TrimmedDataAccessException",
                                       "The operation attempted to read past the oldest stream record in a shard, or "
                                       "the sequence number is outside the shard")
@@ -274,21 +276,26 @@ class Streams:
             raise errors.validation("Sequence number is only allowed with shard iterator type AT_SEQUENCE_NUMBER or "
                                     "AFTER_SEQUENCE_NUMBER")
         else:
-            offset = first if kind == "TRIM_HORIZON" else end
-        return {"ShardIterator": self._token(table, p["ShardId"], offset)}
+            offset = emit = first if kind == "TRIM_HORIZON" else end
+        # the term rule's state (dynamolog/fencing.py): exact from the log's start; elsewhere the
+        # first record read gives it (AFTER_SEQUENCE_NUMBER reads the record it names, a valid
+        # one, without returning it)
+        term = ORIGIN if offset == 0 else None
+        return {"ShardIterator": self._token(table, p["ShardId"], offset, term, emit)}
 
-    def _token(self, table: TableDefinition, shard_id: str, offset: int) -> str:
+    def _token(self, table: TableDefinition, shard_id: str, offset: int, term: Term | None, emit: int) -> str:
         raw = orjson.dumps({"t": table.table_name, "l": table.stream_label, "s": shard_id, "o": offset,
-                            "i": int(time.time() * 1000)})
+                            "i": int(time.time() * 1000), "g": term.encode() if term else "", "e": emit})
         return base64.urlsafe_b64encode(raw).decode()
 
-    def _untoken(self, token: Any) -> tuple[TableDefinition, str, int, PartitionInfo]:
+    def _untoken(self, token: Any) -> tuple[TableDefinition, str, int, PartitionInfo, Term | None, int]:
         if not isinstance(token, str):
             raise_constraints(["Value null at 'shardIterator' failed to satisfy constraint: Member must not be null"])
             raise AssertionError  # unreachable
         try:
             d = orjson.loads(base64.urlsafe_b64decode(token.encode()))
             name, label, shard, offset, issued = d["t"], d["l"], d["s"], int(d["o"]), int(d["i"])
+            term, emit = Term.decode(d.get("g")), int(d.get("e", offset))
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise errors.validation("Invalid ShardIterator") from None
         now = int(time.time() * 1000)
@@ -300,7 +307,7 @@ class Streams:
         table = self.metadata.catalog.items.get(name)
         if table is None or table.stream_label != label:
             raise errors.resource_not_found(f"Requested resource not found: Stream: {label} not found")
-        return table, shard, offset, self._shard(table, shard)
+        return table, shard, offset, self._shard(table, shard), term, emit
 
     async def get_records(self, p: dict[str, Any]) -> dict[str, Any]:
         limit = p.get("Limit", RECORDS_MAX)
@@ -309,7 +316,8 @@ class Streams:
         if not 1 <= limit <= RECORDS_MAX:
             raise_constraints([f"Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value "
                                + ("greater than or equal to 1" if limit < 1 else "less than or equal to 1000")])
-        table, shard, offset, part = self._untoken(p.get("ShardIterator"))
+        table, shard, offset, part, term, emit = self._untoken(p.get("ShardIterator"))
+        gate = TermGate(term)
         topic = part.log_topic
         tp = TopicPartition(topic, 0)
         consumer, lock = await self._consumer(topic)
@@ -329,22 +337,27 @@ class Streams:
                     got = await consumer.getmany(tp, timeout_ms=100, max_records=limit)
                     for rec in got.get(tp, []):
                         position = rec.offset + 1
-                        if rec.value is None or rec.timestamp < max(created, horizon):
+                        if rec.value is None:
+                            continue
+                        decoded = codec.decode_log_record(rec.value)
+                        if not gate.admit(decoded, rec.offset) or rec.offset < emit:
+                            continue  # a deposed leader's record (or the one an iterator starts after)
+                        if rec.timestamp < max(created, horizon):
                             continue
                         if disabled is not None and rec.timestamp > disabled:
                             continue
-                        out = self._record(table, rec, hk, rk, view)
+                        out = self._record(table, rec, decoded, hk, rk, view)
                         if out is not None:
                             records.append(out)
                     position = max(position, await consumer.position(tp))
         result: dict[str, Any] = {"Records": records}
         closed = disabled is not None and position >= end
         if not closed:
-            result["NextShardIterator"] = self._token(table, shard, position)
+            result["NextShardIterator"] = self._token(table, shard, position, gate.term, max(emit, position))
         return result
 
-    def _record(self, table: TableDefinition, rec: Any, hk: str, rk: str | None, view: str) -> dict[str, Any] | None:
-        r = codec.decode_log_record(rec.value)
+    def _record(self, table: TableDefinition, rec: Any, r: dict[str, Any], hk: str, rk: str | None,
+                view: str) -> dict[str, Any] | None:
         op = r["op"]
         if op == "TXN_COMMIT":
             action = r.get("txn_action")

@@ -2,8 +2,10 @@
 
 A follower consumes the partition's log topic with ``isolation_level=read_committed`` from the
 replica's stored offset and applies each fetched batch in one RocksDB WriteBatch together with
-the new offset (docs/architecture.md, invariant 3), so a restart neither skips nor repeats a record.  The leader
-uses the same code to catch up to the end of the log before it serves.
+the new offset (docs/architecture.md, invariant 3), so a restart neither skips nor repeats a record.  A record
+counts only under the term rule (dynamolog/fencing.py): one a deposed leader appended after a newer
+leader's FENCE is skipped; the greatest term seen is stored with the offset.  The leader uses the
+same code to catch up to the end of the log before it serves.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
 from dynamolog.config import Settings
+from dynamolog.fencing import CONTROL_OPS, TermGate
 from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
@@ -90,6 +93,8 @@ class LogFollower:
         #: per applied record: ms from the record's timestamp (when the leader wrote it) to its
         #: application here, the most recent ones
         self.lag_ms: deque[int] = deque(maxlen=20_000)
+        #: records skipped by the term rule (a deposed leader's, after a newer leader's FENCE)
+        self.stale_records = 0
 
     async def _open(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -125,13 +130,20 @@ class LogFollower:
                   f"{self.topic}: consumer position {position} behind the view's offset {self.replica.next_offset}")
             changes: list[tuple[bytes, Any]] = []
             pacer = Pacer()  # decoding up to APPLY_BATCH_RECORDS_MAX records is long work
+            gate = TermGate(self.replica.term)
             for rec in records:
                 if pacer.due():
                     await pacer.pause()
                 assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
-                changes.extend(record_mutations(codec.decode_log_record(rec.value), self.lsi))
+                decoded = codec.decode_log_record(rec.value)
+                if gate.admit(decoded, rec.offset) and decoded["op"] not in CONTROL_OPS:
+                    changes.extend(record_mutations(decoded, self.lsi))
+            if gate.stale:
+                self.stale_records += gate.stale
+                log.info("follower %s: %d records of a deposed leader's term skipped (term now %s)",
+                         self.topic, gate.stale, gate.term)
             self.replica.apply_raw(changes, position, len(records), offsets=[rec.offset for rec in records],
-                                   read_from=read_from)
+                                   read_from=read_from, term=gate.term)
         if records:
             now_ms = int(time.time() * 1000)
             self.lag_ms.extend(now_ms - rec.timestamp for rec in records)

@@ -1,17 +1,21 @@
 """Leader role: sequence a partition's writes through its Kafka log, with group commit.
 
 One task per partition takes the writes that arrived together (up to ``GROUP_RECORDS_MAX``),
-evaluates each against the replica plus the overlay of writes not yet applied, and writes the
-effect records in one Kafka transaction (``acks=all``, transactional ids per partition).  Only
-after the commit are the changes applied to RocksDB (with the offset, in one WriteBatch) and the
-clients answered.  Two groups are in the pipeline at once: while one commits, the next is
-evaluated and sent; commits, applies and answers happen in group order.  docs/architecture.md, invariants 1 and 2.
+evaluates each against the replica plus the overlay of writes not yet applied, and appends the
+effect records with an idempotent ``acks=all`` producer.  Only once they are acknowledged by the
+in-sync replicas, *at exactly the offsets the leader expected*, are the changes applied to
+RocksDB (with the offset, in one WriteBatch) and the clients answered.  Two groups are in the
+pipeline at once: while one is being appended, the next is evaluated and sent; applies and answers
+happen in group order.  docs/architecture.md, invariants 1 and 2.
 
-Leadership is fenced by Kafka: starting the transactional producer bumps the producer epoch,
-which makes any older leader's next commit fail with ``ProducerFenced``; a fenced leader steps
-down.  After any other failure the leader cannot know whether the commit landed, so it answers
-with an error (the client's outcome is unknown, as with DynamoDB's 500s), makes a new producer
-(which aborts an open transaction) and re-reads the log before it takes the next group.
+Leadership is fenced in the log (dynamolog/fencing.py, docs/decisions/0023-fenced-appends.md):
+a leader opens its term with a FENCE record, stamps every record with its term, and readers skip
+records of an older term that come after a newer FENCE.  A group that did not land right after
+the leader's previous records (something else was appended in between: maybe a newer leader's
+FENCE) is not acknowledged.  After that or any other failure the leader cannot know what counts,
+so it answers with an error (the client's outcome is unknown, as with DynamoDB's 500s), opens a
+new term and re-reads the log before it takes the next group; if the log shows a newer leader's
+term, it steps down.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiokafka.producer.sender as _aiokafka_sender
 import orjson
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from dynamolog import codec, errors
 from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
+from dynamolog.fencing import BARRIER, FENCE, Term, record_term
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
 from .follower import LogFollower, record_mutations
@@ -45,19 +49,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# aiokafka waits 20 ms before retrying AddPartitionsToTxn refused with CONCURRENT_TRANSACTIONS
-# (the coordinator still writing the previous commit's markers); on a local cluster the markers
-# take a few milliseconds, so poll sooner.  See docs/decisions/0003-leader-transactions.md.
-_aiokafka_sender.BACKOFF_OVERRIDE = 0.003
-
 #: writes taken into one group commit at most
 GROUP_RECORDS_MAX = 256
 #: writes waiting for the sequencer at most; beyond that the node answers "throttled"
 QUEUE_MAX = 10_000
-#: transactional producers a leader alternates between (see _new_producers)
-LANES = 3
-#: an armed lane (see LeaderSequencer._arm) waits at most this long for a group
-ARMED_IDLE_S = 5.0
 #: expired items deleted per sweep at most
 TTL_BATCH = 1000
 #: DynamoDB ignores expiry times more than five years in the past
@@ -73,9 +68,13 @@ def not_leader(pid: str) -> errors.ApiError:
     return errors.ApiError("NotLeader", f"this node does not lead partition {pid}", status=503)
 
 
+class _Displaced(Exception):
+    """A group's records did not land where the leader expected: something else was appended."""
+
+
 @dataclass
 class _Group:
-    """Writes committed together in one transaction."""
+    """Writes appended together (one producer batch)."""
 
     seq: int
     #: (request, answer, error) per write, in arrival order
@@ -86,8 +85,12 @@ class _Group:
     deltas: dict[bytes, int] = field(default_factory=dict)
     #: Kafka metadata (offsets) of the records once sent
     metas: list[Any] = field(default_factory=list)
-    #: a consistent read asked for a commit that proves leadership (see read_lease)
+    #: a consistent read asked for an append that proves leadership (see read_lease)
     barrier: bool = False
+    #: records of older terms found among the group's (see _check_landing)
+    skipped: int = 0
+    #: when the group was sent (monotonic): the lease its success gives starts then
+    sent_at: float = 0.0
 
 
 @dataclass
@@ -146,11 +149,13 @@ class LeaderSequencer:
         self.epoch: int = partition.leader_epoch
         self.node_id = node_id
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(QUEUE_MAX)
-        self._producers: list[AIOKafkaProducer] = []
-        self._lane = 0
-        #: per lane: when its next transaction was opened ahead (armed), or None
-        self._armed: list[float | None] = [None] * LANES
-        self._tp = TopicPartition(self.topic, 0)
+        self._producer: AIOKafkaProducer | None = None
+        #: this leader's term (opened by its FENCE record; dynamolog/fencing.py)
+        self.term = Term(self.epoch, -1)
+        #: records of older terms found among this leader's own (a deposed leader's late appends)
+        self.stale_skipped = 0
+        #: terms opened (the first, and one after each failure)
+        self.terms_opened = 0
         #: effects of evaluated groups not yet applied to the view: key -> (group seq, item)
         self._overlay: dict[bytes, tuple[int, dict[str, Any] | None]] = {}
         self._seq = 0
@@ -170,47 +175,72 @@ class LeaderSequencer:
         self.commit_ms_total = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
-    async def _new_producers(self) -> None:
-        """(Re)create the partition's transactional producers; starting them fences older leaders.
+    async def _new_producer(self) -> None:
+        """(Re)create the partition's idempotent producer (a new producer id: nothing the old
+        one still had in flight can be retried in its name)."""
+        if self._producer is not None:
+            old, self._producer = self._producer, None
+            try:
+                await old.stop()
+            except KafkaError as e:  # its pending sends fail; closing must go on
+                log.info("leader %s: producer stopped with %r", self.pid, e)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=0,
+            retry_backoff_ms=10,
+            max_request_size=RECORD_BYTES_MAX + 65536,
+            max_batch_size=1024 * 1024,
+            request_timeout_ms=30_000,
+        )
+        await producer.start()
+        self._producer = producer
 
-        Groups alternate between ``LANES`` producers: a Kafka transaction coordinator finishes a
-        commit (writes its markers) after answering EndTxn, and refuses the same producer's next
-        transaction until then; the other lane's producer is free at once.  Groups never overlap
-        in time, so the log order is the commit order.
-        """
-        for producer in self._producers:
-            await producer.stop()
-        self._armed = [None] * LANES
-        self._producers = [
-            AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap,
-                transactional_id=f"{self.settings.transactional_id(self.pid)}.{lane}",
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=0,
-                retry_backoff_ms=10,
-                max_request_size=RECORD_BYTES_MAX + 65536,
-                max_batch_size=1024 * 1024,
-                request_timeout_ms=30_000,
-            )
-            for lane in range(LANES)
-        ]
-        await asyncio.gather(*(p.start() for p in self._producers))  # InitProducerId per lane
+    async def _open_term(self) -> None:
+        """Open a new term: append a FENCE record, then read the log up to and past it.
 
-    async def start(self) -> None:
-        """Become leader: fence older leaders, read the log to its end, then serve."""
-        had_data = self.replica.next_offset > 0
-        await self._new_producers()
-        if self.epoch > 1 or had_data:
-            # an earlier leader (another node, or this node's previous process) may still hold
-            # a lease from a commit just before the fence: let it run out
+        From the FENCE on, every reader skips what an older term appends (dynamolog/fencing.py).
+        Everything before it is applied here first, so the view is the fold of the log up to the
+        term's start.  If the log shows a newer leader's term, this leader is fenced."""
+        await self._new_producer()
+        assert self._producer is not None
+        fence = {"op": FENCE, "key": b"", "new_image": None, "old_image": None,
+                 "timestamp_ms": int(time.time() * 1000), "origin_region": self.settings.region,
+                 "transaction_id": None, "leader_epoch": self.epoch, "request_id": None, "txn_action": None,
+                 "txn_deadline_ms": None, "system_principal": None, "fence_offset": -1}
+        meta = await self._producer.send_and_wait(self.topic, value=codec.encode_log_record(fence), key=b"",
+                                                  partition=0)
+        if self.epoch > 1 or meta.offset > 0:
+            # an earlier leader (another node, or this node's previous process or term) may still
+            # hold a lease from an append just before this fence: let it run out before serving
+            # consistent reads or acknowledging writes (see read_lease)
             self._reads_from = time.monotonic() + self.settings.lease_ms / 1000
         follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
         try:
             n = await follower.catch_up()
         finally:
             await follower.close()
-        log.info("leader %s: caught up (%d records applied), next offset %d", self.pid, n, self.replica.next_offset)
+        self.terms_opened += 1
+        self.term = Term(self.epoch, meta.offset)
+        if self.replica.term != self.term:
+            log.warning("leader %s: the log holds a newer leader's term %s (this one: %s); stepping down",
+                        self.pid, self.replica.term, self.term)
+            self.fenced = True
+            return
+        log.info("leader %s: term %s opened (%d records applied), next offset %d", self.pid, self.term.encode(),
+                 n, self.replica.next_offset)
+
+    async def start(self) -> None:
+        """Become leader: open a term (fencing older leaders), read the log to its end, then serve."""
+        try:
+            await self._open_term()
+        except BaseException:
+            await self.close()
+            raise
+        if self.fenced:
+            await self.close()
+            raise not_leader(self.pid)
         self._load_locks()
         self._task = asyncio.ensure_future(self._run())
         if self.txnlog is not None:
@@ -243,12 +273,12 @@ class LeaderSequencer:
         if self._committing is not None:
             await asyncio.gather(self._committing, return_exceptions=True)
         self._fail_queued(not_leader(self.pid))
-        for producer in self._producers:
+        if self._producer is not None:
             try:
-                await producer.stop()
-            except KafkaError as e:  # fenced by a newer leader: stop() re-raises it; closing must go on
+                await self._producer.stop()
+            except KafkaError as e:  # its pending sends fail; closing must go on
                 log.info("leader %s: producer stopped with %r", self.pid, e)
-        self._producers = []
+            self._producer = None
 
     # -- the write path --------------------------------------------------------------------
     async def submit(self, req: dict[str, Any], key: bytes) -> dict[str, Any]:
@@ -296,31 +326,23 @@ class LeaderSequencer:
         return None
 
     async def _run(self) -> None:
-        """The pipeline: while group N commits, group N+1 is evaluated and sent.
+        """The pipeline: while group N is being appended, group N+1 is evaluated and sent.
 
         Group N+1 is evaluated against the view plus the overlay of groups not yet applied
-        (so it sees N's effects), its records are sent after N's (log order = group order), and
-        it commits, applies and answers only after N has.  If N fails, N+1 is failed too and
-        its open transaction is aborted by the recovery (new producers), then the log is re-read.
+        (so it sees N's effects), its records are sent after N's (the idempotent producer keeps
+        their order: log order = group order), and it applies and answers only after N has.  If
+        N fails, N+1 is failed too (it rests on N's effects), a new term is opened (its FENCE
+        makes whatever N+1 still lands count for nothing) and the log is re-read.
         """
         committing: asyncio.Future[bool] | None = None
         while True:
-            if self._queue.empty() and any(t is not None for t in self._armed):
-                try:
-                    first = await asyncio.wait_for(self._queue.get(), ARMED_IDLE_S)
-                except TimeoutError:
-                    if not await self._disarm():
-                        return
-                    continue
-                batch = [first]
-            else:
-                batch = [await self._queue.get()]
+            batch = [await self._queue.get()]
             # linger: while concurrent writes keep coming (the last group had several), a group
             # waits until as many writes as the last group had are queued, at most until
-            # settings.group_linger_ms after the last group started, so that a busy partition commits fewer,
-            # larger Kafka transactions (each costs the broker far more than a record).  A write
-            # after a quiet spell, or a client writing alone, starts its group at once; clients
-            # that wait for their answers (a closed loop) are all queued soon and wait no longer.
+            # settings.group_linger_ms after the last group started, so that a busy partition makes
+            # fewer, larger appends.  A write after a quiet spell, or a client writing alone,
+            # starts its group at once; clients that wait for their answers (a closed loop) are
+            # all queued soon and wait no longer.
             want = min(self._last_group_size, GROUP_RECORDS_MAX) - 1
             linger = self._last_group + self.settings.group_linger_ms / 1000 - time.monotonic()
             if linger > 0 and want > 0 and self._queue.qsize() < want:
@@ -334,54 +356,63 @@ class LeaderSequencer:
                     self._want = 0
             self._last_group = time.monotonic()
             if committing is not None and not committing.done() and self._queue.qsize() + 1 < self.settings.pipeline_writes_min:
-                # too few writes waiting to fill a group: let the commit in flight finish, so that
-                # the writes arriving meanwhile join this group (fewer, larger transactions)
+                # too few writes waiting to fill a group: let the append in flight finish, so that
+                # the writes arriving meanwhile join this group (fewer, larger appends)
                 await asyncio.wait([committing])
+            if committing is not None and committing.done():
+                ok = committing.result()
+                committing = self._committing = None
+                if not ok and not await self._recovered():
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(not_leader(self.pid))
+                    return
             while len(batch) < GROUP_RECORDS_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._last_group_size = len(batch)
             group = self._evaluate(batch)
-            producer: AIOKafkaProducer | None = None
+            sends: list[asyncio.Future[Any]] = []
             failure: BaseException | None = None
-            if group.records or group.barrier:
-                self._lane = lane = (self._lane + 1) % len(self._producers)
-                producer = self._producers[lane]
+            if group.records:
+                assert self._producer is not None
+                group.sent_at = time.monotonic()
                 try:
-                    if self._armed[lane] is None:
-                        await producer.begin_transaction()
-                    if self._armed[lane] is None and not group.records:
-                        # a barrier: an empty transaction still goes to the coordinator, which
-                        # refuses it if a newer leader has fenced this producer
-                        producer._txn_manager.maybe_add_partition_to_txn(self._tp)
-                    self._armed[lane] = None
                     # partition 0 named: a log topic has one partition, and aiokafka's default
                     # partitioner would hash every key in Python for nothing
-                    futures = [await producer.send(self.topic, value=v, key=k, partition=0)
-                               for k, v, _ in group.records]
-                    group.metas = list(await asyncio.gather(*futures))
+                    for k, v, _ in group.records:
+                        sends.append(await self._producer.send(self.topic, value=v, key=k, partition=0))
                 except Exception as e:  # noqa: BLE001 - any send failure leaves the outcome unknown
                     failure = e
             if committing is not None:
                 previous_ok = await committing
                 committing = self._committing = None
                 if not previous_ok and failure is None:
-                    failure = RuntimeError("the previous group failed")
+                    failure = RuntimeError("the previous group failed")  # this one rests on its effects
             if failure is not None:
-                if self._failing_since is None:
-                    self._failing_since = time.monotonic()
-                self._fail(group, failure)
-                if self.fenced or isinstance(failure, ProducerFenced):
-                    self.fenced = True
-                    return
-                log.warning("leader %s: group failed (%r); re-reading the log", self.pid, failure)
-                self._overlay.clear()
-                self._coll_pending.clear()
-                await self._recover()
-                if self.fenced:
+                if not await self._failed(group, failure):
                     return
                 continue
-            committing = self._committing = asyncio.ensure_future(
-                self._finish(group, producer, self._lane if producer is not None else None))
+            committing = self._committing = asyncio.ensure_future(self._finish(group, sends))
+
+    async def _failed(self, group: _Group, cause: BaseException) -> bool:
+        """A group failed (and every group after it): answer them, open a new term, re-read the
+        log.  False if this leader must step down."""
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        self._fail(group, cause)
+        log.warning("leader %s: append failed (%r)", self.pid, cause)
+        return await self._recovered()
+
+    async def _recovered(self) -> bool:
+        """After failed appends: open a new term and re-read the log; False if this leader must
+        step down (the log or the partition map names a newer one)."""
+        if self.fenced:
+            return False
+        log.info("leader %s: opening a new term and re-reading the log", self.pid)
+        self._overlay.clear()
+        self._coll_pending.clear()
+        await self._recover()
+        return not self.fenced
 
     def _evaluate(self, batch: list[_Pending]) -> _Group:
         """Evaluate a batch in order against the view plus the overlay; encode its records."""
@@ -391,7 +422,10 @@ class LeaderSequencer:
         for p in batch:
             kind = p.req["kind"]
             if kind == "barrier":
-                group.barrier = True
+                if not group.barrier:  # one BARRIER record proves the term for every read waiting
+                    group.barrier = True
+                    group.records.append((b"", codec.encode_log_record(self._log_record(BARRIER, b"", None, None, now_ms)),
+                                          []))
                 group.answers.append((p, {}, None))
                 continue
             try:
@@ -488,10 +522,12 @@ class LeaderSequencer:
 
     async def read_lease(self) -> None:
         """Return once this leader may serve a strongly consistent read: no newer leader can
-        have served a write it has not seen.  A commit that succeeded at time t proves no newer
-        leader had fenced this one before t, and a newer leader serves nothing consistent until
-        the lease (settings.lease_ms) after its fence; so until t + lease this replica is current.  Past that, a
-        barrier commit (an empty Kafka transaction) renews the lease or finds this leader fenced.
+        have served a write it has not seen.  An append sent at time t that landed where expected proves no newer
+        leader had fenced this one before t, and a newer leader serves nothing consistent and
+        acknowledges no write until the lease (settings.lease_ms) after its fence; so until
+        t + lease this replica is current.  Past that, a BARRIER record renews the lease (it landed
+        right after this leader's previous records: no newer FENCE came between) or finds this
+        leader fenced.
         """
         wait = self._reads_from - time.monotonic()
         if wait > 0:
@@ -544,20 +580,8 @@ class LeaderSequencer:
     def _record(self, group: _Group, op: str, key: bytes, new: dict[str, Any] | None, old: dict[str, Any] | None,
                 now_ms: int, *, request_id: str | None = None, txn: str | None = None, action: str | None = None,
                 deadline: int | None = None, system: str | None = None) -> None:
-        rec = {
-            "op": op,
-            "key": key,
-            "new_image": new,
-            "old_image": old,
-            "timestamp_ms": now_ms,
-            "origin_region": self.settings.region,
-            "transaction_id": txn,
-            "leader_epoch": self.epoch,
-            "request_id": request_id,
-            "txn_action": action,
-            "txn_deadline_ms": deadline,
-            "system_principal": system,
-        }
+        rec = self._log_record(op, key, new, old, now_ms, request_id=request_id, txn=txn, action=action,
+                               deadline=deadline, system=system)
         muts = record_mutations(rec, self.lsi)
         if self.lsi is not None:
             for k, v in muts:
@@ -565,6 +589,27 @@ class LeaderSequencer:
                     group.deltas[k] = group.deltas.get(k, 0) + v
                     self._coll_pending[k] = self._coll_pending.get(k, 0) + v
         group.records.append((key, codec.encode_log_record(rec), muts))
+
+    def _log_record(self, op: str, key: bytes, new: dict[str, Any] | None, old: dict[str, Any] | None,
+                    now_ms: int, *, request_id: str | None = None, txn: str | None = None,
+                    action: str | None = None, deadline: int | None = None,
+                    system: str | None = None) -> dict[str, Any]:
+        """A LogRecord of this leader's term."""
+        return {
+            "op": op,
+            "key": key,
+            "new_image": new,
+            "old_image": old,
+            "timestamp_ms": now_ms,
+            "origin_region": self.settings.region,
+            "transaction_id": txn,
+            "leader_epoch": self.term.epoch,
+            "request_id": request_id,
+            "txn_action": action,
+            "txn_deadline_ms": deadline,
+            "system_principal": system,
+            "fence_offset": self.term.fence_offset,
+        }
 
     # -- transactions (docs/transactions.md) --------------------------------------------------
     def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
@@ -700,32 +745,27 @@ class LeaderSequencer:
         except Exception as e:  # noqa: BLE001 - retried by the next reaper round
             log.warning("leader %s: resolving transaction %s failed (%r); will retry", self.pid, txn, e)
 
-    async def _finish(self, group: _Group, producer: AIOKafkaProducer | None, lane: int | None) -> bool:
-        """Commit the group's transaction, apply it to the view, answer; False if it failed."""
-        if producer is not None:
+    async def _finish(self, group: _Group, sends: list[asyncio.Future[Any]]) -> bool:
+        """Wait for the group's records to be acknowledged, check they landed where expected,
+        apply them to the view, answer; False if it failed (its writes answered with an error)."""
+        if group.records:
             t0 = time.perf_counter()
-            started = time.monotonic()
             try:
-                await producer.commit_transaction()
-            except ProducerFenced as e:
-                log.warning("leader %s: fenced by a newer leader; stepping down", self.pid)
-                self.fenced = True
-                self._fail(group, e)
-                return False
-            except Exception as e:  # noqa: BLE001 - any commit failure leaves the outcome unknown
+                group.metas = list(await asyncio.gather(*sends))
+                group.skipped = await self._check_landing([m.offset for m in group.metas])
+            except Exception as e:  # noqa: BLE001 - any append failure leaves the outcome unknown
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
                 self._fail(group, e)
                 return False
             self._failing_since = None
             self.commit_ms_total += (time.perf_counter() - t0) * 1000
-            self.lease_until = max(self.lease_until, started + self.settings.lease_ms / 1000)
-            if group.records:
-                try:
-                    self._apply_group(group)
-                except InvariantViolation as e:
-                    self._fail(group, e)
-                    raise
+            self.lease_until = max(self.lease_until, group.sent_at + self.settings.lease_ms / 1000)
+            try:
+                self._apply_group(group)
+            except InvariantViolation as e:
+                self._fail(group, e)
+                raise
             for key, _, _ in group.records:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:
@@ -738,8 +778,11 @@ class LeaderSequencer:
                     self._coll_pending.pop(ck, None)
             self.groups_committed += 1
             self.records_committed += len(group.records)
-            if lane is not None:
-                await self._arm(lane)
+            wait = self._reads_from - time.monotonic()
+            if wait > 0:
+                # a new term: an earlier leader's lease may still let it serve consistent reads;
+                # a write acknowledged now could be missing from them (see read_lease)
+                await asyncio.sleep(wait)
         self._progress_at = time.monotonic()
         for p, result, err in group.answers:
             if p.future.done():
@@ -750,93 +793,107 @@ class LeaderSequencer:
                 p.future.set_result(result or {})
         return True
 
+    async def _check_landing(self, offsets: list[int]) -> int:
+        """Check a group landed right after the view's offset (the end of this leader's previous
+        records), or with only records of older terms in between, which no reader counts (a
+        deposed leader's late appends).  Returns how many such records lie in between; raises
+        _Displaced if anything else does (a newer leader's FENCE, say)."""
+        expected = self.replica.next_offset
+        gaps = [o for o in range(expected, offsets[-1] + 1) if o not in set(offsets)]
+        if not gaps:
+            return 0
+        between = await self._read_log(gaps[0], gaps[-1] + 1)
+        for offset, rec in between:
+            if offset in gaps and record_term(rec, offset) >= self.term:
+                raise _Displaced(f"a record of term {record_term(rec, offset)} at offset {offset}, among this "
+                                 f"leader's (term {self.term})")
+        self.stale_skipped += len(gaps)
+        log.info("leader %s: %d records of an older term lie among this group's; they count for nothing",
+                 self.pid, len(gaps))
+        return len(gaps)
+
+    async def _read_log(self, start: int, end: int) -> list[tuple[int, dict[str, Any]]]:
+        """The records of the log at offsets [start, end), decoded."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
+                                    isolation_level="read_committed")
+        await consumer.start()
+        try:
+            tp = TopicPartition(self.topic, 0)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            out: list[tuple[int, dict[str, Any]]] = []
+            deadline = time.monotonic() + 10
+            while await consumer.position(tp) < end:
+                if time.monotonic() > deadline:
+                    raise _Displaced(f"could not read offsets {start}..{end - 1} of the log")
+                got = await consumer.getmany(tp, timeout_ms=200)
+                out += [(r.offset, codec.decode_log_record(r.value)) for r in got.get(tp, [])
+                        if r.offset < end and r.value is not None]
+            return out
+        finally:
+            await consumer.stop()
+
     def _apply_group(self, group: _Group) -> None:
-        """Apply a committed group to the view.  The records' offsets come after the view's (the
-        leader applied every earlier record of the log: its catch-up, then its own groups in
-        order) and after applying, the view's next offset is the one after the group's last
-        record, in memory and in RocksDB."""
+        """Apply an acknowledged group to the view.  Its records landed right after the view's
+        offset (the leader applied every earlier record of the log: its term's catch-up, then its
+        own groups in order), or after records that count for nothing (``group.skipped``), and after
+        applying, the view's next offset is the one after the group's last record, in memory and
+        in RocksDB."""
         offsets = [m.offset for m in group.metas]
         check(len(offsets) == len(group.records),
               f"leader {self.pid}: {len(group.records)} records sent, {len(offsets)} offsets known")
+        check(offsets[-1] + 1 - self.replica.next_offset == len(offsets) + group.skipped,
+              f"leader {self.pid}: group lands at offsets {offsets[0]}..{offsets[-1]} with {group.skipped} "
+              f"records of older terms, the view stands at {self.replica.next_offset}")
         last = offsets[-1]
         self.replica.apply_raw((m for _, _, muts in group.records for m in muts), last + 1,
-                               len(group.records), offsets=offsets)
+                               len(group.records) + group.skipped)
         stored = self.replica.stored_next_offset()
         check(self.replica.next_offset == last + 1 == stored,
               f"leader {self.pid}: after the group ending at offset {last} the view's next offset is "
               f"{self.replica.next_offset} (stored {stored})")
 
-    async def _arm(self, lane: int) -> None:
-        """Open the lane's next transaction and add the log partition to it now, so that the next
-        group sends its records at once: AddPartitionsToTxn leaves the write's critical path.
-
-        aiokafka adds a partition when the first record for it is sent; this calls its
-        transaction manager to do so ahead (``maybe_add_partition_to_txn``, the same call
-        aiokafka's accumulator makes).  An armed lane unused for ARMED_IDLE_S is committed empty
-        (see :meth:`_disarm`), far below the transaction timeout that would fence it.
-        """
-        producer = self._producers[lane]
-        try:
-            await producer.begin_transaction()
-            producer._txn_manager.maybe_add_partition_to_txn(self._tp)
-        except Exception:
-            log.debug("leader %s: could not arm lane %d", self.pid, lane, exc_info=True)
-            return
-        self._armed[lane] = time.monotonic()
-
-    async def _disarm(self) -> bool:
-        """Commit armed lanes that waited ARMED_IDLE_S with nothing to send; False if fenced."""
-        now = time.monotonic()
-        for lane, since in enumerate(self._armed):
-            if since is None or now - since < ARMED_IDLE_S:
-                continue
-            self._armed[lane] = None
-            try:
-                await self._producers[lane].commit_transaction()
-            except ProducerFenced:
-                self.fenced = True
-                return False
-            except Exception as e:  # noqa: BLE001 - the lane is unusable; start over from the log
-                if self._failing_since is None:
-                    self._failing_since = time.monotonic()
-                log.warning("leader %s: closing an idle transaction failed (%r); re-reading the log", self.pid, e)
-                await self._recover()
-                return not self.fenced
-        return True
-
     def _fail(self, group: _Group, cause: BaseException) -> None:
-        if self.fenced or isinstance(cause, ProducerFenced):
+        """Answer a failed group's writes: their outcome is unknown (or, fenced, the router is
+        told to find the new leader); a consistent read's barrier is told this node may no longer
+        lead."""
+        if self.fenced:
             err = not_leader(self.pid)
-        elif group.records:
+        elif any(muts for _, _, muts in group.records):
             err = errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
         else:
             err = errors.internal("The write was not done because an earlier write failed; retry it")
         for p, _, _ in group.answers:
             if not p.future.done():
-                p.future.set_exception(err)
+                p.future.set_exception(not_leader(self.pid) if p.req.get("kind") == "barrier" else err)
 
     async def _recover(self) -> None:
-        """After an unknown commit outcome: new producer (aborts the open transaction), re-read log."""
-        # whatever lease the failed commits gave is void: a newer leader may be serving
+        """After an unknown outcome: a new term (new producer, FENCE), the log re-read up to it."""
+        # whatever lease the failed appends gave is void: a newer leader may be serving
         self.lease_until = 0.0
         self._reads_from = time.monotonic() + self.settings.lease_ms / 1000
         for attempt in range(1, 1_000_000):
             if self.is_current is not None and not self.is_current():
-                # the partition map names another leader now: new producers would fence it
+                # the partition map names another leader now: a new term would fence it
                 log.warning("leader %s: no longer the leader in the partition map; stepping down", self.pid)
                 self.fenced = True
                 return
             try:
-                await self._new_producers()
+                # read the log first: if it shows a newer leader's term, step down without a FENCE
+                # of this one (it would only get in the way of the newer leader's appends)
                 follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
                 try:
                     await follower.catch_up()
                 finally:
                     await follower.close()
-                self._load_locks()
-                return
-            except ProducerFenced:
-                self.fenced = True
+                if self.replica.term > self.term:
+                    log.warning("leader %s: the log holds a newer leader's term %s; stepping down", self.pid,
+                                self.replica.term.encode())
+                    self.fenced = True
+                    return
+                await self._open_term()
+                if not self.fenced:
+                    self._load_locks()
                 return
             except Exception:
                 log.exception("leader %s: recovery attempt %d failed; retrying", self.pid, attempt)
@@ -851,6 +908,9 @@ class LeaderSequencer:
             "groups_committed": self.groups_committed,
             "records_committed": self.records_committed,
             "commit_ms_avg": round(self.commit_ms_total / max(1, self.groups_committed), 2),
+            "term": self.term.encode(),
+            "stale_skipped": self.stale_skipped,
+            "terms_opened": self.terms_opened,
             "next_offset": self.replica.next_offset,
             "applied_records": self.replica.applied_records,
             "transactions_held": len(self._held),

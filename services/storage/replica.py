@@ -13,7 +13,10 @@ Layout of the RocksDB database (raw byte keys and values):
   indexes (8 bytes big-endian: its items plus their index entries);
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
-  restart repeats nothing.
+  restart repeats nothing;
+- ``b"f:term"``: the greatest leader term seen in the log up to ``m:offset``
+  (:class:`dynamolog.fencing.Term`, ``epoch:fence_offset``), which decides whether the next
+  record counts; a repair's snapshot copies it with the items.
 
 Invariant 3 (docs/architecture.md): the state is exactly the fold of the log up to ``m:offset``; data
 and offset change in one WriteBatch.  RocksDB's WAL is not synced: after a machine crash the
@@ -34,6 +37,7 @@ from typing import Any
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch
 
+from dynamolog.fencing import ORIGIN, Term
 from dynamolog.keys import prefix_end
 
 from .invariants import check
@@ -47,6 +51,7 @@ _PENDING_END = b"q"
 TXN_ID_LEN = 32
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
+_TERM = b"f:term"
 _U64 = struct.Struct(">Q")
 
 
@@ -102,7 +107,13 @@ class Replica:
         raw = self._db.get(_APPLIED)
         #: log records applied over the replica's whole life
         self.applied_records: int = _U64.unpack(raw)[0] if raw else 0
+        #: the greatest leader term seen in the log up to next_offset (dynamolog/fencing.py)
+        self.term: Term = self._stored_term()
         self._snapshots = 0
+
+    def _stored_term(self) -> Term:
+        raw = self._db.get(_TERM)
+        return (Term.decode(raw.decode()) if raw else None) or ORIGIN
 
     # -- writes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int) -> None:
@@ -110,7 +121,8 @@ class Replica:
         self.apply_raw(((_DATA + key, value) for key, value in changes), next_offset, records)
 
     def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int, *,
-                  offsets: Sequence[int] | None = None, read_from: int | None = None) -> None:
+                  offsets: Sequence[int] | None = None, read_from: int | None = None,
+                  term: Term | None = None) -> None:
         """Apply database mutations (full RocksDB key, value or None to delete; see
         :func:`data_key`, :func:`pending_key`) and move the offset, atomically.  An ``int`` value
         is added to the 8-byte counter under its key (item-collection sizes).
@@ -120,6 +132,7 @@ class Replica:
         when the caller knows them) are increasing, none below the stored next offset (no record
         applied twice) and all below ``next_offset``; ``read_from`` (the log position the records
         were read from, for a reader of the log) is the stored next offset (no record skipped);
+        ``term`` (the greatest leader term seen up to ``next_offset``) never moves back;
         and the offset read back from RocksDB after the write is ``next_offset``."""
         check(records >= 0 and next_offset >= self.next_offset,
               f"{self.path.name}: offset moves back from {self.next_offset} to {next_offset} ({records} records)")
@@ -155,9 +168,14 @@ class Replica:
         applied = self.applied_records + records
         wb.put(_OFFSET, _U64.pack(next_offset))
         wb.put(_APPLIED, _U64.pack(applied))
+        if term is not None and term != self.term:
+            check(term > self.term, f"{self.path.name}: leader term moves back from {self.term} to {term}")
+            wb.put(_TERM, term.encode().encode())
         self._db.write(wb)
         self.next_offset = next_offset
         self.applied_records = applied
+        if term is not None:
+            self.term = term
         stored = self.stored_next_offset()
         check(stored == next_offset, f"{self.path.name}: wrote next offset {next_offset}, read back {stored}")
 
@@ -285,6 +303,7 @@ class Replica:
         self._db.write(wb)
         self.next_offset = next_offset
         self.applied_records = applied
+        self.term = self._stored_term()  # copied with the snapshot's entries
 
     def digest(self) -> tuple[str, int]:
         """SHA-256 over every item, local index entry and item-collection size (keys and values in

@@ -60,6 +60,7 @@ def _log(new: Any, old: Any) -> dict[str, Any]:
         "txn_action": None,
         "txn_deadline_ms": None,
         "system_principal": None,
+        "fence_offset": 41,
     }
 
 
@@ -162,11 +163,34 @@ def test_log_record_v1_bytes_decode_and_transaction_records_round_trip() -> None
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v1, old)
     assert decode_log_record(buf.getvalue()) == old | {"txn_action": None, "txn_deadline_ms": None,
-                                                       "system_principal": None}
+                                                       "system_principal": None, "fence_offset": -1}
     item = {"pk": {"S": "a"}, "n": {"N": "1"}}
     for op, action in (("PREPARE", "PUT"), ("TXN_COMMIT", "DELETE"), ("TXN_ABORT", "CHECK")):
         rec = _log(item, None) | {"op": op, "transaction_id": "a" * 32, "txn_action": action,
                                   "txn_deadline_ms": 1700000001000}
+        assert decode_log_record(encode_log_record(rec)) == rec
+
+
+def test_log_record_v3_bytes_decode_as_written_before_terms_and_fence_records_round_trip() -> None:
+    # LogRecord v3 (written under Kafka transactions) decodes with fence_offset -1: the term
+    # rule counts it before any FENCE of its epoch (dynamolog/fencing.py)
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    named: dict[str, Any] = {}
+    fastavro.parse_schema(json.loads((SCHEMA_DIR / "AttributeValue.avsc").read_text()), named_schemas=named)
+    v3 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "LogRecord.v3.avsc").read_text()),
+                               named_schemas=named)
+    old = {k: v for k, v in _log(None, None).items() if k != "fence_offset"}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v3, old)
+    assert decode_log_record(buf.getvalue()) == old | {"fence_offset": -1}
+    for op in ("FENCE", "BARRIER"):
+        rec = _log(None, None) | {"op": op, "key": b""}
         assert decode_log_record(encode_log_record(rec)) == rec
 
 
