@@ -331,7 +331,13 @@ def _type(doc: dict) -> str:
     return str(doc.get("__type", "")).rsplit("#", 1)[-1]
 
 
-async def create_table(client: Client, rb: RequestBuilder, table: str, timeout: float = 120.0) -> None:
+#: the benchmark table's key: pk (S) hash, sk (S) range
+KEY_SCHEMA = (("pk", "HASH"), ("sk", "RANGE"))
+
+
+async def create_table(client: Client, rb: RequestBuilder, table: str, timeout: float = 120.0,
+                       key_schema: tuple[tuple[str, str], ...] = KEY_SCHEMA) -> None:
+    """(Re)create ``table`` (PAY_PER_REQUEST, string key attributes ``key_schema``) and wait for ACTIVE."""
     deadline = time.monotonic() + timeout
     status, doc = await call(client, rb, "DescribeTable", {"TableName": table})
     if status == 200:
@@ -354,14 +360,8 @@ async def create_table(client: Client, rb: RequestBuilder, table: str, timeout: 
         "CreateTable",
         {
             "TableName": table,
-            "AttributeDefinitions": [
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
+            "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name, _ in key_schema],
+            "KeySchema": [{"AttributeName": name, "KeyType": kind} for name, kind in key_schema],
             "BillingMode": "PAY_PER_REQUEST",
         },
     )

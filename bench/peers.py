@@ -130,6 +130,16 @@ def _state_file(port: int) -> str:
     return os.path.join(STATE_DIR, f"dynalite-{port}.pid")
 
 
+def recorded_pid(port: int) -> int | None:
+    """The pid of the dynalite that ``peers.py start --port PORT`` started, if it still runs."""
+    try:
+        pid = int(open(_state_file(port)).read().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=["install", "start", "stop", "run"])
