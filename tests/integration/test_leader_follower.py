@@ -1,7 +1,8 @@
 """Leader and follower roles of a partition replica, on a real Kafka broker (in-process).
 
 docs/architecture.md invariants 2 and 3: a follower that folds the log ends identical to the leader, and a
-new leader fences the old one through Kafka's producer epoch, so the old one can commit nothing.
+new leader fences the old one with its term's FENCE record (dynamolog/fencing.py), so nothing the
+old one appends after it counts or is acknowledged.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ async def test_follower_converges_to_the_leader(kafka_bootstrap: str, tmp_path: 
 
 
 async def test_new_leader_fences_the_old_one(kafka_bootstrap: str, tmp_path: Path) -> None:
-    # A second leader for the same partition initialises the same transactional ids: the first
-    # leader's next write fails (it steps down) and never reaches the log; the new leader has
-    # every write the old one acknowledged.
+    # A second leader for the same partition opens its term with a FENCE record: the first
+    # leader's next write lands after it, is not acknowledged and counts for no reader of the log
+    # (the first leader then reads the log, finds the newer term and steps down); the new leader
+    # has every write the old one acknowledged.
     settings, part = await _partition(kafka_bootstrap)
     old = LeaderSequencer(settings, Replica(tmp_path / "old"), part, "n1")
     await old.start()
@@ -96,7 +98,13 @@ async def test_new_leader_fences_the_old_one(kafka_bootstrap: str, tmp_path: Pat
         await new.submit(*_put(100, "new"))
         # a fresh replica rebuilt from the log sees the new leader's write and no zombie write
         rebuilt = Replica(tmp_path / "rebuilt")
-        await LogFollower(settings, rebuilt, part.log_topic).catch_up()
+        reader = LogFollower(settings, rebuilt, part.log_topic)
+        try:
+            await reader.catch_up()
+        finally:
+            await reader.close()
+        assert reader.stale_records >= 1, "the zombie write was expected in the log, after the new FENCE"
+        assert new.stale_skipped == reader.stale_records, "the new leader stepped over the zombie write"
         assert rebuilt.get(encode_item_key({"S": "k99"})) is None
         assert rebuilt.get(encode_item_key({"S": "k98"})) is None
         assert rebuilt.get(encode_item_key({"S": "k100"})) == {"pk": {"S": "k100"}, "v": {"S": "new"}}
