@@ -152,9 +152,6 @@ class Settings:
         room = 249 - len(self.namespace) - len(partition_id) - 4
         return f"{self.namespace}.t.{table[:room]}.{partition_id}"
 
-    def transactional_id(self, partition_id: str) -> str:
-        return f"{self.namespace}.leader.{partition_id}"
-
 
 def _parse(f: dataclasses.Field[Any], raw: object) -> Any:
     kind: type[Any] = type(f.default)

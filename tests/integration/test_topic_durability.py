@@ -46,10 +46,16 @@ async def _partition0(admin: KafkaAdmin, name: str) -> dict[str, Any]:
 async def _replication(admin: KafkaAdmin, name: str) -> tuple[int, str]:
     """(replicas of partition 0, the topic's min.insync.replicas)."""
     part = await _partition0(admin, name)
-    (resp,) = await admin.client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
-    (_err, _msg, _type, _name, entries) = resp.resources[0]
-    configs = {e[0]: e[1] for e in entries}
-    return len(part["replicas"]), configs["min.insync.replicas"]
+    deadline = time.monotonic() + 30
+    while True:
+        # the broker asked may not know the new topic yet either (it answers an error, no entries)
+        (resp,) = await admin.client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        (err, msg, _type, _name, entries) = resp.resources[0]
+        configs = {e[0]: e[1] for e in entries}
+        if "min.insync.replicas" in configs:
+            return len(part["replicas"]), configs["min.insync.replicas"]
+        assert time.monotonic() < deadline, f"no configs of {name} after 30 s (error {err}: {msg})"
+        await asyncio.sleep(0.5)
 
 
 async def _wait_fenced(admin: KafkaAdmin, node_id: int, timeout_s: float) -> None:
