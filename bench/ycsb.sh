@@ -12,6 +12,8 @@
 # records, 16 clients, 15 s per workload, 2,000 lone PutItems, 15 s at 500 PutItem/s), e.g.
 #   bench/ycsb.sh --repeat 3                       # medians of three interleaved runs
 #   bench/ycsb.sh --records 500 --duration 3 --lone-requests 200 --probe-duration 3 --warmup 5   # a short trial
+# BEFORE=<checkout of an earlier commit, with its .venv> adds that code's two topologies to the
+# sitting (e.g. `git worktree add /tmp/before <rev> && (cd /tmp/before && ./scripts/bootstrap)`).
 # Results (git-ignored, as every bench result): bench/results/ycsb/{dynalite,1b-1n,3b-3n}.json
 # and the table in bench/results/ycsb/ycsb.md.
 set -euo pipefail
@@ -36,7 +38,7 @@ dynalite_up=0
 cleanup() {
     if [ "$dynalite_up" = 1 ]; then python bench/peers.py stop --port "$dynalite_port" || true; dynalite_up=0; fi
     if [ -n "$dir" ]; then
-        dynamolog down --data-dir "$dir" >/dev/null 2>&1 || true
+        "${dyn_cmd:-dynamolog}" down --data-dir "$dir" >/dev/null 2>&1 || true
         rm -rf "$dir"
         dir=""
     fi
@@ -58,18 +60,28 @@ version="$(python -c 'import sys; sys.path.insert(0, "bench"); import peers; pri
 ycsb dynalite "dynalite $version" "http://127.0.0.1:$dynalite_port" --system dynalite "$@"
 cleanup
 
-topology() {  # brokers nodes label
-    local b=$1 n=$2 label=$3
-    shift 3
+topology() {  # dynamolog-command name-prefix brokers nodes label
+    local prefix=$2 b=$3 n=$4 label=$5
+    dyn_cmd=$1  # cleanup stops the system with the code that started it
+    shift 5
     dir="$(mktemp -d /tmp/dynamolog-ycsb.XXXXXX)"
     echo "== $label ($dir)" >&2
-    dynamolog up --detach --data-dir "$dir" --brokers "$b" --storage-nodes "$n" --port "$port" \
+    "$dyn_cmd" up --detach --data-dir "$dir" --brokers "$b" --storage-nodes "$n" --port "$port" \
         --kafka-port "$kafka_port" --storage-port "$storage_port" >/dev/null
-    ycsb "${b}b-${n}n" "$label" "http://127.0.0.1:$port" --data-dir "$dir" "$@"
+    ycsb "${prefix}${b}b-${n}n" "$label" "http://127.0.0.1:$port" --data-dir "$dir" "$@"
     cleanup
 }
-topology 1 1 '`dynamolog up` (1 broker, 1 node)' "$@"
-topology 3 3 '`dynamolog up --brokers 3 --storage-nodes 3`' "$@"
+reports=("$out/dynalite.json")
+if [ -n "${BEFORE:-}" ]; then
+    # BEFORE=<a checkout of an earlier commit, bootstrapped>: its two topologies in the same sitting
+    rev="$(git -C "$BEFORE" rev-parse --short HEAD)"
+    topology "$BEFORE/.venv/bin/dynamolog" before- 1 1 "before ($rev): 1 broker, 1 node" "$@"
+    topology "$BEFORE/.venv/bin/dynamolog" before- 3 3 "before ($rev): 3 brokers, 3 nodes" "$@"
+    reports+=("$out/before-1b-1n.json" "$out/before-3b-3n.json")
+fi
+topology dynamolog "" 1 1 '`dynamolog up` (1 broker, 1 node)' "$@"
+topology dynamolog "" 3 3 '`dynamolog up --brokers 3 --storage-nodes 3`' "$@"
+reports+=("$out/1b-1n.json" "$out/3b-3n.json")
 
-python bench/ycsb.py --report "$out/dynalite.json" "$out/1b-1n.json" "$out/3b-3n.json" --out "$out/ycsb.md"
+python bench/ycsb.py --report "${reports[@]}" --out "$out/ycsb.md"
 echo "written to $out/ycsb.md" >&2
