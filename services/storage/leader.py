@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from .follower import LogFollower, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
 from .replica import Replica
+from .txnwait import Gate, OnePhaseMemory, Parked, Read
 from .writes import compute
 
 if TYPE_CHECKING:
@@ -559,20 +561,52 @@ class LeaderSequencer:
         group.records.append((key, codec.encode_log_record(rec), muts))
 
     # -- transactions (docs/transactions.md) --------------------------------------------------
-    def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
-        """Check a transaction's items of this partition; if all pass, lock them (PREPARE records).
+    #: a group's records reach the log all or none (today: one Kafka transaction per group).  A
+    #: transaction whose items all live in this partition commits in one group, with neither
+    #: PREPARE records nor a decision record, only because of that (decision 0022); a commit path
+    #: whose groups can land in part must set this False, and such transactions then take the
+    #: two phases like any other.
+    GROUP_ATOMIC = True
+    #: reads waiting for locks, holds of reads across partitions and prepares parked behind them
+    #: (services/storage/txnwait.py); made on first use
+    _txn_gate: Gate | None = None
+    #: client tokens of one-phase transactions (made on first use)
+    _one_phase: OnePhaseMemory | None = None
 
-        Answers ``{"ok": True, "sizes": [...]}`` or ``{"ok": False, "reasons": [...]}`` with one
-        CancellationReason per item (``None`` for the items that passed)."""
+    def _gate(self) -> Gate:
+        if self._txn_gate is None:
+            self._txn_gate = Gate()
+        return self._txn_gate
+
+    def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
+        """Check a transaction's items of this partition; if all pass, lock them (PREPARE records),
+        or, for a one-phase transaction (every item in this partition), apply them at once
+        (TXN_COMMIT records, no lock).  A prepare of items that TransactGetItems reads wait for
+        is parked behind them, for ``txn_read_wait_ms`` at most (services/storage/txnwait.py).
+
+        Answers ``{"ok": True, "sizes": [...]}`` (with ``"committed": True`` when applied in one
+        phase) or ``{"ok": False, "reasons": [...]}`` with one CancellationReason per item
+        (``None`` for the items that passed)."""
         txn: str = p.req["txn"]
         items = p.req["items"]
         if txn in self._held:  # a retried prepare of a transaction already prepared here
             group.answers.append((p, {"ok": True, "sizes": [0] * len(items)}, None))
             return
+        one_phase = bool(p.req.get("one_phase")) and self.GROUP_ATOMIC
+        token: str | None = p.req.get("token")
+        if one_phase and token is not None and self._one_phase is not None:
+            digest = self._one_phase.token(token)
+            if digest is not None:  # this token's transaction was applied here already
+                group.answers.append((p, {"ok": True, "committed": True, "repeat": True,
+                                          "same": digest == p.req.get("digest")}, None))
+                return
+        keys = [base64.b64decode(it["key"]) for it in items]
+        if not p.req.get("nopark") and self._txn_gate is not None and self._txn_gate.covered(keys):
+            self._park(p, keys)
+            return
         reasons: list[dict[str, Any] | None] = []
         effects: list[tuple[bytes, str, dict[str, Any] | None, dict[str, Any] | None, int, Any]] = []
-        for it in items:
-            key = base64.b64decode(it["key"])
+        for key, it in zip(keys, items, strict=True):
             if key in self._locks:
                 reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
                 continue
@@ -603,6 +637,19 @@ class LeaderSequencer:
         if any(r is not None for r in reasons):
             group.answers.append((p, {"ok": False, "reasons": reasons}, None))
             return
+        # colls: each item's collection size after the transaction (tables with local indexes)
+        answer = {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]}
+        if one_phase:
+            for key, action, new, old, _, _ in effects:
+                if action != "CHECK":  # a ConditionCheck changes nothing, and holds nothing now
+                    self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action)
+                    self._overlay[key] = (group.seq, new)
+            answer["committed"] = True
+            digest = p.req.get("digest")
+            if token is not None and digest is not None:
+                p.future.add_done_callback(functools.partial(self._note_one_phase, token=token, digest=digest))
+            group.answers.append((p, answer, None))
+            return
         deadline = int(p.req["deadline"])
         hold: dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {}
         for key, action, new, old, _, _ in effects:
@@ -612,13 +659,21 @@ class LeaderSequencer:
             hold[key] = (action, new, old)
         self._held[txn] = hold
         self._deadlines[txn] = deadline
-        # colls: each item's collection size after the transaction (tables with local indexes)
-        group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]},
-                               None))
+        group.answers.append((p, answer, None))
+
+    def _note_one_phase(self, f: asyncio.Future[dict[str, Any]], *, token: str, digest: str) -> None:
+        """Remember the token of a one-phase transaction once its group committed."""
+        if f.cancelled() or f.exception() is not None:
+            return
+        if self._one_phase is None:
+            self._one_phase = OnePhaseMemory()
+        self._one_phase.note(token, digest)
 
     def _eval_decide(self, p: _Pending, group: _Group, now_ms: int) -> None:
         """Apply (TXN_COMMIT) or drop (TXN_ABORT) a transaction's pending changes here; releases
-        its locks.  A decision for a transaction not held here is answered at once (idempotent)."""
+        its locks, then serves the reads that waited for them and evaluates the prepares that
+        waited behind those reads, in this group.  A decision for a transaction not held here
+        is answered at once (idempotent)."""
         txn: str = p.req["txn"]
         commit = bool(p.req["commit"])
         hold = self._held.pop(txn, None)
@@ -635,20 +690,139 @@ class LeaderSequencer:
             else:
                 self._record(group, "TXN_ABORT", key, None, None, now_ms, txn=txn, action=action)
         group.answers.append((p, {"ok": True, "records": len(hold)}, None))
+        if self._txn_gate is not None:
+            self._wake(group, now_ms)
 
     def _eval_read(self, p: _Pending, group: _Group) -> None:
-        """TransactGetItems' read of this partition's items, ordered with the writes; an item a
-        transaction holds makes it a TransactionConflict."""
-        out: list[dict[str, Any] | None] = []
-        conflicts: list[int] = []
-        for i, k in enumerate(p.req["keys"]):
-            key = base64.b64decode(k)
-            if key in self._locks:
-                conflicts.append(i)
-                out.append(None)
-            else:
-                out.append(self._current(key))
-        group.answers.append((p, {"items": out, "conflicts": conflicts}, None))
+        """TransactGetItems' read of this partition's items, ordered with the writes.
+
+        An item a prepared transaction holds makes the read wait for the decision, for
+        ``wait_ms`` at most and never past the lock's deadline; then, if an item is still held,
+        it answers the conflict (``conflicts``: the items held).  With ``hold`` (a read across
+        partitions) the items stay covered once served, until the coordinator checks the read
+        (:meth:`check_read`) or ``_behind_s`` after the answer."""
+        keys = [base64.b64decode(k) for k in p.req["keys"]]
+        read = Read(p, keys, hold=bool(p.req.get("hold")))
+        held = [i for i, k in enumerate(keys) if k in self._locks]
+        if not held:
+            self._serve_read(read, group)
+            return
+        now_ms = time.time() * 1000
+        wait_ms = min([float(p.req.get("wait_ms") or 0)]
+                      + [self._deadlines.get(self._locks[keys[i]], 0) - now_ms for i in held])
+        if wait_ms > 0:
+            self._gate().wait(read)
+            read.timer = asyncio.get_running_loop().call_later(wait_ms / 1000, self._read_timeout, read)
+            return
+        group.answers.append((p, {"items": [None] * len(keys), "conflicts": held, "hold": None}, None))
+
+    def _serve_read(self, read: Read, group: _Group) -> None:
+        images = [self._current(k) for k in read.keys]
+        hold_id: str | None = None
+        if read.hold:
+            hold_id = self._gate().hold(read, images)
+            # the hold lasts from the answer on (which waits for the group's commit), so that the
+            # coordinator's check comes within it
+            read.pending.future.add_done_callback(functools.partial(self._hold_answered, hold_id=hold_id))
+        group.answers.append((read.pending, {"items": images, "conflicts": [], "hold": hold_id}, None))
+
+    def _hold_answered(self, f: asyncio.Future[dict[str, Any]], *, hold_id: str) -> None:
+        read = self._gate().holds.get(hold_id)
+        if read is None:
+            return
+        if f.cancelled() or f.exception() is not None:
+            self._hold_expired(hold_id)  # the coordinator got no images: nothing to keep
+            return
+        read.timer = asyncio.get_running_loop().call_later(self._behind_s(), self._hold_expired, hold_id)
+
+    def check_read(self, hold_id: str) -> dict[str, Any]:
+        """A coordinator checks a read across partitions after every partition answered: the
+        items whose image changed since, or that a transaction holds now (``changed``; None:
+        the read is unknown here, e.g. after a change of leader).  The hold ends and the
+        prepares parked behind it go to the sequencer.
+
+        Not sequenced: the state between two of the sequencer's steps (every write evaluated so
+        far, with its locks) is the state at a point of its order, and the check carries no data
+        to wait for a commit for."""
+        if self.fenced or self._task is None or self._task.done():
+            raise not_leader(self.pid)
+        gate = self._gate()
+        read = gate.release(hold_id)
+        changed: list[int] | None = None
+        if read is not None and read.images is not None and self._failing_since is None:
+            # (while a failed group's recovery re-reads the log, the state is not one to check against)
+            changed = [i for i, (k, image) in enumerate(zip(read.keys, read.images, strict=True))
+                       if k in self._locks or self._current(k) != image]
+        for parked in gate.free():
+            self._requeue(parked.pending)
+        return {"changed": changed}
+
+    def _wake(self, group: _Group, now_ms: int) -> None:
+        """After locks went: serve the waiting reads none of whose items is held any more, then
+        evaluate the prepares no read covers any more."""
+        gate = self._gate()
+        for read in gate.ready(lambda k: k in self._locks):
+            read.cancel_timer()
+            self._serve_read(read, group)
+        self._eval_free(group, now_ms)
+
+    def _eval_free(self, group: _Group, now_ms: int) -> None:
+        for parked in self._gate().free():
+            try:
+                self._eval_prepare(parked.pending, group, now_ms)
+            except Exception:  # a bug in evaluation must not stop the partition
+                log.exception("leader %s: evaluating a parked prepare failed", self.pid)
+                group.answers.append((parked.pending, None, errors.internal()))
+
+    def _park(self, p: _Pending, keys: list[bytes]) -> None:
+        parked = Parked(p, keys)
+        self._gate().park(parked)
+        parked.timer = asyncio.get_running_loop().call_later(
+            self.settings.txn_read_wait_ms / 1000, self._park_timeout, parked)
+
+    def _behind_s(self) -> float:
+        """How long a read across partitions holds its items after its answer: half of what a
+        read waits for a decision, so that a prepare parked at one partition behind a read that
+        waits for that very transaction at another (each waiting for the other) goes ahead
+        before the read gives up; the read then reads again."""
+        return self.settings.txn_read_wait_ms / 2000
+
+    # timers: they only hand requests back to the sequencer's queue, which decides
+    def _park_timeout(self, parked: Parked) -> None:
+        """A prepare parked for ``txn_read_wait_ms`` goes ahead, reads or not."""
+        if self._gate().unpark(parked):
+            parked.pending.req["nopark"] = True
+            self._requeue(parked.pending)
+
+    def _read_timeout(self, read: Read) -> None:
+        """A read waited long enough: evaluated again, it answers the conflict if an item is
+        still held."""
+        gate = self._gate()
+        if gate.stop_waiting(read):
+            read.timer = None
+            read.pending.req["wait_ms"] = 0
+            self._requeue(read.pending)
+            for parked in gate.free():
+                self._requeue(parked.pending)
+
+    def _hold_expired(self, hold_id: str) -> None:
+        gate = self._gate()
+        gate.expire(hold_id)
+        for parked in gate.free():
+            self._requeue(parked.pending)
+
+    def _requeue(self, p: _Pending) -> None:
+        """Queue again a request the sequencer took earlier (it counts as outstanding already)."""
+        if p.future.done():
+            return
+        if self.fenced or self._task is None or self._task.done():
+            p.future.set_exception(not_leader(self.pid))
+            return
+        try:
+            self._queue.put_nowait(p)
+        except asyncio.QueueFull:
+            p.future.set_exception(errors.ApiError(
+                "ThrottlingException", "Too many requests are waiting on this partition; retry later"))
 
     def _load_locks(self) -> None:
         """Rebuild the locks from the replica's pending changes (after a catch-up)."""
