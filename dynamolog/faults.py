@@ -11,8 +11,8 @@ Points (name, details):
 - ``txn.after_prepare``: every participant answered its prepare (or failed).
 - ``txn.after_decision``: the decision is in the decision log.
 - ``txn.after_finish`` (participant index): a participant took the decision.
-- ``txn.after_one_phase``: the one participant of a one-partition transaction applied it; its
-  client token is not recorded in the decision log yet.
+- ``txn.after_one_phase``: the one participant of a one-partition transaction applied it (the
+  client is not answered yet).
 """
 
 from __future__ import annotations

@@ -209,26 +209,14 @@ class TxnLog:
 
     # -- writing -----------------------------------------------------------------------------
     async def _publish(self, txn_id: str, state: str, **fields: Any) -> int:
-        offset, _ = await self._publish_record(txn_id, state, **fields)
-        return offset
-
-    async def _publish_record(self, txn_id: str, state: str, **fields: Any) -> tuple[int, dict[str, Any]]:
         assert self._producer is not None, "TxnLog.start() first"
-        rec = {
+        value = codec.encode_txn_state({
             "txn_id": txn_id, "state": state, "client_token": fields.get("client_token"),
             "request_digest": fields.get("request_digest"), "participants": fields.get("participants") or [],
             "written_ms": int(time.time() * 1000), "writer": self.writer,
-        }
-        meta = await self._producer.send_and_wait(self.topic, key=txn_id.encode(), value=codec.encode_txn_state(rec))
-        return int(meta.offset), rec
-
-    async def record_committed(self, txn_id: str, **fields: Any) -> None:
-        """Write COMMITTED for a transaction its one participant already applied in one step (for
-        its ClientRequestToken: ``client_token``, ``request_digest``).  Nobody proposes another
-        decision for such a transaction (it never held a lock), so the record is not read back:
-        this reader takes it as written, and a retry through this router finds the token at once."""
-        offset, rec = await self._publish_record(txn_id, "COMMITTED", **fields)
-        self._set_decision(rec, offset)
+        })
+        meta = await self._producer.send_and_wait(self.topic, key=txn_id.encode(), value=value)
+        return int(meta.offset)
 
     async def decide(self, txn_id: str, state: str, *, deadline_ms: int | None = None, **fields: Any) -> str:
         """Propose ``state`` (COMMITTED or ABORTED) and return the transaction's decision: the

@@ -143,31 +143,35 @@ class Transactions:
         """Prepare, decide, finish; raises TransactionCanceledException if any item refused.
 
         A transaction whose items all live in one partition is sent to its leader as one step
-        (``one_phase``): the leader checks and applies it in one group commit, and only its
-        ClientRequestToken, if any, is recorded in the decision log afterwards."""
+        (``one_phase``): the leader checks and applies it in one group commit, and its
+        ClientRequestToken goes into the partition's log with it (not into the decision log)."""
         txn = uuid.uuid4().hex
         deadline = int(time.time() * 1000) + self.txnlog.settings.txn_timeout_ms
         one_phase = len(participants) == 1 and self.txnlog.settings.txn_one_phase == 1
 
         async def prepare(i: int, pp: _Participant) -> dict[str, Any]:
             faults.point("txn.before_prepare", i)
-            extra: dict[str, Any] = {"one_phase": True, "token": token, "digest": digest} if one_phase else {}
             # one phase: a request sent twice could apply twice, so a lost answer is not retried
-            # (the client retries with its token)
+            # (the client retries with its token, which the partition knows then)
             res: dict[str, Any] = await self.routing.call(
                 pp.table, pp.part, "txn_prepare", leader=True, idempotent=not one_phase, txn=txn,
-                deadline=deadline, items=[{"key": base64.b64encode(a.item_key).decode(), "req": a.req}
-                                          for a in pp.actions], **extra)
+                deadline=deadline, one_phase=one_phase, token=token, digest=digest,
+                items=[{"key": base64.b64encode(a.item_key).decode(), "req": a.req} for a in pp.actions])
             return res
 
         outcomes = await asyncio.gather(*(prepare(i, pp) for i, pp in enumerate(participants)),
                                         return_exceptions=True)
         if one_phase and isinstance(outcomes[0], dict) and outcomes[0].get("committed"):
-            await self._one_phase_done(txn, participants[0], outcomes[0], token, digest)
+            await self._one_phase_done(participants[0], outcomes[0])
             return
         faults.point("txn.after_prepare")
         prepared = [pp for pp, o in zip(participants, outcomes, strict=True) if isinstance(o, dict) and o["ok"]]
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is None:  # the token already went with another transaction (one-phase ones)
+            if any(isinstance(o, dict) and o.get("mismatch") for o in outcomes):
+                failure = idempotent_mismatch()
+            elif any(isinstance(o, dict) and o.get("repeat") for o in outcomes):
+                failure = transaction_in_progress()
         if failure is not None or len(prepared) < len(participants):
             # nothing was decided: release the prepared participants (if this process dies now,
             # their locks expire and recovery aborts, since no COMMITTED was ever written)
@@ -205,21 +209,12 @@ class Transactions:
         self._bg.add(t)
         t.add_done_callback(self._bg.discard)
 
-    async def _one_phase_done(self, txn: str, pp: _Participant, outcome: dict[str, Any], token: str | None,
-                              digest: str | None) -> None:
-        """The participant applied the transaction in one step (or, ``repeat``, had applied the
-        one that carried this token): record the token, if any, in the decision log."""
-        if outcome.get("repeat") and not outcome.get("same"):
-            raise idempotent_mismatch()
+    async def _one_phase_done(self, pp: _Participant, outcome: dict[str, Any]) -> None:
+        """The participant applied the transaction in one step, or (``repeat``) had applied the
+        one that carried this ClientRequestToken: its replicas keep the token, nothing else to
+        record."""
         self._note_sizes([pp], [outcome])
         faults.point("txn.after_one_phase")
-        if token is not None and self.txnlog.committed_for_token(token) is None:
-            try:
-                await self.txnlog.record_committed(txn, client_token=token, request_digest=digest,
-                                                   participants=[pp.part.partition_id])
-            except Exception:  # the transaction is applied; only the token's record failed
-                log.warning("transaction %s: applied, but its client token could not be recorded", txn,
-                            exc_info=True)
         self.committed += 1
 
     @staticmethod

@@ -35,11 +35,11 @@ from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
-from .follower import LogFollower, record_mutations
+from .follower import LogFollower, one_phase_request_id, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import Replica
-from .txnwait import Gate, OnePhaseMemory, Parked, Read
+from .replica import TOKEN_WINDOW_MS, Replica
+from .txnwait import Gate, Parked, Read
 from .writes import compute
 
 if TYPE_CHECKING:
@@ -570,8 +570,11 @@ class LeaderSequencer:
     #: reads waiting for locks, holds of reads across partitions and prepares parked behind them
     #: (services/storage/txnwait.py); made on first use
     _txn_gate: Gate | None = None
-    #: client tokens of one-phase transactions (made on first use)
-    _one_phase: OnePhaseMemory | None = None
+    #: ClientRequestToken -> request digest of one-phase transactions evaluated, not yet applied
+    #: (applied ones are in the replica: :meth:`Replica.token`)
+    _tokens_unapplied: dict[str, str] | None = None
+    #: the token window of the last token this leader wrote (the first of a new window purges)
+    _token_window = -1
 
     def _gate(self) -> Gate:
         if self._txn_gate is None:
@@ -584,6 +587,11 @@ class LeaderSequencer:
         (TXN_COMMIT records, no lock).  A prepare of items that TransactGetItems reads wait for
         is parked behind them, for ``txn_read_wait_ms`` at most (services/storage/txnwait.py).
 
+        With a ClientRequestToken (``token``, ``digest``) that committed a one-phase transaction
+        here within ten minutes, nothing is evaluated: the answer says whether the request is the
+        same (``repeat``; ``ok`` False while its group has not committed) or another
+        (``mismatch``).
+
         Answers ``{"ok": True, "sizes": [...]}`` (with ``"committed": True`` when applied in one
         phase) or ``{"ok": False, "reasons": [...]}`` with one CancellationReason per item
         (``None`` for the items that passed)."""
@@ -594,11 +602,16 @@ class LeaderSequencer:
             return
         one_phase = bool(p.req.get("one_phase")) and self.GROUP_ATOMIC
         token: str | None = p.req.get("token")
-        if one_phase and token is not None and self._one_phase is not None:
-            digest = self._one_phase.token(token)
-            if digest is not None:  # this token's transaction was applied here already
-                group.answers.append((p, {"ok": True, "committed": True, "repeat": True,
-                                          "same": digest == p.req.get("digest")}, None))
+        digest: str | None = p.req.get("digest")
+        seen = self._token_seen(token, now_ms) if token is not None else None
+        if seen is not None:
+            # this token's transaction committed here in one phase (or is being committed)
+            if seen not in ("unapplied", digest):
+                group.answers.append((p, {"ok": False, "mismatch": True}, None))
+                return
+            if one_phase:
+                done = seen != "unapplied"
+                group.answers.append((p, {"ok": done, "committed": done, "repeat": True}, None))
                 return
         keys = [base64.b64decode(it["key"]) for it in items]
         if not p.req.get("nopark") and self._txn_gate is not None and self._txn_gate.covered(keys):
@@ -640,14 +653,13 @@ class LeaderSequencer:
         # colls: each item's collection size after the transaction (tables with local indexes)
         answer = {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]}
         if one_phase:
+            rid = self._token_request_id(p, token, digest, now_ms)
             for key, action, new, old, _, _ in effects:
                 if action != "CHECK":  # a ConditionCheck changes nothing, and holds nothing now
-                    self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action)
+                    self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action, request_id=rid)
                     self._overlay[key] = (group.seq, new)
+                    rid = None  # the token goes with the first record
             answer["committed"] = True
-            digest = p.req.get("digest")
-            if token is not None and digest is not None:
-                p.future.add_done_callback(functools.partial(self._note_one_phase, token=token, digest=digest))
             group.answers.append((p, answer, None))
             return
         deadline = int(p.req["deadline"])
@@ -661,13 +673,28 @@ class LeaderSequencer:
         self._deadlines[txn] = deadline
         group.answers.append((p, answer, None))
 
-    def _note_one_phase(self, f: asyncio.Future[dict[str, Any]], *, token: str, digest: str) -> None:
-        """Remember the token of a one-phase transaction once its group committed."""
-        if f.cancelled() or f.exception() is not None:
-            return
-        if self._one_phase is None:
-            self._one_phase = OnePhaseMemory()
-        self._one_phase.note(token, digest)
+    def _token_seen(self, token: str, now_ms: int) -> str | None:
+        """The request digest of the one-phase transaction that carried ``token`` here within
+        the idempotency window ("unapplied" while its group has not committed), else None."""
+        if self._tokens_unapplied is not None and token in self._tokens_unapplied:
+            return "unapplied"
+        entry = self.replica.token(token, now_ms)
+        return str(entry["d"]) if entry is not None else None
+
+    def _token_request_id(self, p: _Pending, token: str | None, digest: str | None, now_ms: int) -> str | None:
+        """The ``request_id`` that records a one-phase transaction's token in the log (its first
+        TXN_COMMIT record carries it; every replica keeps it for the idempotency window)."""
+        if token is None or digest is None:
+            return None
+        unapplied = self._tokens_unapplied
+        if unapplied is None:
+            unapplied = self._tokens_unapplied = {}
+        unapplied[token] = digest
+        p.future.add_done_callback(lambda _f: unapplied.pop(token, None))  # applied, or failed
+        window = now_ms // TOKEN_WINDOW_MS
+        purge = window != self._token_window
+        self._token_window = window
+        return one_phase_request_id(token, digest, purge=purge)
 
     def _eval_decide(self, p: _Pending, group: _Group, now_ms: int) -> None:
         """Apply (TXN_COMMIT) or drop (TXN_ABORT) a transaction's pending changes here; releases

@@ -27,10 +27,6 @@ from typing import Any
 EXPIRED_KEPT_MAX = 10_000
 #: and at most this long (seconds)
 EXPIRED_KEPT_S = 30.0
-#: client tokens of one-phase transactions remembered, at most
-RECENT_MAX = 100_000
-#: and for as long as DynamoDB's ClientRequestToken window (seconds)
-RECENT_S = 600.0
 
 
 @dataclass(eq=False)
@@ -171,30 +167,3 @@ class Gate:
         for p in out:
             self.unpark(p)
         return out
-
-
-@dataclass
-class OnePhaseMemory:
-    """Client tokens of the transactions this leader committed in one phase, for ``RECENT_S``
-    (DynamoDB's idempotency window): a request repeated with its token is not applied twice even
-    if its router died before it recorded the token in the decision log.  In memory only: a new
-    leader starts empty (docs/transactions.md, "Limits")."""
-
-    by_token: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)
-
-    def _trim(self, now: float) -> None:
-        od = self.by_token
-        while od and (len(od) > RECENT_MAX or next(iter(od.values()))[0] < now - RECENT_S):
-            od.popitem(last=False)
-
-    def token(self, token: str) -> str | None:
-        """The request digest of the transaction committed here with ``token``, if any."""
-        self._trim(time.monotonic())
-        got = self.by_token.get(token)
-        return got[1] if got is not None else None
-
-    def note(self, token: str, digest: str) -> None:
-        now = time.monotonic()
-        self.by_token[token] = (now, digest)
-        self.by_token.move_to_end(token)
-        self._trim(now)

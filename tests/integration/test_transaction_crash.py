@@ -123,10 +123,10 @@ def test_coordinator_killed_at_a_step_leaves_all_or_nothing(system: Any, step: s
 
 
 def test_coordinator_killed_after_a_one_phase_commit_a_retry_with_the_token_applies_nothing(system: Any) -> None:
-    """A one-partition transaction is applied by its leader in one step; its ClientRequestToken
-    goes to the decision log after that.  The router killed in between: the client's retry with
-    the same token is answered as done, and the item is incremented once (the leader remembers
-    the token; docs/transactions.md, "Limits")."""
+    """A one-partition transaction is applied by its leader in one step, its ClientRequestToken
+    with it in the partition's log.  The router killed right after: the client's retry with the
+    same token is answered as done and the item is incremented once; the token with another
+    request is refused (docs/transactions.md, "One partition: one step")."""
     sysm, url = system
     ddb = make_client(url)
     table = "crash_one_phase"

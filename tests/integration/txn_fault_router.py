@@ -7,8 +7,8 @@ The steps, each armed on fault points of ``services/router/transact.py`` (``dyna
 - ``after_prepare``: every participant is prepared, nothing is decided;
 - ``after_decision``: COMMITTED is in the decision log, no participant has heard it;
 - ``after_finish_one``: the first participant applied the decision, the others have not;
-- ``after_one_phase``: the one participant of a one-partition transaction applied it, and its
-  ClientRequestToken is not in the decision log yet.
+- ``after_one_phase``: the one participant of a one-partition transaction applied it; the
+  client has no answer.
 """
 
 from __future__ import annotations

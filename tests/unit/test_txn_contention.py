@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,14 +145,37 @@ async def test_one_partition_transactions_commit_in_one_step(leader: LeaderSeque
     assert res["reasons"][0] is None and res["reasons"][1]["Code"] == "ConditionalCheckFailed"
 
 
-async def test_a_one_phase_token_is_applied_once(leader: LeaderSequencer) -> None:
-    g, (p,) = step(leader, prepare("t1", ("a", 1), one_phase=True, token="tok", digest="d1"))
-    p.future.set_result(answers(g)[0][1] or {})  # as the commit does
+def commit(seq: LeaderSequencer, group: _Group) -> None:
+    """Apply the group to the replica and answer it, as its commit does."""
+    seq.replica.apply_raw((m for _, _, muts in group.records for m in muts), seq.replica.next_offset + len(group.records),
+                          len(group.records))
+    for p, result, err in group.answers:
+        if err is not None:
+            p.future.set_exception(err)
+        else:
+            p.future.set_result(result or {})
+
+
+async def test_a_one_phase_token_is_kept_by_the_partition(leader: LeaderSequencer) -> None:
+    g, _ = step(leader, prepare("t1", ("a", 1), one_phase=True, token="tok", digest="d1"))
+    rec = decode_log_record(g.records[0][1])
+    assert rec["request_id"] == "token+purge:d1:tok"  # the first token of a window purges older ones
+    # the same request again before the first is applied: in progress
+    g2, _ = step(leader, prepare("t2", ("a", 1), one_phase=True, token="tok", digest="d1"))
+    assert answers(g2)[0][1] == {"ok": False, "committed": False, "repeat": True} and g2.records == []
+    commit(leader, g)
     await asyncio.sleep(0)
-    g, _ = step(leader, prepare("t2", ("a", 1), one_phase=True, token="tok", digest="d1"))
-    assert answers(g)[0][1] == {"ok": True, "committed": True, "repeat": True, "same": True} and g.records == []
-    g, _ = step(leader, prepare("t3", ("a", 9), one_phase=True, token="tok", digest="d2"))
-    assert answers(g)[0][1]["same"] is False
+    assert leader.replica.token("tok", int(time.time() * 1000))["t"] == "t1"
+    g, _ = step(leader, prepare("t3", ("a", 1), one_phase=True, token="tok", digest="d1"))
+    assert answers(g)[0][1] == {"ok": True, "committed": True, "repeat": True} and g.records == []
+    g, _ = step(leader, prepare("t4", ("a", 9), one_phase=True, token="tok", digest="d2"))
+    assert answers(g)[0][1] == {"ok": False, "mismatch": True}
+    # two phases, another request with the token: refused too
+    g, _ = step(leader, prepare("t5", ("b", 9), token="tok", digest="d3"))
+    assert answers(g)[0][1] == {"ok": False, "mismatch": True} and leader._locks == {}
+    # another token in the same window: no purge
+    g, _ = step(leader, prepare("t6", ("c", 1), one_phase=True, token="tok2", digest="d4"))
+    assert decode_log_record(g.records[0][1])["request_id"] == "token:d4:tok2"
 
 
 def answered(group: _Group) -> None:
