@@ -7,8 +7,8 @@ reader, against a running endpoint (docs/benchmarks.md, "Transactions").
 1. A table of --accounts accounts (each --balance) is created afresh (PAY_PER_REQUEST; with
    --partitions N > 1 a table provisioned for N x 1,000 writes/s, which Dynamolog splits into N
    partitions).
-2. Alone, one client: --solo-seconds of PutItem (to other keys), then as long of two-item
-   TransactWriteItems transfers: the PutItem p50 the transactions are compared with.
+2. Alone, one client, for --solo-seconds: a PutItem (to other keys) and a two-item
+   TransactWriteItems transfer in turn: the PutItem p50 the transactions are compared with.
 3. For each writer count in --writers: that many clients doing random transfers back to back
    (TransactWriteItems: two Updates, the source's with ConditionExpression balance >= :amt), and
    one reader taking TransactGetItems of every account every --read-interval-ms, for --duration
@@ -111,9 +111,12 @@ class Bench:
 
     # -- one client alone ---------------------------------------------------------------------
     def solo(self) -> dict[str, Any]:
+        """One client alone: a PutItem and a transfer in turn (so that both see the same
+        moments of a machine whose load varies), for --solo-seconds."""
         ddb = self.ddb()
         rnd = random.Random(7)
         puts: list[float] = []
+        txns: list[float] = []
         end = time.monotonic() + self.a.solo_seconds
         i = 0
         while time.monotonic() < end:
@@ -121,9 +124,6 @@ class Bench:
             t0 = time.perf_counter()
             ddb.put_item(TableName=self.a.table, Item={"pk": {"S": f"put-{i % 500}"}, "v": N(i)})
             puts.append((time.perf_counter() - t0) * 1000)
-        txns: list[float] = []
-        end = time.monotonic() + self.a.solo_seconds
-        while time.monotonic() < end:
             req = self.transfer(ddb, rnd)
             t0 = time.perf_counter()
             try:
@@ -279,7 +279,7 @@ def main() -> int:
     ap.add_argument("--writers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per writer count")
     ap.add_argument("--read-interval-ms", type=float, default=50.0)
-    ap.add_argument("--solo-seconds", type=float, default=5.0)
+    ap.add_argument("--solo-seconds", type=float, default=10.0)
     ap.add_argument("--partitions", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     a = ap.parse_args()
