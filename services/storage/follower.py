@@ -37,11 +37,22 @@ TOKEN_TAG = "token:"
 TOKEN_PURGE_TAG = "token+purge:"
 
 
+#: ``request_id`` of the PREPARE records of a transaction committed in one step (its PREPARE
+#: records, then its TXN_COMMIT records, in one group): the first item's, the others'.  The
+#: pending entry keeps it, so that a leader that finds such a transaction pending (only part of
+#: its group reached the log) knows how to finish it without a decision record: if the first
+#: item is still pending, no TXN_COMMIT landed (abort), else some did (commit).
+ONE_STEP_FIRST = "one-step:first"
+ONE_STEP = "one-step"
+
+
 def one_phase_request_id(token: str, digest: str, *, purge: bool) -> str:
     return f"{TOKEN_PURGE_TAG if purge else TOKEN_TAG}{digest}:{token}"
 
 
-def _token_mutations(rec: dict[str, Any]) -> list[tuple[bytes, Any]]:
+def token_mutations(rec: dict[str, Any]) -> list[tuple[bytes, Any]]:
+    """The mutations that keep a one-step transaction's ClientRequestToken (from its first
+    TXN_COMMIT record's ``request_id``; none for any other record)."""
     rid = rec.get("request_id") or ""
     purge = rid.startswith(TOKEN_PURGE_TAG)
     if not (purge or rid.startswith(TOKEN_TAG)):
@@ -61,8 +72,9 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
 
     PUT / DELETE change the item.  A transaction's PREPARE stores its pending change (the lock),
     TXN_COMMIT applies that change (the record carries it) and drops the lock, TXN_ABORT drops the
-    lock (docs/transactions.md); the first TXN_COMMIT of a transaction committed in one phase
-    may carry its ClientRequestToken (``request_id``, see ``TOKEN_TAG``), which the replica keeps.  Each record is self-contained, so every replica folds the log
+    lock (docs/transactions.md); the first TXN_COMMIT of a transaction committed in one step
+    may carry its ClientRequestToken (``request_id``, see ``TOKEN_TAG``), which the replica keeps,
+    and its PREPARE records say so in the pending entry (``ONE_STEP_FIRST``).  Each record is self-contained, so every replica folds the log
     into the same state without looking anything up.
 
     A table with local secondary indexes (``lsi``) also changes the item's index entries and its
@@ -76,7 +88,7 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new))]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
-            muts += _token_mutations(rec)
+            muts += token_mutations(rec)
         if lsi:
             old = rec.get("old_image")
             muts += lsi.mutations(key, old, new)
@@ -86,12 +98,14 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         return muts
     pkey = pending_key(rec["transaction_id"], key)
     if op == "PREPARE":
-        return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "o": rec.get("old_image"),
-                                     "dl": rec["txn_deadline_ms"]}))]
+        entry = {"a": rec["txn_action"], "i": image, "o": rec.get("old_image"), "dl": rec["txn_deadline_ms"]}
+        if rec.get("request_id") in (ONE_STEP_FIRST, ONE_STEP):
+            entry["r"] = rec["request_id"]
+        return [(pkey, orjson.dumps(entry))]
     if op == "TXN_ABORT":
         return [(pkey, None)]
     if op == "TXN_COMMIT":  # a ConditionCheck: only the lock goes
-        return [(pkey, None)]
+        return [(pkey, None), *token_mutations(rec)]
     raise ValueError(f"unknown log record op {op!r}")
 
 

@@ -35,7 +35,7 @@ from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
-from .follower import LogFollower, one_phase_request_id, record_mutations
+from .follower import ONE_STEP, ONE_STEP_FIRST, LogFollower, one_phase_request_id, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
 from .replica import TOKEN_WINDOW_MS, Replica
@@ -561,12 +561,6 @@ class LeaderSequencer:
         group.records.append((key, codec.encode_log_record(rec), muts))
 
     # -- transactions (docs/transactions.md) --------------------------------------------------
-    #: a group's records reach the log all or none (today: one Kafka transaction per group).  A
-    #: transaction whose items all live in this partition commits in one group, with neither
-    #: PREPARE records nor a decision record, only because of that (decision 0022); a commit path
-    #: whose groups can land in part must set this False, and such transactions then take the
-    #: two phases like any other.
-    GROUP_ATOMIC = True
     #: reads waiting for locks, holds of reads across partitions and prepares parked behind them
     #: (services/storage/txnwait.py); made on first use
     _txn_gate: Gate | None = None
@@ -584,7 +578,7 @@ class LeaderSequencer:
     def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
         """Check a transaction's items of this partition; if all pass, lock them (PREPARE records),
         or, for a one-phase transaction (every item in this partition), apply them at once
-        (TXN_COMMIT records, no lock).  A prepare of items that TransactGetItems reads wait for
+        (PREPARE and TXN_COMMIT records in one group, no lock held).  A prepare of items that TransactGetItems reads wait for
         is parked behind them, for ``txn_read_wait_ms`` at most (services/storage/txnwait.py).
 
         With a ClientRequestToken (``token``, ``digest``) that committed a one-phase transaction
@@ -600,7 +594,7 @@ class LeaderSequencer:
         if txn in self._held:  # a retried prepare of a transaction already prepared here
             group.answers.append((p, {"ok": True, "sizes": [0] * len(items)}, None))
             return
-        one_phase = bool(p.req.get("one_phase")) and self.GROUP_ATOMIC
+        one_phase = bool(p.req.get("one_phase"))
         token: str | None = p.req.get("token")
         digest: str | None = p.req.get("digest")
         seen = self._token_seen(token, now_ms) if token is not None else None
@@ -652,17 +646,24 @@ class LeaderSequencer:
             return
         # colls: each item's collection size after the transaction (tables with local indexes)
         answer = {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]}
+        deadline = int(p.req["deadline"])
         if one_phase:
+            # PREPARE records, then TXN_COMMIT records, in this group: should only a part of the
+            # group reach the log, the part is a prefix (appends keep their order), and the
+            # leader that finds the transaction pending finishes it alike everywhere
+            # (_finish_one_step); the token goes with the first TXN_COMMIT
+            for i, (key, action, new, old, _, _) in enumerate(effects):
+                self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
+                             action=action, deadline=deadline, request_id=ONE_STEP_FIRST if i == 0 else ONE_STEP)
             rid = self._token_request_id(p, token, digest, now_ms)
             for key, action, new, old, _, _ in effects:
-                if action != "CHECK":  # a ConditionCheck changes nothing, and holds nothing now
-                    self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action, request_id=rid)
+                self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action, request_id=rid)
+                rid = None
+                if action != "CHECK":
                     self._overlay[key] = (group.seq, new)
-                    rid = None  # the token goes with the first record
             answer["committed"] = True
             group.answers.append((p, answer, None))
             return
-        deadline = int(p.req["deadline"])
         hold: dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {}
         for key, action, new, old, _, _ in effects:
             self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
@@ -852,16 +853,47 @@ class LeaderSequencer:
                 "ThrottlingException", "Too many requests are waiting on this partition; retry later"))
 
     def _load_locks(self) -> None:
-        """Rebuild the locks from the replica's pending changes (after a catch-up)."""
+        """Rebuild the locks from the replica's pending changes (after a catch-up).
+
+        A transaction committed in one step is pending only if part of its group reached the
+        log: it is finished at once, without the decision log, by what reached it (its first
+        item still pending: none of its TXN_COMMIT records did, abort; else commit)."""
         self._locks.clear()
         self._held.clear()
         self._deadlines.clear()
+        one_step: dict[str, bool] = {}  # transaction -> whether its first item is still pending
         for txn, key, entry in self.replica.pending():
             self._locks[key] = txn
             self._held.setdefault(txn, {})[key] = (entry["a"], entry["i"], entry.get("o"))
             self._deadlines[txn] = int(entry["dl"])
+            if entry.get("r") in (ONE_STEP_FIRST, ONE_STEP):
+                one_step[txn] = one_step.get(txn, False) or entry["r"] == ONE_STEP_FIRST
+        for txn, first_pending in one_step.items():
+            del self._deadlines[txn]  # not the reaper's: the decision log knows nothing of it
+            t = asyncio.ensure_future(self._finish_one_step(txn, commit=not first_pending))
+            self._bg.add(t)
+            t.add_done_callback(self._bg.discard)
         if self._held:
-            log.info("leader %s: %d transactions prepared and undecided", self.pid, len(self._held))
+            log.info("leader %s: %d transactions prepared and undecided (%d of them one-step, finished now)",
+                     self.pid, len(self._held), len(one_step))
+
+    async def _finish_one_step(self, txn: str, *, commit: bool) -> None:
+        """Apply (or drop) what reached the log of a one-step transaction whose group reached it
+        only in part, once this leader serves."""
+        await self.ready.wait()
+        attempt = 0
+        while txn in self._held and not self.fenced:
+            attempt += 1
+            try:
+                await self.submit({"kind": "txn_decide", "txn": txn, "commit": commit}, b"")
+                log.info("leader %s: one-step transaction %s found in part in the log: %s", self.pid, txn,
+                         "committed" if commit else "aborted")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried: the items stay locked until it works
+                log.warning("leader %s: finishing one-step transaction %s failed (%r); retrying", self.pid, txn, e)
+                await asyncio.sleep(min(5.0, 0.2 * attempt))
 
     async def _reap(self) -> None:
         """Resolve transactions whose locks outlived their deadline: their coordinator is gone or

@@ -27,6 +27,8 @@ from services.storage.leader import LeaderSequencer, _Group, _Pending
 from services.storage.replica import Replica
 
 WAIT_MS = 200
+#: a transaction id as routers make them (32 hex characters: the replica's pending keys need it)
+T1 = "1" * 32
 
 
 def key(name: str) -> bytes:
@@ -132,8 +134,8 @@ async def test_a_parked_prepare_goes_ahead_after_a_while(leader: LeaderSequencer
 
 async def test_one_partition_transactions_commit_in_one_step(leader: LeaderSequencer) -> None:
     g, _ = step(leader, prepare("t1", ("a", 1), ("b", 2), one_phase=True))
-    assert answers(g)[0][1]["committed"] and ops(g) == [("TXN_COMMIT", "PUT")] * 2
-    assert leader._locks == {} and leader._held == {}
+    assert answers(g)[0][1]["committed"] and ops(g) == [("PREPARE", "PUT")] * 2 + [("TXN_COMMIT", "PUT")] * 2
+    assert leader._locks == {} and leader._held == {}  # nothing held: the group commits both
     g, _ = step(leader, read("a", "b"))
     assert [i["v"]["N"] for i in answers(g)[0][1]["items"]] == ["1", "2"]
     # a failed condition: nothing written, the reason on its item
@@ -145,7 +147,7 @@ async def test_one_partition_transactions_commit_in_one_step(leader: LeaderSeque
     assert res["reasons"][0] is None and res["reasons"][1]["Code"] == "ConditionalCheckFailed"
 
 
-def commit(seq: LeaderSequencer, group: _Group) -> None:
+def commit_group(seq: LeaderSequencer, group: _Group) -> None:
     """Apply the group to the replica and answer it, as its commit does."""
     seq.replica.apply_raw((m for _, _, muts in group.records for m in muts), seq.replica.next_offset + len(group.records),
                           len(group.records))
@@ -158,12 +160,12 @@ def commit(seq: LeaderSequencer, group: _Group) -> None:
 
 async def test_a_one_phase_token_is_kept_by_the_partition(leader: LeaderSequencer) -> None:
     g, _ = step(leader, prepare("t1", ("a", 1), one_phase=True, token="tok", digest="d1"))
-    rec = decode_log_record(g.records[0][1])
+    rec = decode_log_record(g.records[1][1])  # the first TXN_COMMIT (after the PREPARE)
     assert rec["request_id"] == "token+purge:d1:tok"  # the first token of a window purges older ones
     # the same request again before the first is applied: in progress
     g2, _ = step(leader, prepare("t2", ("a", 1), one_phase=True, token="tok", digest="d1"))
     assert answers(g2)[0][1] == {"ok": False, "committed": False, "repeat": True} and g2.records == []
-    commit(leader, g)
+    commit_group(leader, g)
     await asyncio.sleep(0)
     assert leader.replica.token("tok", int(time.time() * 1000))["t"] == "t1"
     g, _ = step(leader, prepare("t3", ("a", 1), one_phase=True, token="tok", digest="d1"))
@@ -175,7 +177,36 @@ async def test_a_one_phase_token_is_kept_by_the_partition(leader: LeaderSequence
     assert answers(g)[0][1] == {"ok": False, "mismatch": True} and leader._locks == {}
     # another token in the same window: no purge
     g, _ = step(leader, prepare("t6", ("c", 1), one_phase=True, token="tok2", digest="d4"))
-    assert decode_log_record(g.records[0][1])["request_id"] == "token:d4:tok2"
+    assert decode_log_record(g.records[1][1])["request_id"] == "token:d4:tok2"
+
+
+@pytest.mark.parametrize("landed,commit", [(4, True), (3, False), (2, False)])
+async def test_a_one_step_group_that_reached_the_log_in_part_is_finished_alike(
+        leader: LeaderSequencer, landed: int, commit: bool) -> None:
+    # a one-step transaction of three items is 3 PREPARE then 3 TXN_COMMIT records; a leader
+    # that finds a prefix of them in the log (a failed append) finishes it at once: committed if
+    # a TXN_COMMIT reached the log (landed 4: the first item's), else aborted
+    g, _ = step(leader, prepare(T1, ("a", 1), ("b", 2), ("c", 3), one_phase=True, token="tok", digest="d"))
+    muts = [m for _, _, ms in g.records[:landed] for m in ms]
+    leader.replica.apply_raw(muts, leader.replica.next_offset + landed, landed)
+    leader._overlay.clear()
+    leader._load_locks()
+    assert set(leader._held) == {T1} and leader._deadlines == {}  # not the reaper's
+    leader.ready.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    decide_req = leader._queue.get_nowait()
+    assert decide_req.req == {"kind": "txn_decide", "txn": T1, "commit": commit}
+    g = leader._evaluate([decide_req])
+    done = "TXN_COMMIT" if commit else "TXN_ABORT"
+    assert [op for op, _ in ops(g)] == [done] * (3 if landed == 3 else 6 - landed if commit else landed)
+    commit_group(leader, g)
+    await asyncio.sleep(0)
+    items = [leader.replica.get(key(n)) for n in ("a", "b", "c")]
+    assert items == ([put(n, v)["item"] for n, v in (("a", 1), ("b", 2), ("c", 3))] if commit else [None] * 3)
+    assert leader._held == {} and list(leader.replica.pending()) == []
+    now = int(time.time() * 1000)
+    assert (leader.replica.token("tok", now) is not None) == commit  # with the first TXN_COMMIT, or not at all
 
 
 def answered(group: _Group) -> None:
