@@ -88,6 +88,16 @@ class Settings:
     txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
                                    "how long a transaction's participant keeps a lock before it asks the "
                                    "decision log (bounds how long a dead coordinator blocks its items)")
+    txn_read_wait_ms: int = _setting(50, "DYNAMOLOG_TXN_READ_WAIT_MS",
+                                     "how long TransactGetItems waits at a partition for the decision of a "
+                                     "transaction that holds one of its items before it is cancelled (read by "
+                                     "routers); half of it bounds how long a transaction's prepare waits behind "
+                                     "such reads and a read across partitions keeps its items for the router's "
+                                     "check (read by storage nodes)")
+    txn_one_phase: int = _setting(1, "DYNAMOLOG_TXN_ONE_PHASE",
+                                  "1: a transaction whose items all live in one partition commits in one step "
+                                  "at its leader, without a decision record; 0: every transaction takes two "
+                                  "phases")
     # -- auto-admin ------------------------------------------------------------------------
     admin_check_s: float = _setting(0.25, "DYNAMOLOG_ADMIN_CHECK_S", "interval between heartbeats to storage nodes")
     dead_after_s: float = _setting(3.0, "DYNAMOLOG_DEAD_AFTER_S",

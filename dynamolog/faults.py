@@ -11,6 +11,8 @@ Points (name, details):
 - ``txn.after_prepare``: every participant answered its prepare (or failed).
 - ``txn.after_decision``: the decision is in the decision log.
 - ``txn.after_finish`` (participant index): a participant took the decision.
+- ``txn.after_one_phase``: the one participant of a one-partition transaction applied it (the
+  client is not answered yet).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 #: point names a process may arm (a typo in a test fails at once instead of never firing)
-POINTS = frozenset({"txn.before_prepare", "txn.after_prepare", "txn.after_decision", "txn.after_finish"})
+POINTS = frozenset({"txn.before_prepare", "txn.after_prepare", "txn.after_decision", "txn.after_finish",
+                    "txn.after_one_phase"})
 
 _armed: dict[str, Callable[..., None]] = {}
 

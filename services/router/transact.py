@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 
 _NONE_REASON = {"Code": "None"}
+#: reads of a TransactGetItems across partitions before it is cancelled
+READ_ATTEMPTS = 3
 
 
 def transaction_in_progress() -> errors.ApiError:
@@ -138,22 +140,38 @@ class Transactions:
 
     async def run(self, actions: list[Action], participants: list[_Participant], *, token: str | None = None,
                   digest: str | None = None) -> None:
-        """Prepare, decide, finish; raises TransactionCanceledException if any item refused."""
+        """Prepare, decide, finish; raises TransactionCanceledException if any item refused.
+
+        A transaction whose items all live in one partition is sent to its leader as one step
+        (``one_phase``): the leader checks and applies it in one group commit, and its
+        ClientRequestToken goes into the partition's log with it (not into the decision log)."""
         txn = uuid.uuid4().hex
         deadline = int(time.time() * 1000) + self.txnlog.settings.txn_timeout_ms
+        one_phase = len(participants) == 1 and self.txnlog.settings.txn_one_phase == 1
 
         async def prepare(i: int, pp: _Participant) -> dict[str, Any]:
             faults.point("txn.before_prepare", i)
+            # one phase: a request sent twice could apply twice, so a lost answer is not retried
+            # (the client retries with its token, which the partition knows then)
             res: dict[str, Any] = await self.routing.call(
-                pp.table, pp.part, "txn_prepare", leader=True, txn=txn, deadline=deadline,
+                pp.table, pp.part, "txn_prepare", leader=True, idempotent=not one_phase, txn=txn,
+                deadline=deadline, one_phase=one_phase, token=token, digest=digest,
                 items=[{"key": base64.b64encode(a.item_key).decode(), "req": a.req} for a in pp.actions])
             return res
 
         outcomes = await asyncio.gather(*(prepare(i, pp) for i, pp in enumerate(participants)),
                                         return_exceptions=True)
+        if one_phase and isinstance(outcomes[0], dict) and outcomes[0].get("committed"):
+            await self._one_phase_done(participants[0], outcomes[0])
+            return
         faults.point("txn.after_prepare")
         prepared = [pp for pp, o in zip(participants, outcomes, strict=True) if isinstance(o, dict) and o["ok"]]
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is None:  # the token already went with another transaction (one-phase ones)
+            if any(isinstance(o, dict) and o.get("mismatch") for o in outcomes):
+                failure = idempotent_mismatch()
+            elif any(isinstance(o, dict) and o.get("repeat") for o in outcomes):
+                failure = transaction_in_progress()
         if failure is not None or len(prepared) < len(participants):
             # nothing was decided: release the prepared participants (if this process dies now,
             # their locks expire and recovery aborts, since no COMMITTED was ever written)
@@ -170,12 +188,7 @@ class Transactions:
                     for a, r in zip(pp.actions, o["reasons"], strict=True):
                         reasons[a.index] = _wire_reason(r)
             raise errors.transaction_canceled(reasons)
-        for pp, o in zip(participants, outcomes, strict=True):
-            assert isinstance(o, dict)
-            for a, size in zip(pp.actions, o.get("sizes", []), strict=False):
-                a.size = max(a.size, int(size))
-            for a, coll in zip(pp.actions, o.get("colls", []), strict=False):
-                a.coll = coll
+        self._note_sizes(participants, outcomes)
         try:
             decision = await self.txnlog.decide(txn, "COMMITTED", client_token=token, request_digest=digest,
                                                 participants=[pp.part.partition_id for pp in participants])
@@ -190,12 +203,28 @@ class Transactions:
         await self._finish(txn, participants, commit=commit)
         if not commit:
             self.canceled += 1
-            raise errors.transaction_canceled(
-                [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} for _ in actions])
+            raise errors.transaction_canceled([_conflict() for _ in actions])
         self.committed += 1
         t = asyncio.ensure_future(self.txnlog.complete(txn))
         self._bg.add(t)
         t.add_done_callback(self._bg.discard)
+
+    async def _one_phase_done(self, pp: _Participant, outcome: dict[str, Any]) -> None:
+        """The participant applied the transaction in one step, or (``repeat``) had applied the
+        one that carried this ClientRequestToken: its replicas keep the token, nothing else to
+        record."""
+        self._note_sizes([pp], [outcome])
+        faults.point("txn.after_one_phase")
+        self.committed += 1
+
+    @staticmethod
+    def _note_sizes(participants: list[_Participant], outcomes: list[Any]) -> None:
+        for pp, o in zip(participants, outcomes, strict=True):
+            assert isinstance(o, dict)
+            for a, size in zip(pp.actions, o.get("sizes", []), strict=False):
+                a.size = max(a.size, int(size))
+            for a, coll in zip(pp.actions, o.get("colls", []), strict=False):
+                a.coll = coll
 
     async def _finish(self, txn: str, participants: list[_Participant], *, commit: bool) -> None:
         """Send the decision to every participant; a participant that cannot be reached resolves
@@ -232,19 +261,10 @@ class Transactions:
         """Run a checked read transaction: a consistent image of every item."""
         gets = [(Action(g.index, g.table, g.item_key, {}), g.projection) for g in items]
         participants = self._participants([a for a, _ in gets])
-        images: list[dict[str, Any] | None] = []
-        for attempt in range(3):
-            images = await self._read_round(participants, len(gets))
-            if len(participants) == 1:
-                break
-            # a second round proves no transaction committed between the partitions' reads
-            again = await self._read_round(participants, len(gets))
-            if again == images:
-                break
-            if attempt == 2:
-                raise errors.transaction_canceled([
-                    {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
-                    for _ in gets])
+        if len(participants) == 1:
+            images = await self._read_one(participants[0], len(gets))
+        else:
+            images = await self._read_across(participants, len(gets))
         responses: list[dict[str, Any]] = []
         units: dict[str, float] = {}
         for (a, projection), image in zip(gets, images, strict=True):
@@ -259,22 +279,82 @@ class Transactions:
         out.update(capacity.per_table(mode, units, "Read"))
         return out
 
-    async def _read_round(self, participants: list[_Participant], n: int) -> list[dict[str, Any] | None]:
-        async def one(pp: _Participant) -> dict[str, Any]:
-            res: dict[str, Any] = await self.routing.call(
-                pp.table, pp.part, "txn_read", leader=True,
-                keys=[base64.b64encode(a.item_key).decode() for a in pp.actions])
+    async def _read(self, pp: _Participant, *, hold: bool) -> dict[str, Any]:
+        """One partition's items, read through its sequencer: each held by a prepared
+        transaction is waited for (``txn_read_wait_ms`` at most), then ``conflicts`` lists those
+        still held; ``hold``: the items stay as read until :meth:`_check` (or that time again)."""
+        res: dict[str, Any] = await self.routing.call(
+            pp.table, pp.part, "txn_read", leader=True, hold=hold, wait_ms=self.txnlog.settings.txn_read_wait_ms,
+            keys=[base64.b64encode(a.item_key).decode() for a in pp.actions])
+        return res
+
+    async def _read_one(self, pp: _Participant, n: int) -> list[dict[str, Any] | None]:
+        """One partition: its sequencer orders the read with every write, so one read is a
+        consistent image."""
+        res = await self._read(pp, hold=False)
+        if res["conflicts"]:
+            raise _canceled(n, {pp.actions[j].index for j in res["conflicts"]})
+        images: list[dict[str, Any] | None] = [None] * n
+        for j, a in enumerate(pp.actions):
+            images[a.index] = res["items"][j]
+        return images
+
+    async def _read_across(self, participants: list[_Participant], n: int) -> list[dict[str, Any] | None]:
+        """Several partitions: read each (waiting for pending decisions, holding the items), then
+        check each read: an item that changed since, or that a transaction holds now, means a
+        transaction may have committed between the partitions' reads; read again (up to
+        ``READ_ATTEMPTS`` times), then cancel naming those items."""
+        changed: set[int] = set()
+        for _ in range(READ_ATTEMPTS):
+            answers = await asyncio.gather(*(self._read(pp, hold=True) for pp in participants),
+                                           return_exceptions=True)
+            holds = [(pp, a["hold"]) for pp, a in zip(participants, answers, strict=True)
+                     if isinstance(a, dict) and a.get("hold")]
+            failure = next((a for a in answers if isinstance(a, BaseException)), None)
+            conflicts = {pp.actions[j].index for pp, a in zip(participants, answers, strict=True)
+                         if isinstance(a, dict) for j in a["conflicts"]}
+            if failure is not None or conflicts:
+                await self._check(holds)  # ends the holds at once rather than when they expire
+                if failure is not None:
+                    raise failure
+                raise _canceled(n, conflicts)
+            images: list[dict[str, Any] | None] = [None] * n
+            for pp, a in zip(participants, answers, strict=True):
+                assert isinstance(a, dict)
+                for j, act in enumerate(pp.actions):
+                    images[act.index] = a["items"][j]
+            unheld = [pp for pp, a in zip(participants, answers, strict=True)
+                      if isinstance(a, dict) and not a.get("hold")]
+            changed = await self._check(holds)
+            for pp in unheld:
+                changed.update(a.index for a in pp.actions)
+            if not changed:
+                return images
+        raise _canceled(n, changed)
+
+    async def _check(self, holds: list[tuple[_Participant, str]]) -> set[int]:
+        """Check and end held reads: the items that changed since they were read (all of a
+        partition's items when its answer is unknown)."""
+        async def one(pp: _Participant, hold: str) -> dict[str, Any]:
+            res: dict[str, Any] = await self.routing.call(pp.table, pp.part, "txn_read", leader=True, release=hold)
             return res
 
-        answers = await asyncio.gather(*(one(pp) for pp in participants))
-        images: list[dict[str, Any] | None] = [None] * n
-        conflicts: set[int] = set()
-        for pp, res in zip(participants, answers, strict=True):
-            for j, a in enumerate(pp.actions):
-                images[a.index] = res["items"][j]
-            conflicts.update(pp.actions[j].index for j in res["conflicts"])
-        if conflicts:
-            raise errors.transaction_canceled([
-                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
-                if i in conflicts else dict(_NONE_REASON) for i in range(n)])
-        return images
+        answers = await asyncio.gather(*(one(pp, h) for pp, h in holds), return_exceptions=True)
+        changed: set[int] = set()
+        for (pp, _), a in zip(holds, answers, strict=True):
+            if isinstance(a, BaseException) or a.get("changed") is None:
+                changed.update(act.index for act in pp.actions)
+            else:
+                changed.update(pp.actions[j].index for j in a["changed"])
+        return changed
+
+
+def _conflict() -> dict[str, Any]:
+    return {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+
+
+def _canceled(n: int, conflicts: set[int]) -> errors.ApiError:
+    """TransactionCanceledException naming the items in conflict (DynamoDB: their reason is
+    TransactionConflict, every other item's Code is "None")."""
+    assert conflicts, "a cancellation names the items it is about"
+    return errors.transaction_canceled([_conflict() if i in conflicts else dict(_NONE_REASON) for i in range(n)])

@@ -26,12 +26,48 @@ from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import Replica, data_key, pending_key
+from .replica import DeleteRange, Replica, data_key, expired_tokens, pending_key, token_key
 
 log = logging.getLogger(__name__)
 
 #: records fetched (and applied in one WriteBatch) at most per round
 APPLY_BATCH_RECORDS_MAX = 2000
+#: ``request_id`` of the first TXN_COMMIT record of a transaction committed in one phase with a
+#: ClientRequestToken: ``token:<request digest>:<token>``; the replica keeps the token for the
+#: idempotency window (docs/transactions.md).  ``token+purge:`` (the first such record of a
+#: ten-minute window) also deletes the tokens of the windows before the previous one.
+TOKEN_TAG = "token:"
+TOKEN_PURGE_TAG = "token+purge:"
+
+
+#: ``request_id`` of the PREPARE records of a transaction committed in one step (its PREPARE
+#: records, then its TXN_COMMIT records, in one group): the first item's, the others'.  The
+#: pending entry keeps it, so that a leader that finds such a transaction pending (only part of
+#: its group reached the log) knows how to finish it without a decision record: if the first
+#: item is still pending, no TXN_COMMIT landed (abort), else some did (commit).
+ONE_STEP_FIRST = "one-step:first"
+ONE_STEP = "one-step"
+
+
+def one_phase_request_id(token: str, digest: str, *, purge: bool) -> str:
+    return f"{TOKEN_PURGE_TAG if purge else TOKEN_TAG}{digest}:{token}"
+
+
+def token_mutations(rec: dict[str, Any]) -> list[tuple[bytes, Any]]:
+    """The mutations that keep a one-step transaction's ClientRequestToken (from its first
+    TXN_COMMIT record's ``request_id``; none for any other record)."""
+    rid = rec.get("request_id") or ""
+    purge = rid.startswith(TOKEN_PURGE_TAG)
+    if not (purge or rid.startswith(TOKEN_TAG)):
+        return []
+    digest, token = rid[len(TOKEN_PURGE_TAG if purge else TOKEN_TAG):].split(":", 1)
+    ms = int(rec["timestamp_ms"])
+    muts: list[tuple[bytes, Any]] = []
+    if purge:
+        start, end = expired_tokens(ms)
+        muts.append((start, DeleteRange(end)))
+    muts.append((token_key(ms, token), orjson.dumps({"d": digest, "t": rec["transaction_id"], "ms": ms})))
+    return muts
 
 
 def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> list[tuple[bytes, Any]]:
@@ -39,7 +75,9 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
 
     PUT / DELETE change the item.  A transaction's PREPARE stores its pending change (the lock),
     TXN_COMMIT applies that change (the record carries it) and drops the lock, TXN_ABORT drops the
-    lock (docs/transactions.md).  Each record is self-contained, so every replica folds the log
+    lock (docs/transactions.md); the first TXN_COMMIT of a transaction committed in one step
+    may carry its ClientRequestToken (``request_id``, see ``TOKEN_TAG``), which the replica keeps,
+    and its PREPARE records say so in the pending entry (``ONE_STEP_FIRST``).  Each record is self-contained, so every replica folds the log
     into the same state without looking anything up.
 
     A table with local secondary indexes (``lsi``) also changes the item's index entries and its
@@ -53,6 +91,7 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new))]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
+            muts += token_mutations(rec)
         if lsi:
             old = rec.get("old_image")
             muts += lsi.mutations(key, old, new)
@@ -62,12 +101,14 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         return muts
     pkey = pending_key(rec["transaction_id"], key)
     if op == "PREPARE":
-        return [(pkey, orjson.dumps({"a": rec["txn_action"], "i": image, "o": rec.get("old_image"),
-                                     "dl": rec["txn_deadline_ms"]}))]
+        entry = {"a": rec["txn_action"], "i": image, "o": rec.get("old_image"), "dl": rec["txn_deadline_ms"]}
+        if rec.get("request_id") in (ONE_STEP_FIRST, ONE_STEP):
+            entry["r"] = rec["request_id"]
+        return [(pkey, orjson.dumps(entry))]
     if op == "TXN_ABORT":
         return [(pkey, None)]
     if op == "TXN_COMMIT":  # a ConditionCheck: only the lock goes
-        return [(pkey, None)]
+        return [(pkey, None), *token_mutations(rec)]
     raise ValueError(f"unknown log record op {op!r}")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -38,10 +39,11 @@ from dynamolog.config import Settings
 from dynamolog.fencing import BARRIER, FENCE, Term, record_term
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
-from .follower import LogFollower, record_mutations
+from .follower import ONE_STEP, ONE_STEP_FIRST, LogFollower, one_phase_request_id, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import Replica
+from .replica import TOKEN_WINDOW_MS, Replica
+from .txnwait import Gate, Parked, Read
 from .writes import compute
 
 if TYPE_CHECKING:
@@ -612,20 +614,59 @@ class LeaderSequencer:
         }
 
     # -- transactions (docs/transactions.md) --------------------------------------------------
-    def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
-        """Check a transaction's items of this partition; if all pass, lock them (PREPARE records).
+    #: reads waiting for locks, holds of reads across partitions and prepares parked behind them
+    #: (services/storage/txnwait.py); made on first use
+    _txn_gate: Gate | None = None
+    #: ClientRequestToken -> request digest of one-phase transactions evaluated, not yet applied
+    #: (applied ones are in the replica: :meth:`Replica.token`)
+    _tokens_unapplied: dict[str, str] | None = None
+    #: the token window of the last token this leader wrote (the first of a new window purges)
+    _token_window = -1
 
-        Answers ``{"ok": True, "sizes": [...]}`` or ``{"ok": False, "reasons": [...]}`` with one
-        CancellationReason per item (``None`` for the items that passed)."""
+    def _gate(self) -> Gate:
+        if self._txn_gate is None:
+            self._txn_gate = Gate()
+        return self._txn_gate
+
+    def _eval_prepare(self, p: _Pending, group: _Group, now_ms: int) -> None:
+        """Check a transaction's items of this partition; if all pass, lock them (PREPARE records),
+        or, for a one-phase transaction (every item in this partition), apply them at once
+        (PREPARE and TXN_COMMIT records in one group, no lock held).  A prepare of items that TransactGetItems reads wait for
+        is parked behind them, for ``txn_read_wait_ms`` at most (services/storage/txnwait.py).
+
+        With a ClientRequestToken (``token``, ``digest``) that committed a one-phase transaction
+        here within ten minutes, nothing is evaluated: the answer says whether the request is the
+        same (``repeat``; ``ok`` False while its group has not committed) or another
+        (``mismatch``).
+
+        Answers ``{"ok": True, "sizes": [...]}`` (with ``"committed": True`` when applied in one
+        phase) or ``{"ok": False, "reasons": [...]}`` with one CancellationReason per item
+        (``None`` for the items that passed)."""
         txn: str = p.req["txn"]
         items = p.req["items"]
         if txn in self._held:  # a retried prepare of a transaction already prepared here
             group.answers.append((p, {"ok": True, "sizes": [0] * len(items)}, None))
             return
+        one_phase = bool(p.req.get("one_phase"))
+        token: str | None = p.req.get("token")
+        digest: str | None = p.req.get("digest")
+        seen = self._token_seen(token, now_ms) if token is not None else None
+        if seen is not None:
+            # this token's transaction committed here in one phase (or is being committed)
+            if seen not in ("unapplied", digest):
+                group.answers.append((p, {"ok": False, "mismatch": True}, None))
+                return
+            if one_phase:
+                done = seen != "unapplied"
+                group.answers.append((p, {"ok": done, "committed": done, "repeat": True}, None))
+                return
+        keys = [base64.b64decode(it["key"]) for it in items]
+        if not p.req.get("nopark") and self._txn_gate is not None and self._txn_gate.covered(keys):
+            self._park(p, keys)
+            return
         reasons: list[dict[str, Any] | None] = []
         effects: list[tuple[bytes, str, dict[str, Any] | None, dict[str, Any] | None, int, Any]] = []
-        for it in items:
-            key = base64.b64decode(it["key"])
+        for key, it in zip(keys, items, strict=True):
             if key in self._locks:
                 reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
                 continue
@@ -656,7 +697,26 @@ class LeaderSequencer:
         if any(r is not None for r in reasons):
             group.answers.append((p, {"ok": False, "reasons": reasons}, None))
             return
+        # colls: each item's collection size after the transaction (tables with local indexes)
+        answer = {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]}
         deadline = int(p.req["deadline"])
+        if one_phase:
+            # PREPARE records, then TXN_COMMIT records, in this group: should only a part of the
+            # group reach the log, the part is a prefix (appends keep their order), and the
+            # leader that finds the transaction pending finishes it alike everywhere
+            # (_finish_one_step); the token goes with the first TXN_COMMIT
+            for i, (key, action, new, old, _, _) in enumerate(effects):
+                self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
+                             action=action, deadline=deadline, request_id=ONE_STEP_FIRST if i == 0 else ONE_STEP)
+            rid = self._token_request_id(p, token, digest, now_ms)
+            for key, action, new, old, _, _ in effects:
+                self._record(group, "TXN_COMMIT", key, new, old, now_ms, txn=txn, action=action, request_id=rid)
+                rid = None
+                if action != "CHECK":
+                    self._overlay[key] = (group.seq, new)
+            answer["committed"] = True
+            group.answers.append((p, answer, None))
+            return
         hold: dict[bytes, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {}
         for key, action, new, old, _, _ in effects:
             self._record(group, "PREPARE", key, new if action != "CHECK" else None, old, now_ms, txn=txn,
@@ -665,13 +725,36 @@ class LeaderSequencer:
             hold[key] = (action, new, old)
         self._held[txn] = hold
         self._deadlines[txn] = deadline
-        # colls: each item's collection size after the transaction (tables with local indexes)
-        group.answers.append((p, {"ok": True, "sizes": [e[4] for e in effects], "colls": [e[5] for e in effects]},
-                               None))
+        group.answers.append((p, answer, None))
+
+    def _token_seen(self, token: str, now_ms: int) -> str | None:
+        """The request digest of the one-phase transaction that carried ``token`` here within
+        the idempotency window ("unapplied" while its group has not committed), else None."""
+        if self._tokens_unapplied is not None and token in self._tokens_unapplied:
+            return "unapplied"
+        entry = self.replica.token(token, now_ms)
+        return str(entry["d"]) if entry is not None else None
+
+    def _token_request_id(self, p: _Pending, token: str | None, digest: str | None, now_ms: int) -> str | None:
+        """The ``request_id`` that records a one-phase transaction's token in the log (its first
+        TXN_COMMIT record carries it; every replica keeps it for the idempotency window)."""
+        if token is None or digest is None:
+            return None
+        unapplied = self._tokens_unapplied
+        if unapplied is None:
+            unapplied = self._tokens_unapplied = {}
+        unapplied[token] = digest
+        p.future.add_done_callback(lambda _f: unapplied.pop(token, None))  # applied, or failed
+        window = now_ms // TOKEN_WINDOW_MS
+        purge = window != self._token_window
+        self._token_window = window
+        return one_phase_request_id(token, digest, purge=purge)
 
     def _eval_decide(self, p: _Pending, group: _Group, now_ms: int) -> None:
         """Apply (TXN_COMMIT) or drop (TXN_ABORT) a transaction's pending changes here; releases
-        its locks.  A decision for a transaction not held here is answered at once (idempotent)."""
+        its locks, then serves the reads that waited for them and evaluates the prepares that
+        waited behind those reads, in this group.  A decision for a transaction not held here
+        is answered at once (idempotent)."""
         txn: str = p.req["txn"]
         commit = bool(p.req["commit"])
         hold = self._held.pop(txn, None)
@@ -688,32 +771,182 @@ class LeaderSequencer:
             else:
                 self._record(group, "TXN_ABORT", key, None, None, now_ms, txn=txn, action=action)
         group.answers.append((p, {"ok": True, "records": len(hold)}, None))
+        if self._txn_gate is not None:
+            self._wake(group, now_ms)
 
     def _eval_read(self, p: _Pending, group: _Group) -> None:
-        """TransactGetItems' read of this partition's items, ordered with the writes; an item a
-        transaction holds makes it a TransactionConflict."""
-        out: list[dict[str, Any] | None] = []
-        conflicts: list[int] = []
-        for i, k in enumerate(p.req["keys"]):
-            key = base64.b64decode(k)
-            if key in self._locks:
-                conflicts.append(i)
-                out.append(None)
-            else:
-                out.append(self._current(key))
-        group.answers.append((p, {"items": out, "conflicts": conflicts}, None))
+        """TransactGetItems' read of this partition's items, ordered with the writes.
+
+        An item a prepared transaction holds makes the read wait for the decision, for
+        ``wait_ms`` at most and never past the lock's deadline; then, if an item is still held,
+        it answers the conflict (``conflicts``: the items held).  With ``hold`` (a read across
+        partitions) the items stay covered once served, until the coordinator checks the read
+        (:meth:`check_read`) or ``_behind_s`` after the answer."""
+        keys = [base64.b64decode(k) for k in p.req["keys"]]
+        read = Read(p, keys, hold=bool(p.req.get("hold")))
+        held = [i for i, k in enumerate(keys) if k in self._locks]
+        if not held:
+            self._serve_read(read, group)
+            return
+        now_ms = time.time() * 1000
+        wait_ms = min([float(p.req.get("wait_ms") or 0)]
+                      + [self._deadlines.get(self._locks[keys[i]], 0) - now_ms for i in held])
+        if wait_ms > 0:
+            self._gate().wait(read)
+            read.timer = asyncio.get_running_loop().call_later(wait_ms / 1000, self._read_timeout, read)
+            return
+        group.answers.append((p, {"items": [None] * len(keys), "conflicts": held, "hold": None}, None))
+
+    def _serve_read(self, read: Read, group: _Group) -> None:
+        images = [self._current(k) for k in read.keys]
+        hold_id: str | None = None
+        if read.hold:
+            hold_id = self._gate().hold(read, images)
+            # the hold lasts from the answer on (which waits for the group's commit), so that the
+            # coordinator's check comes within it
+            read.pending.future.add_done_callback(functools.partial(self._hold_answered, hold_id=hold_id))
+        group.answers.append((read.pending, {"items": images, "conflicts": [], "hold": hold_id}, None))
+
+    def _hold_answered(self, f: asyncio.Future[dict[str, Any]], *, hold_id: str) -> None:
+        read = self._gate().holds.get(hold_id)
+        if read is None:
+            return
+        if f.cancelled() or f.exception() is not None:
+            self._hold_expired(hold_id)  # the coordinator got no images: nothing to keep
+            return
+        read.timer = asyncio.get_running_loop().call_later(self._behind_s(), self._hold_expired, hold_id)
+
+    def check_read(self, hold_id: str) -> dict[str, Any]:
+        """A coordinator checks a read across partitions after every partition answered: the
+        items whose image changed since, or that a transaction holds now (``changed``; None:
+        the read is unknown here, e.g. after a change of leader).  The hold ends and the
+        prepares parked behind it go to the sequencer.
+
+        Not sequenced: the state between two of the sequencer's steps (every write evaluated so
+        far, with its locks) is the state at a point of its order, and the check carries no data
+        to wait for a commit for."""
+        if self.fenced or self._task is None or self._task.done():
+            raise not_leader(self.pid)
+        gate = self._gate()
+        read = gate.release(hold_id)
+        changed: list[int] | None = None
+        if read is not None and read.images is not None and self._failing_since is None:
+            # (while a failed group's recovery re-reads the log, the state is not one to check against)
+            changed = [i for i, (k, image) in enumerate(zip(read.keys, read.images, strict=True))
+                       if k in self._locks or self._current(k) != image]
+        for parked in gate.free():
+            self._requeue(parked.pending)
+        return {"changed": changed}
+
+    def _wake(self, group: _Group, now_ms: int) -> None:
+        """After locks went: serve the waiting reads none of whose items is held any more, then
+        evaluate the prepares no read covers any more."""
+        gate = self._gate()
+        for read in gate.ready(lambda k: k in self._locks):
+            read.cancel_timer()
+            self._serve_read(read, group)
+        self._eval_free(group, now_ms)
+
+    def _eval_free(self, group: _Group, now_ms: int) -> None:
+        for parked in self._gate().free():
+            try:
+                self._eval_prepare(parked.pending, group, now_ms)
+            except Exception:  # a bug in evaluation must not stop the partition
+                log.exception("leader %s: evaluating a parked prepare failed", self.pid)
+                group.answers.append((parked.pending, None, errors.internal()))
+
+    def _park(self, p: _Pending, keys: list[bytes]) -> None:
+        parked = Parked(p, keys)
+        self._gate().park(parked)
+        parked.timer = asyncio.get_running_loop().call_later(
+            self.settings.txn_read_wait_ms / 1000, self._park_timeout, parked)
+
+    def _behind_s(self) -> float:
+        """How long a read across partitions holds its items after its answer: half of what a
+        read waits for a decision, so that a prepare parked at one partition behind a read that
+        waits for that very transaction at another (each waiting for the other) goes ahead
+        before the read gives up; the read then reads again."""
+        return self.settings.txn_read_wait_ms / 2000
+
+    # timers: they only hand requests back to the sequencer's queue, which decides
+    def _park_timeout(self, parked: Parked) -> None:
+        """A prepare parked for ``txn_read_wait_ms`` goes ahead, reads or not."""
+        if self._gate().unpark(parked):
+            parked.pending.req["nopark"] = True
+            self._requeue(parked.pending)
+
+    def _read_timeout(self, read: Read) -> None:
+        """A read waited long enough: evaluated again, it answers the conflict if an item is
+        still held."""
+        gate = self._gate()
+        if gate.stop_waiting(read):
+            read.timer = None
+            read.pending.req["wait_ms"] = 0
+            self._requeue(read.pending)
+            for parked in gate.free():
+                self._requeue(parked.pending)
+
+    def _hold_expired(self, hold_id: str) -> None:
+        gate = self._gate()
+        gate.expire(hold_id)
+        for parked in gate.free():
+            self._requeue(parked.pending)
+
+    def _requeue(self, p: _Pending) -> None:
+        """Queue again a request the sequencer took earlier (it counts as outstanding already)."""
+        if p.future.done():
+            return
+        if self.fenced or self._task is None or self._task.done():
+            p.future.set_exception(not_leader(self.pid))
+            return
+        try:
+            self._queue.put_nowait(p)
+        except asyncio.QueueFull:
+            p.future.set_exception(errors.ApiError(
+                "ThrottlingException", "Too many requests are waiting on this partition; retry later"))
 
     def _load_locks(self) -> None:
-        """Rebuild the locks from the replica's pending changes (after a catch-up)."""
+        """Rebuild the locks from the replica's pending changes (after a catch-up).
+
+        A transaction committed in one step is pending only if part of its group reached the
+        log: it is finished at once, without the decision log, by what reached it (its first
+        item still pending: none of its TXN_COMMIT records did, abort; else commit)."""
         self._locks.clear()
         self._held.clear()
         self._deadlines.clear()
+        one_step: dict[str, bool] = {}  # transaction -> whether its first item is still pending
         for txn, key, entry in self.replica.pending():
             self._locks[key] = txn
             self._held.setdefault(txn, {})[key] = (entry["a"], entry["i"], entry.get("o"))
             self._deadlines[txn] = int(entry["dl"])
+            if entry.get("r") in (ONE_STEP_FIRST, ONE_STEP):
+                one_step[txn] = one_step.get(txn, False) or entry["r"] == ONE_STEP_FIRST
+        for txn, first_pending in one_step.items():
+            del self._deadlines[txn]  # not the reaper's: the decision log knows nothing of it
+            t = asyncio.ensure_future(self._finish_one_step(txn, commit=not first_pending))
+            self._bg.add(t)
+            t.add_done_callback(self._bg.discard)
         if self._held:
-            log.info("leader %s: %d transactions prepared and undecided", self.pid, len(self._held))
+            log.info("leader %s: %d transactions prepared and undecided (%d of them one-step, finished now)",
+                     self.pid, len(self._held), len(one_step))
+
+    async def _finish_one_step(self, txn: str, *, commit: bool) -> None:
+        """Apply (or drop) what reached the log of a one-step transaction whose group reached it
+        only in part, once this leader serves."""
+        await self.ready.wait()
+        attempt = 0
+        while txn in self._held and not self.fenced:
+            attempt += 1
+            try:
+                await self.submit({"kind": "txn_decide", "txn": txn, "commit": commit}, b"")
+                log.info("leader %s: one-step transaction %s found in part in the log: %s", self.pid, txn,
+                         "committed" if commit else "aborted")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried: the items stay locked until it works
+                log.warning("leader %s: finishing one-step transaction %s failed (%r); retrying", self.pid, txn, e)
+                await asyncio.sleep(min(5.0, 0.2 * attempt))
 
     async def _reap(self) -> None:
         """Resolve transactions whose locks outlived their deadline: their coordinator is gone or

@@ -452,8 +452,15 @@ class StorageNode:
         return {"written": len(results)}
 
     async def _rpc_txn(self, req: dict[str, Any]) -> Any:
-        """A transaction step (prepare, decide, read), sequenced with the writes."""
-        return await self._leader_of(req["pid"]).submit(dict(req, kind=req["op"]), b"")
+        """A transaction step (prepare, decide, read), sequenced with the writes.  A read (or a
+        read's check) may be answered without a commit of its own, so it needs the leader's
+        lease, as a strongly consistent GetItem does: a deposed leader must not answer it."""
+        leader = self._leader_of(req["pid"])
+        if req["op"] == "txn_read":
+            await leader.read_lease()
+            if "release" in req:  # the check of a read across partitions (not sequenced)
+                return leader.check_read(str(req["release"]))
+        return await leader.submit(dict(req, kind=req["op"]), b"")
 
     async def _readable(self, req: dict[str, Any]) -> HostedPartition:
         """The replica that may serve this read: the leader, holding its lease, for a strongly

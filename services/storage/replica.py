@@ -11,6 +11,10 @@ Layout of the RocksDB database (raw byte keys and values):
   item; :class:`dynamolog.indexes.LocalIndexes`), changed in the same WriteBatch as its item;
 - ``b"c" + hash prefix``: the size of an item collection of a table with local secondary
   indexes (8 bytes big-endian: its items plus their index entries);
+- ``b"k" + window + token``: the ClientRequestToken of a transaction committed in one phase
+  (orjson ``{"d": request digest, "t": transaction id, "ms": commit time}``), ``window`` the
+  ten-minute window of its commit time (8 bytes big-endian), so that a record of a new window
+  deletes those before the previous one by range (:func:`token_key`);
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing;
@@ -31,6 +35,7 @@ import os
 import shutil
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +54,9 @@ _DATA_END = b"e"
 _PENDING = b"p"
 _PENDING_END = b"q"
 TXN_ID_LEN = 32
+_TOKEN = b"k"
+#: how long a one-phase transaction's ClientRequestToken counts (DynamoDB's idempotency window)
+TOKEN_WINDOW_MS = 10 * 60 * 1000
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
 _TERM = b"f:term"
@@ -75,6 +83,24 @@ def data_key(item_key: bytes) -> bytes:
 def pending_key(txn_id: str, item_key: bytes) -> bytes:
     """The RocksDB key of a transaction's pending change of an item."""
     return _PENDING + txn_id.encode() + item_key
+
+
+def token_key(ms: int, token: str) -> bytes:
+    """The RocksDB key of a ClientRequestToken recorded at ``ms`` (epoch ms)."""
+    return _TOKEN + _U64.pack(ms // TOKEN_WINDOW_MS) + token.encode()
+
+
+def expired_tokens(ms: int) -> tuple[bytes, bytes]:
+    """The key range [start, end) of the tokens that no longer count at ``ms``: those of every
+    window before the previous one."""
+    return _TOKEN, _TOKEN + _U64.pack(max(0, ms // TOKEN_WINDOW_MS - 1))
+
+
+@dataclass(frozen=True)
+class DeleteRange:
+    """A mutation's value that deletes every key from the mutation's key up to ``end``."""
+
+    end: bytes
 
 
 class Digest:
@@ -125,7 +151,8 @@ class Replica:
                   term: Term | None = None) -> None:
         """Apply database mutations (full RocksDB key, value or None to delete; see
         :func:`data_key`, :func:`pending_key`) and move the offset, atomically.  An ``int`` value
-        is added to the 8-byte counter under its key (item-collection sizes).
+        is added to the 8-byte counter under its key (item-collection sizes); a
+        :class:`DeleteRange` deletes a range of keys.
 
         Invariants (:class:`~services.storage.invariants.InvariantViolation` when broken):
         the offset never moves back; ``offsets`` (the log offsets of the ``records`` applied,
@@ -154,6 +181,8 @@ class Replica:
         for key, value in mutations:
             if value is None:
                 wb.delete(key)
+            elif isinstance(value, DeleteRange):
+                wb.delete_range(key, value.end)
             elif isinstance(value, int):
                 if key not in counters:
                     counters[key] = self.counter(key)
@@ -195,6 +224,16 @@ class Replica:
                 break
             yield k[1:1 + TXN_ID_LEN].decode(), k[1 + TXN_ID_LEN:], orjson.loads(it.value())
             it.next()
+
+    def token(self, token: str, now_ms: int) -> dict[str, Any] | None:
+        """The one-phase transaction that carried ``token`` within the idempotency window."""
+        for window in (now_ms, now_ms - TOKEN_WINDOW_MS):
+            raw = self._db.get(token_key(window, token))
+            if raw is not None:
+                entry: dict[str, Any] = orjson.loads(raw)
+                if now_ms - int(entry["ms"]) <= TOKEN_WINDOW_MS:
+                    return entry
+        return None
 
     def counter(self, key: bytes) -> int:
         """An 8-byte counter (0 when absent)."""

@@ -120,3 +120,34 @@ def test_coordinator_killed_at_a_step_leaves_all_or_nothing(system: Any, step: s
     ddb.transact_write_items(TransactItems=[
         {"Put": {"TableName": table, "Item": {"pk": S(k), "v": S("after")}}} for k in keys])
     assert values(ddb, table, keys) == ["after"] * ITEMS
+
+
+def test_coordinator_killed_after_a_one_phase_commit_a_retry_with_the_token_applies_nothing(system: Any) -> None:
+    """A one-partition transaction is applied by its leader in one step, its ClientRequestToken
+    with it in the partition's log.  The router killed right after: the client's retry with the
+    same token is answered as done and the item is incremented once; the token with another
+    request is refused (docs/transactions.md, "One partition: one step")."""
+    sysm, url = system
+    ddb = make_client(url)
+    table = "crash_one_phase"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    wait_active(ddb, table)
+    ddb.put_item(TableName=table, Item={"pk": S("k"), "n": {"N": "0"}})
+    request = {"TransactItems": [{"Update": {"TableName": table, "Key": {"pk": S("k")},
+                                             "UpdateExpression": "ADD n :one",
+                                             "ExpressionAttributeValues": {":one": {"N": "1"}}}}],
+               "ClientRequestToken": "one-phase-crash-token"}
+    restart_router(sysm, "after_one_phase")
+    once = make_client(url, retries=1, read_timeout=20)
+    with pytest.raises((BotoCoreError, ClientError)):
+        once.transact_write_items(**request)
+    restart_router(sysm, None)
+    ddb.transact_write_items(**request)  # the retry: answered as done
+    item = ddb.get_item(TableName=table, Key={"pk": S("k")}, ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": "1"}
+    with pytest.raises(ClientError) as e:  # the token with another request
+        ddb.transact_write_items(**{**request, "TransactItems": [
+            {"Put": {"TableName": table, "Item": {"pk": S("k"), "n": {"N": "9"}}}}]})
+    assert e.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"

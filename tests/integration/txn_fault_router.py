@@ -6,7 +6,9 @@ The steps, each armed on fault points of ``services/router/transact.py`` (``dyna
 - ``after_prepare_one``: the first participant is prepared, no other one is asked;
 - ``after_prepare``: every participant is prepared, nothing is decided;
 - ``after_decision``: COMMITTED is in the decision log, no participant has heard it;
-- ``after_finish_one``: the first participant applied the decision, the others have not.
+- ``after_finish_one``: the first participant applied the decision, the others have not;
+- ``after_one_phase``: the one participant of a one-partition transaction applied it; the
+  client has no answer.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def arm(step: str) -> None:
         faults.arm("txn.after_decision", lambda: _die(step))
     elif step == "after_finish_one":
         faults.arm("txn.after_finish", lambda i: _die(step) if i == 0 else None)
+    elif step == "after_one_phase":
+        faults.arm("txn.after_one_phase", lambda: _die(step))
     else:
         raise SystemExit(f"unknown step {step!r}")
 

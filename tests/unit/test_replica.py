@@ -8,7 +8,7 @@ import pytest
 
 from services.storage.follower import record_mutations
 from services.storage.invariants import InvariantViolation
-from services.storage.replica import Replica
+from services.storage.replica import Replica, token_key
 
 
 def _rec(op: str, key: bytes, new: dict | None = None, txn: str | None = None, action: str | None = None) -> dict:
@@ -157,4 +157,35 @@ def test_a_scan_page_gives_the_event_loop_back(tmp_path: Path, monkeypatch: pyte
     page, ticks = asyncio.run(main())
     assert page["ScannedCount"] > 200 and page["cut"]  # a whole 1 MB page was read and filtered
     assert ticks > 0, "the other task never ran while the page was read"
+    r.close()
+
+
+def test_a_one_phase_token_is_kept_for_its_window_and_purged_after(tmp_path: Path) -> None:
+    from services.storage.follower import one_phase_request_id
+    from services.storage.replica import TOKEN_WINDOW_MS
+
+    r = Replica(tmp_path / "r")
+    a = b"\x00" * 8 + b"a"
+    t0 = 1000 * TOKEN_WINDOW_MS + 5  # the start of a window
+
+    def commit(ms: int, token: str, purge: bool) -> None:
+        rec = dict(_rec("TXN_COMMIT", a, {"pk": {"S": "a"}}, "1" * 32, "PUT"), timestamp_ms=ms,
+                   request_id=one_phase_request_id(token, "d-" + token, purge=purge))
+        r.apply_raw(record_mutations(rec), r.next_offset + 1, 1)
+
+    commit(t0, "first", purge=True)
+    commit(t0 + TOKEN_WINDOW_MS // 2, "second", purge=False)
+    assert r.token("first", t0 + 1)["d"] == "d-first"
+    assert r.token("first", t0 + TOKEN_WINDOW_MS)["t"] == "1" * 32  # still within ten minutes
+    assert r.token("first", t0 + TOKEN_WINDOW_MS + 1) is None  # ten minutes are over
+    assert r.token("nobody", t0) is None
+    # the first token of a later window deletes the windows before the previous one
+    commit(t0 + TOKEN_WINDOW_MS, "third", purge=True)
+    assert r._db.get(token_key(t0, "first")) is not None  # the previous window stays
+    commit(t0 + 2 * TOKEN_WINDOW_MS, "fourth", purge=True)
+    assert r._db.get(token_key(t0, "first")) is None and r._db.get(token_key(t0, "second")) is None
+    assert r.token("third", t0 + 2 * TOKEN_WINDOW_MS)["d"] == "d-third"
+    assert r.get(a) == {"pk": {"S": "a"}}
+    # tokens are not data: replicas compare items, index entries and sizes only
+    assert all(not k.startswith(b"k") for k, _ in r.digest_entries())
     r.close()
