@@ -13,6 +13,7 @@ Layout of a data directory::
     DATA/node-1/kafka.pid        pid of the running broker (removed on clean stop)
     DATA/node-1/data/            log.dirs (KRaft metadata + topic data; survives stop/start)
     DATA/node-1/logs/server.log  broker log (log4j2); stdout.log holds the JVM's own output
+    DATA/node-1/logs/gc.log      the JVM's garbage collections and their pauses
 
 Port plan: node i (0-based) serves PLAINTEXT on ``base_port + 2*i`` and CONTROLLER on
 ``base_port + 2*i + 1``.  A cluster started with ``proxied=True`` (fault tests) also serves a
@@ -550,6 +551,8 @@ class LocalKafka:
             f"-Xms{min(self.heap_mb, 128)}m",
             "-server",
             *gc_opts,
+            # every collection with its pause, to tell a pause that cost a heartbeat from a fault
+            f"-Xlog:gc:file={node.logs / 'gc.log'}:uptime,time:filecount=2,filesize=5m",
             "kafka.Kafka",
             str(node.props),
         ]
@@ -596,7 +599,7 @@ class LocalKafka:
             time.sleep(0.3)
 
     def kill_node(self, node_id: int) -> None:
-        """SIGKILL one node (fault tests); ``start()`` starts it again."""
+        """SIGKILL one node (fault tests); ``start()`` or :meth:`restart_node` starts it again."""
         node = self._nodes[node_id - 1]
         pid = node.pid()
         if pid is None:
@@ -607,6 +610,39 @@ class LocalKafka:
             self._reap()
             time.sleep(0.05)
         node.pid_file.unlink(missing_ok=True)
+
+    def restart_node(self, node_id: int, timeout_s: float = 180) -> None:
+        """Start one stopped node again with the ``server.properties`` it last ran with (unlike
+        ``start()``, which rewrites every node's settings from this process's environment first),
+        then wait until every node serves and sees all brokers. A no-op for a running node."""
+        node = self._nodes[node_id - 1]
+        if self._alive(node):
+            return
+        if not node.props.is_file() or not node.formatted():
+            raise RuntimeError(f"node {node_id} in {node.dir} was never started; use start()")
+        for port in (node.port, node.controller_port) + ((node.proxied_port,) if self.proxied else ()):
+            if _port_in_use(port):
+                raise RuntimeError(f"port {port} on {HOST} is already in use by another process")
+        deadline = time.monotonic() + timeout_s
+        self._launch(self.ensure_jars(), node)
+        _say(f"restarted Kafka node {node_id}; waiting for {self.bootstrap_servers}")
+        self._wait_ready(deadline, timeout_s)
+
+    def active_controller(self) -> int | None:
+        """The node id of the KRaft quorum's leader (the active controller) as the running nodes'
+        ``quorum-state`` files record it (the highest epoch wins); None while none is known."""
+        best: tuple[int, int] | None = None
+        for node in self._nodes:
+            if node.pid() is None:
+                continue  # a dead node's file is stale
+            try:
+                state = json.loads((node.log_dirs / "__cluster_metadata-0" / "quorum-state").read_text())
+            except (OSError, ValueError):
+                continue
+            leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
+            if leader >= 0 and (best is None or epoch > best[1]):
+                best = (leader, epoch)
+        return best[0] if best else None
 
     def stop(self, timeout_s: float = 20) -> None:
         """SIGTERM every node at once (controlled shutdown needs the quorum still up), wait, then
