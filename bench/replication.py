@@ -17,10 +17,10 @@ failover  kills (SIGKILL) the storage node leading the table's partition (--kill
           acknowledged write sent after it, the longest time without an acknowledgement and the
           reads that failed; for a broker also when the controller fenced it (from the brokers'
           logs) and the first acknowledgement of Kafka alone (an idempotent acks=all producer
-          appending to a scratch topic that the killed broker led).  Then restarts the node (and
-          waits until it has caught up) or the broker (and waits until every partition's ISR is
-          full again) and reads every acknowledged write back (ConsistentRead): none may be
-          missing or hold another value.
+          appending to a scratch topic that the killed broker led).  Then restarts the node (or
+          lets the system's supervisor do it) and waits until it has caught up, or restarts the
+          broker and waits until every partition's ISR is full again, and reads every
+          acknowledged write back (ConsistentRead): none may be missing or hold another value.
 lag       offers --rate PutItem/s (bench/loadgen.py, open loop) for --duration seconds, then asks
           every follower for the lag of each record it applied (the record's Kafka timestamp, when
           the leader wrote it, to its application in the follower's RocksDB): p50 / p99.
@@ -40,7 +40,10 @@ import contextlib
 import datetime
 import itertools
 import json
+import logging
+import multiprocessing
 import os
+import queue
 import shutil
 import statistics
 import subprocess
@@ -106,6 +109,34 @@ def leader(system: System, table: str) -> str | None:
         if p["role"] == "leader" and not p.get("fenced"):
             return n
     return None
+
+
+def _running(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_again(system: System, name: str, old_pid: int | None, timeout_s: float = 120) -> None:
+    """Start a killed service again, unless the system's supervisor (``dynamolog up --detach``)
+    does it: then wait until the supervisor has (a second instance would find its port taken)."""
+    state = system.state() or {}
+    if not _running(state.get("supervisor")):
+        system.start_service(name)
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = (system.state() or {}).get("pids", {}).get(name)
+        if pid != old_pid and _running(pid):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the supervisor did not start {name} again within {timeout_s} s")
 
 
 def make_table(endpoint: str, name: str) -> None:
@@ -183,39 +214,64 @@ class Writer(threading.Thread):
         return max(b - a for a, b in itertools.pairwise(edges))
 
 
-class KafkaProbe(threading.Thread):
-    """Kafka alone, without the storage layer: an idempotent ``acks=all`` producer appending one
-    record at a time to a scratch topic (replication 3, min ISR 2) led by the broker about to be
-    killed, as a partition log's leader does."""
+def _probe_main(bootstrap: str, topic: str, stop: Any, out: Any) -> None:
+    """The probe process: append one record at a time until ``stop`` is set; put (sent,
+    answered, acknowledged) of every attempt on ``out`` (monotonic seconds, the same clock in
+    every process)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        self.bootstrap, self.topic = bootstrap, topic
-        self.stop = threading.Event()
-        self.attempts: list[tuple[float, float, bool]] = []
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its retry warnings while the broker is dead
 
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                     linger_ms=0, retry_backoff_ms=10, request_timeout_ms=30_000)
         await producer.start()
         try:
             seq = 0
-            while not self.stop.is_set():
+            while not stop.is_set():
                 seq += 1
                 t0 = time.monotonic()
                 try:
-                    await asyncio.wait_for(producer.send_and_wait(self.topic, str(seq).encode(), partition=0), 60)
-                    self.attempts.append((t0, time.monotonic(), True))
+                    await asyncio.wait_for(producer.send_and_wait(topic, str(seq).encode(), partition=0), 60)
+                    out.put((t0, time.monotonic(), True))
                 except Exception:
-                    self.attempts.append((t0, time.monotonic(), False))
+                    out.put((t0, time.monotonic(), False))
                     await asyncio.sleep(0.05)
         finally:
             await producer.stop()
 
+    asyncio.run(run())
+
+
+class KafkaProbe:
+    """Kafka alone, without the storage layer: an idempotent ``acks=all`` producer appending one
+    record at a time to a scratch topic (replication 3, min ISR 2) led by the broker about to be
+    killed, as a partition log's leader does. It runs in a process of its own, so that the
+    benchmark's client threads do not slow it down."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._out: Any = ctx.Queue()
+        self._proc = ctx.Process(target=_probe_main, args=(bootstrap, topic, self._stop, self._out), daemon=True)
+        self.attempts: list[tuple[float, float, bool]] = []
+
+    def start(self) -> None:
+        self._proc.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._proc.join(timeout=90)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._drain()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.attempts.append(self._out.get_nowait())
+
     def first_ack_after(self, t_kill: float) -> float | None:
+        self._drain()
         acks = [done for sent, done, ok in self.attempts if ok and sent >= t_kill]
         return min(acks) - t_kill if acks else None
 
@@ -245,6 +301,23 @@ async def _probe_topic(bootstrap: str, name: str, leader: int, brokers: list[int
         raise TimeoutError(f"{name}: broker {leader} did not become its leader")
     finally:
         await admin.close()
+
+
+def log_leader_broker(bootstrap: str, topic: str, timeout_s: float = 60) -> int:
+    """The broker leading ``topic``'s partition; while a leader is being elected (or a broker of
+    the bootstrap list is down) the question is asked again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            got = asyncio.run(partition_leader(bootstrap, topic))
+            if got >= 0:
+                return got
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic} has no leader after {timeout_s} s")
+        time.sleep(0.2)
 
 
 def fenced_after(kafka: LocalKafka, broker: int, since: float) -> float | None:
@@ -335,7 +408,7 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
         probe = None
         if kafka is not None:
             bootstrap = system.state()["bootstrap"]
-            log_leader = asyncio.run(partition_leader(bootstrap, log_topic(system, table)))
+            log_leader = log_leader_broker(bootstrap, log_topic(system, table))
             controller = kafka.active_controller()
             victim_broker = log_leader if kill == "broker" else controller
             assert victim_broker is not None and victim_broker > 0, f"no broker to kill ({kill})"
@@ -358,6 +431,7 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
             victim = leader(system, table)
             assert victim, "no leader"
             row.update(killed=victim)
+            victim_pid = system.state()["pids"][f"storage-{victim}"]
             t_kill = time.monotonic()
             system.kill_service(f"storage-{victim}")
         while time.monotonic() - t_kill < 120 and (writer.first_ack_after(t_kill) is None or (
@@ -371,15 +445,14 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
         for t in threads:
             t.join()
         if probe is not None:
-            probe.stop.set()
-            probe.join()
+            probe.stop()
             kafka_ack = probe.first_ack_after(t_kill)
             row["kafka_first_ack_s"] = round(kafka_ack if kafka_ack is not None else -1, 2)
             fenced = fenced_after(kafka, victim_broker, wall_kill)
             row["fenced_s"] = round(fenced if fenced is not None else -1, 2)
         row["new_leader"] = leader(system, table)
         if kafka is not None:
-            row["new_log_leader"] = asyncio.run(partition_leader(bootstrap, log_topic(system, table)))
+            row["new_log_leader"] = log_leader_broker(bootstrap, log_topic(system, table))
             t0 = time.monotonic()
             kafka.restart_node(victim_broker, timeout_s=240)
             asyncio.run(_probe_topic(bootstrap, probe_topic, victim_broker, [], False))
@@ -387,7 +460,7 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
             row["rejoined_s"] = round(time.monotonic() - t0, 1)
             row["isr_wait_s"] = round(isr_s, 1)
         else:
-            system.start_service(f"storage-{victim}")
+            start_again(system, f"storage-{victim}", victim_pid)
             caught_up(system, table, victim)
         checked, problems = check_acknowledged(endpoint, table, writer.acked)
         row.update(first_ack_s=round(first_ack if first_ack is not None else -1, 2),

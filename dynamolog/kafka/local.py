@@ -509,9 +509,12 @@ class LocalKafka:
 
     def _alive(self, node: _Node) -> bool:
         proc = self._procs.get(node.node_id)
-        if proc is not None and proc.poll() is not None:
+        if proc is not None:
+            if proc.poll() is None:
+                return True  # our own child, still running
             self._procs.pop(node.node_id, None)
-            return False
+        # not started by this handle, or its end seen: the pid file says (a live process whose
+        # command line names this node's settings)
         return node.pid() is not None
 
     def start(self, timeout_s: float = 60) -> None:
@@ -620,10 +623,14 @@ class LocalKafka:
             return
         if not node.props.is_file() or not node.formatted():
             raise RuntimeError(f"node {node_id} in {node.dir} was never started; use start()")
-        for port in (node.port, node.controller_port) + ((node.proxied_port,) if self.proxied else ()):
-            if _port_in_use(port):
-                raise RuntimeError(f"port {port} on {HOST} is already in use by another process")
         deadline = time.monotonic() + timeout_s
+        ports = (node.port, node.controller_port) + ((node.proxied_port,) if self.proxied else ())
+        # a node killed a moment ago may hold its listeners until its last thread has exited
+        free_by = time.monotonic() + 10
+        while busy := [p for p in ports if _port_in_use(p)]:
+            if time.monotonic() > free_by:
+                raise RuntimeError(f"port {busy[0]} on {HOST} is already in use by another process")
+            time.sleep(0.2)
         self._launch(self.ensure_jars(), node)
         _say(f"restarted Kafka node {node_id}; waiting for {self.bootstrap_servers}")
         self._wait_ready(deadline, timeout_s)
