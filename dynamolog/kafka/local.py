@@ -57,6 +57,31 @@ HOST = "127.0.0.1"
 PROXIED_OFFSET = 1000
 _STAMP = ".complete"
 
+#: Settings of a cluster of several brokers (each a controller too) that make a dead broker cost
+#: seconds (docs/decisions/0021-broker-settings-for-fast-failover.md). A dead broker stays in
+#: every partition's ISR, so every acks=all write waits, until the active controller fences it
+#: when its session ends; a dead active controller is first replaced by a quorum election.
+#: One broker has nobody to fail over to and keeps Kafka's defaults.
+_FAILOVER_SETTINGS = [
+    # the controller fences a broker whose heartbeats stop for this long (default 9000 ms), then
+    # moves its leaderships and takes it out of every ISR
+    "broker.session.timeout.ms=2500",
+    # a live broker heartbeats five times per session (default 2000 ms: four per 9 s session)
+    "broker.heartbeat.interval.ms=500",
+    # a voter that has not fetched from the quorum leader for this long starts an election
+    # (default 2000 ms); twice the quorum's 500 ms fetch wait plus slack for a loaded machine
+    "controller.quorum.fetch.timeout.ms=1500",
+    # a candidate's wait for votes before it backs off and tries again (default 1000 ms)
+    "controller.quorum.election.timeout.ms=500",
+    # a follower alive but not fetching (frozen, cut off from the leader) leaves the ISR after
+    # this long (default 30000 ms)
+    "replica.lag.time.max.ms=5000",
+    # a follower's fetch waits at most this long for new records (default 500 ms); a partition
+    # that moves to a new leader joins that leader's fetcher only when its fetch in flight ends,
+    # and an acks=all write waits for that follower
+    "replica.fetch.wait.max.ms=100",
+]
+
 
 def _say(msg: str) -> None:
     print(f"[dynamolog.kafka] {msg}", file=sys.stderr, flush=True)
@@ -427,6 +452,8 @@ class LocalKafka:
             "num.recovery.threads.per.data.dir=1",
             "background.threads=4",
         ]
+        if n > 1:
+            lines += _FAILOVER_SETTINGS
         # Extra broker settings, one "key=value" per line, for experiments and benchmarks.
         extra = config.settings().kafka_extra_config.strip()
         if extra:
