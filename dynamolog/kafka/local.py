@@ -13,6 +13,7 @@ Layout of a data directory::
     DATA/node-1/kafka.pid        pid of the running broker (removed on clean stop)
     DATA/node-1/data/            log.dirs (KRaft metadata + topic data; survives stop/start)
     DATA/node-1/logs/server.log  broker log (log4j2); stdout.log holds the JVM's own output
+    DATA/node-1/logs/gc.log      the JVM's garbage collections and their pauses
 
 Port plan: node i (0-based) serves PLAINTEXT on ``base_port + 2*i`` and CONTROLLER on
 ``base_port + 2*i + 1``.  A cluster started with ``proxied=True`` (fault tests) also serves a
@@ -55,6 +56,31 @@ HOST = "127.0.0.1"
 #: the PROXIED listeners' ports start this far above the base port (see the port plan above)
 PROXIED_OFFSET = 1000
 _STAMP = ".complete"
+
+#: Settings of a cluster of several brokers (each a controller too) that make a dead broker cost
+#: seconds (docs/decisions/0021-broker-settings-for-fast-failover.md). A dead broker stays in
+#: every partition's ISR, so every acks=all write waits, until the active controller fences it
+#: when its session ends; a dead active controller is first replaced by a quorum election.
+#: One broker has nobody to fail over to and keeps Kafka's defaults.
+_FAILOVER_SETTINGS = [
+    # the controller fences a broker whose heartbeats stop for this long (default 9000 ms), then
+    # moves its leaderships and takes it out of every ISR
+    "broker.session.timeout.ms=2500",
+    # a live broker heartbeats five times per session (default 2000 ms: four per 9 s session)
+    "broker.heartbeat.interval.ms=500",
+    # a voter that has not fetched from the quorum leader for this long starts an election
+    # (default 2000 ms); twice the quorum's 500 ms fetch wait plus slack for a loaded machine
+    "controller.quorum.fetch.timeout.ms=1500",
+    # a candidate's wait for votes before it backs off and tries again (default 1000 ms)
+    "controller.quorum.election.timeout.ms=500",
+    # a follower alive but not fetching (frozen, cut off from the leader) leaves the ISR after
+    # this long (default 30000 ms)
+    "replica.lag.time.max.ms=5000",
+    # a follower's fetch waits at most this long for new records (default 500 ms); a partition
+    # that moves to a new leader joins that leader's fetcher only when its fetch in flight ends,
+    # and an acks=all write waits for that follower
+    "replica.fetch.wait.max.ms=100",
+]
 
 
 def _say(msg: str) -> None:
@@ -426,6 +452,8 @@ class LocalKafka:
             "num.recovery.threads.per.data.dir=1",
             "background.threads=4",
         ]
+        if n > 1:
+            lines += _FAILOVER_SETTINGS
         # Extra broker settings, one "key=value" per line, for experiments and benchmarks.
         extra = config.settings().kafka_extra_config.strip()
         if extra:
@@ -508,9 +536,12 @@ class LocalKafka:
 
     def _alive(self, node: _Node) -> bool:
         proc = self._procs.get(node.node_id)
-        if proc is not None and proc.poll() is not None:
+        if proc is not None:
+            if proc.poll() is None:
+                return True  # our own child, still running
             self._procs.pop(node.node_id, None)
-            return False
+        # not started by this handle, or its end seen: the pid file says (a live process whose
+        # command line names this node's settings)
         return node.pid() is not None
 
     def start(self, timeout_s: float = 60) -> None:
@@ -550,6 +581,8 @@ class LocalKafka:
             f"-Xms{min(self.heap_mb, 128)}m",
             "-server",
             *gc_opts,
+            # every collection with its pause, to tell a pause that cost a heartbeat from a fault
+            f"-Xlog:gc:file={node.logs / 'gc.log'}:uptime,time:filecount=2,filesize=5m",
             "kafka.Kafka",
             str(node.props),
         ]
@@ -596,7 +629,7 @@ class LocalKafka:
             time.sleep(0.3)
 
     def kill_node(self, node_id: int) -> None:
-        """SIGKILL one node (fault tests); ``start()`` starts it again."""
+        """SIGKILL one node (fault tests); ``start()`` or :meth:`restart_node` starts it again."""
         node = self._nodes[node_id - 1]
         pid = node.pid()
         if pid is None:
@@ -607,6 +640,43 @@ class LocalKafka:
             self._reap()
             time.sleep(0.05)
         node.pid_file.unlink(missing_ok=True)
+
+    def restart_node(self, node_id: int, timeout_s: float = 180) -> None:
+        """Start one stopped node again with the ``server.properties`` it last ran with (unlike
+        ``start()``, which rewrites every node's settings from this process's environment first),
+        then wait until every node serves and sees all brokers. A no-op for a running node."""
+        node = self._nodes[node_id - 1]
+        if self._alive(node):
+            return
+        if not node.props.is_file() or not node.formatted():
+            raise RuntimeError(f"node {node_id} in {node.dir} was never started; use start()")
+        deadline = time.monotonic() + timeout_s
+        ports = (node.port, node.controller_port) + ((node.proxied_port,) if self.proxied else ())
+        # a node killed a moment ago may hold its listeners until its last thread has exited
+        free_by = time.monotonic() + 10
+        while busy := [p for p in ports if _port_in_use(p)]:
+            if time.monotonic() > free_by:
+                raise RuntimeError(f"port {busy[0]} on {HOST} is already in use by another process")
+            time.sleep(0.2)
+        self._launch(self.ensure_jars(), node)
+        _say(f"restarted Kafka node {node_id}; waiting for {self.bootstrap_servers}")
+        self._wait_ready(deadline, timeout_s)
+
+    def active_controller(self) -> int | None:
+        """The node id of the KRaft quorum's leader (the active controller) as the running nodes'
+        ``quorum-state`` files record it (the highest epoch wins); None while none is known."""
+        best: tuple[int, int] | None = None
+        for node in self._nodes:
+            if node.pid() is None:
+                continue  # a dead node's file is stale
+            try:
+                state = json.loads((node.log_dirs / "__cluster_metadata-0" / "quorum-state").read_text())
+            except (OSError, ValueError):
+                continue
+            leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
+            if leader >= 0 and (best is None or epoch > best[1]):
+                best = (leader, epoch)
+        return best[0] if best else None
 
     def stop(self, timeout_s: float = 20) -> None:
         """SIGTERM every node at once (controlled shutdown needs the quorum still up), wait, then
