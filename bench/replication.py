@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 from dynamolog.kafka.isr import partition_leader, wait_isr_full  # noqa: E402
 from dynamolog.kafka.local import LocalKafka  # noqa: E402
-from dynamolog.launcher import System  # noqa: E402
+from dynamolog.launcher import System, pid_alive  # noqa: E402
 from dynamolog.rpc import RpcClient  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -112,15 +112,7 @@ def leader(system: System, table: str) -> str | None:
 
 
 def _running(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid is not None and pid > 0 and pid_alive(pid)
 
 
 def start_again(system: System, name: str, old_pid: int | None, timeout_s: float = 120) -> None:

@@ -86,7 +86,7 @@ class SystemSpec:
     zones: tuple[str, ...] = ZONES
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:  # reap our own exited children so they do not linger as zombies
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -106,13 +106,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return
     with contextlib.suppress(ProcessLookupError):  # it may stop by itself meanwhile
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -121,14 +121,14 @@ def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
 
 def _stop_pids(pids: list[int], timeout_s: float = 15.0) -> None:
     """SIGTERM every process of ``pids`` at once, then SIGKILL those still running after ``timeout_s``."""
-    running = [p for p in pids if _pid_alive(p)]
+    running = [p for p in pids if pid_alive(p)]
     for pid in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while running and time.monotonic() < deadline:
         time.sleep(0.1)
-        running = [p for p in running if _pid_alive(p)]
+        running = [p for p in running if pid_alive(p)]
     for pid in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -221,7 +221,7 @@ class System:
         """Start everything that is not running yet; returns the state."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         old = self.state() or {}
-        if old and any(_pid_alive(p) for p in old.get("pids", {}).values()):
+        if old and any(pid_alive(p) for p in old.get("pids", {}).values()):
             if health(old["port"]):
                 _say(f"already running (data dir {self.data_dir})")
                 return old
@@ -296,7 +296,7 @@ class System:
         deadline = time.monotonic() + timeout_s
         internal = systemkey.internal_rpc_key(master)
         while time.monotonic() < deadline:
-            dead = [n for n, p in pids.items() if not _pid_alive(p)]
+            dead = [n for n, p in pids.items() if not pid_alive(p)]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} stopped during start; see {self.data_dir / 'logs'}")
             if health(spec.port) and all(_storage_ready(port, internal) for port in storage_ports.values()):
@@ -360,9 +360,9 @@ class System:
         """SIGKILL one service (for fault tests)."""
         state = self.state() or {}
         pid = state.get("pids", {}).get(name)
-        if pid and _pid_alive(pid):
+        if pid and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.02)
 
     def down(self) -> None:
