@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, config
-from .launcher import System, SystemSpec, _pid_alive, health
+from .launcher import System, SystemSpec, health, pid_alive
 from .service import HelpFormatter
 
 EXAMPLES = """\
@@ -140,7 +140,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     print(f"router    http://127.0.0.1:{state['port']}  {h or 'not answering'}")
     sup = state.get("supervisor")
     if sup:
-        print(f"supervisor pid {sup} {'running' if _pid_alive(sup) else 'STOPPED (crashed services stay down)'}")
+        print(f"supervisor pid {sup} {'running' if pid_alive(sup) else 'STOPPED (crashed services stay down)'}")
     else:
         print("supervisor none (crashed services stay down)")
     if state.get("broker_zones"):
@@ -161,9 +161,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         node = name.removeprefix("storage-") if name.startswith("storage-") else None
         zone = f"zone {zones[node]}" if node and node in zones else ""
         again = f"restarted {restarts[name]}x" if restarts.get(name) else ""
-        if name.split("-")[0] in ("admin", "indexer") and _pid_alive(pid):
+        if name.split("-")[0] in ("admin", "indexer") and pid_alive(pid):
             zone = roles.get(pid, "standby")
-        print(f"  {name:<14} pid {pid:<8} {'running' if _pid_alive(pid) else 'stopped':<8} {zone:<7} {again}".rstrip())
+        print(f"  {name:<14} pid {pid:<8} {'running' if pid_alive(pid) else 'stopped':<8} {zone:<7} {again}".rstrip())
     by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for node, port in sorted(state.get("storage_ports", {}).items()):
         st = asyncio.run(_node_status("127.0.0.1", port, system.rpc_key()))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .launcher import System, _pid_alive
+from .launcher import System, pid_alive
 
 #: the first restart of a crashed process waits this long; each further one twice as long ...
 BACKOFF_S_MIN = 0.5
@@ -97,7 +97,7 @@ class Supervisor:
                 w = self._watch[name] = _Watch(pid=pid, since=now)
             if w.restart_at is None:
                 status = _exit_status(pid)
-                if status == "?" and _pid_alive(pid):
+                if status == "?" and pid_alive(pid):
                     continue
                 w.failures = 1 if now - w.since >= STABLE_S else w.failures + 1
                 w.restart_at = now + backoff_s(w.failures)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from dynamolog.auth import credentials, policy
 from dynamolog.client import sigv4
-from dynamolog.launcher import _pid_alive, health
+from dynamolog.launcher import health, pid_alive
 from tests.api.conftest import make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration
@@ -151,7 +151,7 @@ def target(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield t
         # the invariants of the whole tier, after every test of it ran
         assert health(int(url.rsplit(":", 1)[1])), "the router stopped answering"
-        dead = [n for n, p in system.state()["pids"].items() if not _pid_alive(p)]
+        dead = [n for n, p in system.state()["pids"].items() if not pid_alive(p)]
         assert not dead, f"processes died: {dead}"
         assert snapshot(admin) == before, "the protected table changed"
         report = os.environ.get("DYNAMOLOG_FUZZ_REPORT")

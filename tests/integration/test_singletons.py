@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from dynamolog.launcher import _pid_alive, health
+from dynamolog.launcher import health, pid_alive
 from tests.api.conftest import make_client, start_system, wait_active
 from tests.integration.faults import (
     Floors,
@@ -45,7 +45,7 @@ def _log(sysm: Any, name: str) -> str:
 
 def _is_active(sysm: Any, name: str) -> bool:
     """Whether the process ``name`` runs its service now, by the last election line of its log."""
-    if not _pid_alive(sysm.state()["pids"][name]):
+    if not pid_alive(sysm.state()["pids"][name]):
         return False
     marks = [line for line in _log(sysm, name).splitlines()
              if "dynamolog.singleton" in line and ("active (started" in line or "joined the election" in line
@@ -187,7 +187,7 @@ def test_supervisor_restarts_a_killed_process_and_stops_with_down(kafka_bootstra
     pids: list[int] = []
     try:
         supervisor = sysm.state()["supervisor"]
-        assert _pid_alive(supervisor)
+        assert pid_alive(supervisor)
         port = sysm.state()["port"]
         old = sysm.state()["pids"]["router"]
         sysm.kill_service("router")
@@ -201,5 +201,5 @@ def test_supervisor_restarts_a_killed_process_and_stops_with_down(kafka_bootstra
         pids = list(sysm.state()["pids"].values())
     finally:
         sysm.down()
-    assert not _pid_alive(supervisor)
-    assert pids and not any(_pid_alive(p) for p in pids)
+    assert not pid_alive(supervisor)
+    assert pids and not any(pid_alive(p) for p in pids)
