@@ -155,6 +155,17 @@ class TableDefinition:
     """Its global secondary indexes."""
     local_indexes: tuple[LocalIndex, ...] = ()
     """Its local secondary indexes."""
+    pitr_enabled: bool = False
+    """Point-in-time recovery is on (UpdateContinuousBackups)."""
+    pitr_recovery_days: int = 35
+    """The recovery period in days (1-35)."""
+    pitr_enabled_ms: int | None = None
+    """When point-in-time recovery was last turned on."""
+    restoring: bool = False
+    """A restore is loading the table: it stays CREATING until the backup service publishes it ACTIVE."""
+    restore_summary: str | None = None
+    """The table's RestoreSummary as JSON (``SourceBackupArn`` or ``SourceTableArn``,
+    ``RestoreDateTime`` in ms), when it was made by a restore."""
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> TableDefinition:

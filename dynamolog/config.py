@@ -109,6 +109,20 @@ class Settings:
                                         "how long an active auto-admin or indexer may be silent before its "
                                         "standby takes over (the election group's session timeout; the "
                                         "broker's group.min.session.timeout.ms bounds it from below)")
+    # -- backup service --------------------------------------------------------------------
+    backup_store: str = _setting("", "DYNAMOLOG_BACKUP_STORE",
+                                 "where backups and point-in-time recovery snapshots live: a directory, "
+                                 "file:///path or s3://bucket/prefix (unset: <data dir>/backups)")
+    s3_endpoint_url: str = _setting("", "AWS_ENDPOINT_URL_S3",
+                                    "the S3 API endpoint of an s3:// backup store, as the AWS SDKs take it "
+                                    "(unset: AWS; credentials come from the SDK's usual chain)")
+    pitr_snapshot_s: float = _setting(600.0, "DYNAMOLOG_PITR_SNAPSHOT_S",
+                                      "with point-in-time recovery on, how often each partition's state is "
+                                      "copied to the backup store (a restore replays the log after the "
+                                      "newest copy at or before its time)")
+    pitr_settle_ms: int = _setting(1000, "DYNAMOLOG_PITR_SETTLE_MS",
+                                   "LatestRestorableDateTime trails the clock by this much: every write "
+                                   "stamped at or before it has reached its log")
     # -- indexer ---------------------------------------------------------------------------
     indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
                                       "interval between the indexer's log lines of counters and delays")

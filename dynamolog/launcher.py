@@ -14,8 +14,10 @@ Everything lives under one data directory::
 Data survives ``down`` then ``up`` with the same data directory: the logs are in Kafka, the
 views in RocksDB, and the metadata in compacted topics.
 
-Processes: the storage nodes ``storage-n<i>``, the router, and the auto-admin and the indexer
-twice each (``admin`` / ``admin-2``, ``indexer`` / ``indexer-2``): fenced singletons, one
+Processes: the storage nodes ``storage-n<i>``, the router, and the auto-admin, the indexer and
+the backup service twice each (``admin`` / ``admin-2``, ``indexer`` / ``indexer-2``,
+``backup`` / ``backup-2``; backups go to ``DATA/backups`` unless ``DYNAMOLOG_BACKUP_STORE`` names
+another store): fenced singletons, one
 active and one on standby (dynamolog/singleton.py). Brokers and storage nodes are spread over
 the availability zones ``a``, ``b``, ``c`` round robin (broker i and storage node i share a
 zone), so that one zone's loss takes at most one replica of every partition.
@@ -46,7 +48,7 @@ STATE_FILE = "system.json"
 #: the availability zones that brokers and storage nodes are spread over, round robin
 ZONES = ("a", "b", "c")
 #: the services that run as fenced singletons, each started this many times (active + standby)
-SINGLETONS = ("admin", "indexer")
+SINGLETONS = ("admin", "indexer", "backup")
 SINGLETON_PROCESSES = 2
 #: the election groups' session timeout on a Kafka cluster that ``up`` starts (its brokers
 #: accept down to 1 s): how soon a standby notices that the active died
@@ -254,6 +256,7 @@ class System:
         env.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DYNAMOLOG_NAMESPACE": spec.namespace,
                     "DYNAMOLOG_REGION": spec.region, "PYTHONUNBUFFERED": "1",
                     systemkey.ENV: str(key_path)})
+        env.setdefault("DYNAMOLOG_DATA_DIR", str(self.data_dir))  # the default backup store is DATA/backups
         if kafka_managed:
             env.setdefault("DYNAMOLOG_ELECTION_SESSION_MS", str(ELECTION_SESSION_MS_LOCAL))
         env.update(spec.extra_env)

@@ -32,6 +32,8 @@ Listener = Callable[[str, Any | None], None]
 #: key of the auto-admin's NodeInfo in ``dyn.nodes`` (its catalog writer's RPC address); no
 #: storage node id can start with ``#``, so it is never taken for a storage node
 ADMIN_KEY = "#admin"
+#: the key in ``<ns>.nodes`` of the active backup service's RPC address (services/backup)
+BACKUP_KEY = "#backup"
 
 
 async def ensure_metadata_topics(settings: Settings) -> None:
@@ -183,7 +185,7 @@ class Metadata:
             settings, settings.partitions_topic, _decode_partition
         )
         self.nodes: TopicView[NodeInfo] = TopicView(settings, settings.nodes_topic, _decode_node,
-                                                          reserved=frozenset([ADMIN_KEY]))
+                                                          reserved=frozenset([ADMIN_KEY, BACKUP_KEY]))
 
     async def start(self) -> None:
         await asyncio.gather(self.catalog.start(), self.partitions.start(), self.nodes.start())

@@ -167,6 +167,9 @@ class Provisioner:
             current = self.metadata.catalog.items.get(table.table_name)
             if current is None or current.table_id != table.table_id or current.status != "CREATING":
                 return
+            if current.restoring:  # the backup service loads it, then publishes it ACTIVE
+                log.info("table %s provisioned for a restore; it stays CREATING while it is loaded", table.table_name)
+                return
             await self.writer.put_table(replace(current, status="ACTIVE"))
         log.info("table %s ACTIVE after %.0f ms (%d partitions; topics %.0f ms, opening %.0f ms)", table.table_name,
                  (time.monotonic() - t0) * 1000, n, (t_topics - t0) * 1000, (time.monotonic() - t_topics) * 1000)

@@ -20,6 +20,7 @@ import orjson
 from dynamolog import __version__, errors
 from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
+from dynamolog.backup_client import BackupClient
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
@@ -27,6 +28,7 @@ from dynamolog.routing import Routing
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
+from .backups import Backups
 from .batch import Batch
 from .control import request_host
 from .http import HttpLimits, HttpServer
@@ -93,6 +95,18 @@ class Router:
             "UpdateTimeToLive": TimeToLive(self.tables).update_time_to_live,
             "DescribeTimeToLive": TimeToLive(self.tables).describe_time_to_live,
         }
+        self.backup_client = BackupClient(self.metadata)
+        backups = Backups(settings, self.tables, self.backup_client)
+        self.operations.update({
+            "CreateBackup": backups.create_backup,
+            "DescribeBackup": backups.describe_backup,
+            "ListBackups": backups.list_backups,
+            "DeleteBackup": backups.delete_backup,
+            "RestoreTableFromBackup": backups.restore_table_from_backup,
+            "UpdateContinuousBackups": backups.update_continuous_backups,
+            "DescribeContinuousBackups": backups.describe_continuous_backups,
+            "RestoreTableToPointInTime": backups.restore_table_to_point_in_time,
+        })
         self.streams = Streams(settings, self.tables)
         #: DynamoDB Streams (``DynamoDBStreams_20120810.*``), on the same endpoint
         self.stream_operations: dict[str, Operation] = {
@@ -115,6 +129,7 @@ class Router:
         await self.routing.close()
         await self.streams.close()
         await self.catalog.close()
+        await self.backup_client.close()
         await self.metadata.close()
         await self.txnlog.close()
         await self.auth.close()

@@ -20,6 +20,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from dynamolog import errors
 from dynamolog.catalog import (
     ACCOUNT,
@@ -89,6 +91,8 @@ def describe(table: TableDefinition, region: str) -> dict[str, Any]:
         "DeletionProtectionEnabled": False,
     }
     desc.update(describe_stream_fields(table, region))
+    if table.restore_summary:  # a restored table (services/router/backups.py); "_" keys are internal
+        desc["RestoreSummary"] = {k: v for k, v in orjson.loads(table.restore_summary).items() if k[:1] != "_"}
     if table.global_indexes:
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
     if table.local_indexes:

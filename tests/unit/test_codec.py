@@ -146,6 +146,36 @@ def test_table_written_by_an_earlier_schema_version_still_decodes() -> None:
         **STREAM_TTL_DEFAULTS}
 
 
+def test_table_v5_bytes_decode_with_the_backup_fields_defaults() -> None:
+    # Tables written before point-in-time recovery and restores (v5) must decode: recovery off,
+    # not restoring.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    v5 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v5.avsc").read_text()))
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        "stream_enabled": False, "stream_view_type": None, "stream_label": None, "stream_created_ms": None,
+        "stream_disabled_ms": None, "ttl_attribute": None, "global_indexes": [], "local_indexes": [],
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v5, d)
+    decoded = decode_table(buf.getvalue())
+    assert decoded == d | STREAM_TTL_DEFAULTS | {k: v for k, v in d.items() if k in STREAM_TTL_DEFAULTS}
+    assert (decoded["pitr_enabled"], decoded["restoring"], decoded["restore_summary"]) == (False, False, None)
+    new = d | {"pitr_enabled": True, "pitr_recovery_days": 7, "pitr_enabled_ms": 5, "restoring": True,
+               "restore_summary": "{}"}
+    assert decode_table(encode_table(new)) == new
+
+
 def test_log_record_v1_bytes_decode_and_transaction_records_round_trip() -> None:
     # LogRecord v1 (before transactions) must decode, with the transaction fields' defaults.
     import io
@@ -204,7 +234,9 @@ def test_txn_state_round_trip() -> None:
 
 STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
                        "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None,
-                       "global_indexes": [], "local_indexes": []}
+                       "global_indexes": [], "local_indexes": [],
+                       "pitr_enabled": False, "pitr_recovery_days": 35, "pitr_enabled_ms": None,
+                       "restoring": False, "restore_summary": None}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:

@@ -1,0 +1,73 @@
+"""Handing backup work to the backup service (services/backup) over the internal RPC.
+
+A router validates a backup request completely, then calls the active backup service, whose
+address is in ``<ns>.nodes`` under :data:`BACKUP_KEY` (it publishes it when elected).  A call
+that cannot reach it looks the address up again and retries for up to ``wait_s`` (a standby
+takes over within the election's session timeout), then fails with a retriable
+InternalServerError.  Errors the service answers (BackupNotFoundException, ...) pass through
+unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from . import errors
+from .metadata import BACKUP_KEY, Metadata
+from .rpc import RequestLost, RequestTimeout, RpcClient
+
+__all__ = ["BACKUP_KEY", "BackupClient"]
+
+log = logging.getLogger(__name__)
+
+#: how long a call waits for a backup service it cannot reach
+WAIT_S = 30.0
+
+
+class BackupClient:
+    """Calls the active backup service."""
+
+    def __init__(self, metadata: Metadata, *, wait_s: float = WAIT_S) -> None:
+        self.metadata = metadata
+        self.wait_s = wait_s
+        self._client: RpcClient | None = None
+        self._old: list[RpcClient] = []
+
+    def _service(self) -> RpcClient:
+        node = self.metadata.nodes.reserved.get(BACKUP_KEY)
+        if node is None:
+            raise ConnectionError("no backup service has published its address")
+        host, port = node.host_port()
+        c = self._client
+        if c is None or (c.host, c.port) != (host, port):
+            if c is not None:
+                self._old.append(c)
+            c = self._client = RpcClient(host, port, connect_timeout_s=1.0)
+        return c
+
+    async def call(self, op: str, *, retry_lost: bool = True, timeout_s: float = 60.0, **args: Any) -> Any:
+        """``op`` on the backup service.  ``retry_lost``: send again when the answer was lost
+        (only for requests that are safe to repeat)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._service().call(op, timeout_s=timeout_s, **args)
+            except (RequestLost, RequestTimeout) as e:
+                if not retry_lost:
+                    raise errors.internal("The backup service did not answer; retry the request") from e
+                reason = repr(e)
+            except (ConnectionError, TimeoutError) as e:
+                reason = str(e) or type(e).__name__
+            if loop.time() >= deadline:
+                log.warning("backup client: %s not answered after %d attempts: %s", op, attempt, reason)
+                raise errors.internal("The backup service is unavailable; retry the request")
+            await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+
+    async def close(self) -> None:
+        for c in [*self._old, *([self._client] if self._client else [])]:
+            await c.close()

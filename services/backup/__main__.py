@@ -1,0 +1,49 @@
+"""``python -m services.backup``: run the backup service (backups, restores, recovery snapshots)."""
+
+from __future__ import annotations
+
+import argparse
+
+from dynamolog.service import add_common_args, settings_from
+from dynamolog.singleton import run_singleton
+
+from .service import BackupService
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.backup",
+        description="Take on-demand backups (each partition's snapshot at an offset plus its log up to the "
+        "backup's cut, with a manifest), restore them and points in time into new tables, and, for tables "
+        "with point-in-time recovery on, copy each partition's state to the backup store periodically. "
+        "Backups live in an object store: a directory (default DATA/backups) or s3://bucket/prefix on any "
+        "S3-compatible endpoint. Routers hand it their validated requests over the internal RPC. Runs as a "
+        "singleton: start several and one is active (dynamolog/singleton.py). Usually started (twice) by "
+        "`dynamolog up`. Example: python -m services.backup --store s3://my-bucket/dynamolog "
+        "--s3-endpoint-url http://127.0.0.1:9000",
+    )
+    add_common_args(parser)
+    parser.add_argument("--store", default=None,
+                        help="where backups live: a directory, file:///path or s3://bucket/prefix "
+                        "(default: $DYNAMOLOG_BACKUP_STORE, else DATA/backups)")
+    parser.add_argument("--s3-endpoint-url", default=None,
+                        help="the S3 API endpoint of an s3:// store (default: $AWS_ENDPOINT_URL_S3, else AWS)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address its internal RPC listens on and routers reach it at (published in the nodes topic)")
+    parser.add_argument("--port", type=int, default=0, help="its internal RPC port (0: any free port)")
+    args = parser.parse_args()
+    settings = settings_from(args, backup_store=args.store, s3_endpoint_url=args.s3_endpoint_url)
+
+    async def start() -> BackupService:
+        service = BackupService(settings, rpc_host=args.host, rpc_port=args.port)
+        await service.start()
+        return service
+
+    async def stop(service: BackupService) -> None:
+        await service.close()
+
+    run_singleton("backup", args, settings, start, stop)
+
+
+if __name__ == "__main__":
+    main()

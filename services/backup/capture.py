@@ -1,0 +1,175 @@
+"""Copying a partition to the store: its B-tree scan at a snapshot offset, and its log.
+
+``open_snapshots`` asks one replica of each partition for a RocksDB checkpoint (the storage
+node's ``snapshot_open``, the message repair uses): the snapshot holds the fold of the log up to
+its offset.  ``copy_snapshot`` pages it (``snapshot_page``, 1 MB pages, paced on the node) and
+writes the items in chunks; ``copy_log`` reads the log with ``read_committed`` from one offset to
+another and writes the records as they are.  Neither writes through a partition's leader, so a
+backup takes no capacity and never holds up a write.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dynamolog import codec
+from dynamolog.catalog import PartitionInfo
+from dynamolog.config import Settings
+from dynamolog.fencing import ORIGIN, Term
+from dynamolog.routing import Routing
+from dynamolog.rpc import RpcClient
+
+from .layout import ChunkWriter, item_line, log_line
+from .store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+#: the replica key space of items and the key of the term (services/storage/replica.py)
+_ITEM_SPACE = b"d"
+_TERM_KEY = b"f:term"
+
+
+@dataclass
+class OpenSnapshot:
+    """A snapshot held open on a storage node."""
+
+    part: PartitionInfo
+    node: str
+    client: RpcClient
+    sid: str
+    offset: int
+
+
+async def open_snapshot(routing: Routing, part: PartitionInfo) -> OpenSnapshot:
+    """A snapshot of one replica of ``part`` (the leader first, then the others)."""
+    last: Exception | None = None
+    for node in dict.fromkeys([*([part.leader] if part.leader else []), *part.replicas]):
+        try:
+            client = routing.client(node)
+            snap = await client.call("snapshot_open", pid=part.partition_id, timeout_s=30)
+            return OpenSnapshot(part, node, client, str(snap["sid"]), int(snap["offset"]))
+        except Exception as e:  # noqa: BLE001 - try the next replica
+            last = e
+            log.info("backup: no snapshot of %s from %s: %r", part.partition_id, node, e)
+    raise RuntimeError(f"no replica of partition {part.partition_id} could open a snapshot: {last!r}")
+
+
+async def close_snapshot(snap: OpenSnapshot) -> None:
+    try:
+        await snap.client.call("snapshot_close", sid=snap.sid, timeout_s=5)
+    except Exception as e:  # noqa: BLE001 - it expires on the node after 10 minutes anyway
+        log.info("backup: closing snapshot %s failed: %r", snap.sid, e)
+
+
+async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
+                        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write the snapshot's items under ``prefix`` (``snapshot-NNNNN.gz``); returns its manifest
+    part: ``offset``, ``term``, ``chunks``, ``items``, ``bytes``."""
+    writer = ChunkWriter()
+    chunks: list[str] = []
+    term: Term = ORIGIN
+
+    async def put(data: bytes | None) -> None:
+        if data is not None:
+            name = f"{prefix}snapshot-{len(chunks):05d}.gz"
+            await store.put(name, data)
+            chunks.append(name)
+
+    after: str | None = None
+    while True:
+        page = await snap.client.call("snapshot_page", sid=snap.sid, after=after, timeout_s=120)
+        entries = page["entries"]
+        for k64, v64 in entries:
+            k = base64.b64decode(k64)
+            if k[:1] == _ITEM_SPACE:
+                await put(writer.add(item_line(k[1:], base64.b64decode(v64))))
+            elif k == _TERM_KEY:
+                term = Term.decode(base64.b64decode(v64).decode()) or ORIGIN
+        if progress is not None:
+            progress(len(entries))
+        if page["done"] or not entries:
+            break
+        after = entries[-1][0]
+    await put(writer.flush())
+    return {"offset": snap.offset, "term": term.encode(), "chunks": chunks, "items": writer.lines,
+            "bytes": writer.bytes}
+
+
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """The last stable offset of each log now (everything acknowledged is below it)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, 0) for t in topics]
+        ends = await consumer.end_offsets(tps)
+        return {tp.topic: int(ends[tp]) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def read_log(settings: Settings, topic: str, start: int, end: int,
+                   on_record: Callable[[int, bytes], None]) -> int:
+    """Call ``on_record(offset, value)`` for every record of ``topic`` in ``[start, end)``, in
+    order; returns how many."""
+    if end <= start:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed", max_partition_fetch_bytes=8 * 1024 * 1024,
+                                fetch_max_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    n = 0
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        idle = 0
+        while await consumer.position(tp) < end:
+            batches = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
+            records = batches.get(tp, [])
+            idle = 0 if records else idle + 1
+            if idle > 120:
+                raise TimeoutError(f"{topic}: no records between {await consumer.position(tp)} and {end} for 60 s")
+            for rec in records:
+                if rec.offset >= end:
+                    return n
+                assert rec.value is not None, f"{topic}@{rec.offset}: a log record without a value"
+                on_record(rec.offset, rec.value)
+                n += 1
+        return n
+    finally:
+        await consumer.stop()
+
+
+async def copy_log(settings: Settings, topic: str, start: int, end: int, store: ObjectStore,
+                   prefix: str) -> dict[str, Any]:
+    """Write the log's records in ``[start, end)`` under ``prefix`` (``log-NNNNN.gz``); returns
+    its manifest part: ``start``, ``end``, ``chunks``, ``records``, ``bytes``, ``max_ts``."""
+    writer = ChunkWriter()
+    ready: list[bytes] = []
+    max_ts = -1
+
+    def on_record(offset: int, value: bytes) -> None:
+        nonlocal max_ts
+        max_ts = max(max_ts, int(codec.decode_log_record(value)["timestamp_ms"]))
+        chunk = writer.add(log_line(offset, value))
+        if chunk is not None:
+            ready.append(chunk)
+
+    await read_log(settings, topic, start, end, on_record)
+    last = writer.flush()
+    if last is not None:
+        ready.append(last)
+    chunks = []
+    for i, data in enumerate(ready):
+        name = f"{prefix}log-{i:05d}.gz"
+        await store.put(name, data)
+        chunks.append(name)
+    return {"start": start, "end": end, "chunks": chunks, "records": writer.lines, "bytes": writer.bytes,
+            "max_ts": max_ts}

@@ -1,0 +1,544 @@
+"""The backup service: on-demand backups, restores and point-in-time recovery snapshots.
+
+Routers validate every request (DynamoDB's errors, before any I/O) and hand the work over on the
+internal RPC (:mod:`dynamolog.backup_client`); this service publishes its address in
+``<ns>.nodes`` under ``#backup`` when it becomes active (a fenced singleton, as the indexer).
+
+- **CreateBackup** (``backup_create``): a snapshot is opened on one replica of every partition
+  (the storage node's ``snapshot_open``), *then* each log's end offset is read: that offset is the
+  backup's cut, and every write acknowledged before the request is below it.  The manifest is
+  written CREATING with the cuts, the answer goes back, and a task copies each snapshot and the
+  log from the snapshot's offset to the cut (services/backup/capture.py), then writes the manifest
+  AVAILABLE.  A service that starts and finds a CREATING manifest copies the backup again from
+  the log alone (partition logs are kept forever), to the same cuts.
+- **Restore** (``restore_start``): the router has created the target table through the
+  auto-admin with ``restoring`` set (it stays CREATING); this service folds each source partition
+  (services/backup/fold.py) and writes the items through the new table's leaders, then publishes
+  the table ACTIVE.  It resumes, at start, every table still ``restoring``.
+- **Point-in-time recovery**: for every table with recovery on, every ``Settings.pitr_snapshot_s``
+  each partition's snapshot goes to ``pitr/<table id>/<partition>/<offset>/`` with the greatest
+  record timestamp below its offset; a restore to a time starts from the newest snapshot whose
+  records are all at or before that time and replays the log after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from dynamolog import codec, errors
+from dynamolog.backup_client import BACKUP_KEY
+from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition, table_arn
+from dynamolog.catalog_client import CatalogClient
+from dynamolog.config import Settings
+from dynamolog.fencing import ORIGIN, Term
+from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.routing import Routing
+from dynamolog.rpc import RpcServer
+
+from . import layout
+from .capture import close_snapshot, copy_log, copy_snapshot, end_offsets, open_snapshot, read_log
+from .fold import PartitionFold
+from .store import ObjectStore, StoreError, open_store
+
+log = logging.getLogger(__name__)
+
+#: items per write request to a restored table's leader, and such requests in flight at once
+RESTORE_WRITES_PER_REQUEST = 200
+RESTORE_REQUESTS_IN_FLIGHT = 8
+
+
+def backup_not_found(arn: str) -> errors.ApiError:
+    return errors.ApiError("BackupNotFoundException", f"Backup not found: {arn}")
+
+
+def backup_in_use(arn: str, why: str) -> errors.ApiError:
+    return errors.ApiError("BackupInUseException", f"Backup is being {why}: {arn}")
+
+
+def describe_backup(m: dict[str, Any], region: str) -> dict[str, Any]:
+    """DynamoDB's BackupDescription of a manifest."""
+    table = TableDefinition.from_record(m["table"])
+    details = _details(m)
+    source: dict[str, Any] = {
+        "TableName": table.table_name, "TableId": table.table_id, "TableArn": table_arn(region, table.table_name),
+        "TableSizeBytes": int(m.get("table_bytes", 0)), "ItemCount": int(m.get("item_count", 0)),
+        "KeySchema": [{"AttributeName": k.attribute_name, "KeyType": k.key_type} for k in table.key_schema],
+        "TableCreationDateTime": table.created_at_ms / 1000.0,
+        "ProvisionedThroughput": {"ReadCapacityUnits": table.read_capacity_units,
+                                  "WriteCapacityUnits": table.write_capacity_units},
+        "BillingMode": table.billing_mode,
+    }
+    features: dict[str, Any] = {}
+    hash_key = table.key_names()[0]
+    if table.global_indexes:
+        features["GlobalSecondaryIndexes"] = [{
+            "IndexName": i.index_name,
+            "KeySchema": [{"AttributeName": i.hash_key, "KeyType": "HASH"}]
+            + ([{"AttributeName": i.range_key, "KeyType": "RANGE"}] if i.range_key else []),
+            "Projection": _projection(i.projection_type, i.non_key_attributes),
+            "ProvisionedThroughput": {"ReadCapacityUnits": i.read_capacity_units,
+                                      "WriteCapacityUnits": i.write_capacity_units},
+        } for i in table.global_indexes]
+    if table.local_indexes:
+        features["LocalSecondaryIndexes"] = [{
+            "IndexName": i.index_name,
+            "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                          {"AttributeName": i.range_key, "KeyType": "RANGE"}],
+            "Projection": _projection(i.projection_type, i.non_key_attributes),
+        } for i in table.local_indexes]
+    if table.stream_enabled:
+        features["StreamDescription"] = {"StreamEnabled": True, "StreamViewType": table.stream_view_type}
+    if table.ttl_attribute:
+        features["TimeToLiveDescription"] = {"TimeToLiveStatus": "ENABLED", "AttributeName": table.ttl_attribute}
+    return {"BackupDetails": details, "SourceTableDetails": source, "SourceTableFeatureDetails": features}
+
+
+def _projection(kind: str, non_key: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"ProjectionType": kind}
+    if non_key:
+        out["NonKeyAttributes"] = list(non_key)
+    return out
+
+
+def _details(m: dict[str, Any]) -> dict[str, Any]:
+    return {"BackupArn": m["backup_arn"], "BackupName": m["name"], "BackupSizeBytes": int(m.get("size_bytes", 0)),
+            "BackupStatus": m["status"], "BackupType": m.get("type", "USER"),
+            "BackupCreationDateTime": m["created_ms"] / 1000.0}
+
+
+def summary(m: dict[str, Any], region: str) -> dict[str, Any]:
+    """ListBackups' BackupSummary of a manifest."""
+    table = TableDefinition.from_record(m["table"])
+    return {"TableName": table.table_name, "TableId": table.table_id,
+            "TableArn": table_arn(region, table.table_name), "BackupArn": m["backup_arn"],
+            "BackupName": m["name"], "BackupCreationDateTime": m["created_ms"] / 1000.0,
+            "BackupStatus": m["status"], "BackupType": m.get("type", "USER"),
+            "BackupSizeBytes": int(m.get("size_bytes", 0))}
+
+
+class BackupService:
+    """One active backup service process (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, rpc_host: str = "127.0.0.1", rpc_port: int = 0,
+                 store: ObjectStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.backup_store, settings)
+        self.metadata = Metadata(settings)
+        self.writer = MetadataWriter(settings)
+        self.catalog = CatalogClient(self.metadata)
+        self.routing = Routing(self.metadata)
+        self.rpc = RpcServer(self.handle, rpc_host, rpc_port)
+        self.rpc_host = rpc_host
+        self.handlers = {
+            "backup_create": self._rpc_create,
+            "backup_describe": self._rpc_describe,
+            "backup_list": self._rpc_list,
+            "backup_delete": self._rpc_delete,
+            "restore_start": self._rpc_restore_start,
+            "status": self._rpc_status,
+        }
+        #: backup id -> manifest, every backup in the store
+        self.backups: dict[str, dict[str, Any]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pitr_task: asyncio.Task[None] | None = None
+        #: table id -> when its partitions were last copied for recovery (monotonic)
+        self._pitr_last: dict[str, float] = {}
+        #: what it did, for status and tests
+        self.restored_items = 0
+
+    # -- life cycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await ensure_metadata_topics(self.settings)
+        await self.metadata.start()
+        await self.writer.start()
+        try:
+            await self.store.check()
+            await self._load_backups()
+        except StoreError as e:  # the service runs; each request says what is wrong
+            log.error("backup: %s", e)
+        await self.rpc.start()
+        for bid, m in self.backups.items():
+            if m["status"] == "CREATING":
+                log.info("backup %s was being created; copying it again from the logs", bid)
+                self._spawn(f"backup:{bid}", self._finish_backup(m, {}))
+        self.metadata.catalog.listen(self._on_table)
+        for name, table in list(self.metadata.catalog.items.items()):
+            self._on_table(name, table)
+        self._pitr_task = asyncio.ensure_future(self._pitr_loop())
+        await self.writer.put_node(NodeInfo(node_id=BACKUP_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
+                                            pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
+        log.info("backup service on %s:%d, store %s (%d backups)", self.rpc_host, self.rpc.port, self.store.url,
+                 len(self.backups))
+
+    async def close(self) -> None:
+        await self.rpc.close()
+        tasks = [*self._tasks.values(), *([self._pitr_task] if self._pitr_task else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.routing.close()
+        await self.catalog.close()
+        await self.metadata.close()
+        await self.writer.close()
+
+    def _spawn(self, name: str, coro: Any) -> None:
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            coro.close()
+            return
+        task = asyncio.ensure_future(coro)
+        self._tasks[name] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._tasks.get(name) is t:
+                self._tasks.pop(name, None)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("backup: %s failed: %r", name, t.exception(), exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _load_backups(self) -> None:
+        for key in await self.store.keys("backups/"):
+            if key.endswith("/manifest.json"):
+                try:
+                    m = layout.loads(await self.store.get(key))
+                except (KeyError, ValueError) as e:
+                    log.warning("backup: skipping %s: %s", key, e)
+                    continue
+                self.backups[m["backup_id"]] = m
+
+    # -- RPC -----------------------------------------------------------------------------------
+    async def handle(self, req: dict[str, Any]) -> Any:
+        handler = self.handlers.get(req["op"])
+        if handler is None:
+            raise errors.validation(f"unknown internal operation {req['op']!r}")
+        try:
+            return await handler(req)
+        except StoreError as e:
+            raise errors.internal(f"The backup store cannot be used: {e}") from None
+
+    async def _rpc_status(self, req: dict[str, Any]) -> Any:
+        return {"backups": len(self.backups), "tasks": sorted(self._tasks), "restored_items": self.restored_items}
+
+    async def _rpc_create(self, req: dict[str, Any]) -> Any:
+        table = TableDefinition.from_record(req["table"])
+        now_ms = int(time.time() * 1000)
+        backup_id = f"{now_ms:014d}-{uuid.uuid4().hex[:8]}"
+        parts = self.metadata.table_partitions(table.table_id)
+        snaps = []
+        try:
+            for part in parts:
+                snaps.append(await open_snapshot(self.routing, part))
+            # the cut: read after every snapshot was opened, so each snapshot is at or below it
+            cuts = await end_offsets(self.settings, [p.log_topic for p in parts])
+        except Exception as e:  # noqa: BLE001 - the request fails whole; nothing was written
+            for s in snaps:
+                await close_snapshot(s)
+            log.warning("backup of %s could not start: %r", table.table_name, e)
+            raise errors.internal("The table's partitions could not be read; retry the request") from None
+        m: dict[str, Any] = {
+            "format": layout.FORMAT, "backup_id": backup_id,
+            "backup_arn": layout.backup_arn(table_arn(self.settings.region, table.table_name), backup_id),
+            "name": req["name"], "type": "USER", "status": "CREATING", "created_ms": now_ms,
+            "table": table.to_record(),
+            "parts": {p.partition_id: {"topic": p.log_topic, "cut": cuts[p.log_topic]} for p in parts},
+        }
+        try:
+            await self.store.put(layout.backup_manifest_key(backup_id), layout.dumps(m))
+        except Exception:
+            for s in snaps:
+                await close_snapshot(s)
+            raise
+        self.backups[backup_id] = m
+        self._spawn(f"backup:{backup_id}", self._finish_backup(m, {s.part.partition_id: s for s in snaps}))
+        log.info("backup %s of %s: cut at %s", backup_id, table.table_name,
+                 {pid: p["cut"] for pid, p in m["parts"].items()})
+        return {"BackupDetails": _details(m)}
+
+    async def _finish_backup(self, m: dict[str, Any], snaps: dict[str, Any]) -> None:
+        """Copy every partition's snapshot and log up to its cut, then mark the backup AVAILABLE."""
+        t0 = time.monotonic()
+        prefix = layout.backup_prefix(m["backup_id"])
+        try:
+            size = items = 0
+            for pid, part in m["parts"].items():
+                snap = snaps.pop(pid, None)
+                start = 0
+                part["snapshot"] = None
+                if snap is not None and snap.offset <= part["cut"]:
+                    part["snapshot"] = await copy_snapshot(snap, self.store, f"{prefix}{pid}/")
+                    start = snap.offset
+                    size += part["snapshot"]["bytes"]
+                    items += part["snapshot"]["items"]
+                if snap is not None:
+                    await close_snapshot(snap)
+                part["log"] = await copy_log(self.settings, part["topic"], start, part["cut"], self.store,
+                                             f"{prefix}{pid}/")
+                size += part["log"]["bytes"]
+        finally:
+            for snap in snaps.values():
+                await close_snapshot(snap)
+        m.update(status="AVAILABLE", size_bytes=size, item_count=items, table_bytes=size,
+                 available_ms=int(time.time() * 1000))
+        await self.store.put(layout.backup_manifest_key(m["backup_id"]), layout.dumps(m))
+        log.info("backup %s AVAILABLE: %d bytes, %d snapshot items, in %.2f s", m["backup_id"], size, items,
+                 time.monotonic() - t0)
+
+    def _backup(self, arn: Any) -> dict[str, Any]:
+        bid = layout.backup_id_of(arn) if isinstance(arn, str) else None
+        m = self.backups.get(bid or "")
+        if m is None or m["backup_arn"] != arn:
+            raise backup_not_found(str(arn))
+        return m
+
+    async def _rpc_describe(self, req: dict[str, Any]) -> Any:
+        m = self._backup(req["arn"])
+        out = describe_backup(m, self.settings.region)
+        if req.get("source"):
+            out["table"] = m["table"]  # the router builds a restore's target from it
+        return out
+
+    async def _rpc_list(self, req: dict[str, Any]) -> Any:
+        table_name = req.get("table_name")
+        lo, hi = req.get("lo_ms"), req.get("hi_ms")
+        kind = req.get("type") or "USER"
+        ms = sorted(self.backups.values(), key=lambda m: (m["created_ms"], m["backup_id"]))
+        out = []
+        for m in ms:
+            if table_name is not None and m["table"]["table_name"] != table_name:
+                continue
+            if (lo is not None and m["created_ms"] < lo) or (hi is not None and m["created_ms"] > hi):
+                continue
+            if kind != "ALL" and m.get("type", "USER") != kind:
+                continue
+            out.append(m)
+        start = req.get("start_arn")
+        if start is not None:
+            ids = [m["backup_arn"] for m in out]
+            out = out[ids.index(start) + 1:] if start in ids else [m for m in out if m["backup_arn"] > start]
+        limit = int(req.get("limit") or 100)
+        answer: dict[str, Any] = {"BackupSummaries": [summary(m, self.settings.region) for m in out[:limit]]}
+        if len(out) > limit:
+            answer["LastEvaluatedBackupArn"] = out[limit - 1]["backup_arn"]
+        return answer
+
+    def _restores_from(self, backup_id: str) -> list[str]:
+        """Tables being restored from this backup now."""
+        out = []
+        for name, t in self.metadata.catalog.items.items():
+            if t.restoring and t.restore_summary:
+                src = orjson.loads(t.restore_summary).get("_source", {})
+                if src.get("backup_id") == backup_id:
+                    out.append(name)
+        return out
+
+    async def _rpc_delete(self, req: dict[str, Any]) -> Any:
+        m = self._backup(req["arn"])
+        if m["status"] == "CREATING":
+            raise backup_in_use(m["backup_arn"], "created")
+        if self._restores_from(m["backup_id"]):
+            raise backup_in_use(m["backup_arn"], "restored to a table")
+        prefix = layout.backup_prefix(m["backup_id"])
+        keys = await self.store.keys(prefix)
+        manifest = layout.backup_manifest_key(m["backup_id"])
+        # the chunks first, the manifest last: a crash in between leaves a backup that lists
+        # chunks it no longer has, never chunks no manifest lists; DeleteBackup again finishes it
+        await self.store.delete([k for k in keys if k != manifest])
+        await self.store.delete([manifest])
+        self.backups.pop(m["backup_id"], None)
+        out = describe_backup(m, self.settings.region)
+        out["BackupDetails"]["BackupStatus"] = "DELETED"
+        return out
+
+    async def _rpc_restore_start(self, req: dict[str, Any]) -> Any:
+        table = self.metadata.catalog.items.get(req["table"])
+        if table is None or not table.restoring:
+            await self.metadata.catalog.wait_until(
+                lambda: getattr(self.metadata.catalog.items.get(req["table"]), "restoring", False), 10.0)
+            table = self.metadata.catalog.items.get(req["table"])
+        if table is not None and table.restoring:
+            self._spawn(f"restore:{table.table_name}", self._restore(table))
+        return {}
+
+    # -- restores -------------------------------------------------------------------------------
+    def _on_table(self, name: str, table: TableDefinition | None) -> None:
+        if table is not None and table.restoring and table.status == "CREATING":
+            self._spawn(f"restore:{name}", self._restore(table))
+
+    async def _restore(self, table: TableDefinition) -> None:
+        t0 = time.monotonic()
+        src: dict[str, Any] = orjson.loads(table.restore_summary or "{}").get("_source", {})
+        parts = await self._wait_partitions(table)
+        loaded = 0
+        if "backup_id" in src:
+            m = self.backups.get(src["backup_id"])
+            if m is None:
+                raise RuntimeError(f"restore of {table.table_name}: backup {src['backup_id']} is gone")
+            for part in m["parts"].values():
+                fold = await self._fold_backup_part(part)
+                loaded += await self._write_items(table, parts, fold.items)
+        else:
+            loaded = await self._restore_to_time(table, parts, src)
+
+        def publish(current: TableDefinition | None) -> TableDefinition | None:
+            if current is None or current.table_id != table.table_id or not current.restoring:
+                return None
+            done = orjson.loads(current.restore_summary or "{}")
+            done["RestoreInProgress"] = False
+            return replace(current, status="ACTIVE", restoring=False, restore_summary=orjson.dumps(done).decode())
+
+        await self.catalog.change(table.table_name, publish)
+        self.restored_items += loaded
+        log.info("restore of %s ACTIVE: %d items in %.2f s", table.table_name, loaded, time.monotonic() - t0)
+
+    async def _wait_partitions(self, table: TableDefinition) -> list[PartitionInfo]:
+        """The new table's partitions once the auto-admin has published and opened them."""
+        deadline = time.monotonic() + 300
+        while True:
+            parts = self.metadata.table_partitions(table.table_id)
+            if len(parts) == len(table.partition_ids) and all(p.state == "ACTIVE" for p in parts):
+                return parts
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"restore of {table.table_name}: its partitions were not provisioned")
+            await asyncio.sleep(0.2)
+
+    async def _fold_backup_part(self, part: dict[str, Any]) -> PartitionFold:
+        snap = part.get("snapshot")
+        fold = PartitionFold(Term.decode(snap["term"]) or ORIGIN if snap else ORIGIN)
+        for name in (snap or {}).get("chunks", []):
+            for line in layout.chunk_lines(await self.store.get(name)):
+                fold.load(*layout.parse_item_line(line))
+        for name in part["log"]["chunks"]:
+            for line in layout.chunk_lines(await self.store.get(name)):
+                offset, value = layout.parse_log_line(line)
+                fold.apply(codec.decode_log_record(value), offset)
+        return fold
+
+    async def _restore_to_time(self, table: TableDefinition, parts: list[PartitionInfo],
+                               src: dict[str, Any]) -> int:
+        until_ms = int(src["until_ms"])
+        # every write stamped at or before until_ms has reached its log once the clock is past
+        # it by the settle time (docs/guarantees.md)
+        wait_s = (until_ms + self.settings.pitr_settle_ms) / 1000 - time.time()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        topics: dict[str, str] = src["topics"]
+        ends = await end_offsets(self.settings, list(topics.values()))
+        loaded = 0
+        for pid, topic in topics.items():
+            fold, start = await self._pitr_base(src["table_id"], pid, until_ms)
+
+            def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
+                fold.apply(codec.decode_log_record(value), offset)
+
+            n = await read_log(self.settings, topic, start, ends[topic], on_record)
+            log.info("restore of %s: partition %s from offset %d, %d records replayed (%d after the time)",
+                     table.table_name, pid, start, n, fold.skipped_late)
+            loaded += await self._write_items(table, parts, fold.items)
+        return loaded
+
+    async def _pitr_base(self, table_id: str, pid: str, until_ms: int) -> tuple[PartitionFold, int]:
+        """The newest recovery snapshot of the partition whose records are all at or before
+        ``until_ms``, loaded, and the offset to replay from (none: offset 0)."""
+        best: dict[str, Any] | None = None
+        for m in await self._pitr_snapshots(table_id, pid):
+            if m["max_ts"] <= until_ms and (best is None or m["offset"] > best["offset"]):
+                best = m
+        if best is None:
+            return PartitionFold(ORIGIN, until_ms), 0
+        fold = PartitionFold(Term.decode(best["term"]) or ORIGIN, until_ms)
+        for name in best["chunks"]:
+            for line in layout.chunk_lines(await self.store.get(name)):
+                fold.load(*layout.parse_item_line(line))
+        return fold, int(best["offset"])
+
+    async def _pitr_snapshots(self, table_id: str, pid: str) -> list[dict[str, Any]]:
+        out = []
+        for key in await self.store.keys(layout.pitr_prefix(table_id, pid)):
+            if key.endswith("/manifest.json"):
+                out.append(layout.loads(await self.store.get(key)))
+        return sorted(out, key=lambda m: int(m["offset"]))
+
+    async def _write_items(self, table: TableDefinition, parts: list[PartitionInfo],
+                           items: dict[bytes, bytes]) -> int:
+        """Put every item into the new table through its partitions' leaders."""
+        by_part: dict[str, list[dict[str, Any]]] = {}
+        for key, raw in items.items():
+            p = self.routing.partition_for_item_key(table, key)
+            by_part.setdefault(p.partition_id, []).append(
+                {"key": base64.b64encode(key).decode(), "kind": "put", "item": orjson.loads(raw), "keyattrs": {}})
+        sem = asyncio.Semaphore(RESTORE_REQUESTS_IN_FLIGHT)
+        info = {p.partition_id: p for p in parts}
+
+        async def send(pid: str, writes: list[dict[str, Any]]) -> None:
+            async with sem:
+                await self.routing.call(table, info[pid], "write_batch", leader=True, writes=writes)
+
+        await asyncio.gather(*(send(pid, ws[i:i + RESTORE_WRITES_PER_REQUEST])
+                               for pid, ws in by_part.items()
+                               for i in range(0, len(ws), RESTORE_WRITES_PER_REQUEST)))
+        return len(items)
+
+    # -- point-in-time recovery snapshots ----------------------------------------------------------
+    async def _pitr_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.settings.pitr_snapshot_s))
+            for table in list(self.metadata.catalog.items.values()):
+                if not table.pitr_enabled or table.status != "ACTIVE":
+                    continue
+                last = self._pitr_last.get(table.table_id)
+                if last is not None and time.monotonic() - last < self.settings.pitr_snapshot_s:
+                    continue
+                self._pitr_last[table.table_id] = time.monotonic()
+                try:
+                    await self.pitr_snapshot(table)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the next round tries again
+                    log.warning("backup: recovery snapshot of %s failed: %r", table.table_name, e)
+
+    async def pitr_snapshot(self, table: TableDefinition) -> None:
+        """Copy each partition's state for point-in-time recovery, and drop copies older than
+        the recovery period needs."""
+        now_ms = int(time.time() * 1000)
+        for part in self.metadata.table_partitions(table.table_id):
+            pid = part.partition_id
+            previous = await self._pitr_snapshots(table.table_id, pid)
+            prev = previous[-1] if previous else None
+            snap = await open_snapshot(self.routing, part)
+            try:
+                if prev is not None and snap.offset <= int(prev["offset"]):
+                    continue
+                prefix = layout.pitr_snapshot_prefix(table.table_id, pid, snap.offset)
+                copied = await copy_snapshot(snap, self.store, prefix)
+            finally:
+                await close_snapshot(snap)
+            # the greatest timestamp below the offset: the previous copy's, and the log since it
+            max_ts = int(prev["max_ts"]) if prev is not None else -1
+            start = int(prev["offset"]) if prev is not None else 0
+
+            def on_record(_offset: int, value: bytes) -> None:
+                nonlocal max_ts
+                max_ts = max(max_ts, int(codec.decode_log_record(value)["timestamp_ms"]))
+
+            await read_log(self.settings, part.log_topic, start, snap.offset, on_record)
+            manifest = {"format": layout.FORMAT, **copied, "max_ts": max_ts, "taken_ms": now_ms}
+            await self.store.put(prefix + "manifest.json", layout.dumps(manifest))
+            # keep every copy taken within the period, and the newest one before it
+            horizon = now_ms - table.pitr_recovery_days * 86_400_000
+            old = [m for m in previous if int(m["taken_ms"]) < horizon]
+            for m in old[:-1]:
+                p = layout.pitr_snapshot_prefix(table.table_id, pid, int(m["offset"]))
+                keys = await self.store.keys(p)
+                await self.store.delete([k for k in keys if not k.endswith("manifest.json")])
+                await self.store.delete([p + "manifest.json"])
+            log.info("backup: recovery snapshot of %s at offset %d (%d items)", pid, snap.offset, copied["items"])

@@ -1,0 +1,246 @@
+"""Backup and restore requests: CreateBackup, DescribeBackup, ListBackups, DeleteBackup,
+RestoreTableFromBackup, UpdateContinuousBackups, DescribeContinuousBackups and
+RestoreTableToPointInTime, parsed in one pass before any I/O (parameter shapes in DynamoDB's
+constraint form, first problem list, then semantics).  The tables they name are looked up by
+the executor (services/router/backups.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from dynamolog import errors
+
+from ..validate import check_enum, constraint_errors, raise_constraints
+
+_BACKUP_NAME = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+BACKUP_TYPES = ("USER", "SYSTEM", "AWS_BACKUP", "ALL")
+BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+
+
+def _arn_errors(field: str, value: Any, *, required: bool = True) -> list[str]:
+    """Constraint messages of a backup ARN parameter (37 to 1024 characters)."""
+    if value is None:
+        return [f"Value null at '{field}' failed to satisfy constraint: Member must not be null"] if required else []
+    if not isinstance(value, str):
+        raise errors.serialization("Unexpected value type in payload")
+    if len(value) < 37:
+        return [f"Value '{value}' at '{field}' failed to satisfy constraint: "
+                "Member must have length greater than or equal to 37"]
+    if len(value) > 1024:
+        return [f"Value '{value}' at '{field}' failed to satisfy constraint: "
+                "Member must have length less than or equal to 1024"]
+    return []
+
+
+def _table_or_arn(p: dict[str, Any], param: str, field: str, *, required: bool = True) -> tuple[list[str], str | None]:
+    """A TableName that may also be the table's ARN (1 to 1024 characters then): problems, value."""
+    name = p.get(param)
+    if name is None:
+        return ([f"Value null at '{field}' failed to satisfy constraint: Member must not be null"]
+                if required else []), None
+    if isinstance(name, str) and name.startswith("arn:"):
+        if len(name) > 1024:
+            return [f"Value '{name}' at '{field}' failed to satisfy constraint: "
+                    "Member must have length less than or equal to 1024"], None
+        return [], name
+    return constraint_errors(field, name), name if isinstance(name, str) else None
+
+
+def _epoch_s(p: dict[str, Any], param: str) -> float | None:
+    v = p.get(param)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise errors.serialization(f"Unexpected value type in payload (field {param})")
+    return float(v)
+
+
+@dataclass(frozen=True)
+class CreateBackup:
+    table: str
+    """The table's name or ARN."""
+    backup_name: str
+
+
+def parse_create_backup(p: dict[str, Any]) -> CreateBackup:
+    problems, table = _table_or_arn(p, "TableName", "tableName")
+    name = p.get("BackupName")
+    if name is None:
+        problems.append("Value null at 'backupName' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(name, str):
+        raise errors.serialization("Unexpected value type in payload")
+    else:
+        if not _BACKUP_NAME.match(name):
+            problems.append(f"Value '{name}' at 'backupName' failed to satisfy constraint: "
+                            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+        if len(name) < 3:
+            problems.append(f"Value '{name}' at 'backupName' failed to satisfy constraint: "
+                            "Member must have length greater than or equal to 3")
+        if len(name) > 255:
+            problems.append(f"Value '{name}' at 'backupName' failed to satisfy constraint: "
+                            "Member must have length less than or equal to 255")
+    raise_constraints(problems)
+    assert table is not None and isinstance(name, str)
+    return CreateBackup(table, name)
+
+
+def parse_backup_arn(p: dict[str, Any]) -> str:
+    """DescribeBackup's and DeleteBackup's BackupArn."""
+    raise_constraints(_arn_errors("backupArn", p.get("BackupArn")))
+    return str(p["BackupArn"])
+
+
+@dataclass(frozen=True)
+class ListBackups:
+    table_name: str | None
+    limit: int
+    lower_ms: int | None
+    upper_ms: int | None
+    backup_type: str
+    start_arn: str | None
+
+
+def parse_list_backups(p: dict[str, Any]) -> ListBackups:
+    problems, table = _table_or_arn(p, "TableName", "tableName", required=False)
+    limit = p.get("Limit", 100)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise errors.serialization("NUMBER_VALUE cannot be converted to Integer")
+    if limit < 1:
+        problems.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: "
+                        "Member must have value greater than or equal to 1")
+    if limit > 100:
+        problems.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: "
+                        "Member must have value less than or equal to 100")
+    check_enum(problems, p, "BackupType", "backupType", BACKUP_TYPES)
+    problems += _arn_errors("exclusiveStartBackupArn", p.get("ExclusiveStartBackupArn"), required=False)
+    raise_constraints(problems)
+    lower, upper = _epoch_s(p, "TimeRangeLowerBound"), _epoch_s(p, "TimeRangeUpperBound")
+    if lower is not None and upper is not None and lower > upper:
+        raise errors.validation("TimeRangeLowerBound must be less than or equal to TimeRangeUpperBound")
+    if isinstance(table, str) and table.startswith("arn:"):
+        table = table.rsplit("/", 1)[-1]
+    return ListBackups(table, limit, None if lower is None else int(lower * 1000),
+                       None if upper is None else int(upper * 1000), str(p.get("BackupType") or "USER"),
+                       p.get("ExclusiveStartBackupArn"))
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a restore may change of the source's definition (None: keep it)."""
+
+    billing_mode: str | None
+    provisioned_throughput: dict[str, Any] | None
+    global_indexes: list[Any] | None
+    local_indexes: list[Any] | None
+
+
+def _parse_overrides(p: dict[str, Any], problems: list[str]) -> Overrides:
+    check_enum(problems, p, "BillingModeOverride", "billingModeOverride", BILLING_MODES)
+    pt = p.get("ProvisionedThroughputOverride")
+    if pt is not None and not isinstance(pt, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    gsi, lsi = p.get("GlobalSecondaryIndexOverride"), p.get("LocalSecondaryIndexOverride")
+    for v in (gsi, lsi):
+        if v is not None and not isinstance(v, list):
+            raise errors.serialization("Unexpected value type in payload")
+    return Overrides(p.get("BillingModeOverride"), pt, gsi, lsi)
+
+
+@dataclass(frozen=True)
+class RestoreFromBackup:
+    target: str
+    backup_arn: str
+    overrides: Overrides
+
+
+def parse_restore_from_backup(p: dict[str, Any]) -> RestoreFromBackup:
+    problems = constraint_errors("targetTableName", p.get("TargetTableName"))
+    problems += _arn_errors("backupArn", p.get("BackupArn"))
+    overrides = _parse_overrides(p, problems)
+    raise_constraints(problems)
+    return RestoreFromBackup(str(p["TargetTableName"]), str(p["BackupArn"]), overrides)
+
+
+@dataclass(frozen=True)
+class RestoreToPointInTime:
+    target: str
+    source: str
+    """The source table's name or ARN."""
+    restore_ms: int | None
+    """None: the latest restorable time."""
+    overrides: Overrides
+
+
+def parse_restore_to_point_in_time(p: dict[str, Any]) -> RestoreToPointInTime:
+    problems = constraint_errors("targetTableName", p.get("TargetTableName"))
+    arn = p.get("SourceTableArn")
+    name_problems, name = _table_or_arn(p, "SourceTableName", "sourceTableName", required=False)
+    problems += name_problems
+    if arn is not None and not isinstance(arn, str):
+        raise errors.serialization("Unexpected value type in payload")
+    latest = p.get("UseLatestRestorableTime")
+    if latest is not None and not isinstance(latest, bool):
+        raise errors.serialization("Unexpected value type in payload")
+    overrides = _parse_overrides(p, problems)
+    raise_constraints(problems)
+    if arn is None and name is None:
+        raise errors.validation("Either source table name or source table arn must be specified")
+    if arn is not None and name is not None:
+        raise errors.validation("Only one of source table name or source table arn can be specified")
+    when = _epoch_s(p, "RestoreDateTime")
+    if latest and when is not None:
+        raise errors.validation("Only one of UseLatestRestorableTime or RestoreDateTime can be specified")
+    if not latest and when is None:
+        raise errors.validation("RestoreDateTime must be specified when UseLatestRestorableTime is false")
+    return RestoreToPointInTime(str(p["TargetTableName"]), str(arn if arn is not None else name),
+                                None if latest else round(when * 1000) if when is not None else None, overrides)
+
+
+@dataclass(frozen=True)
+class UpdateContinuousBackups:
+    table: str
+    enabled: bool
+    days: int | None
+
+
+def parse_update_continuous_backups(p: dict[str, Any]) -> UpdateContinuousBackups:
+    problems, table = _table_or_arn(p, "TableName", "tableName")
+    spec = p.get("PointInTimeRecoverySpecification")
+    if spec is None:
+        problems.append("Value null at 'pointInTimeRecoverySpecification' failed to satisfy constraint: "
+                        "Member must not be null")
+    elif not isinstance(spec, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    else:
+        enabled = spec.get("PointInTimeRecoveryEnabled")
+        if enabled is None:
+            problems.append("Value null at 'pointInTimeRecoverySpecification.pointInTimeRecoveryEnabled' failed "
+                            "to satisfy constraint: Member must not be null")
+        elif not isinstance(enabled, bool):
+            raise errors.serialization("Unexpected value type in payload")
+        days = spec.get("RecoveryPeriodInDays")
+        if days is not None:
+            if isinstance(days, bool) or not isinstance(days, int):
+                raise errors.serialization("NUMBER_VALUE cannot be converted to Integer")
+            if days < 1:
+                problems.append(f"Value '{days}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed "
+                                "to satisfy constraint: Member must have value greater than or equal to 1")
+            if days > 35:
+                problems.append(f"Value '{days}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed "
+                                "to satisfy constraint: Member must have value less than or equal to 35")
+    raise_constraints(problems)
+    assert table is not None and isinstance(spec, dict)
+    days = spec.get("RecoveryPeriodInDays")
+    if days is not None and not spec["PointInTimeRecoveryEnabled"]:
+        raise errors.validation("RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true")
+    return UpdateContinuousBackups(table, bool(spec["PointInTimeRecoveryEnabled"]), days)
+
+
+def parse_table(p: dict[str, Any]) -> str:
+    """DescribeContinuousBackups' TableName (a name or an ARN)."""
+    problems, table = _table_or_arn(p, "TableName", "tableName")
+    raise_constraints(problems)
+    assert table is not None
+    return table
