@@ -59,7 +59,7 @@ def backup_arn(table_arn: str, backup_id: str) -> str:
 def backup_id_of(arn: str) -> str | None:
     """The backup id of a backup ARN (None: not a backup ARN)."""
     head, sep, tail = arn.rpartition("/backup/")
-    if not sep or not head.startswith("arn:") or "/table/" not in head or not tail or "/" in tail:
+    if not sep or not head.startswith("arn:") or ":table/" not in head or not tail or "/" in tail:
         return None
     return tail
 

@@ -136,7 +136,7 @@ def test_restore_overrides_billing_throughput_and_indexes(ddb: Any) -> None:
     name = unique_table_name()
     make_indexed_table(ddb, name, billing="PROVISIONED")
     fill(ddb, name, 10)
-    arn = ddb.create_backup(TableName=name, BackupName="b1")["BackupDetails"]["BackupArn"]
+    arn = ddb.create_backup(TableName=name, BackupName="bb1")["BackupDetails"]["BackupArn"]
     d = wait_backup(ddb, arn)
     assert d["SourceTableDetails"]["ProvisionedThroughput"] == {"ReadCapacityUnits": 7, "WriteCapacityUnits": 3}
     same = unique_table_name()
@@ -170,8 +170,8 @@ def test_list_backups_filters_and_pages(ddb: Any) -> None:
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
         wait_active(ddb, name)
     before = datetime.datetime.now(datetime.UTC)
-    arns_a = [ddb.create_backup(TableName=a, BackupName=f"a{i}")["BackupDetails"]["BackupArn"] for i in range(3)]
-    arn_b = ddb.create_backup(TableName=b, BackupName="b0")["BackupDetails"]["BackupArn"]
+    arns_a = [ddb.create_backup(TableName=a, BackupName=f"aa{i}")["BackupDetails"]["BackupArn"] for i in range(3)]
+    arn_b = ddb.create_backup(TableName=b, BackupName="bb0")["BackupDetails"]["BackupArn"]
     listed = ddb.list_backups(TableName=a)["BackupSummaries"]
     assert [s["BackupArn"] for s in listed] == arns_a
     assert {s["TableName"] for s in listed} == {a}
@@ -268,7 +268,7 @@ def test_restore_into_a_table_being_created_is_in_use(ddb: Any) -> None:
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     wait_active(ddb, name)
-    arn = ddb.create_backup(TableName=name, BackupName="b")["BackupDetails"]["BackupArn"]
+    arn = ddb.create_backup(TableName=name, BackupName="bbb")["BackupDetails"]["BackupArn"]
     wait_backup(ddb, arn)
     target = unique_table_name()
     ddb.restore_table_from_backup(TargetTableName=target, BackupArn=arn)
