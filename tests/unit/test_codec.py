@@ -116,7 +116,9 @@ def test_table_round_trip() -> None:
                                     "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
                                     "created_at_ms": 7}],
                 "local_indexes": [{"index_name": "byY", "range_key": "y", "projection_type": "KEYS_ONLY",
-                                   "non_key_attributes": []}]}
+                                   "non_key_attributes": []}],
+                "pitr_enabled": True, "pitr_recovery_days": 3, "pitr_enabled_ms": 8, "restoring": True,
+                "restore_summary": '{"SourceBackupArn": "arn"}'}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added

@@ -1,0 +1,131 @@
+"""The backup service's object stores and its fold of a partition log (no Kafka).
+
+One contract, two stores: the directory store and the S3 store against a real S3 API server
+(moto's, started by the session).  And the fold a restore loads: the term rule and the restore
+time decide which records count, exactly as a replica applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from dynamolog.config import Settings
+from dynamolog.fencing import ORIGIN, Term
+from services.backup import layout
+from services.backup.fold import PartitionFold
+from services.backup.store import DirectoryStore, ObjectStore, StoreError, open_store
+from tests.conftest import make_bucket
+
+
+@pytest.fixture(params=["directory", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    if request.param == "directory":
+        return open_store(str(tmp_path / "store"), Settings())
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    make_bucket(endpoint, bucket)
+    return open_store(f"s3://{bucket}/some/prefix", Settings(s3_endpoint_url=endpoint))
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the SDK's usual chain finds these (moto accepts any)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def test_store_contract(store: ObjectStore) -> None:
+    # put / get / keys / delete behave the same on both stores: whole objects, listed by prefix
+    # in order, a missing object is a KeyError, deleting a missing one is no error.
+    async def run() -> None:
+        await store.check()
+        await store.put("backups/b1/manifest.json", b"{}")
+        await store.put("backups/b1/p0/snapshot-00000.gz", b"x" * 1000)
+        await store.put("backups/b2/manifest.json", b"{2}")
+        await store.put("pitr/t/p0/1/manifest.json", b"")
+        assert await store.get("backups/b1/p0/snapshot-00000.gz") == b"x" * 1000
+        assert await store.keys("backups/b1/") == ["backups/b1/manifest.json", "backups/b1/p0/snapshot-00000.gz"]
+        assert await store.keys("backups/") == ["backups/b1/manifest.json", "backups/b1/p0/snapshot-00000.gz",
+                                                "backups/b2/manifest.json"]
+        await store.put("backups/b2/manifest.json", b"{3}")
+        assert await store.get("backups/b2/manifest.json") == b"{3}"
+        with pytest.raises(KeyError):
+            await store.get("backups/none")
+        await store.delete(["backups/b1/manifest.json", "backups/b1/p0/snapshot-00000.gz", "backups/missing"])
+        assert await store.keys("backups/") == ["backups/b2/manifest.json"]
+        assert await store.get("pitr/t/p0/1/manifest.json") == b""
+
+    asyncio.run(run())
+
+
+def test_malformed_or_unreachable_stores_say_what_is_wrong(tmp_path: Path) -> None:
+    # A malformed URL is refused when the store is opened; an endpoint nobody listens on fails
+    # the store's check with the URL in the message.
+    for url in ("s3://", "s3://a/x", "s3://Bad_Bucket!/x", "ftp://host/x"):
+        with pytest.raises(StoreError):
+            open_store(url, Settings())
+    s3 = open_store("s3://bucket-x/p", Settings(s3_endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(StoreError, match="s3://bucket-x/p"):
+        asyncio.run(s3.check())
+    assert isinstance(open_store("", Settings(data_dir=str(tmp_path))), DirectoryStore)
+    assert open_store("", Settings(data_dir=str(tmp_path))).url == str(tmp_path / "backups")
+
+
+def rec(op: str, key: bytes, v: int | None, ts: int, epoch: int = 1, fence: int = 0, **kw: Any) -> dict[str, Any]:
+    return {"op": op, "key": key, "new_image": None if v is None else {"v": {"N": str(v)}}, "old_image": None,
+            "timestamp_ms": ts, "leader_epoch": epoch, "fence_offset": fence, "transaction_id": kw.get("txn"),
+            "txn_action": kw.get("action"), "request_id": None}
+
+
+def items(fold: PartitionFold) -> dict[bytes, int]:
+    return {k: int(orjson.loads(v)["v"]["N"]) for k, v in fold.items.items()}
+
+
+def test_fold_counts_records_by_term_and_time() -> None:
+    # The records a restore folds: a deposed leader's record after a newer FENCE never counts;
+    # a prepared transaction changes nothing until its commit; with a restore time, only records
+    # stamped at or before it count -- to the millisecond.
+    log = [
+        (0, rec("FENCE", b"", None, 100, epoch=1, fence=-1)),
+        (1, rec("PUT", b"a", 1, 101)),
+        (2, rec("PUT", b"b", 1, 102)),
+        (3, rec("PREPARE", b"c", 7, 103, txn="t1", action="PUT")),
+        (4, rec("FENCE", b"", None, 104, epoch=2, fence=-1)),
+        (5, rec("PUT", b"a", 99, 105, epoch=1, fence=0)),  # the old leader's, after the new FENCE
+        (6, rec("PUT", b"a", 2, 106, epoch=2, fence=4)),
+        (7, rec("TXN_COMMIT", b"c", 7, 107, epoch=2, fence=4, txn="t1", action="PUT")),
+        (8, rec("DELETE", b"b", None, 108, epoch=2, fence=4)),
+    ]
+    expected = {100: {}, 101: {b"a": 1}, 102: {b"a": 1, b"b": 1}, 105: {b"a": 1, b"b": 1},
+                106: {b"a": 2, b"b": 1}, 107: {b"a": 2, b"b": 1, b"c": 7}, 108: {b"a": 2, b"c": 7}}
+    for until, want in expected.items():
+        fold = PartitionFold(ORIGIN, until)
+        for offset, r in log:
+            fold.apply(r, offset)
+        assert items(fold) == want, until
+    # from a snapshot: its items and the term it had seen, then the log after it
+    fold = PartitionFold(Term(2, 4), None)
+    fold.load(b"a", orjson.dumps({"v": {"N": "2"}}))
+    for offset, r in log[5:]:
+        fold.apply(r, offset)
+    assert items(fold) == {b"a": 2, b"c": 7}
+    assert fold.max_ts == 108
+
+
+def test_layout_lines_and_arns_round_trip() -> None:
+    w = layout.ChunkWriter()
+    assert w.add(layout.item_line(b"\x00k\t", b'{"a":{"S":"x"}}')) is None
+    chunk = w.flush()
+    assert chunk is not None
+    (line,) = list(layout.chunk_lines(chunk))
+    assert layout.parse_item_line(line) == (b"\x00k\t", b'{"a":{"S":"x"}}')
+    assert layout.parse_log_line(layout.log_line(42, b"\x01\x02")) == (42, b"\x01\x02")
+    arn = layout.backup_arn("arn:aws:dynamodb:us-east-1:000000000000:table/T1", "01700000000000-abcdef01")
+    assert layout.backup_id_of(arn) == "01700000000000-abcdef01"
+    assert layout.backup_id_of("arn:aws:dynamodb:us-east-1:000000000000:table/T1") is None
