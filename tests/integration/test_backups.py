@@ -1,0 +1,237 @@
+"""Backups and point-in-time restores checked against a recorded history, on both stores.
+
+Each test runs twice: with the default directory store and with an S3 store on a real S3 API
+server (moto's, started by the session).  Recovery snapshots are taken every second here, so
+point-in-time restores start from snapshots as well as from the start of the log.
+
+- A backup taken while four clients write: the restored table is checked with the
+  linearizability checker (dynamolog/testing/checker.py) as one read of every key that happened
+  during the CreateBackup call: every write acknowledged before the call is there, none that
+  started after its answer is.
+- Point in time, to the millisecond: the restored table holds exactly the writes whose log
+  records are stamped at or before the restore time -- restoring to a record's timestamp
+  includes it, to one millisecond before excludes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dynamolog import codec
+from dynamolog.testing.checker import OK, READ, WRITE, History, Op
+from tests.api.conftest import make_client, start_system, wait_active
+from tests.api.helpers import all_items
+from tests.conftest import make_bucket
+
+pytestmark = pytest.mark.integration
+
+
+class Store:
+    """Where the system under test keeps its backups, and how the test looks inside."""
+
+    def __init__(self, kind: str, data_dir: Path, endpoint: str | None = None, bucket: str | None = None) -> None:
+        self.kind, self.data_dir, self.endpoint, self.bucket = kind, data_dir, endpoint, bucket
+
+    def keys(self, prefix: str) -> list[str]:
+        if self.kind == "directory":
+            root = self.data_dir / "backups"
+            return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+                          and str(p.relative_to(root)).startswith(prefix))
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        got = s3.list_objects_v2(Bucket=self.bucket, Prefix=f"dynamolog/{prefix}").get("Contents", [])
+        return sorted(o["Key"].removeprefix("dynamolog/") for o in got)
+
+
+@pytest.fixture(scope="module", params=["directory", "s3"])
+def system(request: pytest.FixtureRequest, kafka_bootstrap: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Store]]:
+    data_dir = tmp_path_factory.mktemp(f"backups-{request.param}")
+    extra = {"DYNAMOLOG_PITR_SNAPSHOT_S": "1"}
+    if request.param == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = f"backups-{uuid.uuid4().hex[:8]}"
+        make_bucket(endpoint, bucket)
+        store = Store("s3", data_dir, endpoint, bucket)
+        extra |= {"DYNAMOLOG_BACKUP_STORE": f"s3://{bucket}/dynamolog", "AWS_ENDPOINT_URL_S3": endpoint,
+                  "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    else:
+        store = Store("directory", data_dir)
+    sys_, url = start_system(kafka_bootstrap, data_dir, extra_env=extra)
+    try:
+        yield sys_, url, store
+    finally:
+        sys_.down()
+
+
+def new_table(ddb: Any, pitr: bool = False) -> str:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_active(ddb, name)
+    if pitr:
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    return name
+
+
+def contents(ddb: Any, name: str) -> dict[str, int]:
+    return {i["pk"]["S"]: int(i["v"]["N"]) for i in all_items(ddb.scan, TableName=name, ConsistentRead=True)}
+
+
+def test_backup_under_write_load_holds_what_was_acknowledged_before_its_cut(system: tuple[Any, str, Store]) -> None:
+    _sys, url, store = system
+    ddb = make_client(url)
+    name = new_table(ddb)
+    keys = [f"k{i}" for i in range(30)]
+    history = History()
+    stop = threading.Event()
+    counter = iter(range(1, 10**9))
+    lock = threading.Lock()
+
+    def writer(w: int) -> None:
+        client = make_client(url, retries=0)
+        rnd = random.Random(w)
+        while not stop.is_set():
+            key = rnd.choice(keys)
+            delete = rnd.random() < 0.15
+            with lock:
+                value = None if delete else next(counter)
+            h = history.invoke(f"w{w}", key, WRITE, value=value)
+            try:
+                if delete:
+                    client.delete_item(TableName=name, Key={"pk": {"S": key}})
+                else:
+                    client.put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(value)}})
+            except Exception as e:  # an error leaves the outcome unknown to the checker
+                history.complete(h, "unknown", error=repr(e))
+            else:
+                history.complete(h, OK)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(history) < 60 and time.monotonic() < deadline:  # the load is running
+            time.sleep(0.05)
+        t0 = history.clock()
+        arn = ddb.create_backup(TableName=name, BackupName="underload")["BackupDetails"]["BackupArn"]
+        t1 = history.clock()
+        while sum(1 for o in history.ops() if o.invoke > t1) < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    ops = history.ops()
+    assert sum(1 for o in ops if o.complete is not None and o.complete < t0) > 20, "no load before the backup"
+    assert sum(1 for o in ops if o.invoke > t1) > 20, "no load after the backup"
+    deadline = time.monotonic() + 60
+    while ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] != "AVAILABLE":
+        assert time.monotonic() < deadline, "backup not AVAILABLE in 60 s"
+        time.sleep(0.1)
+    backup_id = arn.rsplit("/", 1)[-1]
+    assert f"backups/{backup_id}/manifest.json" in store.keys(f"backups/{backup_id}/")
+    target = f"r{uuid.uuid4().hex[:10]}"
+    ddb.restore_table_from_backup(TargetTableName=target, BackupArn=arn)
+    wait_active(ddb, target, timeout_s=120)
+    restored = contents(ddb, target)
+    assert set(restored) <= set(keys)
+    # the restored table as one read of every key, somewhere within the CreateBackup call
+    for key in keys:
+        history.add(Op(client="backup", key=key, kind=READ, invoke=t0, complete=t1, outcome=OK,
+                       observed=restored.get(key)))
+    results = history.check()
+    bad = {k: r.explanation or r.status for k, r in results.items() if r.linearizable is not True}
+    assert not bad, f"the restored table is no state of the table during the backup: {bad}"
+
+
+def log_records(settings_ns: str, bootstrap: str, table: str) -> list[tuple[int, str, int | None]]:
+    """(timestamp ms, key, value or None for a delete) of every item change in the table's logs."""
+
+    async def read() -> list[tuple[int, str, int | None]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topics = [t for t in await consumer.topics() if t.startswith(f"{settings_ns}.t.{table}.")]
+            tps = [TopicPartition(t, 0) for t in topics]
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, 0)
+            out = []
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for _tp, recs in (await consumer.getmany(timeout_ms=500)).items():
+                    for r in recs:
+                        assert r.value is not None
+                        d = codec.decode_log_record(r.value)
+                        if d["op"] in ("PUT", "DELETE"):
+                            image = d["new_image"] or d["old_image"]
+                            value = int(d["new_image"]["v"]["N"]) if d["new_image"] else None
+                            out.append((int(d["timestamp_ms"]), image["pk"]["S"], value))
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_point_in_time_restore_holds_each_item_to_the_millisecond(system: tuple[Any, str, Store]) -> None:
+    sys_, url, store = system
+    ddb = make_client(url)
+    name = new_table(ddb, pitr=True)
+    table_id = ddb.describe_table(TableName=name)["Table"]["TableId"]
+    rnd = random.Random(7)
+    windows = []
+    for i in range(60):
+        key = f"k{rnd.randrange(4)}"
+        t0 = int(time.time() * 1000)
+        if rnd.random() < 0.2:
+            ddb.delete_item(TableName=name, Key={"pk": {"S": key}})
+        else:
+            ddb.put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(i)}})
+        windows.append((t0, int(time.time() * 1000)))
+        time.sleep(0.04)
+    time.sleep(1.5)  # past the settle time, and another recovery snapshot
+    state = sys_.state()
+    records = log_records(state["namespace"], state["bootstrap"], name)
+    assert len(records) == 60
+    # every record's stamp lies within its request's window (one clock on this machine)
+    assert all(any(a <= ts <= b for a, b in windows) for ts, _, _ in records)
+    assert [k for k in store.keys(f"pitr/{table_id}/") if k.endswith("manifest.json")], "no recovery snapshot"
+
+    def expected(until: int) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ts, key, value in sorted(records, key=lambda r: r[0]):
+            if ts <= until:
+                if value is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = value
+        return out
+
+    puts = sorted(ts for ts, _, value in records if value is not None)
+    for ts in (puts[5], puts[len(puts) // 2], puts[-3]):
+        # a put's record at ts: restoring to ts includes it, to ts - 1 ms does not
+        assert expected(ts) != expected(ts - 1)
+        for until in (ts, ts - 1):
+            target = f"p{uuid.uuid4().hex[:10]}"
+            when = datetime.datetime.fromtimestamp(until / 1000, datetime.UTC)
+            ddb.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=target, RestoreDateTime=when)
+            wait_active(ddb, target, timeout_s=120)
+            assert contents(ddb, target) == expected(until), f"restore to {until} ms"
