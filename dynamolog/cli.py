@@ -1,7 +1,7 @@
 """The ``dynamolog`` command: run a local system and look at it.
 
-    dynamolog up                 start Kafka, the storage node(s), the router, the auto-admin and the
-                                 indexer (each with a standby); print the endpoint, then stay in the
+    dynamolog up                 start Kafka, the storage node(s), the router, the auto-admin, the
+                                 indexer and the backup service (each with a standby); print the endpoint, then stay in the
                                  foreground restarting any service that crashes, until Ctrl-C
     dynamolog up --detach        the same, but return to the shell, leaving a supervisor running
     dynamolog status             what runs (zones, restarts), and every partition's role and offsets
@@ -10,6 +10,7 @@
     dynamolog keys create NAME   make an access key for NAME with the permissions given
     dynamolog keys list          the access keys (never their secrets)
     dynamolog keys revoke KEY    revoke an access key (every router refuses it within seconds)
+    dynamolog backup create TABLE   back up a table (also: backup list, backup restore NEW_TABLE ...)
 """
 
 from __future__ import annotations
@@ -334,9 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--format", choices=("text", "json"), default="text",
                       help="text (default) or json: one JSON object a line")
     tail.set_defaults(func=_cmd_stream_tail)
+    from .backup_cli import add_backup_parser
     from .keys_cli import add_keys_parser
 
     add_keys_parser(sub, data_dir_arg)
+    add_backup_parser(sub, data_dir_arg)
     return parser
 
 

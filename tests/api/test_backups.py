@@ -375,3 +375,44 @@ def test_point_in_time_restore_by_arn_to_the_latest_time(ddb: Any) -> None:
     wait_active(ddb, target, timeout_s=120)
     got = sorted(i["pk"]["S"] for i in all_items(ddb.scan, TableName=target, ConsistentRead=True))
     assert got == sorted(keys)
+
+
+def test_cli_backup_create_list_restore(ddb: Any, endpoint: str) -> None:
+    # `dynamolog backup create | list | restore` do what the API does, following the work to the
+    # end and printing the backup's ARN and the new table's name.
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import credentials_for
+
+    name = unique_table_name()
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_active(ddb, name)
+    for i in range(5):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    env = dict(os.environ)
+    creds = credentials_for(endpoint)
+    if creds:
+        env.update(AWS_ACCESS_KEY_ID=creds[0], AWS_SECRET_ACCESS_KEY=creds[1], AWS_REGION="us-east-1")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "dynamolog.cli", "backup", *args, "--endpoint-url", endpoint],
+                              env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    arn = cli("create", name, "--name", "from-cli")
+    assert arn.startswith("arn:aws:dynamodb:") and "/backup/" in arn
+    assert ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE"
+    listed = cli("list", "--table", name)
+    assert arn in listed and "from-cli" in listed and "AVAILABLE" in listed
+    target = unique_table_name()
+    assert cli("restore", target, "--backup-arn", arn) == target
+    assert ddb.describe_table(TableName=target)["Table"]["TableStatus"] == "ACTIVE"
+    assert len(all_items(ddb.scan, TableName=target, ConsistentRead=True)) == 5
+    bad = subprocess.run([sys.executable, "-m", "dynamolog.cli", "backup", "restore", target, "--backup-arn", arn,
+                          "--endpoint-url", endpoint], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "TableAlreadyExistsException" in bad.stderr
