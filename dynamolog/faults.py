@@ -13,6 +13,10 @@ Points (name, details):
 - ``txn.after_finish`` (participant index): a participant took the decision.
 - ``txn.after_one_phase``: the one participant of a one-partition transaction applied it (the
   client is not answered yet).
+- ``backup.copied`` (partition id): a backup's copy of one partition is in the store, the
+  backup is still CREATING (services/backup/service.py).
+- ``restore.loaded`` (partition id): a restore wrote one source partition's items into the new
+  table, which is still CREATING.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable
 
 #: point names a process may arm (a typo in a test fails at once instead of never firing)
 POINTS = frozenset({"txn.before_prepare", "txn.after_prepare", "txn.after_decision", "txn.after_finish",
-                    "txn.after_one_phase"})
+                    "txn.after_one_phase", "backup.copied", "restore.loaded"})
 
 _armed: dict[str, Callable[..., None]] = {}
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from dynamolog import codec, errors
+from dynamolog import codec, errors, faults
 from dynamolog.backup_client import BACKUP_KEY
 from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition, table_arn
 from dynamolog.catalog_client import CatalogClient
@@ -284,6 +284,7 @@ class BackupService:
                 part["log"] = await copy_log(self.settings, part["topic"], start, part["cut"], self.store,
                                              f"{prefix}{pid}/")
                 size += part["log"]["bytes"]
+                faults.point("backup.copied", pid)
         finally:
             for snap in snaps.values():
                 await close_snapshot(snap)
@@ -383,9 +384,10 @@ class BackupService:
             m = self.backups.get(src["backup_id"])
             if m is None:
                 raise RuntimeError(f"restore of {table.table_name}: backup {src['backup_id']} is gone")
-            for part in m["parts"].values():
+            for pid, part in m["parts"].items():
                 fold = await self._fold_backup_part(part)
                 loaded += await self._write_items(table, parts, fold.items)
+                faults.point("restore.loaded", pid)
         else:
             loaded = await self._restore_to_time(table, parts, src)
 
@@ -444,6 +446,7 @@ class BackupService:
             log.info("restore of %s: partition %s from offset %d, %d records replayed (%d after the time)",
                      table.table_name, pid, start, n, fold.skipped_late)
             loaded += await self._write_items(table, parts, fold.items)
+            faults.point("restore.loaded", pid)
         return loaded
 
     async def _pitr_base(self, table_id: str, pid: str, until_ms: int) -> tuple[PartitionFold, int]:
