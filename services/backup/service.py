@@ -29,6 +29,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -125,6 +126,11 @@ def summary(m: dict[str, Any], region: str) -> dict[str, Any]:
             "BackupSizeBytes": int(m.get("size_bytes", 0))}
 
 
+def _public(d: dict[str, Any]) -> dict[str, Any]:
+    """An export record without its internal ``_`` fields: DynamoDB's ExportDescription."""
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
 class BackupService:
     """One active backup service process (see the module docstring)."""
 
@@ -144,10 +150,15 @@ class BackupService:
             "backup_list": self._rpc_list,
             "backup_delete": self._rpc_delete,
             "restore_start": self._rpc_restore_start,
+            "export_start": self._rpc_export_start,
+            "export_describe": self._rpc_export_describe,
+            "export_list": self._rpc_export_list,
             "status": self._rpc_status,
         }
         #: backup id -> manifest, every backup in the store
         self.backups: dict[str, dict[str, Any]] = {}
+        #: export id -> its ExportDescription (and internal ``_`` fields), every export
+        self.exports: dict[str, dict[str, Any]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._pitr_task: asyncio.Task[None] | None = None
         #: table id -> when its partitions were last copied for recovery (monotonic)
@@ -163,6 +174,7 @@ class BackupService:
         try:
             await self.store.check()
             await self._load_backups()
+            await self._load_exports()
         except StoreError as e:  # the service runs; each request says what is wrong
             log.error("backup: %s", e)
         await self.rpc.start()
@@ -170,6 +182,9 @@ class BackupService:
             if m["status"] == "CREATING":
                 log.info("backup %s was being created; copying it again from the logs", bid)
                 self._spawn(f"backup:{bid}", self._finish_backup(m, {}))
+        for eid, d in self.exports.items():
+            if d["ExportStatus"] == "IN_PROGRESS":
+                self._spawn(f"export:{eid}", self._export(d))
         self.metadata.catalog.listen(self._on_table)
         for name, table in list(self.metadata.catalog.items.items()):
             self._on_table(name, table)
@@ -205,6 +220,15 @@ class BackupService:
                 log.error("backup: %s failed: %r", name, t.exception(), exc_info=t.exception())
 
         task.add_done_callback(done)
+
+    async def _load_exports(self) -> None:
+        for key in await self.store.keys("exports/"):
+            try:
+                d = orjson.loads(await self.store.get(key))
+            except (KeyError, ValueError) as e:
+                log.warning("backup: skipping %s: %s", key, e)
+                continue
+            self.exports[d["ExportArn"].rsplit("/", 1)[-1]] = d
 
     async def _load_backups(self) -> None:
         for key in await self.store.keys("backups/"):
@@ -427,27 +451,32 @@ class BackupService:
 
     async def _restore_to_time(self, table: TableDefinition, parts: list[PartitionInfo],
                                src: dict[str, Any]) -> int:
-        until_ms = int(src["until_ms"])
+        loaded = 0
+        async for pid, fold in self._folds_at(src["table_id"], src["topics"], int(src["until_ms"])):
+            loaded += await self._write_items(table, parts, fold.items)
+            faults.point("restore.loaded", pid)
+        return loaded
+
+    async def _folds_at(self, table_id: str, topics: dict[str, str],
+                        until_ms: int) -> AsyncIterator[tuple[str, PartitionFold]]:
+        """Each partition's items at ``until_ms``: the newest recovery copy at or before it,
+        then the log after it, every record stamped at or before it."""
         # every write stamped at or before until_ms has reached its log once the clock is past
         # it by the settle time (docs/guarantees.md)
         wait_s = (until_ms + self.settings.pitr_settle_ms) / 1000 - time.time()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
-        topics: dict[str, str] = src["topics"]
         ends = await end_offsets(self.settings, list(topics.values()))
-        loaded = 0
         for pid, topic in topics.items():
-            fold, start = await self._pitr_base(src["table_id"], pid, until_ms)
+            fold, start = await self._pitr_base(table_id, pid, until_ms)
 
             def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
                 fold.apply(codec.decode_log_record(value), offset)
 
             n = await read_log(self.settings, topic, start, ends[topic], on_record)
-            log.info("restore of %s: partition %s from offset %d, %d records replayed (%d after the time)",
-                     table.table_name, pid, start, n, fold.skipped_late)
-            loaded += await self._write_items(table, parts, fold.items)
-            faults.point("restore.loaded", pid)
-        return loaded
+            log.info("partition %s at %d ms: from offset %d, %d records replayed (%d after the time)",
+                     pid, until_ms, start, n, fold.skipped_late)
+            yield pid, fold
 
     async def _pitr_base(self, table_id: str, pid: str, until_ms: int) -> tuple[PartitionFold, int]:
         """The newest recovery snapshot of the partition whose records are all at or before
@@ -490,6 +519,88 @@ class BackupService:
                                for pid, ws in by_part.items()
                                for i in range(0, len(ws), RESTORE_WRITES_PER_REQUEST)))
         return len(items)
+
+    # -- exports ----------------------------------------------------------------------------------
+    async def _rpc_export_start(self, req: dict[str, Any]) -> Any:
+        table = TableDefinition.from_record(req["table"])
+        token = req.get("client_token")
+        if token:
+            for known in self.exports.values():
+                if known.get("ClientToken") == token and known["TableArn"] == table_arn(self.settings.region,
+                                                                                        table.table_name):
+                    return _public(known)
+        now_ms = int(time.time() * 1000)
+        export_id = f"{now_ms:014d}-{uuid.uuid4().hex[:8]}"
+        d: dict[str, Any] = {
+            "ExportArn": f"{table_arn(self.settings.region, table.table_name)}/export/{export_id}",
+            "ExportStatus": "IN_PROGRESS", "StartTime": now_ms / 1000,
+            "TableArn": table_arn(self.settings.region, table.table_name), "TableId": table.table_id,
+            "ExportTime": int(req["until_ms"]) / 1000, "S3Bucket": req["bucket"],
+            "S3SseAlgorithm": req.get("sse") or "AES256", "ExportFormat": "DYNAMODB_JSON",
+            "ExportType": "FULL_EXPORT", "_topics": req["topics"], "_until_ms": int(req["until_ms"]),
+        }
+        if req.get("prefix"):
+            d["S3Prefix"] = req["prefix"]
+        if token:
+            d["ClientToken"] = token
+        await self.store.put(f"exports/{export_id}.json", orjson.dumps(d))
+        self.exports[export_id] = d
+        self._spawn(f"export:{export_id}", self._export(d))
+        return _public(d)
+
+    async def _export(self, d: dict[str, Any]) -> None:
+        from .export import export_root, iso, write_manifests, write_partition
+        from .store import S3Store
+
+        t0 = time.monotonic()
+        export_id = d["ExportArn"].rsplit("/", 1)[-1]
+        root = export_root(d.get("S3Prefix"), export_id)
+        try:
+            dest = S3Store(d["S3Bucket"], "", self.settings.s3_endpoint_url or None, self.settings.region)
+            await dest.put(root + "_started", b"")
+            files: list[dict[str, Any]] = []
+            async for pid, fold in self._folds_at(d["TableId"], d["_topics"], d["_until_ms"]):
+                files += await write_partition(dest, root, pid, list(fold.items.values()))
+            end_ms = int(time.time() * 1000)
+            items = sum(f["itemCount"] for f in files)
+            size = sum(f["bytes"] for f in files)
+            await write_manifests(dest, root, files, {
+                "version": "2020-06-30", "exportArn": d["ExportArn"], "startTime": iso(int(d["StartTime"] * 1000)),
+                "endTime": iso(end_ms), "tableArn": d["TableArn"], "tableId": d["TableId"],
+                "exportTime": iso(d["_until_ms"]), "s3Bucket": d["S3Bucket"], "s3Prefix": d.get("S3Prefix"),
+                "s3SseAlgorithm": d["S3SseAlgorithm"], "s3SseKmsKeyId": None,
+                "manifestFilesS3Key": root + "manifest-files.json", "billedSizeBytes": size, "itemCount": items,
+                "outputFormat": "DYNAMODB_JSON", "exportType": "FULL_EXPORT"})
+            d.update(ExportStatus="COMPLETED", EndTime=end_ms / 1000, ItemCount=items, BilledSizeBytes=size,
+                     ExportManifest=root + "manifest-summary.json")
+            log.info("export %s COMPLETED: %d items in %.2f s", export_id, items, time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001 - the export fails and says why
+            log.warning("export %s FAILED: %r", export_id, e)
+            d.update(ExportStatus="FAILED", EndTime=time.time(), FailureCode="S3ExportFailed",
+                     FailureMessage=f"The export could not be written to s3://{d['S3Bucket']}: {e}")
+        await self.store.put(f"exports/{export_id}.json", orjson.dumps(d))
+
+    async def _rpc_export_describe(self, req: dict[str, Any]) -> Any:
+        arn = req["arn"]
+        d = self.exports.get(arn.rsplit("/", 1)[-1])
+        if d is None or d["ExportArn"] != arn:
+            raise errors.ApiError("ExportNotFoundException", f"Export not found: {arn}")
+        return _public(d)
+
+    async def _rpc_export_list(self, req: dict[str, Any]) -> Any:
+        ds = sorted(self.exports.values(), key=lambda d: d["ExportArn"].rsplit("/", 1)[-1])
+        if req.get("table_arn"):
+            ds = [d for d in ds if d["TableArn"] == req["table_arn"]]
+        start = req.get("next_token")
+        if start:
+            ds = [d for d in ds if d["ExportArn"].rsplit("/", 1)[-1] > start]
+        limit = int(req.get("limit") or 25)
+        out: dict[str, Any] = {"ExportSummaries": [
+            {"ExportArn": d["ExportArn"], "ExportStatus": d["ExportStatus"], "ExportType": d["ExportType"]}
+            for d in ds[:limit]]}
+        if len(ds) > limit:
+            out["NextToken"] = ds[limit - 1]["ExportArn"].rsplit("/", 1)[-1]
+        return out
 
     # -- point-in-time recovery snapshots ----------------------------------------------------------
     async def _pitr_loop(self) -> None:

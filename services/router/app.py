@@ -106,6 +106,9 @@ class Router:
             "UpdateContinuousBackups": backups.update_continuous_backups,
             "DescribeContinuousBackups": backups.describe_continuous_backups,
             "RestoreTableToPointInTime": backups.restore_table_to_point_in_time,
+            "ExportTableToPointInTime": backups.export_table_to_point_in_time,
+            "DescribeExport": backups.describe_export,
+            "ListExports": backups.list_exports,
         })
         self.streams = Streams(settings, self.tables)
         #: DynamoDB Streams (``DynamoDBStreams_20120810.*``), on the same endpoint

@@ -166,6 +166,34 @@ class Backups:
         await self.client.call("restore_start", table=target)
         return {"TableDescription": describe(table, self.settings.region)}
 
+    # -- exports ------------------------------------------------------------------------------------
+    async def export_table_to_point_in_time(self, p: dict[str, Any]) -> dict[str, Any]:
+        r = req.parse_export(p)
+        source = self._source(r.table_arn)
+        if not source.pitr_enabled:
+            raise errors.ApiError("PointInTimeRecoveryUnavailableException",
+                                  f"Point in time recovery is not enabled for table '{source.table_name}'")
+        earliest, latest = restorable_window(source, self.settings)
+        when = int(time.time() * 1000) - self.settings.pitr_settle_ms if r.export_ms is None else r.export_ms
+        if not earliest <= when <= latest + self.settings.pitr_settle_ms:
+            raise errors.ApiError("InvalidExportTimeException",
+                                  "Invalid export time specified: ExportTime must be between "
+                                  "EarliestRestorableDateTime and LatestRestorableDateTime")
+        parts = self.tables.metadata.table_partitions(source.table_id)
+        d = await self.client.call("export_start", retry_lost=r.client_token is not None, table=source.to_record(),
+                                   topics={q.partition_id: q.log_topic for q in parts}, until_ms=when,
+                                   bucket=r.bucket, prefix=r.prefix, client_token=r.client_token, sse=r.sse)
+        return {"ExportDescription": d}
+
+    async def describe_export(self, p: dict[str, Any]) -> dict[str, Any]:
+        arn = req.parse_export_arn(p)
+        return {"ExportDescription": await self.client.call("export_describe", arn=arn)}
+
+    async def list_exports(self, p: dict[str, Any]) -> dict[str, Any]:
+        r = req.parse_list_exports(p)
+        return dict(await self.client.call("export_list", table_arn=r.table_arn, limit=r.limit,
+                                           next_token=r.next_token))
+
     # -- point-in-time recovery --------------------------------------------------------------------
     async def update_continuous_backups(self, p: dict[str, Any]) -> dict[str, Any]:
         r = req.parse_update_continuous_backups(p)

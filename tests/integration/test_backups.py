@@ -59,16 +59,17 @@ class Store:
 def system(request: pytest.FixtureRequest, kafka_bootstrap: str,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Store]]:
     data_dir = tmp_path_factory.mktemp(f"backups-{request.param}")
-    extra = {"DYNAMOLOG_PITR_SNAPSHOT_S": "1"}
+    # exports always go to the S3 API server; backups to the directory or to S3
+    endpoint = request.getfixturevalue("s3_endpoint")
+    extra = {"DYNAMOLOG_PITR_SNAPSHOT_S": "1", "AWS_ENDPOINT_URL_S3": endpoint,
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     if request.param == "s3":
-        endpoint = request.getfixturevalue("s3_endpoint")
         bucket = f"backups-{uuid.uuid4().hex[:8]}"
         make_bucket(endpoint, bucket)
         store = Store("s3", data_dir, endpoint, bucket)
-        extra |= {"DYNAMOLOG_BACKUP_STORE": f"s3://{bucket}/dynamolog", "AWS_ENDPOINT_URL_S3": endpoint,
-                  "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        extra |= {"DYNAMOLOG_BACKUP_STORE": f"s3://{bucket}/dynamolog"}
     else:
-        store = Store("directory", data_dir)
+        store = Store("directory", data_dir, endpoint)
     sys_, url = start_system(kafka_bootstrap, data_dir, extra_env=extra)
     try:
         yield sys_, url, store
@@ -236,3 +237,90 @@ def test_point_in_time_restore_holds_each_item_to_the_millisecond(system: tuple[
             ddb.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=target, RestoreDateTime=when)
             wait_active(ddb, target, timeout_s=120)
             assert contents(ddb, target) == expected(until), f"restore to {until} ms"
+
+
+def test_export_to_point_in_time_in_dynamodb_layout(system: tuple[Any, str, Store]) -> None:
+    # ExportTableToPointInTime writes the items of the export time in DynamoDB's layout
+    # (manifest-summary.json, manifest-files.json with checksums, gzipped {"Item": ...} lines);
+    # DescribeExport and ListExports show it; bad requests get DynamoDB's errors.
+    import gzip
+    import hashlib
+    import json
+
+    from botocore.exceptions import ClientError
+
+    _sys, url, store = system
+    ddb = make_client(url)
+    name = new_table(ddb, pitr=True)
+    arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    first = {f"k{i}": i for i in range(30)}
+    for k, v in first.items():
+        ddb.put_item(TableName=name, Item={"pk": {"S": k}, "v": {"N": str(v)}, "bin": {"B": b"\x00\x01"},
+                                           "tags": {"SS": ["a", "b"]}})
+    time.sleep(0.05)
+    at = datetime.datetime.now(datetime.UTC)
+    time.sleep(0.05)
+    for i in range(10):  # after the export time: not exported
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"late{i}"}, "v": {"N": "0"}})
+    time.sleep(1.2)
+    bucket = f"exports-{uuid.uuid4().hex[:8]}"
+    make_bucket(store.endpoint or "", bucket)
+    d = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="team/x", ExportTime=at,
+                                          ExportFormat="DYNAMODB_JSON")["ExportDescription"]
+    assert d["ExportStatus"] == "IN_PROGRESS" and d["ExportType"] == "FULL_EXPORT"
+    export_arn = d["ExportArn"]
+    assert export_arn.startswith(arn + "/export/")
+    deadline = time.monotonic() + 120
+    while (d := ddb.describe_export(ExportArn=export_arn)["ExportDescription"])["ExportStatus"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline, "export not finished in 120 s"
+        time.sleep(0.2)
+    assert d["ExportStatus"] == "COMPLETED", d
+    assert d["ItemCount"] == 30
+    s3 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def get(key: str) -> bytes:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    export_id = export_arn.rsplit("/", 1)[-1]
+    root = f"team/x/AWSDynamoDB/{export_id}/"
+    assert d["ExportManifest"] == root + "manifest-summary.json"
+    get(root + "_started")
+    summary = json.loads(get(root + "manifest-summary.json"))
+    assert summary["exportArn"] == export_arn and summary["itemCount"] == 30
+    assert summary["outputFormat"] == "DYNAMODB_JSON" and summary["tableArn"] == arn
+    assert get(root + "manifest-summary.checksum").decode() == hashlib.md5(
+        get(root + "manifest-summary.json")).hexdigest()
+    exported = {}
+    for line in get(summary["manifestFilesS3Key"]).splitlines():
+        f = json.loads(line)
+        data = get(f["dataFileS3Key"])
+        assert f["etag"] == hashlib.md5(data).hexdigest()
+        rows = [json.loads(x)["Item"] for x in gzip.decompress(data).splitlines() if x]
+        assert len(rows) == f["itemCount"]
+        exported.update({r["pk"]["S"]: r for r in rows})
+    assert {k: int(r["v"]["N"]) for k, r in exported.items()} == first
+    assert exported["k1"]["bin"] == {"B": "AAE="} and sorted(exported["k1"]["tags"]["SS"]) == ["a", "b"]
+    listed = ddb.list_exports(TableArn=arn)["ExportSummaries"]
+    assert [e["ExportArn"] for e in listed] == [export_arn] and listed[0]["ExportStatus"] == "COMPLETED"
+
+    missing = export_arn.rsplit("/", 1)[0] + "/01700000000000-deadbeef"
+    with pytest.raises(ClientError) as e:
+        ddb.describe_export(ExportArn=missing)
+    assert e.value.response["Error"]["Code"] == "ExportNotFoundException"
+    plain = new_table(ddb)
+    plain_arn = ddb.describe_table(TableName=plain)["Table"]["TableArn"]
+    with pytest.raises(ClientError) as e:
+        ddb.export_table_to_point_in_time(TableArn=plain_arn, S3Bucket=bucket)
+    assert e.value.response["Error"]["Code"] == "PointInTimeRecoveryUnavailableException"
+    with pytest.raises(ClientError) as e:
+        ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket,
+                                          ExportTime=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1))
+    assert e.value.response["Error"]["Code"] == "InvalidExportTimeException"
+    # a bucket that does not exist: the export is accepted, then FAILED with the reason
+    d = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket="no-such-bucket-here")["ExportDescription"]
+    deadline = time.monotonic() + 60
+    while (d := ddb.describe_export(ExportArn=d["ExportArn"])["ExportDescription"])["ExportStatus"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert d["ExportStatus"] == "FAILED" and "no-such-bucket-here" in d["FailureMessage"]

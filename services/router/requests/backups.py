@@ -244,3 +244,71 @@ def parse_table(p: dict[str, Any]) -> str:
     raise_constraints(problems)
     assert table is not None
     return table
+
+
+@dataclass(frozen=True)
+class ExportToPointInTime:
+    table_arn: str
+    bucket: str
+    prefix: str | None
+    export_ms: int | None
+    """None: now."""
+    client_token: str | None
+    sse: str | None
+
+
+def parse_export(p: dict[str, Any]) -> ExportToPointInTime:
+    problems: list[str] = []
+    arn = p.get("TableArn")
+    if arn is None:
+        problems.append("Value null at 'tableArn' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(arn, str):
+        raise errors.serialization("Unexpected value type in payload")
+    bucket = p.get("S3Bucket")
+    if bucket is None:
+        problems.append("Value null at 's3Bucket' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(bucket, str):
+        raise errors.serialization("Unexpected value type in payload")
+    elif len(bucket) > 255 or not re.match(r"^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$", bucket):
+        problems.append(f"Value '{bucket}' at 's3Bucket' failed to satisfy constraint: Member must satisfy "
+                        "regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$")
+    check_enum(problems, p, "ExportFormat", "exportFormat", ("DYNAMODB_JSON", "ION"))
+    check_enum(problems, p, "ExportType", "exportType", ("FULL_EXPORT", "INCREMENTAL_EXPORT"))
+    check_enum(problems, p, "S3SseAlgorithm", "s3SseAlgorithm", ("AES256", "KMS"))
+    raise_constraints(problems)
+    if p.get("ExportFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
+        raise errors.validation("ExportFormat ION is not supported by this endpoint; use DYNAMODB_JSON")
+    if p.get("ExportType", "FULL_EXPORT") != "FULL_EXPORT":
+        raise errors.validation("ExportType INCREMENTAL_EXPORT is not supported by this endpoint; use FULL_EXPORT")
+    when = _epoch_s(p, "ExportTime")
+    prefix = p.get("S3Prefix")
+    if prefix is not None and not isinstance(prefix, str):
+        raise errors.serialization("Unexpected value type in payload")
+    token = p.get("ClientToken")
+    return ExportToPointInTime(str(arn), str(bucket), prefix or None, None if when is None else round(when * 1000),
+                               token if isinstance(token, str) and token else None, p.get("S3SseAlgorithm"))
+
+
+def parse_export_arn(p: dict[str, Any]) -> str:
+    raise_constraints(_arn_errors("exportArn", p.get("ExportArn")))
+    return str(p["ExportArn"])
+
+
+@dataclass(frozen=True)
+class ListExports:
+    table_arn: str | None
+    limit: int
+    next_token: str | None
+
+
+def parse_list_exports(p: dict[str, Any]) -> ListExports:
+    problems: list[str] = []
+    limit = p.get("MaxResults", 25)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise errors.serialization("NUMBER_VALUE cannot be converted to Integer")
+    if not 1 <= limit <= 25:
+        problems.append(f"Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value "
+                        + ("greater than or equal to 1" if limit < 1 else "less than or equal to 25"))
+    raise_constraints(problems)
+    arn, token = p.get("TableArn"), p.get("NextToken")
+    return ListExports(arn if isinstance(arn, str) else None, limit, token if isinstance(token, str) else None)
