@@ -153,12 +153,17 @@ class BackupService:
             "export_start": self._rpc_export_start,
             "export_describe": self._rpc_export_describe,
             "export_list": self._rpc_export_list,
+            "import_start": self._rpc_import_start,
+            "import_describe": self._rpc_import_describe,
+            "import_list": self._rpc_import_list,
             "status": self._rpc_status,
         }
         #: backup id -> manifest, every backup in the store
         self.backups: dict[str, dict[str, Any]] = {}
         #: export id -> its ExportDescription (and internal ``_`` fields), every export
         self.exports: dict[str, dict[str, Any]] = {}
+        #: import id -> its ImportTableDescription, every import
+        self.imports: dict[str, dict[str, Any]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._pitr_task: asyncio.Task[None] | None = None
         #: table id -> when its partitions were last copied for recovery (monotonic)
@@ -222,13 +227,14 @@ class BackupService:
         task.add_done_callback(done)
 
     async def _load_exports(self) -> None:
-        for key in await self.store.keys("exports/"):
-            try:
-                d = orjson.loads(await self.store.get(key))
-            except (KeyError, ValueError) as e:
-                log.warning("backup: skipping %s: %s", key, e)
-                continue
-            self.exports[d["ExportArn"].rsplit("/", 1)[-1]] = d
+        for folder, into, arn in (("exports/", self.exports, "ExportArn"), ("imports/", self.imports, "ImportArn")):
+            for key in await self.store.keys(folder):
+                try:
+                    d = orjson.loads(await self.store.get(key))
+                except (KeyError, ValueError) as e:
+                    log.warning("backup: skipping %s: %s", key, e)
+                    continue
+                into[d[arn].rsplit("/", 1)[-1]] = d
 
     async def _load_backups(self) -> None:
         for key in await self.store.keys("backups/"):
@@ -404,7 +410,17 @@ class BackupService:
         src: dict[str, Any] = orjson.loads(table.restore_summary or "{}").get("_source", {})
         parts = await self._wait_partitions(table)
         loaded = 0
-        if "backup_id" in src:
+        if "import_id" in src:
+            d = self.imports.get(src["import_id"])
+            if d is None:
+                await asyncio.sleep(1)  # the router records the import right after the table
+                d = self.imports.get(src["import_id"])
+            if d is None:
+                raise RuntimeError(f"import into {table.table_name}: import {src['import_id']} is unknown")
+            if not await self._import(table, parts, d):
+                return
+            loaded = int(d.get("ImportedItemCount", 0))
+        elif "backup_id" in src:
             m = self.backups.get(src["backup_id"])
             if m is None:
                 raise RuntimeError(f"restore of {table.table_name}: backup {src['backup_id']} is gone")
@@ -419,7 +435,8 @@ class BackupService:
             if current is None or current.table_id != table.table_id or not current.restoring:
                 return None
             done = orjson.loads(current.restore_summary or "{}")
-            done["RestoreInProgress"] = False
+            if "RestoreInProgress" in done:
+                done["RestoreInProgress"] = False
             return replace(current, status="ACTIVE", restoring=False, restore_summary=orjson.dumps(done).decode())
 
         await self.catalog.change(table.table_name, publish)
@@ -600,6 +617,88 @@ class BackupService:
             for d in ds[:limit]]}
         if len(ds) > limit:
             out["NextToken"] = ds[limit - 1]["ExportArn"].rsplit("/", 1)[-1]
+        return out
+
+    # -- imports ----------------------------------------------------------------------------------
+    async def _rpc_import_start(self, req: dict[str, Any]) -> Any:
+        d: dict[str, Any] = req["description"]
+        import_id = d["ImportArn"].rsplit("/", 1)[-1]
+        if import_id not in self.imports:
+            await self.store.put(f"imports/{import_id}.json", orjson.dumps(d))
+            self.imports[import_id] = d
+        table = self.metadata.catalog.items.get(d["TableCreationParameters"]["TableName"])
+        if table is not None and table.restoring:
+            self._spawn(f"restore:{table.table_name}", self._restore(table))
+        return _public(self.imports[import_id])
+
+    async def _import(self, table: TableDefinition, parts: list[PartitionInfo], d: dict[str, Any]) -> bool:
+        """Load the import's objects into the table; False when it failed (the table is deleted)."""
+        from .imports import decompress, parse_object
+        from .store import S3Store
+
+        import_id = d["ImportArn"].rsplit("/", 1)[-1]
+        src = d["S3BucketSource"]
+        hash_key, range_key = table.key_names()
+        types = table.attribute_types()
+        keys = [(hash_key, types[hash_key])] + ([(range_key, types[range_key])] if range_key else [])
+        csv_opts = (d.get("InputFormatOptions") or {}).get("Csv") or {}
+        items: dict[bytes, bytes] = {}
+        processed = bad = size = 0
+        try:
+            s3 = S3Store(src["S3Bucket"], "", self.settings.s3_endpoint_url or None, self.settings.region)
+            for key in await s3.keys(src.get("S3KeyPrefix") or ""):
+                if key.endswith("/"):
+                    continue
+                data = await s3.get(key)
+                size += len(data)
+                text = decompress(data, d.get("InputCompressionType") or "NONE")
+                for row in parse_object(text, d["InputFormat"], keys, csv_opts.get("Delimiter") or ",",
+                                        csv_opts.get("HeaderList")):
+                    processed += 1
+                    if row is None:
+                        bad += 1
+                    else:
+                        items[row[0]] = orjson.dumps(row[1])
+            if bad:
+                log.warning("import %s: %d of %d lines in error (skipped)", import_id, bad, processed)
+            imported = await self._write_items(table, parts, items)
+            d.update(ImportStatus="COMPLETED", ProcessedItemCount=processed, ImportedItemCount=imported,
+                     ErrorCount=bad, ProcessedSizeBytes=size, EndTime=time.time())
+            ok = True
+        except Exception as e:  # noqa: BLE001 - the import fails, says why, and leaves no table
+            log.warning("import %s FAILED: %r", import_id, e)
+            d.update(ImportStatus="FAILED", EndTime=time.time(), FailureCode="S3ImportFailed",
+                     FailureMessage=f"The objects could not be read from s3://{src['S3Bucket']}: {e}",
+                     ProcessedItemCount=processed, ErrorCount=bad, ProcessedSizeBytes=size)
+            ok = False
+
+            def drop(current: TableDefinition | None) -> TableDefinition | None:
+                if current is None or current.table_id != table.table_id:
+                    return None
+                return replace(current, status="DELETING", restoring=False)
+
+            await self.catalog.change(table.table_name, drop)
+        await self.store.put(f"imports/{import_id}.json", orjson.dumps(d))
+        return ok
+
+    async def _rpc_import_describe(self, req: dict[str, Any]) -> Any:
+        arn = req["arn"]
+        d = self.imports.get(arn.rsplit("/", 1)[-1])
+        if d is None or d["ImportArn"] != arn:
+            raise errors.ApiError("ImportNotFoundException", f"Import not found: {arn}")
+        return _public(d)
+
+    async def _rpc_import_list(self, req: dict[str, Any]) -> Any:
+        ds = sorted(self.imports.values(), key=lambda d: d["ImportArn"].rsplit("/", 1)[-1])
+        if req.get("table_arn"):
+            ds = [d for d in ds if d["TableArn"] == req["table_arn"]]
+        if req.get("next_token"):
+            ds = [d for d in ds if d["ImportArn"].rsplit("/", 1)[-1] > req["next_token"]]
+        limit = int(req.get("limit") or 25)
+        fields = ("ImportArn", "ImportStatus", "TableArn", "S3BucketSource", "InputFormat", "StartTime", "EndTime")
+        out: dict[str, Any] = {"ImportSummaryList": [{k: d[k] for k in fields if k in d} for d in ds[:limit]]}
+        if len(ds) > limit:
+            out["NextToken"] = ds[limit - 1]["ImportArn"].rsplit("/", 1)[-1]
         return out
 
     # -- point-in-time recovery snapshots ----------------------------------------------------------

@@ -109,6 +109,9 @@ class Router:
             "ExportTableToPointInTime": backups.export_table_to_point_in_time,
             "DescribeExport": backups.describe_export,
             "ListExports": backups.list_exports,
+            "ImportTable": backups.import_table,
+            "DescribeImport": backups.describe_import,
+            "ListImports": backups.list_imports,
         })
         self.streams = Streams(settings, self.tables)
         #: DynamoDB Streams (``DynamoDBStreams_20120810.*``), on the same endpoint

@@ -17,6 +17,7 @@ in the cached catalog, answering DynamoDB's errors before any work starts, then:
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -192,6 +193,47 @@ class Backups:
     async def list_exports(self, p: dict[str, Any]) -> dict[str, Any]:
         r = req.parse_list_exports(p)
         return dict(await self.client.call("export_list", table_arn=r.table_arn, limit=r.limit,
+                                           next_token=r.next_token))
+
+    # -- imports ------------------------------------------------------------------------------------
+    async def import_table(self, p: dict[str, Any]) -> dict[str, Any]:
+        r = req.parse_import(p)
+        table = self.tables._validate_create(r.creation)
+        name = table.table_name
+        now_ms = int(time.time() * 1000)
+        import_id = f"{now_ms:014d}-{uuid.uuid4().hex[:8]}"
+        arn = table_arn(self.settings.region, name)
+        table = replace(table, restoring=True,
+                        restore_summary=orjson.dumps({"_source": {"import_id": import_id}}).decode())
+        description: dict[str, Any] = {
+            "ImportArn": f"{arn}/import/{import_id}", "ImportStatus": "IN_PROGRESS", "TableArn": arn,
+            "TableId": table.table_id, "S3BucketSource": r.source, "InputFormat": r.input_format,
+            "InputCompressionType": r.compression, "TableCreationParameters": r.creation,
+            "StartTime": now_ms / 1000, "ProcessedSizeBytes": 0, "ProcessedItemCount": 0, "ImportedItemCount": 0,
+            "ErrorCount": 0}
+        if r.format_options:
+            description["InputFormatOptions"] = r.format_options
+        if r.client_token:
+            description["ClientToken"] = r.client_token
+
+        def create(current: TableDefinition | None) -> TableDefinition | None:
+            if current is not None:
+                if current.table_id == table.table_id:
+                    return None
+                raise errors.resource_in_use(f"Table already exists: {name}")
+            return table
+
+        await self.tables.catalog.change(name, create)
+        d = await self.client.call("import_start", description=description)
+        return {"ImportTableDescription": d}
+
+    async def describe_import(self, p: dict[str, Any]) -> dict[str, Any]:
+        arn = req.parse_import_arn(p)
+        return {"ImportTableDescription": await self.client.call("import_describe", arn=arn)}
+
+    async def list_imports(self, p: dict[str, Any]) -> dict[str, Any]:
+        r = req.parse_list_imports(p)
+        return dict(await self.client.call("import_list", table_arn=r.table_arn, limit=r.limit,
                                            next_token=r.next_token))
 
     # -- point-in-time recovery --------------------------------------------------------------------

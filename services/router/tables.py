@@ -92,7 +92,9 @@ def describe(table: TableDefinition, region: str) -> dict[str, Any]:
     }
     desc.update(describe_stream_fields(table, region))
     if table.restore_summary:  # a restored table (services/router/backups.py); "_" keys are internal
-        desc["RestoreSummary"] = {k: v for k, v in orjson.loads(table.restore_summary).items() if k[:1] != "_"}
+        restored = {k: v for k, v in orjson.loads(table.restore_summary).items() if k[:1] != "_"}
+        if restored:  # an imported table has none
+            desc["RestoreSummary"] = restored
     if table.global_indexes:
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
     if table.local_indexes:

@@ -324,3 +324,75 @@ def test_export_to_point_in_time_in_dynamodb_layout(system: tuple[Any, str, Stor
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert d["ExportStatus"] == "FAILED" and "no-such-bucket-here" in d["FailureMessage"]
+
+
+def test_import_table_from_s3_json_and_csv(system: tuple[Any, str, Store]) -> None:
+    # ImportTable makes a new table from S3 objects: DynamoDB JSON (gzipped) with bad lines
+    # counted in ErrorCount, and CSV (zstd, a header list) with typed key attributes; the table is
+    # CREATING until loaded, then ACTIVE with exactly the good items.  DescribeImport and
+    # ListImports show it; an existing table name, a bucket that does not exist: DynamoDB's
+    # answers, and no table left behind.
+    import gzip
+    import json
+
+    import zstandard
+    from botocore.exceptions import ClientError
+
+    _sys, url, store = system
+    ddb = make_client(url)
+    s3 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = f"imports-{uuid.uuid4().hex[:8]}"
+    make_bucket(store.endpoint or "", bucket)
+    good = [{"Item": {"pk": {"S": f"j{i}"}, "sk": {"N": str(i)}, "v": {"L": [{"S": "x"}, {"N": "1"}]}}}
+            for i in range(25)]
+    lines = [json.dumps(g) for g in good] + ["not json", json.dumps({"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}})]
+    s3.put_object(Bucket=bucket, Key="json/part-1.json.gz", Body=gzip.compress("\n".join(lines).encode()))
+    creation = {"TableName": f"imp{uuid.uuid4().hex[:8]}", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                         {"AttributeName": "sk", "AttributeType": "N"}]}
+    d = ddb.import_table(S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": "json/"}, InputFormat="DYNAMODB_JSON",
+                         InputCompressionType="GZIP", TableCreationParameters=creation)["ImportTableDescription"]
+    assert d["ImportStatus"] == "IN_PROGRESS"
+    name = creation["TableName"]
+    wait_active(ddb, name, timeout_s=120)
+    d = ddb.describe_import(ImportArn=d["ImportArn"])["ImportTableDescription"]
+    assert (d["ImportStatus"], d["ImportedItemCount"], d["ErrorCount"], d["ProcessedItemCount"]) == (
+        "COMPLETED", 25, 2, 27)
+    got = all_items(ddb.scan, TableName=name, ConsistentRead=True)
+    assert sorted((i["pk"]["S"], i["sk"]["N"]) for i in got) == sorted((f"j{i}", str(i)) for i in range(25))
+    assert "RestoreSummary" not in ddb.describe_table(TableName=name)["Table"]
+    assert d["ImportArn"] in [s["ImportArn"] for s in ddb.list_imports(TableArn=d["TableArn"])["ImportSummaryList"]]
+
+    rows = "\n".join(f"c{i}|{i}|hello {i}" for i in range(10)) + "\n"
+    s3.put_object(Bucket=bucket, Key="csv/a.csv.zst", Body=zstandard.ZstdCompressor().compress(rows.encode()))
+    csv_creation = dict(creation, TableName=f"imp{uuid.uuid4().hex[:8]}")
+    ddb.import_table(S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": "csv/"}, InputFormat="CSV",
+                     InputCompressionType="ZSTD", TableCreationParameters=csv_creation,
+                     InputFormatOptions={"Csv": {"Delimiter": "|", "HeaderList": ["pk", "sk", "note"]}})
+    wait_active(ddb, csv_creation["TableName"], timeout_s=120)
+    got = all_items(ddb.scan, TableName=csv_creation["TableName"], ConsistentRead=True)
+    assert sorted((i["pk"]["S"], i["sk"]["N"], i["note"]["S"]) for i in got) == sorted(
+        (f"c{i}", str(i), f"hello {i}") for i in range(10))
+
+    with pytest.raises(ClientError) as e:
+        ddb.import_table(S3BucketSource={"S3Bucket": bucket}, InputFormat="DYNAMODB_JSON",
+                         TableCreationParameters=creation)
+    assert e.value.response["Error"]["Code"] == "ResourceInUseException"
+    with pytest.raises(ClientError) as e:
+        ddb.describe_import(ImportArn=d["ImportArn"].rsplit("/", 1)[0] + "/01700000000000-deadbeef")
+    assert e.value.response["Error"]["Code"] == "ImportNotFoundException"
+    lost = dict(creation, TableName=f"imp{uuid.uuid4().hex[:8]}")
+    d = ddb.import_table(S3BucketSource={"S3Bucket": "no-such-bucket-here"}, InputFormat="DYNAMODB_JSON",
+                         TableCreationParameters=lost)["ImportTableDescription"]
+    deadline = time.monotonic() + 60
+    while (d := ddb.describe_import(ImportArn=d["ImportArn"])["ImportTableDescription"])["ImportStatus"] == \
+            "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert d["ImportStatus"] == "FAILED" and "no-such-bucket-here" in d["FailureMessage"]
+    deadline = time.monotonic() + 60
+    while lost["TableName"] in ddb.list_tables()["TableNames"]:
+        assert time.monotonic() < deadline, "the failed import's table was left behind"
+        time.sleep(0.2)

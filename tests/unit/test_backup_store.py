@@ -129,3 +129,22 @@ def test_layout_lines_and_arns_round_trip() -> None:
     arn = layout.backup_arn("arn:aws:dynamodb:us-east-1:000000000000:table/T1", "01700000000000-abcdef01")
     assert layout.backup_id_of(arn) == "01700000000000-abcdef01"
     assert layout.backup_id_of("arn:aws:dynamodb:us-east-1:000000000000:table/T1") is None
+
+
+def test_import_lines_parse_and_bad_lines_are_counted() -> None:
+    # ImportTable's parsing: DynamoDB JSON lines and CSV rows become items with their encoded
+    # keys; a line that does not parse, lacks a key or has a key of another type is an error.
+    from services.backup.imports import decompress, parse_object
+
+    keys = [("pk", "S"), ("sk", "N")]
+    text = b'{"Item": {"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"BOOL": true}}}\n\nnope\n' \
+           b'{"Item": {"pk": {"S": "a"}}}\n{"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}\n'
+    rows = list(parse_object(text, "DYNAMODB_JSON", keys))
+    assert [r is None for r in rows] == [False, True, True, True]
+    assert rows[0] is not None and rows[0][1]["x"] == {"BOOL": True}
+    csv_rows = list(parse_object(b"pk,sk,note\nb,2,hi\nc,,x\nd,3\n", "CSV", keys))
+    assert csv_rows[0] == (csv_rows[0][0], {"pk": {"S": "b"}, "sk": {"N": "2"}, "note": {"S": "hi"}})  # type: ignore[index]
+    assert csv_rows[1:] == [None, None]  # no sort key; a short row
+    import gzip
+
+    assert decompress(gzip.compress(b"abc"), "GZIP") == b"abc" and decompress(b"abc", "NONE") == b"abc"

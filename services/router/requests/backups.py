@@ -312,3 +312,71 @@ def parse_list_exports(p: dict[str, Any]) -> ListExports:
     raise_constraints(problems)
     arn, token = p.get("TableArn"), p.get("NextToken")
     return ListExports(arn if isinstance(arn, str) else None, limit, token if isinstance(token, str) else None)
+
+
+@dataclass(frozen=True)
+class ImportTable:
+    source: dict[str, Any]
+    """S3BucketSource: S3Bucket, S3KeyPrefix, S3BucketOwner."""
+    input_format: str
+    compression: str
+    format_options: dict[str, Any] | None
+    creation: dict[str, Any]
+    """TableCreationParameters, as CreateTable's parameters (checked by CreateTable's code)."""
+    client_token: str | None
+
+
+def parse_import(p: dict[str, Any]) -> ImportTable:
+    problems: list[str] = []
+    src = p.get("S3BucketSource")
+    if src is None:
+        problems.append("Value null at 's3BucketSource' failed to satisfy constraint: Member must not be null")
+    elif not isinstance(src, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    elif not isinstance(src.get("S3Bucket"), str) or not src["S3Bucket"]:
+        problems.append("Value null at 's3BucketSource.s3Bucket' failed to satisfy constraint: "
+                        "Member must not be null")
+    if p.get("InputFormat") is None:
+        problems.append("Value null at 'inputFormat' failed to satisfy constraint: Member must not be null")
+    check_enum(problems, p, "InputFormat", "inputFormat", ("DYNAMODB_JSON", "ION", "CSV"))
+    check_enum(problems, p, "InputCompressionType", "inputCompressionType", ("GZIP", "ZSTD", "NONE"))
+    creation = p.get("TableCreationParameters")
+    if creation is None:
+        problems.append("Value null at 'tableCreationParameters' failed to satisfy constraint: "
+                        "Member must not be null")
+    elif not isinstance(creation, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    options = p.get("InputFormatOptions")
+    if options is not None and not isinstance(options, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    raise_constraints(problems)
+    assert isinstance(src, dict) and isinstance(creation, dict)
+    if p["InputFormat"] == "ION":
+        raise errors.validation("InputFormat ION is not supported by this endpoint; use DYNAMODB_JSON or CSV")
+    csv_opts = (options or {}).get("Csv") or {}
+    delimiter = csv_opts.get("Delimiter")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise errors.validation("InputFormatOptions.Csv.Delimiter must be one character")
+    if options is not None and p["InputFormat"] != "CSV":
+        raise errors.validation("InputFormatOptions can only be specified with InputFormat CSV")
+    token = p.get("ClientToken")
+    return ImportTable(dict(src), str(p["InputFormat"]), str(p.get("InputCompressionType") or "NONE"),
+                       dict(options) if options else None, dict(creation),
+                       token if isinstance(token, str) and token else None)
+
+
+def parse_import_arn(p: dict[str, Any]) -> str:
+    raise_constraints(_arn_errors("importArn", p.get("ImportArn")))
+    return str(p["ImportArn"])
+
+
+def parse_list_imports(p: dict[str, Any]) -> ListExports:
+    """ListImports: TableArn, PageSize (1 to 25), NextToken (the same shape as ListExports)."""
+    size = p.get("PageSize", 25)
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise errors.serialization("NUMBER_VALUE cannot be converted to Integer")
+    if not 1 <= size <= 25:
+        raise_constraints([f"Value '{size}' at 'pageSize' failed to satisfy constraint: Member must have value "
+                           + ("greater than or equal to 1" if size < 1 else "less than or equal to 25")])
+    arn, token = p.get("TableArn"), p.get("NextToken")
+    return ListExports(arn if isinstance(arn, str) else None, size, token if isinstance(token, str) else None)
