@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamolog import codec, errors, faults
 from dynamolog.backup_client import BACKUP_KEY
@@ -137,7 +138,14 @@ class BackupService:
     def __init__(self, settings: Settings, *, rpc_host: str = "127.0.0.1", rpc_port: int = 0,
                  store: ObjectStore | None = None) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.backup_store, settings)
+        #: why the configured store cannot be used (None: it can be opened)
+        self.store_problem: str | None = None
+        try:
+            self.store = store or open_store(settings.backup_store, settings)
+        except StoreError as e:  # the service runs and every request says what is wrong
+            log.error("backup: %s", e)
+            self.store_problem = str(e)
+            self.store = open_store("", settings)  # never used while store_problem is set
         self.metadata = Metadata(settings)
         self.writer = MetadataWriter(settings)
         self.catalog = CatalogClient(self.metadata)
@@ -170,18 +178,20 @@ class BackupService:
         self._pitr_last: dict[str, float] = {}
         #: what it did, for status and tests
         self.restored_items = 0
+        #: the store's records were read (at start, or at the first request the store answered)
+        self._loaded = False
 
     # -- life cycle --------------------------------------------------------------------------
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
         await self.writer.start()
-        try:
-            await self.store.check()
-            await self._load_backups()
-            await self._load_exports()
-        except StoreError as e:  # the service runs; each request says what is wrong
-            log.error("backup: %s", e)
+        if self.store_problem is None:
+            try:
+                await self._load()
+            except (StoreError, OSError, BotoCoreError, ClientError) as e:  # each request says what is wrong
+                log.error("backup: the store %s cannot be used now (tried again on the next request): %s",
+                          self.store.url, e)
         await self.rpc.start()
         for bid, m in self.backups.items():
             if m["status"] == "CREATING":
@@ -226,6 +236,13 @@ class BackupService:
 
         task.add_done_callback(done)
 
+    async def _load(self) -> None:
+        """Read every backup, export and import record of the store (once it can be reached)."""
+        await self.store.check()
+        await self._load_backups()
+        await self._load_exports()
+        self._loaded = True
+
     async def _load_exports(self) -> None:
         for folder, into, arn in (("exports/", self.exports, "ExportArn"), ("imports/", self.imports, "ImportArn")):
             for key in await self.store.keys(folder):
@@ -251,10 +268,18 @@ class BackupService:
         handler = self.handlers.get(req["op"])
         if handler is None:
             raise errors.validation(f"unknown internal operation {req['op']!r}")
+        if self.store_problem is not None and req["op"] != "status":
+            raise errors.internal(f"The backup store cannot be used: {self.store_problem}; fix "
+                                  "DYNAMOLOG_BACKUP_STORE and restart the backup service")
         try:
+            if not self._loaded and req["op"] != "status":
+                await self._load()
             return await handler(req)
-        except StoreError as e:
-            raise errors.internal(f"The backup store cannot be used: {e}") from None
+        except errors.ApiError:
+            raise
+        except (StoreError, OSError, BotoCoreError, ClientError) as e:
+            raise errors.internal(f"The backup store {self.store.url} cannot be used ({e}); check "
+                                  "DYNAMOLOG_BACKUP_STORE, AWS_ENDPOINT_URL_S3 and the credentials") from None
 
     async def _rpc_status(self, req: dict[str, Any]) -> Any:
         return {"backups": len(self.backups), "tasks": sorted(self._tasks), "restored_items": self.restored_items}
