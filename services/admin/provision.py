@@ -86,6 +86,11 @@ class Provisioner:
                     await self._finish_update(table)
                 elif table.status == "DELETING":
                     await self._deprovision(table)
+                # a change published meanwhile (a failed import's table, DELETING while it was
+                # still being provisioned) found this task running: carry it out too
+                current = self.metadata.catalog.items.get(name)
+                if current is not None and current.status in PENDING_STATUSES and current.status != table.status:
+                    continue
                 return
             except asyncio.CancelledError:
                 raise
