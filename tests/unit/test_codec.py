@@ -114,9 +114,11 @@ def test_table_round_trip() -> None:
                 "global_indexes": [{"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
                                     "projection_type": "INCLUDE", "non_key_attributes": ["a"], "status": "ACTIVE",
                                     "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
-                                    "created_at_ms": 7}],
+                                    "created_at_ms": 7, "max_read_request_units": 30,
+                                    "max_write_request_units": None}],
                 "local_indexes": [{"index_name": "byY", "range_key": "y", "projection_type": "KEYS_ONLY",
-                                   "non_key_attributes": []}]}
+                                   "non_key_attributes": []}],
+                "max_read_request_units": None, "max_write_request_units": 40}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
@@ -204,7 +206,8 @@ def test_txn_state_round_trip() -> None:
 
 STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
                        "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None,
-                       "global_indexes": [], "local_indexes": []}
+                       "global_indexes": [], "local_indexes": [], "max_read_request_units": None,
+                       "max_write_request_units": None}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
