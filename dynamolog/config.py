@@ -84,6 +84,12 @@ class Settings:
     reconcile_s: float = _setting(3.0, "DYNAMOLOG_RECONCILE_S",
                                   "interval between a storage node's comparisons of the partition map with "
                                   "the replicas it serves")
+    capacity_burst_s: float = _setting(300.0, "DYNAMOLOG_CAPACITY_BURST_S",
+                                       "unused provisioned capacity a partition saves for later bursts, in "
+                                       "seconds of its rate (DynamoDB: 300)")
+    capacity_report_ms: int = _setting(100, "DYNAMOLOG_CAPACITY_REPORT_MS",
+                                       "how often a follower reports the read units it served to the "
+                                       "partition's leader, which holds the read bucket (decision 0024)")
     # -- router ----------------------------------------------------------------------------
     txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
                                    "how long a transaction's participant keeps a lock before it asks the "

@@ -35,6 +35,7 @@ from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
 from dynamolog.routing import Routing
 
+from . import throughput
 from .control import Control, parse_tags
 from .gsi import (
     apply_index_updates,
@@ -53,7 +54,7 @@ FREE_DECREASES_PER_DAY = 4
 DECREASE_INTERVAL_MS = 3_600_000
 #: UpdateTable parameters this version refuses (they count as "something to update")
 UNSUPPORTED_UPDATES = ("ReplicaUpdates", "SSESpecification",
-                       "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput")
+                       "TableClass", "DeletionProtectionEnabled", "WarmThroughput")
 
 
 def decreases_today(table: TableDefinition, now_ms: int | None = None) -> int:
@@ -88,6 +89,7 @@ def describe(table: TableDefinition, region: str) -> dict[str, Any]:
         "TableId": table.table_id,
         "DeletionProtectionEnabled": False,
     }
+    desc.update(throughput.describe(table))
     desc.update(describe_stream_fields(table, region))
     if table.global_indexes:
         desc["GlobalSecondaryIndexes"] = describe_indexes(table, desc["TableArn"])
@@ -209,7 +211,7 @@ class Tables:
         def update(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            return updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000))
+            return _with_on_demand(table, updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000)), p)
 
         table = await self.catalog.change(name, update)
         assert table is not None
@@ -255,6 +257,7 @@ class Tables:
             global_indexes=tuple(global_indexes),
             local_indexes=tuple(parse_local_indexes(p, defined, key_schema, table_id, global_indexes)),
         )
+        table = throughput.apply(table, throughput.parse(p.get("OnDemandThroughput"), table.billing_mode, update=False))
         if p.get("StreamSpecification") is not None:
             enabled, view = parse_stream_specification(p["StreamSpecification"])
             if enabled:
@@ -308,6 +311,19 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
     return replace(updated, billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
 
 
+def _with_on_demand(table: TableDefinition, updated: TableDefinition | None,
+                    p: dict[str, Any]) -> TableDefinition | None:
+    """UpdateTable's OnDemandThroughput on top of the rest of the change (a switch to
+    PROVISIONED clears the maxima)."""
+    after = updated if updated is not None else table
+    if after.billing_mode == "PROVISIONED" and table.billing_mode != "PROVISIONED":
+        after = throughput.cleared(after)
+    members = throughput.parse(p.get("OnDemandThroughput"), after.billing_mode, update=True)
+    if members is None:
+        return updated if updated is None else after
+    return replace(throughput.apply(after, members), status="UPDATING")
+
+
 def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | None]:
     """(BillingMode, ReadCapacityUnits, WriteCapacityUnits) of an UpdateTable request, each None
     when not given; everything that does not need the table is checked here."""
@@ -330,7 +346,7 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
                                 "Member must have value greater than or equal to 1")
     raise_constraints(problems)
     wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification",
-                          "GlobalSecondaryIndexUpdates") + UNSUPPORTED_UPDATES
+                          "GlobalSecondaryIndexUpdates", "OnDemandThroughput") + UNSUPPORTED_UPDATES
               if p.get(k) not in (None, [])]
     if not wanted:
         raise errors.validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "

@@ -19,9 +19,13 @@ Glossary
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
+from dynamolog.attrs import item_size
 from dynamolog.catalog import GlobalIndex, TableDefinition
+from dynamolog.units import write_units
 
 #: DynamoDB's per-partition limits (units per second), which no multiplier or burst passes
 PARTITION_READ_MAX = 3000.0
@@ -39,7 +43,7 @@ class TokenBucket:
     """Units that refill at ``rate`` a second up to ``rate × depth_s``.  Starts holding one
     second's worth (a new bucket has saved nothing yet)."""
 
-    __slots__ = ("rate", "depth_s", "balance", "at")
+    __slots__ = ("at", "balance", "depth_s", "rate")
 
     def __init__(self, rate: float, depth_s: float, now: float) -> None:
         self.rate = rate
@@ -141,6 +145,55 @@ def partition_rates(table: TableDefinition, index: GlobalIndex | None = None) ->
     write = ON_DEMAND_WRITE_START if max_w is None or max_w < 1 else min(ON_DEMAND_WRITE_START, float(max_w))
     capped = (max_r is not None and max_r >= 1) or (max_w is not None and max_w >= 1)
     return Rates(_share(read, n), _share(write, n), True, capped)
+
+
+def index_shares(table: TableDefinition) -> dict[str, Rates]:
+    """What each base-table partition may write into each global index: the index's write
+    capacity over the *table's* partitions (every index write is caused by a base-table write,
+    which passes one of them; decision 0024)."""
+    n = len(table.partition_ids)
+    out: dict[str, Rates] = {}
+    for g in table.global_indexes:
+        if g.status == "DELETING":
+            continue
+        r = partition_rates(table, g)
+        scale = len(g.partition_ids) / max(1, n)
+        out[g.index_name] = replace(r, read=r.read * scale, write=r.write * scale)
+    return out
+
+
+#: what the leader needs to price a write's index writes: (index name, hash key, range key or
+#: None, whether only keys are projected)
+IndexSpec = tuple[str, str, str | None, bool]
+
+
+def index_specs(table: TableDefinition) -> list[IndexSpec]:
+    return [(g.index_name, g.hash_key, g.range_key, g.projection_type == "KEYS_ONLY")
+            for g in table.global_indexes if g.status != "DELETING"]
+
+
+def index_write_units(specs: Sequence[Sequence[Any]], old: dict[str, Any] | None,
+                      new: dict[str, Any] | None) -> dict[str, float]:
+    """The write units a changed item costs each global index it is (or was) in: one entry
+    written or deleted per KB of the item (a key-only index: one unit), twice when the index
+    key changed (the old entry deleted, the new one put)."""
+    out: dict[str, float] = {}
+    for name, hk, rk, keys_only in specs:
+        ko = _index_key(old, hk, rk)
+        kn = _index_key(new, hk, rk)
+        if ko is None and kn is None:
+            continue
+        size = 0 if keys_only else max(item_size(old) if ko is not None and old is not None else 0,
+                                       item_size(new) if kn is not None and new is not None else 0)
+        units = write_units(size)
+        out[name] = 2 * units if ko is not None and kn is not None and ko != kn else units
+    return out
+
+
+def _index_key(item: dict[str, Any] | None, hk: str, rk: str | None) -> tuple[Any, Any] | None:
+    if item is None or hk not in item or (rk is not None and rk not in item):
+        return None
+    return (str(item[hk]), str(item[rk]) if rk is not None else None)
 
 
 class PartitionCapacity:
