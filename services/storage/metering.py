@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamolog import errors
+from dynamolog.attrs import item_size
 from dynamolog.catalog import PartitionInfo, TableDefinition, table_arn
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
@@ -148,8 +149,9 @@ class Metering:
         return errors.throughput_exceeded(errors.THROUGHPUT_INDEX, "IndexWriteProvisionedThroughputExceeded", arn)
 
     # -- writes (at the leader) --------------------------------------------------------------
-    def admit_write(self, info: PartitionInfo) -> _Held | None:
-        """Admit one write (charging its first unit), or raise the throttling answer."""
+    def admit_write(self, info: PartitionInfo, req: dict[str, Any]) -> _Held | None:
+        """Admit one write, charging what it costs at least (a put: its new item's units; the
+        rest once the old item is known), or raise the throttling answer."""
         held = self._get(info)
         if held is None:
             return None
@@ -161,7 +163,7 @@ class Metering:
             blocked = cap.blocked_index(now)
             if blocked is not None:
                 raise self._index_refusal(held, blocked)
-        cap.charge_write(1.0, now)
+        cap.charge_write(_estimate(req), now)
         return held
 
     def admits_write(self, info: PartitionInfo) -> bool:
@@ -186,13 +188,15 @@ class Metering:
         return asked
 
     @staticmethod
-    def charge_write(held: _Held | None, res: dict[str, Any], asked: bool, *, first_paid: float = 1.0) -> None:
+    def charge_write(held: _Held | None, req: dict[str, Any], res: dict[str, Any], asked: bool) -> None:
         """Charge a written item's remaining units, and its index writes to their shares."""
         if held is None:
             return
         size = res.get("size", 0) if asked else res.pop("size", 0)
         now = time.monotonic()
-        held.cap.charge_write(write_units(int(size)) - first_paid, now)
+        rest = write_units(int(size)) - _estimate(req)
+        if rest:
+            held.cap.charge_write(rest, now)
         ix = res.pop("ix", None)
         if ix:
             for name, units in ix.items():
@@ -304,6 +308,12 @@ class Metering:
             return None
         return {"follower_reads": {"served": round(remote.served, 1), "throttled": remote.throttled,
                                    "open": remote.open}}
+
+
+def _estimate(req: dict[str, Any]) -> float:
+    """The units a write costs at least: a put's new item (an update or a delete: one)."""
+    item = req.get("item")
+    return write_units(item_size(item)) if item is not None else 1.0
 
 
 def read_charge(res: dict[str, Any], asked: bool, *, consistent: bool) -> float:

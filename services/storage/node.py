@@ -451,10 +451,10 @@ class StorageNode:
         leader = hp.leader
         if leader is None:
             raise not_leader(req["pid"])
-        held = self.metering.admit_write(hp.info)
+        held = self.metering.admit_write(hp.info, req)
         asked = self.metering.prepare_write(held, req)
         res = await leader.submit(req, base64.b64decode(req["key"]))
-        self.metering.charge_write(held, res, asked)
+        self.metering.charge_write(held, req, res, asked)
         return res
 
     async def _rpc_write_batch(self, req: dict[str, Any]) -> Any:
