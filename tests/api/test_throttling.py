@@ -113,14 +113,14 @@ def test_batch_write_answers_throttled_items_unprocessed_and_fails_when_all_are(
 
 def test_batch_get_answers_throttled_keys_unprocessed_and_fails_when_all_are(
         endpoint: str, once: Any, create_table: TableFactory) -> None:
-    # Reads draw on the read buckets the same way (a 10 KB item read consistently: 3 units of a
-    # 0.5 unit share).
+    # Reads draw on the read buckets the same way (a 100 KB item read consistently: 25 units of
+    # a 0.5 unit share: the partition refuses reads for the next 50 s).
     name = create_table(**{"BillingMode": "PROVISIONED",
                            "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1000}})
     keys = [unique() for _ in range(10)]
     writer = make_client(endpoint, retries=12)
     for k in keys:
-        writer.put_item(TableName=name, Item={"pk": {"S": k}, "d": {"S": BIG}})
+        writer.put_item(TableName=name, Item={"pk": {"S": k}, "d": {"S": BIG * 10}})
     res = once.batch_get_item(RequestItems={name: {"Keys": [{"pk": {"S": k}} for k in keys],
                                                    "ConsistentRead": True, "ProjectionExpression": "pk"}})
     got = [i["pk"]["S"] for i in res["Responses"][name]]

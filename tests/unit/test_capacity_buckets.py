@@ -135,3 +135,18 @@ def test_status_reports_rate_consumption_throttles_and_burst() -> None:
     s = cap.status(0.0)
     assert s["multiplier"] == 1.0 and s["mode"] == "provisioned"
     assert s["read"] == {"rate": 10.0, "consumed": 4.0, "throttled": 1, "burst": 6.0, "peak": 4.0}
+
+
+def test_index_writes_are_priced_per_index_the_item_is_or_was_in() -> None:
+    from services.storage.capacity import index_write_units
+
+    specs = [("all", "g", None, False), ("keys", "g", "h", True), ("other", "z", None, False)]
+    small = {"pk": {"S": "a"}, "g": {"S": "x"}}
+    big = small | {"d": {"S": "y" * 3000}}
+    # a new item in the ALL index (3 KB: 3 units); not in the key-only one (no h), nor in `other`
+    assert index_write_units(specs, None, big) == {"all": 3.0}
+    # the index key changed: the old entry deleted and the new one put, twice the units
+    assert index_write_units(specs, small, small | {"g": {"S": "w"}}) == {"all": 2.0}
+    # a key-only index costs one unit whatever the item's size; a delete removes the entry
+    both = big | {"h": {"S": "1"}}
+    assert index_write_units(specs, both, None) == {"all": 3.0, "keys": 1.0}
