@@ -298,12 +298,12 @@ class Metering:
         held.cap.set_multiplier(multiplier, now)
         return held.cap.status(now)
 
-    def status(self, pid: str, leads: bool) -> dict[str, Any] | None:
+    def status(self, info: PartitionInfo, leads: bool) -> dict[str, Any] | None:
         """The partition's counters: at its leader the buckets; at a follower what it served."""
         if leads:
-            held = self._held.get(pid)
+            held = self._get(info)
             return held.cap.status(time.monotonic()) if held is not None else None
-        remote = self._remote.get(pid)
+        remote = self._remote.get(info.partition_id)
         if remote is None:
             return None
         return {"follower_reads": {"served": round(remote.served, 1), "throttled": remote.throttled,

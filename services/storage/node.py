@@ -617,7 +617,7 @@ class StorageNode:
         return {"node_id": self.node_id, "partitions": parts, "ready": self.ready, **self.lag_probe.snapshot()}
 
     def _with_capacity(self, pid: str, s: dict[str, Any], hp: HostedPartition) -> dict[str, Any]:
-        c = self.metering.status(pid, hp.leader is not None)
+        c = self.metering.status(hp.info, hp.leader is not None)
         if c is not None:
             s["capacity"] = c
         return s
@@ -626,7 +626,7 @@ class StorageNode:
         """Each led partition's capacity counters (ping: what the auto-admin and metrics read)."""
         out = {}
         for pid, hp in self.hosted.items():
-            if hp.leader is not None and (c := self.metering.status(pid, True)) is not None:
+            if hp.leader is not None and (c := self.metering.status(hp.info, True)) is not None:
                 out[pid] = c
         return out
 
