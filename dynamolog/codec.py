@@ -69,6 +69,7 @@ _PARTITION = _load("PartitionInfo")
 _LOG = _load("LogRecord")
 _NODE = _load("NodeInfo")
 _TXN = _load("TxnState")
+_SCALING = _load("ScalableTarget")
 _TABLE_HISTORY = _history("TableDefinition")
 _PARTITION_HISTORY = _history("PartitionInfo")
 _LOG_HISTORY = _history("LogRecord")
@@ -240,3 +241,13 @@ def encode_txn_state(d: dict[str, Any]) -> bytes:
 def decode_txn_state(b: bytes) -> dict[str, Any]:
     """Avro bytes -> TxnState dict."""
     return _read_versioned(_TXN, _TXN_HISTORY, b)  # type: ignore[no-any-return]
+
+
+def encode_scalable_target(d: dict[str, Any]) -> bytes:
+    """ScalableTarget dict -> Avro bytes (value of ``dyn.scaling``)."""
+    return _write(_SCALING, d)
+
+
+def decode_scalable_target(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> ScalableTarget dict."""
+    return _read(_SCALING, b)  # type: ignore[no-any-return]

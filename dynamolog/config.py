@@ -110,6 +110,14 @@ class Settings:
                                    "a node silent this long is down: its partitions get new leaders")
     repair_after_s: float = _setting(30.0, "DYNAMOLOG_REPAIR_AFTER_S",
                                      "a replica on a node down this long is rebuilt on another node")
+    scaling_period_s: float = _setting(60.0, "DYNAMOLOG_SCALING_PERIOD_S",
+                                       "auto scaling: the period over which consumed capacity is averaged and "
+                                       "compared with the target (DynamoDB's alarms: one minute)")
+    scaling_out_periods: int = _setting(2, "DYNAMOLOG_SCALING_OUT_PERIODS",
+                                        "auto scaling: consecutive periods above the target before a scale-out")
+    scaling_in_periods: int = _setting(15, "DYNAMOLOG_SCALING_IN_PERIODS",
+                                       "auto scaling: consecutive periods 20 points or more below the target "
+                                       "before a scale-in")
     # -- singletons (auto-admin, indexer) ----------------------------------------------------
     election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
                                         "how long an active auto-admin or indexer may be silent before its "
@@ -155,6 +163,11 @@ class Settings:
     @property
     def nodes_topic(self) -> str:
         return f"{self.namespace}.nodes"
+
+    @property
+    def scaling_topic(self) -> str:
+        """Application Auto Scaling's scalable targets and policies (dynamolog/scaling.py)."""
+        return f"{self.namespace}.scaling"
 
     @property
     def txn_topic(self) -> str:

@@ -264,6 +264,11 @@ class MetadataWriter:
         if self.metadata:
             self.metadata.partitions.put_local(partition_id, None, offset)
 
+    async def put_record(self, topic: str, key: str, value: bytes | None) -> int:
+        """Publish an encoded record (None: a tombstone) to another compacted topic this writer
+        owns (the auto-admin: ``<ns>.scaling``); returns its offset."""
+        return await self._publish(topic, key, value)
+
     async def put_node(self, node: NodeInfo) -> None:
         offset = await self._publish(self.settings.nodes_topic, node.node_id, codec.encode_node(node.to_record()))
         if self.metadata:

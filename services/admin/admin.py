@@ -50,6 +50,7 @@ from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient, RpcServer
 
 from .provision import Provisioner
+from .scaling import Scaling
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class AutoAdmin:
         self.routing = Routing(self.metadata)
         self.catalog = CatalogWriter(self.metadata, self.writer)
         self.provisioner = Provisioner(settings, self.metadata, self.writer, self.routing, self.catalog)
-        self.rpc = RpcServer(self.catalog.handle, rpc_host, rpc_port)
+        self.scaling = Scaling(settings, self.metadata, self.writer, self.catalog)
+        self.rpc = RpcServer(self._handle, rpc_host, rpc_port)
         self.rpc_host = rpc_host
         #: what it did, for status and tests
         self.elections = 0
@@ -95,6 +97,7 @@ class AutoAdmin:
         self._started = time.monotonic()
         self.metadata.catalog.listen(self.provisioner.on_table)
         self.provisioner.resume_pending()
+        await self.scaling.start()
         await self.rpc.start()
         await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
                                             pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
@@ -107,6 +110,7 @@ class AutoAdmin:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.rpc.close()
+        await self.scaling.close()
         await self.provisioner.close()
         await self.routing.close()
         for c in self._clients.values():
@@ -145,6 +149,14 @@ class AutoAdmin:
         self._refused.discard(node_id)
         self._last_ok[node_id] = time.monotonic()
         self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
+        self.scaling.observe_ping(answer)
+
+    async def _handle(self, req: dict[str, Any]) -> Any:
+        """The internal RPC: catalog changes (services/admin/writer.py) and Application Auto
+        Scaling requests (services/admin/scaling.py)."""
+        if req.get("op") == "scaling":
+            return await self.scaling.handle(str(req["action"]), dict(req["params"]))
+        return await self.catalog.handle(req)
 
     def healthy(self, node_id: str | None, pid: str) -> bool:
         """Alive, and not saying that it cannot do its job for the partition (a leader that lost

@@ -27,6 +27,8 @@ from dynamolog.routing import Routing
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
+from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
+from .autoscaling import AutoScaling
 from .batch import Batch
 from .control import request_host
 from .http import HttpLimits, HttpServer
@@ -101,6 +103,8 @@ class Router:
             "GetShardIterator": self.streams.get_shard_iterator,
             "GetRecords": self.streams.get_records,
         }
+        #: Application Auto Scaling (``AnyScaleFrontendService.*``, JSON 1.1), on the same endpoint
+        self.scaling_operations: dict[str, Operation] = AutoScaling(self.catalog).operations()
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
@@ -156,6 +160,11 @@ class Router:
         elif target.startswith(STREAMS_PREFIX):
             name = target[len(STREAMS_PREFIX):]
             op = self.stream_operations.get(name)
+        elif target.startswith(SCALING_PREFIX):
+            name = target[len(SCALING_PREFIX):]
+            op = self.scaling_operations.get(name)
+            if op is None:
+                raise errors.ApiError("UnknownOperationException", "", namespace="")
         else:
             raise errors.unknown_operation()
         if op is None:
