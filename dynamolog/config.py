@@ -104,6 +104,10 @@ class Settings:
                                    "a node silent this long is down: its partitions get new leaders")
     repair_after_s: float = _setting(30.0, "DYNAMOLOG_REPAIR_AFTER_S",
                                      "a replica on a node down this long is rebuilt on another node")
+    table_stats_s: float = _setting(10.0, "DYNAMOLOG_TABLE_STATS_S",
+                                    "how often the auto-admin publishes each table's item count and size "
+                                    "(DescribeTable's ItemCount, TableSizeBytes, IndexSizeBytes) when they "
+                                    "changed; DynamoDB refreshes them about every six hours")
     # -- singletons (auto-admin, indexer) ----------------------------------------------------
     election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
                                         "how long an active auto-admin or indexer may be silent before its "
@@ -149,6 +153,11 @@ class Settings:
     @property
     def nodes_topic(self) -> str:
         return f"{self.namespace}.nodes"
+
+    @property
+    def stats_topic(self) -> str:
+        """Tables' measured item counts and sizes (docs/decisions/0027-table-stats-and-metrics.md)."""
+        return f"{self.namespace}.stats"
 
     @property
     def txn_topic(self) -> str:

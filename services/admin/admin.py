@@ -48,8 +48,11 @@ from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient, RpcServer
+from dynamolog.stats import StatsView
 
+from .capacity import AdaptiveCapacity
 from .provision import Provisioner
+from .stats import TableFigures
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,12 @@ class AutoAdmin:
         self.provisioner = Provisioner(settings, self.metadata, self.writer, self.routing, self.catalog)
         self.rpc = RpcServer(self.catalog.handle, rpc_host, rpc_port)
         self.rpc_host = rpc_host
+        #: tables' item counts and sizes, from the leaders' ping answers, published to <ns>.stats
+        self.figures = TableFigures(self.metadata, self.writer, StatsView(settings))
+        self._stats_task: asyncio.Task[None] | None = None
+        #: adaptive capacity's controllers (services/admin/capacity.py; its loop is driven once
+        #: the partition leaders' token buckets report their counters)
+        self.adaptive = AdaptiveCapacity()
         #: what it did, for status and tests
         self.elections = 0
         self.repairs = 0
@@ -98,14 +107,18 @@ class AutoAdmin:
         await self.rpc.start()
         await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
                                             pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
+        await self.figures.view.start()
         self._task = asyncio.ensure_future(self._run())
+        self._stats_task = asyncio.ensure_future(self._stats_loop())
         log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._stats_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.figures.view.close()
         await self.rpc.close()
         await self.provisioner.close()
         await self.routing.close()
@@ -145,6 +158,7 @@ class AutoAdmin:
         self._refused.discard(node_id)
         self._last_ok[node_id] = time.monotonic()
         self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
+        self.figures.heard(node_id, answer.get("sizes") or {})
 
     def healthy(self, node_id: str | None, pid: str) -> bool:
         """Alive, and not saying that it cannot do its job for the partition (a leader that lost
@@ -178,6 +192,19 @@ class AutoAdmin:
             except Exception:
                 log.exception("auto-admin: a round failed; going on")
             await asyncio.sleep(self.check_interval)
+
+    async def _stats_loop(self) -> None:
+        """Every ``Settings.table_stats_s``: publish the tables' figures that changed."""
+        while True:
+            await asyncio.sleep(self.settings.table_stats_s)
+            try:
+                await self.figures.publish_changed()
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                return  # the main loop stops the process
+            except Exception:
+                log.exception("auto-admin: publishing table figures failed; next round again")
 
     async def _act(self) -> None:
         for pid, part in list(self.metadata.partitions.items.items()):

@@ -24,6 +24,7 @@ from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
 from dynamolog.routing import Routing
+from dynamolog.stats import StatsView
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
@@ -59,6 +60,7 @@ class Router:
         self.catalog = CatalogClient(self.metadata)
         self.routing = Routing(self.metadata)
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
+        self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
@@ -105,6 +107,8 @@ class Router:
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
+        assert self.tables.stats is not None
+        await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
         await self.http.start()
@@ -116,6 +120,8 @@ class Router:
         await self.streams.close()
         await self.catalog.close()
         await self.metadata.close()
+        if self.tables.stats is not None:
+            await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
 

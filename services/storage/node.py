@@ -82,7 +82,9 @@ class HostedPartition:
             s = {"role": "follower", **self.follower.status()}
         else:
             s = {"role": "opening"}
-        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name})
+        st = self.replica.stats()
+        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name,
+                  "items": st.items, "size_bytes": st.size_bytes})
         return s
 
     def health(self) -> str | None:
@@ -559,4 +561,15 @@ class StorageNode:
             else:
                 log.info("partition %s: healthy again", pid)
         self._unhealthy_said = set(unhealthy)
-        return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, **self.lag_probe.snapshot()}
+        return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, "sizes": self.sizes(),
+                **self.lag_probe.snapshot()}
+
+    def sizes(self) -> dict[str, list[int]]:
+        """Item count and size of every partition this node leads: {pid: [items, bytes]} (the
+        auto-admin gathers them for DescribeTable, docs/decisions/0027-table-stats-and-metrics.md)."""
+        out: dict[str, list[int]] = {}
+        for pid, hp in self.hosted.items():
+            if hp.leader is not None and not hp.leader.fenced:
+                st = hp.replica.stats()
+                out[pid] = [st.items, st.size_bytes]
+        return out

@@ -9,6 +9,7 @@ factor above 1 makes the throttled count overstate the real shortfall, as retrie
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping
 
 import pytest
@@ -81,9 +82,9 @@ def test_no_oscillation_rates_move_one_way_then_stay() -> None:
     for _ in range(40):
         simulate(c, plant, 1)
         rates.append(plant.rates["hot"])
-    steps = [b - a for a, b in zip(rates, rates[1:]) if abs(b - a) > 1e-6]
+    steps = [b - a for a, b in itertools.pairwise(rates) if abs(b - a) > 1e-6]
     signs = [s > 0 for s in steps]
-    assert sum(1 for x, y in zip(signs, signs[1:]) if x != y) <= 1, rates
+    assert sum(1 for x, y in itertools.pairwise(signs) if x != y) <= 1, rates
     final = 150 * 1.2  # demand plus the headroom
     assert abs(rates[-1] - final) / final < 0.01
     assert all(r >= 150 for r in rates)  # never throttled again once it had enough
