@@ -21,6 +21,7 @@ from .catalog import PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
 from .metadata import TopicView
+from .metrics import Samples
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,32 @@ class StatsView(TopicView[TableStats]):
 
 def encode(stats: TableStats) -> bytes:
     return codec.encode_table_stats(stats.to_record())
+
+
+def add_table_samples(samples: Samples, tables: Iterable[TableDefinition], view: StatsView | None,
+                      now_ms: int) -> None:
+    """Prometheus samples of every table (dynamolog/metrics.py): provisioned units (catalog) and
+    the last published figures (``view``)."""
+    for t in tables:
+        if t.status == "DELETING":
+            continue
+        prov = t.billing_mode == "PROVISIONED"
+        samples.add("dynamolog_provisioned_read_units", t.read_capacity_units if prov else 0, table=t.table_name,
+                    index="")
+        samples.add("dynamolog_provisioned_write_units", t.write_capacity_units if prov else 0, table=t.table_name,
+                    index="")
+        for g in t.global_indexes:
+            samples.add("dynamolog_provisioned_read_units", g.read_capacity_units if prov else 0,
+                        table=t.table_name, index=g.index_name)
+            samples.add("dynamolog_provisioned_write_units", g.write_capacity_units if prov else 0,
+                        table=t.table_name, index=g.index_name)
+        st = view.of(t) if view is not None else None
+        if st is None:
+            continue
+        samples.add("dynamolog_table_items", st.table.item_count, table=t.table_name)
+        samples.add("dynamolog_table_size_bytes", st.table.size_bytes, table=t.table_name)
+        samples.add("dynamolog_table_stats_age_seconds", max(0.0, (now_ms - st.measured_ms) / 1000),
+                    table=t.table_name)
+        for name, sz in st.indexes.items():
+            samples.add("dynamolog_index_items", sz.item_count, table=t.table_name, index=name)
+            samples.add("dynamolog_index_size_bytes", sz.size_bytes, table=t.table_name, index=name)

@@ -46,9 +46,10 @@ from dynamolog import placement
 from dynamolog.catalog import NodeInfo, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples, index_label
 from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient, RpcServer
-from dynamolog.stats import StatsView
+from dynamolog.stats import StatsView, add_table_samples
 
 from .capacity import AdaptiveCapacity
 from .provision import Provisioner
@@ -192,6 +193,17 @@ class AutoAdmin:
             except Exception:
                 log.exception("auto-admin: a round failed; going on")
             await asyncio.sleep(self.check_interval)
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): every table's provisioned units and
+        published figures, and adaptive capacity's multipliers."""
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.figures.view,
+                          int(time.time() * 1000))
+        for (pid, kind), m in list(self.adaptive.multipliers.items()):
+            part = self.metadata.partitions.items.get(pid)
+            if part is not None:
+                samples.add("dynamolog_adaptive_multiplier", m, table=part.table_name,
+                            index=index_label(part.table_id), partition=pid, kind=kind)
 
     async def _stats_loop(self) -> None:
         """Every ``Settings.table_stats_s``: publish the tables' figures that changed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -23,8 +24,9 @@ from dynamolog.auth.credentials import Credential
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
-from dynamolog.stats import StatsView
+from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
@@ -124,6 +126,13 @@ class Router:
             await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
+        units and published figures."""
+        samples.add("dynamolog_router_requests", self._requests)
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.tables.stats,
+                          int(time.time() * 1000))
 
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(

@@ -32,11 +32,13 @@ from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
+from .metrics import node_metrics
 from .pacing import LoopLagProbe, Pacer
 from .reads import get_item, range_read
 from .replica import Digest, Replica, Snapshot
@@ -563,6 +565,10 @@ class StorageNode:
         self._unhealthy_said = set(unhealthy)
         return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, "sizes": self.sizes(),
                 **self.lag_probe.snapshot()}
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (services/storage/metrics.py)."""
+        node_metrics(self, samples)
 
     def sizes(self) -> dict[str, list[int]]:
         """Item count and size of every partition this node leads: {pid: [items, bytes]} (the
