@@ -188,7 +188,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if leaders and "items" in leaders[0][1]:
             lead = leaders[0][1]
             figures = f"{lead['items']} items {_bytes(lead['size_bytes'])}" + _capacity_columns(lead)
-            t = totals.setdefault(table, [0, 0])
+            t = totals.setdefault(f"{table}/{lead['index']}" if lead.get("index") else table, [0, 0])
             t[0] += lead["items"]
             t[1] += lead["size_bytes"]
         parts = []
@@ -197,7 +197,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             parts.append(f"{n} {r['role']} @{r.get('next_offset', '-')}{lag}")
         print(f"  {table:<24} {pid:<16} {head:<22} {figures:<24} " + " | ".join(parts))
     if totals:
-        print("tables (items and size summed over the leaders' partitions; an index's partitions count apart)")
+        print("tables and indexes (TABLE/INDEX): items and size summed over the leaders' partitions")
         for table, (items, size) in sorted(totals.items()):
             print(f"  {table:<24} {items} items {_bytes(size)}")
     return 0 if h else 1

@@ -32,7 +32,7 @@ from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
-from dynamolog.metrics import Samples
+from dynamolog.metrics import Samples, index_label
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 
@@ -86,7 +86,7 @@ class HostedPartition:
             s = {"role": "opening"}
         st = self.replica.stats()
         s.update({"partition_id": self.info.partition_id, "table": self.info.table_name,
-                  "items": st.items, "size_bytes": st.size_bytes})
+                  "index": index_label(self.info.table_id), "items": st.items, "size_bytes": st.size_bytes})
         return s
 
     def health(self) -> str | None:
