@@ -168,6 +168,8 @@ class Replica:
         #: the greatest leader term seen in the log up to next_offset (dynamolog/fencing.py)
         self.term: Term = self._stored_term()
         self._snapshots = 0
+        #: a snapshot is being loaded (load_snapshot ... finish_snapshot)
+        self._loading = False
         self._keep_stats()
 
     def _keep_stats(self) -> None:
@@ -385,6 +387,10 @@ class Replica:
     def load_snapshot(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
         """Write snapshot entries (a repair's copy of a healthy replica), without the offset."""
         wb = WriteBatch(raw_mode=True)
+        if not self._loading:
+            # the copy keeps the counters only if its source did (finish_snapshot counts otherwise)
+            self._loading = True
+            wb.delete(_STATS_KEPT)
         for k, v in entries:
             wb.put(k, v)
         self._db.write(wb)
@@ -398,6 +404,7 @@ class Replica:
         self.next_offset = next_offset
         self.applied_records = applied
         self.term = self._stored_term()  # copied with the snapshot's entries
+        self._loading = False
         self._keep_stats()  # copied too, unless the source did not keep them
 
     def digest(self) -> tuple[str, int]:

@@ -129,3 +129,19 @@ def test_a_replica_written_before_the_counters_is_counted_when_opened(tmp_path: 
     again = Replica(tmp_path / "r")
     assert again.stats() == PartitionStats(7, sum(item_size(item(i)) for i in range(7)), 7)
     again.close()
+
+
+def test_a_snapshot_of_a_replica_without_counters_is_counted_when_copied(tmp_path: Path) -> None:
+    src = Replica(tmp_path / "src")
+    src.apply_raw([(b"d" + key(i), orjson.dumps(item(i))) for i in range(5)], 5, 5)
+    src.apply_raw([(b"s:kept", None)], 5, 0)  # as a replica of an earlier version
+    snap, offset, applied = src.open_snapshot()
+    dst = Replica(tmp_path / "dst")
+    rows, done = Replica.snapshot_page(snap, None, 1 << 20)
+    assert done
+    dst.load_snapshot(rows)
+    dst.finish_snapshot(offset, applied)
+    snap.close()
+    assert dst.stats() == PartitionStats(5, sum(item_size(item(i)) for i in range(5)), 5)
+    dst.close()
+    src.close()
