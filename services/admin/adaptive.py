@@ -28,7 +28,7 @@ One step (:meth:`AdaptiveController.step`):
    within the budget (scaled down in proportion when it would not).
 
 This module is pure: no I/O, no clock; the caller supplies observations and applies the rates
-(:func:`rates`, services/admin/capacity.py).
+(:meth:`services.admin.capacity.AdaptiveCapacity.rates`).
 """
 
 from __future__ import annotations
