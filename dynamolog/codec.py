@@ -29,11 +29,13 @@ __all__ = [
     "decode_node",
     "decode_partition",
     "decode_table",
+    "decode_table_stats",
     "decode_txn_state",
     "encode_log_record",
     "encode_node",
     "encode_partition",
     "encode_table",
+    "encode_table_stats",
     "encode_txn_state",
     "image_from_avro",
     "image_to_avro",
@@ -70,11 +72,13 @@ _LOG = _load("LogRecord")
 _NODE = _load("NodeInfo")
 _TXN = _load("TxnState")
 _SCALING = _load("ScalableTarget")
+_STATS = _load("TableStats")
 _TABLE_HISTORY = _history("TableDefinition")
 _PARTITION_HISTORY = _history("PartitionInfo")
 _LOG_HISTORY = _history("LogRecord")
 _NODE_HISTORY = _history("NodeInfo")
 _TXN_HISTORY = _history("TxnState")
+_STATS_HISTORY = _history("TableStats")
 
 _NUMBER, _SS, _NS, _BS = (
     "dynamolog.NumberValue",
@@ -251,3 +255,11 @@ def encode_scalable_target(d: dict[str, Any]) -> bytes:
 def decode_scalable_target(b: bytes) -> dict[str, Any]:
     """Avro bytes -> ScalableTarget dict."""
     return _read(_SCALING, b)  # type: ignore[no-any-return]
+def encode_table_stats(d: dict[str, Any]) -> bytes:
+    """TableStats dict -> Avro bytes (value of ``dyn.stats``)."""
+    return _write(_STATS, d)
+
+
+def decode_table_stats(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> TableStats dict."""
+    return _read_versioned(_STATS, _STATS_HISTORY, b)  # type: ignore[no-any-return]

@@ -118,6 +118,10 @@ class Settings:
     scaling_in_periods: int = _setting(15, "DYNAMOLOG_SCALING_IN_PERIODS",
                                        "auto scaling: consecutive periods 20 points or more below the target "
                                        "before a scale-in")
+    table_stats_s: float = _setting(10.0, "DYNAMOLOG_TABLE_STATS_S",
+                                    "how often the auto-admin publishes each table's item count and size "
+                                    "(DescribeTable's ItemCount, TableSizeBytes, IndexSizeBytes) when they "
+                                    "changed; DynamoDB refreshes them about every six hours")
     # -- singletons (auto-admin, indexer) ----------------------------------------------------
     election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
                                         "how long an active auto-admin or indexer may be silent before its "
@@ -168,6 +172,11 @@ class Settings:
     def scaling_topic(self) -> str:
         """Application Auto Scaling's scalable targets and policies (dynamolog/scaling.py)."""
         return f"{self.namespace}.scaling"
+
+    @property
+    def stats_topic(self) -> str:
+        """Tables' measured item counts and sizes (docs/decisions/0027-table-stats-and-metrics.md)."""
+        return f"{self.namespace}.stats"
 
     @property
     def txn_topic(self) -> str:

@@ -242,6 +242,11 @@ class MetadataWriter:
             meta = await fut
             return int(meta.offset)
 
+    async def publish(self, topic: str, key: str, value: bytes | None) -> int:
+        """Publish one record (None: a tombstone) on a topic without a view here (the auto-admin's
+        table figures, dynamolog/stats.py); returns its offset."""
+        return await self._publish(topic, key, value)
+
     async def put_table(self, table: TableDefinition) -> None:
         offset = await self._publish(self.settings.catalog_topic, table.table_name,
                                      codec.encode_table(table.to_record()))

@@ -46,11 +46,15 @@ from dynamolog import placement
 from dynamolog.catalog import NodeInfo, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples, index_label
 from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient, RpcServer
+from dynamolog.stats import StatsView, add_table_samples
 
+from .capacity import AdaptiveCapacity
 from .provision import Provisioner
 from .scaling import Scaling
+from .stats import TableFigures
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,12 @@ class AutoAdmin:
         self.scaling = Scaling(settings, self.metadata, self.writer, self.catalog)
         self.rpc = RpcServer(self._handle, rpc_host, rpc_port)
         self.rpc_host = rpc_host
+        #: tables' item counts and sizes, from the leaders' ping answers, published to <ns>.stats
+        self.figures = TableFigures(self.metadata, self.writer, StatsView(settings))
+        self._stats_task: asyncio.Task[None] | None = None
+        #: adaptive capacity's controllers (services/admin/capacity.py; its loop is driven once
+        #: the partition leaders' token buckets report their counters)
+        self.adaptive = AdaptiveCapacity()
         #: what it did, for status and tests
         self.elections = 0
         self.repairs = 0
@@ -101,14 +111,18 @@ class AutoAdmin:
         await self.rpc.start()
         await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
                                             pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
+        await self.figures.view.start()
         self._task = asyncio.ensure_future(self._run())
+        self._stats_task = asyncio.ensure_future(self._stats_loop())
         log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._stats_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.figures.view.close()
         await self.rpc.close()
         await self.scaling.close()
         await self.provisioner.close()
@@ -150,6 +164,7 @@ class AutoAdmin:
         self._last_ok[node_id] = time.monotonic()
         self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
         self.scaling.observe_ping(answer)
+        self.figures.heard(node_id, answer.get("sizes") or {})
 
     async def _handle(self, req: dict[str, Any]) -> Any:
         """The internal RPC: catalog changes (services/admin/writer.py) and Application Auto
@@ -190,6 +205,30 @@ class AutoAdmin:
             except Exception:
                 log.exception("auto-admin: a round failed; going on")
             await asyncio.sleep(self.check_interval)
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): every table's provisioned units and
+        published figures, and adaptive capacity's multipliers."""
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.figures.view,
+                          int(time.time() * 1000))
+        for (pid, kind), m in list(self.adaptive.multipliers.items()):
+            part = self.metadata.partitions.items.get(pid)
+            if part is not None:
+                samples.add("dynamolog_adaptive_multiplier", m, table=part.table_name,
+                            index=index_label(part.table_id), partition=pid, kind=kind)
+
+    async def _stats_loop(self) -> None:
+        """Every ``Settings.table_stats_s``: publish the tables' figures that changed."""
+        while True:
+            await asyncio.sleep(self.settings.table_stats_s)
+            try:
+                await self.figures.publish_changed()
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                return  # the main loop stops the process
+            except Exception:
+                log.exception("auto-admin: publishing table figures failed; next round again")
 
     async def _act(self) -> None:
         for pid, part in list(self.metadata.partitions.items.items()):

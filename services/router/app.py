@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,9 @@ from dynamolog.auth.credentials import Credential
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
+from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
@@ -61,6 +64,7 @@ class Router:
         self.catalog = CatalogClient(self.metadata)
         self.routing = Routing(self.metadata)
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
+        self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
@@ -109,6 +113,8 @@ class Router:
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
+        assert self.tables.stats is not None
+        await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
         await self.http.start()
@@ -120,8 +126,17 @@ class Router:
         await self.streams.close()
         await self.catalog.close()
         await self.metadata.close()
+        if self.tables.stats is not None:
+            await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
+        units and published figures."""
+        samples.add("dynamolog_router_requests", self._requests)
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.tables.stats,
+                          int(time.time() * 1000))
 
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(

@@ -33,10 +33,12 @@ from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
 from dynamolog.routing import Routing
+from dynamolog.stats import StatsView
 from dynamolog.throughput import decreases_today, record_change
 
 from . import throughput
 from .control import Control, parse_tags
+from .figures import with_figures
 from .gsi import (
     apply_index_updates,
     describe_indexes,
@@ -107,6 +109,8 @@ class Tables:
         self.routing = routing
         self.initial_partitions = initial_partitions
         self.control = Control(self)
+        #: tables' measured item counts and sizes (DescribeTable), set by the router
+        self.stats: StatsView | None = None
 
     # -- lookups used by the data plane ----------------------------------------------------
     def get(self, name: Any) -> TableDefinition:
@@ -148,7 +152,7 @@ class Tables:
         table = self.metadata.catalog.items.get(name)
         if table is None:
             raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-        return {"Table": describe(table, self.settings.region)}
+        return {"Table": with_figures(describe(table, self.settings.region), table, self.stats)}
 
     async def list_tables(self, p: dict[str, Any]) -> dict[str, Any]:
         problems = []

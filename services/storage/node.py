@@ -33,6 +33,7 @@ from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples, index_label
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 from dynamolog.units import read_units, write_units
@@ -40,6 +41,7 @@ from dynamolog.units import read_units, write_units
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
 from .metering import THROTTLED_ITEM, Metering, read_charge
+from .metrics import node_metrics
 from .pacing import LoopLagProbe, Pacer
 from .reads import get_item, range_read
 from .replica import Digest, Replica, Snapshot
@@ -85,7 +87,9 @@ class HostedPartition:
             s = {"role": "follower", **self.follower.status()}
         else:
             s = {"role": "opening"}
-        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name})
+        st = self.replica.stats()
+        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name,
+                  "index": index_label(self.info.table_id), "items": st.items, "size_bytes": st.size_bytes})
         return s
 
     def health(self) -> str | None:
@@ -656,4 +660,18 @@ class StorageNode:
                 log.info("partition %s: healthy again", pid)
         self._unhealthy_said = set(unhealthy)
         return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, "capacity": self._capacities(),
-                **self.lag_probe.snapshot()}
+                "sizes": self.sizes(), **self.lag_probe.snapshot()}
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (services/storage/metrics.py)."""
+        node_metrics(self, samples)
+
+    def sizes(self) -> dict[str, list[int]]:
+        """Item count and size of every partition this node leads: {pid: [items, bytes]} (the
+        auto-admin gathers them for DescribeTable, docs/decisions/0027-table-stats-and-metrics.md)."""
+        out: dict[str, list[int]] = {}
+        for pid, hp in self.hosted.items():
+            if hp.leader is not None and not hp.leader.fenced:
+                st = hp.replica.stats()
+                out[pid] = [st.items, st.size_bytes]
+        return out
