@@ -75,3 +75,54 @@ class AdaptiveCapacity:
             except Exception as e:  # noqa: BLE001 - a leader may be moving; next period again
                 log.info("adaptive capacity: setting the %s rates of table %s failed (%r)", t.kind, t.table_id, e)
         return done
+
+
+@dataclass
+class _Sample:
+    """A leader's cumulative counters of one kind, when the auto-admin heard them."""
+
+    at: float
+    consumed: float
+    throttled: float
+    rate: float
+
+
+@dataclass
+class CounterDeltas:
+    """Observations from the counters partition leaders report in their ping answers
+    (``capacity``: {pid: {"read" | "write": {"consumed", "throttled", "rate"}}}): per partition
+    and kind, the consumed units and throttled requests per second between two periods, and the
+    rate its bucket refills at now."""
+
+    _latest: dict[tuple[str, Kind], _Sample] = field(default_factory=dict)
+    _last: dict[tuple[str, Kind], _Sample] = field(default_factory=dict)
+
+    def heard(self, capacity: Mapping[str, object], now: float) -> None:
+        for pid, c in capacity.items():
+            if not isinstance(c, dict):
+                continue
+            for kind in ("read", "write"):
+                k = c.get(kind)
+                if isinstance(k, dict) and "consumed" in k:
+                    self._latest[(pid, kind)] = _Sample(now, float(k["consumed"]), float(k.get("throttled", 0)),
+                                                        float(k.get("rate", 0.0)))
+
+    def observations(self, pids: Iterable[str], kind: Kind) -> dict[str, Observation] | None:
+        """Each partition's observation since the previous call, or None when one of them has no
+        complete one yet (a new leader, no answer): the table waits a period."""
+        out: dict[str, Observation] = {}
+        complete = True
+        for pid in pids:
+            cur = self._latest.get((pid, kind))
+            prev = self._last.get((pid, kind))
+            if cur is None:
+                complete = False
+                continue
+            self._last[(pid, kind)] = cur
+            if prev is None or cur.at <= prev.at or cur.consumed < prev.consumed or cur.throttled < prev.throttled:
+                complete = False  # first sight, nothing new, or a new leader counting from zero
+                continue
+            dt = cur.at - prev.at
+            out[pid] = Observation((cur.consumed - prev.consumed) / dt, (cur.throttled - prev.throttled) / dt,
+                                   cur.rate)
+        return out if complete and out else None

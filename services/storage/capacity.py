@@ -202,12 +202,13 @@ class PartitionCapacity:
 
     def __init__(self, rates: Rates, now: float, *, burst_s: float = BURST_S) -> None:
         self.burst_s = burst_s
-        self.multiplier = 1.0
+        #: adaptive capacity's factor on each kind's share (read, write)
+        self.multipliers = {"read": 1.0, "write": 1.0}
         self.rates = rates
         depth = self._depth()
-        self.read = Limit(TokenBucket(self._rate(rates.read, PARTITION_READ_MAX), depth, now),
+        self.read = Limit(TokenBucket(self._rate(rates.read, PARTITION_READ_MAX, kind="read"), depth, now),
                           TokenBucket(PARTITION_READ_MAX, 1.0, now), window_start=now)
-        self.write = Limit(TokenBucket(self._rate(rates.write, PARTITION_WRITE_MAX), depth, now),
+        self.write = Limit(TokenBucket(self._rate(rates.write, PARTITION_WRITE_MAX, kind="write"), depth, now),
                            TokenBucket(PARTITION_WRITE_MAX, 1.0, now), window_start=now)
         #: index name -> (its share's limit, its rates)
         self.indexes: dict[str, tuple[Limit, Rates]] = {}
@@ -215,10 +216,15 @@ class PartitionCapacity:
     def _depth(self) -> float:
         return ON_DEMAND_BURST_S if self.rates.on_demand else self.burst_s
 
-    def _rate(self, share: float, hard: float, peak: float = 0.0) -> float:
-        """The refill rate of a share: times the multiplier; on demand at least twice the peak
-        (unless OnDemandThroughput caps it); never past the hard cap."""
-        rate = share * self.multiplier
+    @property
+    def multiplier(self) -> float:
+        """The larger of the two multipliers (1.0: even shares)."""
+        return max(self.multipliers.values())
+
+    def _rate(self, share: float, hard: float, peak: float = 0.0, *, kind: str) -> float:
+        """The refill rate of a share: times the kind's multiplier; on demand at least twice the
+        peak (unless OnDemandThroughput caps it); never past the hard cap."""
+        rate = share * self.multipliers[kind]
         if self.rates.on_demand and not self.rates.capped:
             rate = max(rate, 2.0 * peak)
         return min(rate, hard)
@@ -227,14 +233,16 @@ class PartitionCapacity:
         """New rates (the table's capacity, mode or partition count changed)."""
         self.rates = rates
         depth = self._depth()
-        for limit, share, hard in ((self.read, rates.read, PARTITION_READ_MAX),
-                                   (self.write, rates.write, PARTITION_WRITE_MAX)):
+        for kind, limit, share, hard in (("read", self.read, rates.read, PARTITION_READ_MAX),
+                                         ("write", self.write, rates.write, PARTITION_WRITE_MAX)):
             limit.bucket.depth_s = depth
-            limit.bucket.set_rate(self._rate(share, hard, limit.peak), now)
+            limit.bucket.set_rate(self._rate(share, hard, limit.peak, kind=kind), now)
 
-    def set_multiplier(self, multiplier: float, now: float) -> None:
-        """Adaptive capacity's factor on this partition's share (the hard cap still holds)."""
-        self.multiplier = multiplier
+    def set_multiplier(self, multiplier: float, now: float, kind: str | None = None) -> None:
+        """Adaptive capacity's factor on this partition's share of ``kind`` (read or write; None:
+        both); the hard cap still holds."""
+        for k in (kind,) if kind is not None else ("read", "write"):
+            self.multipliers[k] = multiplier
         self.update(self.rates, now)
 
     def set_indexes(self, shares: dict[str, Rates], now: float) -> None:
@@ -254,17 +262,17 @@ class PartitionCapacity:
             kept[name] = (limit, rates)
         self.indexes = kept
 
-    def _grow_on_demand(self, limit: Limit, share: float, hard: float, now: float) -> None:
+    def _grow_on_demand(self, limit: Limit, share: float, hard: float, now: float, kind: str) -> None:
         if self.rates.on_demand and not self.rates.capped and 2.0 * limit.peak > limit.bucket.rate:
-            limit.bucket.set_rate(self._rate(share, hard, limit.peak), now)
+            limit.bucket.set_rate(self._rate(share, hard, limit.peak, kind=kind), now)
 
     def charge_read(self, units: float, now: float) -> None:
         self.read.charge(units, now)
-        self._grow_on_demand(self.read, self.rates.read, PARTITION_READ_MAX, now)
+        self._grow_on_demand(self.read, self.rates.read, PARTITION_READ_MAX, now, "read")
 
     def charge_write(self, units: float, now: float) -> None:
         self.write.charge(units, now)
-        self._grow_on_demand(self.write, self.rates.write, PARTITION_WRITE_MAX, now)
+        self._grow_on_demand(self.write, self.rates.write, PARTITION_WRITE_MAX, now, "write")
 
     def blocked_index(self, now: float) -> str | None:
         """A global index whose share is used up (a write to the table waits for it), or None."""
@@ -275,7 +283,7 @@ class PartitionCapacity:
 
     def status(self, now: float) -> dict[str, object]:
         out: dict[str, object] = {"mode": "on_demand" if self.rates.on_demand else "provisioned",
-                                  "multiplier": self.multiplier,
+                                  "multiplier": self.multiplier, "multipliers": dict(self.multipliers),
                                   "read": self.read.status(now), "write": self.write.status(now)}
         if self.indexes:
             out["indexes"] = {name: limit.status(now) for name, (limit, _) in self.indexes.items()}

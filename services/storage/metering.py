@@ -290,12 +290,12 @@ class Metering:
                 shadow.open = bool(res.get("open", {}).get(pid, True))
 
     # -- adaptive capacity and status ----------------------------------------------------------
-    def set_multiplier(self, info: PartitionInfo, multiplier: float) -> dict[str, Any]:
+    def set_multiplier(self, info: PartitionInfo, multiplier: float, kind: str | None = None) -> dict[str, Any]:
         held = self._get(info)
         if held is None:
             raise errors.validation(f"partition {info.partition_id}: its table is not in the catalog")
         now = time.monotonic()
-        held.cap.set_multiplier(multiplier, now)
+        held.cap.set_multiplier(multiplier, now, kind)
         return held.cap.status(now)
 
     def status(self, info: PartitionInfo, leads: bool) -> dict[str, Any] | None:

@@ -566,10 +566,13 @@ class StorageNode:
         multiplier = req.get("multiplier")
         if not isinstance(multiplier, int | float) or isinstance(multiplier, bool) or multiplier <= 0:
             raise errors.validation("multiplier must be a positive number")
+        kind = req.get("kind")
+        if kind not in (None, "read", "write"):
+            raise errors.validation("kind must be read or write")
         hp = self._hosted(req["pid"])
         if hp.leader is None:
             raise not_leader(req["pid"])
-        return self.metering.set_multiplier(hp.info, float(multiplier))
+        return self.metering.set_multiplier(hp.info, float(multiplier), kind)
 
     def _expire_snapshots(self) -> None:
         now = time.monotonic()
