@@ -223,9 +223,11 @@ async def accuracy(a: argparse.Namespace, urls: list[str]) -> dict[str, Any]:
 # -- cost ------------------------------------------------------------------------------------------
 async def cost(a: argparse.Namespace, url: str) -> dict[str, Any]:
     key = creds.credentials(a.data_dir)
-    eps = {mode: Endpoint(url, key, a.clients) for mode in ("provisioned", "on_demand")}
-    if a.baseline_endpoint:
-        eps["unenforced"] = Endpoint(a.baseline_endpoint, creds.credentials(a.baseline_data_dir), a.clients)
+    modes = [m for m in a.tables.split(",") if m]
+    if "unenforced" in modes and not a.baseline_endpoint:
+        raise SystemExit("--tables unenforced needs --baseline-endpoint (a system with DYNAMOLOG_CAPACITY_ENFORCE=0)")
+    eps = {m: Endpoint(a.baseline_endpoint if m == "unenforced" else url,
+                       creds.credentials(a.baseline_data_dir) if m == "unenforced" else key, a.clients) for m in modes}
     dog = asyncio.ensure_future(watchdog([c for ep in eps.values() for c in ep.clients]))
     tag = uuid.uuid4().hex[:6]
     names = {"provisioned": f"cap-cost-p-{tag}", "on_demand": f"cap-cost-o-{tag}", "unenforced": f"cap-cost-u-{tag}"}
@@ -277,13 +279,17 @@ async def cost(a: argparse.Namespace, url: str) -> dict[str, Any]:
         for m in runs:
             row[f"{m}_p50_ms"] = statistics.median(x[0] for x in runs[m][op])
             row[f"{m}_ops_s"] = statistics.median(x[1] for x in runs[m][op])
-        base = "unenforced" if "unenforced" in runs else "on_demand"
+        base = "unenforced" if "unenforced" in runs else "on_demand" if "on_demand" in runs else next(iter(runs))
         for m in runs:
             if m != base:
                 row[f"{m}_added_p50"] = row[f"{m}_p50_ms"] / row[f"{base}_p50_ms"] - 1
+                # the same, round by round (both loads saw the same moments of the machine)
+                row[f"{m}_added_p50_by_round"] = statistics.median(
+                    x[0] / y[0] - 1 for x, y in zip(runs[m][op], runs[base][op], strict=True))
         out[op] = row
         print(f"cost {op}: " + ", ".join(f"{m} p50 {row[f'{m}_p50_ms']:.2f} ms ({row[f'{m}_ops_s']:.0f} ops/s"
-                                       + (f", {row[f'{m}_added_p50']:+.1%} vs {base})" if m != base else ")")
+                                       + (f", {row[f'{m}_added_p50']:+.1%} vs {base}, median of rounds "
+                                          f"{row[f'{m}_added_p50_by_round']:+.1%})" if m != base else ")")
                                        for m in runs), file=sys.stderr)
     return out
 
@@ -332,6 +338,9 @@ def main() -> None:
     p.add_argument("--baseline-endpoint", default="", help="cost: the router of a system whose storage nodes run "
                    "with DYNAMOLOG_CAPACITY_ENFORCE=0")
     p.add_argument("--baseline-data-dir", type=Path, default=None, help="cost: that system's data dir")
+    p.add_argument("--tables", default="provisioned,on_demand",
+                   help="cost: the tables loaded at once, of provisioned, on_demand and unenforced (the "
+                   "baseline system's); each system should carry the same load (default %(default)s)")
     p.add_argument("--json", type=Path, help="write the results to this file")
     a = p.parse_args()
     creds.use_system_key(a.data_dir)
