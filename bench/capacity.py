@@ -14,18 +14,27 @@ accuracy  A table provisioned at --wcu write units (default 100) is left idle --
           added as the service ``router-2``, which ``dynamolog down`` stops); each run uses a
           fresh table.
 cost      PutItem and GetItem (eventually consistent) of 1 KB items at the same offered rates
-          against two tables at once: one PROVISIONED (capacity well above the load: the checks
+          against tables at once: one PROVISIONED (capacity well above the load: the checks
           run, nothing is throttled) and one PAY_PER_REQUEST, with the same number of
-          partitions.  Both loads run at the same time so that whatever else the machine does
-          slows both alike; --rounds rounds, medians of p50 and of the acknowledged rate.  An
-          on-demand table's requests pass the same buckets (its ceiling), so this compares two
-          ways of counting; the in-process cost of an admission and a charge is printed too
-          (``--micro``: microseconds per request, no system).
+          partitions, and with --baseline-endpoint a PROVISIONED table on a second system whose
+          storage nodes run with DYNAMOLOG_CAPACITY_ENFORCE=0 (nothing counted: the cost of no
+          enforcement).  The loads run at the same time so that whatever else the machine does
+          slows them alike; --rounds rounds, medians of p50 and of the acknowledged rate.  An
+          on-demand table's requests pass the same buckets (its ceiling), so the first two
+          compare two ways of counting and the baseline what counting costs.  ``micro``: the
+          in-process cost of an admission and a charge (microseconds per request, no system).
 
     .venv/bin/dynamolog up --detach --data-dir /tmp/bench-cap --port 8300 --storage-port 7301 --kafka-port 9392
     .venv/bin/python bench/capacity.py --data-dir /tmp/bench-cap --endpoint http://127.0.0.1:8300 all \\
         --json /tmp/capacity.json
     .venv/bin/dynamolog down --data-dir /tmp/bench-cap
+
+With a baseline system (no enforcement) for the cost figure:
+
+    DYNAMOLOG_CAPACITY_ENFORCE=0 .venv/bin/dynamolog up --detach --data-dir /tmp/bench-cap0 --port 8310 \
+        --storage-port 7311 --kafka-port 9402 --initial-partitions 2
+    .venv/bin/python bench/capacity.py --data-dir /tmp/bench-cap --endpoint http://127.0.0.1:8300 cost \
+        --baseline-data-dir /tmp/bench-cap0 --baseline-endpoint http://127.0.0.1:8310
 """
 
 from __future__ import annotations
@@ -214,14 +223,19 @@ async def accuracy(a: argparse.Namespace, urls: list[str]) -> dict[str, Any]:
 # -- cost ------------------------------------------------------------------------------------------
 async def cost(a: argparse.Namespace, url: str) -> dict[str, Any]:
     key = creds.credentials(a.data_dir)
-    eps = {mode: Endpoint(url, key, a.clients) for mode in ("provisioned", "on_demand")}
+    modes = [m for m in a.tables.split(",") if m]
+    if "unenforced" in modes and not a.baseline_endpoint:
+        raise SystemExit("--tables unenforced needs --baseline-endpoint (a system with DYNAMOLOG_CAPACITY_ENFORCE=0)")
+    eps = {m: Endpoint(a.baseline_endpoint if m == "unenforced" else url,
+                       creds.credentials(a.baseline_data_dir) if m == "unenforced" else key, a.clients) for m in modes}
     dog = asyncio.ensure_future(watchdog([c for ep in eps.values() for c in ep.clients]))
     tag = uuid.uuid4().hex[:6]
-    names = {"provisioned": f"cap-cost-p-{tag}", "on_demand": f"cap-cost-o-{tag}"}
+    names = {"provisioned": f"cap-cost-p-{tag}", "on_demand": f"cap-cost-o-{tag}", "unenforced": f"cap-cost-u-{tag}"}
     # two partitions each: 3,000 RCU and 1,000 WCU make two (one per 3,000 RCU, one per 1,000 WCU)
     billing = {"provisioned": {"BillingMode": "PROVISIONED",
                                "ProvisionedThroughput": {"ReadCapacityUnits": 3000, "WriteCapacityUnits": 1000}},
                "on_demand": {"BillingMode": "PAY_PER_REQUEST"}}
+    billing["unenforced"] = billing["provisioned"]
     runs: dict[str, dict[str, list[tuple[float, float]]]] = {m: {"put": [], "get": []} for m in eps}
     try:
         for mode, ep in eps.items():
@@ -261,14 +275,22 @@ async def cost(a: argparse.Namespace, url: str) -> dict[str, Any]:
             ep.close()
     out: dict[str, Any] = {"rounds": a.rounds, "round_s": a.round_s, "put_rate": a.put_rate, "get_rate": a.get_rate}
     for op in ("put", "get"):
-        p = statistics.median(x[0] for x in runs["provisioned"][op])
-        o = statistics.median(x[0] for x in runs["on_demand"][op])
-        out[op] = {"provisioned_p50_ms": p, "on_demand_p50_ms": o, "added_p50": (p - o) / o,
-                   "provisioned_ops_s": statistics.median(x[1] for x in runs["provisioned"][op]),
-                   "on_demand_ops_s": statistics.median(x[1] for x in runs["on_demand"][op]),
-                   "rounds": {m: runs[m][op] for m in runs}}
-        print(f"cost {op}: p50 provisioned {p:.2f} ms vs on demand {o:.2f} ms ({out[op]['added_p50']:+.1%}); "
-              f"ops/s {out[op]['provisioned_ops_s']:.0f} vs {out[op]['on_demand_ops_s']:.0f}", file=sys.stderr)
+        row: dict[str, Any] = {"rounds": {m: runs[m][op] for m in runs}}
+        for m in runs:
+            row[f"{m}_p50_ms"] = statistics.median(x[0] for x in runs[m][op])
+            row[f"{m}_ops_s"] = statistics.median(x[1] for x in runs[m][op])
+        base = "unenforced" if "unenforced" in runs else "on_demand" if "on_demand" in runs else next(iter(runs))
+        for m in runs:
+            if m != base:
+                row[f"{m}_added_p50"] = row[f"{m}_p50_ms"] / row[f"{base}_p50_ms"] - 1
+                # the same, round by round (both loads saw the same moments of the machine)
+                row[f"{m}_added_p50_by_round"] = statistics.median(
+                    x[0] / y[0] - 1 for x, y in zip(runs[m][op], runs[base][op], strict=True))
+        out[op] = row
+        print(f"cost {op}: " + ", ".join(f"{m} p50 {row[f'{m}_p50_ms']:.2f} ms ({row[f'{m}_ops_s']:.0f} ops/s"
+                                       + (f", {row[f'{m}_added_p50']:+.1%} vs {base}, median of rounds "
+                                          f"{row[f'{m}_added_p50_by_round']:+.1%})" if m != base else ")")
+                                       for m in runs), file=sys.stderr)
     return out
 
 
@@ -313,6 +335,12 @@ def main() -> None:
     p.add_argument("--get-rate", type=float, default=600.0, help="cost: GetItem offered a second per table "
                    "(default %(default)s)")
     p.add_argument("--items", type=int, default=1000, help="cost: keys of each table (default %(default)s)")
+    p.add_argument("--baseline-endpoint", default="", help="cost: the router of a system whose storage nodes run "
+                   "with DYNAMOLOG_CAPACITY_ENFORCE=0")
+    p.add_argument("--baseline-data-dir", type=Path, default=None, help="cost: that system's data dir")
+    p.add_argument("--tables", default="provisioned,on_demand",
+                   help="cost: the tables loaded at once, of provisioned, on_demand and unenforced (the "
+                   "baseline system's); each system should carry the same load (default %(default)s)")
     p.add_argument("--json", type=Path, help="write the results to this file")
     a = p.parse_args()
     creds.use_system_key(a.data_dir)

@@ -90,6 +90,10 @@ class Settings:
     capacity_report_ms: int = _setting(100, "DYNAMOLOG_CAPACITY_REPORT_MS",
                                        "how often a follower reports the read units it served to the "
                                        "partition's leader, which holds the read bucket (decision 0024)")
+    capacity_enforce: int = _setting(1, "DYNAMOLOG_CAPACITY_ENFORCE",
+                                     "1: storage nodes count capacity and throttle (as DynamoDB); 0: nothing is "
+                                     "counted or throttled, only for measuring what enforcement costs "
+                                     "(bench/capacity.py)")
     # -- router ----------------------------------------------------------------------------
     txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
                                    "how long a transaction's participant keeps a lock before it asks the "

@@ -30,7 +30,7 @@ TINY = {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUni
 @pytest.fixture(scope="module")
 def once(endpoint: str) -> Any:
     """A client that does not retry, to see the throttling answer itself."""
-    return make_client(endpoint, retries=1)
+    return make_client(endpoint, retries=0)
 
 
 def _reasons(e: pytest.ExceptionInfo[ClientError], member: str = "ThrottlingReasons") -> list[dict[str, str]]:

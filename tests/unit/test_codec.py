@@ -246,3 +246,34 @@ def test_node_info_v1_bytes_decode_and_zone_round_trips() -> None:
     fastavro.schemaless_writer(buf, v1, old)
     assert decode_node(buf.getvalue()) == old | {"zone": None}
     assert decode_node(encode_node(old | {"zone": "b"})) == old | {"zone": "b"}
+
+
+def test_table_v5_bytes_with_a_global_index_decode_with_the_on_demand_defaults() -> None:
+    # TableDefinition v6 added OnDemandThroughput's maxima to the table and to each global index:
+    # a v5 record (a table with an index) must still decode, the new fields None.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    v5 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v5.avsc").read_text()))
+    index = {"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
+             "projection_type": "ALL", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
+             "read_capacity_units": 5, "write_capacity_units": 5, "created_at_ms": 7}
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PROVISIONED", "read_capacity_units": 5, "write_capacity_units": 5,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index],
+    }
+    d = {k: v for k, v in d.items() if not k.startswith("max_")}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v5, d)
+    got = decode_table(buf.getvalue())
+    assert got["global_indexes"] == [index | {"max_read_request_units": None, "max_write_request_units": None}]
+    assert got["max_read_request_units"] is None and got["max_write_request_units"] is None
+    assert got["read_capacity_units"] == 5
