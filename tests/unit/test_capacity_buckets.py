@@ -96,6 +96,16 @@ def test_multiplier_scales_the_share_up_to_the_hard_cap() -> None:
     assert cap.write.bucket.rate == 1000.0
 
 
+def test_read_and_write_have_their_own_multiplier() -> None:
+    # adaptive capacity raises a partition hot on writes without handing it more reads
+    cap = PartitionCapacity(partition_rates(_table(rcu=400, wcu=400, parts=4)), now=0.0)
+    cap.set_multiplier(3.0, now=0.0, kind="write")
+    assert (cap.read.bucket.rate, cap.write.bucket.rate) == (100.0, 300.0)
+    assert cap.status(0.0)["multipliers"] == {"read": 1.0, "write": 3.0}
+    cap.set_multiplier(1.5, now=0.0, kind="read")
+    assert (cap.read.bucket.rate, cap.write.bucket.rate) == (150.0, 300.0)
+
+
 def test_on_demand_ceiling_starts_at_4000_12000_doubles_the_peak_and_obeys_the_maximum() -> None:
     t = _table("PAY_PER_REQUEST", parts=8)
     r = partition_rates(t)
