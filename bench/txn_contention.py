@@ -76,7 +76,7 @@ def make_table(ddb: Any, name: str, partitions: int) -> None:
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}
     if partitions > 1:
         params.update(BillingMode="PROVISIONED", ProvisionedThroughput={
-            "ReadCapacityUnits": 100, "WriteCapacityUnits": 1000 * partitions})
+            "ReadCapacityUnits": 3000, "WriteCapacityUnits": 1000 * partitions})
     else:
         params["BillingMode"] = "PAY_PER_REQUEST"
     ddb.create_table(**params)

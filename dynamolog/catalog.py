@@ -71,6 +71,10 @@ class GlobalIndex:
     """Provisioned writes (0 on demand)."""
     created_at_ms: int = 0
     """When UpdateTable or CreateTable made it."""
+    max_read_request_units: int | None = None
+    """OnDemandThroughput's read maximum (None: none set)."""
+    max_write_request_units: int | None = None
+    """OnDemandThroughput's write maximum (None: none set)."""
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> GlobalIndex:
@@ -155,6 +159,10 @@ class TableDefinition:
     """Its global secondary indexes."""
     local_indexes: tuple[LocalIndex, ...] = ()
     """Its local secondary indexes."""
+    max_read_request_units: int | None = None
+    """OnDemandThroughput's read maximum, an on-demand table's ceiling (None: none set)."""
+    max_write_request_units: int | None = None
+    """OnDemandThroughput's write maximum (None: none set)."""
     pitr_enabled: bool = False
     """Point-in-time recovery is on (UpdateContinuousBackups)."""
     pitr_recovery_days: int = 35

@@ -60,7 +60,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=config.settings().namespace,
         region=config.settings().region, bootstrap=config.external_bootstrap(),
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
-        supervise=args.detach,
+        supervise=args.detach, metrics_base_port=args.metrics_port,
     )
     t0 = time.monotonic()
     try:
@@ -175,17 +175,54 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"storage {node} (127.0.0.1:{port}){zone}: {len(st['partitions'])} replica(s)")
         for p in st["partitions"]:
             by_partition.setdefault((p["table"], p["partition_id"]), {})[node] = p
+    if state.get("metrics_ports"):
+        print("metrics   " + "  ".join(f"{name} :{port}" for name, port in sorted(state["metrics_ports"].items(),
+                                                                                  key=lambda x: x[1])))
     if by_partition:
-        print("partitions (replica: role, next offset, lag in records behind the log's end)")
+        print("partitions (items and size at the leader; replica: role, next offset, lag in records behind "
+              "the log's end)")
+    totals: dict[str, list[int]] = {}
     for (table, pid), replicas in sorted(by_partition.items()):
         leaders = [(n, r) for n, r in replicas.items() if r["role"] == "leader" and not r.get("fenced")]
         head = f"leader {leaders[0][0]} epoch {leaders[0][1].get('epoch')}" if leaders else "NO LEADER"
+        figures = ""
+        if leaders and "items" in leaders[0][1]:
+            lead = leaders[0][1]
+            figures = f"{lead['items']} items {_bytes(lead['size_bytes'])}" + _capacity_columns(lead)
+            t = totals.setdefault(f"{table}/{lead['index']}" if lead.get("index") else table, [0, 0])
+            t[0] += lead["items"]
+            t[1] += lead["size_bytes"]
         parts = []
         for n, r in sorted(replicas.items()):
             lag = f" lag {r['lag_records']}" if r.get("lag_records") is not None else ""
             parts.append(f"{n} {r['role']} @{r.get('next_offset', '-')}{lag}")
-        print(f"  {table:<24} {pid:<16} {head:<22} " + " | ".join(parts))
+        print(f"  {table:<24} {pid:<16} {head:<22} {figures:<24} " + " | ".join(parts))
+    if totals:
+        print("tables and indexes (TABLE/INDEX): items and size summed over the leaders' partitions")
+        for table, (items, size) in sorted(totals.items()):
+            print(f"  {table:<24} {items} items {_bytes(size)}")
     return 0 if h else 1
+
+
+def _bytes(n: int) -> str:
+    """A size for people: bytes up to 10 KiB, then KiB, MiB, GiB."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 10 * 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _capacity_columns(lead: dict[str, Any]) -> str:
+    """A leader's token-bucket figures when it reports them (``capacity`` in its status): per kind
+    the rate its bucket refills at, units consumed and requests throttled."""
+    out = []
+    for kind, c in sorted((lead.get("capacity") or {}).items()):
+        if isinstance(c, dict):
+            out.append(f" {kind} {c.get('rate_units_s', '-')}/s used {c.get('consumed_units', '-')} "
+                       f"throttled {c.get('throttled_requests', '-')}")
+    return "".join(out)
 
 
 STREAM_TAIL_EXAMPLES = """\
@@ -306,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the administrator key as profile NAME into the AWS config files "
                     "(~/.aws/credentials and ~/.aws/config, or $AWS_SHARED_CREDENTIALS_FILE / $AWS_CONFIG_FILE), "
                     "with the region and endpoint_url, so `aws --profile NAME dynamodb ...` works")
+    up.add_argument("--metrics-port", type=int, default=9400,
+                    help="first Prometheus metrics port: the router's /metrics; storage node i's is this + i, then "
+                    "the auto-admins' and the indexers' (`dynamolog status` lists them; docs/metrics.md); "
+                    "0: none (default 9400)")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)

@@ -29,11 +29,13 @@ __all__ = [
     "decode_node",
     "decode_partition",
     "decode_table",
+    "decode_table_stats",
     "decode_txn_state",
     "encode_log_record",
     "encode_node",
     "encode_partition",
     "encode_table",
+    "encode_table_stats",
     "encode_txn_state",
     "image_from_avro",
     "image_to_avro",
@@ -69,11 +71,14 @@ _PARTITION = _load("PartitionInfo")
 _LOG = _load("LogRecord")
 _NODE = _load("NodeInfo")
 _TXN = _load("TxnState")
+_SCALING = _load("ScalableTarget")
+_STATS = _load("TableStats")
 _TABLE_HISTORY = _history("TableDefinition")
 _PARTITION_HISTORY = _history("PartitionInfo")
 _LOG_HISTORY = _history("LogRecord")
 _NODE_HISTORY = _history("NodeInfo")
 _TXN_HISTORY = _history("TxnState")
+_STATS_HISTORY = _history("TableStats")
 
 _NUMBER, _SS, _NS, _BS = (
     "dynamolog.NumberValue",
@@ -240,3 +245,21 @@ def encode_txn_state(d: dict[str, Any]) -> bytes:
 def decode_txn_state(b: bytes) -> dict[str, Any]:
     """Avro bytes -> TxnState dict."""
     return _read_versioned(_TXN, _TXN_HISTORY, b)  # type: ignore[no-any-return]
+
+
+def encode_scalable_target(d: dict[str, Any]) -> bytes:
+    """ScalableTarget dict -> Avro bytes (value of ``dyn.scaling``)."""
+    return _write(_SCALING, d)
+
+
+def decode_scalable_target(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> ScalableTarget dict."""
+    return _read(_SCALING, b)  # type: ignore[no-any-return]
+def encode_table_stats(d: dict[str, Any]) -> bytes:
+    """TableStats dict -> Avro bytes (value of ``dyn.stats``)."""
+    return _write(_STATS, d)
+
+
+def decode_table_stats(b: bytes) -> dict[str, Any]:
+    """Avro bytes -> TableStats dict."""
+    return _read_versioned(_STATS, _STATS_HISTORY, b)  # type: ignore[no-any-return]

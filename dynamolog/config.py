@@ -84,6 +84,16 @@ class Settings:
     reconcile_s: float = _setting(3.0, "DYNAMOLOG_RECONCILE_S",
                                   "interval between a storage node's comparisons of the partition map with "
                                   "the replicas it serves")
+    capacity_burst_s: float = _setting(300.0, "DYNAMOLOG_CAPACITY_BURST_S",
+                                       "unused provisioned capacity a partition saves for later bursts, in "
+                                       "seconds of its rate (DynamoDB: 300)")
+    capacity_report_ms: int = _setting(100, "DYNAMOLOG_CAPACITY_REPORT_MS",
+                                       "how often a follower reports the read units it served to the "
+                                       "partition's leader, which holds the read bucket (decision 0024)")
+    capacity_enforce: int = _setting(1, "DYNAMOLOG_CAPACITY_ENFORCE",
+                                     "1: storage nodes count capacity and throttle (as DynamoDB); 0: nothing is "
+                                     "counted or throttled, only for measuring what enforcement costs "
+                                     "(bench/capacity.py)")
     # -- router ----------------------------------------------------------------------------
     txn_timeout_ms: int = _setting(10_000, "DYNAMOLOG_TXN_TIMEOUT_MS",
                                    "how long a transaction's participant keeps a lock before it asks the "
@@ -104,6 +114,18 @@ class Settings:
                                    "a node silent this long is down: its partitions get new leaders")
     repair_after_s: float = _setting(30.0, "DYNAMOLOG_REPAIR_AFTER_S",
                                      "a replica on a node down this long is rebuilt on another node")
+    scaling_period_s: float = _setting(60.0, "DYNAMOLOG_SCALING_PERIOD_S",
+                                       "auto scaling: the period over which consumed capacity is averaged and "
+                                       "compared with the target (DynamoDB's alarms: one minute)")
+    scaling_out_periods: int = _setting(2, "DYNAMOLOG_SCALING_OUT_PERIODS",
+                                        "auto scaling: consecutive periods above the target before a scale-out")
+    scaling_in_periods: int = _setting(15, "DYNAMOLOG_SCALING_IN_PERIODS",
+                                       "auto scaling: consecutive periods 20 points or more below the target "
+                                       "before a scale-in")
+    table_stats_s: float = _setting(10.0, "DYNAMOLOG_TABLE_STATS_S",
+                                    "how often the auto-admin publishes each table's item count and size "
+                                    "(DescribeTable's ItemCount, TableSizeBytes, IndexSizeBytes) when they "
+                                    "changed; DynamoDB refreshes them about every six hours")
     # -- singletons (auto-admin, indexer) ----------------------------------------------------
     election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
                                         "how long an active auto-admin or indexer may be silent before its "
@@ -163,6 +185,16 @@ class Settings:
     @property
     def nodes_topic(self) -> str:
         return f"{self.namespace}.nodes"
+
+    @property
+    def scaling_topic(self) -> str:
+        """Application Auto Scaling's scalable targets and policies (dynamolog/scaling.py)."""
+        return f"{self.namespace}.scaling"
+
+    @property
+    def stats_topic(self) -> str:
+        """Tables' measured item counts and sizes (docs/decisions/0027-table-stats-and-metrics.md)."""
+        return f"{self.namespace}.stats"
 
     @property
     def txn_topic(self) -> str:

@@ -116,3 +116,35 @@ def internal(message: str = "Internal server error") -> ApiError:
 
 def unavailable(message: str = "The service is currently unavailable or busy.") -> ApiError:
     return ApiError("ServiceUnavailable", message, status=503, namespace="com.amazon.coral.availability#")
+
+
+#: the message of a provisioned table (or its own read) over its capacity
+THROUGHPUT_TABLE = ("The level of configured provisioned throughput for the table was exceeded. Consider increasing "
+                    "your provisioning level with the UpdateTable API.")
+#: the message of a base-table write refused because a global index is over its write capacity
+THROUGHPUT_INDEX = ("The level of configured provisioned throughput for one or more global secondary indexes of the "
+                    "table was exceeded. Consider increasing your provisioning level for the under-provisioned global "
+                    "secondary indexes with the UpdateTable API")
+#: an on-demand table past its current ceiling
+THROUGHPUT_ON_DEMAND = ("Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
+                        "scaling your table or index so please try again shortly. If exceptions persist, check if you "
+                        "have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
+                        "bp-partition-key-design.html.")
+#: an on-demand table past the maximum its OnDemandThroughput sets
+THROUGHPUT_ON_DEMAND_MAX = "Throughput exceeds the maximum OnDemandThroughput configured on table or index"
+
+
+def throughput_exceeded(message: str, reason: str, resource: str) -> ApiError:
+    """ProvisionedThroughputExceededException (HTTP 400; SDKs back off and retry) with one
+    ThrottlingReason: ``reason`` as ResourceType+OperationType+LimitType (e.g.
+    ``TableWriteProvisionedThroughputExceeded``), ``resource`` the table's or index's ARN."""
+    return ApiError("ProvisionedThroughputExceededException", message,
+                    extra={"ThrottlingReasons": [{"reason": reason, "resource": resource}]})
+
+
+def throttling(message: str, reason: str, resource: str) -> ApiError:
+    """ThrottlingException (HTTP 400, retried by SDKs): an on-demand table past its ceiling or
+    its OnDemandThroughput maximum, with its ThrottlingReason (this shape spells the member
+    ``throttlingReasons``)."""
+    return ApiError("ThrottlingException", message, namespace="com.amazon.coral.availability#",
+                    extra={"throttlingReasons": [{"reason": reason, "resource": resource}]})

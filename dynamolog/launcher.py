@@ -86,6 +86,22 @@ class SystemSpec:
     supervise: bool = False
     #: availability zones, assigned round robin to the brokers (``broker.rack``) and storage nodes
     zones: tuple[str, ...] = ZONES
+    #: first Prometheus metrics port (docs/metrics.md): the router's; storage node i's is this + i,
+    #: then the auto-admins' and the indexers'; 0: no metrics endpoints
+    metrics_base_port: int = 0
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Service name -> its metrics port (empty when :attr:`metrics_base_port` is 0)."""
+        if not self.metrics_base_port:
+            return {}
+        names = ["router", *(f"storage-n{i}" for i in range(1, self.storage_nodes + 1)),
+                 *(s if k == 1 else f"{s}-{k}" for s in SINGLETONS for k in range(1, SINGLETON_PROCESSES + 1))]
+        return {name: self.metrics_base_port + i for i, name in enumerate(names)}
+
+
+def _metrics_args(spec: SystemSpec, name: str) -> list[str]:
+    port = spec.metrics_ports().get(name)
+    return [] if port is None else ["--metrics-port", str(port)]
 
 
 def pid_alive(pid: int) -> bool:
@@ -232,7 +248,9 @@ class System:
         busy = [(what, port) for what, port in
                  [("router (--port)", spec.port)] +
                  [(f"storage node n{i} (--storage-port)", spec.storage_base_port + i)
-                  for i in range(1, spec.storage_nodes + 1)] if _port_busy(port)]
+                  for i in range(1, spec.storage_nodes + 1)] +
+                 [(f"{name}'s metrics (--metrics-port)", p) for name, p in spec.metrics_ports().items()]
+                 if _port_busy(port)]
         if busy:
             raise RuntimeError("ports already in use: " + ", ".join(f"{p} for the {w}" for w, p in busy)
                                + "; stop what holds them or choose other ports")
@@ -266,7 +284,7 @@ class System:
         state: dict[str, Any] = {"data_dir": str(self.data_dir), "port": spec.port, "bootstrap": bootstrap,
                  "namespace": spec.namespace, "region": spec.region, "kafka_managed": kafka_managed,
                  "pids": pids, "storage_ports": storage_ports, "commands": commands, "auth": spec.auth,
-                 "zones": {}, "broker_zones": [zone_of(i, spec.zones) for i in range(spec.brokers)]
+                 "zones": {}, "metrics_ports": spec.metrics_ports(), "broker_zones": [zone_of(i, spec.zones) for i in range(spec.brokers)]
                  if kafka_managed else [], "restarts": {}, "env": {
                      k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMOLOG_NAMESPACE", "DYNAMOLOG_REGION",
                                          systemkey.ENV, "DYNAMOLOG_ELECTION_SESSION_MS") if k in env
@@ -278,13 +296,14 @@ class System:
             cmd = ["services.storage", "--node-id", node, "--data-dir", str(self.data_dir / "storage" / node),
                    "--port", str(port), "--zone", zone]
             state["zones"][node] = zone
+            cmd += _metrics_args(spec, f"storage-{node}")
             state["commands"][f"storage-{node}"] = cmd
             pids[f"storage-{node}"] = self._spawn(f"storage-{node}", cmd, env)
             state["storage_ports"][node] = port
         for service in SINGLETONS:
             for k in range(1, SINGLETON_PROCESSES + 1):
                 name = service if k == 1 else f"{service}-{k}"
-                cmd = [f"services.{service}"]
+                cmd = [f"services.{service}", *_metrics_args(spec, name)]
                 state["commands"][name] = cmd
                 pids[name] = self._spawn(name, cmd, env)
         self._write(state)
@@ -293,6 +312,7 @@ class System:
         cmd = ["services.router", "--port", str(spec.port), "--initial-partitions", str(spec.initial_partitions)]
         if not spec.auth:
             cmd.append("--no-auth")
+        cmd += _metrics_args(spec, "router")
         state["commands"]["router"] = cmd
         pids["router"] = self._spawn("router", cmd, env)
         self._write(state)

@@ -244,6 +244,11 @@ class MetadataWriter:
             meta = await fut
             return int(meta.offset)
 
+    async def publish(self, topic: str, key: str, value: bytes | None) -> int:
+        """Publish one record (None: a tombstone) on a topic without a view here (the auto-admin's
+        table figures, dynamolog/stats.py); returns its offset."""
+        return await self._publish(topic, key, value)
+
     async def put_table(self, table: TableDefinition) -> None:
         offset = await self._publish(self.settings.catalog_topic, table.table_name,
                                      codec.encode_table(table.to_record()))
@@ -265,6 +270,11 @@ class MetadataWriter:
         offset = await self._publish(self.settings.partitions_topic, partition_id, None)
         if self.metadata:
             self.metadata.partitions.put_local(partition_id, None, offset)
+
+    async def put_record(self, topic: str, key: str, value: bytes | None) -> int:
+        """Publish an encoded record (None: a tombstone) to another compacted topic this writer
+        owns (the auto-admin: ``<ns>.scaling``); returns its offset."""
+        return await self._publish(topic, key, value)
 
     async def put_node(self, node: NodeInfo) -> None:
         offset = await self._publish(self.settings.nodes_topic, node.node_id, codec.encode_node(node.to_record()))

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import config
 from .config import Settings
+from .metrics import MetricsEndpoint, collect_of
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -35,6 +36,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", default=None, help="region name (default: $DYNAMOLOG_REGION or us-east-1)")
     parser.add_argument("--log-level", default=None,
                         help="DEBUG, INFO, WARNING or ERROR (default: $DYNAMOLOG_LOG_LEVEL or INFO)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port; default: "
+                        "none; docs/metrics.md)")
+    parser.add_argument("--metrics-host", default="127.0.0.1",
+                        help="address the metrics endpoint binds to (default: 127.0.0.1)")
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -61,8 +67,15 @@ def run(name: str, args: argparse.Namespace, start: Callable[[], Awaitable[Any]]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
         service = await start()
+        endpoint = None
+        collect = collect_of(service)
+        if getattr(args, "metrics_port", None) is not None and collect is not None:
+            endpoint = MetricsEndpoint(collect, args.metrics_host, args.metrics_port)
+            await endpoint.start()
         await done.wait()
         logging.getLogger(name).info("stopping")
+        if endpoint is not None:
+            await endpoint.close()
         await stop(service)
 
     asyncio.run(main())

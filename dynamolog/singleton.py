@@ -145,6 +145,14 @@ class Singleton(Generic[S]):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def metrics(self, samples: Any) -> None:
+        """Prometheus samples (dynamolog/metrics.py): whether this process is active, and the
+        running service's own while it is."""
+        samples.add("dynamolog_singleton_active", 1.0 if self.service is not None else 0.0, role=self.role)
+        fn = getattr(self.service, "metrics", None)
+        if callable(fn):
+            fn(samples)
+
     def _claim(self) -> bytes:
         return str(self.since_ms).encode() if self.owned and self.since_ms else b""
 

@@ -92,8 +92,9 @@ class Policy:
                                   "(Sid, Effect, Action and Resource are supported)")
             actions = _strings(st, "Action", i)
             for a in actions:
-                if a != "*" and not a.lower().startswith("dynamodb:"):
-                    raise PolicyError(f"Statement {i}: action {a!r} is not a dynamodb: action")
+                if a != "*" and not a.lower().startswith(SERVICES):
+                    raise PolicyError(f"Statement {i}: action {a!r} is not a dynamodb: or application-autoscaling: "
+                                      "action")
             self._statements.append(_Statement(
                 effect == "Allow",
                 tuple(_wildcard(a, True) for a in actions),
@@ -126,7 +127,10 @@ def document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": statements}
 
 
-ADMIN = document([statement(["dynamodb:*"], ["*"])])
+#: the services whose actions a policy may name (Application Auto Scaling: on DynamoDB tables)
+SERVICES = ("dynamodb:", "application-autoscaling:")
+
+ADMIN = document([statement(["dynamodb:*", "application-autoscaling:*"], ["*"])])
 
 
 def parse_allow(spec: str) -> dict[str, Any]:

@@ -103,8 +103,9 @@ def epoch_of(amz_date: str) -> int | None:
 _SDK_FORM = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]{64})$")
 
 
-def parse(headers: dict[str, str], region: str) -> Parsed:
-    """Parse and check the form of the Authorization header (headers: lower-case names)."""
+def parse(headers: dict[str, str], region: str, service: str = SERVICE) -> Parsed:
+    """Parse and check the form of the Authorization header (headers: lower-case names), signed
+    for ``service`` (``dynamodb``; Application Auto Scaling's requests: ``application-autoscaling``)."""
     auth = headers.get("authorization")
     if auth is None:
         raise missing_token()
@@ -112,11 +113,12 @@ def parse(headers: dict[str, str], region: str) -> Parsed:
     amz_date = headers.get("x-amz-date")
     if m is not None and amz_date is not None and epoch_of(amz_date) is not None:
         credential, signed_text, signature = m.groups()
-        scoped = _scopes.get((credential, amz_date[:8], region)) or _scope(credential, amz_date, region)
+        scoped = _scopes.get((credential, amz_date[:8], region, service)) or _scope(credential, amz_date, region,
+                                                                                    service)
         signed = _signed.get(signed_text) or _signed_headers(signed_text)
         _check_signed(headers, signed)
         return Parsed(*scoped, signed, signature, amz_date)
-    return _parse_general(auth, headers, region)
+    return _parse_general(auth, headers, region, service)
 
 
 def _check_signed(headers: dict[str, str], signed: tuple[str, ...]) -> None:
@@ -126,7 +128,7 @@ def _check_signed(headers: dict[str, str], signed: tuple[str, ...]) -> None:
             raise invalid_signature(f"'{name}' must be a 'SignedHeader' in the AWS Authorization.")
 
 
-def _parse_general(auth: str, headers: dict[str, str], region: str) -> Parsed:
+def _parse_general(auth: str, headers: dict[str, str], region: str, service: str) -> Parsed:
     algorithm, _, rest = auth.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise incomplete(f"Unsupported AWS 'algorithm': '{algorithm[:64]}'")
@@ -153,9 +155,9 @@ def _parse_general(auth: str, headers: dict[str, str], region: str) -> Parsed:
     if epoch_of(amz_date) is None:
         raise incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:64]}'. "
                          "See http://en.wikipedia.org/wiki/ISO_8601")
-    scoped = _scopes.get((fields["Credential"], amz_date[:8], region))
+    scoped = _scopes.get((fields["Credential"], amz_date[:8], region, service))
     if scoped is None:
-        scoped = _scope(fields["Credential"], amz_date, region)
+        scoped = _scope(fields["Credential"], amz_date, region, service)
     signed = _signed.get(fields["SignedHeaders"])
     if signed is None:
         signed = _signed_headers(fields["SignedHeaders"])
@@ -164,12 +166,12 @@ def _parse_general(auth: str, headers: dict[str, str], region: str) -> Parsed:
 
 
 # the parts of an Authorization header that repeat from request to request, checked once
-_scopes: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
+_scopes: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
 _signed: dict[str, tuple[str, ...]] = {}
 _CACHE_MAX = 4096
 
 
-def _scope(credential: str, amz_date: str, region: str) -> tuple[str, str, str, str]:
+def _scope(credential: str, amz_date: str, region: str, expected: str) -> tuple[str, str, str, str]:
     """(key id, scope, date, region) of a valid Credential field."""
     cred = credential.split("/")
     if len(cred) != 5:
@@ -181,14 +183,14 @@ def _scope(credential: str, amz_date: str, region: str) -> tuple[str, str, str, 
                                 f"from HTTP: '{date[:16]}' != '{amz_date[:8]}', from '{amz_date}'.")
     if cred_region != region:
         raise invalid_signature(f"Credential should be scoped to a valid region, not '{cred_region[:64]}'. ")
-    if service != SERVICE:
-        raise invalid_signature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if service != expected:
+        raise invalid_signature(f"Credential should be scoped to correct service: '{expected}'. ")
     if term != "aws4_request":
         raise invalid_signature(f"Credential should be scoped with a valid terminator: 'aws4_request', "
                                 f"not '{term[:64]}'. ")
     if len(_scopes) > _CACHE_MAX:
         _scopes.clear()
-    out = _scopes[(credential, amz_date[:8], region)] = (key_id, f"{date}/{cred_region}/{service}/{term}", date,
+    out = _scopes[(credential, amz_date[:8], region, expected)] = (key_id, f"{date}/{cred_region}/{service}/{term}", date,
                                                          cred_region)
     return out
 

@@ -46,10 +46,16 @@ from dynamolog import placement
 from dynamolog.catalog import NodeInfo, PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples, index_label
 from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient, RpcServer
+from dynamolog.stats import StatsView, add_table_samples
 
+from .adaptive import Kind
+from .capacity import AdaptiveCapacity, CounterDeltas, TableObservations
 from .provision import Provisioner
+from .scaling import Scaling
+from .stats import TableFigures
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -81,8 +87,19 @@ class AutoAdmin:
         self.routing = Routing(self.metadata)
         self.catalog = CatalogWriter(self.metadata, self.writer)
         self.provisioner = Provisioner(settings, self.metadata, self.writer, self.routing, self.catalog)
-        self.rpc = RpcServer(self.catalog.handle, rpc_host, rpc_port)
+        self.scaling = Scaling(settings, self.metadata, self.writer, self.catalog)
+        self.rpc = RpcServer(self._handle, rpc_host, rpc_port)
         self.rpc_host = rpc_host
+        #: tables' item counts and sizes, from the leaders' ping answers, published to <ns>.stats
+        self.figures = TableFigures(self.metadata, self.writer, StatsView(settings))
+        self._stats_task: asyncio.Task[None] | None = None
+        #: adaptive capacity's controllers (services/admin/capacity.py), fed every period from the
+        #: counters the partition leaders report in their ping answers
+        self.adaptive = AdaptiveCapacity()
+        self._deltas = CounterDeltas()
+        #: (partition id, kind) -> the multiplier its leader was last told
+        self._multipliers_set: dict[tuple[str, Kind], float] = {}
+        self._adaptive_task: asyncio.Task[None] | None = None
         #: what it did, for status and tests
         self.elections = 0
         self.repairs = 0
@@ -95,18 +112,25 @@ class AutoAdmin:
         self._started = time.monotonic()
         self.metadata.catalog.listen(self.provisioner.on_table)
         self.provisioner.resume_pending()
+        await self.scaling.start()
         await self.rpc.start()
         await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
                                             pid=os.getpid(), started_at_ms=int(time.time() * 1000)))
+        await self.figures.view.start()
         self._task = asyncio.ensure_future(self._run())
+        self._stats_task = asyncio.ensure_future(self._stats_loop())
+        self._adaptive_task = asyncio.ensure_future(self._adaptive_loop())
         log.info("auto-admin running: catalog writer on %s:%d, ping every %.2f s, node down after %.1f s, repair after %.1f s",
                  self.rpc_host, self.rpc.port, self.check_interval, self.dead_after, self.repair_after)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._stats_task, self._adaptive_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.figures.view.close()
         await self.rpc.close()
+        await self.scaling.close()
         await self.provisioner.close()
         await self.routing.close()
         for c in self._clients.values():
@@ -145,6 +169,16 @@ class AutoAdmin:
         self._refused.discard(node_id)
         self._last_ok[node_id] = time.monotonic()
         self._unhealthy[node_id] = dict(answer.get("unhealthy") or {})
+        self.scaling.observe_ping(answer)
+        self._deltas.heard(answer.get("capacity") or {}, time.monotonic())
+        self.figures.heard(node_id, answer.get("sizes") or {})
+
+    async def _handle(self, req: dict[str, Any]) -> Any:
+        """The internal RPC: catalog changes (services/admin/writer.py) and Application Auto
+        Scaling requests (services/admin/scaling.py)."""
+        if req.get("op") == "scaling":
+            return await self.scaling.handle(str(req["action"]), dict(req["params"]))
+        return await self.catalog.handle(req)
 
     def healthy(self, node_id: str | None, pid: str) -> bool:
         """Alive, and not saying that it cannot do its job for the partition (a leader that lost
@@ -178,6 +212,69 @@ class AutoAdmin:
             except Exception:
                 log.exception("auto-admin: a round failed; going on")
             await asyncio.sleep(self.check_interval)
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): every table's provisioned units and
+        published figures, and adaptive capacity's multipliers."""
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.figures.view,
+                          int(time.time() * 1000))
+        for (pid, kind), m in list(self.adaptive.multipliers.items()):
+            part = self.metadata.partitions.items.get(pid)
+            if part is not None:
+                samples.add("dynamolog_adaptive_multiplier", m, table=part.table_name,
+                            index=index_label(part.table_id), partition=pid, kind=kind)
+
+    async def _adaptive_loop(self) -> None:
+        """Adaptive capacity: every period, each provisioned table's per-partition observations to
+        its controllers, and the multipliers that changed to the partitions' leaders (``cap_set``)."""
+        while True:
+            await asyncio.sleep(self.adaptive.gains.period_s)
+            try:
+                observed = []
+                for table in list(self.metadata.catalog.items.values()):
+                    if table.billing_mode != "PROVISIONED" or table.status not in ("ACTIVE", "UPDATING"):
+                        continue
+                    pids = [p.partition_id for p in self.metadata.table_partitions(table.table_id)]
+                    kinds: tuple[tuple[Kind, int], ...] = (("read", table.read_capacity_units),
+                                                           ("write", table.write_capacity_units))
+                    for kind, units in kinds:
+                        obs = self._deltas.observations(pids, kind)
+                        if obs is not None:
+                            observed.append(TableObservations(table.table_id, kind, float(units), obs))
+                await self.adaptive.run_once(observed, self._apply_rates)
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                return
+            except Exception:
+                log.exception("adaptive capacity: a period failed; going on")
+
+    async def _apply_rates(self, table_id: str, kind: Kind, rates: dict[str, float]) -> None:
+        for pid in rates:
+            m = round(self.adaptive.multipliers.get((pid, kind), 1.0), 3)
+            if abs(m - self._multipliers_set.get((pid, kind), 1.0)) < 0.01:
+                continue
+            part = self.metadata.partitions.items.get(pid)
+            c = self._client(part.leader) if part is not None and part.leader else None
+            if c is None:
+                continue
+            await c.call("cap_set", pid=pid, multiplier=m, kind=kind, timeout_s=1.0)
+            self._multipliers_set[(pid, kind)] = m
+            log.info("adaptive capacity: partition %s of %s: %s multiplier %.2f", pid, part.table_name if part else "",
+                     kind, m)
+
+    async def _stats_loop(self) -> None:
+        """Every ``Settings.table_stats_s``: publish the tables' figures that changed."""
+        while True:
+            await asyncio.sleep(self.settings.table_stats_s)
+            try:
+                await self.figures.publish_changed()
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                return  # the main loop stops the process
+            except Exception:
+                log.exception("auto-admin: publishing table figures failed; next round again")
 
     async def _act(self) -> None:
         for pid, part in list(self.metadata.partitions.items.items()):

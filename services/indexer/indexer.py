@@ -40,6 +40,7 @@ from dynamolog.config import Settings
 from dynamolog.fencing import CONTROL_OPS, ORIGIN, Term, TermGate
 from dynamolog.indexes import index_ops
 from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,15 @@ class Indexer:
         #: indexer fetched it, and to when its index writes were acknowledged (recent ones)
         self.fetch_lag_ms: deque[int] = deque(maxlen=10_000)
         self.ack_lag_ms: deque[int] = deque(maxlen=10_000)
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): index writes and table records read, per index."""
+        names = {t.table_id: t.table_name for t in self.metadata.catalog.items.values()}
+        for name, counts in (("dynamolog_indexer_index_writes", self.index_writes),
+                             ("dynamolog_indexer_base_records", self.base_records)):
+            for index_id, n in list(counts.items()):
+                table_id, _, index = index_id.partition("#")
+                samples.add(name, n, table=names.get(table_id, table_id), index=index)
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)

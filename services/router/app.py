@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -24,10 +25,14 @@ from dynamolog.backup_client import BackupClient
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
+from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
+from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
 from .auth import Authenticator
+from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
+from .autoscaling import AutoScaling
 from .backups import Backups
 from .batch import Batch
 from .control import request_host
@@ -61,6 +66,7 @@ class Router:
         self.catalog = CatalogClient(self.metadata)
         self.routing = Routing(self.metadata)
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
+        self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
@@ -121,10 +127,14 @@ class Router:
             "GetShardIterator": self.streams.get_shard_iterator,
             "GetRecords": self.streams.get_records,
         }
+        #: Application Auto Scaling (``AnyScaleFrontendService.*``, JSON 1.1), on the same endpoint
+        self.scaling_operations: dict[str, Operation] = AutoScaling(self.catalog).operations()
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
+        assert self.tables.stats is not None
+        await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
         await self.http.start()
@@ -137,8 +147,17 @@ class Router:
         await self.catalog.close()
         await self.backup_client.close()
         await self.metadata.close()
+        if self.tables.stats is not None:
+            await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
+        units and published figures."""
+        samples.add("dynamolog_router_requests", self._requests)
+        add_table_samples(samples, list(self.metadata.catalog.items.values()), self.tables.stats,
+                          int(time.time() * 1000))
 
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(
@@ -177,6 +196,11 @@ class Router:
         elif target.startswith(STREAMS_PREFIX):
             name = target[len(STREAMS_PREFIX):]
             op = self.stream_operations.get(name)
+        elif target.startswith(SCALING_PREFIX):
+            name = target[len(SCALING_PREFIX):]
+            op = self.scaling_operations.get(name)
+            if op is None:
+                raise errors.ApiError("UnknownOperationException", "", namespace="")
         else:
             raise errors.unknown_operation()
         if op is None:

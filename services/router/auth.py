@@ -27,6 +27,9 @@ from dynamolog.catalog import ACCOUNT
 from dynamolog.config import Settings
 from dynamolog.metadata import TopicView
 
+from .autoscaling import OPERATIONS as SCALING_OPERATIONS
+from .autoscaling import TARGET_PREFIX as SCALING_TARGET
+
 log = logging.getLogger(__name__)
 
 _CACHE_ENTRIES_MAX = 10_000
@@ -38,6 +41,8 @@ _TABLE_OPS = frozenset({
     "UpdateItem", "Query", "Scan", "UpdateTimeToLive", "DescribeTimeToLive",
 })
 _ACTIONS = {op: f"dynamodb:{op}" for op in _TABLE_OPS}
+#: the service name Application Auto Scaling's requests are signed for
+SCALING_SERVICE = "application-autoscaling"
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
@@ -75,7 +80,7 @@ class Authenticator:
             self._view = TopicView(settings, credentials.topic(settings), credentials.decoder(master))
             self._view.listen(self._changed)
         self._table_prefix = f"arn:aws:dynamodb:{settings.region}:{ACCOUNT}:table/"
-        self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+        self._signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
         self._decisions: dict[tuple[str, str, str], tuple[bool, bool]] = {}
         #: Authorization header up to ", Signature=" -> what verifying it needs (see _fast_ok)
         self._fast: dict[str, _Fast] = {}
@@ -132,7 +137,8 @@ class Authenticator:
 
     def _authenticate(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Credential:
         assert self._view is not None
-        parsed = sigv4.parse(headers, self.settings.region)
+        service = SCALING_SERVICE if headers.get("x-amz-target", "").startswith(SCALING_TARGET) else sigv4.SERVICE
+        parsed = sigv4.parse(headers, self.settings.region, service)
         cred: Credential | None = self._view.items.get(parsed.access_key_id)
         if cred is None or cred.revoked_ms is not None:
             raise sigv4.unrecognized_client()
@@ -141,12 +147,13 @@ class Authenticator:
             given = hashlib.sha256(token.encode()).hexdigest() if token is not None else ""
             if cred.session_token_sha256 is None or not hmac.compare_digest(given, cred.session_token_sha256):
                 raise sigv4.unrecognized_client()
-        ck = (cred.access_key_id, cred.secret, parsed.scope_date, parsed.region)
+        ck = (cred.access_key_id, cred.secret, parsed.scope_date, parsed.region, service)
         key = self._signing_keys.get(ck)
         if key is None:
             if len(self._signing_keys) > _CACHE_ENTRIES_MAX:
                 self._signing_keys.clear()
-            key = self._signing_keys[ck] = sigv4.derive_signing_key(cred.secret, parsed.scope_date, parsed.region)
+            key = self._signing_keys[ck] = sigv4.derive_signing_key(cred.secret, parsed.scope_date, parsed.region,
+                                                                    service)
         sigv4.verify(parsed, key, method, target, headers, body)
         auth = headers["authorization"]
         cut = auth.rfind(", Signature=")
@@ -191,7 +198,9 @@ class Authenticator:
 
     def requirements(self, op: str, p: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """(action, resource ARN) pairs the request needs; ``*`` when it names no table."""
-        if op in _TABLE_OPS:
+        if op in SCALING_OPERATIONS:
+            yield f"{SCALING_SERVICE}:{op}", "*"
+        elif op in _TABLE_OPS:
             resource = self._table(p.get("TableName"))
             index = p.get("IndexName")
             if op in ("Query", "Scan") and isinstance(index, str) and resource != "*":

@@ -7,7 +7,8 @@ The requests of an accepted batch are individual writes or reads (not a transact
 concurrently, each to its own partition's leader (writes, consistent reads) or any replica.
 A request that fails with a retriable error (no reachable leader, an internal error, a
 throttle) is answered in ``UnprocessedItems`` / ``UnprocessedKeys`` instead of failing the
-call, as DynamoDB does; SDKs resend those (boto3's ``Table.batch_writer()`` does).
+call, as DynamoDB does; SDKs resend those (boto3's ``Table.batch_writer()`` does).  Only when
+every request of the batch was throttled does the call fail, with the throttling error.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ _NO_EXPRESSIONS: dict[str, Any] = {"cond": None, "update": None, "filter": None,
                                    "values": None}
 #: the projection parameters of a table's KeysAndAttributes, repeated in UnprocessedKeys
 _GET_PARAMS = ("ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead", "AttributesToGet")
+
+
+def _throttled(e: BaseException) -> bool:
+    """A refusal for capacity (provisioned throughput, or an on-demand table's ceiling)."""
+    return isinstance(e, errors.ApiError) and e.type_name in ("ProvisionedThroughputExceededException",
+                                                             "ThrottlingException")
 
 
 def _retriable(e: BaseException) -> bool:
@@ -69,6 +76,9 @@ class Batch:
         unprocessed: dict[str, list[Any]] = {}
         units: dict[str, float] = {name: 0.0 for name in req.table_names}
         metrics: dict[str, list[Any]] = {}
+        throttles = [r for r in results if isinstance(r, BaseException) and _throttled(r)]
+        if throttles and len(throttles) == len(results):
+            raise throttles[0]  # DynamoDB fails the batch only when every item was throttled
         for w, res in zip(req.writes, results, strict=True):
             name = w.draft.table_name
             if isinstance(res, BaseException):
@@ -100,6 +110,7 @@ class Batch:
         units: dict[str, float] = {name: 0.0 for name in plan}
         unprocessed: dict[str, list[Any]] = {}
         used = 0
+        throttles: list[BaseException] = []
 
         async def read(name: str, t: parse.BatchGetTable, original: Any, item_key: bytes) -> None:
             nonlocal used
@@ -117,6 +128,8 @@ class Batch:
                 except Exception as e:
                     if not _retriable(e):
                         raise
+                    if _throttled(e):
+                        throttles.append(e)
                     unprocessed.setdefault(name, []).append(original)
                     return
             item = res.get("Item")
@@ -132,6 +145,8 @@ class Batch:
 
         await asyncio.gather(*(read(name, t, original, item_key)
                                for name, t in plan.items() for original, item_key in t.keys))
+        if throttles and len(throttles) == sum(len(t.keys) for t in plan.values()):
+            raise throttles[0]  # every key was throttled: the batch fails, as DynamoDB's
         out: dict[str, Any] = {
             "Responses": responses,
             "UnprocessedKeys": {

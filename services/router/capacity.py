@@ -9,30 +9,17 @@ operations, Query and Scan (one entry), the batches and the transactions (one en
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
-WRITE_UNIT_BYTES = 1024
-READ_UNIT_BYTES = 4096
+from dynamolog.units import READ_UNIT_BYTES, WRITE_UNIT_BYTES, read_units, write_units
+
+__all__ = ["MODES", "READ_UNIT_BYTES", "WRITE_UNIT_BYTES", "entry", "per_table", "read_units", "single",
+           "write_units"]
 #: the ReturnConsumedCapacity values, in the order DynamoDB lists them in its enum message
 MODES = ("INDEXES", "TOTAL", "NONE")
 
 #: which per-kind field an entry repeats its units in (the batches answer none)
 Kind = Literal["Read", "Write"] | None
-
-
-def write_units(size_bytes: int, *, transactional: bool = False) -> float:
-    """The write units of writing (or deleting) an item of ``size_bytes``."""
-    units = max(1, math.ceil(size_bytes / WRITE_UNIT_BYTES))
-    return float(2 * units if transactional else units)
-
-
-def read_units(size_bytes: int, *, consistent: bool, transactional: bool = False) -> float:
-    """The read units of reading ``size_bytes`` of items (one item, or a page's summed sizes)."""
-    units = max(1, math.ceil(size_bytes / READ_UNIT_BYTES))
-    if transactional:
-        return float(2 * units)
-    return float(units if consistent else units / 2)
 
 
 def entry(mode: str, table_name: str, units: float, kind: Kind) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from dynamolog import errors
 from dynamolog.catalog import AttributeDefinition, GlobalIndex, KeySchemaElement, LocalIndex, TableDefinition
 
+from . import throughput
 from .validate import check_enum, raise_constraints
 
 INDEXES_MAX = 20
@@ -114,7 +115,8 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput should not be "
                                 f"specified for index: {name} when BillingMode is PAY_PER_REQUEST")
     short = table_id.replace("-", "")[:12]
-    return GlobalIndex(
+    on_demand = throughput.parse(spec.get("OnDemandThroughput"), billing_mode, update=False)
+    return throughput.apply(GlobalIndex(
         index_name=name,
         index_id=f"{table_id}#{name}",
         hash_key=str(names[0]),
@@ -126,7 +128,7 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         read_capacity_units=rcu,
         write_capacity_units=wcu,
         created_at_ms=int(time.time() * 1000),
-    )
+    ), on_demand)
 
 
 def _slug(name: str) -> str:
@@ -244,6 +246,7 @@ def describe_indexes(table: TableDefinition, table_arn: str) -> list[dict[str, A
                                       "WriteCapacityUnits": i.write_capacity_units if provisioned else 0},
             "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{i.index_name}",
         }
+        d.update(throughput.describe(i))
         if i.status == "CREATING":
             d["Backfilling"] = True
         out.append(d)
@@ -310,9 +313,10 @@ def apply_index_updates(updated: TableDefinition, table: TableDefinition, p: dic
                 raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
             found = indexes[at]
             pt = (u["Update"] or {}).get("ProvisionedThroughput") or {}
-            indexes[at] = replace(
+            indexes[at] = throughput.apply(replace(
                 found, read_capacity_units=int(pt.get("ReadCapacityUnits") or found.read_capacity_units),
-                write_capacity_units=int(pt.get("WriteCapacityUnits") or found.write_capacity_units))
+                write_capacity_units=int(pt.get("WriteCapacityUnits") or found.write_capacity_units)),
+                throughput.parse((u["Update"] or {}).get("OnDemandThroughput"), table.billing_mode, update=True))
     used = {k.attribute_name for k in table.key_schema} | set(index_key_names(
         [i for i in indexes if i.status != "DELETING"]))
     return replace(updated, global_indexes=tuple(indexes), attribute_definitions=tuple(

@@ -13,7 +13,6 @@ second.  UpdateTable publishes UPDATING, DeleteTable DELETING, carried out the s
 
 from __future__ import annotations
 
-import datetime
 import re
 import time
 import uuid
@@ -36,8 +35,12 @@ from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
 from dynamolog.routing import Routing
+from dynamolog.stats import StatsView
+from dynamolog.throughput import decreases_today, record_change
 
+from . import throughput
 from .control import Control, parse_tags
+from .figures import with_figures
 from .gsi import (
     apply_index_updates,
     describe_indexes,
@@ -49,22 +52,9 @@ from .streams import apply_stream_change, describe_stream_fields, parse_stream_s
 from .validate import check_enum, constraint_errors, raise_constraints, require_table_name, validate_create_table
 
 __all__ = ["Tables", "describe", "updated_table"]
-DAY_MS = 86_400_000
-#: throughput decreases allowed at any time of a UTC day; after them, one per DECREASE_INTERVAL_MS
-FREE_DECREASES_PER_DAY = 4
-DECREASE_INTERVAL_MS = 3_600_000
 #: UpdateTable parameters this version refuses (they count as "something to update")
 UNSUPPORTED_UPDATES = ("ReplicaUpdates", "SSESpecification",
-                       "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput")
-
-
-def decreases_today(table: TableDefinition, now_ms: int | None = None) -> int:
-    """Throughput decreases of the current UTC day (the count is kept for the day of the last one)."""
-    last = table.last_decrease_ms
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if last is None or last // DAY_MS != now_ms // DAY_MS:
-        return 0
-    return int(table.decreases_today)
+                       "TableClass", "DeletionProtectionEnabled", "WarmThroughput")
 
 
 def describe(table: TableDefinition, region: str) -> dict[str, Any]:
@@ -90,6 +80,7 @@ def describe(table: TableDefinition, region: str) -> dict[str, Any]:
         "TableId": table.table_id,
         "DeletionProtectionEnabled": False,
     }
+    desc.update(throughput.describe(table))
     desc.update(describe_stream_fields(table, region))
     if table.restore_summary:  # a restored table (services/router/backups.py); "_" keys are internal
         restored = {k: v for k, v in orjson.loads(table.restore_summary).items() if k[:1] != "_"}
@@ -124,6 +115,8 @@ class Tables:
         self.routing = routing
         self.initial_partitions = initial_partitions
         self.control = Control(self)
+        #: tables' measured item counts and sizes (DescribeTable), set by the router
+        self.stats: StatsView | None = None
 
     # -- lookups used by the data plane ----------------------------------------------------
     def get(self, name: Any) -> TableDefinition:
@@ -165,7 +158,7 @@ class Tables:
         table = self.metadata.catalog.items.get(name)
         if table is None:
             raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-        return {"Table": describe(table, self.settings.region)}
+        return {"Table": with_figures(describe(table, self.settings.region), table, self.stats)}
 
     async def list_tables(self, p: dict[str, Any]) -> dict[str, Any]:
         problems = []
@@ -215,7 +208,7 @@ class Tables:
         def update(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            return updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000))
+            return _with_on_demand(table, updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000)), p)
 
         table = await self.catalog.change(name, update)
         assert table is not None
@@ -261,6 +254,7 @@ class Tables:
             global_indexes=tuple(global_indexes),
             local_indexes=tuple(parse_local_indexes(p, defined, key_schema, table_id, global_indexes)),
         )
+        table = throughput.apply(table, throughput.parse(p.get("OnDemandThroughput"), table.billing_mode, update=False))
         if p.get("StreamSpecification") is not None:
             enabled, view = parse_stream_specification(p["StreamSpecification"])
             if enabled:
@@ -304,14 +298,23 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
             f"ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {old_w}. "
             f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
             "current limits and how to request higher limits.")
-    if rcu > old_r or wcu > old_w:
-        updated = replace(updated, last_increase_ms=now)
-    if rcu < old_r or wcu < old_w:
-        _check_decrease_allowed(table, now)
-        updated = replace(updated, last_decrease_ms=now, decreases_today=decreases_today(table, now) + 1)
+    updated = record_change(updated, (old_r, old_w), (rcu, wcu), now)
     if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
         updated = replace(updated, pay_per_request_since_ms=table.pay_per_request_since_ms or table.created_at_ms)
     return replace(updated, billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
+
+
+def _with_on_demand(table: TableDefinition, updated: TableDefinition | None,
+                    p: dict[str, Any]) -> TableDefinition | None:
+    """UpdateTable's OnDemandThroughput on top of the rest of the change (a switch to
+    PROVISIONED clears the maxima)."""
+    after = updated if updated is not None else table
+    if after.billing_mode == "PROVISIONED" and table.billing_mode != "PROVISIONED":
+        after = throughput.cleared(after)
+    members = throughput.parse(p.get("OnDemandThroughput"), after.billing_mode, update=True)
+    if members is None:
+        return updated if updated is None else after
+    return replace(throughput.apply(after, members), status="UPDATING")
 
 
 def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | None]:
@@ -336,7 +339,7 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
                                 "Member must have value greater than or equal to 1")
     raise_constraints(problems)
     wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification",
-                          "GlobalSecondaryIndexUpdates") + UNSUPPORTED_UPDATES
+                          "GlobalSecondaryIndexUpdates", "OnDemandThroughput") + UNSUPPORTED_UPDATES
               if p.get(k) not in (None, [])]
     if not wanted:
         raise errors.validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
@@ -354,23 +357,3 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
         if pt[param] > 1_000_000_000_000:
             raise errors.validation(f"Given value {pt[param]} for {param} is out of bounds")
     return mode, pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
-
-
-def _utc_words(ms: int) -> str:
-    """A time as DynamoDB writes it in limit messages: ``Wednesday, July 25, 2018 6:11:31 PM UTC``."""
-    t = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    hour = t.hour % 12 or 12
-    return f"{t:%A, %B} {t.day}, {t.year} {hour}:{t:%M:%S} {'AM' if t.hour < 12 else 'PM'} UTC"
-
-
-def _check_decrease_allowed(table: TableDefinition, now: int) -> None:
-    """DynamoDB's decrease quota: 4 at any time in a UTC day, then one per hour."""
-    n = decreases_today(table, now)
-    last = table.last_decrease_ms
-    if n < FREE_DECREASES_PER_DAY or last is None or now - last >= DECREASE_INTERVAL_MS:
-        return
-    raise errors.limit_exceeded(
-        "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. After the "
-        f"first {FREE_DECREASES_PER_DAY} decreases, each subsequent decrease in the same UTC day can be performed at "
-        f"most once every {DECREASE_INTERVAL_MS // 1000} seconds. Number of decreases today: {n}. Last decrease at "
-        f"{_utc_words(last)}. Next decrease can be made at {_utc_words(last + DECREASE_INTERVAL_MS)}")

@@ -26,7 +26,7 @@ from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import DeleteRange, Replica, data_key, expired_tokens, pending_key, token_key
+from .replica import DeleteRange, Replica, data_key, expired_tokens, pending_key, stats_mutations, token_key
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +82,20 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
 
     A table with local secondary indexes (``lsi``) also changes the item's index entries and its
     item collection's size (an ``int`` mutation: added to the counter) in the same WriteBatch,
-    from the record's old and new images.
+    from the record's old and new images.  So do the partition's item count and size
+    (:func:`~services.storage.replica.stats_mutations`), for every table and index partition.
     """
     op, key = rec["op"], rec["key"]
     image = rec.get("new_image")
     if op in ("PUT", "DELETE") or (op == "TXN_COMMIT" and rec["txn_action"] in ("PUT", "DELETE")):
         new = image if (op == "PUT" or (op == "TXN_COMMIT" and rec["txn_action"] == "PUT")) else None
-        muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new))]
+        old = rec.get("old_image")
+        muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new)),
+                                         *stats_mutations(old, new)]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
             muts += token_mutations(rec)
         if lsi:
-            old = rec.get("old_image")
             muts += lsi.mutations(key, old, new)
             delta = lsi.collection_delta(old, new)
             if delta is not None:

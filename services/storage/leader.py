@@ -39,6 +39,7 @@ from dynamolog.config import Settings
 from dynamolog.fencing import BARRIER, FENCE, Term, record_term
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
+from .capacity import index_write_units
 from .follower import ONE_STEP, ONE_STEP_FIRST, LogFollower, one_phase_request_id, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
@@ -460,6 +461,9 @@ class LeaderSequencer:
                 group.answers.append((p, None, errors.internal()))
                 continue
             result = eff.result
+            ixw = p.req.get("ixw")  # price the global-index writes (decision 0024)
+            if ixw and eff.changed:
+                result = result | {"ix": index_write_units(ixw, old, eff.new)}
             if self.lsi is not None:
                 coll = self._collection_check(p.req, old, eff.new if eff.changed else old)
                 if isinstance(coll, errors.ApiError):

@@ -28,15 +28,20 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
+from dynamolog.attrs import item_size
 from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
+from dynamolog.metrics import Samples, index_label
 from dynamolog.rpc import RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
+from dynamolog.units import read_units, write_units
 
 from .follower import LogFollower
 from .leader import LeaderSequencer, not_leader
+from .metering import THROTTLED_ITEM, Metering, read_charge
+from .metrics import node_metrics
 from .pacing import LoopLagProbe, Pacer
 from .reads import get_item, range_read
 from .replica import Digest, Replica, Snapshot
@@ -82,7 +87,9 @@ class HostedPartition:
             s = {"role": "follower", **self.follower.status()}
         else:
             s = {"role": "opening"}
-        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name})
+        st = self.replica.stats()
+        s.update({"partition_id": self.info.partition_id, "table": self.info.table_name,
+                  "index": index_label(self.info.table_id), "items": st.items, "size_bytes": st.size_bytes})
         return s
 
     def health(self) -> str | None:
@@ -128,7 +135,11 @@ class StorageNode:
             "status": self._rpc_status,
             "digest": self._rpc_digest,
             "ping": self._rpc_ping,
+            "cap_report": self._rpc_cap_report,
+            "cap_set": self._rpc_cap_set,
         }
+        #: every hosted partition's capacity (decision 0024)
+        self.metering = Metering(settings, self.metadata)
         self.lag_probe = LoopLagProbe()
         #: partitions last reported unhealthy (to log changes once)
         self._unhealthy_said: set[str] = set()
@@ -169,6 +180,7 @@ class StorageNode:
         self.metadata.partitions.listen(self._on_partition)
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
         self.lag_probe.start()
+        self.metering.start()
         self._reconciler = asyncio.ensure_future(self._reconcile_loop())
         self.ready = True
         log.info("storage node %s serving on %s:%d (%d partitions)", self.node_id, self.host, self.rpc.port, len(self.hosted))
@@ -187,6 +199,7 @@ class StorageNode:
             self._reconciler.cancel()
             await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.lag_probe.close()
+        await self.metering.close()
         for snap, _ in self._snapshots.values():
             snap.close()
         self._snapshots.clear()
@@ -342,6 +355,7 @@ class StorageNode:
             hp.leader = hp.follower = None  # "opening" until the new role is ready
             hp.info = info
         lsi = await self._local_indexes(info)
+        self.metering.forget(pid)  # a new role starts with fresh buckets
         if info.leader == self.node_id:
             leader = LeaderSequencer(self.settings, hp.replica, info, self.node_id, self.txnlog,
                                      ttl_attribute=lambda: self._ttl_attribute(info), lsi=lsi,
@@ -409,6 +423,7 @@ class StorageNode:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         hp = self.hosted.pop(pid, None)
+        self.metering.forget(pid)
         if hp is not None:
             await hp.close()
             hp.replica.destroy()
@@ -434,8 +449,17 @@ class StorageNode:
         return leader
 
     async def _rpc_write(self, req: dict[str, Any]) -> Any:
-        """One item write (put, update, delete, and a transaction's check) through the leader."""
-        return await self._leader_of(req["pid"]).submit(req, base64.b64decode(req["key"]))
+        """One item write (put, update, delete, and a transaction's check) through the leader,
+        admitted by the partition's write bucket first (a throttled write changes nothing)."""
+        hp = self._hosted(req["pid"])
+        leader = hp.leader
+        if leader is None:
+            raise not_leader(req["pid"])
+        held = self.metering.admit_write(hp.info, req)
+        asked = self.metering.prepare_write(held, req)
+        res = await leader.submit(req, base64.b64decode(req["key"]))
+        self.metering.charge_write(held, req, res, asked)
+        return res
 
     async def _rpc_write_batch(self, req: dict[str, Any]) -> Any:
         """The indexer's writes to one index partition, sequenced in this order."""
@@ -449,6 +473,8 @@ class StorageNode:
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed
+        # an index partition's writes, admitted with the base-table writes that caused them
+        self.metering.charge_writes(self._hosted(req["pid"]).info, float(len(results)))
         return {"written": len(results)}
 
     async def _rpc_txn(self, req: dict[str, Any]) -> Any:
@@ -460,7 +486,29 @@ class StorageNode:
             await leader.read_lease()
             if "release" in req:  # the check of a read across partitions (not sequenced)
                 return leader.check_read(str(req["release"]))
-        return await leader.submit(dict(req, kind=req["op"]), b"")
+        info = self._hosted(req["pid"]).info
+        if req["op"] == "txn_prepare" and not self.metering.admits_write(info):
+            # refused for capacity: cancelled with ThrottlingError, nothing prepared
+            return {"ok": False, "reasons": [dict(THROTTLED_ITEM) for _ in req["items"]]}
+        res = await leader.submit(dict(req, kind=req["op"]), b"")
+        self._charge_txn(info, req, res)
+        return res
+
+    def _charge_txn(self, info: PartitionInfo, req: dict[str, Any], res: Any) -> None:
+        """A transaction's items cost twice their units (DynamoDB's transactional rate)."""
+        if not isinstance(res, dict):
+            return
+        cap = self.metering.capacity(info)
+        if cap is None:
+            return
+        now = time.monotonic()
+        if req["op"] == "txn_prepare" and res.get("ok") and not res.get("repeat"):
+            sizes = res.get("sizes") or [0] * len(req["items"])
+            cap.charge_write(sum(write_units(int(s), transactional=True) for s in sizes), now)
+        elif req["op"] == "txn_read":
+            items = res.get("items") or []
+            cap.charge_read(sum(read_units(item_size(i) if i else 0, consistent=True, transactional=True)
+                                for i in items), now)
 
     async def _readable(self, req: dict[str, Any]) -> HostedPartition:
         """The replica that may serve this read: the leader, holding its lease, for a strongly
@@ -478,12 +526,53 @@ class StorageNode:
         return hp
 
     async def _rpc_get(self, req: dict[str, Any]) -> Any:
-        """GetItem (and the reads of BatchGetItem)."""
-        return get_item((await self._readable(req)).replica, req)
+        """GetItem (and the reads of BatchGetItem), admitted by the partition's read bucket."""
+        hp = await self._readable(req)
+        leads = hp.leader is not None
+        held = self.metering.admit_read(hp.info, leads)
+        asked = bool(req.get("cap"))
+        if held is not None:
+            req["cap"] = True
+        res = get_item(hp.replica, req)
+        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
+                                  leads)
+        return res
 
     async def _rpc_range(self, req: dict[str, Any]) -> Any:
-        """One page of a Query or Scan."""
-        return await range_read((await self._readable(req)).replica, req)
+        """One page of a Query or Scan, admitted by the partition's read bucket."""
+        hp = await self._readable(req)
+        leads = hp.leader is not None
+        held = self.metering.admit_read(hp.info, leads)
+        asked = bool(req.get("cap"))
+        if held is not None:
+            req["cap"] = True
+        res = await range_read(hp.replica, req)
+        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
+                                  leads)
+        return res
+
+    async def _rpc_cap_report(self, req: dict[str, Any]) -> Any:
+        """Followers' eventually consistent reads, charged to the read buckets this node holds as
+        leader; answers, per partition, whether its bucket admits reads now."""
+        out: dict[str, bool] = {}
+        for pid, units in req["reads"].items():
+            hp = self.hosted.get(pid)
+            if hp is not None and hp.leader is not None:
+                out[pid] = self.metering.reported(hp.info, float(units))
+        return {"open": out}
+
+    async def _rpc_cap_set(self, req: dict[str, Any]) -> Any:
+        """Adaptive capacity (the auto-admin): the multiplier on a partition's share, at its leader."""
+        multiplier = req.get("multiplier")
+        if not isinstance(multiplier, int | float) or isinstance(multiplier, bool) or multiplier <= 0:
+            raise errors.validation("multiplier must be a positive number")
+        kind = req.get("kind")
+        if kind not in (None, "read", "write"):
+            raise errors.validation("kind must be read or write")
+        hp = self._hosted(req["pid"])
+        if hp.leader is None:
+            raise not_leader(req["pid"])
+        return self.metering.set_multiplier(hp.info, float(multiplier), kind)
 
     def _expire_snapshots(self) -> None:
         now = time.monotonic()
@@ -528,11 +617,25 @@ class StorageNode:
         return {}
 
     async def _rpc_status(self, req: dict[str, Any]) -> Any:
-        parts = [hp.status() for hp in self.hosted.values()]
+        parts = [self._with_capacity(pid, hp.status(), hp) for pid, hp in self.hosted.items()]
         # replicas still being opened (catching up, copying a snapshot) show as "opening"
         parts += [{"partition_id": pid, "table": self._table_name_of(pid),
                    "role": "opening"} for pid in self._opening if pid not in self.hosted]
         return {"node_id": self.node_id, "partitions": parts, "ready": self.ready, **self.lag_probe.snapshot()}
+
+    def _with_capacity(self, pid: str, s: dict[str, Any], hp: HostedPartition) -> dict[str, Any]:
+        c = self.metering.status(hp.info, hp.leader is not None)
+        if c is not None:
+            s["capacity"] = c
+        return s
+
+    def _capacities(self) -> dict[str, Any]:
+        """Each led partition's capacity counters (ping: what the auto-admin and metrics read)."""
+        out = {}
+        for pid, hp in self.hosted.items():
+            if hp.leader is not None and (c := self.metering.status(hp.info, True)) is not None:
+                out[pid] = c
+        return out
 
     def _table_name_of(self, pid: str) -> str:
         info = self.metadata.partitions.items.get(pid)
@@ -559,4 +662,19 @@ class StorageNode:
             else:
                 log.info("partition %s: healthy again", pid)
         self._unhealthy_said = set(unhealthy)
-        return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, **self.lag_probe.snapshot()}
+        return {"node_id": self.node_id, "ready": self.ready, "unhealthy": unhealthy, "capacity": self._capacities(),
+                "sizes": self.sizes(), **self.lag_probe.snapshot()}
+
+    def metrics(self, samples: Samples) -> None:
+        """Prometheus samples (services/storage/metrics.py)."""
+        node_metrics(self, samples)
+
+    def sizes(self) -> dict[str, list[int]]:
+        """Item count and size of every partition this node leads: {pid: [items, bytes]} (the
+        auto-admin gathers them for DescribeTable, docs/decisions/0027-table-stats-and-metrics.md)."""
+        out: dict[str, list[int]] = {}
+        for pid, hp in self.hosted.items():
+            if hp.leader is not None and not hp.leader.fenced:
+                st = hp.replica.stats()
+                out[pid] = [st.items, st.size_bytes]
+        return out

@@ -18,6 +18,11 @@ Layout of the RocksDB database (raw byte keys and values):
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing;
+- ``b"s:items"``, ``b"s:bytes"``: the partition's item count and size (DynamoDB's item size,
+  :func:`dynamolog.attrs.item_size`), 8-byte counters changed in each record's WriteBatch from
+  its old and new images (:func:`stats_mutations`), so they are exact at every offset and a
+  snapshot copies them; ``b"s:kept"`` says they have been kept since the replica was empty (a
+  replica written before they existed is counted once when it is opened);
 - ``b"f:term"``: the greatest leader term seen in the log up to ``m:offset``
   (:class:`dynamolog.fencing.Term`, ``epoch:fence_offset``), which decides whether the next
   record counts; a repair's snapshot copies it with the items.
@@ -42,6 +47,7 @@ from typing import Any
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch
 
+from dynamolog.attrs import item_size
 from dynamolog.fencing import ORIGIN, Term
 from dynamolog.keys import prefix_end
 
@@ -60,7 +66,33 @@ TOKEN_WINDOW_MS = 10 * 60 * 1000
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
 _TERM = b"f:term"
+_STATS_ITEMS = b"s:items"
+_STATS_BYTES = b"s:bytes"
+_STATS_KEPT = b"s:kept"
 _U64 = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    """A replica's item count and size at its offset (DescribeTable's ItemCount and
+    TableSizeBytes are the sums over a table's partitions)."""
+
+    items: int
+    size_bytes: int
+    #: the log offset they hold at
+    next_offset: int
+
+
+def stats_mutations(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[tuple[bytes, Any]]:
+    """The counter mutations of one item change (its old and new image; None: absent)."""
+    muts: list[tuple[bytes, Any]] = []
+    items = (new is not None) - (old is not None)
+    if items:
+        muts.append((_STATS_ITEMS, items))
+    size = (item_size(new) if new is not None else 0) - (item_size(old) if old is not None else 0)
+    if size:
+        muts.append((_STATS_BYTES, size))
+    return muts
 
 
 class Snapshot:
@@ -136,6 +168,31 @@ class Replica:
         #: the greatest leader term seen in the log up to next_offset (dynamolog/fencing.py)
         self.term: Term = self._stored_term()
         self._snapshots = 0
+        #: a snapshot is being loaded (load_snapshot ... finish_snapshot)
+        self._loading = False
+        self._keep_stats()
+
+    def _keep_stats(self) -> None:
+        """Count the items once if the counters have not been kept since the replica was empty
+        (a replica written by an earlier version, or a snapshot copied from one)."""
+        if self._db.get(_STATS_KEPT) is not None:
+            return
+        items = size = 0
+        for _, raw in self.range(b"", None):
+            items += 1
+            size += item_size(orjson.loads(raw))
+        wb = WriteBatch(raw_mode=True)
+        for key, n in ((_STATS_ITEMS, items), (_STATS_BYTES, size)):
+            if n:
+                wb.put(key, _U64.pack(n))
+            else:
+                wb.delete(key)
+        wb.put(_STATS_KEPT, b"1")
+        self._db.write(wb)
+
+    def stats(self) -> PartitionStats:
+        """The item count and size at :attr:`next_offset`."""
+        return PartitionStats(self.counter(_STATS_ITEMS), self.counter(_STATS_BYTES), self.next_offset)
 
     def _stored_term(self) -> Term:
         raw = self._db.get(_TERM)
@@ -330,6 +387,10 @@ class Replica:
     def load_snapshot(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
         """Write snapshot entries (a repair's copy of a healthy replica), without the offset."""
         wb = WriteBatch(raw_mode=True)
+        if not self._loading:
+            # the copy keeps the counters only if its source did (finish_snapshot counts otherwise)
+            self._loading = True
+            wb.delete(_STATS_KEPT)
         for k, v in entries:
             wb.put(k, v)
         self._db.write(wb)
@@ -343,9 +404,11 @@ class Replica:
         self.next_offset = next_offset
         self.applied_records = applied
         self.term = self._stored_term()  # copied with the snapshot's entries
+        self._loading = False
+        self._keep_stats()  # copied too, unless the source did not keep them
 
     def digest(self) -> tuple[str, int]:
-        """SHA-256 over every item, local index entry and item-collection size (keys and values in
+        """SHA-256 over every item, local index entry, item-collection size and partition counter (keys and values in
         key order), and the item count: replicas that folded the same log have the same digest."""
         d = Digest()
         for k, v in self.digest_entries():
@@ -358,7 +421,7 @@ class Replica:
         it.seek_to_first()
         while it.valid():
             k = it.key()
-            if k[:1] in (_DATA, b"l", b"c"):
+            if k[:1] in (_DATA, b"l", b"c", b"s"):
                 yield k, it.value()
             it.next()
 

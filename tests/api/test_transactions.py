@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from .helpers import S, assert_error, get, raw_ddb, unique  # noqa: F401 - raw_ddb is a fixture
 
 #: a table provisioned for 3,000 writes/s spans several partitions (DynamoDB: 1,000 WCU each)
-WIDE = {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 3000}}
+WIDE = {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 3000, "WriteCapacityUnits": 3000}}
 
 
 @pytest.fixture(scope="module")

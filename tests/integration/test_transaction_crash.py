@@ -83,7 +83,7 @@ def test_coordinator_killed_at_a_step_leaves_all_or_nothing(system: Any, step: s
     ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                      BillingMode="PROVISIONED",
-                     ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 3000})
+                     ProvisionedThroughput={"ReadCapacityUnits": 3000, "WriteCapacityUnits": 3000})
     wait_active(ddb, table)
     keys = [f"{step}-{i}" for i in range(ITEMS)]
     for k in keys:

@@ -45,7 +45,7 @@ def test_explicit_deny_wins() -> None:
 @pytest.mark.parametrize(("doc", "phrase"), [
     ({}, "a policy is"),
     ({"Statement": [{"Effect": "Maybe", "Action": "dynamodb:*", "Resource": "*"}]}, "'Effect' must be"),
-    ({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, "is not a dynamodb: action"),
+    ({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, "is not a dynamodb: or application-autoscaling: action"),
     ({"Statement": [{"Effect": "Allow", "Action": [], "Resource": "*"}]}, "'Action' must be"),
     ({"Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*", "Condition": {}}]},
      "unsupported field"),

@@ -114,9 +114,11 @@ def test_table_round_trip() -> None:
                 "global_indexes": [{"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
                                     "projection_type": "INCLUDE", "non_key_attributes": ["a"], "status": "ACTIVE",
                                     "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
-                                    "created_at_ms": 7}],
+                                    "created_at_ms": 7, "max_read_request_units": 30,
+                                    "max_write_request_units": None}],
                 "local_indexes": [{"index_name": "byY", "range_key": "y", "projection_type": "KEYS_ONLY",
                                    "non_key_attributes": []}],
+                "max_read_request_units": None, "max_write_request_units": 40,
                 "pitr_enabled": True, "pitr_recovery_days": 3, "pitr_enabled_ms": 8, "restoring": True,
                 "restore_summary": '{"SourceBackupArn": "arn"}'}
     assert decode_table(encode_table(full)) == full
@@ -148,8 +150,8 @@ def test_table_written_by_an_earlier_schema_version_still_decodes() -> None:
         **STREAM_TTL_DEFAULTS}
 
 
-def test_table_v5_bytes_decode_with_the_backup_fields_defaults() -> None:
-    # Tables written before point-in-time recovery and restores (v5) must decode: recovery off,
+def test_table_v6_bytes_decode_with_the_backup_fields_defaults() -> None:
+    # Tables written before point-in-time recovery and restores (v6) must decode: recovery off,
     # not restoring.
     import io
     import json
@@ -158,7 +160,7 @@ def test_table_v5_bytes_decode_with_the_backup_fields_defaults() -> None:
 
     from dynamolog.codec import SCHEMA_DIR
 
-    v5 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v5.avsc").read_text()))
+    v6 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v6.avsc").read_text()))
     d = {
         "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
         "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
@@ -167,9 +169,10 @@ def test_table_v5_bytes_decode_with_the_backup_fields_defaults() -> None:
         "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
         "stream_enabled": False, "stream_view_type": None, "stream_label": None, "stream_created_ms": None,
         "stream_disabled_ms": None, "ttl_attribute": None, "global_indexes": [], "local_indexes": [],
+        "max_read_request_units": None, "max_write_request_units": None,
     }
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, v5, d)
+    fastavro.schemaless_writer(buf, v6, d)
     decoded = decode_table(buf.getvalue())
     assert decoded == d | STREAM_TTL_DEFAULTS | {k: v for k, v in d.items() if k in STREAM_TTL_DEFAULTS}
     assert (decoded["pitr_enabled"], decoded["restoring"], decoded["restore_summary"]) == (False, False, None)
@@ -236,7 +239,8 @@ def test_txn_state_round_trip() -> None:
 
 STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
                        "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None,
-                       "global_indexes": [], "local_indexes": [],
+                       "global_indexes": [], "local_indexes": [], "max_read_request_units": None,
+                       "max_write_request_units": None,
                        "pitr_enabled": False, "pitr_recovery_days": 35, "pitr_enabled_ms": None,
                        "restoring": False, "restore_summary": None}
 
@@ -277,3 +281,34 @@ def test_node_info_v1_bytes_decode_and_zone_round_trips() -> None:
     fastavro.schemaless_writer(buf, v1, old)
     assert decode_node(buf.getvalue()) == old | {"zone": None}
     assert decode_node(encode_node(old | {"zone": "b"})) == old | {"zone": "b"}
+
+
+def test_table_v5_bytes_with_a_global_index_decode_with_the_on_demand_defaults() -> None:
+    # TableDefinition v6 added OnDemandThroughput's maxima to the table and to each global index:
+    # a v5 record (a table with an index) must still decode, the new fields None.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    v5 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v5.avsc").read_text()))
+    index = {"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
+             "projection_type": "ALL", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
+             "read_capacity_units": 5, "write_capacity_units": 5, "created_at_ms": 7}
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PROVISIONED", "read_capacity_units": 5, "write_capacity_units": 5,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index],
+    }
+    d = {k: v for k, v in d.items() if not k.startswith("max_")}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v5, d)
+    got = decode_table(buf.getvalue())
+    assert got["global_indexes"] == [index | {"max_read_request_units": None, "max_write_request_units": None}]
+    assert got["max_read_request_units"] is None and got["max_write_request_units"] is None
+    assert got["read_capacity_units"] == 5
