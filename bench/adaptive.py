@@ -97,9 +97,10 @@ async def partition_status(data_dir: Path, table: str) -> list[dict[str, Any]]:
     from dynamolog.rpc import RpcClient
 
     out = []
-    state = System(data_dir).state() or {}
+    system = System(data_dir)
+    state = system.state() or {}
     for node, port in (state.get("storage_ports") or {}).items():
-        client = RpcClient("127.0.0.1", int(port))
+        client = RpcClient("127.0.0.1", int(port), key=system.rpc_key())
         try:
             st = await client.call("status", timeout_s=5.0)
         except (OSError, TimeoutError):

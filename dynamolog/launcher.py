@@ -104,6 +104,25 @@ def _metrics_args(spec: SystemSpec, name: str) -> list[str]:
     return [] if port is None else ["--metrics-port", str(port)]
 
 
+def _overlapping_ports(spec: SystemSpec) -> tuple[int, str, str] | None:
+    """(port, one use, another use) when two of the system's own ports coincide, else None: the
+    router's, the storage nodes', the metrics endpoints' and the local Kafka cluster's (each broker
+    takes its port and the next one, for its controller)."""
+    uses: dict[int, str] = {}
+    wanted = [(spec.port, "router (--port)")]
+    wanted += [(spec.storage_base_port + i, f"storage node n{i} (--storage-port)")
+               for i in range(1, spec.storage_nodes + 1)]
+    wanted += [(p, f"{name}'s metrics (--metrics-port)") for name, p in spec.metrics_ports().items()]
+    if spec.bootstrap is None:
+        wanted += [(spec.kafka_base_port + k, f"Kafka broker {k // 2 + 1} (--kafka-port)")
+                   for k in range(2 * spec.brokers)]
+    for port, what in wanted:
+        if port in uses:
+            return port, uses[port], what
+        uses[port] = what
+    return None
+
+
 def pid_alive(pid: int) -> bool:
     try:  # reap our own exited children so they do not linger as zombies
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -254,6 +273,11 @@ class System:
         if busy:
             raise RuntimeError("ports already in use: " + ", ".join(f"{p} for the {w}" for w, p in busy)
                                + "; stop what holds them or choose other ports")
+        clash = _overlapping_ports(spec)
+        if clash:
+            raise RuntimeError(f"port {clash[0]} would serve both the {clash[1]} and the {clash[2]}; "
+                               "choose ports that do not overlap (--port, --storage-port, --kafka-port, "
+                               "--metrics-port)")
         bootstrap = spec.bootstrap
         kafka_managed = bootstrap is None
         if bootstrap is None:
