@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from . import errors
-from .metadata import BACKUP_KEY, Metadata
+from .metadata import BACKUP_KEY, Metadata, PublishedClient
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
 __all__ = ["BACKUP_KEY", "BackupClient"]
@@ -32,20 +32,10 @@ class BackupClient:
     def __init__(self, metadata: Metadata, *, wait_s: float = WAIT_S) -> None:
         self.metadata = metadata
         self.wait_s = wait_s
-        self._client: RpcClient | None = None
-        self._old: list[RpcClient] = []
+        self._published = PublishedClient(metadata, BACKUP_KEY, "backup service")
 
     def _service(self) -> RpcClient:
-        node = self.metadata.nodes.reserved.get(BACKUP_KEY)
-        if node is None:
-            raise ConnectionError("no backup service has published its address")
-        host, port = node.host_port()
-        c = self._client
-        if c is None or (c.host, c.port) != (host, port):
-            if c is not None:
-                self._old.append(c)
-            c = self._client = RpcClient(host, port, connect_timeout_s=1.0)
-        return c
+        return self._published.get()
 
     async def call(self, op: str, *, retry_lost: bool = True, timeout_s: float = 60.0, **args: Any) -> Any:
         """``op`` on the backup service.  ``retry_lost``: send again when the answer was lost
@@ -69,5 +59,4 @@ class BackupClient:
             await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
 
     async def close(self) -> None:
-        for c in [*self._old, *([self._client] if self._client else [])]:
-            await c.close()
+        await self._published.close()

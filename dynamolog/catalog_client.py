@@ -30,7 +30,7 @@ from typing import Any
 
 from . import errors
 from .catalog import TableDefinition
-from .metadata import ADMIN_KEY, Metadata
+from .metadata import ADMIN_KEY, Metadata, PublishedClient
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
@@ -57,21 +57,10 @@ class CatalogClient:
         self.metadata = metadata
         self.wait_s = wait_s
         self.call_timeout_s = call_timeout_s
-        self._key = key
-        self._client: RpcClient | None = None
-        self._old: list[RpcClient] = []
+        self._published = PublishedClient(metadata, ADMIN_KEY, "auto-admin", rpc_key=key)
 
     def _admin(self) -> RpcClient:
-        node = self.metadata.nodes.reserved.get(ADMIN_KEY)
-        if node is None:
-            raise ConnectionError("no auto-admin has published its address")
-        host, port = node.host_port()
-        c = self._client
-        if c is None or (c.host, c.port) != (host, port):
-            if c is not None:
-                self._old.append(c)  # closed with this client (an admin moves rarely)
-            c = self._client = RpcClient(host, port, connect_timeout_s=1.0, key=self._key)
-        return c
+        return self._published.get()
 
     async def change(self, name: str, fn: Change) -> TableDefinition | None:
         """Apply ``fn`` to table ``name`` through the auto-admin; returns the table's definition
@@ -145,6 +134,5 @@ class CatalogClient:
             await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
 
     async def close(self) -> None:
-        for c in [*self._old, *([self._client] if self._client else [])]:
-            await c.close()
+        await self._published.close()
 

@@ -24,6 +24,7 @@ from . import codec
 from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
+from .rpc import RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +281,38 @@ class MetadataWriter:
         offset = await self._publish(self.settings.nodes_topic, node.node_id, codec.encode_node(node.to_record()))
         if self.metadata:
             self.metadata.nodes.put_local(node.node_id, node, offset)
+
+
+class PublishedClient:
+    """An internal RPC client of the process that publishes its address in ``<ns>.nodes`` under a
+    reserved key (the auto-admin's catalog writer, the backup service): made for the address
+    published now, and made again when that address changes (a standby took over).  Clients of
+    earlier addresses are kept until :meth:`close` (the process moves rarely)."""
+
+    def __init__(self, metadata: Metadata, key: str, what: str, *, rpc_key: bytes | None = None,
+                 connect_timeout_s: float = 1.0) -> None:
+        """``what``: the process, for the error when none has published its address."""
+        self.metadata = metadata
+        self.key = key
+        self.what = what
+        self._rpc_key = rpc_key
+        self._connect_timeout_s = connect_timeout_s
+        self._client: RpcClient | None = None
+        self._old: list[RpcClient] = []
+
+    def get(self) -> RpcClient:
+        """The client of the published address; ConnectionError when there is none."""
+        node = self.metadata.nodes.reserved.get(self.key)
+        if node is None:
+            raise ConnectionError(f"no {self.what} has published its address")
+        host, port = node.host_port()
+        c = self._client
+        if c is None or (c.host, c.port) != (host, port):
+            if c is not None:
+                self._old.append(c)
+            c = self._client = RpcClient(host, port, connect_timeout_s=self._connect_timeout_s, key=self._rpc_key)
+        return c
+
+    async def close(self) -> None:
+        for c in [*self._old, *([self._client] if self._client else [])]:
+            await c.close()

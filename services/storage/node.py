@@ -527,26 +527,26 @@ class StorageNode:
 
     async def _rpc_get(self, req: dict[str, Any]) -> Any:
         """GetItem (and the reads of BatchGetItem), admitted by the partition's read bucket."""
-        hp = await self._readable(req)
-        leads = hp.leader is not None
-        held = self.metering.admit_read(hp.info, leads)
-        asked = bool(req.get("cap"))
-        if held is not None:
-            req["cap"] = True
-        res = get_item(hp.replica, req)
-        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
-                                  leads)
-        return res
+        async def read(hp: HostedPartition) -> dict[str, Any]:
+            return get_item(hp.replica, req)
+
+        return await self._metered_read(req, read)
 
     async def _rpc_range(self, req: dict[str, Any]) -> Any:
         """One page of a Query or Scan, admitted by the partition's read bucket."""
+        return await self._metered_read(req, lambda hp: range_read(hp.replica, req))
+
+    async def _metered_read(self, req: dict[str, Any],
+                            read: Callable[[HostedPartition], Awaitable[dict[str, Any]]]) -> Any:
+        """A read admitted by its partition's read bucket (refused while it is empty) and charged
+        the units it read; the read answers its size when a bucket counts it (``cap``)."""
         hp = await self._readable(req)
         leads = hp.leader is not None
         held = self.metering.admit_read(hp.info, leads)
         asked = bool(req.get("cap"))
         if held is not None:
             req["cap"] = True
-        res = await range_read(hp.replica, req)
+        res = await read(hp)
         self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
                                   leads)
         return res
