@@ -56,10 +56,19 @@ def make_indexed_table(ddb: Any, name: str, billing: str = "PAY_PER_REQUEST") ->
 
 
 def fill(ddb: Any, name: str, n: int = 40) -> list[dict[str, Any]]:
+    """``n`` items written; a write refused for capacity (a provisioned table of a few units) is
+    sent again after a pause, as an SDK's retries would."""
     items = [{"pk": {"S": f"p{i % 5}"}, "sk": {"N": str(i)}, "colour": {"S": ["red", "blue"][i % 2]},
               "size": {"N": str(100 - i)}, "blob": {"B": bytes([i]) * 10}} for i in range(n)]
     for item in items:
-        ddb.put_item(TableName=name, Item=item)
+        for _ in range(100):
+            try:
+                ddb.put_item(TableName=name, Item=item)
+                break
+            except ddb.exceptions.ProvisionedThroughputExceededException:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(f"{name}: a write refused for capacity for 20 s")
     return items
 
 

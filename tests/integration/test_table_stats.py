@@ -164,7 +164,8 @@ def test_prometheus_endpoints_show_the_figures(system: Any, table: tuple[str, di
     ddb = make_client(url)
     eventually(lambda: figures(ddb, name) == expected(held), 30, "figures")
     ports = sysm.state()["metrics_ports"]
-    assert set(ports) == {"router", "storage-n1", "storage-n2", "admin", "admin-2", "indexer", "indexer-2"}
+    assert set(ports) == {"router", "storage-n1", "storage-n2", "admin", "admin-2", "indexer", "indexer-2",
+                          "backup", "backup-2"}
 
     def scrape(service: str) -> dict[str, list[Any]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[service]}/metrics", timeout=10) as r:
@@ -194,10 +195,10 @@ def test_prometheus_endpoints_show_the_figures(system: Any, table: tuple[str, di
                     leader_index_items += int(s.value)
     assert (leader_items, leader_index_items) == (items, index_items)
     actives = 0
-    for service in ("admin", "admin-2", "indexer", "indexer-2"):
+    for service in ("admin", "admin-2", "indexer", "indexer-2", "backup", "backup-2"):
         fams = scrape(service)
         actives += sum(int(s.value) for s in fams["dynamolog_singleton_active"])
-    assert actives == 2  # one auto-admin, one indexer
+    assert actives == 3  # one auto-admin, one indexer, one backup service
     admin = next(scrape(s) for s in ("admin", "admin-2")
                  if any(x.value == 1 for x in scrape(s)["dynamolog_singleton_active"]))
     assert [s.value for s in admin["dynamolog_table_items"] if s.labels["table"] == name] == [items]
