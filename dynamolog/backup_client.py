@@ -10,13 +10,11 @@ unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from . import errors
 from .metadata import BACKUP_KEY, Metadata, PublishedClient
-from .rpc import RequestLost, RequestTimeout, RpcClient
+from .rpc import RpcClient
 
 __all__ = ["BACKUP_KEY", "BackupClient"]
 
@@ -40,23 +38,8 @@ class BackupClient:
     async def call(self, op: str, *, retry_lost: bool = True, timeout_s: float = 60.0, **args: Any) -> Any:
         """``op`` on the backup service.  ``retry_lost``: send again when the answer was lost
         (only for requests that are safe to repeat)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._service().call(op, timeout_s=timeout_s, **args)
-            except (RequestLost, RequestTimeout) as e:
-                if not retry_lost:
-                    raise errors.internal("The backup service did not answer; retry the request") from e
-                reason = repr(e)
-            except (ConnectionError, TimeoutError) as e:
-                reason = str(e) or type(e).__name__
-            if loop.time() >= deadline:
-                log.warning("backup client: %s not answered after %d attempts: %s", op, attempt, reason)
-                raise errors.internal("The backup service is unavailable; retry the request")
-            await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+        return await self._published.call(op, wait_s=self.wait_s, timeout_s=timeout_s, retry_lost=retry_lost,
+                                          unavailable="The backup service is unavailable; retry the request", **args)
 
     async def close(self) -> None:
         await self._published.close()

@@ -118,20 +118,9 @@ class CatalogClient:
         ``scaling``), sent to the address it published; one that could not be sent, or whose
         answer was lost, is sent again for up to ``wait_s`` (each such request is an upsert, a
         read, or a delete whose repeat at worst answers that the object is gone)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                answer: dict[str, Any] = await self._admin().call(op, timeout_s=self.call_timeout_s, **kwargs)
-                return answer
-            except (RequestLost, RequestTimeout, ConnectionError, TimeoutError) as e:
-                reason = str(e) or type(e).__name__
-            if loop.time() >= deadline:
-                log.warning("auto-admin: %s not answered after %d attempts: %s", op, attempt, reason)
-                raise errors.internal("The control plane is unavailable; retry the request")
-            await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+        answer: dict[str, Any] = await self._published.call(op, wait_s=self.wait_s, timeout_s=self.call_timeout_s,
+                                                            **kwargs)
+        return answer
 
     async def close(self) -> None:
         await self._published.close()

@@ -20,11 +20,11 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
-from . import codec
+from . import codec, errors
 from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
 from .kafka.admin import KafkaAdmin
-from .rpc import RpcClient
+from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,29 @@ class PublishedClient:
                 self._old.append(c)
             c = self._client = RpcClient(host, port, connect_timeout_s=self._connect_timeout_s, key=self._rpc_key)
         return c
+
+    async def call(self, op: str, *, wait_s: float, timeout_s: float, retry_lost: bool = True,
+                   unavailable: str = "The control plane is unavailable; retry the request", **args: Any) -> Any:
+        """``op`` on the process, sent again with backoff for up to ``wait_s`` while it cannot be
+        reached (nothing was sent) or, with ``retry_lost`` (only for requests safe to repeat),
+        while its answer is lost; then a retriable InternalServerError saying ``unavailable``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.get().call(op, timeout_s=timeout_s, **args)
+            except (RequestLost, RequestTimeout) as e:
+                if not retry_lost:
+                    raise errors.internal(f"The {self.what} did not answer; retry the request") from e
+                reason = repr(e)
+            except (ConnectionError, TimeoutError) as e:
+                reason = str(e) or type(e).__name__
+            if loop.time() >= deadline:
+                log.warning("%s: %s not answered after %d attempts: %s", self.what, op, attempt, reason)
+                raise errors.internal(unavailable)
+            await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
 
     async def close(self) -> None:
         for c in [*self._old, *([self._client] if self._client else [])]:
