@@ -126,6 +126,15 @@ class Settings:
                                     "how often the auto-admin publishes each table's item count and size "
                                     "(DescribeTable's ItemCount, TableSizeBytes, IndexSizeBytes) when they "
                                     "changed; DynamoDB refreshes them about every six hours")
+    split_bytes: int = _setting(10 * 1024**3, "DYNAMOLOG_SPLIT_BYTES",
+                                "a table partition whose items pass this size (DynamoDB's item size) is split in two "
+                                "by the auto-admin (DynamoDB: 10 GB; docs/decisions/0039-partition-splits.md)")
+    split_heat_share: float = _setting(0.8, "DYNAMOLOG_SPLIT_HEAT_SHARE",
+                                       "a table partition consuming this share of the per-partition cap (1,000 write "
+                                       "or 3,000 read units a second) for DYNAMOLOG_SPLIT_HEAT_S is split for heat")
+    split_heat_s: float = _setting(120.0, "DYNAMOLOG_SPLIT_HEAT_S",
+                                   "how long a partition's consumption must stay near the per-partition cap before "
+                                   "it is split for heat")
     # -- singletons (auto-admin, indexer) ----------------------------------------------------
     election_session_ms: int = _setting(6000, "DYNAMOLOG_ELECTION_SESSION_MS",
                                         "how long an active auto-admin or indexer may be silent before its "

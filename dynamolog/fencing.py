@@ -33,8 +33,11 @@ from typing import Any, NamedTuple
 FENCE = "FENCE"
 #: the log record op a leader appends to prove it still holds its term (a consistent read's barrier)
 BARRIER = "BARRIER"
+#: the log record op that ends a partition that was split: its children's logs go on from there
+#: (docs/decisions/0039-partition-splits.md)
+SEAL = "SEAL"
 #: ops that change no item: a reader skips them once the term rule has seen them
-CONTROL_OPS = frozenset((FENCE, BARRIER))
+CONTROL_OPS = frozenset((FENCE, BARRIER, SEAL))
 
 
 class Term(NamedTuple):

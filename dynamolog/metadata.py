@@ -200,10 +200,32 @@ class Metadata:
         return self.catalog.offset(name)
 
     def table_partitions(self, table_id: str) -> list[PartitionInfo]:
-        """The live partitions of a table ordered by hash range."""
-        parts = [p for p in self.partitions.items.values() if p.table_id == table_id and p.state != "DELETED"]
+        """The partitions that serve a table's keys now, ordered by hash range: the ACTIVE ones,
+        a split partition replaced by its children once they are all ACTIVE
+        (docs/decisions/0039-partition-splits.md)."""
+        items = self.partitions.items
+        parts = [p for p in items.values() if p.table_id == table_id and p.state == "ACTIVE"
+                 and not split_done(p, items)]
         parts.sort(key=lambda p: p.hash_start)
         return parts
+
+    def table_lineage(self, table_id: str) -> list[PartitionInfo]:
+        """Every partition a table's logs are in, split ones included (stream shards, the
+        indexer), ordered by hash range then age; children still being prepared left out."""
+        parts = [p for p in self.partitions.items.values()
+                 if p.table_id == table_id and p.state in ("ACTIVE", "SPLIT")]
+        parts.sort(key=lambda p: (p.hash_start, p.hash_start - p.hash_end))  # a parent before its children
+        return parts
+
+
+def split_done(part: PartitionInfo, items: dict[str, PartitionInfo]) -> bool:
+    """Whether a partition's keys are served by its children now: it is SPLIT, or every child of
+    its split is ACTIVE."""
+    if part.state == "SPLIT":
+        return True
+    if not part.children:
+        return False
+    return all((c := items.get(pid)) is not None and c.state == "ACTIVE" for pid in part.children)
 
 
 class MetadataWriter:

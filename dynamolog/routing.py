@@ -15,13 +15,25 @@ from typing import Any
 from . import errors
 from .catalog import PartitionInfo, Unit, partition_index_for_hash
 from .keys import partition_hash
-from .metadata import Metadata
+from .metadata import Metadata, split_done
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
 log = logging.getLogger(__name__)
 
 #: how long a request keeps retrying a partition that has no reachable leader
 RETRY_WINDOW_S = 15.0
+
+
+class PartitionSplit(errors.ApiError):
+    """A request planned on a partition that has been split, which it cannot follow on its own
+    (it names no key): the caller plans again on the children (a Scan resumes where it was; a
+    transaction, whose items may now be in two partitions, is run again).  Should it reach a
+    client, it is a retriable InternalServerError."""
+
+    def __init__(self, part: PartitionInfo) -> None:
+        super().__init__("InternalServerError", f"Partition {part.partition_id} was split; retry the request",
+                         status=500)
+        self.part = part
 
 
 class Routing:
@@ -53,6 +65,11 @@ class Routing:
     def partition_for(self, table: Unit, hash_av: dict[str, Any]) -> PartitionInfo:
         return self.partitions(table)[self.partition_index_for(table, hash_av)]
 
+    @staticmethod
+    def key_hash(item_key: bytes) -> int:
+        """The partition-key hash of an encoded item key (its first 8 bytes)."""
+        return int.from_bytes(item_key[:8], "big")
+
     def partition_for_item_key(self, table: Unit, item_key: bytes) -> PartitionInfo:
         """The partition of an encoded item key (its first 8 bytes are the partition hash)."""
         self.partitions(table)
@@ -72,22 +89,42 @@ class Routing:
             self._clients[node_id] = c
         return c
 
+    def _serving(self, part: PartitionInfo, route_hash: int | None) -> PartitionInfo:
+        """The partition that serves ``part``'s keys now: ``part``, or once it is split the child
+        holding ``route_hash`` (PartitionSplit without one)."""
+        items = self.metadata.partitions.items
+        for _ in range(64):
+            current = items.get(part.partition_id, part)
+            if not split_done(current, items):
+                return current
+            if route_hash is None:
+                raise PartitionSplit(current)
+            child = next((c for pid in current.children if (c := items.get(pid)) is not None
+                          and c.hash_start <= route_hash <= c.hash_end), None)
+            if child is None:
+                raise PartitionSplit(current)
+            part = child
+        raise PartitionSplit(part)
+
     async def call(self, table: Unit, part: PartitionInfo, op: str, *, leader: bool,
-                   idempotent: bool = True, **args: Any) -> Any:
+                   idempotent: bool = True, route_hash: int | None = None, **args: Any) -> Any:
         """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica).
 
         ``idempotent=False`` (a client's write): once the request has been sent, a lost
         connection or a timeout may hide a write that was carried out, so it is not retried —
         retrying a conditional write could answer ConditionalCheckFailed for a write that took
         effect.  The client gets a retriable InternalServerError (outcome unknown), as from
-        DynamoDB.  A "not the leader" answer or a refused connection is retried: nothing ran."""
-        pid = part.partition_id
+        DynamoDB.  A "not the leader" answer or a refused connection is retried: nothing ran.
+
+        ``route_hash``: the partition-key hash the request is for; once ``part`` is split the
+        request goes to the child holding it (without one, :class:`PartitionSplit` is raised)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_WINDOW_S
         attempt = 0
         while True:
             attempt += 1
-            current = self.metadata.partitions.items.get(pid, part)
+            current = self._serving(part, route_hash)
+            pid = current.partition_id
             node_id = current.leader if leader else self._pick_replica(current, attempt)
             try:
                 if not node_id:
@@ -113,12 +150,11 @@ class Routing:
             if loop.time() >= deadline:
                 log.warning("routing: giving up on partition %s after %d attempts: %s", pid, attempt, reason)
                 raise errors.internal("The partition is unavailable; retry the request")
-            # wait for a change in the partition map, or back off
-            epoch = current.leader_epoch
-
-            def changed(epoch: int = epoch) -> bool:
-                now = self.metadata.partitions.items.get(pid)
-                return now is None or now.leader_epoch != epoch
+            # wait for a change in the partition map (a new leader, a split's children), or back off
+            def changed(seen: PartitionInfo = current) -> bool:
+                now = self.metadata.partitions.items.get(seen.partition_id)
+                return now is None or now.leader_epoch != seen.leader_epoch \
+                    or split_done(now, self.metadata.partitions.items)
 
             await self.metadata.partitions.wait_until(
                 changed,

@@ -55,6 +55,7 @@ from .adaptive import Kind
 from .capacity import AdaptiveCapacity, CounterDeltas, TableObservations
 from .provision import Provisioner
 from .scaling import Scaling
+from .splits import Splitter
 from .stats import TableFigures
 from .writer import CatalogWriter
 
@@ -88,6 +89,8 @@ class AutoAdmin:
         self.catalog = CatalogWriter(self.metadata, self.writer)
         self.provisioner = Provisioner(settings, self.metadata, self.writer, self.routing, self.catalog)
         self.scaling = Scaling(settings, self.metadata, self.writer, self.catalog)
+        #: partition splits (services/admin/splits.py)
+        self.splitter = Splitter(settings, self.metadata, self.writer, self.routing, self.catalog, self._client)
         self.rpc = RpcServer(self._handle, rpc_host, rpc_port)
         self.rpc_host = rpc_host
         #: tables' item counts and sizes, from the leaders' ping answers, published to <ns>.stats
@@ -112,6 +115,7 @@ class AutoAdmin:
         self._started = time.monotonic()
         self.metadata.catalog.listen(self.provisioner.on_table)
         self.provisioner.resume_pending()
+        self.splitter.resume()
         await self.scaling.start()
         await self.rpc.start()
         await self.writer.put_node(NodeInfo(node_id=ADMIN_KEY, rpc_address=f"{self.rpc_host}:{self.rpc.port}",
@@ -131,6 +135,7 @@ class AutoAdmin:
         await self.figures.view.close()
         await self.rpc.close()
         await self.scaling.close()
+        await self.splitter.close()
         await self.provisioner.close()
         await self.routing.close()
         for c in self._clients.values():
@@ -172,12 +177,18 @@ class AutoAdmin:
         self.scaling.observe_ping(answer)
         self._deltas.heard(answer.get("capacity") or {}, time.monotonic())
         self.figures.heard(node_id, answer.get("sizes") or {})
+        self.splitter.heard(answer, time.monotonic())
 
     async def _handle(self, req: dict[str, Any]) -> Any:
         """The internal RPC: catalog changes (services/admin/writer.py) and Application Auto
         Scaling requests (services/admin/scaling.py)."""
         if req.get("op") == "scaling":
             return await self.scaling.handle(str(req["action"]), dict(req["params"]))
+        if req.get("op") == "split":  # an operator's (or a test's) split of one partition
+            done = await self.splitter.split_now(str(req["pid"]), str(req.get("by") or "size"))
+            return {"parent": done.parent, "children": list(done.children), "at_hash": done.at_hash,
+                    "cut_offset": done.cut_offset, "total_s": done.total_s, "seal_s": done.seal_s,
+                    "open_s": done.open_s}
         return await self.catalog.handle(req)
 
     def healthy(self, node_id: str | None, pid: str) -> bool:
@@ -203,6 +214,7 @@ class AutoAdmin:
             try:
                 await asyncio.gather(*(self._ping(n) for n in list(self.metadata.nodes.items)))
                 await self._act()
+                self.splitter.run_once(time.monotonic())
             except asyncio.CancelledError:
                 raise
             except ProducerFenced:
@@ -218,6 +230,7 @@ class AutoAdmin:
         published figures, and adaptive capacity's multipliers."""
         add_table_samples(samples, list(self.metadata.catalog.items.values()), self.figures.view,
                           int(time.time() * 1000))
+        self.splitter.metrics(samples)
         for (pid, kind), m in list(self.adaptive.multipliers.items()):
             part = self.metadata.partitions.items.get(pid)
             if part is not None:

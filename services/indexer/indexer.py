@@ -37,7 +37,7 @@ from dynamolog import codec
 from dynamolog.catalog import GlobalIndex, IndexUnit, PartitionInfo, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
-from dynamolog.fencing import CONTROL_OPS, ORIGIN, Term, TermGate
+from dynamolog.fencing import CONTROL_OPS, ORIGIN, SEAL, Term, TermGate
 from dynamolog.indexes import index_ops
 from dynamolog.metadata import Metadata, ensure_metadata_topics
 from dynamolog.metrics import Samples
@@ -73,12 +73,18 @@ def _group(settings: Settings, index_id: str) -> str:
     return f"{settings.namespace}.indexer.{safe}"
 
 
-def changes(value: bytes, offset: int, gate: TermGate) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] | None] | None:
+def changes(value: bytes, offset: int,
+            gate: TermGate) -> tuple[bytes, dict[str, Any] | None, dict[str, Any] | None] | str | None:
     """(item key, old image, new image) of a log record that changes an item and counts under
-    the term rule (dynamolog/fencing.py), else None."""
+    the term rule (dynamolog/fencing.py); ``SEAL`` for the record that ends a split partition's
+    log; else None."""
     r = codec.decode_log_record(value)
     op = r["op"]
-    if not gate.admit(r, offset) or op in CONTROL_OPS:
+    if not gate.admit(r, offset):
+        return None
+    if op == SEAL:
+        return SEAL
+    if op in CONTROL_OPS:
         return None
     if op == "TXN_COMMIT":
         if r.get("txn_action") == "CHECK":
@@ -112,6 +118,9 @@ class Indexer:
         self.routing = Routing(self.metadata)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._caught_up: dict[tuple[str, str], bool] = {}
+        #: (index, partition) feeds of split partitions that reached their SEAL: done for good,
+        #: and their children's feeds may start (an item's changes in log order across a split)
+        self._drained: set[tuple[str, str]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         #: index writes sent, per index id (write amplification)
         self.index_writes: dict[str, int] = {}
@@ -174,11 +183,11 @@ class Indexer:
                 index_parts = self.metadata.table_partitions(index.index_id)
                 if len(index_parts) != len(index.partition_ids):
                     continue  # not provisioned yet
-                for part in self.metadata.table_partitions(table.table_id):
+                for part in self.metadata.table_lineage(table.table_id):
                     key = (index.index_id, part.partition_id)
                     wanted.add(key)
                     task = self._tasks.get(key)
-                    if task is None or task.done():
+                    if key not in self._drained and (task is None or task.done()):
                         self._tasks[key] = asyncio.ensure_future(self._feed(table.table_name, index.index_id,
                                                                             part))
                 if index.status == "CREATING":
@@ -220,6 +229,11 @@ class Indexer:
         entry's writes reach its partition in log order; the log position is committed only
         up to where every batch before it was acknowledged."""
         key = (index_id, part.partition_id)
+        if part.parent is not None:
+            # a split's child: its items' earlier changes are in the parent's log, fed first
+            parent = (index_id, part.parent)
+            while parent not in self._drained and parent[1] in self.metadata.partitions.items:
+                await asyncio.sleep(0.05)
         tp = TopicPartition(part.log_topic, 0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
                                     enable_auto_commit=False, isolation_level="read_committed",
@@ -239,6 +253,9 @@ class Indexer:
             acked_term = gate.term
             end_at_start = (await consumer.end_offsets([tp]))[tp]
             last_commit = time.monotonic()
+            sealed_at: int | None = None  # the position after this log's SEAL, once read
+            if committed >= end_at_start and self._split(part.partition_id):
+                sealed_at = committed  # a split partition fed to its end before a restart
             while True:
                 found = self._lookup(table_name, index_id)
                 if found is None:
@@ -255,6 +272,11 @@ class Indexer:
                     last_commit = time.monotonic()
                 if not inflight and await consumer.position(tp) >= end_at_start:
                     self._caught_up[key] = True
+                if sealed_at is not None and not inflight:
+                    await consumer.commit({tp: OffsetAndMetadata(sealed_at, acked_term.encode() if acked_term else "")})
+                    self._drained.add(key)
+                    log.info("indexer: %s fed from split partition %s up to its seal", index_id, part.partition_id)
+                    return
                 if len(inflight) >= PIPELINE_BATCHES:
                     await asyncio.wait([inflight[0][1]])
                     continue
@@ -274,7 +296,10 @@ class Indexer:
                     if rec.value is None:
                         continue
                     change = changes(rec.value, rec.offset, gate)
-                    if change is None:
+                    if change == SEAL:
+                        sealed_at = rec.offset + 1
+                        break  # nothing after it counts
+                    if change is None or isinstance(change, str):
                         continue
                     self.base_records[index_id] = self.base_records.get(index_id, 0) + 1
                     for entry, image in index_ops(index, change[0], change[1], change[2], types, table_keys):
@@ -299,6 +324,11 @@ class Indexer:
                 t.cancel()
             await asyncio.gather(*(t for _, t, _ in inflight), return_exceptions=True)
             await consumer.stop()
+
+    def _split(self, pid: str) -> bool:
+        """Whether a partition has been split (its children serve its keys)."""
+        part = self.metadata.partitions.items.get(pid)
+        return part is not None and part.state == "SPLIT"
 
     async def _send(self, index: GlobalIndex, ops: dict[bytes, dict[str, Any] | None],
                     before: set[asyncio.Task[None]], stamps: list[int]) -> None:

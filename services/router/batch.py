@@ -18,6 +18,7 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.attrs import item_size
+from dynamolog.routing import Routing
 
 from . import capacity
 from .items import Items, item_collection_metrics
@@ -123,6 +124,7 @@ class Batch:
                 try:
                     res = await self.routing.call(
                         t.table, part, "get", leader=consistent, consistent=consistent, key=b64(item_key),
+                        route_hash=Routing.key_hash(item_key),
                         proj=t.draft.expressions.texts.get("projection"), names=t.draft.expressions.names,
                     )
                 except Exception as e:

@@ -13,9 +13,9 @@ import math
 from typing import Any
 
 from dynamolog.attrs import item_size
-from dynamolog.catalog import TableDefinition
-from dynamolog.keys import encode_item_key, hash_prefix
-from dynamolog.routing import Routing
+from dynamolog.catalog import TableDefinition, partition_index_for_hash
+from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
+from dynamolog.routing import PartitionSplit, Routing
 
 from . import capacity
 from .requests import get, query, scan, writes
@@ -52,7 +52,8 @@ class Items:
         item_key = encode_item_key(hash_av, range_av)
         part = self.routing.partition_for_item_key(table, item_key)
         res: dict[str, Any] = await self.routing.call(
-            table, part, "write", leader=True, idempotent=False, key=b64(item_key), keyattrs=key_attrs, **args
+            table, part, "write", leader=True, idempotent=False, key=b64(item_key), keyattrs=key_attrs,
+            route_hash=Routing.key_hash(item_key), **args
         )
         return res
 
@@ -85,7 +86,8 @@ class Items:
         cap = req.capacity != "NONE"
         res: dict[str, Any] = await self.routing.call(
             req.table, part, "get", leader=req.consistent, consistent=req.consistent,
-            key=b64(req.item_key), proj=req.expressions.texts.get("projection"), names=req.expressions.names, cap=cap,
+            key=b64(req.item_key), route_hash=Routing.key_hash(req.item_key),
+            proj=req.expressions.texts.get("projection"), names=req.expressions.names, cap=cap,
         )
         if cap:  # charged on the whole item read, whatever the projection returns
             size = res.pop("size", None)
@@ -100,7 +102,8 @@ class Items:
         part = self.routing.partition_for(req.unit, req.hash_value)
         res = await self.routing.call(
             req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
-            prefix=b64(hash_prefix(req.hash_value)), range=req.range_condition, forward=req.forward,
+            prefix=b64(hash_prefix(req.hash_value)), route_hash=partition_hash(req.hash_value),
+            range=req.range_condition, forward=req.forward,
             limit=req.limit, after=req.after, select=req.select, key_names=req.key_names, index=req.global_index,
             cap=req.capacity != "NONE", **req.local, **req.expressions.wire(),
         )
@@ -124,13 +127,19 @@ class Items:
             part = parts[index]
             lo = max(seg_lo, part.hash_start)
             hi = min(seg_hi, part.hash_end + 1)
-            res = await self.routing.call(
-                req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
-                lo=b64(lo.to_bytes(8, "big")), hi=b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
-                limit=remaining, after=after, select=req.select, key_names=req.key_names,
-                bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=req.capacity != "NONE", **req.local,
-                **req.expressions.wire(),
-            )
+            try:
+                res = await self.routing.call(
+                    req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
+                    lo=b64(lo.to_bytes(8, "big")), hi=b64(hi.to_bytes(8, "big")) if hi < HASH_SPACE else None,
+                    limit=remaining, after=after, select=req.select, key_names=req.key_names,
+                    bytes_max=PAGE_BYTES - total["bytes"], always_last=True, cap=req.capacity != "NONE",
+                    **req.local, **req.expressions.wire(),
+                )
+            except PartitionSplit:
+                # split while the scan was planned: go on over its children from where it was
+                parts = self.routing.partitions(req.unit)
+                index = partition_index_for_hash([p.hash_start for p in parts], lo)
+                continue
             total["Count"] += res["Count"]
             total["size"] += res.get("size", res["bytes"])
             total["ScannedCount"] += res["ScannedCount"]

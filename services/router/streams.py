@@ -1,7 +1,10 @@
 """DynamoDB Streams: a view of the partition logs, served by the router.
 
 A table's stream needs no storage of its own: each partition log already holds every change
-of the partition's items, once, in commit order, with the old and the new image.  So a
+of the partition's items, once, in commit order, with the old and the new image.  A partition
+that was split is a closed shard (its log ends with the SEAL record; EndingSequenceNumber is
+its last offset) and each child is a shard whose ParentShardId is the parent's, so a reader
+that finishes a parent before its children reads every item's changes in order.  So a
 stream **shard** is a partition log (``shardId-<stream creation ms>-<partition id>``), a record's
 **sequence number** is its Kafka offset (plus 10**20, so it has DynamoDB's 21 digits), and
 GetRecords reads the log with ``read_committed`` from the iterator's offset:
@@ -38,6 +41,7 @@ from dynamolog.attrs import item_size
 from dynamolog.catalog import PartitionInfo, TableDefinition, key_names, table_arn
 from dynamolog.config import Settings
 from dynamolog.fencing import ORIGIN, Term, TermGate
+from dynamolog.metadata import split_done
 
 from .validate import check_enum, raise_constraints
 
@@ -152,9 +156,15 @@ class Streams:
     def _shards(self, table: TableDefinition) -> list[tuple[str, PartitionInfo]]:
         created = int(table.stream_created_ms or 0)
         out = []
-        for part in self.metadata.table_partitions(table.table_id):
+        for part in self.metadata.table_lineage(table.table_id):
             out.append((f"shardId-{created:020d}-{part.partition_id}", part))
         return out
+
+    def _closed(self, part: PartitionInfo) -> bool:
+        """Whether a shard has ended: its partition was split (its children are shards of their
+        own, whose ParentShardId names it)."""
+        current = self.metadata.partitions.items.get(part.partition_id, part)
+        return current.state == "SPLIT" or split_done(current, self.metadata.partitions.items)
 
     def _shard(self, table: TableDefinition, shard_id: Any) -> PartitionInfo:
         for sid, part in self._shards(table):
@@ -224,7 +234,7 @@ class Streams:
         for sid, part in self._shards(table):
             first, end = await self._bounds(table, part.log_topic)
             rng: dict[str, Any] = {"StartingSequenceNumber": _seq(first)}
-            if not table.stream_enabled:
+            if not table.stream_enabled or self._closed(part):
                 rng["EndingSequenceNumber"] = _seq(max(first, end - 1))
             shard: dict[str, Any] = {"ShardId": sid, "SequenceNumberRange": rng}
             if part.parent:
@@ -351,7 +361,7 @@ class Streams:
                             records.append(out)
                     position = max(position, await consumer.position(tp))
         result: dict[str, Any] = {"Records": records}
-        closed = disabled is not None and position >= end
+        closed = (disabled is not None or self._closed(part)) and position >= end
         if not closed:
             result["NextShardIterator"] = self._token(table, shard, position, gate.term, max(emit, position))
         return result

@@ -25,6 +25,7 @@ from typing import Any
 from dynamolog import errors, expr, faults
 from dynamolog.attrs import item_size
 from dynamolog.catalog import PartitionInfo, TableDefinition, hash_key
+from dynamolog.routing import PartitionSplit
 from dynamolog.txnlog import TxnLog, request_digest
 
 from . import capacity
@@ -60,6 +61,10 @@ class Action:
     size: int = 0
     #: the item collection's size after the transaction (tables with local secondary indexes)
     coll: int | None = None
+
+
+#: times a transaction is planned again when a partition it was planned on is split under it
+SPLIT_RETRIES = 3
 
 
 @dataclass
@@ -122,7 +127,16 @@ class Transactions:
                 raise transaction_in_progress()
             self._inflight.add(token)
         try:
-            await self.run(actions, participants, token=token, digest=digest)
+            for attempt in range(1, SPLIT_RETRIES + 1):
+                try:
+                    await self.run(actions, participants, token=token, digest=digest)
+                    break
+                except PartitionSplit:
+                    # a partition was split under it (nothing was applied: the prepared ones were
+                    # released): run it again on the partitions that hold its items now
+                    if attempt == SPLIT_RETRIES:
+                        raise
+                    participants = self._participants(actions)
         finally:
             if token is not None:
                 self._inflight.discard(token)
@@ -260,11 +274,17 @@ class Transactions:
     async def get(self, items: list[parse.TransactGetItem], mode: str) -> dict[str, Any]:
         """Run a checked read transaction: a consistent image of every item."""
         gets = [(Action(g.index, g.table, g.item_key, {}), g.projection) for g in items]
-        participants = self._participants([a for a, _ in gets])
-        if len(participants) == 1:
-            images = await self._read_one(participants[0], len(gets))
-        else:
-            images = await self._read_across(participants, len(gets))
+        for attempt in range(1, SPLIT_RETRIES + 1):
+            participants = self._participants([a for a, _ in gets])
+            try:
+                if len(participants) == 1:
+                    images = await self._read_one(participants[0], len(gets))
+                else:
+                    images = await self._read_across(participants, len(gets))
+                break
+            except PartitionSplit:  # a partition was split under it: read again where the items are now
+                if attempt == SPLIT_RETRIES:
+                    raise
         responses: list[dict[str, Any]] = []
         units: dict[str, float] = {}
         for (a, projection), image in zip(gets, images, strict=True):

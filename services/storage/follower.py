@@ -21,12 +21,21 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dynamolog import codec
 from dynamolog.config import Settings
-from dynamolog.fencing import CONTROL_OPS, TermGate
+from dynamolog.fencing import CONTROL_OPS, SEAL, TermGate
 from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import DeleteRange, Replica, data_key, expired_tokens, pending_key, stats_mutations, token_key
+from .replica import (
+    SEAL_MUTATION,
+    DeleteRange,
+    Replica,
+    data_key,
+    expired_tokens,
+    pending_key,
+    stats_mutations,
+    token_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +188,11 @@ class LogFollower:
                     await pacer.pause()
                 assert rec.value is not None, f"{self.topic}@{rec.offset}: a log record without a value"
                 decoded = codec.decode_log_record(rec.value)
-                if gate.admit(decoded, rec.offset) and decoded["op"] not in CONTROL_OPS:
-                    changes.extend(record_mutations(decoded, self.lsi))
+                if gate.admit(decoded, rec.offset):
+                    if decoded["op"] == SEAL:
+                        changes.append(SEAL_MUTATION)
+                    elif decoded["op"] not in CONTROL_OPS:
+                        changes.extend(record_mutations(decoded, self.lsi))
             if gate.stale:
                 self.stale_records += gate.stale
                 log.info("follower %s: %d records of a deposed leader's term skipped (term now %s)",

@@ -36,14 +36,14 @@ from aiokafka.errors import KafkaError
 from dynamolog import codec, errors
 from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
-from dynamolog.fencing import BARRIER, FENCE, Term, record_term
+from dynamolog.fencing import BARRIER, FENCE, SEAL, Term, record_term
 from dynamolog.indexes import LocalIndexes, check_index_key_values
 
 from .capacity import index_write_units
 from .follower import ONE_STEP, ONE_STEP_FIRST, LogFollower, one_phase_request_id, record_mutations
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import TOKEN_WINDOW_MS, Replica
+from .replica import SEAL_MUTATION, TOKEN_WINDOW_MS, Replica
 from .txnwait import Gate, Parked, Read
 from .writes import compute
 
@@ -69,6 +69,18 @@ RECORD_BYTES_MAX = 2 * 1024 * 1024
 def not_leader(pid: str) -> errors.ApiError:
     """Internal answer that tells a router to refresh the partition map and retry."""
     return errors.ApiError("NotLeader", f"this node does not lead partition {pid}", status=503)
+
+
+def partition_split(pid: str) -> errors.ApiError:
+    """Internal answer of a partition that is being split or was split: a router waits for the
+    partition map to show its children and sends the request to the one holding the key
+    (dynamolog/routing.py)."""
+    return errors.ApiError("NotLeader", f"partition {pid} is split; its children serve its keys", status=503)
+
+
+#: what a partition being sealed still takes: decisions of transactions prepared before (the seal
+#: waits for them), reads, and the seal itself
+_WHILE_SEALING = frozenset(("txn_decide", "txn_read", "barrier", "seal"))
 
 
 class _Displaced(Exception):
@@ -171,6 +183,8 @@ class LeaderSequencer:
         self._enough = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fenced = False
+        #: a split is sealing the partition: new writes and prepares are refused (see :meth:`seal`)
+        self.sealing = False
         self.ready = asyncio.Event()
         #: counters for status and benchmarks
         self.groups_committed = 0
@@ -293,6 +307,8 @@ class LeaderSequencer:
         the future holds its answer after the commit, or the ApiError."""
         if self.fenced or (self._task is not None and self._task.done()):
             raise not_leader(self.pid)
+        if self.replica.sealed or (self.sealing and req.get("kind") not in _WHILE_SEALING):
+            raise partition_split(self.pid)
         p = _Pending(req, key)
         try:
             self._queue.put_nowait(p)
@@ -424,6 +440,20 @@ class LeaderSequencer:
         now_ms = int(time.time() * 1000)
         for p in batch:
             kind = p.req["kind"]
+            if (self.sealing or self.replica.sealed) and kind not in _WHILE_SEALING:
+                # queued before the seal began (or a parked prepare coming back): its keys belong
+                # to a child now
+                group.answers.append((p, None, partition_split(self.pid)))
+                continue
+            if kind == "seal":
+                if not self.replica.sealed and self._locks:
+                    group.answers.append((p, None, errors.internal("transactions still hold items")))
+                    continue
+                if not self.replica.sealed:
+                    group.records.append((b"", codec.encode_log_record(self._log_record(SEAL, b"", None, None, now_ms)),
+                                          [SEAL_MUTATION]))
+                group.answers.append((p, {}, None))
+                continue
             if kind == "barrier":
                 if not group.barrier:  # one BARRIER record proves the term for every read waiting
                     group.barrier = True
@@ -479,6 +509,31 @@ class LeaderSequencer:
                          request_id=p.req.get("rid"), system=p.req.get("system"))
         return group
 
+    # -- splits (docs/decisions/0039-partition-splits.md) ----------------------------------------
+    async def seal(self, wait_s: float) -> int:
+        """End the partition for a split: refuse new writes and prepares, wait (up to ``wait_s``)
+        until no prepared transaction holds an item, then append a SEAL record after every write
+        queued before it.  Returns the log offset after the SEAL (the cut: the parent's data
+        there is what its children start from).  Idempotent; on failure (a transaction still
+        holding items, an append that failed) writes are taken again and the caller retries."""
+        if self.replica.sealed:
+            return self.replica.next_offset
+        self.sealing = True
+        try:
+            deadline = time.monotonic() + wait_s
+            while self._locks:
+                if time.monotonic() > deadline:
+                    raise errors.internal(f"partition {self.pid}: transactions still hold "
+                                          f"{len(self._locks)} items; the split is retried later")
+                await asyncio.sleep(0.02)
+            await self.enqueue({"kind": "seal"}, b"")
+        except BaseException:
+            if not self.replica.sealed:
+                self.sealing = False
+            raise
+        log.info("leader %s: sealed for a split at offset %d", self.pid, self.replica.next_offset)
+        return self.replica.next_offset
+
     # -- time to live -------------------------------------------------------------------------
     async def _sweep(self) -> None:
         """Delete items whose time-to-live attribute (epoch seconds) has passed, through the log
@@ -499,6 +554,8 @@ class LeaderSequencer:
                               self.settings.ttl_sweep_s)
 
     async def _sweep_once(self, attr: str) -> int:
+        if self.sealing or self.replica.sealed:
+            return 0  # the children sweep their items
         now = time.time()
         expired: list[bytes] = []
         pacer = Pacer()
@@ -1151,5 +1208,6 @@ class LeaderSequencer:
             "next_offset": self.replica.next_offset,
             "applied_records": self.replica.applied_records,
             "transactions_held": len(self._held),
+            "sealed": self.replica.sealed,
             "unhealthy": self.health(),
         }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 import os
 import shutil
@@ -39,12 +40,12 @@ from dynamolog.txnlog import TxnLog
 from dynamolog.units import read_units, write_units
 
 from .follower import LogFollower
-from .leader import LeaderSequencer, not_leader
+from .leader import LeaderSequencer, not_leader, partition_split
 from .metering import THROTTLED_ITEM, Metering, read_charge
 from .metrics import node_metrics
 from .pacing import LoopLagProbe, Pacer
 from .reads import get_item, range_read
-from .replica import Digest, Replica, Snapshot
+from .replica import Digest, Replica, Snapshot, child_entry
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 DROP_GRACE_S = 30.0
 #: bytes of a snapshot page sent to a repairing peer at most
 SNAPSHOT_PAGE_BYTES_MAX = 1024 * 1024
+#: partition-key hashes of recent requests kept per led partition (a split for heat)
+HEAT_SAMPLES = 2048
+#: a split for heat is refused when this share of the recent requests is for one partition key
+HOT_KEY_SHARE = 0.9
 #: an RPC handler: the request (``op`` and its fields) -> the answer
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -61,6 +66,44 @@ def replica_stale(pid: str, why: str) -> errors.ApiError:
     """Internal answer to an eventually consistent read that this replica is too far behind to
     serve: the router asks the partition's leader instead (services/router/routing.py)."""
     return errors.ApiError("ReplicaStale", f"replica of partition {pid} is stale: {why}", status=503)
+
+
+def split_point_by_size(hashes: list[tuple[int, int]], start: int, end: int) -> dict[str, Any]:
+    """The hash that halves a partition's bytes (``hashes``: (item hash, bytes) in key order):
+    the children are [start, h - 1] and [h, end].  None when every item has one partition key."""
+    total = sum(n for _, n in hashes)
+    seen = 0
+    for i, (h, n) in enumerate(hashes):
+        if seen + n > total / 2 and i > 0:
+            if h > hashes[i - 1][0]:
+                return {"hash": h}
+            later = next((x for x, _ in hashes[i:] if x > h), None)
+            if later is not None:
+                return {"hash": later}
+            earlier = next((x for x, _ in reversed(hashes[:i]) if x < h), None)
+            return {"hash": h} if earlier is not None else {"hash": None, "why": "one partition key holds every item"}
+        seen += n
+    distinct = sorted({h for h, _ in hashes})
+    if len(distinct) < 2:
+        return {"hash": None, "why": "one partition key holds every item" if distinct else "the partition is empty"}
+    return {"hash": distinct[len(distinct) // 2]}
+
+
+def split_point_by_heat(samples: list[int], start: int, end: int) -> dict[str, Any]:
+    """The median partition-key hash of a partition's recent requests, unless one key has most
+    of them (splitting cannot spread a single key's load: DynamoDB's rule too)."""
+    if not samples:
+        return {"hash": None, "why": "no recent requests"}
+    _top, count = collections.Counter(samples).most_common(1)[0]
+    if count >= HOT_KEY_SHARE * len(samples):
+        return {"hash": None, "why": f"one partition key has {100 * count // len(samples)} % of the requests"}
+    ordered = sorted(samples)
+    h = ordered[len(ordered) // 2]
+    if h <= start:
+        h = next((x for x in ordered if x > start), end + 1)
+    if h > end:
+        return {"hash": None, "why": "one partition key has the requests"}
+    return {"hash": h}
 
 
 class HostedPartition:
@@ -137,6 +180,8 @@ class StorageNode:
             "ping": self._rpc_ping,
             "cap_report": self._rpc_cap_report,
             "cap_set": self._rpc_cap_set,
+            "split_point": self._rpc_split_point,
+            "split_seal": self._rpc_split_seal,
         }
         #: every hosted partition's capacity (decision 0024)
         self.metering = Metering(settings, self.metadata)
@@ -154,6 +199,8 @@ class StorageNode:
         #: open snapshots served to repairing peers: id -> (snapshot, last used, monotonic)
         self._snapshots: dict[str, tuple[Snapshot, float]] = {}
         self._snapshot_seq = 0
+        #: partition-key hashes of recent requests per led partition (where a split for heat cuts)
+        self.heat: dict[str, collections.deque[int]] = {}
         #: registered in dyn.nodes and every hosted partition opened (what `dynamolog up` waits for)
         self.ready = False
 
@@ -214,7 +261,8 @@ class StorageNode:
 
     # -- partitions ------------------------------------------------------------------------
     def _on_partition(self, pid: str, info: PartitionInfo | None) -> None:
-        if info is None or info.state == "DELETED":
+        if info is None or info.state in ("DELETED", "SPLIT"):
+            # a split partition's children serve its keys now (they copied its data first)
             if pid in self.hosted or pid in self._opening:
                 self._spawn(self.drop_partition(pid))
         elif self.node_id in info.replicas and info.state == "ACTIVE":
@@ -347,7 +395,9 @@ class StorageNode:
         hp = self.hosted.get(pid)
         if hp is None:
             replica = Replica(self._replica_path(pid))
-            if replica.next_offset == 0 and info.leader != self.node_id:
+            if replica.next_offset == 0 and info.parent is not None:
+                replica = await self._bootstrap_child(info, replica)
+            elif replica.next_offset == 0 and info.leader != self.node_id:
                 replica = await self._bootstrap(pid, info, replica)
             hp = HostedPartition(info, replica)
         else:
@@ -418,6 +468,81 @@ class StorageNode:
         log.info("partition %s: no snapshot source; rebuilding from the log", pid)
         return replica
 
+    async def _bootstrap_child(self, info: PartitionInfo, replica: Replica) -> Replica:
+        """A new replica of a split's child: its share of the sealed parent's data (from this
+        node's replica of the parent when it has one, else from a peer's), then its own log from
+        the start.  Once the parent is gone (the split finished), a child replica is copied from
+        a peer of the child like any repair."""
+        parent = self.metadata.partitions.items.get(info.parent or "")
+        if parent is None or parent.state != "ACTIVE":
+            return await self._bootstrap(info.partition_id, info, replica)
+        replica.destroy()
+        replica = Replica(self._replica_path(info.partition_id))
+        t0 = time.monotonic()
+        lo, hi = info.hash_start, info.hash_end
+        local = self.hosted.get(parent.partition_id)
+        for _ in range(150):  # this node's replica of the parent applies the SEAL soon (lazily)
+            if local is None or local.replica.sealed:
+                break
+            await asyncio.sleep(0.02)
+        if local is not None and local.replica.sealed:
+            snap, offset, _ = local.replica.open_snapshot()
+            try:
+                after: bytes | None = None
+                pacer = Pacer()
+                while True:
+                    rows, done = Replica.snapshot_page(snap, after, SNAPSHOT_PAGE_BYTES_MAX)
+                    replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
+                    if done or not rows:
+                        break
+                    after = rows[-1][0]
+                    if pacer.due():
+                        await pacer.pause()
+            finally:
+                snap.close()
+            source = "this node"
+        else:
+            replica, offset, source = await self._copy_child_from_peer(parent, replica, lo, hi)
+        replica.finish_snapshot(0, 0)
+        st = replica.stats()
+        log.info("partition %s: %d items (%d bytes) of partition %s at its cut (offset %d) copied from %s in "
+                 "%.2f s", info.partition_id, st.items, st.size_bytes, parent.partition_id, offset, source,
+                 time.monotonic() - t0)
+        return replica
+
+    async def _copy_child_from_peer(self, parent: PartitionInfo, replica: Replica, lo: int,
+                                    hi: int) -> tuple[Replica, int, str]:
+        """Copy a child's share from a peer's sealed replica of the parent; (the replica, the cut
+        offset, the peer)."""
+        for peer in dict.fromkeys(n for n in ([parent.leader] + list(parent.replicas)) if n and n != self.node_id):
+            node = self.metadata.nodes.items.get(peer)
+            if node is None:
+                continue
+            host, port = node.host_port()
+            client = RpcClient(host, port)
+            try:
+                snap = await client.call("snapshot_open", pid=parent.partition_id, timeout_s=10)
+                if not snap.get("sealed"):
+                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                    continue  # this replica has not applied the SEAL yet
+                after: str | None = None
+                while True:
+                    page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+                    rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+                    replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
+                    if page["done"] or not rows:
+                        break
+                    after = page["entries"][-1][0]
+                await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                return replica, int(snap["offset"]), peer
+            except Exception as e:  # noqa: BLE001 - try the next peer
+                log.warning("partition %s: copying a child's share from %s failed (%r)", parent.partition_id, peer, e)
+                replica.destroy()
+                replica = Replica(replica.path)
+            finally:
+                await client.close()
+        raise RuntimeError(f"no sealed replica of partition {parent.partition_id} to copy a child from; retrying")
+
     async def drop_partition(self, pid: str) -> None:
         task = self._opening.get(pid)
         if task is not None:
@@ -456,6 +581,7 @@ class StorageNode:
         if leader is None:
             raise not_leader(req["pid"])
         held = self.metering.admit_write(hp.info, req)
+        self._sample(req["pid"], req["key"])
         asked = self.metering.prepare_write(held, req)
         res = await leader.submit(req, base64.b64decode(req["key"]))
         self.metering.charge_write(held, req, res, asked)
@@ -515,6 +641,8 @@ class StorageNode:
         consistent read; any replica within the staleness bound for an eventually consistent one."""
         pid = req["pid"]
         hp = self._hosted(pid)
+        if hp.replica.sealed:
+            raise partition_split(pid)
         if req.get("consistent"):
             if hp.leader is None:
                 raise not_leader(pid)
@@ -542,6 +670,8 @@ class StorageNode:
         the units it read; the read answers its size when a bucket counts it (``cap``)."""
         hp = await self._readable(req)
         leads = hp.leader is not None
+        if leads:
+            self._sample(req["pid"], req.get("key") or req.get("prefix"))
         held = self.metering.admit_read(hp.info, leads)
         asked = bool(req.get("cap"))
         if held is not None:
@@ -587,7 +717,7 @@ class StorageNode:
         self._snapshot_seq += 1
         sid = f"{req['pid']}/{self._snapshot_seq}"
         self._snapshots[sid] = (snap, time.monotonic())
-        return {"sid": sid, "offset": offset, "applied": applied}
+        return {"sid": sid, "offset": offset, "applied": applied, "sealed": hp.replica.sealed}
 
     async def _rpc_snapshot_page(self, req: dict[str, Any]) -> Any:
         """The next entries of an open snapshot."""
@@ -606,6 +736,29 @@ class StorageNode:
         if held is not None:
             held[0].close()
         return {}
+
+    async def _rpc_split_seal(self, req: dict[str, Any]) -> Any:
+        """A split (the auto-admin): seal the partition at its leader; answers the cut offset."""
+        leader = self._leader_of(req["pid"])
+        return {"offset": await leader.seal(float(req.get("wait_s", 5.0)))}
+
+    async def _rpc_split_point(self, req: dict[str, Any]) -> Any:
+        """Where a split of the partition should cut (the auto-admin): ``by`` size, the hash that
+        halves its bytes; ``by`` heat, the median hash of its recent requests.  ``hash`` None
+        with ``why`` when it cannot be split (one partition key holds it all)."""
+        hp = self._hosted(req["pid"])
+        if hp.leader is None:
+            raise not_leader(req["pid"])
+        if req.get("by") == "heat":
+            samples = list(self.heat.get(req["pid"], ()))
+            return split_point_by_heat(samples, hp.info.hash_start, hp.info.hash_end)
+        hashes: list[tuple[int, int]] = []
+        pacer = Pacer()
+        for k, v in hp.replica.range(b"", None):
+            hashes.append((int.from_bytes(k[:8], "big"), len(k) + len(v)))
+            if pacer.due():
+                await pacer.pause()
+        return split_point_by_size(hashes, hp.info.hash_start, hp.info.hash_end)
 
     async def _rpc_open(self, req: dict[str, Any]) -> Any:
         """Host a partition now (provisioning, an election, a repair)."""
@@ -633,9 +786,19 @@ class StorageNode:
         """Each led partition's capacity counters (ping: what the auto-admin and metrics read)."""
         out = {}
         for pid, hp in self.hosted.items():
-            if hp.leader is not None and (c := self.metering.status(hp.info, True)) is not None:
+            if hp.leader is not None and not hp.replica.sealed \
+                    and (c := self.metering.status(hp.info, True)) is not None:
                 out[pid] = c
         return out
+
+    def _sample(self, pid: str, key_b64: str | None) -> None:
+        """Remember the partition-key hash of a request (a split for heat cuts at their median)."""
+        if not key_b64:
+            return
+        d = self.heat.get(pid)
+        if d is None:
+            d = self.heat[pid] = collections.deque(maxlen=HEAT_SAMPLES)
+        d.append(int.from_bytes(base64.b64decode(key_b64[:12])[:8], "big"))
 
     def _table_name_of(self, pid: str) -> str:
         info = self.metadata.partitions.items.get(pid)
@@ -674,7 +837,7 @@ class StorageNode:
         auto-admin gathers them for DescribeTable, docs/decisions/0027-table-stats-and-metrics.md)."""
         out: dict[str, list[int]] = {}
         for pid, hp in self.hosted.items():
-            if hp.leader is not None and not hp.leader.fenced:
+            if hp.leader is not None and not hp.leader.fenced and not hp.replica.sealed:
                 st = hp.replica.stats()
                 out[pid] = [st.items, st.size_bytes]
         return out

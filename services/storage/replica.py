@@ -25,7 +25,9 @@ Layout of the RocksDB database (raw byte keys and values):
   replica written before they existed is counted once when it is opened);
 - ``b"f:term"``: the greatest leader term seen in the log up to ``m:offset``
   (:class:`dynamolog.fencing.Term`, ``epoch:fence_offset``), which decides whether the next
-  record counts; a repair's snapshot copies it with the items.
+  record counts; a repair's snapshot copies it with the items;
+- ``b"f:sealed"``: present once the partition's SEAL record is applied (it was split; nothing is
+  read or written here after it, its children go on: docs/decisions/0039-partition-splits.md).
 
 Invariant 3 (docs/architecture.md): the state is exactly the fold of the log up to ``m:offset``; data
 and offset change in one WriteBatch.  RocksDB's WAL is not synced: after a machine crash the
@@ -69,6 +71,9 @@ _TERM = b"f:term"
 _STATS_ITEMS = b"s:items"
 _STATS_BYTES = b"s:bytes"
 _STATS_KEPT = b"s:kept"
+_SEALED = b"f:sealed"
+#: the RocksDB mutation of a SEAL record (every replica of a split partition applies it)
+SEAL_MUTATION: tuple[bytes, bytes] = (_SEALED, b"1")
 _U64 = struct.Struct(">Q")
 
 
@@ -93,6 +98,27 @@ def stats_mutations(old: dict[str, Any] | None, new: dict[str, Any] | None) -> l
     if size:
         muts.append((_STATS_BYTES, size))
     return muts
+
+
+def child_entry(key: bytes, lo: int, hi: int) -> bool:
+    """Whether a snapshot entry of a split partition belongs to the child holding partition-key
+    hashes ``lo``..``hi`` (inclusive): items, pending changes, local index entries and
+    item-collection sizes by their item's hash; ClientRequestTokens go to both children (a
+    repeated one-phase transaction is still recognised); counters, terms and offsets to neither
+    (the child counts its own and starts its own log)."""
+    kind = key[:1]
+    if kind == _DATA or kind == b"c":
+        h = key[1:9]
+    elif kind == _PENDING:
+        h = key[1 + TXN_ID_LEN:9 + TXN_ID_LEN]
+    elif kind == b"l":
+        sep = key.find(b"\x00", 1)
+        if sep < 0:
+            return False
+        h = key[sep + 1:sep + 9]
+    else:
+        return kind == _TOKEN
+    return len(h) == 8 and lo <= int.from_bytes(h, "big") <= hi
 
 
 class Snapshot:
@@ -167,6 +193,8 @@ class Replica:
         self.applied_records: int = _U64.unpack(raw)[0] if raw else 0
         #: the greatest leader term seen in the log up to next_offset (dynamolog/fencing.py)
         self.term: Term = self._stored_term()
+        #: the partition was split: its SEAL record is applied (docs/decisions/0039-partition-splits.md)
+        self.sealed = self._db.get(_SEALED) is not None
         self._snapshots = 0
         #: a snapshot is being loaded (load_snapshot ... finish_snapshot)
         self._loading = False
@@ -235,7 +263,10 @@ class Replica:
                       f"{self.path.name}: record at offset {offsets[-1]} but next offset {next_offset}")
         wb = WriteBatch(raw_mode=True)
         counters: dict[bytes, int] = {}
+        sealed = self.sealed
         for key, value in mutations:
+            if key == _SEALED:
+                sealed = True
             if value is None:
                 wb.delete(key)
             elif isinstance(value, DeleteRange):
@@ -260,6 +291,7 @@ class Replica:
         self._db.write(wb)
         self.next_offset = next_offset
         self.applied_records = applied
+        self.sealed = sealed
         if term is not None:
             self.term = term
         stored = self.stored_next_offset()
@@ -404,6 +436,7 @@ class Replica:
         self.next_offset = next_offset
         self.applied_records = applied
         self.term = self._stored_term()  # copied with the snapshot's entries
+        self.sealed = self._db.get(_SEALED) is not None
         self._loading = False
         self._keep_stats()  # copied too, unless the source did not keep them
 

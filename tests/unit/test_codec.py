@@ -229,6 +229,28 @@ def test_log_record_v3_bytes_decode_as_written_before_terms_and_fence_records_ro
         assert decode_log_record(encode_log_record(rec)) == rec
 
 
+def test_log_record_v4_bytes_decode_and_seal_records_round_trip() -> None:
+    # LogRecord v5 only adds the SEAL symbol at the end of the op enum: records written by v4
+    # decode unchanged, and a SEAL record (the end of a split partition's log) round-trips
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    named: dict[str, Any] = {}
+    fastavro.parse_schema(json.loads((SCHEMA_DIR / "AttributeValue.avsc").read_text()), named_schemas=named)
+    v4 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "LogRecord.v4.avsc").read_text()),
+                               named_schemas=named)
+    old = _log(None, None) | {"op": "BARRIER", "key": b""}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v4, old)
+    assert decode_log_record(buf.getvalue()) == old
+    seal = _log(None, None) | {"op": "SEAL", "key": b""}
+    assert decode_log_record(encode_log_record(seal)) == seal
+
+
 def test_txn_state_round_trip() -> None:
     from dynamolog.codec import decode_txn_state, encode_txn_state
 
