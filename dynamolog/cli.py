@@ -378,9 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.set_defaults(func=_cmd_stream_tail)
     from .backup_cli import add_backup_parser
     from .keys_cli import add_keys_parser
+    from .split_cli import add_split_parser
 
     add_keys_parser(sub, data_dir_arg)
     add_backup_parser(sub, data_dir_arg)
+    add_split_parser(sub, data_dir_arg)
     return parser
 
 

@@ -205,7 +205,8 @@ class Metadata:
         (docs/decisions/0039-partition-splits.md)."""
         items = self.partitions.items
         parts = [p for p in items.values() if p.table_id == table_id and p.state == "ACTIVE"
-                 and not split_done(p, items)]
+                 and not split_done(p, items)
+                 and (p.parent is None or p.parent not in items or split_done(items[p.parent], items))]
         parts.sort(key=lambda p: p.hash_start)
         return parts
 

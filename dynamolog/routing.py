@@ -106,6 +106,16 @@ class Routing:
             part = child
         raise PartitionSplit(part)
 
+    def _holder(self, part: PartitionInfo, route_hash: int | None) -> PartitionInfo:
+        """:meth:`_serving`, and for a key outside what that partition holds (a map read before a
+        split finished) the partition of the current map that holds it."""
+        current = self._serving(part, route_hash)
+        if route_hash is None or current.hash_start <= route_hash <= current.hash_end:
+            return current
+        live = self.metadata.table_partitions(current.table_id)
+        found = next((p for p in live if p.hash_start <= route_hash <= p.hash_end), None)
+        return found or current
+
     async def call(self, table: Unit, part: PartitionInfo, op: str, *, leader: bool,
                    idempotent: bool = True, route_hash: int | None = None, **args: Any) -> Any:
         """Call ``op`` on the partition's leader (or, for ``leader=False``, any replica).
@@ -123,7 +133,7 @@ class Routing:
         attempt = 0
         while True:
             attempt += 1
-            current = self._serving(part, route_hash)
+            current = self._holder(part, route_hash)
             pid = current.partition_id
             node_id = current.leader if leader else self._pick_replica(current, attempt)
             try:

@@ -494,15 +494,22 @@ class BackupService:
     async def _restore_to_time(self, table: TableDefinition, parts: list[PartitionInfo],
                                src: dict[str, Any]) -> int:
         loaded = 0
-        async for pid, fold in self._folds_at(src["table_id"], src["topics"], int(src["until_ms"])):
+        async for pid, fold in self._folds_at(src["table_id"], src["topics"], int(src["until_ms"]),
+                                              src.get("lineage")):
             loaded += await self._write_items(table, parts, fold.items)
             faults.point("restore.loaded", pid)
         return loaded
 
-    async def _folds_at(self, table_id: str, topics: dict[str, str],
-                        until_ms: int) -> AsyncIterator[tuple[str, PartitionFold]]:
+    async def _folds_at(self, table_id: str, topics: dict[str, str], until_ms: int,
+                        lineage: dict[str, list[Any]] | None = None) -> AsyncIterator[tuple[str, PartitionFold]]:
         """Each partition's items at ``until_ms``: the newest recovery copy at or before it,
-        then the log after it, every record stamped at or before it."""
+        then the log after it, every record stamped at or before it.  With splits (``lineage``:
+        each partition's parent and hash range, parents first), a child without a recovery copy
+        of its own starts from its share of its parent's fold, and only the partitions that were
+        not split are answered (docs/decisions/0039-partition-splits.md)."""
+        lineage = lineage or {}
+        parents = {str(v[0]) for v in lineage.values() if v[0]}
+        done: dict[str, PartitionFold] = {}
         # every write stamped at or before until_ms has reached its log once the clock is past
         # it by the settle time (docs/guarantees.md)
         wait_s = (until_ms + self.settings.pitr_settle_ms) / 1000 - time.time()
@@ -511,6 +518,12 @@ class BackupService:
         ends = await end_offsets(self.settings, list(topics.values()))
         for pid, topic in topics.items():
             fold, start = await self._pitr_base(table_id, pid, until_ms)
+            parent = lineage.get(pid, [None])[0]
+            if start == 0 and parent in done:
+                lo, hi = int(lineage[pid][1]), int(lineage[pid][2])
+                for key, raw in done[parent].items.items():
+                    if lo <= int.from_bytes(key[:8], "big") <= hi:
+                        fold.load(key, raw)
 
             def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
                 fold.apply(codec.decode_log_record(value), offset)
@@ -518,7 +531,10 @@ class BackupService:
             n = await read_log(self.settings, topic, start, ends[topic], on_record)
             log.info("partition %s at %d ms: from offset %d, %d records replayed (%d after the time)",
                      pid, until_ms, start, n, fold.skipped_late)
-            yield pid, fold
+            if pid in parents:
+                done[pid] = fold  # its children go on from it
+            else:
+                yield pid, fold
 
     async def _pitr_base(self, table_id: str, pid: str, until_ms: int) -> tuple[PartitionFold, int]:
         """The newest recovery snapshot of the partition whose records are all at or before
@@ -580,6 +596,7 @@ class BackupService:
             "ExportTime": int(req["until_ms"]) / 1000, "S3Bucket": req["bucket"],
             "S3SseAlgorithm": req.get("sse") or "AES256", "ExportFormat": "DYNAMODB_JSON",
             "ExportType": "FULL_EXPORT", "_topics": req["topics"], "_until_ms": int(req["until_ms"]),
+            "_lineage": req.get("lineage"),
         }
         if req.get("prefix"):
             d["S3Prefix"] = req["prefix"]
@@ -601,7 +618,7 @@ class BackupService:
             dest = S3Store(d["S3Bucket"], "", self.settings.s3_endpoint_url or None, self.settings.region)
             await dest.put(root + "_started", b"")
             files: list[dict[str, Any]] = []
-            async for pid, fold in self._folds_at(d["TableId"], d["_topics"], d["_until_ms"]):
+            async for pid, fold in self._folds_at(d["TableId"], d["_topics"], d["_until_ms"], d.get("_lineage")):
                 files += await write_partition(dest, root, pid, list(fold.items.values()))
             end_ms = int(time.time() * 1000)
             items = sum(f["itemCount"] for f in files)

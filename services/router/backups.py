@@ -25,7 +25,7 @@ import orjson
 
 from dynamolog import errors
 from dynamolog.backup_client import BackupClient
-from dynamolog.catalog import ACCOUNT, TableDefinition, parse_arn, table_arn
+from dynamolog.catalog import ACCOUNT, PartitionInfo, TableDefinition, parse_arn, table_arn
 from dynamolog.config import Settings
 
 from .requests import backups as req
@@ -65,6 +65,12 @@ def restorable_window(table: TableDefinition, settings: Settings, now_ms: int | 
     latest = now_ms - settings.pitr_settle_ms
     earliest = max(int(table.pitr_enabled_ms or now_ms), now_ms - table.pitr_recovery_days * DAY_MS)
     return min(earliest, latest), latest
+
+
+def lineage(parts: list[PartitionInfo]) -> dict[str, list[Any]]:
+    """Each partition's parent and hash range (split ones included, parents first): a restore to
+    a point in time folds a child's log on its share of its parent's items."""
+    return {q.partition_id: [q.parent, q.hash_start, q.hash_end] for q in parts}
 
 
 class Backups:
@@ -139,11 +145,11 @@ class Backups:
             raise errors.ApiError("InvalidRestoreTimeException",
                                   "Invalid restore time specified: RestoreDateTime must be between "
                                   "EarliestRestorableDateTime and LatestRestorableDateTime")
-        parts = self.tables.metadata.table_partitions(source.table_id)
+        parts = self.tables.metadata.table_lineage(source.table_id)
         summary = {"SourceTableArn": table_arn(self.settings.region, source.table_name),
                    "RestoreDateTime": when / 1000, "RestoreInProgress": True,
                    "_source": {"table_id": source.table_id, "until_ms": when,
-                               "topics": {q.partition_id: q.log_topic for q in parts}}}
+                               "topics": {q.partition_id: q.log_topic for q in parts}, "lineage": lineage(parts)}}
         return await self._restore(source, r.target, r.overrides, summary)
 
     def _check_target(self, name: str) -> None:
@@ -180,9 +186,10 @@ class Backups:
             raise errors.ApiError("InvalidExportTimeException",
                                   "Invalid export time specified: ExportTime must be between "
                                   "EarliestRestorableDateTime and LatestRestorableDateTime")
-        parts = self.tables.metadata.table_partitions(source.table_id)
+        parts = self.tables.metadata.table_lineage(source.table_id)
         d = await self.client.call("export_start", retry_lost=r.client_token is not None, table=source.to_record(),
-                                   topics={q.partition_id: q.log_topic for q in parts}, until_ms=when,
+                                   topics={q.partition_id: q.log_topic for q in parts}, lineage=lineage(parts),
+                                   until_ms=when,
                                    bucket=r.bucket, prefix=r.prefix, client_token=r.client_token, sse=r.sse)
         return {"ExportDescription": d}
 

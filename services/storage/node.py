@@ -422,9 +422,11 @@ class StorageNode:
         log.info("partition %s open as %s", pid, "leader" if hp.leader else "follower")
         return hp
 
-    async def _bootstrap(self, pid: str, info: PartitionInfo, replica: Replica) -> Replica:
+    async def _bootstrap(self, pid: str, info: PartitionInfo, replica: Replica, *, empty_ok: bool = True) -> Replica:
         """A new, empty replica (a repair): copy a snapshot of a healthy replica, then the log
-        after it is followed as usual.  Falls back to the whole log if no peer can send one."""
+        after it is followed as usual.  Falls back to the whole log if no peer can send one.
+        ``empty_ok`` False (a split's child, whose data is not all in its log): a peer's snapshot
+        at offset 0 is no copy, and without one the open fails and is retried."""
         peers = [n for n in ([info.leader] + list(info.replicas)) if n and n != self.node_id]
         # offset 0 with entries present is a copy interrupted by a crash: start it over from empty
         # (the offset is written last, so the entries of a partial copy are not a fold of the log)
@@ -440,6 +442,9 @@ class StorageNode:
             try:
                 snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
                 if snap["offset"] == 0:
+                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                    if not empty_ok:
+                        continue  # a child that has not started its log: not a copy of it
                     return replica  # nothing applied there yet: the log is as good
                 after: str | None = None
                 entries = 0
@@ -465,6 +470,8 @@ class StorageNode:
                 replica = Replica(self._replica_path(pid))
             finally:
                 await client.close()
+        if not empty_ok:
+            raise RuntimeError(f"partition {pid}: no replica to copy from yet; retrying")
         log.info("partition %s: no snapshot source; rebuilding from the log", pid)
         return replica
 
@@ -475,7 +482,7 @@ class StorageNode:
         a peer of the child like any repair."""
         parent = self.metadata.partitions.items.get(info.parent or "")
         if parent is None or parent.state != "ACTIVE":
-            return await self._bootstrap(info.partition_id, info, replica)
+            return await self._bootstrap(info.partition_id, info, replica, empty_ok=False)
         replica.destroy()
         replica = Replica(self._replica_path(info.partition_id))
         t0 = time.monotonic()
@@ -580,6 +587,7 @@ class StorageNode:
         leader = hp.leader
         if leader is None:
             raise not_leader(req["pid"])
+        self._check_range(hp, req["key"])
         held = self.metering.admit_write(hp.info, req)
         self._sample(req["pid"], req["key"])
         asked = self.metering.prepare_write(held, req)
@@ -656,6 +664,7 @@ class StorageNode:
     async def _rpc_get(self, req: dict[str, Any]) -> Any:
         """GetItem (and the reads of BatchGetItem), admitted by the partition's read bucket."""
         async def read(hp: HostedPartition) -> dict[str, Any]:
+            self._check_range(hp, req["key"])
             return get_item(hp.replica, req)
 
         return await self._metered_read(req, read)
@@ -790,6 +799,15 @@ class StorageNode:
                     and (c := self.metering.status(hp.info, True)) is not None:
                 out[pid] = c
         return out
+
+    @staticmethod
+    def _check_range(hp: HostedPartition, key_b64: str) -> None:
+        """Refuse a key outside the partition's hash range (a router's map from before a split):
+        the router looks again and sends it to the partition that holds it."""
+        h = int.from_bytes(base64.b64decode(key_b64[:12])[:8], "big")
+        if not hp.info.hash_start <= h <= hp.info.hash_end:
+            raise errors.ApiError("NotLeader", f"partition {hp.info.partition_id} does not hold hash {h:016x}",
+                                  status=503)
 
     def _sample(self, pid: str, key_b64: str | None) -> None:
         """Remember the partition-key hash of a request (a split for heat cuts at their median)."""

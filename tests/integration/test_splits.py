@@ -10,7 +10,8 @@ clients write and one reads with ConsistentRead.  Afterwards:
 - the global index holds exactly the table's items, the local index answers as the table does;
 - the stream shows every split partition as a closed shard with two children whose
   ParentShardId names it, and reading the shards parents first yields every acknowledged write
-  exactly once, in an order whose replay is the table's contents.
+  exactly once, in an order whose replay is the table's contents;
+- a point-in-time restore to the latest restorable time holds exactly the table's items.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _create(ddb: Any) -> str:
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     wait_active(ddb, name)
+    ddb.update_continuous_backups(TableName=name,
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     return name
 
 
@@ -191,7 +194,10 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
                        observed=table.get(f"{pk}|{sk}")))
     results = history.check()
     bad = {k: r for k, r in results.items() if r.linearizable is not True}
-    assert not bad, bad
+    if bad:  # kept beside the system's logs for whoever looks into it
+        (sysm.data_dir / "history.json").write_text(history.to_json())
+    assert not bad, "\n".join(f"{k}: {r.explanation}\n" + "\n".join(
+        repr(o) for o in sorted((o for o in history.ops() if o.key == k), key=lambda o: o.invoke)) for k, r in bad.items())
     writes = [o for o in history.ops() if o.kind == WRITE]
     unknown = [o for o in writes if o.outcome != OK]
     assert len(unknown) < len(writes) // 20, f"{len(unknown)} of {len(writes)} writes with an unknown outcome"
@@ -230,5 +236,9 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
     replayed = {k: vs[-1] for k, vs in seen.items() if vs[-1] is not None}
     assert replayed == table
 
-    # the table's partitions in the catalog follow (capacity is divided over them)
-    assert len(parts) >= 3
+    # a restore to the latest restorable time folds each child's log on its share of its parent's
+    ddb.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=name + "_r", UseLatestRestorableTime=True)
+    wait_active(ddb, name + "_r", timeout_s=120)
+    restored = {f"{i['pk']['S']}|{i['sk']['S']}": int(i["v"]["N"])
+                for i in all_items(ddb.scan, TableName=name + "_r", ConsistentRead=True)}
+    assert restored == table
