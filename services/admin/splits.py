@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 CAPS = {"read": 3000.0, "write": 1000.0}
 #: seconds the seal waits for prepared transactions to finish before the split is retried
 SEAL_WAIT_S = 5.0
+#: seconds before a partition that could not be split (one hot key) is looked at again
+BLOCKED_RETRY_S = 5.0
 
 
 def child_ids(pid: str) -> tuple[str, str]:
@@ -99,6 +101,7 @@ class Splitter:
         self._heat: dict[str, _Heat] = {}
         #: partition id -> why it cannot be split although it should be (a single hot key)
         self.blocked: dict[str, str] = {}
+        self._blocked_at: dict[str, float] = {}
         #: partition id -> the split running for it
         self._work: dict[str, asyncio.Task[None]] = {}
         self.done: list[SplitRecord] = []
@@ -148,7 +151,9 @@ class Splitter:
                 continue
             for part in self.metadata.table_partitions(table.table_id):
                 why = self._why(part, now)
-                if why is not None and part.partition_id not in self.blocked:
+                if why is None:
+                    self.blocked.pop(part.partition_id, None)  # no longer needs a split
+                elif now - self._blocked_at.get(part.partition_id, -BLOCKED_RETRY_S) >= BLOCKED_RETRY_S:
                     self._start(part.partition_id, table, why)
                     break
 
@@ -211,8 +216,10 @@ class Splitter:
                 if self.blocked.get(pid) != why:
                     log.warning("partition %s of %s should be split (%s) but cannot: %s", pid, table.table_name, by, why)
                 self.blocked[pid] = why
+                self._blocked_at[pid] = time.monotonic()
                 return None
             self.blocked.pop(pid, None)
+            self._blocked_at.pop(pid, None)
             part = await self._plan(table, part, int(at))
             log.info("split of partition %s of %s (%s): cutting at hash %016x into %s", pid, table.table_name, by,
                      int(at), ", ".join(part.children))

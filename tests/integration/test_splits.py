@@ -19,15 +19,17 @@ from __future__ import annotations
 import random
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog.testing.checker import OK, READ, WRITE, History, Op
-from tests.api.conftest import make_client, start_system, wait_active
+from tests.api.conftest import free_port_block, make_client, start_system, wait_active
 from tests.api.helpers import all_items
 
 from .faults import converged, eventually, partitions
@@ -242,3 +244,60 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
     restored = {f"{i['pk']['S']}|{i['sk']['S']}": int(i["v"]["N"])
                 for i in all_items(ddb.scan, TableName=name + "_r", ConsistentRead=True)}
     assert restored == table
+
+
+@pytest.fixture(scope="module")
+def heat_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    # a split for heat when a partition consumes 0.5 % of the cap (5 write units a second) for 2 s
+    sysm, url = start_system(kafka_bootstrap, Path(tmp_path_factory.mktemp("heat")), initial_partitions=1,
+                             metrics_base_port=free_port_block(7),
+                             extra_env={"DYNAMOLOG_SPLIT_HEAT_SHARE": "0.005", "DYNAMOLOG_SPLIT_HEAT_S": "2"})
+    try:
+        yield sysm, url
+    finally:
+        sysm.down()
+
+
+def _scrape(sysm: Any, service: str) -> dict[str, list[Any]]:
+    port = sysm.state()["metrics_ports"][service]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return {f.name: f.samples for f in text_string_to_metric_families(r.read().decode())}
+
+
+def _hammer(url: str, name: str, keys: list[str], seconds: float) -> None:
+    client = make_client(url, retries=0)
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end:
+        client.put_item(TableName=name, Item={"pk": {"S": keys[i % len(keys)]}, "v": {"N": str(i)}})
+        i += 1
+
+
+def test_a_partition_hot_on_one_key_is_not_split_and_says_so_one_hot_on_many_keys_is(
+        heat_system: tuple[Any, str]) -> None:
+    sysm, url = heat_system
+    ddb = make_client(url)
+    name = f"heat_{uuid.uuid4().hex[:6]}"
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_active(ddb, name)
+    # one key takes every write: splitting cannot spread it, the metrics say why
+    _hammer(url, name, ["the-one"], 6)
+
+    def blocked() -> list[Any]:
+        return [s for s in _scrape(sysm, "admin").get("dynamolog_partition_split_blocked", [])
+                + _scrape(sysm, "admin-2").get("dynamolog_partition_split_blocked", [])
+                if s.labels["table"] == name]
+
+    found = eventually(blocked, 20, "the admin's metrics name the partition that cannot be split")
+    assert "one partition key" in found[0].labels["reason"], found
+    assert len(partitions(sysm, name)) == 1
+    # the same partition hot on many keys is split, at the median of its requests
+    writer = threading.Thread(target=_hammer, args=(url, name, [f"k{i}" for i in range(50)], 40))
+    writer.start()
+    try:
+        eventually(lambda: len(partitions(sysm, name)) >= 2, 40, "the hot partition split")
+    finally:
+        writer.join()
+    assert ddb.get_item(TableName=name, Key={"pk": {"S": "the-one"}}, ConsistentRead=True)["Item"]
