@@ -65,7 +65,7 @@ def test_taken_defaults_move_to_the_next_free_ports(tmp_path: Path) -> None:
 
 def test_ports_given_on_the_command_line_are_kept_even_when_taken(tmp_path: Path) -> None:
     """`up` then refuses a busy port it was told to use, with the message it gives today."""
-    k, s, m = DEFAULTS
+    k, s, _m = DEFAULTS
     with _taken(k, s):
         c = choose_ports(tmp_path, 8430, 1, 1, kafka_port=k, storage_port=s, metrics_port=0,
                          kafka_managed=True, defaults=DEFAULTS)
@@ -83,7 +83,7 @@ def test_a_data_directory_keeps_the_ports_it_had(tmp_path: Path) -> None:
 
 
 def test_the_router_port_is_never_chosen_for_another_service(tmp_path: Path) -> None:
-    k, s, m = DEFAULTS
+    s = DEFAULTS[1]
     c = choose_ports(tmp_path, s, 1, 1, kafka_port=None, storage_port=None, metrics_port=None,
                      kafka_managed=True, defaults=DEFAULTS)
     assert c.storage_base_port + 1 == s + 1
