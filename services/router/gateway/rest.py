@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -191,7 +192,7 @@ class Gateway:
             else:
                 vals[v] = _query_value(rest, typ)
                 expr = f"{n} {_OPS[op]} {v}"
-            if keyed and (name == hash_name or name == range_name):
+            if keyed and name in (hash_name, range_name):
                 if name == hash_name and op != "eq":
                     raise errors.validation(f"the partition key {name} takes equality only")
                 key_parts.append(expr)
@@ -225,6 +226,11 @@ def build_app(router: Router, web: WebAuth) -> FastAPI:
     @app.exception_handler(errors.ApiError)
     async def _api_error(request: Request, e: errors.ApiError) -> JSONResponse:
         return error_response(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
+        what = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in e.errors())
+        return error_response(errors.validation(f"the request does not fit this route: {what}"))
 
     @app.get("/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

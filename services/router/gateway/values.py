@@ -15,12 +15,11 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 
 from dynamolog import errors
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def parse_json(body: bytes) -> Any:
@@ -44,25 +43,38 @@ def item_to_typed(item: dict[str, Any]) -> dict[str, Any]:
     return {name: to_typed(v) for name, v in item.items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Binary):
-        return base64.b64encode(value.value).decode("ascii")
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, (set, frozenset)):
-        return sorted((_plain(v) for v in value), key=repr)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def _number(text: str) -> int | float:
+    d = Decimal(text)
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def _binary(value: Any) -> str:
+    """A B value as base64 (the router carries it as base64 text already; bytes are encoded)."""
+    return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def from_typed(value: dict[str, Any]) -> Any:
     """One DynamoDB attribute value as plain JSON."""
-    return _plain(_deserializer.deserialize(value))
+    (kind, v), = value.items()
+    if kind == "S" or kind == "BOOL":
+        return v
+    if kind == "N":
+        return _number(v)
+    if kind == "NULL":
+        return None
+    if kind == "B":
+        return _binary(v)
+    if kind == "L":
+        return [from_typed(x) for x in v]
+    if kind == "M":
+        return {k: from_typed(x) for k, x in v.items()}
+    if kind == "SS":
+        return sorted(v)
+    if kind == "NS":
+        return sorted(_number(x) for x in v)
+    if kind == "BS":
+        return sorted(_binary(x) for x in v)
+    raise errors.validation(f"unknown attribute value type {kind}")
 
 
 def item_from_typed(item: dict[str, Any]) -> dict[str, Any]:
