@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from .conftest import credentials_for, wait_active
 
@@ -72,7 +72,7 @@ def test_sign_in_browse_edit_and_watch_a_live_plot(browser: WebDriver, endpoint:
     wait(browser).until(lambda d: len(rows()) == 25)
     browser.find_element(By.ID, "next-page").click()
     wait(browser).until(lambda d: len(rows()) == 5)
-    browser.find_element(By.CSS_SELECTOR, "#mode option[value='query']").click()
+    Select(browser.find_element(By.ID, "mode")).select_by_value("query")
     wait(browser).until(ec.presence_of_element_located((By.ID, "pk-value"))).send_keys("p2")
     browser.find_element(By.ID, "run").click()
     wait(browser).until(lambda d: len(rows()) == 10 and "item 20" in d.find_element(By.ID, "items").text)
@@ -105,7 +105,9 @@ def test_sign_in_browse_edit_and_watch_a_live_plot(browser: WebDriver, endpoint:
     made = f"{table}_console"
     browser.find_element(By.ID, "new-table-name").send_keys(made)
     browser.find_element(By.CSS_SELECTOR, "#create-table button[type='submit']").click()
+    wait(browser).until(lambda d: made in ddb.list_tables()["TableNames"])
     wait_active(ddb, made)
+    assert wait(browser).until(ec.element_to_be_clickable((By.XPATH, f"//button[text()='{made}']")))
     ddb.delete_table(TableName=made)
 
     # the system view, and a live plot that moves when writes start

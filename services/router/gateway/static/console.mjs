@@ -36,6 +36,11 @@ function typedScalar(text, type) {
   return { S: text };
 }
 const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+function Sel({ id, value, onChange, options }) {
+  return html`<select id=${id} onChange=${onChange}>${options.map((o) => {
+    const [v, label] = Array.isArray(o) ? o : [o, o];
+    return html`<option value=${v} selected=${v === value}>${label}</option>`; })}</select>`;
+}
 
 function SignIn({ onDone }) {
   const [key, setKey] = useState(""); const [secret, setSecret] = useState(""); const [err, setErr] = useState("");
@@ -66,12 +71,12 @@ function CreateTable({ onMade }) {
     if (f.billing === "PROVISIONED") p.ProvisionedThroughput = { ReadCapacityUnits: +f.rcu, WriteCapacityUnits: +f.wcu };
     try { await op("CreateTable", p); onMade(f.name); } catch (x) { setErr(x.message); }
   };
-  const T = (k) => html`<select value=${f[k]} onChange=${set(k)}><option>S</option><option>N</option><option>B</option></select>`;
+  const T = (k) => html`<${Sel} value=${f[k]} onChange=${set(k)} options=${["S", "N", "B"]} />`;
   return html`<form class="row" id="create-table" onSubmit=${submit}>
     <input id="new-table-name" placeholder="table name" value=${f.name} onInput=${set("name")} />
     <input placeholder="partition key" value=${f.pk} onInput=${set("pk")} />${T("pkt")}
     <input placeholder="sort key (optional)" value=${f.sk} onInput=${set("sk")} />${T("skt")}
-    <select value=${f.billing} onChange=${set("billing")}><option>PAY_PER_REQUEST</option><option>PROVISIONED</option></select>
+    <${Sel} value=${f.billing} onChange=${set("billing")} options=${["PAY_PER_REQUEST", "PROVISIONED"]} />
     ${f.billing === "PROVISIONED" && html`RCU <input size="4" value=${f.rcu} onInput=${set("rcu")} /> WCU <input size="4" value=${f.wcu} onInput=${set("wcu")} />`}
     <button class="act" type="submit">Create table</button>${err && html`<span class="err">${err}</span>`}</form>`;
 }
@@ -89,7 +94,7 @@ function CreateIndex({ table, onMade }) {
     try { await op("UpdateTable", { TableName: table.TableName, AttributeDefinitions: defs, GlobalSecondaryIndexUpdates: [{ Create: create }] }); onMade(); }
     catch (x) { setErr(x.message); }
   };
-  const T = (k) => html`<select value=${f[k]} onChange=${set(k)}><option>S</option><option>N</option><option>B</option></select>`;
+  const T = (k) => html`<${Sel} value=${f[k]} onChange=${set(k)} options=${["S", "N", "B"]} />`;
   return html`<form class="row" onSubmit=${submit}>
     <input placeholder="index name" value=${f.name} onInput=${set("name")} />
     <input placeholder="partition key" value=${f.pk} onInput=${set("pk")} />${T("pkt")}
@@ -160,13 +165,13 @@ function Items({ table }) {
   const cur = keyNames(table, q.index);
   return html`<div class="card" id="item-browser"><h2>Items</h2>
     <div class="row">
-      <select id="mode" value=${q.mode} onChange=${set("mode")}><option value="scan">Scan</option><option value="query">Query</option></select>
-      <select id="index" value=${q.index} onChange=${set("index")}><option value="">table</option>${indexes.map((n) => html`<option>${n}</option>`)}</select>
+      <${Sel} id="mode" value=${q.mode} onChange=${set("mode")} options=${[["scan", "Scan"], ["query", "Query"]]} />
+      <${Sel} id="index" value=${q.index} onChange=${set("index")} options=${[["", "table"], ...indexes]} />
       ${q.mode === "query" && html`<span>${cur.pk} =</span><input id="pk-value" value=${q.pk} onInput=${set("pk")} />
-        ${cur.sk && html`<span>${cur.sk}</span><select value=${q.skop} onChange=${set("skop")}>${["=", "<", "<=", ">", ">=", "begins_with", "between"].map((o) => html`<option>${o}</option>`)}</select>
+        ${cur.sk && html`<span>${cur.sk}</span><${Sel} value=${q.skop} onChange=${set("skop")} options=${["=", "<", "<=", ">", ">=", "begins_with", "between"]} />
         <input id="sk-value" value=${q.sk} onInput=${set("sk")} />${q.skop === "between" && html`<input value=${q.sk2} onInput=${set("sk2")} />`}`}`}
       <span>filter</span><input id="filter-attr" size="10" placeholder="attribute" value=${q.fattr} onInput=${set("fattr")} />
-      <select value=${q.fop} onChange=${set("fop")}>${["=", "<>", "<", "<=", ">", ">=", "contains", "exists"].map((o) => html`<option>${o}</option>`)}</select>
+      <${Sel} value=${q.fop} onChange=${set("fop")} options=${["=", "<>", "<", "<=", ">", ">=", "contains", "exists"]} />
       <input id="filter-value" size="10" placeholder="value" value=${q.fval} onInput=${set("fval")} />
       <span>limit</span><input size="3" value=${q.limit} onInput=${set("limit")} />
       <button id="run" class="act" onClick=${() => run(null, [])}>Run</button>
