@@ -30,6 +30,7 @@ from .service import HelpFormatter
 
 EXAMPLES = """\
 Endpoint: {endpoint}   (region {region})
+Console:  {endpoint}/console   REST gateway: {endpoint}/v1/docs
 {auth_line}
 
   # shell: boto3 and the AWS CLI read the key, region and endpoint from the environment

@@ -214,7 +214,7 @@ const WINDOW = 600; // points kept (5 minutes at 0.5 s)
 function Plot({ title, series, data, id }) {
   const ref = useRef(null), chart = useRef(null);
   useEffect(() => {
-    chart.current = new uPlot({ width: 440, height: 180, title, series: [{}, ...series],
+    chart.current = new uPlot({ width: 440, height: 180, title, series: [{}, ...series.map((x) => ({ points: { show: false }, ...x }))],
       axes: [{}, { scale: "y" }, { scale: "m", side: 1, grid: { show: false } }],
       scales: { x: { time: true } } }, data, ref.current);
     return () => chart.current.destroy();
@@ -235,7 +235,8 @@ function System() {
         const h = hist.current[p.partition_id] ||= { prev: null, rows: [[], [], [], [], [], [], []] };
         if (h.prev && t > h.prev.t) {
           const dt = t - h.prev.t;
-          const vals = [t, (c.write.consumed - h.prev.w) / dt, c.write.rate, (c.read.consumed - h.prev.r) / dt, c.read.rate,
+          const od = c.mode === "on_demand"; // an on-demand ceiling would flatten the plot: not drawn
+          const vals = [t, (c.write.consumed - h.prev.w) / dt, od ? null : c.write.rate, (c.read.consumed - h.prev.r) / dt, od ? null : c.read.rate,
             (c.write.throttled + c.read.throttled - h.prev.th) / dt, c.multiplier];
           vals.forEach((v, i) => { h.rows[i].push(v); if (h.rows[i].length > WINDOW) h.rows[i].shift(); });
         }
@@ -264,7 +265,7 @@ function System() {
       ${snap.partitions.map((p) => html`<tr><td>${p.table}</td><td>${p.partition_id}</td><td>${p.state}</td><td class=${p.leader ? "" : "bad"}>${p.leader || "none"}</td><td>${p.epoch}</td><td>${p.items ?? ""}</td>
         <td>${Object.entries(p.replica_status).map(([n, r]) => `${n} ${r.role} @${r.next_offset ?? "-"}${r.lag != null ? ` lag ${r.lag}` : ""}`).join(" | ")}</td></tr>`)}
     </tbody></table></div>
-    <div class="card"><h2>Capacity per partition <span class="muted">consumed vs provisioned units a second, throttles, adaptive multiplier (right axis); last 5 minutes</span></h2>
+    <div class="card"><h2>Capacity per partition <span class="muted">consumed vs provisioned units a second (dashed; on-demand tables have none), throttled requests a second, adaptive multiplier (right axis); last 5 minutes</span></h2>
       <div class="plots">${snap.partitions.filter((p) => hist.current[p.partition_id]?.rows[0].length > 1).map((p) =>
         html`<${Plot} key=${p.partition_id} id=${"plot-" + p.partition_id} title=${`${p.table} ${p.partition_id}`} series=${series} data=${hist.current[p.partition_id].rows.map((r) => r.slice())} />`)}</div></div>
   </div>`;
