@@ -5,8 +5,9 @@ One router serves both on one port (decision 0036). The same closed-loop load (`
 keep-alive connections, one request in flight on each) runs four phases in turn, repeated
 ``--rounds`` times so that whatever else the machine does falls on both protocols alike:
 PutItem and GetItem signed with SigV4 (what an SDK sends; bench/loadgen.py builds them), then
-``PUT`` and ``GET /v1/tables/T/items/pk/sk`` with Basic credentials. Each phase's p50, p99 and
-throughput are reported, medians over the rounds.
+``PUT`` and ``GET /v1/tables/T/items/pk/sk`` with Basic credentials, and PutItem again with a
+console open (its event stream read throughout: what the console costs the router). Each phase's
+p50, p99 and throughput are reported, medians over the rounds.
 
     .venv/bin/dynamolog up --detach --data-dir /tmp/bench-rest --port 8430 --storage-port 7440 \\
         --kafka-port 29470 --metrics-port 0
@@ -117,12 +118,31 @@ async def run(a: argparse.Namespace) -> list[dict[str, Any]]:
     def rest_get(rnd: random.Random) -> bytes:
         return _rest("GET", f"/v1/tables/{table}/items/p{rnd.randrange(a.items)}/s", host, basic)
 
+    async def open_console() -> asyncio.Task[None]:
+        """An open console: the session's event stream, read as a browser reads it."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_rest("GET", "/console/api/events", host, basic))
+        await writer.drain()
+
+        async def drain() -> None:
+            try:
+                while await reader.read(65536):
+                    pass
+            finally:
+                writer.close()
+
+        return asyncio.ensure_future(drain())
+
     rows: list[dict[str, Any]] = []
     for r in range(a.rounds):
         for name, make in (("dynamodb PutItem", ddb_put), ("rest PUT", rest_put),
-                           ("dynamodb GetItem", ddb_get), ("rest GET", rest_get)):
+                           ("dynamodb GetItem", ddb_get), ("rest GET", rest_get),
+                           ("PutItem, console open", ddb_put)):
+            console = await open_console() if "console" in name else None
             await phase(name, clients, make, 1.0)  # warm-up, not counted
             row = await phase(name, clients, make, a.duration)
+            if console is not None:
+                console.cancel()
             row["round"] = r + 1
             rows.append(row)
             print(json.dumps(row), flush=True)
