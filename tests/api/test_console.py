@@ -104,6 +104,16 @@ def test_sign_in_browse_edit_and_watch_a_live_plot(browser: WebDriver, endpoint:
     row.find_element(By.CSS_SELECTOR, "button.delete").click()
     wait(browser).until(lambda d: "Item" not in ddb.get_item(TableName=table, Key=key))
 
+    # create a global secondary index from the console; the indexer fills it
+    browser.find_element(By.ID, "new-index-name").send_keys("by_title")
+    browser.find_element(By.ID, "new-index-pk").send_keys("title")
+    browser.find_element(By.CSS_SELECTOR, "#create-index button[type='submit']").click()
+    wait(browser, 60).until(lambda d: [i["IndexStatus"] for i in ddb.describe_table(TableName=table)["Table"].get(
+        "GlobalSecondaryIndexes", [])] == ["ACTIVE"])
+    got = ddb.query(TableName=table, IndexName="by_title", KeyConditionExpression="title = :t",
+                    ExpressionAttributeValues={":t": {"S": "item 7"}})["Items"]
+    assert [i["sk"] for i in got] == [{"N": "7"}]
+
     # create a table from the console
     made = f"{table}_console"
     browser.find_element(By.ID, "new-table-name").send_keys(made)

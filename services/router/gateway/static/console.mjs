@@ -95,9 +95,9 @@ function CreateIndex({ table, onMade }) {
     catch (x) { setErr(x.message); }
   };
   const T = (k) => html`<${Sel} value=${f[k]} onChange=${set(k)} options=${["S", "N", "B"]} />`;
-  return html`<form class="row" onSubmit=${submit}>
-    <input placeholder="index name" value=${f.name} onInput=${set("name")} />
-    <input placeholder="partition key" value=${f.pk} onInput=${set("pk")} />${T("pkt")}
+  return html`<form class="row" id="create-index" onSubmit=${submit}>
+    <input id="new-index-name" placeholder="index name" value=${f.name} onInput=${set("name")} />
+    <input id="new-index-pk" placeholder="partition key" value=${f.pk} onInput=${set("pk")} />${T("pkt")}
     <input placeholder="sort key (optional)" value=${f.sk} onInput=${set("sk")} />${T("skt")}
     <button class="act" type="submit">Create GSI</button>${err && html`<span class="err">${err}</span>`}</form>`;
 }
