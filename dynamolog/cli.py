@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, config
-from .launcher import System, SystemSpec, health, pid_alive
+from .launcher import System, SystemSpec, choose_ports, health, pid_alive
 from .service import HelpFormatter
 
 EXAMPLES = """\
 Endpoint: {endpoint}   (region {region})
+Console:  {endpoint}/console   REST gateway: {endpoint}/v1/docs
 {auth_line}
 
   # shell: boto3 and the AWS CLI read the key, region and endpoint from the environment
@@ -55,12 +56,18 @@ Logs: {data_dir}/logs/   Stop: dynamolog down --data-dir {data_dir}
 
 def _cmd_up(args: argparse.Namespace) -> int:
     system = System(args.data_dir)
+    bootstrap = config.external_bootstrap()
+    ports = choose_ports(args.data_dir.resolve(), args.port, args.storage_nodes, args.brokers,
+                         kafka_port=args.kafka_port, storage_port=args.storage_port, metrics_port=args.metrics_port,
+                         kafka_managed=bootstrap is None)
+    for note in ports.notes:
+        print(f"[dynamolog] {note}", file=sys.stderr, flush=True)
     spec = SystemSpec(
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
-        kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=config.settings().namespace,
-        region=config.settings().region, bootstrap=config.external_bootstrap(),
+        kafka_base_port=ports.kafka_base_port, storage_base_port=ports.storage_base_port,
+        namespace=config.settings().namespace, region=config.settings().region, bootstrap=bootstrap,
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
-        supervise=args.detach, metrics_base_port=args.metrics_port,
+        supervise=args.detach, metrics_base_port=ports.metrics_base_port,
     )
     t0 = time.monotonic()
     try:
@@ -330,9 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8000, help="the DynamoDB endpoint's port (default 8000)")
     up.add_argument("--brokers", type=int, choices=(1, 3), default=1, help="Kafka brokers to run (1 or 3)")
     up.add_argument("--storage-nodes", type=int, default=1, help="storage node processes to run (default 1)")
-    up.add_argument("--kafka-port", type=int, default=9092, help="first Kafka broker's port (default 9092)")
-    up.add_argument("--storage-port", type=int, default=7001,
-                    help="first storage node's internal RPC port; node i uses this + i - 1 (default 7001)")
+    up.add_argument("--kafka-port", type=int, default=None,
+                    help="first Kafka broker's port (default: the one this data directory's cluster was made "
+                    "with, else 9092, else the next free ones above it)")
+    up.add_argument("--storage-port", type=int, default=None,
+                    help="first storage node's internal RPC port; node i uses this + i - 1 (default: the one "
+                    "used last time, else 7001, else the next free ones above it)")
     up.add_argument("--initial-partitions", type=int, default=0,
                     help="partitions of a new table (default: one per storage node; the partitions of one node "
                     "share its event loop, so more of them only split its group commits)")
@@ -343,10 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the administrator key as profile NAME into the AWS config files "
                     "(~/.aws/credentials and ~/.aws/config, or $AWS_SHARED_CREDENTIALS_FILE / $AWS_CONFIG_FILE), "
                     "with the region and endpoint_url, so `aws --profile NAME dynamodb ...` works")
-    up.add_argument("--metrics-port", type=int, default=9400,
+    up.add_argument("--metrics-port", type=int, default=None,
                     help="first Prometheus metrics port: the router's /metrics; storage node i's is this + i, then "
                     "the auto-admins' and the indexers' (`dynamolog status` lists them; docs/metrics.md); "
-                    "0: none (default 9400)")
+                    "0: none (default: the one used last time, else 9400, else the next free ones above it)")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)
@@ -388,7 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        rc = int(args.func(args))
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # the reader went away (`dynamolog status | head`): stop quietly, as other commands do; point
+        # stdout at /dev/null so that the interpreter's own flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -181,6 +181,80 @@ def _port_busy(port: int) -> bool:
     return False
 
 
+def free_port_block(start: int, count: int, avoid: set[int] | None = None) -> int:
+    """The first port ``p >= start`` such that ``p .. p + count - 1`` are all free on 127.0.0.1 and
+    none is in ``avoid`` (ports this system will use for something else)."""
+    avoid = avoid or set()
+    p = start
+    while p + count <= 65535:
+        block = range(p, p + count)
+        taken = [q for q in block if q in avoid or _port_busy(q)]
+        if not taken:
+            return p
+        p = taken[-1] + 1
+    raise RuntimeError(f"no {count} consecutive free ports from {start} up")
+
+
+@dataclass(frozen=True)
+class PortChoice:
+    """The ports ``dynamolog up`` uses, and for each one chosen by itself (not given on the
+    command line) the line that tells the user why."""
+
+    kafka_base_port: int
+    storage_base_port: int  # storage node i listens on this + i
+    metrics_base_port: int
+    notes: tuple[str, ...] = ()
+
+
+def choose_ports(data_dir: Path, router_port: int, storage_nodes: int, brokers: int, *,
+                 kafka_port: int | None, storage_port: int | None, metrics_port: int | None,
+                 kafka_managed: bool, defaults: tuple[int, int, int] = (9092, 7001, 9400)) -> PortChoice:
+    """Ports for Kafka, the storage nodes and the metrics endpoints.
+
+    A port given on the command line is used as it is (``up`` refuses it later when it is busy).
+    One not given is, in this order: the port this data directory's system used before (Kafka's is
+    fixed in its ``cluster.json``), else the default; and when that block is taken (another system
+    on this machine), the next free block above it, so a second system needs only ``--port`` and
+    ``--data-dir``."""
+    old = System(data_dir).state() or {}
+    notes: list[str] = []
+    avoid = {router_port}
+
+    def pick(what: str, flag: str, given: int | None, previous: int | None, default: int, count: int) -> int:
+        if given is not None:
+            avoid.update(range(given, given + count))
+            return given
+        start = previous if previous is not None else default
+        port = free_port_block(start, count, avoid)
+        if port != start:
+            notes.append(f"{what}: port {start} is taken; using {port} ({flag} chooses)")
+        avoid.update(range(port, port + count))
+        return port
+
+    kafka = kafka_port if kafka_port is not None else defaults[0]
+    if kafka_managed:
+        cluster = data_dir / "kafka" / "cluster.json"
+        recorded: int | None = None
+        if kafka_port is None and cluster.exists():
+            try:
+                recorded = int(json.loads(cluster.read_text())["base_port"])
+            except (OSError, ValueError, KeyError):
+                recorded = None
+        if recorded is not None:  # a cluster keeps its ports for life
+            kafka = recorded
+            avoid.update(range(kafka, kafka + 2 * brokers))
+        else:
+            kafka = pick("Kafka", "--kafka-port", kafka_port, None, defaults[0], 2 * brokers)
+    old_storage = min(old.get("storage_ports", {}).values(), default=None)
+    storage = pick("storage nodes", "--storage-port", storage_port, old_storage, defaults[1], storage_nodes)
+    metrics = 0
+    if metrics_port != 0:
+        old_metrics = min(old.get("metrics_ports", {}).values(), default=None)
+        metrics = pick("metrics", "--metrics-port", metrics_port, old_metrics, defaults[2],
+                       1 + storage_nodes + len(SINGLETONS) * SINGLETON_PROCESSES)
+    return PortChoice(kafka, storage - 1, metrics, tuple(notes))
+
+
 def _storage_ready(port: int, key: bytes) -> bool:
     """Whether the storage node on ``port`` has registered and opened its partitions."""
     import asyncio

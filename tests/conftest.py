@@ -47,7 +47,9 @@ def _ports_free(base: int) -> bool:
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The session's local Kafka cluster (a ``LocalKafka``), or None with an external one.
 
-    ``KAFKA_BOOTSTRAP_SERVERS`` set: that cluster is used and this is None. Otherwise one local
+    ``KAFKA_BOOTSTRAP_SERVERS`` set: that cluster is used and this is None.
+    ``DYNAMOLOG_TEST_KAFKA=testcontainers``: a broker in a container (see ``_testcontainers_kafka``),
+    and this is None. Otherwise (the default, ``launcher``) one local
     cluster of ``DYNAMOLOG_TEST_BROKERS`` brokers (default 3: replication factor 3 and
     ``min.insync.replicas`` 2 everywhere, as in production) is started on first use and stopped
     at session end, on ``DYNAMOLOG_TEST_KAFKA_PORT`` or by default 19092 — moving up by 10 when
@@ -56,6 +58,9 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield None
+        return
+    if os.environ.get("DYNAMOLOG_TEST_KAFKA", "launcher") == "testcontainers":
+        yield from _testcontainers_kafka()
         return
 
     from dynamolog.kafka.local import LocalKafka
@@ -72,6 +77,37 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield kafka
     finally:
         kafka.stop()
+
+
+#: the broker image of ``DYNAMOLOG_TEST_KAFKA=testcontainers`` (KRaft, one broker)
+TESTCONTAINERS_KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
+
+
+def _testcontainers_kafka() -> Iterator[None]:
+    """``DYNAMOLOG_TEST_KAFKA=testcontainers``: the session's Kafka is one KRaft broker in a
+    container that testcontainers starts (and removes at session end), on a machine with a Docker
+    engine.  Its address goes into ``KAFKA_BOOTSTRAP_SERVERS`` for the session, so every test
+    takes it as an external cluster: one broker (replication factor 1), and the fault tests that
+    need the launcher's own brokers (their PROXIED listener, stopping a broker) cannot run on it."""
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:  # older testcontainers
+        from testcontainers.kafka import KafkaContainer
+    try:  # the Docker client is made (and the engine asked) as soon as the container object is
+        container = (KafkaContainer(TESTCONTAINERS_KAFKA_IMAGE).with_kraft()
+                     .with_env("KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS", "1000"))
+        container.start()
+    except Exception as e:
+        raise pytest.UsageError(
+            f"DYNAMOLOG_TEST_KAFKA=testcontainers needs a running Docker engine ({type(e).__name__}: {e}); "
+            "unset it to take the session's Kafka from the jar launcher, which needs no Docker") from None
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = container.get_bootstrap_server()
+    os.environ["DYNAMOLOG_TEST_BROKERS"] = "1"
+    try:
+        yield None
+    finally:
+        os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        container.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -36,6 +36,8 @@ from .autoscaling import AutoScaling
 from .backups import Backups
 from .batch import Batch
 from .control import request_host
+from .gateway.web import WebSide
+from .gateway.web import serves as web_path
 from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
@@ -71,6 +73,8 @@ class Router:
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
         self.http = HttpServer(self.handle_http, host, port, limits)
+        #: the REST gateway (/v1/...) and the console (/console), on this same port
+        self.web = WebSide(self, system_key)
         # request ids: a random per-process prefix and a counter (unique, and cheap to make)
         self._id_prefix = uuid.uuid4().hex[:20].upper()
         self._requests = 0
@@ -142,6 +146,7 @@ class Router:
 
     async def close(self) -> None:
         await self.http.close()
+        await self.web.close()
         await self.routing.close()
         await self.streams.close()
         await self.catalog.close()
@@ -162,9 +167,11 @@ class Router:
     # -- HTTP edge -------------------------------------------------------------------------
     async def handle_http(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]:
         self._requests += 1
         request_id = f"{self._id_prefix}{self._requests:012X}"
+        if web_path(path):  # the REST gateway and the console
+            return await self.web(method, path, headers, body)
         if method == "GET":
             out = f"healthy: dynamolog {__version__} ({self.settings.region})".encode()
             return 200, [("Content-Type", "text/plain"), ("x-amzn-RequestId", request_id)], out

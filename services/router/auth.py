@@ -99,6 +99,12 @@ class Authenticator:
         self._signing_keys.clear()
         self._fast.clear()
 
+    def live_key(self, access_key_id: str) -> Credential | None:
+        """The key with this id unless it is unknown or revoked (the web side's sign-in and
+        session checks, services/router/gateway/webauth.py); None with authentication off."""
+        cred = self._view.items.get(access_key_id) if self._view is not None else None
+        return cred if cred is not None and cred.revoked_ms is None else None
+
     # -- authentication --------------------------------------------------------------------
     def authenticate(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Credential | None:
         """The caller's key, or ApiError; None when authentication is off."""

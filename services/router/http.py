@@ -18,7 +18,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 
@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 BODY_BYTES_MAX = 16 * 1024 * 1024
 HEADER_BYTES_MAX = 64 * 1024
 
-#: (method, path, headers with lower-case names, body) -> (status, headers, body)
-Handler = Callable[[str, str, dict[str, str], bytes], Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
+#: (method, path, headers with lower-case names, body) -> (status, headers, body); a body that is an
+#: async iterator is sent chunked as it comes (the console's server-sent events)
+Handler = Callable[[str, str, dict[str, str], bytes],
+                   Awaitable[tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]]]
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
@@ -259,12 +261,44 @@ class _Connection(asyncio.Protocol):
         # the client is not reading its answers: hold this one until it does (or is disconnected)
         await self._writable.wait()
         self._waiting -= 1
+        if not isinstance(out, bytes):
+            await self._stream(status, extra, out)
+            return
         self._write(status, extra, out, keep_alive)
         t = self._transport
         if t is not None and not t.is_closing():
             self._update_reading()
             if self._waiting == 0 and self._timer is None:
                 self._arm(self._limits.idle_s_max)
+
+    async def _stream(self, status: int, extra: list[tuple[str, str]], chunks: AsyncIterator[bytes]) -> None:
+        """Send an answer chunk by chunk as it is made, then close the connection (a stream is the
+        last answer on its connection)."""
+        t = self._transport
+        try:
+            if t is None or t.is_closing():
+                return
+            head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+            for name, value in extra:
+                head += f"{name}: {value}\r\n"
+            head += f"Transfer-Encoding: chunked\r\nDate: {_http_date()}\r\nConnection: close\r\n\r\n"
+            t.write(head.encode("latin-1"))
+            async for chunk in chunks:
+                await self._writable.wait()
+                t = self._transport
+                if t is None or t.is_closing():
+                    return
+                if chunk:
+                    t.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            t = self._transport
+            if t is not None and not t.is_closing():
+                t.write(b"0\r\n\r\n")
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if self._transport is not None:
+                self._transport.close()
 
     def _write(self, status: int, extra: list[tuple[str, str]], body: bytes, keep_alive: bool) -> None:
         t = self._transport

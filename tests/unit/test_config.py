@@ -15,7 +15,7 @@ from dynamolog.config import Settings, SettingsError
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = {d.env for d in config.documented()}
 #: read by the test suite only (docs/settings.md, "Test suite")
-TEST_ENVS = {"DYNAMOLOG_TEST_BROKERS", "DYNAMOLOG_TEST_KAFKA_PORT", "DYNAMOLOG_FUZZ_SCALE", "DYNAMOLOG_FUZZ_REPORT"}
+TEST_ENVS = {"DYNAMOLOG_TEST_BROKERS", "DYNAMOLOG_TEST_KAFKA_PORT", "DYNAMOLOG_TEST_KAFKA", "DYNAMOLOG_FUZZ_SCALE", "DYNAMOLOG_FUZZ_REPORT"}
 
 
 def sources(*dirs: str) -> list[Path]:
