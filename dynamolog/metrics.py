@@ -67,6 +67,9 @@ METRICS: dict[str, MetricDef] = {
         *_PART, "kind")),
     "dynamolog_adaptive_multiplier": MetricDef("gauge", "Adaptive capacity's multiplier of the partition's share", (
         *_PART, "kind")),
+    "dynamolog_partition_splits": MetricDef("counter", "Partitions this auto-admin has split", ()),
+    "dynamolog_partition_split_blocked": MetricDef("gauge", "1 for a partition that should be split but cannot be", (
+        "table", "partition", "reason")),
     # processes
     "dynamolog_singleton_active": MetricDef("gauge", "1 while this process is the active one of its role", (
         "role",)),

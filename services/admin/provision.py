@@ -201,6 +201,9 @@ class Provisioner:
         pids = list(table.partition_ids)
         for index in table.global_indexes:
             pids += index.partition_ids
+        # and the partitions splits made and ended (their logs are kept while the table lives)
+        pids += [p.partition_id for p in self.metadata.partitions.items.values()
+                 if p.table_id == table.table_id and p.partition_id not in pids]
         await self._drop_parts([self.metadata.partitions.items[pid] for pid in pids
                                 if pid in self.metadata.partitions.items])
         async with self.catalog.lock(table.table_name):

@@ -16,6 +16,7 @@ clients write and one reads with ConsistentRead.  Afterwards:
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog.testing.checker import OK, READ, WRITE, History, Op
-from tests.api.conftest import free_port_block, make_client, start_system, wait_active
+from tests.api.conftest import credentials_for, free_port_block, make_client, start_system, wait_active
 from tests.api.helpers import all_items
 
 from .faults import converged, eventually, partitions
@@ -165,6 +167,30 @@ def _stream(ddb_streams: Any, arn: str) -> tuple[list[dict[str, Any]], list[dict
     return shards, records
 
 
+def _read_with_client(url: str, name: str) -> dict[str, list[int | None]]:
+    """Every key's values as dynamolog.client's StreamReader yields them (it reads a parent shard
+    before its children), until it has been idle for 3 s."""
+    from dynamolog.client import Client
+
+    async def read() -> dict[str, list[int | None]]:
+        key = credentials_for(url)
+        assert key is not None
+        out: dict[str, list[int | None]] = {}
+        async with Client(url, access_key=key[0], secret_key=key[1]) as client:
+            reader = client.stream(name, start="TRIM_HORIZON")
+            try:
+                while True:
+                    rec = await asyncio.wait_for(reader.__anext__(), 3.0)
+                    k = f"{rec.keys['pk']}|{rec.keys['sk']}"
+                    out.setdefault(k, []).append(int(rec.new_image["v"]) if rec.new_image else None)
+            except TimeoutError:
+                return out
+            finally:
+                await reader.aclose()
+
+    return asyncio.run(read())
+
+
 def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(system: tuple[Any, str]) -> None:
     sysm, url = system
     ddb = make_client(url)
@@ -237,6 +263,8 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
     assert acked <= set(values), f"{len(acked - set(values))} acknowledged writes missing from the stream"
     replayed = {k: vs[-1] for k, vs in seen.items() if vs[-1] is not None}
     assert replayed == table
+    # the project's own stream consumer follows the lineage the same way
+    assert _read_with_client(url, name) == seen
 
     # a restore to the latest restorable time folds each child's log on its share of its parent's
     ddb.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=name + "_r", UseLatestRestorableTime=True)
@@ -244,6 +272,24 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
     restored = {f"{i['pk']['S']}|{i['sk']['S']}": int(i["v"]["N"])
                 for i in all_items(ddb.scan, TableName=name + "_r", ConsistentRead=True)}
     assert restored == table
+
+    # DeleteTable removes every log of the table, those of the split partitions too
+    state = sysm.state()
+    prefix = f"{state['namespace']}.t.{name}."
+    ddb.delete_table(TableName=name)
+
+    def topics() -> list[str]:
+        async def names() -> list[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=state["bootstrap"])
+            await admin.start()
+            try:
+                return [t for t in await admin.list_topics() if t.startswith(prefix)]
+            finally:
+                await admin.close()
+
+        return asyncio.run(names())
+
+    eventually(lambda: not topics(), 60, f"no log topic {prefix}* left after DeleteTable")
 
 
 @pytest.fixture(scope="module")
