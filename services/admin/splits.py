@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,12 +77,16 @@ class SplitRecord:
     open_s: float
 
 
+#: seconds over which a partition's consumption rate is measured (pings come every 0.25 s)
+HEAT_WINDOW_S = 2.0
+
+
 @dataclass
 class _Heat:
-    """A partition's consumption per kind: the last cumulative counter and since when it has
-    stayed near the cap."""
+    """A partition's consumption per kind: recent (time, cumulative units) samples and since when
+    its rate over ``HEAT_WINDOW_S`` has stayed near the cap."""
 
-    last: dict[str, tuple[float, float]] = field(default_factory=dict)
+    samples: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     hot_since: dict[str, float] = field(default_factory=dict)
 
 
@@ -115,11 +120,14 @@ class Splitter:
             heat = self._heat.setdefault(pid, _Heat())
             for kind in ("read", "write"):
                 consumed = float((cap.get(kind) or {}).get("consumed", 0.0))
-                prev = heat.last.get(kind)
-                heat.last[kind] = (now, consumed)
-                if prev is None or now - prev[0] <= 0:
-                    continue
-                rate = (consumed - prev[1]) / (now - prev[0])
+                samples = heat.samples.setdefault(kind, deque())
+                samples.append((now, consumed))
+                while len(samples) > 2 and now - samples[1][0] >= HEAT_WINDOW_S:
+                    samples.popleft()
+                t0, c0 = samples[0]
+                if now - t0 < HEAT_WINDOW_S / 2:
+                    continue  # not enough of a window yet
+                rate = (consumed - c0) / (now - t0)
                 if rate >= self.settings.split_heat_share * CAPS[kind]:
                     heat.hot_since.setdefault(kind, now)
                 else:

@@ -102,12 +102,12 @@ def stats_mutations(old: dict[str, Any] | None, new: dict[str, Any] | None) -> l
 
 def child_entry(key: bytes, lo: int, hi: int) -> bool:
     """Whether a snapshot entry of a split partition belongs to the child holding partition-key
-    hashes ``lo``..``hi`` (inclusive): items, pending changes, local index entries and
-    item-collection sizes by their item's hash; ClientRequestTokens go to both children (a
+    hashes ``lo``..``hi`` (inclusive): items, pending changes, local index entries,
+    item-collection sizes and last-writer-wins stamps by their item's hash; ClientRequestTokens go to both children (a
     repeated one-phase transaction is still recognised); counters, terms and offsets to neither
     (the child counts its own and starts its own log)."""
     kind = key[:1]
-    if kind == _DATA or kind == b"c":
+    if kind in (_DATA, b"c", b"w"):  # items, item-collection sizes, last-writer-wins stamps
         h = key[1:9]
     elif kind == _PENDING:
         h = key[1 + TXN_ID_LEN:9 + TXN_ID_LEN]

@@ -294,10 +294,10 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
 
 @pytest.fixture(scope="module")
 def heat_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
-    # a split for heat when a partition consumes 0.5 % of the cap (5 write units a second) for 2 s
+    # a split for heat when a partition consumes 0.2 % of the cap (2 write units a second) for 2 s
     sysm, url = start_system(kafka_bootstrap, Path(tmp_path_factory.mktemp("heat")), initial_partitions=1,
                              metrics_base_port=free_port_block(7),
-                             extra_env={"DYNAMOLOG_SPLIT_HEAT_SHARE": "0.005", "DYNAMOLOG_SPLIT_HEAT_S": "2"})
+                             extra_env={"DYNAMOLOG_SPLIT_HEAT_SHARE": "0.002", "DYNAMOLOG_SPLIT_HEAT_S": "2"})
     try:
         yield sysm, url
     finally:
@@ -329,14 +329,20 @@ def test_a_partition_hot_on_one_key_is_not_split_and_says_so_one_hot_on_many_key
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     wait_active(ddb, name)
     # one key takes every write: splitting cannot spread it, the metrics say why
-    _hammer(url, name, ["the-one"], 6)
+    hot = [threading.Thread(target=_hammer, args=(url, name, ["the-one"], 20)) for _ in range(2)]
+    for t in hot:
+        t.start()
 
     def blocked() -> list[Any]:
         return [s for s in _scrape(sysm, "admin").get("dynamolog_partition_split_blocked", [])
                 + _scrape(sysm, "admin-2").get("dynamolog_partition_split_blocked", [])
                 if s.labels["table"] == name]
 
-    found = eventually(blocked, 20, "the admin's metrics name the partition that cannot be split")
+    try:
+        found = eventually(blocked, 20, "the admin's metrics name the partition that cannot be split")
+    finally:
+        for t in hot:
+            t.join()
     assert "one partition key" in found[0].labels["reason"], found
     assert len(partitions(sysm, name)) == 1
     # the same partition hot on many keys is split, at the median of its requests

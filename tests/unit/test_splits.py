@@ -58,6 +58,7 @@ def test_a_child_copies_the_entries_of_its_items_and_the_tokens() -> None:
     assert child_entry(b"p" + txn + inside, lo, hi) and not child_entry(b"p" + txn + outside, lo, hi)
     assert child_entry(b"lbyname\x00" + inside, lo, hi) and not child_entry(b"lbyname\x00" + outside, lo, hi)
     assert child_entry(b"c" + _h(100), lo, hi) and not child_entry(b"c" + _h(200), lo, hi)
+    assert child_entry(b"w" + inside, lo, hi) and not child_entry(b"w" + outside, lo, hi)  # stamps
     assert child_entry(b"k" + _h(1) + b"token", lo, hi)  # a one-phase transaction's token: both children
     for meta in (b"s:items", b"s:bytes", b"f:term", b"f:sealed", b"m:offset"):
         assert not child_entry(meta, lo, hi)  # counted again, a new log, not sealed
