@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dynamolog.errors import ApiError, validation
+from dynamolog.errors import ApiError, counted, validation
 from dynamolog.expr.ast import (
     AddAction,
     And,
@@ -248,9 +248,9 @@ class Resolver:
         """Reject names, then values, that no expression of the request used."""
         unused = sorted(set(self.names) - self.used_names)
         if unused:
-            raise validation("Value provided in ExpressionAttributeNames unused in expressions: "
+            raise counted("Value provided in ExpressionAttributeNames unused in expressions: "
                              f"keys: {{{', '.join(unused)}}}")
         unused = sorted(set(self.values) - self.used_values)
         if unused:
-            raise validation("Value provided in ExpressionAttributeValues unused in expressions: "
+            raise counted("Value provided in ExpressionAttributeValues unused in expressions: "
                              f"keys: {{{', '.join(unused)}}}")

@@ -37,6 +37,7 @@ from .backups import Backups
 from .batch import Batch
 from .control import request_host
 from .http import HttpLimits, HttpServer
+from .requests import members
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
@@ -44,6 +45,7 @@ from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
 from .ttl import TimeToLive
+from .validate import raise_constraints
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class Router:
         await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
+        members.preload()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
 
@@ -212,6 +215,7 @@ class Router:
         if not isinstance(params, dict):
             raise errors.serialization("Start of structure or map found where not expected.")
         self.auth.authorize(caller, name, params)
+        raise_constraints(members.missing(target[:len(target) - len(name)], name, params))
         request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)
 

@@ -23,8 +23,7 @@ def _show(value: Any) -> str:
 
 def raise_constraints(problems: list[str]) -> None:
     if problems:
-        n = len(problems)
-        raise errors.validation(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems))
+        raise errors.counted(*problems)
 
 
 def constraint_errors(field: str, name: Any, *, required: bool = True) -> list[str]:

@@ -293,7 +293,7 @@ def test_sibling_paths_allowed():
 
 def test_unused_value_in_update():
     assert upd_err("SET a = :v", {}, {":v": N("1"), ":w": N("2")}) == (
-        "Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}")
+        "1 validation error detected: Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}")
 
 
 def test_undefined_value_in_update():
