@@ -3,7 +3,8 @@
 Protocol (as DynamoDB): ``POST /`` with ``X-Amz-Target: DynamoDB_20120810.<Operation>`` and a
 JSON body; the answer is JSON with ``x-amzn-RequestId`` and ``x-amz-crc32`` (the CRC-32 of the
 body, which SDKs verify).  Errors are ``{"__type": "<namespace>#<Type>", "message": ...}``
-with status 400, or 500 for server faults.  ``GET /`` answers a health line.
+with status 400, or 500 for server faults.  ``GET /``, other paths and CORS preflights are
+answered by services/router/edge.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from dynamolog import __version__, errors
+from dynamolog import errors
 from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
 from dynamolog.backup_client import BackupClient
@@ -35,6 +36,7 @@ from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
 from .autoscaling import AutoScaling
 from .backups import Backups
 from .batch import Batch
+from . import edge
 from .control import request_host
 from .http import HttpLimits, HttpServer
 from .requests import members
@@ -168,9 +170,10 @@ class Router:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         self._requests += 1
         request_id = f"{self._id_prefix}{self._requests:012X}"
-        if method == "GET":
-            out = f"healthy: dynamolog {__version__} ({self.settings.region})".encode()
-            return 200, [("Content-Type", "text/plain"), ("x-amzn-RequestId", request_id)], out
+        early = edge.answer(method, path, headers, f"{self.http.host}:{self.http.port}")
+        if early is not None:
+            status, extra, out = early
+            return status, [*extra, ("x-amzn-RequestId", request_id), *edge.cors_headers()], out
         status = 200
         try:
             if method != "POST":
@@ -189,6 +192,7 @@ class Router:
             ("Content-Type", JSON_TYPE),
             ("x-amzn-RequestId", request_id),
             ("x-amz-crc32", str(zlib.crc32(out))),
+            *edge.cors_headers(),
         ], out
 
     async def dispatch(self, headers: dict[str, str], body: bytes, caller: Credential | None = None) -> dict[str, Any]:

@@ -93,3 +93,155 @@ def test_tag_without_key(raw_ddb: Any, ddb: Any, hash_table: str) -> None:
 def test_update_time_to_live_without_enabled(raw_ddb: Any, hash_table: str) -> None:
     refused(raw_ddb.update_time_to_live, "timeToLiveSpecification.enabled", TableName=hash_table,
             TimeToLiveSpecification={"AttributeName": "t"})
+
+
+# -- the counted form of semantic messages (item: validation errors in DynamoDB's current form) ----
+def test_unused_expression_attribute_name_is_counted(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=hash_table, Key={"pk": S(unique())}, ProjectionExpression="a",
+                     ExpressionAttributeNames={"#count": "count"})
+    assert_error(e, "ValidationException", "1 validation error detected: Value provided in ExpressionAttributeNames "
+                 "unused in expressions: keys: {#count}")
+
+
+def test_unused_expression_attribute_value_is_counted(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=hash_table, Key={"pk": S(unique())}, UpdateExpression="SET a = :a",
+                        ExpressionAttributeValues={":a": S("x"), ":b": S("y")})
+    assert_error(e, "ValidationException", "1 validation error detected: Value provided in ExpressionAttributeValues "
+                 "unused in expressions: keys: {:b}")
+
+
+def test_empty_update_expression_is_counted(raw_ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        raw_ddb.update_item(TableName=hash_table, Key={"pk": S(unique())}, UpdateExpression="")
+    assert_error(e, "ValidationException", "1 validation error detected: Invalid UpdateExpression: The expression can "
+                 "not be empty;")
+
+
+def test_empty_set_is_counted(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=hash_table, Item={"pk": S(unique()), "s": {"SS": []}})
+    assert_error(e, "ValidationException", "1 validation error detected: One or more parameter values were invalid: "
+                 "An string set  may not be empty")
+
+
+# -- Select and projection rules ----------------------------------------------------------------
+@pytest.mark.parametrize(("select", "ending"), [
+    ("ALL_ATTRIBUTES", "ALL_ATTRIBUTES"),
+    ("COUNT", "only the Count"),
+])
+def test_projection_expression_refused_with_select(ddb: Any, range_table: str, select: str, ending: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName=range_table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("x")},
+                  Select=select, ProjectionExpression="a")
+    assert_error(e, "ValidationException", "1 validation error detected: Cannot specify the ProjectionExpression "
+                 f"when choosing to get {ending}")
+
+
+def test_attributes_to_get_refused_with_all_attributes(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, Select="ALL_ATTRIBUTES", AttributesToGet=["a"])
+    assert_error(e, "ValidationException", "1 validation error detected: Cannot specify the AttributesToGet when "
+                 "choosing to get ALL_ATTRIBUTES")
+
+
+def test_specific_attributes_needs_a_projection(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, Select="SPECIFIC_ATTRIBUTES")
+    assert_error(e, "ValidationException", "1 validation error detected: Must specify the AttributesToGet or "
+                 "ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES")
+
+
+def test_all_projected_attributes_needs_an_index(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, Select="ALL_PROJECTED_ATTRIBUTES")
+    assert_error(e, "ValidationException", "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only "
+                 "when Querying using an IndexName")
+
+
+def test_select_is_case_sensitive_and_lists_the_enum(raw_ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        raw_ddb.scan(TableName=hash_table, Select="count")
+    assert_error(e, "ValidationException", "1 validation error detected: Value 'count' at 'select' failed to satisfy "
+                 "constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, "
+                 "ALL_PROJECTED_ATTRIBUTES]")
+
+
+def test_overlapping_projection_paths(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=hash_table, Key={"pk": S(unique())}, ProjectionExpression="a.b, a")
+    assert_error(e, "ValidationException", "Invalid ProjectionExpression: Two document paths overlap with each other; "
+                 "must remove or rewrite one of these paths; path one: [a, b], path two: [a]")
+
+
+def test_conflicting_projection_paths(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=hash_table, Key={"pk": S(unique())}, ProjectionExpression="a.b, a[0]")
+    assert_error(e, "ValidationException", "Invalid ProjectionExpression: Two document paths conflict with each "
+                 "other; must remove or rewrite one of these paths; path one: [a, b], path two: [a, [0]]")
+
+
+def test_projection_with_key_condition_returns_only_projected(ddb: Any, range_table: str) -> None:
+    pk = unique()
+    ddb.put_item(TableName=range_table, Item={"pk": S(pk), "sk": {"N": "1"}, "a": {"M": {"b": S("x"), "c": S("y")}},
+                                              "d": S("z")})
+    got = ddb.query(TableName=range_table, KeyConditionExpression="pk = :p AND sk = :s",
+                    ExpressionAttributeValues={":p": S(pk), ":s": {"N": "1"}}, ProjectionExpression="a.b, sk")
+    assert got["Items"] == [{"a": {"M": {"b": S("x")}}, "sk": {"N": "1"}}]
+
+
+# -- update-expression clashes --------------------------------------------------------------------
+def update_refused(ddb: Any, table: str, expression: str, phrase: str, **kw: Any) -> None:
+    k = unique()
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key={"pk": S(k)}, UpdateExpression=expression, **kw)
+    assert_error(e, "ValidationException", phrase)
+    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": S(k)}, ConsistentRead=True)
+
+
+def test_two_set_sections(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "SET a = :v SET b = :v", 'Invalid UpdateExpression: The "SET" section can only '
+                   "be used once in an update expression;", ExpressionAttributeValues={":v": S("x")})
+
+
+def test_two_remove_sections(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "REMOVE a REMOVE b", 'Invalid UpdateExpression: The "REMOVE" section can only '
+                   "be used once in an update expression;")
+
+
+def test_add_and_delete_of_one_set(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "ADD s :s DELETE s :s", "Invalid UpdateExpression: Two document paths overlap "
+                   "with each other; must remove or rewrite one of these paths; path one: [s], path two: [s]",
+                   ExpressionAttributeValues={":s": {"SS": ["a"]}})
+
+
+def test_overlap_names_paths_as_written(ddb: Any, hash_table: str) -> None:
+    """A ``#name`` is shown as written, though the clash is found after substitution."""
+    update_refused(ddb, hash_table, "SET #a = :v, a.b = :v", "Invalid UpdateExpression: Two document paths overlap "
+                   "with each other; must remove or rewrite one of these paths; path one: [#a], path two: [a, b]",
+                   ExpressionAttributeNames={"#a": "a"}, ExpressionAttributeValues={":v": S("x")})
+
+
+def test_conflicting_update_paths(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "SET a.b = :v, a[0] = :v", "Invalid UpdateExpression: Two document paths "
+                   "conflict with each other; must remove or rewrite one of these paths; path one: [a, b], "
+                   "path two: [a, [0]]", ExpressionAttributeValues={":v": S("x")})
+
+
+def test_unknown_function_in_update(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "SET a = foo(:v)", "Invalid UpdateExpression: Invalid function name; "
+                   "function: foo", ExpressionAttributeValues={":v": S("x")})
+
+
+def test_add_to_a_missing_item_starts_from_zero(ddb: Any, hash_table: str) -> None:
+    """Developer guide: ADD on an item that does not exist uses 0 as the initial number."""
+    k = unique()
+    got = ddb.update_item(TableName=hash_table, Key={"pk": S(k)}, UpdateExpression="ADD n :n",
+                          ExpressionAttributeValues={":n": {"N": "-3"}}, ReturnValues="ALL_NEW")
+    assert got["Attributes"] == {"pk": S(k), "n": {"N": "-3"}}
+
+
+def test_set_of_a_nested_path_in_a_missing_item(ddb: Any, hash_table: str) -> None:
+    update_refused(ddb, hash_table, "SET a.b = :v", "The document path provided in the update expression is invalid "
+                   "for update", ExpressionAttributeValues={":v": S("x")})
