@@ -101,9 +101,11 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
     names = [k["AttributeName"] for k in ks]
     if len(names) == 2 and names[0] == names[1]:
         raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
-    defined = {a["AttributeName"]: a.get("AttributeType") for a in ad}
-    if len(defined) != len(ad):
-        raise errors.validation("Cannot have two attributes with the same name")
+    defined: dict[str, Any] = {}
+    for a in ad:
+        if a["AttributeName"] in defined:
+            raise errors.validation(f"Attribute Name is duplicated: {a['AttributeName']}")
+        defined[a["AttributeName"]] = a.get("AttributeType")
     missing = [n for n in names if n not in defined]
     if missing:
         raise errors.validation(

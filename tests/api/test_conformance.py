@@ -245,3 +245,31 @@ def test_add_to_a_missing_item_starts_from_zero(ddb: Any, hash_table: str) -> No
 def test_set_of_a_nested_path_in_a_missing_item(ddb: Any, hash_table: str) -> None:
     update_refused(ddb, hash_table, "SET a.b = :v", "The document path provided in the update expression is invalid "
                    "for update", ExpressionAttributeValues={":v": S("x")})
+
+
+# -- CreateTable ----------------------------------------------------------------------------------
+def test_duplicate_attribute_definition_names_the_attribute(ddb: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.create_table(TableName=unique_table_name(), KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "pk", "AttributeType": "N"}],
+                         BillingMode="PAY_PER_REQUEST")
+    assert_error(e, "ValidationException", "Attribute Name is duplicated: pk")
+
+
+def test_unused_attribute_definition(ddb: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.create_table(TableName=unique_table_name(), KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "x", "AttributeType": "N"}],
+                         BillingMode="PAY_PER_REQUEST")
+    assert_error(e, "ValidationException", "One or more parameter values were invalid: Number of attributes in "
+                 "KeySchema does not exactly match number of attributes defined in AttributeDefinitions")
+
+
+def test_provisioned_without_units(ddb: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.create_table(TableName=unique_table_name(), KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    assert_error(e, "ValidationException", "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+                 "BillingMode is PROVISIONED")
