@@ -31,18 +31,19 @@ from dynamolog.routing import Routing
 from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
+from . import edge
 from .auth import Authenticator
 from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
 from .autoscaling import AutoScaling
 from .backups import Backups
 from .batch import Batch
-from . import edge
 from .control import request_host
+from .freshness import IndexFreshness
 from .http import HttpLimits, HttpServer
-from .requests import members
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
+from .requests import members
 from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
@@ -72,6 +73,7 @@ class Router:
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
         self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)
+        self.freshness = self.items.freshness = IndexFreshness(settings, self.metadata)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
         self.http = HttpServer(self.handle_http, host, port, limits)
@@ -149,6 +151,7 @@ class Router:
         await self.http.close()
         await self.routing.close()
         await self.streams.close()
+        await self.freshness.close()
         await self.catalog.close()
         await self.backup_client.close()
         await self.metadata.close()
@@ -161,6 +164,8 @@ class Router:
         """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
         units and published figures."""
         samples.add("dynamolog_router_requests", self._requests)
+        samples.add("dynamolog_router_index_read_waits", self.freshness.waited)
+        samples.add("dynamolog_router_index_read_wait_timeouts", self.freshness.timed_out)
         add_table_samples(samples, list(self.metadata.catalog.items.values()), self.tables.stats,
                           int(time.time() * 1000))
 

@@ -273,3 +273,17 @@ def test_provisioned_without_units(ddb: Any) -> None:
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     assert_error(e, "ValidationException", "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
                  "BillingMode is PROVISIONED")
+
+
+# -- tags -----------------------------------------------------------------------------------------
+def test_tag_resource_of_another_account_is_access_denied(ddb: Any) -> None:
+    """Another account's table is not found but refused: only that account's resource-based
+    policy could let this caller in."""
+    region = ddb.meta.region_name
+    arn = f"arn:aws:dynamodb:{region}:123456789012:table/{unique_table_name()}"
+    with pytest.raises(ClientError) as e:
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
+    assert_error(e, "AccessDeniedException", f"is not authorized to perform: dynamodb:TagResource on resource: {arn}")
+    with pytest.raises(ClientError) as e:
+        ddb.list_tags_of_resource(ResourceArn=arn)
+    assert_error(e, "AccessDeniedException", "dynamodb:ListTagsOfResource")
