@@ -9,8 +9,9 @@ The indexer commits, per index and table partition, the log position up to which
 partitions acknowledged its writes (consumer group ``dynamolog.indexes.indexer_group``; at most
 every ``indexer_commit_ms``).  The read goes ahead once every committed position has reached its
 log's end, or when ``gsi_read_wait_ms`` has passed (then it reads the index as it is, as
-DynamoDB would).  Cost: two Kafka round trips when the index is caught up (measured in
-docs/benchmarks.md); a failure of those calls skips the wait, never the read.
+DynamoDB would).  Cost: one Kafka round trip (the two questions asked at once) when the index is
+caught up (measured in docs/benchmarks.md); a failure of those calls skips the wait, never the
+read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -42,6 +44,8 @@ class IndexFreshness:
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
+        #: consumer group -> the broker that coordinates it (found once: one round trip less)
+        self._coordinators: dict[str, int] = {}
         #: reads that waited for their index, and those that gave up waiting (metrics)
         self.waited = 0
         self.timed_out = 0
@@ -75,13 +79,21 @@ class IndexFreshness:
             return
         try:
             consumer, admin = await self._clients()
-            ends = await asyncio.wait_for(consumer.end_offsets(tps), wait_s)
             group = indexer_group(self.settings.namespace, index_id)
+            if group not in self._coordinators:
+                self._coordinators[group] = await admin.find_coordinator(group)
+
+            def positions() -> Any:
+                return admin.list_consumer_group_offsets(group, self._coordinators[group], partitions=tps)
+
+            # both asked after the request arrived, at once: a position read alongside the ends
+            # that has reached them has reached what was acknowledged before the request
+            ends, done = await asyncio.wait_for(asyncio.gather(consumer.end_offsets(tps), positions()), wait_s)
             pause = 0.002
             waited = False
             while True:
-                done = await asyncio.wait_for(admin.list_consumer_group_offsets(group, partitions=tps),
-                                              max(0.001, deadline - time.monotonic()))
+                if done is None:
+                    done = await asyncio.wait_for(positions(), max(0.001, deadline - time.monotonic()))
                 behind = [tp for tp in tps if ends[tp] > 0 and (done[tp].offset if tp in done else -1) < ends[tp]]
                 if not behind:
                     return
@@ -91,6 +103,7 @@ class IndexFreshness:
                     waited = True
                     self.waited += 1
                 await asyncio.sleep(pause)
+                done = None
                 pause = min(pause * 2, POLL_S_MAX)
         except asyncio.CancelledError:
             raise
@@ -99,4 +112,5 @@ class IndexFreshness:
             log.info("freshness: index %s still behind its table after %.0f ms; reading it as it is",
                      index_id, wait_s * 1000)
         except Exception as e:  # noqa: BLE001 - the read goes on without the wait
+            self._coordinators.clear()  # a coordinator that moved is found again next time
             log.warning("freshness: cannot tell how far index %s is (%s); reading it as it is", index_id, e)
