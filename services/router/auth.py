@@ -178,7 +178,7 @@ class Authenticator:
         if operation in _TABLE_OPS and "IndexName" not in params:  # the common case: one action, one table
             name = params.get("TableName")
             if isinstance(name, str) and name:
-                self._check(cred, _ACTIONS[operation], f"{self._table_prefix}{name}")
+                self._check(cred, _ACTIONS[operation], self._table(name))
                 return
         for action, resource in self.requirements(operation, params):
             self._check(cred, action, resource)
@@ -209,9 +209,10 @@ class Authenticator:
             raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
 
     def _table(self, name: Any) -> str:
+        """The resource a table name or a table ARN names."""
         if not isinstance(name, str) or not name:
             return "*"
-        return self._table_prefix + name
+        return name if name.startswith("arn:") else self._table_prefix + name
 
     def requirements(self, op: str, p: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """(action, resource ARN) pairs the request needs; ``*`` when it names no table."""

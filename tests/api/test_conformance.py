@@ -287,3 +287,136 @@ def test_tag_resource_of_another_account_is_access_denied(ddb: Any) -> None:
     with pytest.raises(ClientError) as e:
         ddb.list_tags_of_resource(ResourceArn=arn)
     assert_error(e, "AccessDeniedException", "dynamodb:ListTagsOfResource")
+
+
+# -- parallel scan, table ARNs, binary data in batches ------------------------------------------------
+def test_segment_must_be_below_total_segments(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, Segment=4, TotalSegments=4)
+    assert_error(e, "ValidationException", "The Segment parameter is zero-based and must be less than parameter "
+                 "TotalSegments: Segment: 4 is not less than TotalSegments: 4")
+
+
+def test_total_segments_without_segment(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, TotalSegments=2)
+    assert_error(e, "ValidationException", "The Segment parameter is required but was not present in the request "
+                 "when parameter TotalSegments is present")
+
+
+def test_batch_write_and_get_by_table_arn_with_binary_data(ddb: Any, hash_table: str) -> None:
+    """API Reference: RequestItems may name a table by its ARN; binary values travel base64 in
+    both directions and come back byte for byte."""
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    k = unique()
+    blob = bytes(range(256))
+    got = ddb.batch_write_item(RequestItems={arn: [{"PutRequest": {"Item": {
+        "pk": S(k), "b": {"B": blob}, "bs": {"BS": [b"\x00", b"\xff\xfe"]}}}}]})
+    assert got["UnprocessedItems"] == {}
+    read = ddb.batch_get_item(RequestItems={arn: {"Keys": [{"pk": S(k)}], "ConsistentRead": True}})["Responses"]
+    (items,) = read.values()
+    assert items == [{"pk": S(k), "b": {"B": blob}, "bs": {"BS": [b"\x00", b"\xff\xfe"]}}]
+    assert ddb.get_item(TableName=arn, Key={"pk": S(k)}, ConsistentRead=True)["Item"]["b"] == {"B": blob}
+
+
+def test_table_arn_of_an_unknown_table(ddb: Any, hash_table: str) -> None:
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=arn.replace(hash_table, unique_table_name()), Key={"pk": S("x")})
+    assert_error(e, "ResourceNotFoundException", "Requested resource not found")
+
+
+def test_partiql_select_from_an_unknown_index(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.execute_statement(Statement=f'SELECT * FROM "{hash_table}"."nosuch"')
+    assert_error(e, "ValidationException", "The table does not have the specified index")
+
+
+# -- conditions and filters on key and other attributes -----------------------------------------------
+def test_query_filter_on_the_sort_key_is_refused(ddb: Any, range_table: str) -> None:
+    """Developer Guide, "Filter expressions for the Query operation": a filter expression cannot
+    contain partition key or sort key attributes."""
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName=range_table, KeyConditionExpression="pk = :p", FilterExpression="sk > :s",
+                  ExpressionAttributeValues={":p": S("x"), ":s": {"N": "1"}})
+    assert_error(e, "ValidationException", "Filter Expression can only contain non-primary key attributes: "
+                 "Primary key attribute: sk")
+
+
+def test_query_filter_on_the_partition_key_by_name_placeholder(ddb: Any, range_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName=range_table, KeyConditionExpression="pk = :p", FilterExpression="#k <> :q",
+                  ExpressionAttributeNames={"#k": "pk"}, ExpressionAttributeValues={":p": S("x"), ":q": S("y")})
+    assert_error(e, "ValidationException", "Filter Expression can only contain non-primary key attributes: "
+                 "Primary key attribute: pk")
+
+
+def test_scan_filter_may_compare_key_and_other_attributes(ddb: Any, range_table: str) -> None:
+    """A Scan has no key condition: its filter may name the keys, and compare two attributes."""
+    pk = unique()
+    for sk, a in ((1, 5), (2, 1), (3, 3)):
+        ddb.put_item(TableName=range_table, Item={"pk": S(pk), "sk": {"N": str(sk)}, "a": {"N": str(a)}})
+    got = ddb.scan(TableName=range_table, ConsistentRead=True, FilterExpression="pk = :p AND sk < a",
+                   ExpressionAttributeValues={":p": S(pk)})["Items"]
+    assert sorted(int(i["sk"]["N"]) for i in got) == [1]
+
+
+def test_query_filter_compares_two_attributes(ddb: Any, range_table: str) -> None:
+    pk = unique()
+    for sk, (a, b) in enumerate(((1, 2), (3, 3), (5, 4))):
+        ddb.put_item(TableName=range_table, Item={"pk": S(pk), "sk": {"N": str(sk)}, "a": {"N": str(a)},
+                                                  "b": {"N": str(b)}})
+    got = ddb.query(TableName=range_table, KeyConditionExpression="pk = :p", FilterExpression="a >= b",
+                    ExpressionAttributeValues={":p": S(pk)}, ConsistentRead=True)["Items"]
+    assert [int(i["sk"]["N"]) for i in got] == [1, 2]
+
+
+def test_attribute_type_with_an_unknown_type(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=hash_table, Item={"pk": S(unique())}, ConditionExpression="attribute_type(a, :t)",
+                     ExpressionAttributeValues={":t": S("STRING")})
+    assert_error(e, "ValidationException", "Invalid ConditionExpression: Invalid attribute type name found; type: "
+                 "STRING, valid types: { B,NULL,SS,BOOL,L,BS,N,NS,S,M }")
+
+
+def test_attribute_exists_needs_a_path(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=hash_table, Item={"pk": S(unique())}, ConditionExpression="attribute_exists(:v)",
+                     ExpressionAttributeValues={":v": S("a")})
+    assert_error(e, "ValidationException", "Invalid ConditionExpression: Operator or function requires a document "
+                 "path; operator or function: attribute_exists")
+
+
+def test_between_with_bounds_reversed(ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=hash_table, Item={"pk": S(unique())}, ConditionExpression="a BETWEEN :hi AND :lo",
+                     ExpressionAttributeValues={":hi": {"N": "5"}, ":lo": {"N": "1"}})
+    assert_error(e, "ValidationException", "Invalid ConditionExpression: The BETWEEN operator requires upper bound "
+                 "to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:5}, upper "
+                 "bound operand: AttributeValue: {N:1}")
+
+
+def test_update_returns_all_new(ddb: Any, hash_table: str) -> None:
+    k = unique()
+    ddb.put_item(TableName=hash_table, Item={"pk": S(k), "a": {"N": "1"}, "b": S("keep")})
+    got = ddb.update_item(TableName=hash_table, Key={"pk": S(k)}, UpdateExpression="SET a = a + :one REMOVE b",
+                          ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="ALL_NEW")
+    assert got["Attributes"] == {"pk": S(k), "a": {"N": "2"}}
+
+
+def test_return_values_on_condition_check_failure_enum(raw_ddb: Any, hash_table: str) -> None:
+    with pytest.raises(ClientError) as e:
+        raw_ddb.put_item(TableName=hash_table, Item={"pk": S(unique())}, ReturnValuesOnConditionCheckFailure="ALL_NEW")
+    assert_error(e, "ValidationException", "1 validation error detected: Value 'ALL_NEW' at "
+                 "'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value "
+                 "set: [ALL_OLD, NONE]")
+
+
+def test_return_values_on_condition_check_failure_returns_the_item(ddb: Any, hash_table: str) -> None:
+    k = unique()
+    ddb.put_item(TableName=hash_table, Item={"pk": S(k), "v": S("old")})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=hash_table, Item={"pk": S(k), "v": S("new")}, ConditionExpression="v = :x",
+                     ExpressionAttributeValues={":x": S("other")}, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    assert_error(e, "ConditionalCheckFailedException", "The conditional request failed")
+    assert e.value.response["Item"] == {"pk": S(k), "v": S("old")}
