@@ -103,8 +103,10 @@ class Items:
             res.update(capacity.single(req.capacity, req.table.table_name, units, "Read"))
         return res
 
-    async def query(self, p: dict[str, Any]) -> dict[str, Any]:
-        req = query.parse(p, await self._table(p))
+    async def query(self, p: dict[str, Any], *, key_filters: bool = False) -> dict[str, Any]:
+        """Query; ``key_filters``: the filter may name key attributes (PartiQL's translation puts
+        the conditions of a WHERE that a key condition cannot hold there)."""
+        req = query.parse(p, await self._table(p), key_filters=key_filters)
         await self._fresh(req)
         part = self.routing.partition_for(req.unit, req.hash_value)
         res = await self.routing.call(

@@ -76,8 +76,9 @@ def _check_filter_keys(p: dict[str, Any], ex: Expressions, hk: str, rk: str | No
                                     f"{top}")
 
 
-def parse(p: dict[str, Any], table: TableDefinition) -> QueryRequest:
-    """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey."""
+def parse(p: dict[str, Any], table: TableDefinition, *, key_filters: bool = False) -> QueryRequest:
+    """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey
+    (``key_filters``: a filter may name key attributes, for PartiQL's translated statements)."""
     hk, rk = key_names(table)
     types = attribute_types(table)
     gsi = ranges.index(table, p)
@@ -92,7 +93,8 @@ def parse(p: dict[str, Any], table: TableDefinition) -> QueryRequest:
     assert ex.key_condition is not None
     hash_av, range_cond = expr.key_condition_parts(ex.key_condition, hk, rk)
     _check_key_values(hash_av, range_cond, hk, rk, types)
-    _check_filter_keys(p, ex, hk, rk)
+    if not key_filters:
+        _check_filter_keys(p, ex, hk, rk)
     select = ranges.select(p, ex, gsi)
     page_limit = limit(p)
     consistent = bool(p.get("ConsistentRead"))
