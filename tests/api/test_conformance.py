@@ -420,3 +420,22 @@ def test_return_values_on_condition_check_failure_returns_the_item(ddb: Any, has
                      ExpressionAttributeValues={":x": S("other")}, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     assert_error(e, "ConditionalCheckFailedException", "The conditional request failed")
     assert e.value.response["Item"] == {"pk": S(k), "v": S("old")}
+
+
+def test_tag_key_with_a_forbidden_character(ddb: Any, hash_table: str) -> None:
+    """Developer Guide, "Tagging restrictions in DynamoDB": letters, white space, numbers and
+    + - = . _ : / only.  Nothing is tagged."""
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    with pytest.raises(ClientError) as e:
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "ok key", "Value": "v"}, {"Key": "cost#center", "Value": "v"}])
+    assert_error(e, "ValidationException")
+    keys = {t["Key"] for t in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
+    assert not keys & {"ok key", "cost#center"}
+
+
+def test_tag_key_with_the_allowed_characters(ddb: Any, hash_table: str) -> None:
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    key = "Team name:+-=._/ 1é"
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": key, "Value": "v"}])
+    assert {"Key": key, "Value": "v"} in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]
+    ddb.untag_resource(ResourceArn=arn, TagKeys=[key])
