@@ -56,8 +56,13 @@ class IndexFreshness:
                 consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
                                             isolation_level="read_committed")
                 admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
-                await consumer.start()
-                await admin.start()
+                try:
+                    await consumer.start()
+                    await admin.start()
+                except BaseException:
+                    await consumer.stop()
+                    await admin.close()
+                    raise
                 self._consumer, self._admin = consumer, admin
             return self._consumer, self._admin
 
