@@ -277,10 +277,18 @@ def test_iterators_at_and_after_the_first_record_of_a_shard(ddb: Any, streams: A
     seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert shard["SequenceNumberRange"]["StartingSequenceNumber"] == seqs[0]
 
-    def read(kind: str, seq: str) -> list[str]:
+    def read(kind: str, seq: str, want: int) -> list[str]:
         it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=kind,
                                         SequenceNumber=seq)["ShardIterator"]
-        return [r["dynamodb"]["SequenceNumber"] for r in streams.get_records(ShardIterator=it)["Records"]]
+        out: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(out) < want and it and time.monotonic() < deadline:
+            res = streams.get_records(ShardIterator=it)
+            out += [r["dynamodb"]["SequenceNumber"] for r in res["Records"]]
+            it = res.get("NextShardIterator")
+        return out
 
-    assert read("AT_SEQUENCE_NUMBER", seqs[0]) == seqs
-    assert read("AFTER_SEQUENCE_NUMBER", seqs[0]) == seqs[1:]
+    assert read("AT_SEQUENCE_NUMBER", seqs[0], 3) == seqs
+    assert read("AFTER_SEQUENCE_NUMBER", seqs[0], 2) == seqs[1:]
+    start = shard["SequenceNumberRange"]["StartingSequenceNumber"]
+    assert read("AT_SEQUENCE_NUMBER", start, 3) == seqs
