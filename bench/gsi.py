@@ -3,6 +3,7 @@
     dynamolog up --detach --data-dir .bench
     python bench/gsi.py --data-dir .bench propagation --rate 1000 --duration 20
     python bench/gsi.py --data-dir .bench amplification --updates 2000
+    python bench/gsi.py --data-dir .bench query-latency --queries 500
 
 propagation    one table with one GSI that indexes every item (hash ``v``, KEYS_ONLY); PutItem
                load offered at --rate per second by bench/loadgen.py (raw HTTP, open loop, 32
@@ -15,6 +16,12 @@ amplification  three tables with 0, 1 and 3 GSIs (each on an attribute the updat
                items loaded, then N UpdateItems that change every indexed attribute; counts the
                log records the updates caused (table partitions and index partitions, from the
                storage nodes' leader counters) per update.
+query-latency  what read-your-writes for indexes (services/router/freshness.py) costs a Query of a
+               GSI: one table with one GSI and 100 items; --queries Query calls one after another
+               on a quiet table (the index caught up), then --queries times a PutItem followed at
+               once by a Query of the index for the item just written (counting the answers that
+               miss it).  Run it on a system started with DYNAMOLOG_GSI_READ_WAIT_MS=0 (no wait)
+               and on one with the default to compare.
 
 Talks to 127.0.0.1 only; bounded in time.
 """
@@ -226,6 +233,45 @@ async def amplification(endpoint: str, system: System, updates: int) -> dict[str
     return out
 
 
+def _pcts(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {"p50_ms": round(s[len(s) // 2] * 1000, 2), "p90_ms": round(s[len(s) * 9 // 10] * 1000, 2),
+            "p99_ms": round(s[min(len(s) - 1, len(s) * 99 // 100)] * 1000, 2)}
+
+
+async def query_latency(endpoint: str, queries: int) -> dict[str, Any]:
+    table = "bench_gsi_query"
+    async with Client(endpoint, timeout=30, max_connections=4) as db:
+        await make_table(db, table, [("byG", "g", None)])
+        await asyncio.sleep(1.0)
+        for i in range(100):
+            await db.call("PutItem", {"TableName": table, "Item": {"pk": {"S": f"k{i}"}, "g": {"S": f"g{i % 10}"}}})
+
+        async def query(g: str) -> int:
+            res = await db.call("Query", {"TableName": table, "IndexName": "byG", "KeyConditionExpression": "g = :g",
+                                          "ExpressionAttributeValues": {":g": {"S": g}}})
+            return int(res["Count"])
+
+        for i in range(50):  # warm-up
+            await query(f"g{i % 10}")
+        quiet = []
+        for i in range(queries):
+            t = time.perf_counter()
+            await query(f"g{i % 10}")
+            quiet.append(time.perf_counter() - t)
+        after_put, missed = [], 0
+        for i in range(queries):
+            g = f"fresh{i}"
+            await db.call("PutItem", {"TableName": table, "Item": {"pk": {"S": f"f{i}"}, "g": {"S": g}}})
+            t = time.perf_counter()
+            if await query(g) != 1:
+                missed += 1
+            after_put.append(time.perf_counter() - t)
+        await drop_table(db, table)
+    return {"quiet_query": _pcts(quiet), "query_right_after_put": _pcts(after_put),
+            "queries_missing_the_put": missed, "queries": queries}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="the data dir of the running system")
@@ -236,6 +282,8 @@ def main() -> None:
     pr.add_argument("--probes", type=float, default=20.0, help="watched writes per second (default 20)")
     am = sub.add_parser("amplification", help="log records per update with 0, 1 and 3 indexes")
     am.add_argument("--updates", type=int, default=2000)
+    ql = sub.add_parser("query-latency", help="GSI Query latency, quiet and right after a write")
+    ql.add_argument("--queries", type=int, default=500)
     a = p.parse_args()
     system = System(a.data_dir)
     for k, v in creds.read_env_file(a.data_dir / "credentials.env").items():
@@ -247,6 +295,8 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{state['port']}"
     if a.what == "propagation":
         res = asyncio.run(propagation(endpoint, a.rate, a.duration, a.probes, service_pids(system)))
+    elif a.what == "query-latency":
+        res = asyncio.run(query_latency(endpoint, a.queries))
     else:
         res = asyncio.run(amplification(endpoint, system, a.updates))
     print(json.dumps(res, indent=2))

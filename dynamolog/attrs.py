@@ -16,7 +16,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from dynamolog.errors import ApiError, serialization, validation
+from dynamolog.errors import ApiError, counted, serialization, validation
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -140,9 +140,7 @@ def _canonical_b64(v: Any) -> str:
 
 def _check_set(kind: str, members: Any, canon: list[Any]) -> None:
     if not canon:
-        raise validation(
-            f"One or more parameter values were invalid: An {_SET_NAMES[kind]} set  may not be empty"
-        )
+        raise counted(f"One or more parameter values were invalid: An {_SET_NAMES[kind]} set  may not be empty")
     if len(set(canon)) != len(canon):
         listing = ", ".join(str(m) for m in members)
         raise validation(

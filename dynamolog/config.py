@@ -151,12 +151,20 @@ class Settings:
                                       "with point-in-time recovery on, how often each partition's state is "
                                       "copied to the backup store (a restore replays the log after the "
                                       "newest copy at or before its time)")
+    gsi_read_wait_ms: int = _setting(2000, "DYNAMOLOG_GSI_READ_WAIT_MS",
+                                     "how long a Query or Scan of a global secondary index waits for the index "
+                                     "to apply every table write acknowledged before the request arrived "
+                                     "(read-your-writes for indexes); 0: no wait, the index is read as it is")
     pitr_settle_ms: int = _setting(1000, "DYNAMOLOG_PITR_SETTLE_MS",
                                    "LatestRestorableDateTime trails the clock by this much: every write "
                                    "stamped at or before it has reached its log")
     # -- indexer ---------------------------------------------------------------------------
     indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
                                       "interval between the indexer's log lines of counters and delays")
+    indexer_commit_ms: int = _setting(20, "DYNAMOLOG_INDEXER_COMMIT_MS",
+                                      "how often at most the indexer commits how far each index has applied a "
+                                      "table partition's log (what a Query or Scan of the index waits for); a "
+                                      "restart repeats at most this much, idempotently")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

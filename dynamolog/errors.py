@@ -66,6 +66,15 @@ def validation(message: str) -> ApiError:
     return ApiError("ValidationException", message, namespace=_COYOTE)
 
 
+def counted(*problems: str) -> ApiError:
+    """A ValidationException in DynamoDB's counted form, ``1 validation error detected: <problem>``
+    or ``N validation errors detected: <p1>; <p2>``: the form of every constraint message, and of
+    the semantic messages DynamoDB gives it too (unused expression attribute names or values, the
+    Select rules, an empty set, an empty update expression).  The one place the prefix is made."""
+    n = len(problems)
+    return validation(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems))
+
+
 def serialization(message: str) -> ApiError:
     return ApiError("SerializationException", message, namespace="com.amazon.coral.service#")
 

@@ -245,3 +245,11 @@ def check_index_key_values(item: Item, keys: list[tuple[str, str, str]]) -> None
                                     "secondary index key is not supported. The AttributeValue for a key attribute "
                                     f"cannot contain an empty {'string' if want == 'S' else 'binary'} value. "
                                     f"IndexName: {index}, IndexKey: {attr}")
+
+
+def indexer_group(namespace: str, index_id: str) -> str:
+    """The Kafka consumer group whose committed offset in each table partition's log is how far
+    the indexer has applied that log to the index ``index_id``: the indexer commits it, a router
+    reads it to wait for an index to catch up (services/router/freshness.py)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in index_id)
+    return f"{namespace}.indexer.{safe}"

@@ -74,6 +74,10 @@ METRICS: dict[str, MetricDef] = {
     "dynamolog_singleton_active": MetricDef("gauge", "1 while this process is the active one of its role", (
         "role",)),
     "dynamolog_router_requests": MetricDef("counter", "HTTP requests the router answered", ()),
+    "dynamolog_router_index_read_waits": MetricDef(
+        "counter", "Global index reads that waited for the index to apply earlier table writes", ()),
+    "dynamolog_router_index_read_wait_timeouts": MetricDef(
+        "counter", "Global index reads that stopped waiting after DYNAMOLOG_GSI_READ_WAIT_MS", ()),
     "dynamolog_indexer_index_writes": MetricDef("counter", "Index entries the indexer wrote", ("table", "index")),
     "dynamolog_indexer_base_records": MetricDef("counter", "Table log records the indexer read for an index", (
         "table", "index")),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from dynamolog.errors import ApiError, validation
+from dynamolog.errors import ApiError, counted, validation
 from dynamolog.expr.ast import (
     AddAction,
     And,
@@ -86,6 +86,8 @@ class _Parser:
         self.source = source
         self.kind = kind
         if not source.strip():
+            if kind == "UpdateExpression":  # DynamoDB counts this one as a constraint problem
+                raise counted(f"Invalid {kind}: The expression can not be empty;")
             raise self.error("The expression can not be empty;")
         size = len(source.encode("utf-8"))
         if size > EXPRESSION_BYTES_MAX:

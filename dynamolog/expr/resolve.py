@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dynamolog.errors import ApiError, validation
+from dynamolog.errors import ApiError, counted, validation
 from dynamolog.expr.ast import (
     AddAction,
     And,
@@ -58,18 +58,19 @@ def _action_type_error(op: str, t: str) -> ApiError:
                       f"operator: {op}, operand type: {_TYPE_NAMES.get(t, t)}")
 
 
-def check_overlaps(paths: Iterable[Path], kind: str) -> None:
+def check_overlaps(paths: Iterable[Path], kind: str, written: Iterable[Path] | None = None) -> None:
     """Reject two resolved paths where one is a prefix of the other, or that conflict
-    (the same position is a map key in one and a list index in the other)."""
-    seen: list[Path] = []
-    for p in paths:
-        for q in seen:
-            verdict = _relation(q.elements, p.elements)
+    (the same position is a map key in one and a list index in the other).  The message shows
+    the paths as ``written`` (with their ``#name`` placeholders, as DynamoDB does) when given."""
+    resolved = list(paths)
+    shown = list(written) if written is not None else resolved
+    for i, p in enumerate(resolved):
+        for j in range(i):
+            verdict = _relation(resolved[j].elements, p.elements)
             if verdict:
                 raise validation(
                     f"Invalid {kind}: Two document paths {verdict} with each other; must remove or rewrite "
-                    f"one of these paths; path one: {q.describe()}, path two: {p.describe()}")
-        seen.append(p)
+                    f"one of these paths; path one: {shown[j].describe()}, path two: {shown[i].describe()}")
 
 
 def _relation(a: tuple[PathElement, ...], b: tuple[PathElement, ...]) -> str | None:
@@ -231,7 +232,7 @@ class Resolver:
                 raise _action_type_error("DELETE", type_of(val.value))
             deletes.append(DeleteAction(path, val))
         res = Update(sets, removes, tuple(adds), tuple(deletes))
-        check_overlaps(res.paths(), kind)
+        check_overlaps(res.paths(), kind, upd.paths())
         return res
 
     # ------------------------------------------------------------ projections
@@ -239,7 +240,7 @@ class Resolver:
     def projection(self, paths: list[Path]) -> list[Path]:
         """Substitute names in projection paths and reject overlapping paths."""
         res = [self.path(p, "ProjectionExpression") for p in paths]
-        check_overlaps(res, "ProjectionExpression")
+        check_overlaps(res, "ProjectionExpression", paths)
         return res
 
     # ------------------------------------------------------------ end of request
@@ -248,9 +249,9 @@ class Resolver:
         """Reject names, then values, that no expression of the request used."""
         unused = sorted(set(self.names) - self.used_names)
         if unused:
-            raise validation("Value provided in ExpressionAttributeNames unused in expressions: "
+            raise counted("Value provided in ExpressionAttributeNames unused in expressions: "
                              f"keys: {{{', '.join(unused)}}}")
         unused = sorted(set(self.values) - self.used_values)
         if unused:
-            raise validation("Value provided in ExpressionAttributeValues unused in expressions: "
+            raise counted("Value provided in ExpressionAttributeValues unused in expressions: "
                              f"keys: {{{', '.join(unused)}}}")

@@ -6,7 +6,8 @@ For each index and each partition of its table, one task reads the partition log
 (:func:`dynamolog.indexes.index_ops`: put the new entry, delete the old one when the index key
 changed), keeps the last operation per entry of a fetched batch, sends them to the leaders of the
 index's partitions as ordinary writes (one request per index partition and batch), and commits
-the offset only after all of them were acknowledged (at most every half second).  Batches are
+the offset only after all of them were acknowledged (at most every ``indexer_commit_ms``; a
+router waits for that position before it reads the index: services/router/freshness.py).  Batches are
 pipelined: the next one is fetched and sent while earlier ones are in flight, but a batch that
 writes an entry an earlier batch is still writing waits for it.  A crash repeats what came after the last commit; the
 repeated writes are idempotent (an
@@ -38,7 +39,7 @@ from dynamolog.catalog import GlobalIndex, IndexUnit, PartitionInfo, TableDefini
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 from dynamolog.fencing import CONTROL_OPS, ORIGIN, SEAL, Term, TermGate
-from dynamolog.indexes import index_ops
+from dynamolog.indexes import index_ops, indexer_group
 from dynamolog.metadata import Metadata, ensure_metadata_topics
 from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
@@ -49,9 +50,6 @@ log = logging.getLogger(__name__)
 PIPELINE_BATCHES = 8
 #: index writes per request to an index partition's leader
 WRITES_PER_REQUEST = 500
-#: how often a task commits its position in the table log (after the writes before it were
-#: acknowledged); a restart repeats at most this much, idempotently
-COMMIT_INTERVAL_S = 0.5
 
 
 def _percentiles(samples: deque[int]) -> str:
@@ -69,8 +67,7 @@ def _forget(writing: dict[bytes, asyncio.Task[None]], entries: list[bytes], task
 
 
 def _group(settings: Settings, index_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in index_id)
-    return f"{settings.namespace}.indexer.{safe}"
+    return indexer_group(settings.namespace, index_id)
 
 
 def changes(value: bytes, offset: int,
@@ -245,6 +242,8 @@ class Indexer:
         #: index entry -> the in-flight batch that writes it
         writing: dict[bytes, asyncio.Task[None]] = {}
         acked = -1  # the log position up to which every batch was acknowledged
+        committed_at = -1  # the position last committed
+        commit_s = self.settings.indexer_commit_ms / 1000
         try:
             await consumer.start()
             consumer.assign([tp])
@@ -266,10 +265,10 @@ class Indexer:
                     position, task, acked_term = inflight.popleft()
                     task.result()  # a failed batch fails the feed: it restarts from the last commit
                     acked = position
-                if acked >= 0 and time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                if acked > committed_at and time.monotonic() - last_commit >= commit_s:
                     # the term the log had reached there is committed with the position
                     await consumer.commit({tp: OffsetAndMetadata(acked, acked_term.encode() if acked_term else "")})
-                    last_commit = time.monotonic()
+                    committed_at, last_commit = acked, time.monotonic()
                 if not inflight and await consumer.position(tp) >= end_at_start:
                     self._caught_up[key] = True
                 if sealed_at is not None and not inflight:
@@ -280,14 +279,16 @@ class Indexer:
                 if len(inflight) >= PIPELINE_BATCHES:
                     await asyncio.wait([inflight[0][1]])
                     continue
-                batch = await consumer.getmany(tp, timeout_ms=200 if not inflight else 5, max_records=2000)
+                idle = not inflight and acked <= committed_at  # nothing to acknowledge or commit
+                batch = await consumer.getmany(tp, timeout_ms=200 if idle else 5, max_records=2000)
                 records = batch.get(tp, [])
                 if not records:
                     if inflight:
                         await asyncio.wait([t for _, t, _ in inflight], return_when=asyncio.FIRST_COMPLETED,
                                            timeout=0.05)
-                    elif acked < 0:
-                        acked = await consumer.position(tp)
+                    else:  # every record before the position (transaction markers included) is applied
+                        acked = max(acked, await consumer.position(tp))
+                        acked_term = gate.term
                     continue
                 types = table.attribute_types()
                 table_keys = [k.attribute_name for k in table.key_schema]

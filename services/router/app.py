@@ -3,7 +3,8 @@
 Protocol (as DynamoDB): ``POST /`` with ``X-Amz-Target: DynamoDB_20120810.<Operation>`` and a
 JSON body; the answer is JSON with ``x-amzn-RequestId`` and ``x-amz-crc32`` (the CRC-32 of the
 body, which SDKs verify).  Errors are ``{"__type": "<namespace>#<Type>", "message": ...}``
-with status 400, or 500 for server faults.  ``GET /`` answers a health line.
+with status 400, or 500 for server faults.  ``GET /``, other paths and CORS preflights are
+answered by services/router/edge.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from dynamolog import __version__, errors
+from dynamolog import errors
 from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
 from dynamolog.backup_client import BackupClient
@@ -30,22 +31,26 @@ from dynamolog.routing import Routing
 from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
+from . import edge
 from .auth import Authenticator
 from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
 from .autoscaling import AutoScaling
 from .backups import Backups
 from .batch import Batch
 from .control import request_host
+from .freshness import IndexFreshness
 from .gateway.web import WebSide
 from .gateway.web import serves as web_path
 from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
+from .requests import members
 from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
 from .ttl import TimeToLive
+from .validate import raise_constraints
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,7 @@ class Router:
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
         self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)
+        self.freshness = self.items.freshness = IndexFreshness(settings, self.metadata)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
         self.http = HttpServer(self.handle_http, host, port, limits)
@@ -141,6 +147,7 @@ class Router:
         await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
+        members.preload()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
 
@@ -149,6 +156,7 @@ class Router:
         await self.web.close()
         await self.routing.close()
         await self.streams.close()
+        await self.freshness.close()
         await self.catalog.close()
         await self.backup_client.close()
         await self.metadata.close()
@@ -161,6 +169,8 @@ class Router:
         """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
         units and published figures."""
         samples.add("dynamolog_router_requests", self._requests)
+        samples.add("dynamolog_router_index_read_waits", self.freshness.waited)
+        samples.add("dynamolog_router_index_read_wait_timeouts", self.freshness.timed_out)
         add_table_samples(samples, list(self.metadata.catalog.items.values()), self.tables.stats,
                           int(time.time() * 1000))
 
@@ -172,9 +182,10 @@ class Router:
         request_id = f"{self._id_prefix}{self._requests:012X}"
         if web_path(path):  # the REST gateway and the console
             return await self.web(method, path, headers, body)
-        if method == "GET":
-            out = f"healthy: dynamolog {__version__} ({self.settings.region})".encode()
-            return 200, [("Content-Type", "text/plain"), ("x-amzn-RequestId", request_id)], out
+        early = edge.answer(method, path, headers, f"{self.http.host}:{self.http.port}")
+        if early is not None:
+            status, extra, out = early
+            return status, [*extra, ("x-amzn-RequestId", request_id), *edge.cors_headers()], out
         status = 200
         try:
             if method != "POST":
@@ -193,6 +204,7 @@ class Router:
             ("Content-Type", JSON_TYPE),
             ("x-amzn-RequestId", request_id),
             ("x-amz-crc32", str(zlib.crc32(out))),
+            *edge.cors_headers(),
         ], out
 
     async def dispatch(self, headers: dict[str, str], body: bytes, caller: Credential | None = None) -> dict[str, Any]:
@@ -219,6 +231,7 @@ class Router:
         if not isinstance(params, dict):
             raise errors.serialization("Start of structure or map found where not expected.")
         self.auth.authorize(caller, name, params)
+        raise_constraints(members.missing(target[:len(target) - len(name)], name, params))
         request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)
 

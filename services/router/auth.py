@@ -23,7 +23,7 @@ import orjson
 from dynamolog import errors
 from dynamolog.auth import credentials, sigv4
 from dynamolog.auth.credentials import Credential
-from dynamolog.catalog import ACCOUNT
+from dynamolog.catalog import ACCOUNT, parse_arn
 from dynamolog.config import Settings
 from dynamolog.metadata import TopicView
 
@@ -60,9 +60,12 @@ class _Fast(NamedTuple):
     outer: Any
 
 
-def access_denied(user_arn: str, action: str, resource: str, explicit: bool) -> errors.ApiError:
-    why = ("with an explicit deny in an identity-based policy" if explicit
-           else f"because no identity-based policy allows the {action} action")
+def access_denied(user_arn: str, action: str, resource: str, explicit: bool,
+                  kind: str = "identity-based") -> errors.ApiError:
+    """AccessDeniedException as IAM words it; ``kind`` "resource-based" for a resource of another
+    account, which only a resource-based policy could open."""
+    why = (f"with an explicit deny in an {kind} policy" if explicit
+           else f"because no {kind} policy allows the {action} action")
     return errors.ApiError("AccessDeniedException",
                            f"User: {user_arn} is not authorized to perform: {action} on resource: {resource} {why}")
 
@@ -181,10 +184,24 @@ class Authenticator:
         if operation in _TABLE_OPS and "IndexName" not in params:  # the common case: one action, one table
             name = params.get("TableName")
             if isinstance(name, str) and name:
-                self._check(cred, _ACTIONS[operation], f"{self._table_prefix}{name}")
+                self._check(cred, _ACTIONS[operation], self._table(name))
                 return
         for action, resource in self.requirements(operation, params):
             self._check(cred, action, resource)
+            if operation in ("TagResource", "UntagResource", "ListTagsOfResource"):
+                self._same_account(cred, action, resource)
+
+    @staticmethod
+    def _same_account(cred: Credential, action: str, arn: str) -> None:
+        """A table ARN of another account is refused as IAM refuses it: no resource-based policy
+        of that account lets this system's keys in (a malformed ARN is the operation's error)."""
+        try:
+            _, account, _ = parse_arn(arn)
+        except errors.ApiError:
+            return
+        if account != ACCOUNT:
+            raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, arn, False,
+                                "resource-based")
 
     def _check(self, cred: Credential, action: str, resource: str) -> None:
         dk = (cred.access_key_id, action, resource)
@@ -198,9 +215,10 @@ class Authenticator:
             raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
 
     def _table(self, name: Any) -> str:
+        """The resource a table name or a table ARN names."""
         if not isinstance(name, str) or not name:
             return "*"
-        return self._table_prefix + name
+        return name if name.startswith("arn:") else self._table_prefix + name
 
     def requirements(self, op: str, p: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """(action, resource ARN) pairs the request needs; ``*`` when it names no table."""

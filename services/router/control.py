@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from .tables import Tables
 
 TAGS_MAX = 50
+#: the characters of a tag key (Developer Guide, "Tagging restrictions in DynamoDB"): letters,
+#: white space, numbers and + - = . _ : /
+_TAG_KEY = re.compile(r"[\w\s+\-=.:/]*")
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 #: tags per ListTagsOfResource page
@@ -65,6 +69,10 @@ def parse_tags(tags: Any) -> dict[str, str]:
         problems += _length_problems(t.get("Value"), f"tags.{i}.member.value", 0, TAG_VALUE_MAX)
     raise_constraints(problems)
     out = {str(t["Key"]): str(t["Value"]) for t in tags}
+    bad = next((k for k in out if not _TAG_KEY.fullmatch(k)), None)
+    if bad is not None:
+        raise errors.validation(f"One or more parameter values were invalid: The tag key {bad} holds a character "
+                                "other than letters, numbers, white space and + - = . _ : /")
     reserved = sorted(k for k in out if k.lower().startswith("aws:"))
     if reserved:
         raise errors.validation("One or more parameter values were invalid: Tag keys starting with the prefix "

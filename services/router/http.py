@@ -1,7 +1,8 @@
 """A small HTTP/1.1 server for the DynamoDB JSON protocol (asyncio + httptools).
 
-Only what DynamoDB clients use: ``POST /`` with a ``Content-Length`` body and keep-alive, and
-``GET /`` for a health line.  Requests on one connection are answered in order.  Limits (no
+Only what DynamoDB clients use: ``POST /`` with a ``Content-Length`` body and keep-alive, ``GET /``
+for a health line and ``OPTIONS`` for CORS preflights (services/router/edge.py).  Requests on one
+connection are answered in order.  Limits (no
 input from the network can make the server hold unbounded memory or connections):
 ``BODY_BYTES_MAX`` per request body, ``HEADER_BYTES_MAX`` for the header block, and the
 :class:`HttpLimits`: open connections, requests waiting for their answer on one connection,

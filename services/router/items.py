@@ -13,11 +13,12 @@ import math
 from typing import Any
 
 from dynamolog.attrs import item_size
-from dynamolog.catalog import TableDefinition, partition_index_for_hash
+from dynamolog.catalog import IndexUnit, TableDefinition, partition_index_for_hash
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
 from dynamolog.routing import PartitionSplit, Routing
 
 from . import capacity
+from .freshness import IndexFreshness
 from .requests import get, query, scan, writes
 from .requests.ranges import b64
 from .requests.scan import HASH_SPACE
@@ -41,6 +42,13 @@ class Items:
     def __init__(self, tables: Tables, routing: Routing) -> None:
         self.tables = tables
         self.routing = routing
+        #: read-your-writes for global indexes (services/router/freshness.py); None: no wait
+        self.freshness: IndexFreshness | None = None
+
+    async def _fresh(self, req: query.QueryRequest | scan.ScanRequest) -> None:
+        """Wait until a global index read sees every table write acknowledged before it."""
+        if self.freshness is not None and isinstance(req.unit, IndexUnit):
+            await self.freshness.wait(req.table, req.unit.table_id)
 
     async def _table(self, p: dict[str, Any]) -> TableDefinition:
         """The active table a request names (its name checked first)."""
@@ -97,8 +105,11 @@ class Items:
             res.update(capacity.single(req.capacity, req.table.table_name, units, "Read"))
         return res
 
-    async def query(self, p: dict[str, Any]) -> dict[str, Any]:
-        req = query.parse(p, await self._table(p))
+    async def query(self, p: dict[str, Any], *, key_filters: bool = False) -> dict[str, Any]:
+        """Query; ``key_filters``: the filter may name key attributes (PartiQL's translation puts
+        the conditions of a WHERE that a key condition cannot hold there)."""
+        req = query.parse(p, await self._table(p), key_filters=key_filters)
+        await self._fresh(req)
         part = self.routing.partition_for(req.unit, req.hash_value)
         res = await self.routing.call(
             req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
@@ -111,6 +122,7 @@ class Items:
 
     async def scan(self, p: dict[str, Any]) -> dict[str, Any]:
         req = scan.parse(p, await self._table(p))
+        await self._fresh(req)
         seg_lo, seg_hi = req.segment_lo, req.segment_hi
         parts = self.routing.partitions(req.unit)
         after = req.after

@@ -318,9 +318,9 @@ def projection_text(ph: Placeholders, attrs: list[str], select: Any) -> str:
             raise errors.validation(f"{_INVALID}Duplicate value in attribute name: {a}")
         seen.add(a)
     if select == "COUNT":
-        raise errors.validation("Cannot specify the AttributesToGet when choosing to get only the Count")
-    if select == "ALL_ATTRIBUTES":
-        raise errors.validation("Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES")
+        raise errors.counted("Cannot specify the AttributesToGet when choosing to get only the Count")
+    if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"):
+        raise errors.counted(f"Cannot specify the AttributesToGet when choosing to get {select}")
     return ", ".join(ph.name(a) for a in attrs)
 
 

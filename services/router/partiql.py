@@ -112,7 +112,7 @@ class PartiQL:
             if req.operation == "GetItem":
                 return await self.items.get_item(p)
             if req.operation == "Query":
-                return await self.items.query(p)
+                return await self.items.query(p, key_filters=True)  # a WHERE's sort-key conditions
             return await self.items.scan(p)
         except errors.ApiError as e:
             if req.operation == "PutItem" and e.type_name == "ConditionalCheckFailedException":

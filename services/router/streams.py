@@ -199,6 +199,29 @@ class Streams:
         first = found[tp].offset if found.get(tp) is not None else end
         return first, end
 
+    async def _first_record(self, table: TableDefinition, topic: str, first: int, end: int) -> int:
+        """The offset of the shard's first stream record at or after ``first`` (the log also holds
+        records that are not changes: a leader's term, a transaction's prepare), else ``first``.
+        The shard's StartingSequenceNumber is that record's (API Reference, SequenceNumberRange)."""
+        if first >= end:
+            return first
+        consumer, lock = await self._consumer(topic)
+        tp = TopicPartition(topic, 0)
+        since = max(int(table.stream_created_ms or 0), int(time.time() * 1000) - RETENTION_MS)
+        hk, rk = key_names(table)
+        deadline = time.monotonic() + 1.0
+        async with lock:
+            consumer.seek(tp, first)
+            while time.monotonic() < deadline:
+                got = (await consumer.getmany(tp, timeout_ms=100, max_records=500)).get(tp, [])
+                for rec in got:
+                    if rec.value is not None and rec.timestamp >= since and self._record(
+                            table, rec, codec.decode_log_record(rec.value), hk, rk, "KEYS_ONLY") is not None:
+                        return int(rec.offset)
+                if await consumer.position(tp) >= end:
+                    break
+        return first
+
     # -- the API -------------------------------------------------------------------------------------
     async def list_streams(self, p: dict[str, Any]) -> dict[str, Any]:
         limit = p.get("Limit", 100)
@@ -233,7 +256,8 @@ class Streams:
         shards = []
         for sid, part in self._shards(table):
             first, end = await self._bounds(table, part.log_topic)
-            rng: dict[str, Any] = {"StartingSequenceNumber": _seq(first)}
+            rng: dict[str, Any] = {"StartingSequenceNumber": _seq(await self._first_record(table, part.log_topic,
+                                                                                           first, end))}
             if not table.stream_enabled or self._closed(part):
                 rng["EndingSequenceNumber"] = _seq(max(first, end - 1))
             shard: dict[str, Any] = {"ShardId": sid, "SequenceNumberRange": rng}

@@ -119,8 +119,21 @@ class Tables:
         self.stats: StatsView | None = None
 
     # -- lookups used by the data plane ----------------------------------------------------
+    def resolve(self, name: Any) -> Any:
+        """A data-plane request's TableName: a table name, or a table's ARN (as DynamoDB takes
+        it), given as the name of the table it names in this system (None for an ARN of another
+        region or account, or a malformed one)."""
+        if isinstance(name, str) and name.startswith("arn:"):
+            try:
+                region, account, table = parse_arn(name)
+            except errors.ApiError:
+                return None
+            return table if region == self.settings.region and account == ACCOUNT else None
+        return name
+
     def get(self, name: Any) -> TableDefinition:
-        """The table named ``name`` for a data-plane request, or ResourceNotFoundException."""
+        """The table named ``name`` (or its ARN) for a data-plane request, or ResourceNotFoundException."""
+        name = self.resolve(name)
         table = self.metadata.catalog.items.get(name) if isinstance(name, str) else None
         if table is None or table.status == "DELETING":
             raise errors.resource_not_found()
@@ -129,6 +142,7 @@ class Tables:
     async def get_active(self, name: Any) -> TableDefinition:
         """Like :meth:`get`, but waits a little for a table that is still CREATING."""
         table = self.get(name)
+        name = table.table_name
         if table.status == "CREATING":
             await self.metadata.catalog.wait_until(
                 lambda: getattr(self.metadata.catalog.items.get(name), "status", None) != "CREATING", 10.0
@@ -154,7 +168,8 @@ class Tables:
         return {"TableDescription": describe(table, self.settings.region)}
 
     async def describe_table(self, p: dict[str, Any]) -> dict[str, Any]:
-        name = require_table_name(p)
+        given = require_table_name(p)
+        name = self.resolve(given) or given
         table = self.metadata.catalog.items.get(name)
         if table is None:
             raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
@@ -174,9 +189,7 @@ class Tables:
         start = p.get("ExclusiveStartTableName")
         if start is not None:
             problems += constraint_errors("exclusiveStartTableName", start)
-        if problems:
-            raise errors.validation(f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
-                                    + "; ".join(problems))
+        raise_constraints(problems)
         names = sorted(self.metadata.catalog.items)
         if start is not None:
             names = [n for n in names if n > start]
@@ -186,7 +199,8 @@ class Tables:
         return out
 
     async def delete_table(self, p: dict[str, Any]) -> dict[str, Any]:
-        name = require_table_name(p)
+        given = require_table_name(p)
+        name = self.resolve(given) or given
 
         def delete(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:

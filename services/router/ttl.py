@@ -22,7 +22,8 @@ class TimeToLive:
         self.tables = tables
 
     async def update_time_to_live(self, p: dict[str, Any]) -> dict[str, Any]:
-        name = require_table_name(p)
+        given = require_table_name(p)
+        name = self.tables.resolve(given) or given
         spec = p.get("TimeToLiveSpecification")
         problems: list[str] = []
         if spec is None:
@@ -69,7 +70,8 @@ class TimeToLive:
         return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}
 
     async def describe_time_to_live(self, p: dict[str, Any]) -> dict[str, Any]:
-        name = require_table_name(p)
+        given = require_table_name(p)
+        name = self.tables.resolve(given) or given
         table = self.tables.metadata.catalog.items.get(name)
         if table is None:
             raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")

@@ -23,8 +23,7 @@ def _show(value: Any) -> str:
 
 def raise_constraints(problems: list[str]) -> None:
     if problems:
-        n = len(problems)
-        raise errors.validation(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems))
+        raise errors.counted(*problems)
 
 
 def constraint_errors(field: str, name: Any, *, required: bool = True) -> list[str]:
@@ -48,7 +47,10 @@ def constraint_errors(field: str, name: Any, *, required: bool = True) -> list[s
 
 
 def require_table_name(p: dict[str, Any]) -> str:
+    """A data-plane request's TableName: a table name, or a table ARN (resolved by the tables)."""
     name = p.get("TableName")
+    if isinstance(name, str) and name.startswith("arn:") and len(name) <= 1024:
+        return name
     raise_constraints(constraint_errors("tableName", name))
     return str(name)
 
@@ -58,6 +60,18 @@ def check_enum(problems: list[str], p: dict[str, Any], param: str, field: str, a
     if v is not None and v not in allowed:
         problems.append(f"Value '{v}' at '{field}' failed to satisfy constraint: "
                         f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+
+#: the longest name of a key attribute (of a table or an index), in characters
+KEY_NAME_MAX = 255
+
+
+def check_key_name_length(problems: list[str], element: dict[str, Any], field: str) -> None:
+    """A key attribute's name (KeySchema, AttributeDefinitions) is 1 to 255 characters long."""
+    name = element.get("AttributeName")
+    if isinstance(name, str) and not 1 <= len(name) <= KEY_NAME_MAX:
+        problems.append(f"Value '{name}' at '{field}' failed to satisfy constraint: Member must have length "
+                        + ("greater than or equal to 1" if not name else f"less than or equal to {KEY_NAME_MAX}"))
 
 
 def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
@@ -76,10 +90,12 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
     if isinstance(ks, list):
         for i, k in enumerate(ks):
             if isinstance(k, dict):
+                check_key_name_length(problems, k, f"keySchema.{i + 1}.member.attributeName")
                 check_enum(problems, k, "KeyType", f"keySchema.{i + 1}.member.keyType", ("HASH", "RANGE"))
     if isinstance(ad, list):
         for i, a in enumerate(ad):
             if isinstance(a, dict):
+                check_key_name_length(problems, a, f"attributeDefinitions.{i + 1}.member.attributeName")
                 check_enum(problems, a, "AttributeType", f"attributeDefinitions.{i + 1}.member.attributeType",
                            ("B", "N", "S"))
     raise_constraints(problems)
@@ -102,9 +118,11 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
     names = [k["AttributeName"] for k in ks]
     if len(names) == 2 and names[0] == names[1]:
         raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
-    defined = {a["AttributeName"]: a.get("AttributeType") for a in ad}
-    if len(defined) != len(ad):
-        raise errors.validation("Cannot have two attributes with the same name")
+    defined: dict[str, Any] = {}
+    for a in ad:
+        if a["AttributeName"] in defined:
+            raise errors.validation(f"Attribute Name is duplicated: {a['AttributeName']}")
+        defined[a["AttributeName"]] = a.get("AttributeType")
     missing = [n for n in names if n not in defined]
     if missing:
         raise errors.validation(

@@ -144,7 +144,7 @@ def test_select_semantics(ddb: Any, range_table: str) -> None:
                  "ALL_ATTRIBUTES")
     with pytest.raises(ClientError) as e:
         ddb.query(**base, Select="COUNT", ProjectionExpression="a")
-    assert_error(e, "ValidationException", "Cannot specify the ProjectionExpression when choosing to get COUNT")
+    assert_error(e, "ValidationException", "Cannot specify the ProjectionExpression when choosing to get only the Count")
     with pytest.raises(ClientError) as e:
         ddb.scan(TableName=range_table, Select="ALL_PROJECTED_ATTRIBUTES")
     assert_error(e, "ValidationException", "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")

@@ -247,3 +247,48 @@ def test_time_to_live_settings(ddb: Any, create_table: Any) -> None:
     with pytest.raises(ClientError) as e:
         ddb.describe_time_to_live(TableName=unique("missing_"))
     assert_error(e, "ResourceNotFoundException")
+
+
+def test_unknown_stream_arn_is_named(ddb: Any, streams: Any, create_table: Any) -> None:
+    """DescribeStream and GetShardIterator of a stream that does not exist name the ARN."""
+    table = stream_table(create_table, "KEYS_ONLY")
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    label = arn.rsplit("/", 1)[1]
+    unknown = arn.replace(label, "2000-01-01T00:00:00.000")
+    with pytest.raises(ClientError) as e:
+        streams.describe_stream(StreamArn=unknown)
+    assert_error(e, "ResourceNotFoundException", f"Requested resource not found: Stream: {unknown} not found")
+    with pytest.raises(ClientError) as e:
+        streams.get_shard_iterator(StreamArn=unknown, ShardId="shardId-00000000000000000000-00000000",
+                                   ShardIteratorType="TRIM_HORIZON")
+    assert_error(e, "ResourceNotFoundException", f"Requested resource not found: Stream: {unknown} not found")
+
+
+def test_iterators_at_and_after_the_first_record_of_a_shard(ddb: Any, streams: Any, create_table: Any) -> None:
+    """The first record of a shard, by its own sequence number and by the shard's starting one."""
+    table = stream_table(create_table, "KEYS_ONLY")
+    for i in range(3):
+        ddb.put_item(TableName=table, Item={"pk": S("same"), "v": N(i)})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records = read_all(streams, arn, 3)
+    assert len(records) == 3
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    shard = next(sh for sh in shards if shard_has_records(streams, arn, sh["ShardId"]))
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert shard["SequenceNumberRange"]["StartingSequenceNumber"] == seqs[0]
+
+    def read(kind: str, seq: str, want: int) -> list[str]:
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=kind,
+                                        SequenceNumber=seq)["ShardIterator"]
+        out: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(out) < want and it and time.monotonic() < deadline:
+            res = streams.get_records(ShardIterator=it)
+            out += [r["dynamodb"]["SequenceNumber"] for r in res["Records"]]
+            it = res.get("NextShardIterator")
+        return out
+
+    assert read("AT_SEQUENCE_NUMBER", seqs[0], 3) == seqs
+    assert read("AFTER_SEQUENCE_NUMBER", seqs[0], 2) == seqs[1:]
+    start = shard["SequenceNumberRange"]["StartingSequenceNumber"]
+    assert read("AT_SEQUENCE_NUMBER", start, 3) == seqs

@@ -139,7 +139,10 @@ def target(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
             policy.statement(policy.GROUPS["read"], [PROTECTED]),
             policy.statement(["dynamodb:ListTables", "dynamodb:DescribeLimits", "dynamodb:DescribeEndpoints",
                               "dynamodb:ListStreams"], ["*"]),
-            policy.statement(["dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:UpdateTable"], ["*"], "Deny"),
+            # CreateTable of the two existing tables gets past the permission check into validation
+            # (a valid one is refused: the table exists); deleting or changing a table is denied
+            policy.statement(["dynamodb:CreateTable"], [PROTECTED]),
+            policy.statement(["dynamodb:DeleteTable", "dynamodb:UpdateTable"], ["*"], "Deny"),
         ])
         cred, _ = credentials.new("fuzzer", doc)
         credentials.run(credentials.publish(system.settings(), system.system_key(), cred))
@@ -227,8 +230,40 @@ def seeds(table: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def nested_seeds(table: str) -> list[tuple[str, dict[str, Any]]]:
+    """Requests with structures inside lists and maps, where a member may go missing deep down."""
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    return [
+        ("CreateTable", {"TableName": table, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST",
+                         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "g", "AttributeType": "S"}],
+                         "GlobalSecondaryIndexes": [{"IndexName": "gi",
+                                                     "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                                     "Projection": {"ProjectionType": "INCLUDE",
+                                                                    "NonKeyAttributes": ["x"]}}],
+                         "Tags": [{"Key": "a", "Value": "b"}],
+                         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}}),
+        ("UpdateTable", {"TableName": table, "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+                         "GlobalSecondaryIndexUpdates": [{"Create": {
+                             "IndexName": "gi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                             "Projection": {"ProjectionType": "ALL"}}}]}),
+        ("Query", {"TableName": table, "KeyConditions": {"pk": {"ComparisonOperator": "EQ",
+                                                                "AttributeValueList": [{"S": "a"}]}},
+                   "QueryFilter": {"x": {"ComparisonOperator": "NULL"}}}),
+        ("UpdateItem", {"TableName": table, "Key": {"pk": {"S": "a"}},
+                        "AttributeUpdates": {"x": {"Action": "PUT", "Value": {"S": "b"}}},
+                        "Expected": {"x": {"Exists": False}}}),
+        ("TransactWriteItems", {"TransactItems": [
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "q"}}, "UpdateExpression": "SET a = :a",
+                        "ExpressionAttributeValues": {":a": {"S": "x"}}}},
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "r"}}}}]}),
+        ("UpdateTimeToLive", {"TableName": table,
+                              "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "t"}}),
+    ]
+
+
 # the scratch table three times as often: requests on it get past the permission check into validation
-ALL_SEEDS = seeds(PROTECTED) + seeds(SCRATCH) * 3
+ALL_SEEDS = seeds(PROTECTED) + seeds(SCRATCH) * 3 + nested_seeds(PROTECTED) + nested_seeds(SCRATCH) * 3
 STREAM_OPS = ["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"]
 
 json_leaf = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
@@ -263,9 +298,13 @@ def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         for step in path[:-1]:
             parent = parent[step]
         last = path[-1]
-        how = draw(st.sampled_from(["drop", "value", "expression", "table", "deep", "big", "number"]))
+        how = draw(st.sampled_from(["drop", "extra", "value", "expression", "table", "deep", "big", "number"]))
         if how == "drop":
             del parent[last]
+        elif how == "extra":  # a member the shape does not have, next to the mutated one
+            target = parent[last] if isinstance(parent[last], dict) else parent
+            if isinstance(target, dict):
+                target[draw(st.sampled_from(["Extra", "S", "Key", "TableName", "Item", "member"]))] = draw(json_value)
         elif how == "value":
             parent[last] = draw(json_value)
         elif how == "expression":
@@ -287,6 +326,58 @@ def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 def test_mutated_requests(target: Target, req: tuple[str, dict[str, Any]]) -> None:
     op, params = req
     check_answer(*target.send(f"DynamoDB_20120810.{op}", json.dumps(params).encode()))
+
+
+def _required_paths(op: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Paths of the members of ``params`` that DynamoDB's request shapes (botocore's copy) mark
+    required, below the top level."""
+    from botocore.model import ListShape, MapShape, StructureShape
+    from botocore.session import get_session
+
+    out: list[tuple[Any, ...]] = []
+
+    def walk(shape: Any, value: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(shape, StructureShape) and isinstance(value, dict):
+            for name, member in shape.members.items():
+                if name in value:
+                    if name in shape.required_members and path:
+                        out.append((*path, name))
+                    walk(member, value[name], (*path, name))
+        elif isinstance(shape, ListShape) and isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(shape.member, v, (*path, i))
+        elif isinstance(shape, MapShape) and isinstance(value, dict):
+            for k, v in value.items():
+                walk(shape.value, v, (*path, k))
+
+    walk(get_session().get_service_model("dynamodb").operation_model(op).input_shape, params, ())
+    return out
+
+
+NESTED_REQUIRED = [(op, params, path) for op, params in ALL_SEEDS for path in _required_paths(op, params)]
+
+
+@examples(150)
+@given(case=st.sampled_from(NESTED_REQUIRED), extra=st.booleans())
+def test_missing_nested_members(target: Target, case: tuple[str, dict[str, Any], tuple[Any, ...]],
+                                extra: bool) -> None:
+    """A required member missing anywhere in a request is a ValidationException naming it, never a
+    server error, and changes nothing (an unknown extra member beside it does not matter)."""
+    op, params, path = case
+    params = json.loads(json.dumps(params))
+    parent: Any = params
+    for step in path[:-1]:
+        parent = parent[step]
+    del parent[path[-1]]
+    if extra:
+        parent["NotAMember"] = {"S": "x"}
+    status, headers, body = target.send(f"DynamoDB_20120810.{op}", json.dumps(params).encode())
+    kind = check_answer(status, headers, body)
+    if kind != "AccessDeniedException":
+        assert kind == "ValidationException", (kind, body[:300])
+        field = path[-1][:1].lower() + path[-1][1:]
+        assert "validation error" in body.decode() and f".{field}' failed to satisfy constraint: Member must not be " \
+            "null" in body.decode(), body[:400]
 
 
 @examples(350)

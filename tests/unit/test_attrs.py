@@ -111,17 +111,17 @@ def test_validate_value_normalizes() -> None:
         (
             {"SS": []},
             "ValidationException",
-            "One or more parameter values were invalid: An string set  may not be empty",
+            "1 validation error detected: One or more parameter values were invalid: An string set  may not be empty",
         ),
         (
             {"NS": []},
             "ValidationException",
-            "One or more parameter values were invalid: An number set  may not be empty",
+            "1 validation error detected: One or more parameter values were invalid: An number set  may not be empty",
         ),
         (
             {"BS": []},
             "ValidationException",
-            "One or more parameter values were invalid: An binary set  may not be empty",
+            "1 validation error detected: One or more parameter values were invalid: An binary set  may not be empty",
         ),
         (
             {"SS": ["a", "a"]},

@@ -163,7 +163,7 @@ def test_kind_names_parameter():
 
 def test_empty_expression():
     assert err(parse_condition, "  ") == "Invalid ConditionExpression: The expression can not be empty;"
-    assert err(parse_update, "") == "Invalid UpdateExpression: The expression can not be empty;"
+    assert err(parse_update, "") == "1 validation error detected: Invalid UpdateExpression: The expression can not be empty;"
 
 
 def test_reserved_word():
@@ -283,12 +283,12 @@ def test_undefined_name():
 def test_unused_value():
     r = Resolver(None, {":v": {"S": "x"}, ":w": {"S": "y"}})
     r.condition(parse_condition("a = :w"), "ConditionExpression")
-    assert err(r.finish) == "Value provided in ExpressionAttributeValues unused in expressions: keys: {:v}"
+    assert err(r.finish) == "1 validation error detected: Value provided in ExpressionAttributeValues unused in expressions: keys: {:v}"
 
 
 def test_unused_name_reported_before_values():
     r = Resolver({"#n": "a"}, {":v": {"S": "x"}})
-    assert err(r.finish) == "Value provided in ExpressionAttributeNames unused in expressions: keys: {#n}"
+    assert err(r.finish) == "1 validation error detected: Value provided in ExpressionAttributeNames unused in expressions: keys: {#n}"
 
 
 def test_usage_shared_across_expressions():

@@ -276,8 +276,8 @@ def test_same_path_twice_overlaps():
     assert "overlap" in upd_err("SET a = :v, a = :v", {}, {":v": N("1")})
 
 
-def test_overlap_after_name_substitution():
-    assert "path one: [a], path two: [a]" in upd_err("SET #x = :v ADD a :v", {}, {":v": N("1")}, {"#x": "a"})
+def test_overlap_after_name_substitution_shows_names_as_written():
+    assert "path one: [#x], path two: [a]" in upd_err("SET #x = :v ADD a :v", {}, {":v": N("1")}, {"#x": "a"})
 
 
 def test_conflicting_paths():
@@ -293,7 +293,7 @@ def test_sibling_paths_allowed():
 
 def test_unused_value_in_update():
     assert upd_err("SET a = :v", {}, {":v": N("1"), ":w": N("2")}) == (
-        "Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}")
+        "1 validation error detected: Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}")
 
 
 def test_undefined_value_in_update():

@@ -179,12 +179,15 @@ def test_query_exclusive_start_key() -> None:
      "greater than or equal to 1"),
     ({"KeyConditionExpression": "pk = :h", "ExpressionAttributeValues": {":h": S("a")},
       "Select": "ALL_PROJECTED_ATTRIBUTES"},
-     "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
+     "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
     ({"KeyConditionExpression": "pk = :h", "ExpressionAttributeValues": {":h": S("a")}, "Select": "COUNT",
-      "ProjectionExpression": "v"}, "Cannot specify the ProjectionExpression when choosing to get COUNT"),
+      "ProjectionExpression": "v"},
+     "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count"),
     # Select is checked before Limit
     ({"KeyConditionExpression": "pk = :h", "ExpressionAttributeValues": {":h": S("a")}, "Limit": 0,
-      "Select": "SPECIFIC_ATTRIBUTES"}, "SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet"),
+      "Select": "SPECIFIC_ATTRIBUTES"},
+     "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get "
+     "SPECIFIC_ATTRIBUTES"),
 ])
 def test_query_refusals(params: dict[str, Any], message: str) -> None:
     assert refused(query.parse, params, RANGE) == message
@@ -210,8 +213,8 @@ def test_scan_parses_segments_and_filters() -> None:
      "value greater than or equal to 1; Value '-1' at 'segment' failed to satisfy constraint: Member must have "
      "value greater than or equal to 0"),
     ({"Select": "SOME"}, "1 validation error detected: Value 'SOME' at 'select' failed to satisfy constraint: "
-                         "Member must satisfy enum value set: [ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES, "
-                         "SPECIFIC_ATTRIBUTES, COUNT]"),
+                         "Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, "
+                         "ALL_PROJECTED_ATTRIBUTES]"),
     ({"ScanFilter": {"v": {"ComparisonOperator": "EQ"}}},
      "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator"),
 ])

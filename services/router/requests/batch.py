@@ -9,6 +9,7 @@ schema, and duplicate keys.  So each batch is parsed in two steps: ``parse_write
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from .keys import check_index_keys, parse_item, parse_key
 WRITE_REQUESTS_MAX = 25
 GET_KEYS_MAX = 100
 
+#: a table ARN as a RequestItems key
+ARN_KEY = re.compile(r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[a-zA-Z0-9_.-]{3,255}$")
 _TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _MAP_KEYS = ("Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
              "Member must have length greater than or equal to 3, "
@@ -101,6 +104,9 @@ class BatchWriteRequest:
 
 
 def _bad_table_name(name: str) -> bool:
+    """Whether a RequestItems key is neither a table name nor a table ARN (DynamoDB takes both)."""
+    if name.startswith("arn:"):
+        return not 20 <= len(name) <= 1024 or ARN_KEY.match(name) is None
     return not 3 <= len(name) <= 255 or not set(name) <= _TABLE_NAME_CHARS
 
 

@@ -74,8 +74,7 @@ def parse_key(key: Any, hash_key: str, range_key: str | None, types: dict[str, s
 def parse_item(item: Any) -> dict[str, Any]:
     """An ``Item`` parameter, its values checked."""
     if item is None:
-        raise errors.validation("1 validation error detected: Value null at 'item' failed to satisfy constraint: "
-                                "Member must not be null")
+        raise errors.counted("Value null at 'item' failed to satisfy constraint: Member must not be null")
     if not isinstance(item, dict):
         raise errors.serialization("Unexpected value type in payload")
     return validate_item(item)

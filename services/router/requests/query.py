@@ -63,8 +63,22 @@ def _check_key_values(hash_av: dict[str, Any], range_cond: tuple[Any, ...] | Non
                 f"Key: {hk if v is hash_av else rk}")
 
 
-def parse(p: dict[str, Any], table: TableDefinition) -> QueryRequest:
-    """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey."""
+def _check_filter_keys(p: dict[str, Any], ex: Expressions, hk: str, rk: str | None) -> None:
+    """A Query's filter may not name a key attribute of what it reads (Developer Guide, "Filter
+    expressions for the Query operation": those belong in the key condition)."""
+    if ex.filter is None:
+        return
+    for path in expr.expression_paths(ex.filter):
+        top = path.elements[0] if path.elements else None
+        if isinstance(top, str) and top in (hk, rk):
+            what = "Filter Expression" if p.get("FilterExpression") is not None else "QueryFilter"
+            raise errors.validation(f"{what} can only contain non-primary key attributes: Primary key attribute: "
+                                    f"{top}")
+
+
+def parse(p: dict[str, Any], table: TableDefinition, *, key_filters: bool = False) -> QueryRequest:
+    """Query: the index, the key condition against its key schema, Select, Limit, ExclusiveStartKey
+    (``key_filters``: a filter may name key attributes, for PartiQL's translated statements)."""
     hk, rk = key_names(table)
     types = attribute_types(table)
     gsi = ranges.index(table, p)
@@ -79,6 +93,8 @@ def parse(p: dict[str, Any], table: TableDefinition) -> QueryRequest:
     assert ex.key_condition is not None
     hash_av, range_cond = expr.key_condition_parts(ex.key_condition, hk, rk)
     _check_key_values(hash_av, range_cond, hk, rk, types)
+    if not key_filters:
+        _check_filter_keys(p, ex, hk, rk)
     select = ranges.select(p, ex, gsi)
     page_limit = limit(p)
     consistent = bool(p.get("ConsistentRead"))

@@ -14,7 +14,8 @@ from ..validate import raise_constraints
 from .expressions import Expressions
 from .keys import parse_key
 
-SELECTS = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+#: Select's values, in the order DynamoDB's enum message lists them
+SELECTS = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
 
 
 def b64(data: bytes) -> str:
@@ -64,15 +65,18 @@ def select(p: dict[str, Any], ex: Expressions, gsi: GlobalIndex | LocalIndex | N
         raise_constraints([f"Value '{value}' at 'select' failed to satisfy constraint: Member must satisfy enum "
                            f"value set: [{', '.join(SELECTS)}]"])
     if value == "ALL_PROJECTED_ATTRIBUTES" and gsi is None:
-        raise errors.validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+        raise errors.counted("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
     if value == "ALL_ATTRIBUTES" and isinstance(gsi, GlobalIndex) and gsi.projection_type != "ALL":
         raise errors.validation("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
                                 f"supported for global secondary index {gsi.index_name} because its projection "
                                 "type is not ALL")
     if value == "SPECIFIC_ATTRIBUTES" and ex.projection is None:
-        raise errors.validation("SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet")
+        raise errors.counted("Must specify the AttributesToGet or ProjectionExpression when choosing to get "
+                             "SPECIFIC_ATTRIBUTES")
     if value != "SPECIFIC_ATTRIBUTES" and ex.projection is not None:
-        raise errors.validation("Cannot specify the ProjectionExpression when choosing to get " + str(value))
+        what = "AttributesToGet" if p.get("AttributesToGet") is not None else "ProjectionExpression"
+        raise errors.counted(f"Cannot specify the {what} when choosing to get "
+                             + ("only the Count" if value == "COUNT" else str(value)))
     return str(value)
 
 

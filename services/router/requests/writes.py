@@ -9,6 +9,7 @@ from dynamolog import errors, expr
 from dynamolog.attrs import MAX_ITEM_BYTES, item_size
 from dynamolog.catalog import TableDefinition, attribute_types, key_names
 
+from ..validate import raise_constraints
 from .common import capacity_mode, collection_metrics, return_values
 from .expressions import Expressions
 from .keys import check_index_keys, item_keys, parse_item, parse_key
@@ -46,6 +47,14 @@ class WriteRequest:
     collection_metrics: bool
 
 
+def check_return_on_failure(p: dict[str, Any]) -> None:
+    """ReturnValuesOnConditionCheckFailure: ALL_OLD or NONE."""
+    v = p.get("ReturnValuesOnConditionCheckFailure")
+    if v is not None and v not in ("ALL_OLD", "NONE"):
+        raise_constraints([f"Value '{v}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: "
+                           "Member must satisfy enum value set: [ALL_OLD, NONE]"])
+
+
 def _request(p: dict[str, Any], table: TableDefinition, kind: str, key: dict[str, Any], item: dict[str, Any] | None,
              size_bytes: int, rv: str, ex: Expressions) -> WriteRequest:
     hk, rk = key_names(table)
@@ -66,6 +75,7 @@ def parse_put(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     if size > MAX_ITEM_BYTES:
         raise errors.validation("Item size has exceeded the maximum allowed size")
     rv = return_values(p, ("NONE", "ALL_OLD"))
+    check_return_on_failure(p)
     ex = Expressions(p, condition="ConditionExpression")
     key = {hk: hash_av} | ({rk: range_av} if rk else {})
     return _request(p, table, "put", key, item, size, rv, ex)
@@ -76,6 +86,7 @@ def parse_delete(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     hk, rk = key_names(table)
     key = parse_key(p.get("Key"), hk, rk, attribute_types(table))
     rv = return_values(p, ("NONE", "ALL_OLD"))
+    check_return_on_failure(p)
     ex = Expressions(p, condition="ConditionExpression")
     return _request(p, table, "delete", key, None, 0, rv, ex)
 
@@ -95,6 +106,7 @@ def parse_update(p: dict[str, Any], table: TableDefinition) -> WriteRequest:
     hk, rk = key_names(table)
     key = parse_key(p.get("Key"), hk, rk, attribute_types(table))
     rv = return_values(p, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
+    check_return_on_failure(p)
     ex = Expressions(p, condition="ConditionExpression", update="UpdateExpression")
     check_key_not_updated(ex, key)
     return _request(p, table, "update", key, None, 0, rv, ex)
