@@ -26,7 +26,8 @@ from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import DeleteRange, Replica, data_key, expired_tokens, pending_key, stats_mutations, token_key
+from .replica import (DeleteRange, Replica, data_key, expired_tokens, pending_key, stamp_mutation, stats_mutations,
+                      token_key)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         new = image if (op == "PUT" or (op == "TXN_COMMIT" and rec["txn_action"] == "PUT")) else None
         old = rec.get("old_image")
         muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new)),
-                                         *stats_mutations(old, new)]
+                                         *stats_mutations(old, new),
+                                         stamp_mutation(key, int(rec["timestamp_ms"]), rec["origin_region"],
+                                                        new is None)]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
             muts += token_mutations(rec)
