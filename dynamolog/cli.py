@@ -58,7 +58,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     spec = SystemSpec(
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
         kafka_base_port=args.kafka_port, storage_base_port=args.storage_port - 1, namespace=config.settings().namespace,
-        region=config.settings().region, bootstrap=config.external_bootstrap(),
+        region=args.region or config.settings().region, bootstrap=config.external_bootstrap(),
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
         supervise=args.detach, metrics_base_port=args.metrics_port,
     )
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first Prometheus metrics port: the router's /metrics; storage node i's is this + i, then "
                     "the auto-admins' and the indexers' (`dynamolog status` lists them; docs/metrics.md); "
                     "0: none (default 9400)")
+    up.add_argument("--region", default=None,
+                    help="the region this system is (ARNs, global tables; default $DYNAMOLOG_REGION or us-east-1); "
+                    "link regions with `dynamolog regions add`")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)
@@ -378,8 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     tail.set_defaults(func=_cmd_stream_tail)
     from .backup_cli import add_backup_parser
     from .keys_cli import add_keys_parser
+    from .regions_cli import add_regions_parser
 
     add_keys_parser(sub, data_dir_arg)
+    add_regions_parser(sub, data_dir_arg)
     add_backup_parser(sub, data_dir_arg)
     return parser
 

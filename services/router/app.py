@@ -100,6 +100,8 @@ class Router:
             "TransactGetItems": self.transactions.transact_get_items,
             "UpdateTimeToLive": TimeToLive(self.tables).update_time_to_live,
             "DescribeTimeToLive": TimeToLive(self.tables).describe_time_to_live,
+            # global tables: where another region's RepOut finds this region's Kafka cluster
+            "DescribeReplicationEndpoint": self.describe_replication_endpoint,
         }
         self.backup_client = BackupClient(self.metadata)
         backups = Backups(settings, self.tables, self.backup_client)
@@ -129,6 +131,11 @@ class Router:
         }
         #: Application Auto Scaling (``AnyScaleFrontendService.*``, JSON 1.1), on the same endpoint
         self.scaling_operations: dict[str, Operation] = AutoScaling(self.catalog).operations()
+
+    async def describe_replication_endpoint(self, _params: dict[str, Any]) -> dict[str, Any]:
+        """This region's name and Kafka cluster, for a replication key (dynamolog/regions.py)."""
+        return {"Region": self.settings.region, "KafkaBootstrap": self.settings.bootstrap,
+                "Namespace": self.settings.namespace}
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)

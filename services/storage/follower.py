@@ -26,8 +26,16 @@ from dynamolog.indexes import LocalIndexes
 
 from .invariants import InvariantViolation, check
 from .pacing import Pacer
-from .replica import (DeleteRange, Replica, data_key, expired_tokens, pending_key, stamp_mutation, stats_mutations,
-                      token_key)
+from .replica import (
+    DeleteRange,
+    Replica,
+    data_key,
+    expired_tokens,
+    pending_key,
+    stamp_mutation,
+    stats_mutations,
+    token_key,
+)
 
 log = logging.getLogger(__name__)
 
