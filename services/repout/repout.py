@@ -180,15 +180,20 @@ class RepOut:
 
     async def _link(self, target: str) -> None:
         fig = self.figures[target]
+        failures = 0
         while True:
             try:
                 await self._run_link(target, fig)
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the link retries whatever failed
-                fig.state, fig.error = "retrying", f"{type(e).__name__}: {e}"
-                log.warning("repout -> %s: %s; retrying", target, fig.error)
-            await asyncio.sleep(RETRY_S)
+                error = f"{type(e).__name__}: {e}"
+                if error != fig.error:  # one line per new cause, not one per attempt
+                    log.warning("repout -> %s: %s; retrying", target, error)
+                fig.state, fig.error = "retrying", error
+                failures += 1
+            await asyncio.sleep(min(RETRY_S * 2 ** min(failures, 5), 10.0))
 
     async def _run_link(self, target: str, fig: LinkFigures) -> None:
         region = self.regions.regions().get(target)

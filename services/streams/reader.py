@@ -13,6 +13,7 @@ loop between regions).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,7 @@ class ChangeReader:
         """The next local changes of the followed logs (each log's in order); moves the positions."""
         assert self._consumer is not None
         if not self._logs:
+            await asyncio.sleep(timeout_ms / 1000)
             return []
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         out: list[dict[str, Any]] = []
