@@ -5,8 +5,9 @@ with are records ``region/<NAME>`` of the topic: the other region's endpoint (it
 and the replication key both regions share, its secret encrypted with the system key.  The
 replication key is an access key whose policy permits only replication
 (:data:`REPLICATION_ACTIONS`): with it, a region's RepOut asks the other region's router where
-its Kafka cluster is (``DescribeReplicationEndpoint``), and it signs every batch of changes it
-ships (:func:`sign_batch`), which RepIn checks before applying anything.
+its Kafka cluster is (``DescribeReplicationEndpoint``) and signs every batch of changes it
+ships (:func:`sign_batch`), which RepIn checks before applying anything; a router adding or
+removing a replica calls the other region's ``CreateTableReplica`` / ``DeleteTableReplica``.
 
 The tables a region replicates are records ``table/<TABLE>``: the regions that hold a replica
 (this one included) and each replica's status.  Records are JSON; a tombstone removes one.
@@ -26,7 +27,8 @@ from dynamolog.auth import policy, systemkey
 from dynamolog.config import Settings
 
 #: what a replication key may do, and nothing else
-REPLICATION_ACTIONS = ["dynamodb:DescribeReplicationEndpoint"]
+REPLICATION_ACTIONS = ["dynamodb:DescribeReplicationEndpoint", "dynamodb:CreateTableReplica",
+                       "dynamodb:DeleteTableReplica"]
 #: the user name of replication keys (shown in AccessDeniedException if one is used for more)
 REPLICATION_USER = "replication"
 REGION_PREFIX = "region/"

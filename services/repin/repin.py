@@ -21,7 +21,7 @@ import base64
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -39,6 +39,8 @@ from dynamolog.routing import Routing
 log = logging.getLogger(__name__)
 
 FIGURES_S = 2.0
+#: how long a change waits for its table's replica to be ready here before it is dropped
+READY_WAIT_S = 60.0
 RETRY_S = 0.2
 #: writes per write_batch request at most
 WRITES_PER_REQUEST = 100
@@ -186,21 +188,46 @@ class RepIn:
         finally:
             await consumer.stop()
 
+    async def _ready(self, name: str) -> TableDefinition | None:
+        """The table a change belongs to once it can take it: its replica here recorded and the
+        table ACTIVE (a replica just created is CREATING for a moment); None when the table has no
+        replica here (deleted, or never created) after ``READY_WAIT_S``."""
+        deadline = time.monotonic() + READY_WAIT_S
+        while True:
+            rep = self.regions.replicas(name)
+            table = self.metadata.catalog.items.get(name)
+            if rep is not None and self.settings.region in rep.status and table is not None \
+                    and table.status in ("ACTIVE", "UPDATING"):
+                return table
+            if time.monotonic() >= deadline or (table is not None and table.status == "DELETING"):
+                return None
+            await asyncio.sleep(0.2)
+
     async def _apply(self, changes: list[dict[str, Any]], fig: FeedFigures) -> None:
         """Apply one batch: per partition in order, all partitions at once; retried until every
         change was acknowledged (applying one twice changes nothing)."""
         by_part: dict[str, tuple[TableDefinition, Any, list[dict[str, Any]]]] = {}
         stamps: list[int] = []
+        ready: dict[str, TableDefinition | None] = {}
         for ch in changes:
-            rep = self.regions.replicas(ch["t"])
-            table = self.metadata.catalog.items.get(ch["t"])
-            if rep is None or self.settings.region not in rep.status or table is None:
+            if ch.get("ctl") == "status":  # the source says the replicas' statuses changed
+                rep = self.regions.replicas(ch["t"])
+                if rep is not None:
+                    await regions.put_replicas(self.settings, replace(rep, status=dict(ch["status"])))
+                continue
+            if ch["t"] not in ready:
+                ready[ch["t"]] = await self._ready(ch["t"])
+            table = ready[ch["t"]]
+            if table is None:
                 fig.dropped += 1
                 continue
             part = self.routing.partition_for_item_key(table, base64.b64decode(ch["k"]))
             by_part.setdefault(part.partition_id, (table, part, []))[2].append(
                 {"key": ch["k"], "kind": "replicate", "item": ch["i"], "ts": ch["ts"], "region": ch["r"]})
             stamps.append(int(ch["ts"]))
+
+        if not by_part:
+            return
 
         async def send(unit: TableDefinition, part: Any, writes: list[dict[str, Any]]) -> None:
             for i in range(0, len(writes), WRITES_PER_REQUEST):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -178,6 +178,26 @@ class RepOut:
                 out[p.log_topic] = (name, table.table_id)
         return out
 
+    async def _activate(self, target: str, logs: dict[str, tuple[str, str]], shipped: dict[str, int],
+                        reader: ChangeReader, producer: AIOKafkaProducer, out_topic: str, secret: str) -> None:
+        """A replica in ``target`` still CREATING becomes ACTIVE once every change its table's logs
+        held has been shipped (the items written before it existed are copied first): here, and,
+        through a control record after those changes, in ``target`` (and from there nowhere else)."""
+        for name, rep in self.regions.tables().items():
+            if rep.status.get(target) != "CREATING":
+                continue
+            topics = [t for t, (n, _) in logs.items() if n == name]
+            if not topics or any(t not in reader.ends or shipped.get(t, 0) < reader.ends[t] for t in topics):
+                continue
+            status = dict(rep.status, **{target: "ACTIVE"})
+            me = self.settings.region
+            payload = orjson.dumps([{"ctl": "status", "t": name, "status": status}])
+            async with producer.transaction():
+                await producer.send(out_topic, value=payload, headers=[
+                    ("src", me.encode()), ("sig", regions.sign_batch(secret, me, payload).encode())])
+            await regions.put_replicas(self.settings, replace(rep, status=status))
+            log.info("repout -> %s: the replica of %s is ACTIVE (its items are copied)", target, name)
+
     async def _link(self, target: str) -> None:
         fig = self.figures[target]
         failures = 0
@@ -243,6 +263,7 @@ class RepOut:
                 fig.shipped += len(changes)
                 fig.batches += 1 if changes else 0
                 fig.positions = dict(shipped)
+                await self._activate(target, logs, shipped, reader, producer, out_topic, region.secret)
         finally:
             await reader.close()
             await producer.stop()

@@ -40,6 +40,7 @@ from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
+from .replicas import GlobalTables
 from .streams import Streams
 from .tables import Tables
 from .transact import Transactions
@@ -76,7 +77,6 @@ class Router:
         self._requests = 0
         self.operations: dict[str, Operation] = {
             "CreateTable": self.tables.create_table,
-            "DescribeTable": self.tables.describe_table,
             "ListTables": self.tables.list_tables,
             "DeleteTable": self.tables.delete_table,
             "PutItem": self.items.put_item,
@@ -85,7 +85,6 @@ class Router:
             "UpdateItem": self.items.update_item,
             "Query": self.items.query,
             "Scan": self.items.scan,
-            "UpdateTable": self.tables.update_table,
             "TagResource": self.tables.control.tag_resource,
             "UntagResource": self.tables.control.untag_resource,
             "ListTagsOfResource": self.tables.control.list_tags_of_resource,
@@ -100,9 +99,17 @@ class Router:
             "TransactGetItems": self.transactions.transact_get_items,
             "UpdateTimeToLive": TimeToLive(self.tables).update_time_to_live,
             "DescribeTimeToLive": TimeToLive(self.tables).describe_time_to_live,
-            # global tables: where another region's RepOut finds this region's Kafka cluster
-            "DescribeReplicationEndpoint": self.describe_replication_endpoint,
         }
+        # global tables (services/router/replicas.py): UpdateTable's ReplicaUpdates, DescribeTable's
+        # Replicas, and the operations another region calls with the replication key
+        self.global_tables = GlobalTables(settings, self.tables, self.catalog, system_key)
+        self.operations.update({
+            "DescribeTable": self.global_tables.describe_table,
+            "UpdateTable": self.global_tables.update_table,
+            "CreateTableReplica": self.global_tables.create_table_replica,
+            "DeleteTableReplica": self.global_tables.delete_table_replica,
+            "DescribeReplicationEndpoint": self.describe_replication_endpoint,
+        })
         self.backup_client = BackupClient(self.metadata)
         backups = Backups(settings, self.tables, self.backup_client)
         self.operations.update({
@@ -144,6 +151,7 @@ class Router:
         await self.tables.stats.start()
         await self.txnlog.start()
         await self.auth.start()
+        await self.global_tables.start()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
 
@@ -158,6 +166,7 @@ class Router:
             await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
+        await self.global_tables.close()
 
     def metrics(self, samples: Samples) -> None:
         """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned
