@@ -201,6 +201,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("tables and indexes (TABLE/INDEX): items and size summed over the leaders' partitions")
         for table, (items, size) in sorted(totals.items()):
             print(f"  {table:<24} {items} items {_bytes(size)}")
+    from .regions_cli import print_status
+
+    print_status(system)
     return 0 if h else 1
 
 

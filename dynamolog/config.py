@@ -151,9 +151,7 @@ class Settings:
                                   "replicated from another region (a change later than that by more may "
                                   "bring the item back)")
     repl_batch_max: int = _setting(500, "DYNAMOLOG_REPL_BATCH_MAX",
-                                   "changes RepOut ships, and RepIn applies, in one batch at most")
-    repl_linger_ms: int = _setting(5, "DYNAMOLOG_REPL_LINGER_MS",
-                                   "how long RepOut waits for more changes before it ships a batch")
+                                   "changes RepOut reads from the logs and ships in one Kafka transaction at most")
     # -- indexer ---------------------------------------------------------------------------
     indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
                                       "interval between the indexer's log lines of counters and delays")

@@ -130,6 +130,48 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_status(system: System) -> None:
+    """`dynamolog status`'s part on global tables: this region, the linked regions, each
+    replicated table's replicas, and RepOut's and RepIn's figures (positions, counts, lag), as
+    they last published them in the regions topic."""
+    settings = system.settings()
+
+    async def read() -> tuple[dict[str, regions.Region], dict[str, regions.Replicas], dict[str, Any]]:
+        view = regions.RegionsView(settings, None)
+        await view.start()
+        await view.close()
+        return view.regions(), view.tables(), view.figures()
+
+    try:
+        known, tables, figures = asyncio.run(asyncio.wait_for(read(), 15))
+    except Exception as e:  # noqa: BLE001 - status reports every failure, never raises
+        print(f"global tables: not known ({e!r})")
+        return
+    linked = ", ".join(f"{n} ({r.endpoint})" for n, r in sorted(known.items())) or "none"
+    print(f"region    {settings.region}; linked regions: {linked}")
+    if tables:
+        print("global tables (replicas and their status)")
+        for name, rep in sorted(tables.items()):
+            print(f"  {name:<24} {rep.version}  " + ", ".join(f"{r} {s}" for r, s in sorted(rep.status.items())))
+    now = regions.now_ms()
+    for key, f in sorted(figures.items()):
+        kind, _, other = key.partition("/")
+        if other not in known:
+            continue
+        age = f"{(now - int(f.get('updated_ms', now))) / 1000:.0f} s ago"
+        if kind == "repout":
+            pos = ", ".join(f"{t} @{o}" for t, o in sorted(f.get("positions", {}).items())) or "-"
+            print(f"  repout -> {other:<12} {f.get('state'):<9} shipped {f.get('shipped')} lag {f.get('lag_records')} "
+                  f"records; skipped (replicated here) {f.get('skipped_replicated')}; positions {pos} ({age})"
+                  + (f"; {f['error']}" if f.get("error") else ""))
+        elif kind == "repin":
+            lat = (f"; stamp -> applied p50 {f['lag_ms_p50']} ms p99 {f['lag_ms_p99']} ms"
+                   if f.get("lag_ms_p50") is not None else "")
+            print(f"  repin  <- {other:<12} {f.get('state'):<9} applied {f.get('applied')} position {f.get('position')} "
+                  f"lag {f.get('lag_records')} records; refused batches {f.get('rejected')}{lat} ({age})"
+                  + (f"; {f['error']}" if f.get("error") else ""))
+
+
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:

@@ -92,8 +92,9 @@ class RepIn:
             samples.add("dynamolog_repin_applied", f.applied, region=name)
             samples.add("dynamolog_repin_rejected", f.rejected, region=name)
             samples.add("dynamolog_repin_lag_records", d["lag_records"], region=name)
-            if d["lag_ms_p50"] is not None:
-                samples.add("dynamolog_repin_lag_ms_p50", d["lag_ms_p50"], region=name)
+            for q, k in (("0.5", "lag_ms_p50"), ("0.99", "lag_ms_p99")):
+                if d[k] is not None:
+                    samples.add("dynamolog_repin_latency_ms", d[k], region=name, quantile=q)
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)

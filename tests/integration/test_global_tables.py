@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog import codec, regions
 from dynamolog.launcher import System, SystemSpec
@@ -57,7 +59,7 @@ def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
         data_dir = Path(tmp_path_factory.mktemp(region))
         specs[region] = SystemSpec(data_dir=data_dir, port=free_port(), region=region,
                                    kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
-                                   initial_partitions=2, extra_env={"DYNAMOLOG_REPL_LINGER_MS": "1"})
+                                   initial_partitions=2, metrics_base_port=free_port_block(10))
     systems = {r: System(s.data_dir) for r, s in specs.items()}
     failures: list[BaseException] = []
 
@@ -222,6 +224,15 @@ def test_a_replica_gets_the_existing_items_then_every_change_both_ways(two_regio
         assert {c["r"] for c in shipped} == {here}
         applied = [r for r in _log_records(systems[there], table) if r["origin_region"] == here]
         assert len(applied) == len(local), (here, len(applied), len(local))
+    # what an operator sees: the replicas, RepOut's and RepIn's positions; the same on Prometheus
+    status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
+    assert re.search(rf"{table}\s+2019.11.21\s+{EAST} ACTIVE, {WEST} ACTIVE", status), status
+    assert re.search(rf"repout -> {WEST}\s+running\s+shipped \d+ lag 0 records", status), status
+    assert re.search(rf"repin  <- {WEST}\s+running\s+applied \d+", status), status
+    port = systems[EAST].state()["metrics_ports"]["repout"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        fams = {f.name: f.samples for f in text_string_to_metric_families(r.read().decode())}
+    assert [s.value for s in fams["dynamolog_repout_shipped"] if s.labels == {"region": WEST}][0] >= 30
 
 
 def test_writes_of_the_same_keys_in_both_regions_end_with_the_latest_everywhere(two_regions: Any) -> None:
