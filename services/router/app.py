@@ -109,6 +109,10 @@ class Router:
             "CreateTableReplica": self.global_tables.create_table_replica,
             "DeleteTableReplica": self.global_tables.delete_table_replica,
             "DescribeReplicationEndpoint": self.describe_replication_endpoint,
+            "CreateGlobalTable": self.global_tables.create_global_table,
+            "DescribeGlobalTable": self.global_tables.describe_global_table,
+            "UpdateGlobalTable": self.global_tables.update_global_table,
+            "ListGlobalTables": self.global_tables.list_global_tables,
         })
         self.backup_client = BackupClient(self.metadata)
         backups = Backups(settings, self.tables, self.backup_client)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from dynamolog import errors, regions
-from dynamolog.catalog import TableDefinition
+from dynamolog.catalog import ACCOUNT, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 
@@ -236,17 +236,33 @@ class GlobalTables:
     # -- the destination region's side ---------------------------------------------------------
     async def create_table_replica(self, p: dict[str, Any]) -> dict[str, Any]:
         """Create this region's replica of a table (called by the region that adds the replica,
-        with the replication key)."""
+        with the replication key); with ``Existing`` (2017.11.29) the table must exist here
+        already, with a NEW_AND_OLD_IMAGES stream, and becomes the replica."""
         params = p.get("Table")
         status = p.get("Replicas")
         if not isinstance(params, dict) or not isinstance(status, dict):
             raise errors.validation("CreateTableReplica needs Table and Replicas")
         name = str(params.get("TableName"))
         existing = self.tables.metadata.catalog.items.get(name)
-        if existing is not None:
+        if p.get("Existing"):
+            if existing is None:
+                raise errors.ApiError("TableNotFoundException", f"Table: {name} not found in region "
+                                      f"{self.settings.region}")
+            if not existing.stream_enabled or existing.stream_view_type != "NEW_AND_OLD_IMAGES":
+                raise errors.validation(f"One or more parameter values were invalid: Table {name} in region "
+                                        f"{self.settings.region} must have a NEW_AND_OLD_IMAGES stream")
+            current = self.regions.replicas(name)
+            if current is not None and p.get("Check"):
+                raise errors.ApiError("GlobalTableAlreadyExistsException", f"Global table with name: {name} "
+                                      "already exists")
+            if p.get("Check"):
+                return {}
+            out = {"TableDescription": describe(existing, self.settings.region)}
+        elif existing is not None:
             raise errors.validation(f"Failed to create a replica in region {self.settings.region}: a table named "
                                     f"{name} already exists there")
-        out = await self.tables.create_table(params)
+        else:
+            out = await self.tables.create_table(params)
         await regions.put_replicas(self.settings, regions.Replicas(
             name, {str(k): str(v) for k, v in status.items()}, str(p.get("Version") or VERSION), regions.now_ms()))
         return out
@@ -257,4 +273,131 @@ class GlobalTables:
         if self.regions.replicas(name) is None:
             raise errors.validation(f"Table {name} in region {self.settings.region} is not a replica")
         await regions.remove_replicas(self.settings, name)
+        if p.get("KeepTable"):  # 2017.11.29: the table stays, as a table of this region only
+            return {}
         return await self.tables.delete_table({"TableName": name})
+
+    # -- version 2017.11.29 ---------------------------------------------------------------------
+    def _global_description(self, name: str) -> dict[str, Any]:
+        rep = self.regions.replicas(name)
+        if rep is None or rep.version != LEGACY_VERSION:
+            raise errors.ApiError("GlobalTableNotFoundException", f"Global table not found: Global table with name: "
+                                  f"{name} does not exist.")
+        states = set(rep.status.values())
+        return {"GlobalTableName": name, "GlobalTableArn": f"arn:aws:dynamodb::{ACCOUNT}:global-table/{name}",
+                "CreationDateTime": rep.created_ms / 1000.0,
+                "GlobalTableStatus": "ACTIVE" if states == {"ACTIVE"} else "CREATING",
+                "ReplicationGroup": [{"RegionName": r} for r in rep.regions]}
+
+    def _regions_of(self, group: Any, field: str) -> list[str]:
+        if not isinstance(group, list) or not group:
+            raise errors.validation(f"1 validation error detected: Value null at '{field}' failed to satisfy "
+                                    "constraint: Member must not be null")
+        out = []
+        for g in group:
+            region = g.get("RegionName") if isinstance(g, dict) else None
+            if not isinstance(region, str) or not region:
+                raise errors.validation("1 validation error detected: Value null at 'regionName' failed to "
+                                        "satisfy constraint: Member must not be null")
+            out.append(region)
+        return out
+
+    def _legacy_table(self, name: str) -> TableDefinition:
+        table = self.tables.metadata.catalog.items.get(name)
+        if table is None:
+            raise errors.ApiError("TableNotFoundException", f"Table: {name} not found")
+        if not table.stream_enabled or table.stream_view_type != "NEW_AND_OLD_IMAGES":
+            raise errors.validation("One or more parameter values were invalid: Table must have a "
+                                    "NEW_AND_OLD_IMAGES stream to be part of a global table (2017.11.29)")
+        return table
+
+    async def create_global_table(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p.get("GlobalTableName")
+        if not isinstance(name, str) or not name:
+            raise errors.validation("1 validation error detected: Value null at 'globalTableName' failed to "
+                                    "satisfy constraint: Member must not be null")
+        group = self._regions_of(p.get("ReplicationGroup"), "replicationGroup")
+        if self.regions.replicas(name) is not None:
+            raise errors.ApiError("GlobalTableAlreadyExistsException", f"Global table with name: {name} already "
+                                  "exists")
+        table = self._legacy_table(name)
+        linked = self.regions.regions()
+        others = [r for r in group if r != self.settings.region]
+        for r in others:
+            if r not in linked:
+                raise errors.validation(f"Region {r} is not a region this one replicates with (link it with "
+                                        "`dynamolog regions add`)")
+        status = {r: "CREATING" for r in group} | {self.settings.region: "ACTIVE"}
+        for r in others:  # every region's table checked before any change
+            await self._call(r, "CreateTableReplica", {"Table": {"TableName": name}, "Replicas": status,
+                                                       "Version": LEGACY_VERSION, "Existing": True, "Check": True})
+        for r in others:
+            await self._call(r, "CreateTableReplica", {"Table": {"TableName": name}, "Replicas": status,
+                                                       "Version": LEGACY_VERSION, "Existing": True})
+        await regions.put_replicas(self.settings, regions.Replicas(name, status, LEGACY_VERSION, regions.now_ms()))
+        await self.regions.view.wait_until(lambda: self.regions.replicas(name) is not None, 5.0)
+        del table
+        return {"GlobalTableDescription": self._global_description(name)}
+
+    async def describe_global_table(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"GlobalTableDescription": self._global_description(str(p.get("GlobalTableName")))}
+
+    async def update_global_table(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = str(p.get("GlobalTableName"))
+        self._global_description(name)
+        rep = self.regions.replicas(name)
+        assert rep is not None
+        ups = p.get("ReplicaUpdates")
+        if not isinstance(ups, list) or not ups:
+            raise errors.validation("1 validation error detected: Value null at 'replicaUpdates' failed to satisfy "
+                                    "constraint: Member must not be null")
+        status = dict(rep.status)
+        plan: list[tuple[str, str]] = []
+        for u in ups:
+            action = next((k for k in ("Create", "Delete") if isinstance(u, dict) and u.get(k) is not None), None)
+            if action is None:
+                raise errors.validation("One or more parameter values were invalid: One of Create or Delete must be "
+                                        "specified in each ReplicaUpdate")
+            region = self._regions_of([u[action]], "regionName")[0]
+            if action == "Create" and region in status:
+                raise errors.ApiError("ReplicaAlreadyExistsException", f"Replica already exists in region {region}")
+            if action == "Delete" and region not in status:
+                raise errors.ApiError("ReplicaNotFoundException", f"Replica not found in region {region}")
+            if region != self.settings.region and region not in self.regions.regions():
+                raise errors.validation(f"Region {region} is not a region this one replicates with (link it with "
+                                        "`dynamolog regions add`)")
+            plan.append((action, region))
+        for action, region in plan:
+            if action == "Create":
+                status[region] = "CREATING"
+                await self._call(region, "CreateTableReplica", {"Table": {"TableName": name}, "Replicas": status,
+                                                                "Version": LEGACY_VERSION, "Existing": True})
+            else:
+                if region != self.settings.region:
+                    await self._call(region, "DeleteTableReplica", {"TableName": name, "KeepTable": True})
+                del status[region]
+        if len(status) > 1 and self.settings.region in status:
+            await regions.put_replicas(self.settings, replace(rep, status=status))
+        else:
+            await regions.remove_replicas(self.settings, name)
+        await self.regions.view.wait_until(lambda: self._status_is(name, status), 5.0)
+        return {"GlobalTableDescription": {**self._global_description(name)} if len(status) > 1 else {
+            "GlobalTableName": name, "ReplicationGroup": [{"RegionName": r} for r in sorted(status)],
+            "GlobalTableStatus": "ACTIVE"}}
+
+    async def list_global_tables(self, p: dict[str, Any]) -> dict[str, Any]:
+        region = p.get("RegionName")
+        limit = p.get("Limit", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise errors.validation(f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                                    "constraint: Member must have value greater than or equal to 1")
+        start = p.get("ExclusiveStartGlobalTableName")
+        names = sorted(n for n, r in self.regions.tables().items() if r.version == LEGACY_VERSION
+                       and (region is None or region in r.status) and (start is None or n > start))
+        out: dict[str, Any] = {"GlobalTables": [
+            {"GlobalTableName": n, "ReplicationGroup": [{"RegionName": r}
+                                                        for r in self.regions.tables()[n].regions]}
+            for n in names[:limit]]}
+        if len(names) > limit:
+            out["LastEvaluatedGlobalTableName"] = names[limit - 1]
+        return out

@@ -331,3 +331,47 @@ def test_bad_replica_updates_change_nothing(two_regions: Any) -> None:
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
     assert table in _client(urls[EAST]).list_tables()["TableNames"]
     assert "Item" not in east.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)
+
+
+def test_the_2017_operations_over_the_same_replication(two_regions: Any) -> None:
+    _, urls = two_regions
+    table = "GlobalLegacy"
+    east, west = _client(urls[EAST]), _client(urls[WEST])
+    for c in (east, west):
+        c.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                       BillingMode="PAY_PER_REQUEST",
+                       StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        wait_active(c, table)
+
+    def code(call: Any, **kw: Any) -> str:
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        return str(e.value.response["Error"]["Code"])
+
+    assert code(east.describe_global_table, GlobalTableName=table) == "GlobalTableNotFoundException"
+    new_table(urls[EAST], "GlobalNoStream")
+    assert code(east.create_global_table, GlobalTableName="GlobalNoStream",
+                ReplicationGroup=[{"RegionName": EAST}, {"RegionName": WEST}]) == "ValidationException"
+    out = east.create_global_table(GlobalTableName=table, ReplicationGroup=[{"RegionName": EAST},
+                                                                            {"RegionName": WEST}])
+    assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}, {"RegionName": WEST}]
+    assert code(east.create_global_table, GlobalTableName=table,
+                ReplicationGroup=[{"RegionName": EAST}]) == "GlobalTableAlreadyExistsException"
+    eventually(lambda: east.describe_global_table(GlobalTableName=table)["GlobalTableDescription"][
+        "GlobalTableStatus"] == "ACTIVE", 60, "the global table ACTIVE")
+    assert east.describe_table(TableName=table)["Table"]["GlobalTableVersion"] == "2017.11.29"
+    listed = east.list_global_tables()["GlobalTables"]
+    assert {"GlobalTableName": table, "ReplicationGroup": [{"RegionName": EAST}, {"RegionName": WEST}]} in listed
+    west.put_item(TableName=table, Item={"pk": {"S": "from-west"}})
+    east.put_item(TableName=table, Item={"pk": {"S": "from-east"}})
+    assert len(_same_everywhere(urls, table)) == 2
+    assert code(east.update_global_table, GlobalTableName=table,
+                ReplicaUpdates=[{"Delete": {"RegionName": "eu-west-1"}}]) == "ReplicaNotFoundException"
+    assert code(east.update_global_table, GlobalTableName=table,
+                ReplicaUpdates=[{"Create": {"RegionName": WEST}}]) == "ReplicaAlreadyExistsException"
+    out = east.update_global_table(GlobalTableName=table, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+    assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
+    # the table in the removed region stays, as a table of that region only
+    assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    assert "Replicas" not in west.describe_table(TableName=table)["Table"]
