@@ -1,7 +1,7 @@
 """The ``dynamolog`` command: run a local system and look at it.
 
     dynamolog up                 start Kafka, the storage node(s), the router, the auto-admin, the
-                                 indexer and the backup service (each with a standby); print the endpoint, then stay in the
+                                 indexer and the backup service (each with a standby), RepOut and RepIn; print the endpoint, then stay in the
                                  foreground restarting any service that crashes, until Ctrl-C
     dynamolog up --detach        the same, but return to the shell, leaving a supervisor running
     dynamolog status             what runs (zones, restarts), and every partition's role and offsets
@@ -11,6 +11,8 @@
     dynamolog keys list          the access keys (never their secrets)
     dynamolog keys revoke KEY    revoke an access key (every router refuses it within seconds)
     dynamolog backup create TABLE   back up a table (also: backup list, backup restore NEW_TABLE ...)
+    dynamolog up --region us-west-2 ...   a system that is another region (global tables)
+    dynamolog regions add NAME URL        link another region (also: regions list, regions remove)
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ def test_writes_of_the_same_keys_in_both_regions_end_with_the_latest_everywhere(
     assert {i["by"]["S"] for i in items.values()} <= {EAST, WEST}
 
 
-def test_repout_killed_under_load_loses_nothing(two_regions: Any, tmp_path: Path) -> None:
+def test_repout_and_repin_killed_under_load_lose_nothing(two_regions: Any, tmp_path: Path) -> None:
     systems, urls = two_regions
     table = "GlobalLoad"
     new_table(urls[EAST], table)
@@ -281,6 +281,10 @@ def test_repout_killed_under_load_loses_nothing(two_regions: Any, tmp_path: Path
         systems[EAST].kill_service("repout")
         time.sleep(2)
         systems[EAST].start_service("repout")
+        time.sleep(2)
+        systems[WEST].kill_service("repin")  # most likely mid-batch: it applies all the time
+        time.sleep(1)
+        systems[WEST].start_service("repin")
 
     run = under_load(urls[EAST], table, fault, before_s=3, after_s=3, clients=4)
     # the history in the region that took the writes is linearizable, nothing acknowledged lost
