@@ -130,6 +130,8 @@ class LeaderSequencer:
         #: the table's time-to-live attribute now (None: TTL off)
         self.ttl_attribute = ttl_attribute
         self._sweeper: asyncio.Task[None] | None = None
+        #: when the sweep next forgets old tombstones (monotonic; the first sweep does)
+        self._next_purge = 0.0
         self.ttl_deleted = 0
         self.txnlog = txnlog
         #: item key -> the transaction that holds it (prepared, undecided)
@@ -501,6 +503,10 @@ class LeaderSequencer:
         assert self.ttl_attribute is not None
         while True:
             await asyncio.sleep(self.settings.ttl_sweep_s)
+            # tombstones: a scan of every stamp, so once per 1/24 of their window (1 h by default)
+            if not self.fenced and time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + max(self.settings.ttl_sweep_s, self.settings.tombstone_s / 24)
+                await self._purge_tombstones()
             attr = self.ttl_attribute()
             if not attr or self.fenced:
                 continue
@@ -511,6 +517,24 @@ class LeaderSequencer:
             except Exception:
                 log.exception("leader %s: time-to-live sweep failed; next one in %.0f s", self.pid,
                               self.settings.ttl_sweep_s)
+
+    async def _purge_tombstones(self) -> int:
+        """Forget the tombstones older than ``DYNAMOLOG_TOMBSTONE_S`` (decision 0031), a page at
+        a time between the writes: the leader's replica stays bounded; a follower's are forgotten
+        when it leads."""
+        before = int(time.time() * 1000) - int(self.settings.tombstone_s * 1000)
+        after: bytes | None = None
+        purged = 0
+        try:
+            while True:
+                keys, after = self.replica.tombstones_before(before, after)
+                purged += self.replica.purge_tombstones(keys, before)
+                if after is None:
+                    return purged
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("leader %s: purging tombstones failed", self.pid)
+            return purged
 
     async def _sweep_once(self, attr: str) -> int:
         now = time.time()

@@ -327,6 +327,39 @@ class Replica:
         v = orjson.loads(raw)
         return int(v["t"]), str(v["r"]), bool(v.get("x"))
 
+    def tombstones_before(self, before_ms: int, after: bytes | None = None,
+                          limit: int = 1000) -> tuple[list[bytes], bytes | None]:
+        """Item keys of tombstones stamped before ``before_ms`` among up to ``limit`` stamps after
+        item key ``after``; and the item key to go on from (None: done)."""
+        found: list[bytes] = []
+        it = self._db.iter()
+        it.seek(_STAMP + after + b"\x00" if after is not None else _STAMP)
+        seen = 0
+        last: bytes | None = None
+        while it.valid() and it.key()[:1] == _STAMP and seen < limit:
+            v = orjson.loads(it.value())
+            last = it.key()[1:]
+            if v.get("x") and int(v["t"]) < before_ms:
+                found.append(last)
+            seen += 1
+            it.next()
+        return found, (last if it.valid() and it.key()[:1] == _STAMP else None)
+
+    def purge_tombstones(self, keys: Iterable[bytes], before_ms: int) -> int:
+        """Forget the tombstones of ``keys`` that are still tombstones stamped before
+        ``before_ms`` (read again here: an item written since keeps its stamp).  Stamps are not
+        part of the digest; a tombstone this old no longer refuses anything (writes.newer)."""
+        wb = WriteBatch(raw_mode=True)
+        n = 0
+        for key in keys:
+            st = self.stamp(key)
+            if st is not None and st[2] and st[0] < before_ms:
+                wb.delete(stamp_key(key))
+                n += 1
+        if n:
+            self._db.write(wb)
+        return n
+
     def get(self, key: bytes) -> dict[str, Any] | None:
         raw = self.get_raw(key)
         return None if raw is None else orjson.loads(raw)

@@ -103,3 +103,22 @@ def test_the_replica_keeps_stamps_and_tombstones_out_of_the_items(tmp_path: Path
     assert replica.get(key) is None
     assert replica.stamp(key) == (456, "us-east-1", True)
     replica.close()
+
+
+def test_old_tombstones_are_purged_and_live_stamps_kept(tmp_path: Path) -> None:
+    replica = Replica(tmp_path / "r")
+    base = {"op": "DELETE", "new_image": None, "old_image": None, "origin_region": "us-east-1",
+            "transaction_id": None, "txn_action": None}
+    recs = [base | {"key": b"\x00" * 8 + b"old", "timestamp_ms": 100},
+            base | {"key": b"\x00" * 8 + b"new", "timestamp_ms": 900},
+            base | {"op": "PUT", "key": b"\x00" * 8 + b"live", "new_image": {"k": {"S": "l"}}, "timestamp_ms": 50}]
+    for i, r in enumerate(recs):
+        replica.apply_raw(record_mutations(r), i + 1, 1)
+    keys, after = replica.tombstones_before(500, limit=2)
+    more, done = replica.tombstones_before(500, after)
+    assert done is None and keys + more == [b"\x00" * 8 + b"old"]
+    assert replica.purge_tombstones(keys + more, 500) == 1
+    assert replica.stamp(b"\x00" * 8 + b"old") is None
+    assert replica.stamp(b"\x00" * 8 + b"new") == (900, "us-east-1", True)
+    assert replica.stamp(b"\x00" * 8 + b"live") == (50, "us-east-1", False)
+    replica.close()
