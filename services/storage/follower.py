@@ -101,8 +101,9 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         old = rec.get("old_image")
         muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new)),
                                          *stats_mutations(old, new),
-                                         stamp_mutation(key, int(rec["timestamp_ms"]), rec["origin_region"],
-                                                        new is None)]
+                                         # (every LogRecord has both; an effect built by hand may not)
+                                         stamp_mutation(key, int(rec.get("timestamp_ms") or 0),
+                                                        str(rec.get("origin_region") or ""), new is None)]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
             muts += token_mutations(rec)
