@@ -71,8 +71,13 @@ def _cmd_add(args: argparse.Namespace) -> int:
     else:
         cred, _ = credentials.new(regions.REPLICATION_USER, regions.replication_policy())
     credentials.run(credentials.publish(settings, master, cred))
+    known, _ = credentials.run(regions.read_all(settings, master))
+    replaced = known.get(args.name)
     region = regions.Region(args.name, args.endpoint.rstrip("/"), cred.access_key_id, cred.secret, regions.now_ms())
     credentials.run(regions.put_region(settings, master, region))
+    if replaced is not None and replaced.key_id != cred.access_key_id \
+            and not any(r.key_id == replaced.key_id for n, r in known.items() if n != args.name):
+        credentials.run(credentials.revoke(settings, master, replaced.key_id))  # the link's old key
     try:
         answer = asyncio.run(_describe(region.endpoint, args.name, cred.access_key_id, cred.secret))
     except Exception as e:  # noqa: BLE001 - reported; the link is kept and RepOut keeps trying
