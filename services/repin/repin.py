@@ -189,6 +189,23 @@ class RepIn:
         finally:
             await consumer.stop()
 
+    async def _status(self, ctl: dict[str, Any], source: str) -> None:
+        """A status record from ``source``: each region's replica status is its own to say, so
+        this region's entry stays as recorded here — except after ``caught_up``, which follows
+        every change the source had when the replica was made: applied by now, they make the
+        replica here whole, and it is ACTIVE."""
+        rep = self.regions.replicas(ctl["t"])
+        me = self.settings.region
+        if rep is None or me not in rep.status:
+            return
+        theirs = {str(k): str(v) for k, v in ctl["status"].items()}
+        status = {r: st for r, st in theirs.items() if r != me} | {me: rep.status[me]}
+        if ctl["ctl"] == "caught_up":
+            status[me] = "ACTIVE"
+            log.info("repin <- %s: every item of %s is here; its replica is ACTIVE", source, ctl["t"])
+        if status != rep.status:
+            await regions.put_replicas(self.settings, replace(rep, status=status))
+
     async def _ready(self, name: str) -> TableDefinition | None:
         """The table a change belongs to once it can take it: its replica here recorded and the
         table ACTIVE (a replica just created is CREATING for a moment); None when the table has no
@@ -211,10 +228,8 @@ class RepIn:
         stamps: list[int] = []
         ready: dict[str, TableDefinition | None] = {}
         for ch in changes:
-            if ch.get("ctl") == "status":  # the source says the replicas' statuses changed
-                rep = self.regions.replicas(ch["t"])
-                if rep is not None:
-                    await regions.put_replicas(self.settings, replace(rep, status=dict(ch["status"])))
+            if ch.get("ctl") in ("status", "caught_up"):
+                await self._status(ch, fig.source)
                 continue
             if ch["t"] not in ready:
                 ready[ch["t"]] = await self._ready(ch["t"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -178,25 +178,27 @@ class RepOut:
                 out[p.log_topic] = (name, table.table_id)
         return out
 
-    async def _activate(self, target: str, logs: dict[str, tuple[str, str]], shipped: dict[str, int],
-                        reader: ChangeReader, producer: AIOKafkaProducer, out_topic: str, secret: str) -> None:
-        """A replica in ``target`` still CREATING becomes ACTIVE once every change its table's logs
-        held has been shipped (the items written before it existed are copied first): here, and,
-        through a control record after those changes, in ``target`` (and from there nowhere else)."""
+    def _controls(self, target: str, logs: dict[str, tuple[str, str]], reader: ChangeReader,
+                  sent: dict[str, dict[str, str]], announced: set[str]) -> list[dict[str, Any]]:
+        """Status records to ship after this batch's changes (decision 0032):
+
+        - ``caught_up``: a replica in ``target`` still CREATING whose table's logs are all read to
+          their ends (the changes up to there go in the same transaction, before this record): once
+          its RepIn has applied everything before it, the replica there has every item, and it
+          records itself ACTIVE;
+        - ``status``: this region's record of a replicated table changed since it was last told to
+          ``target`` (so a replica that became ACTIVE there tells the region that made it)."""
+        out: list[dict[str, Any]] = []
         for name, rep in self.regions.tables().items():
-            if rep.status.get(target) != "CREATING":
+            if target not in rep.status or self.settings.region not in rep.status:
                 continue
             topics = [t for t, (n, _) in logs.items() if n == name]
-            if not topics or any(t not in reader.ends or shipped.get(t, 0) < reader.ends[t] for t in topics):
-                continue
-            status = dict(rep.status, **{target: "ACTIVE"})
-            me = self.settings.region
-            payload = orjson.dumps([{"ctl": "status", "t": name, "status": status}])
-            async with producer.transaction():
-                await producer.send(out_topic, value=payload, headers=[
-                    ("src", me.encode()), ("sig", regions.sign_batch(secret, me, payload).encode())])
-            await regions.put_replicas(self.settings, replace(rep, status=status))
-            log.info("repout -> %s: the replica of %s is ACTIVE (its items are copied)", target, name)
+            if rep.status.get(target) == "CREATING" and name not in announced and topics and all(
+                    t in reader.ends and reader.positions.get(t, 0) >= reader.ends[t] for t in topics):
+                out.append({"ctl": "caught_up", "t": name, "status": dict(rep.status), "record": dict(rep.status)})
+            elif sent.get(name) != rep.status:
+                out.append({"ctl": "status", "t": name, "status": dict(rep.status), "record": dict(rep.status)})
+        return out
 
     async def _link(self, target: str) -> None:
         fig = self.figures[target]
@@ -237,6 +239,9 @@ class RepOut:
         try:
             stored = await read_positions(bootstrap, pos_topic)
             shipped = {t: p.offset for t, p in stored.items()}
+            #: table -> the replica statuses last told to the target; tables announced caught up
+            sent: dict[str, dict[str, str]] = {}
+            announced: set[str] = set()
             await reader.start()
             fig.state, fig.error = "running", ""
             log.info("repout -> %s: shipping to %s (%s), %d log positions stored", target, bootstrap, out_topic,
@@ -248,22 +253,29 @@ class RepOut:
                 moved = {t: reader.position(t) for t in logs if reader.positions.get(t, 0) != shipped.get(t, 0)}
                 fig.lag_records = reader.lag()
                 fig.skipped_replicated = reader.skipped_replicated
-                if not changes and not moved:
+                controls = self._controls(target, logs, reader, sent, announced)
+                if not changes and not moved and not controls:
                     continue
                 async with producer.transaction():
-                    if changes:
-                        payload = orjson.dumps(changes)
-                        await producer.send(out_topic, value=payload, headers=[
-                            ("src", me.encode()), ("sig", regions.sign_batch(region.secret, me, payload).encode())])
+                    for records in (changes, controls):  # the controls after the changes they follow
+                        if records:
+                            payload = orjson.dumps([{k: v for k, v in r.items() if k != "record"} for r in records])
+                            await producer.send(out_topic, value=payload, headers=[
+                                ("src", me.encode()), ("sig", regions.sign_batch(region.secret, me, payload).encode())])
                     for t, pos in moved.items():
                         await producer.send(pos_topic, key=t.encode(), value=orjson.dumps(pos.encode()))
+                for c in controls:
+                    sent[c["t"]] = c["record"]
+                    if c["ctl"] == "caught_up":
+                        announced.add(c["t"])
+                        log.info("repout -> %s: every item of %s shipped; its replica there becomes ACTIVE once "
+                                 "applied", target, c["t"])
                 for t, pos in moved.items():
                     shipped[t] = pos.offset
                     stored[t] = pos
                 fig.shipped += len(changes)
                 fig.batches += 1 if changes else 0
                 fig.positions = dict(shipped)
-                await self._activate(target, logs, shipped, reader, producer, out_topic, region.secret)
         finally:
             await reader.close()
             await producer.stop()

@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog import codec, regions
 from dynamolog.launcher import System, SystemSpec
-from tests.api.conftest import SYSTEMS, free_port, free_port_block, wait_active
+from tests.api.conftest import SYSTEMS, free_port, free_port_block, make_client, wait_active
 from tests.api.helpers import all_items
 from tests.integration.faults import assert_history_ok, eventually, new_table, under_load
 
@@ -335,6 +335,13 @@ def test_bad_replica_updates_change_nothing(two_regions: Any) -> None:
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
     assert table in _client(urls[EAST]).list_tables()["TableNames"]
     assert "Item" not in east.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)
+    # once its write capacity is auto scaled, the provisioned table can have its replica
+    make_client(urls[EAST], "application-autoscaling").register_scalable_target(
+        ServiceNamespace="dynamodb", ResourceId="table/GlobalProv", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=5, MaxCapacity=50)
+    _add_replica(urls, "GlobalProv")
+    prov = west.describe_table(TableName="GlobalProv")["Table"]
+    assert prov["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
 
 
 def test_the_2017_operations_over_the_same_replication(two_regions: Any) -> None:
