@@ -6,8 +6,8 @@ with the replication key: ``CreateTableReplica`` (the table with this one's key 
 capacity mode and a NEW_AND_OLD_IMAGES stream) and ``DeleteTableReplica``, the two operations
 DynamoDB's own ReplicaUpdates invoke in the destination region.  Each region records the table's
 replica set in its regions topic; RepOut then ships the table's logs from their start, so the
-items written before the replica existed are copied first, and marks the new replica ACTIVE once
-it has shipped everything up to the logs' ends.
+items written before the replica existed are copied first, and the new replica becomes ACTIVE
+once its region has applied them (services/repout/repout.py, ``caught_up``).
 """
 
 from __future__ import annotations
