@@ -156,7 +156,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         from .singleton import active_pids
 
-        actives = asyncio.run(asyncio.wait_for(active_pids(system.settings(), ("admin", "indexer", "backup")), 10))
+        actives = asyncio.run(asyncio.wait_for(active_pids(system.settings(), ("admin", "indexer", "backup", "repout",
+                                                                           "repin")), 10))
         roles = {pid: "active" for pid in actives.values() if pid is not None}
     except Exception as e:  # noqa: BLE001 - status reports every failure, never raises
         print(f"elections: not known ({e!r})")
@@ -164,7 +165,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         node = name.removeprefix("storage-") if name.startswith("storage-") else None
         zone = f"zone {zones[node]}" if node and node in zones else ""
         again = f"restarted {restarts[name]}x" if restarts.get(name) else ""
-        if name.split("-")[0] in ("admin", "indexer", "backup") and pid_alive(pid):
+        if name.split("-")[0] in ("admin", "indexer", "backup", "repout", "repin") and pid_alive(pid):
             zone = roles.get(pid, "standby")
         print(f"  {name:<14} pid {pid:<8} {'running' if pid_alive(pid) else 'stopped':<8} {zone:<7} {again}".rstrip())
     by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
