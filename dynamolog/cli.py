@@ -1,7 +1,7 @@
 """The ``dynamolog`` command: run a local system and look at it.
 
     dynamolog up                 start Kafka, the storage node(s), the router, the auto-admin, the
-                                 indexer and the backup service (each with a standby); print the endpoint, then stay in the
+                                 indexer and the backup service (each with a standby), RepOut and RepIn; print the endpoint, then stay in the
                                  foreground restarting any service that crashes, until Ctrl-C
     dynamolog up --detach        the same, but return to the shell, leaving a supervisor running
     dynamolog status             what runs (zones, restarts), and every partition's role and offsets
@@ -11,6 +11,8 @@
     dynamolog keys list          the access keys (never their secrets)
     dynamolog keys revoke KEY    revoke an access key (every router refuses it within seconds)
     dynamolog backup create TABLE   back up a table (also: backup list, backup restore NEW_TABLE ...)
+    dynamolog up --region us-west-2 ...   a system that is another region (global tables)
+    dynamolog regions add NAME URL        link another region (also: regions list, regions remove)
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     spec = SystemSpec(
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
         kafka_base_port=ports.kafka_base_port, storage_base_port=ports.storage_base_port,
-        namespace=config.settings().namespace, region=config.settings().region, bootstrap=bootstrap,
+        namespace=config.settings().namespace, region=args.region or config.settings().region, bootstrap=bootstrap,
         initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
         supervise=args.detach, metrics_base_port=ports.metrics_base_port,
     )
@@ -161,7 +163,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         from .singleton import active_pids
 
-        actives = asyncio.run(asyncio.wait_for(active_pids(system.settings(), ("admin", "indexer", "backup")), 10))
+        actives = asyncio.run(asyncio.wait_for(active_pids(system.settings(), ("admin", "indexer", "backup", "repout",
+                                                                           "repin")), 10))
         roles = {pid: "active" for pid in actives.values() if pid is not None}
     except Exception as e:  # noqa: BLE001 - status reports every failure, never raises
         print(f"elections: not known ({e!r})")
@@ -169,7 +172,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         node = name.removeprefix("storage-") if name.startswith("storage-") else None
         zone = f"zone {zones[node]}" if node and node in zones else ""
         again = f"restarted {restarts[name]}x" if restarts.get(name) else ""
-        if name.split("-")[0] in ("admin", "indexer", "backup") and pid_alive(pid):
+        if name.split("-")[0] in ("admin", "indexer", "backup", "repout", "repin") and pid_alive(pid):
             zone = roles.get(pid, "standby")
         print(f"  {name:<14} pid {pid:<8} {'running' if pid_alive(pid) else 'stopped':<8} {zone:<7} {again}".rstrip())
     by_partition: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -208,6 +211,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("tables and indexes (TABLE/INDEX): items and size summed over the leaders' partitions")
         for table, (items, size) in sorted(totals.items()):
             print(f"  {table:<24} {items} items {_bytes(size)}")
+    from .regions_cli import print_status
+
+    print_status(system)
     return 0 if h else 1
 
 
@@ -357,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first Prometheus metrics port: the router's /metrics; storage node i's is this + i, then "
                     "the auto-admins' and the indexers' (`dynamolog status` lists them; docs/metrics.md); "
                     "0: none (default: the one used last time, else 9400, else the next free ones above it)")
+    up.add_argument("--region", default=None,
+                    help="the region this system is (ARNs, global tables; default $DYNAMOLOG_REGION or us-east-1); "
+                    "link regions with `dynamolog regions add`")
     up.add_argument("--detach", "-d", action="store_true", help="return once everything is up; stop it later "
                     "with `dynamolog down`")
     up.set_defaults(func=_cmd_up)
@@ -388,9 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.set_defaults(func=_cmd_stream_tail)
     from .backup_cli import add_backup_parser
     from .keys_cli import add_keys_parser
+    from .regions_cli import add_regions_parser
     from .split_cli import add_split_parser
 
     add_keys_parser(sub, data_dir_arg)
+    add_regions_parser(sub, data_dir_arg)
     add_backup_parser(sub, data_dir_arg)
     add_split_parser(sub, data_dir_arg)
     return parser

@@ -158,6 +158,13 @@ class Settings:
     pitr_settle_ms: int = _setting(1000, "DYNAMOLOG_PITR_SETTLE_MS",
                                    "LatestRestorableDateTime trails the clock by this much: every write "
                                    "stamped at or before it has reached its log")
+    # -- global tables (docs/decisions/0031, 0032) -----------------------------------------
+    tombstone_s: float = _setting(86400.0, "DYNAMOLOG_TOMBSTONE_S",
+                                  "how long a deleted item's last-writer-wins stamp refuses an older change "
+                                  "replicated from another region (a change later than that by more may "
+                                  "bring the item back)")
+    repl_batch_max: int = _setting(500, "DYNAMOLOG_REPL_BATCH_MAX",
+                                   "changes RepOut reads from the logs and ships in one Kafka transaction at most")
     # -- indexer ---------------------------------------------------------------------------
     indexer_stats_s: float = _setting(30.0, "DYNAMOLOG_INDEXER_STATS_S",
                                       "interval between the indexer's log lines of counters and delays")

@@ -14,8 +14,8 @@ Everything lives under one data directory::
 Data survives ``down`` then ``up`` with the same data directory: the logs are in Kafka, the
 views in RocksDB, and the metadata in compacted topics.
 
-Processes: the storage nodes ``storage-n<i>``, the router, and the auto-admin, the indexer and
-the backup service twice each (``admin`` / ``admin-2``, ``indexer`` / ``indexer-2``,
+Processes: the storage nodes ``storage-n<i>``, the router, the global tables' ``repout`` and
+``repin`` (once each), and the auto-admin, the indexer and the backup service twice each (``admin`` / ``admin-2``, ``indexer`` / ``indexer-2``,
 ``backup`` / ``backup-2``; backups go to ``DATA/backups`` unless ``DYNAMOLOG_BACKUP_STORE`` names
 another store): fenced singletons, one
 active and one on standby (dynamolog/singleton.py). Brokers and storage nodes are spread over
@@ -50,6 +50,9 @@ ZONES = ("a", "b", "c")
 #: the services that run as fenced singletons, each started this many times (active + standby)
 SINGLETONS = ("admin", "indexer", "backup")
 SINGLETON_PROCESSES = 2
+#: global tables' RepOut and RepIn (services/repout, services/repin): singletons too, one process
+#: each (the supervisor restarts them; a change is never lost meanwhile, only delayed)
+REPLICATION_SERVICES = ("repout", "repin")
 #: the election groups' session timeout on a Kafka cluster that ``up`` starts (its brokers
 #: accept down to 1 s): how soon a standby notices that the active died
 ELECTION_SESSION_MS_LOCAL = 2000
@@ -95,7 +98,8 @@ class SystemSpec:
         if not self.metrics_base_port:
             return {}
         names = ["router", *(f"storage-n{i}" for i in range(1, self.storage_nodes + 1)),
-                 *(s if k == 1 else f"{s}-{k}" for s in SINGLETONS for k in range(1, SINGLETON_PROCESSES + 1))]
+                 *(s if k == 1 else f"{s}-{k}" for s in SINGLETONS for k in range(1, SINGLETON_PROCESSES + 1)),
+                 *REPLICATION_SERVICES]
         return {name: self.metrics_base_port + i for i, name in enumerate(names)}
 
 
@@ -404,6 +408,10 @@ class System:
                 cmd = [f"services.{service}", *_metrics_args(spec, name)]
                 state["commands"][name] = cmd
                 pids[name] = self._spawn(name, cmd, env)
+        for service in REPLICATION_SERVICES:
+            cmd = [f"services.{service}", *_metrics_args(spec, service)]
+            state["commands"][service] = cmd
+            pids[service] = self._spawn(service, cmd, env)
         self._write(state)
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)

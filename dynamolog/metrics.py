@@ -81,6 +81,20 @@ METRICS: dict[str, MetricDef] = {
     "dynamolog_indexer_index_writes": MetricDef("counter", "Index entries the indexer wrote", ("table", "index")),
     "dynamolog_indexer_base_records": MetricDef("counter", "Table log records the indexer read for an index", (
         "table", "index")),
+    # global tables (services/repout, services/repin); region: the other region
+    "dynamolog_repout_shipped": MetricDef("counter", "Local changes RepOut committed into the region's cluster", (
+        "region",)),
+    "dynamolog_repout_skipped_replicated": MetricDef("counter", "Log records RepOut did not ship: made in another "
+                                                     "region", ("region",)),
+    "dynamolog_repout_lag_records": MetricDef("gauge", "Log records RepOut has not read yet for the region", (
+        "region",)),
+    "dynamolog_repin_applied": MetricDef("counter", "Changes from the region RepIn applied (acknowledged)", (
+        "region",)),
+    "dynamolog_repin_rejected": MetricDef("counter", "Batches from the region refused: signature not verified", (
+        "region",)),
+    "dynamolog_repin_lag_records": MetricDef("gauge", "Batches from the region not applied yet", ("region",)),
+    "dynamolog_repin_latency_ms": MetricDef("gauge", "Write in the region -> applied here, recent changes (ms)", (
+        "region", "quantile")),
 }
 
 

@@ -45,6 +45,7 @@ from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
+from .replicas import GlobalTables
 from .requests import members
 from .streams import Streams
 from .tables import Tables
@@ -86,7 +87,6 @@ class Router:
         self._requests = 0
         self.operations: dict[str, Operation] = {
             "CreateTable": self.tables.create_table,
-            "DescribeTable": self.tables.describe_table,
             "ListTables": self.tables.list_tables,
             "DeleteTable": self.tables.delete_table,
             "PutItem": self.items.put_item,
@@ -95,7 +95,6 @@ class Router:
             "UpdateItem": self.items.update_item,
             "Query": self.items.query,
             "Scan": self.items.scan,
-            "UpdateTable": self.tables.update_table,
             "TagResource": self.tables.control.tag_resource,
             "UntagResource": self.tables.control.untag_resource,
             "ListTagsOfResource": self.tables.control.list_tags_of_resource,
@@ -111,6 +110,20 @@ class Router:
             "UpdateTimeToLive": TimeToLive(self.tables).update_time_to_live,
             "DescribeTimeToLive": TimeToLive(self.tables).describe_time_to_live,
         }
+        # global tables (services/router/replicas.py): UpdateTable's ReplicaUpdates, DescribeTable's
+        # Replicas, and the operations another region calls with the replication key
+        self.global_tables = GlobalTables(settings, self.tables, self.catalog, system_key)
+        self.operations.update({
+            "DescribeTable": self.global_tables.describe_table,
+            "UpdateTable": self.global_tables.update_table,
+            "CreateTableReplica": self.global_tables.create_table_replica,
+            "DeleteTableReplica": self.global_tables.delete_table_replica,
+            "DescribeReplicationEndpoint": self.describe_replication_endpoint,
+            "CreateGlobalTable": self.global_tables.create_global_table,
+            "DescribeGlobalTable": self.global_tables.describe_global_table,
+            "UpdateGlobalTable": self.global_tables.update_global_table,
+            "ListGlobalTables": self.global_tables.list_global_tables,
+        })
         self.backup_client = BackupClient(self.metadata)
         backups = Backups(settings, self.tables, self.backup_client)
         self.operations.update({
@@ -140,6 +153,11 @@ class Router:
         #: Application Auto Scaling (``AnyScaleFrontendService.*``, JSON 1.1), on the same endpoint
         self.scaling_operations: dict[str, Operation] = AutoScaling(self.catalog).operations()
 
+    async def describe_replication_endpoint(self, _params: dict[str, Any]) -> dict[str, Any]:
+        """This region's name and Kafka cluster, for a replication key (dynamolog/regions.py)."""
+        return {"Region": self.settings.region, "KafkaBootstrap": self.settings.bootstrap,
+                "Namespace": self.settings.namespace}
+
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
         await self.metadata.start()
@@ -148,6 +166,7 @@ class Router:
         await self.txnlog.start()
         await self.auth.start()
         members.preload()
+        await self.global_tables.start()
         await self.http.start()
         log.info("router listening on http://%s:%d", self.http.host, self.http.port)
 
@@ -164,6 +183,7 @@ class Router:
             await self.tables.stats.close()
         await self.txnlog.close()
         await self.auth.close()
+        await self.global_tables.close()
 
     def metrics(self, samples: Samples) -> None:
         """Prometheus samples (dynamolog/metrics.py): requests answered, every table's provisioned

@@ -33,6 +33,7 @@ from .replica import (
     data_key,
     expired_tokens,
     pending_key,
+    stamp_mutation,
     stats_mutations,
     token_key,
 )
@@ -100,7 +101,10 @@ def record_mutations(rec: dict[str, Any], lsi: LocalIndexes | None = None) -> li
         new = image if (op == "PUT" or (op == "TXN_COMMIT" and rec["txn_action"] == "PUT")) else None
         old = rec.get("old_image")
         muts: list[tuple[bytes, Any]] = [(data_key(key), None if new is None else orjson.dumps(new)),
-                                         *stats_mutations(old, new)]
+                                         *stats_mutations(old, new),
+                                         # (every LogRecord has both; an effect built by hand may not)
+                                         stamp_mutation(key, int(rec.get("timestamp_ms") or 0),
+                                                        str(rec.get("origin_region") or ""), new is None)]
         if op == "TXN_COMMIT":
             muts.insert(0, (pending_key(rec["transaction_id"], key), None))
             muts += token_mutations(rec)

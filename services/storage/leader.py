@@ -45,7 +45,7 @@ from .invariants import InvariantViolation, check
 from .pacing import Pacer
 from .replica import SEAL_MUTATION, TOKEN_WINDOW_MS, Replica
 from .txnwait import Gate, Parked, Read
-from .writes import compute
+from .writes import Stamp, compute, local_stamp, replicated
 
 if TYPE_CHECKING:
     from dynamolog.txnlog import TxnLog
@@ -142,6 +142,8 @@ class LeaderSequencer:
         #: the table's time-to-live attribute now (None: TTL off)
         self.ttl_attribute = ttl_attribute
         self._sweeper: asyncio.Task[None] | None = None
+        #: when the sweep next forgets old tombstones (monotonic; the first sweep does)
+        self._next_purge = 0.0
         self.ttl_deleted = 0
         self.txnlog = txnlog
         #: item key -> the transaction that holds it (prepared, undecided)
@@ -173,6 +175,8 @@ class LeaderSequencer:
         self.terms_opened = 0
         #: effects of evaluated groups not yet applied to the view: key -> (group seq, item)
         self._overlay: dict[bytes, tuple[int, dict[str, Any] | None]] = {}
+        #: and their last-writer-wins stamps: key -> (group seq, stamp, deleted)
+        self._stamps: dict[bytes, tuple[int, Stamp, bool]] = {}
         self._seq = 0
         self._committing: asyncio.Future[bool] | None = None
         #: when the last group was formed (monotonic), for the linger
@@ -429,6 +433,7 @@ class LeaderSequencer:
             return False
         log.info("leader %s: opening a new term and re-reading the log", self.pid)
         self._overlay.clear()
+        self._stamps.clear()
         self._coll_pending.clear()
         await self._recover()
         return not self.fenced
@@ -479,8 +484,18 @@ class LeaderSequencer:
                 group.answers.append((p, None, errors.transaction_conflict()))
                 continue
             old = self._current(p.key)
+            ts, region = now_ms, self.settings.region
             try:
-                eff = compute(p.req, old)
+                if kind == "replicate":  # a change from another region: last writer wins
+                    stamp, deleted = self._stamp(p.key)
+                    eff = replicated(p.req, old, stamp, deleted=deleted, now_ms=now_ms,
+                                     tombstone_ms=int(self.settings.tombstone_s * 1000))
+                    ts, region = int(p.req["ts"]), str(p.req["region"])
+                else:
+                    eff = compute(p.req, old)
+                    if eff.changed:
+                        st = local_stamp(now_ms, region, self._stamp(p.key)[0])
+                        ts = st.ts
                 if eff.changed and eff.new is not None:
                     self._check_index_keys(eff.new)
             except errors.ApiError as e:
@@ -505,8 +520,9 @@ class LeaderSequencer:
             if not eff.changed:
                 continue
             self._overlay[p.key] = (group.seq, eff.new)
-            self._record(group, "PUT" if eff.new is not None else "DELETE", p.key, eff.new, old, now_ms,
-                         request_id=p.req.get("rid"), system=p.req.get("system"))
+            self._stamps[p.key] = (group.seq, Stamp(ts, region), eff.new is None)
+            self._record(group, "PUT" if eff.new is not None else "DELETE", p.key, eff.new, old, ts,
+                         request_id=p.req.get("rid"), system=p.req.get("system"), region=region)
         return group
 
     # -- splits (docs/decisions/0039-partition-splits.md) ----------------------------------------
@@ -542,6 +558,10 @@ class LeaderSequencer:
         assert self.ttl_attribute is not None
         while True:
             await asyncio.sleep(self.settings.ttl_sweep_s)
+            # tombstones: a scan of every stamp, so once per 1/24 of their window (1 h by default)
+            if not self.fenced and time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + max(self.settings.ttl_sweep_s, self.settings.tombstone_s / 24)
+                await self._purge_tombstones()
             attr = self.ttl_attribute()
             if not attr or self.fenced:
                 continue
@@ -552,6 +572,24 @@ class LeaderSequencer:
             except Exception:
                 log.exception("leader %s: time-to-live sweep failed; next one in %.0f s", self.pid,
                               self.settings.ttl_sweep_s)
+
+    async def _purge_tombstones(self) -> int:
+        """Forget the tombstones older than ``DYNAMOLOG_TOMBSTONE_S`` (decision 0031), a page at
+        a time between the writes: the leader's replica stays bounded; a follower's are forgotten
+        when it leads."""
+        before = int(time.time() * 1000) - int(self.settings.tombstone_s * 1000)
+        after: bytes | None = None
+        purged = 0
+        try:
+            while True:
+                keys, after = self.replica.tombstones_before(before, after)
+                purged += self.replica.purge_tombstones(keys, before)
+                if after is None:
+                    return purged
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("leader %s: purging tombstones failed", self.pid)
+            return purged
 
     async def _sweep_once(self, attr: str) -> int:
         if self.sealing or self.replica.sealed:
@@ -636,15 +674,25 @@ class LeaderSequencer:
             return errors.item_collection_size_limit()
         return size
 
+    def _stamp(self, key: bytes) -> tuple[Stamp | None, bool]:
+        """The item's last-writer-wins stamp (None: none kept) and whether it is a tombstone."""
+        held = self._stamps.get(key)
+        if held is not None:
+            return held[1], held[2]
+        kept = self.replica.stamp(key)
+        return (None, False) if kept is None else (Stamp(kept[0], kept[1]), kept[2])
+
     def _current(self, key: bytes) -> dict[str, Any] | None:
         held = self._overlay.get(key)
         return held[1] if held is not None else self.replica.get(key)
 
     def _record(self, group: _Group, op: str, key: bytes, new: dict[str, Any] | None, old: dict[str, Any] | None,
                 now_ms: int, *, request_id: str | None = None, txn: str | None = None, action: str | None = None,
-                deadline: int | None = None, system: str | None = None) -> None:
+                deadline: int | None = None, system: str | None = None, region: str | None = None) -> None:
         rec = self._log_record(op, key, new, old, now_ms, request_id=request_id, txn=txn, action=action,
                                deadline=deadline, system=system)
+        if region is not None:  # a replicated change keeps the region that made it
+            rec["origin_region"] = region
         muts = record_mutations(rec, self.lsi)
         if self.lsi is not None:
             for k, v in muts:
@@ -1064,6 +1112,9 @@ class LeaderSequencer:
                 held = self._overlay.get(key)
                 if held is not None and held[0] == group.seq:
                     del self._overlay[key]
+                stamped = self._stamps.get(key)
+                if stamped is not None and stamped[0] == group.seq:
+                    del self._stamps[key]
             for ck, d in group.deltas.items():
                 left = self._coll_pending.get(ck, 0) - d
                 if left:

@@ -15,6 +15,10 @@ Layout of the RocksDB database (raw byte keys and values):
   (orjson ``{"d": request digest, "t": transaction id, "ms": commit time}``), ``window`` the
   ten-minute window of its commit time (8 bytes big-endian), so that a record of a new window
   deletes those before the previous one by range (:func:`token_key`);
+- ``b"w" + item_key``: the item's last-writer-wins stamp (orjson ``{"t": ms, "r": region}``,
+  ``"x": 1`` when the last write deleted it: a tombstone), from the record's ``timestamp_ms``
+  and ``origin_region`` (:func:`stamp_mutation`; global tables, decision 0031); never shown
+  to clients;
 - ``b"m:offset"``: the next log offset to apply (8 bytes big-endian);
 - ``b"m:applied"``: how many log records were ever applied (8 bytes), to prove in tests that a
   restart repeats nothing;
@@ -65,6 +69,7 @@ TXN_ID_LEN = 32
 _TOKEN = b"k"
 #: how long a one-phase transaction's ClientRequestToken counts (DynamoDB's idempotency window)
 TOKEN_WINDOW_MS = 10 * 60 * 1000
+_STAMP = b"w"
 _OFFSET = b"m:offset"
 _APPLIED = b"m:applied"
 _TERM = b"f:term"
@@ -136,6 +141,19 @@ class Snapshot:
 def data_key(item_key: bytes) -> bytes:
     """The RocksDB key of an item."""
     return _DATA + item_key
+
+
+def stamp_key(item_key: bytes) -> bytes:
+    """The RocksDB key of an item's last-writer-wins stamp."""
+    return _STAMP + item_key
+
+
+def stamp_mutation(item_key: bytes, ts: int, region: str, deleted: bool) -> tuple[bytes, bytes]:
+    """The mutation that records an item's stamp (a tombstone when ``deleted``)."""
+    value: dict[str, Any] = {"t": ts, "r": region}
+    if deleted:
+        value["x"] = 1
+    return stamp_key(item_key), orjson.dumps(value)
 
 
 def pending_key(txn_id: str, item_key: bytes) -> bytes:
@@ -332,6 +350,47 @@ class Replica:
     def get_raw(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(_DATA + key)
         return value
+
+    def stamp(self, key: bytes) -> tuple[int, str, bool] | None:
+        """An item's stamp: (ms, region, deleted), or None when none is kept."""
+        raw = self._db.get(stamp_key(key))
+        if raw is None:
+            return None
+        v = orjson.loads(raw)
+        return int(v["t"]), str(v["r"]), bool(v.get("x"))
+
+    def tombstones_before(self, before_ms: int, after: bytes | None = None,
+                          limit: int = 1000) -> tuple[list[bytes], bytes | None]:
+        """Item keys of tombstones stamped before ``before_ms`` among up to ``limit`` stamps after
+        item key ``after``; and the item key to go on from (None: done)."""
+        found: list[bytes] = []
+        it = self._db.iter()
+        it.seek(_STAMP + after + b"\x00" if after is not None else _STAMP)
+        seen = 0
+        last: bytes | None = None
+        while it.valid() and it.key()[:1] == _STAMP and seen < limit:
+            v = orjson.loads(it.value())
+            last = it.key()[1:]
+            if v.get("x") and int(v["t"]) < before_ms:
+                found.append(last)
+            seen += 1
+            it.next()
+        return found, (last if it.valid() and it.key()[:1] == _STAMP else None)
+
+    def purge_tombstones(self, keys: Iterable[bytes], before_ms: int) -> int:
+        """Forget the tombstones of ``keys`` that are still tombstones stamped before
+        ``before_ms`` (read again here: an item written since keeps its stamp).  Stamps are not
+        part of the digest; a tombstone this old no longer refuses anything (writes.newer)."""
+        wb = WriteBatch(raw_mode=True)
+        n = 0
+        for key in keys:
+            st = self.stamp(key)
+            if st is not None and st[2] and st[0] < before_ms:
+                wb.delete(stamp_key(key))
+                n += 1
+        if n:
+            self._db.write(wb)
+        return n
 
     def get(self, key: bytes) -> dict[str, Any] | None:
         raw = self.get_raw(key)

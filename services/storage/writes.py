@@ -3,6 +3,12 @@
 The leader sequencer calls :func:`compute` for each request of a group commit, against the
 state plus the overlay of the writes before it in the same group.  It does no I/O and may run
 more than once for the same request (a retried group), so it must not mutate its inputs.
+
+Global tables (docs/decisions/0031-last-writer-wins.md): every item carries the :class:`Stamp`
+of its last write (when, in which region), and a deleted item leaves one as a tombstone.
+:func:`local_stamp` stamps a write made here (never older than what it overwrites, so that
+every region orders it after it); :func:`compute` with ``kind`` ``replicate`` applies a change
+that arrived from another region only if its stamp is newer than the item's (:func:`newer`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,35 @@ def _returned(rv: str, old: Item | None, new: Item | None, touched: list[Any] | 
     return {"Attributes": src} if src else {}
 
 
+@dataclass(frozen=True, order=True)
+class Stamp:
+    """When and where an item was last written: ordered by time, then by region name (the tie
+    breaker every region applies alike)."""
+
+    ts: int
+    region: str
+
+
+def newer(stamp: Stamp, than: Stamp | None, *, than_deleted: bool = False, now_ms: int = 0,
+          tombstone_ms: int = 0) -> bool:
+    """Whether a change stamped ``stamp`` wins over the item's stamp ``than`` (None: the item was
+    never written, or nothing is known of it).  A tombstone (``than_deleted``) older than
+    ``tombstone_ms`` at ``now_ms`` is forgotten: it no longer refuses older changes."""
+    if than is None:
+        return True
+    if than_deleted and tombstone_ms and now_ms - than.ts > tombstone_ms:
+        return True
+    return stamp > than
+
+
+def local_stamp(now_ms: int, region: str, old: Stamp | None) -> Stamp:
+    """The stamp of a write made in ``region`` at ``now_ms``: after ``old`` (a clock behind
+    another region's must not make a local write lose in the other regions while it won here)."""
+    if old is not None and now_ms <= old.ts:
+        return Stamp(old.ts + 1, region)
+    return Stamp(now_ms, region)
+
+
 def compute(req: dict[str, Any], old: Item | None) -> Effect:
     """Evaluate one PutItem / DeleteItem / UpdateItem request against ``old``.
 
@@ -90,3 +125,17 @@ def _compute(req: dict[str, Any], old: Item | None) -> Effect:
         touched = list(upd.paths()) if upd is not None else []
         return Effect(new, new != old, _returned(rv, old, new, touched))
     raise errors.validation(f"unknown write kind {kind!r}")
+
+
+def replicated(req: dict[str, Any], old: Item | None, stamp: Stamp | None, *, deleted: bool, now_ms: int,
+               tombstone_ms: int) -> Effect:
+    """A change that arrived from another region (``kind`` ``replicate``: ``item``, the new
+    image or None for a delete, ``ts`` and ``region``, its stamp) against the item ``old`` whose
+    stamp is ``stamp`` (``deleted``: a tombstone's).  Applied only if its stamp is newer; an
+    older or equal one (a late change, or one applied already) changes nothing."""
+    if not newer(Stamp(int(req["ts"]), str(req["region"])), stamp, than_deleted=deleted, now_ms=now_ms,
+                 tombstone_ms=tombstone_ms):
+        return Effect(old, False, {"applied": False})
+    # newer: always recorded, even when the image is the same, so the item takes the newer stamp
+    # (and a delete of an absent item leaves its tombstone), as in the region that made it
+    return Effect(req.get("item"), True, {"applied": True})

@@ -165,7 +165,7 @@ def test_prometheus_endpoints_show_the_figures(system: Any, table: tuple[str, di
     eventually(lambda: figures(ddb, name) == expected(held), 30, "figures")
     ports = sysm.state()["metrics_ports"]
     assert set(ports) == {"router", "storage-n1", "storage-n2", "admin", "admin-2", "indexer", "indexer-2",
-                          "backup", "backup-2"}
+                          "backup", "backup-2", "repout", "repin"}
 
     def scrape(service: str) -> dict[str, list[Any]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[service]}/metrics", timeout=10) as r:

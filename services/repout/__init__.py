@@ -1,0 +1,1 @@
+"""Global tables: RepOut (docs/decisions/0032-own-mirror-on-aiokafka.md)."""

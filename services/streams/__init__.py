@@ -1,0 +1,1 @@
+"""The stream reader of global tables: follows the partition logs of replicated tables."""

@@ -1,0 +1,388 @@
+"""Global tables between two regions, each a whole system with its own Kafka cluster.
+
+Region us-east-1 and region us-west-2 are what ``dynamolog up --region`` starts (one broker and
+one storage node each), linked with ``dynamolog regions add`` on both sides.  What a user checks:
+a replica added with UpdateTable gets the items written before it and every change after it, in
+both directions; writes of the same keys in both regions at once end with the same item in both,
+the one of the latest write; nothing is shipped back (records replicated == local writes); RepOut
+killed with ``kill -9`` under load loses nothing; bad ReplicaUpdates change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
+
+from dynamolog import codec, regions
+from dynamolog.launcher import System, SystemSpec
+from tests.api.conftest import SYSTEMS, free_port, free_port_block, make_client, wait_active
+from tests.api.helpers import all_items
+from tests.integration.faults import assert_history_ok, eventually, new_table, under_load
+
+pytestmark = pytest.mark.integration
+
+EAST, WEST = "us-east-1", "us-west-2"
+
+
+def _kafka_port(offset: int) -> int:
+    """The second and third clusters of a test session sit above its own (conftest.py's port)."""
+    base = int(os.environ.get("DYNAMOLOG_TEST_KAFKA_PORT", "0"))
+    if base:
+        return base + offset
+    return free_port_block(2)
+
+
+def _cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "dynamolog.cli", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, (args, out.stdout, out.stderr)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    specs = {}
+    for region, offset in ((EAST, 5), (WEST, 7)):  # a broker takes its port and the next
+        data_dir = Path(tmp_path_factory.mktemp(region))
+        specs[region] = SystemSpec(data_dir=data_dir, port=free_port(), region=region,
+                                   kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
+                                   initial_partitions=2, metrics_base_port=free_port_block(10))
+    systems = {r: System(s.data_dir) for r, s in specs.items()}
+    failures: list[BaseException] = []
+
+    def up(region: str) -> None:
+        try:
+            systems[region].up(specs[region], timeout_s=240)
+        except BaseException as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=up, args=(r,)) for r in specs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not failures, failures
+        urls = {r: f"http://127.0.0.1:{s.port}" for r, s in specs.items()}
+        for r, url in urls.items():
+            SYSTEMS[url] = systems[r]
+        # link: east makes the replication key, west takes it
+        first = _cli("regions", "add", WEST, urls[WEST], "--data-dir", str(specs[EAST].data_dir))
+        key = re.search(r"--key (\S+)", first)
+        assert key, first
+        second = _cli("regions", "add", EAST, urls[EAST], "--data-dir", str(specs[WEST].data_dir), "--key", key[1])
+        assert f"linked {WEST} -> {EAST}" in second, second
+        listed = _cli("regions", "list", "--data-dir", str(specs[EAST].data_dir))
+        assert re.search(rf"{WEST}\s+{re.escape(urls[WEST])}\s+key \S+\s+reachable", listed), listed
+        yield systems, urls
+    finally:
+        for s in systems.values():
+            s.down()
+
+
+def _client(url: str, key: tuple[str, str] | None = None) -> Any:
+    """A boto3 client of a region's endpoint, signing for that region (a router refuses a
+    signature scoped to another region)."""
+    import boto3
+    from botocore.config import Config
+
+    system = SYSTEMS[url]
+    creds = key or (system.credentials()["AWS_ACCESS_KEY_ID"], system.credentials()["AWS_SECRET_ACCESS_KEY"])
+    return boto3.client("dynamodb", endpoint_url=url, region_name=system.settings().region,
+                        aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
+                        config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+
+
+def _add_replica(urls: dict[str, str], table: str) -> Any:
+    east = _client(urls[EAST])
+    out = east.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+    desc = out["TableDescription"]
+    assert desc["GlobalTableVersion"] == "2019.11.21"
+    assert [r["RegionName"] for r in desc["Replicas"]] == [WEST]
+    # the stream the replica needs is turned on
+    assert desc["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+    def active() -> bool:
+        reps = east.describe_table(TableName=table)["Table"].get("Replicas", [])
+        return reps == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
+    eventually(active, 90, "the replica ACTIVE")
+    return east
+
+
+def _items(url: str, table: str) -> list[Any]:
+    return sorted(all_items(_client(url).scan, TableName=table), key=lambda i: orjson.dumps(i, option=orjson.OPT_SORT_KEYS))
+
+
+def _same_everywhere(urls: dict[str, str], table: str, timeout_s: float = 60) -> list[Any]:
+    state: dict[str, list[Any]] = {}
+
+    def same() -> bool:
+        state[EAST], state[WEST] = _items(urls[EAST], table), _items(urls[WEST], table)
+        return state[EAST] == state[WEST]
+    try:
+        eventually(same, timeout_s, "both regions hold the same items")
+    except TimeoutError:
+        raise AssertionError(f"east {len(state[EAST])} items, west {len(state[WEST])}") from None
+    return state[EAST]
+
+
+def _log_records(system: System, table: str) -> list[dict[str, Any]]:
+    """Every item change in a table's partition logs in a region (committed, any term)."""
+    settings = system.settings()
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topics = [t for t in await consumer.topics() if t.startswith(f"{settings.namespace}.t.{table}.")]
+            tps = [TopicPartition(t, 0) for t in topics]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[dict[str, Any]] = []
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < ends[tp] for tp in tps])
+            while await behind():
+                for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [r for r in (codec.decode_log_record(m.value) for m in msgs) if r["op"] in ("PUT", "DELETE")]
+            return out
+        finally:
+            await consumer.stop()
+    return asyncio.run(read())
+
+
+def _shipped(system: System, source: str) -> list[dict[str, Any]]:
+    """Every change that ``source``'s RepOut committed into ``system``'s cluster."""
+    settings = system.settings()
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(regions.repin_topic(settings.namespace, source), 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            out: list[dict[str, Any]] = []
+            while await consumer.position(tp) < end:
+                for msgs in (await consumer.getmany(tp, timeout_ms=500)).values():
+                    for m in msgs:
+                        out += [c for c in orjson.loads(m.value) if "ctl" not in c]
+            return out
+        finally:
+            await consumer.stop()
+    return asyncio.run(read())
+
+
+def test_a_replica_gets_the_existing_items_then_every_change_both_ways(two_regions: Any) -> None:
+    systems, urls = two_regions
+    table = "GlobalMusic"
+    east = new_table(urls[EAST], table)
+    for i in range(40):
+        east.put_item(TableName=table, Item={"pk": {"S": f"old{i}"}, "n": {"N": str(i)}})
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    desc = west.describe_table(TableName=table)["Table"]
+    assert desc["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert desc["Replicas"] == [{"RegionName": EAST, "ReplicaStatus": "ACTIVE"}]
+    # the items written before the replica existed were copied before it became ACTIVE
+    assert len(all_items(west.scan, TableName=table)) == 40
+    # puts, updates and deletes in both regions reach the other one
+    for i in range(10):
+        east.put_item(TableName=table, Item={"pk": {"S": f"e{i}"}, "v": {"S": "east"}})
+        west.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}, "v": {"S": "west"}})
+    east.update_item(TableName=table, Key={"pk": {"S": "w1"}}, UpdateExpression="SET seen = :s",
+                     ExpressionAttributeValues={":s": {"S": "by east"}})
+    west.delete_item(TableName=table, Key={"pk": {"S": "old3"}})
+    east.delete_item(TableName=table, Key={"pk": {"S": "w2"}})
+    items = _same_everywhere(urls, table)
+    keys = {i["pk"]["S"] for i in items}
+    assert len(items) == 40 + 20 - 2 and "old3" not in keys and "w2" not in keys
+    assert {"pk": {"S": "w1"}, "v": {"S": "west"}, "seen": {"S": "by east"}} in items
+    # no loop: each region's local writes were shipped exactly once, and nothing came back
+    time.sleep(3)  # let any (wrong) echo arrive
+    for here, there in ((EAST, WEST), (WEST, EAST)):
+        local = [r for r in _log_records(systems[here], table) if r["origin_region"] == here]
+        shipped = [c for c in _shipped(systems[there], here) if c["t"] == table]
+        assert len(shipped) == len(local), (here, len(shipped), len(local))
+        assert {c["r"] for c in shipped} == {here}
+        applied = [r for r in _log_records(systems[there], table) if r["origin_region"] == here]
+        assert len(applied) == len(local), (here, len(applied), len(local))
+    # what an operator sees: the replicas, RepOut's and RepIn's positions; the same on Prometheus
+    status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
+    assert re.search(rf"{table}\s+2019.11.21\s+{EAST} ACTIVE, {WEST} ACTIVE", status), status
+    assert re.search(rf"repout -> {WEST}\s+running\s+shipped \d+ lag 0 records", status), status
+    assert re.search(rf"repin  <- {WEST}\s+running\s+applied \d+", status), status
+    port = systems[EAST].state()["metrics_ports"]["repout"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        fams = {f.name: f.samples for f in text_string_to_metric_families(r.read().decode())}
+    shipped_total = [s.value for s in fams["dynamolog_repout_shipped"] if s.labels == {"region": WEST}]
+    assert len(shipped_total) == 1 and shipped_total[0] >= 30, shipped_total
+
+
+def test_writes_of_the_same_keys_in_both_regions_end_with_the_latest_everywhere(two_regions: Any) -> None:
+    systems, urls = two_regions
+    table = "GlobalRace"
+    new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    keys = [f"k{i}" for i in range(12)]
+
+    def writer(region: str) -> None:
+        c = _client(urls[region])
+        for n in range(15):
+            for i, k in enumerate(keys):
+                if (n + i) % 5 == 4:
+                    c.delete_item(TableName=table, Key={"pk": {"S": k}})
+                else:
+                    c.put_item(TableName=table, Item={"pk": {"S": k}, "by": {"S": region}, "n": {"N": str(n)}})
+
+    threads = [threading.Thread(target=writer, args=(r,)) for r in (EAST, WEST)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    items = {i["pk"]["S"]: i for i in _same_everywhere(urls, table)}
+    # the winner of every key: the local write with the greatest (timestamp, region) stamp
+    latest: dict[bytes, dict[str, Any]] = {}
+    for region in (EAST, WEST):
+        for r in _log_records(systems[region], table):
+            if r["origin_region"] == region:
+                best = latest.get(r["key"])
+                if best is None or (r["timestamp_ms"], region) > (best["timestamp_ms"], best["origin_region"]):
+                    latest[r["key"]] = r
+    expected = {r["new_image"]["pk"]["S"]: r["new_image"] for r in latest.values() if r["op"] == "PUT"}
+    assert items == expected
+    assert {i["by"]["S"] for i in items.values()} <= {EAST, WEST}
+
+
+def test_repout_and_repin_killed_under_load_lose_nothing(two_regions: Any, tmp_path: Path) -> None:
+    systems, urls = two_regions
+    table = "GlobalLoad"
+    new_table(urls[EAST], table)
+    _add_replica(urls, table)
+
+    def fault() -> None:
+        systems[EAST].kill_service("repout")
+        time.sleep(2)
+        systems[EAST].start_service("repout")
+        time.sleep(2)
+        systems[WEST].kill_service("repin")  # most likely mid-batch: it applies all the time
+        time.sleep(1)
+        systems[WEST].start_service("repin")
+
+    run = under_load(urls[EAST], table, fault, before_s=3, after_s=3, clients=4)
+    # the history in the region that took the writes is linearizable, nothing acknowledged lost
+    assert_history_ok(run, tmp_path / "history.json")
+    # and the other region converges to the same items
+    _same_everywhere(urls, table, timeout_s=90)
+    # nothing was shipped twice: positions are committed with the changes they follow
+    shipped = [(c["k"], c["ts"]) for c in _shipped(systems[WEST], EAST) if c["t"] == table]
+    assert len(shipped) == len(set(shipped))
+
+
+def test_bad_replica_updates_change_nothing(two_regions: Any) -> None:
+    systems, urls = two_regions
+    east = _client(urls[EAST])
+    table = "GlobalBad"
+    new_table(urls[EAST], table)
+    before = east.describe_table(TableName=table)["Table"]
+
+    def refused(updates: list[dict[str, Any]], name: str = table) -> str:
+        with pytest.raises(ClientError) as e:
+            east.update_table(TableName=name, ReplicaUpdates=updates)
+        assert e.value.response["Error"]["Code"] == "ValidationException", e.value.response
+        return str(e.value.response["Error"]["Message"])
+
+    assert "not a region this one replicates with" in refused([{"Create": {"RegionName": "eu-west-1"}}])
+    assert refused([{"Create": {"RegionName": EAST}}]) == (
+        "Cannot add, delete, or update the local region through ReplicaUpdates. Use CreateTable, DeleteTable, "
+        "or UpdateTable as required.")
+    assert "has no replica there" in refused([{"Delete": {"RegionName": WEST}}])
+    # a provisioned table without auto scaling cannot have a replica
+    new_table(urls[EAST], "GlobalProv", capacity=(5, 5))
+    assert refused([{"Create": {"RegionName": WEST}}], "GlobalProv") == (
+        "Table write capacity should either be Pay-Per-Request or AutoScaled.")
+    # a stream that does not carry both images cannot carry the replication
+    east.update_table(TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    wait_active(east, table)
+    assert "NEW_AND_OLD_IMAGES" in refused([{"Create": {"RegionName": WEST}}])
+    after = east.describe_table(TableName=table)["Table"]
+    assert "Replicas" not in after and "GlobalTableVersion" not in after
+    assert after["KeySchema"] == before["KeySchema"]
+    west = _client(urls[WEST])
+    assert table not in west.list_tables()["TableNames"] and "GlobalProv" not in west.list_tables()["TableNames"]
+    # the replication key permits replication only
+    known, _ = asyncio.run(regions.read_all(systems[EAST].settings(), systems[EAST].system_key()))
+    key = (known[WEST].key_id, known[WEST].secret)
+    with pytest.raises(ClientError) as e:
+        _client(urls[EAST], key=key).put_item(TableName=table, Item={"pk": {"S": "x"}})
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert table in _client(urls[EAST]).list_tables()["TableNames"]
+    assert "Item" not in east.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)
+    # once its write capacity is auto scaled, the provisioned table can have its replica
+    make_client(urls[EAST], "application-autoscaling").register_scalable_target(
+        ServiceNamespace="dynamodb", ResourceId="table/GlobalProv", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=5, MaxCapacity=50)
+    _add_replica(urls, "GlobalProv")
+    prov = west.describe_table(TableName="GlobalProv")["Table"]
+    assert prov["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+
+
+def test_the_2017_operations_over_the_same_replication(two_regions: Any) -> None:
+    _, urls = two_regions
+    table = "GlobalLegacy"
+    east, west = _client(urls[EAST]), _client(urls[WEST])
+    for c in (east, west):
+        c.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                       BillingMode="PAY_PER_REQUEST",
+                       StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        wait_active(c, table)
+
+    def code(call: Any, **kw: Any) -> str:
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        return str(e.value.response["Error"]["Code"])
+
+    assert code(east.describe_global_table, GlobalTableName=table) == "GlobalTableNotFoundException"
+    new_table(urls[EAST], "GlobalNoStream")
+    assert code(east.create_global_table, GlobalTableName="GlobalNoStream",
+                ReplicationGroup=[{"RegionName": EAST}, {"RegionName": WEST}]) == "ValidationException"
+    out = east.create_global_table(GlobalTableName=table, ReplicationGroup=[{"RegionName": EAST},
+                                                                            {"RegionName": WEST}])
+    assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}, {"RegionName": WEST}]
+    assert code(east.create_global_table, GlobalTableName=table,
+                ReplicationGroup=[{"RegionName": EAST}]) == "GlobalTableAlreadyExistsException"
+    eventually(lambda: east.describe_global_table(GlobalTableName=table)["GlobalTableDescription"][
+        "GlobalTableStatus"] == "ACTIVE", 60, "the global table ACTIVE")
+    assert east.describe_table(TableName=table)["Table"]["GlobalTableVersion"] == "2017.11.29"
+    listed = east.list_global_tables()["GlobalTables"]
+    assert {"GlobalTableName": table, "ReplicationGroup": [{"RegionName": EAST}, {"RegionName": WEST}]} in listed
+    west.put_item(TableName=table, Item={"pk": {"S": "from-west"}})
+    east.put_item(TableName=table, Item={"pk": {"S": "from-east"}})
+    assert len(_same_everywhere(urls, table)) == 2
+    assert code(east.update_global_table, GlobalTableName=table,
+                ReplicaUpdates=[{"Delete": {"RegionName": "eu-west-1"}}]) == "ReplicaNotFoundException"
+    assert code(east.update_global_table, GlobalTableName=table,
+                ReplicaUpdates=[{"Create": {"RegionName": WEST}}]) == "ReplicaAlreadyExistsException"
+    out = east.update_global_table(GlobalTableName=table, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+    assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
+    # the table in the removed region stays, as a table of that region only
+    assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    assert "Replicas" not in west.describe_table(TableName=table)["Table"]
