@@ -55,7 +55,8 @@ def _cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
     specs = {}
-    for region, offset in ((EAST, 5), (WEST, 7)):  # a broker takes its port and the next
+    # a broker takes its port and the next; the session's own cluster has up to three brokers
+    for region, offset in ((EAST, 10), (WEST, 12)):
         data_dir = Path(tmp_path_factory.mktemp(region))
         specs[region] = SystemSpec(data_dir=data_dir, port=free_port(), region=region,
                                    kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
