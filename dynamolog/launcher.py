@@ -92,6 +92,9 @@ class SystemSpec:
     #: first Prometheus metrics port (docs/metrics.md): the router's; storage node i's is this + i,
     #: then the auto-admins' and the indexers'; 0: no metrics endpoints
     metrics_base_port: int = 0
+    #: run the global tables' RepOut and RepIn (``dynamolog up`` always does; a system that never
+    #: links another region, such as most test systems, can leave them out: they would idle)
+    replication: bool = True
 
     def metrics_ports(self) -> dict[str, int]:
         """Service name -> its metrics port (empty when :attr:`metrics_base_port` is 0)."""
@@ -99,7 +102,7 @@ class SystemSpec:
             return {}
         names = ["router", *(f"storage-n{i}" for i in range(1, self.storage_nodes + 1)),
                  *(s if k == 1 else f"{s}-{k}" for s in SINGLETONS for k in range(1, SINGLETON_PROCESSES + 1)),
-                 *REPLICATION_SERVICES]
+                 *(REPLICATION_SERVICES if self.replication else ())]
         return {name: self.metrics_base_port + i for i, name in enumerate(names)}
 
 
@@ -408,7 +411,7 @@ class System:
                 cmd = [f"services.{service}", *_metrics_args(spec, name)]
                 state["commands"][name] = cmd
                 pids[name] = self._spawn(name, cmd, env)
-        for service in REPLICATION_SERVICES:
+        for service in REPLICATION_SERVICES if spec.replication else ():
             cmd = [f"services.{service}", *_metrics_args(spec, service)]
             state["commands"][service] = cmd
             pids[service] = self._spawn(service, cmd, env)

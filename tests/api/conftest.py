@@ -97,6 +97,9 @@ def start_system(kafka_bootstrap: str, data_dir: Path, **spec_args: Any) -> tupl
 
     port = free_port()
     nodes = int(spec_args.get("storage_nodes", 1))
+    # RepOut and RepIn only idle in a system that links no other region (tests/integration/
+    # test_global_tables.py starts its two regions with them)
+    spec_args.setdefault("replication", False)
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):  # the session's own brokers accept a 2 s
         # election session (dynamolog/kafka/local.py): a killed auto-admin's standby takes over sooner
         spec_args["extra_env"] = {"DYNAMOLOG_ELECTION_SESSION_MS": "2000", **spec_args.get("extra_env", {})}

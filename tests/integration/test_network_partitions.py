@@ -115,8 +115,12 @@ def _key_in(net: Net, table: str, pid: str) -> str:
         key = f"probe{i}"
         ddb.put_item(TableName=table, Item={"pk": {"S": key}, "v": {"S": "before the cut"}})
         k = base64.b64encode(encode_item_key({"S": key}, None)).decode()
-        if rpc(net.sysm, boss, "get", pid=pid, key=k, consistent=True, timeout_s=20.0).get("Item"):
-            return key
+        try:
+            if rpc(net.sysm, boss, "get", pid=pid, key=k, consistent=True, timeout_s=20.0).get("Item"):
+                return key
+        except ApiError as e:  # a key of another partition: the node refuses it (NotLeader)
+            if e.type_name != "NotLeader":
+                raise
     raise AssertionError(f"no probe key landed in partition {pid}")
 
 

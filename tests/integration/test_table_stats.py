@@ -31,7 +31,7 @@ Item = dict[str, Any]
 def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     sysm, url = start_system(
         kafka_bootstrap, Path(tmp_path_factory.mktemp("table-stats")), storage_nodes=2, initial_partitions=2,
-        metrics_base_port=free_port_block(7),
+        metrics_base_port=free_port_block(12),
         extra_env={"DYNAMOLOG_TABLE_STATS_S": "0.5", "DYNAMOLOG_TTL_SWEEP_S": "1", "DYNAMOLOG_DEAD_AFTER_S": "2"})
     try:
         yield sysm, url
@@ -165,7 +165,7 @@ def test_prometheus_endpoints_show_the_figures(system: Any, table: tuple[str, di
     eventually(lambda: figures(ddb, name) == expected(held), 30, "figures")
     ports = sysm.state()["metrics_ports"]
     assert set(ports) == {"router", "storage-n1", "storage-n2", "admin", "admin-2", "indexer", "indexer-2",
-                          "backup", "backup-2", "repout", "repin"}
+                          "backup", "backup-2"}
 
     def scrape(service: str) -> dict[str, list[Any]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[service]}/metrics", timeout=10) as r:
