@@ -60,7 +60,7 @@ def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
         data_dir = Path(tmp_path_factory.mktemp(region))
         specs[region] = SystemSpec(data_dir=data_dir, port=free_port(), region=region,
                                    kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
-                                   initial_partitions=2, metrics_base_port=free_port_block(10))
+                                   initial_partitions=2, metrics_base_port=free_port_block(12))
     systems = {r: System(s.data_dir) for r, s in specs.items()}
     failures: list[BaseException] = []
 

@@ -296,7 +296,7 @@ def test_splits_under_load_lose_nothing_and_keep_indexes_and_stream_lineage(syst
 def heat_system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     # a split for heat when a partition consumes 0.2 % of the cap (2 write units a second) for 2 s
     sysm, url = start_system(kafka_bootstrap, Path(tmp_path_factory.mktemp("heat")), initial_partitions=1,
-                             metrics_base_port=free_port_block(7),
+                             metrics_base_port=free_port_block(12),
                              extra_env={"DYNAMOLOG_SPLIT_HEAT_SHARE": "0.002", "DYNAMOLOG_SPLIT_HEAT_S": "2"})
     try:
         yield sysm, url
