@@ -15,13 +15,16 @@ The tables a region replicates are records ``table/<TABLE>``: the regions that h
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dynamolog.auth import policy, systemkey
 from dynamolog.config import Settings
@@ -222,3 +225,41 @@ def sign_batch(secret: str, source: str, payload: bytes) -> str:
 
 def batch_signed(secret: str, source: str, payload: bytes, signature: str) -> bool:
     return bool(secret) and hmac.compare_digest(sign_batch(secret, source, payload), signature)
+
+
+#: how often RepOut and RepIn publish their figures (``dynamolog status``)
+FIGURES_S = 2.0
+
+
+class HasFigures(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+async def follow_regions(settings: Settings, view: RegionsView, role: str, tasks: dict[str, asyncio.Task[None]],
+                         figures: dict[str, Any], new_figures: Callable[[str], HasFigures],
+                         run: Callable[[str], Awaitable[None]], producer: Any) -> None:
+    """RepOut's and RepIn's main loop: one task per linked region (``run(region)``, started again
+    when it ended, cancelled when the region is removed), and every ``FIGURES_S`` each region's
+    figures published under ``status/<role>/<region>`` (best effort)."""
+    log = logging.getLogger(f"services.{role}")
+    last_figures = 0.0
+    while True:
+        known = view.regions()
+        for name in known:
+            task = tasks.get(name)
+            if task is None or task.done():
+                figures.setdefault(name, new_figures(name))
+                tasks[name] = asyncio.ensure_future(run(name))
+        for name in list(tasks):
+            if name not in known:
+                tasks.pop(name).cancel()
+                figures.pop(name, None)
+        if time.monotonic() - last_figures >= FIGURES_S:
+            last_figures = time.monotonic()
+            for name, f in list(figures.items()):
+                try:
+                    await producer.send_and_wait(topic(settings), key=f"{STATUS_PREFIX}{role}/{name}".encode(),
+                                                 value=encode_figures(f.as_dict()))
+                except Exception as e:  # noqa: BLE001 - figures are best effort
+                    log.debug("%s: figures not published: %r", role, e)
+        await asyncio.sleep(0.5)

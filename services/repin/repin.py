@@ -38,7 +38,6 @@ from dynamolog.routing import Routing
 
 log = logging.getLogger(__name__)
 
-FIGURES_S = 2.0
 #: how long a change waits for its table's replica to be ready here before it is dropped
 READY_WAIT_S = 60.0
 RETRY_S = 0.2
@@ -118,28 +117,9 @@ class RepIn:
         await self.metadata.close()
 
     async def _loop(self) -> None:
-        last_figures = 0.0
-        while True:
-            known = self.regions.regions()
-            for name in known:
-                task = self._feeds.get(name)
-                if task is None or task.done():
-                    self.figures.setdefault(name, FeedFigures(name))
-                    self._feeds[name] = asyncio.ensure_future(self._feed(name))
-            for name in list(self._feeds):
-                if name not in known:
-                    self._feeds.pop(name).cancel()
-                    self.figures.pop(name, None)
-            if time.monotonic() - last_figures >= FIGURES_S and self._producer is not None:
-                last_figures = time.monotonic()
-                for name, f in list(self.figures.items()):
-                    try:
-                        await self._producer.send_and_wait(
-                            regions.topic(self.settings), key=f"{regions.STATUS_PREFIX}repin/{name}".encode(),
-                            value=regions.encode_figures(f.as_dict()))
-                    except Exception as e:  # noqa: BLE001 - figures are best effort
-                        log.debug("repin: figures not published: %r", e)
-            await asyncio.sleep(0.5)
+        assert self._producer is not None
+        await regions.follow_regions(self.settings, self.regions, "repin", self._feeds, self.figures, FeedFigures,
+                                     self._feed, self._producer)
 
     async def _feed(self, source: str) -> None:
         fig = self.figures[source]

@@ -39,8 +39,6 @@ from services.streams.reader import ChangeReader, Position
 
 log = logging.getLogger(__name__)
 
-#: how often the figures are published for `dynamolog status`
-FIGURES_S = 2.0
 #: how long a link waits before it tries again after a failure
 RETRY_S = 1.0
 #: the repin topic's retention: how long a region may stay unreachable... and still be caught up
@@ -142,28 +140,9 @@ class RepOut:
         await self.metadata.close()
 
     async def _loop(self) -> None:
-        last_figures = 0.0
-        while True:
-            known = self.regions.regions()
-            for name in known:
-                task = self._links.get(name)
-                if task is None or task.done():
-                    self.figures.setdefault(name, LinkFigures(name))
-                    self._links[name] = asyncio.ensure_future(self._link(name))
-            for name in list(self._links):
-                if name not in known:
-                    self._links.pop(name).cancel()
-                    self.figures.pop(name, None)
-            if time.monotonic() - last_figures >= FIGURES_S and self._producer is not None:
-                last_figures = time.monotonic()
-                for name, f in list(self.figures.items()):
-                    try:
-                        await self._producer.send_and_wait(
-                            regions.topic(self.settings), key=f"{regions.STATUS_PREFIX}repout/{name}".encode(),
-                            value=regions.encode_figures(f.as_dict()))
-                    except Exception as e:  # noqa: BLE001 - figures are best effort
-                        log.debug("repout: figures not published: %r", e)
-            await asyncio.sleep(0.5)
+        assert self._producer is not None
+        await regions.follow_regions(self.settings, self.regions, "repout", self._links, self.figures, LinkFigures,
+                                     self._link, self._producer)
 
     def _logs_for(self, target: str) -> dict[str, tuple[str, str]]:
         """Log topic -> (table name, table id) of every table with a replica here and in ``target``."""
