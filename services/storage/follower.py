@@ -158,7 +158,8 @@ class LogFollower:
                 bootstrap_servers=self.settings.bootstrap,
                 enable_auto_commit=False,
                 isolation_level="read_committed",
-                fetch_max_wait_ms=100,
+                fetch_max_wait_ms=self.settings.follower_fetch_wait_ms,
+                fetch_min_bytes=self.settings.follower_fetch_min_bytes,
                 max_partition_fetch_bytes=8 * 1024 * 1024,
                 fetch_max_bytes=16 * 1024 * 1024,
             )
