@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import TableFactory
+from .conftest import TableFactory, wait_active
 from .helpers import assert_error, unique
 from .test_auth import client_for, create_key, system  # noqa: F401 (the fixture)
 
@@ -191,17 +191,17 @@ def test_create_table_with_a_resource_policy_and_gone_with_the_table(ddb: Any) -
     assert name not in ddb.list_tables()["TableNames"]
     policy = doc(stmt("Allow", {"AWS": user_arn("reader")}, ["dynamodb:GetItem"], [arn]))
     ddb.create_table(**spec, ResourcePolicy=policy)
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+    wait_active(ddb, name)
     assert ddb.get_resource_policy(ResourceArn=arn)["Policy"] == policy
     ddb.delete_table(TableName=name)
-    eventually(lambda: _gone(ddb, name))
+    eventually(lambda: _gone(ddb, name), 60)
     ddb.create_table(**spec)
     try:
         with pytest.raises(ClientError) as e:
             ddb.get_resource_policy(ResourceArn=arn)
         assert_error(e, "PolicyNotFoundException")
     finally:
-        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+        wait_active(ddb, name)
         ddb.delete_table(TableName=name)
 
 
