@@ -74,7 +74,8 @@ def access_denied(user_arn: str, action: str, resource: str, explicit: bool,
                   kind: str = "identity-based") -> errors.ApiError:
     """AccessDeniedException as IAM words it; ``kind`` "resource-based" for a resource of another
     account, which only a resource-based policy could open."""
-    why = (f"with an explicit deny in an {kind} policy" if explicit
+    article = "an" if kind[0] in "aeiou" else "a"
+    why = (f"with an explicit deny in {article} {kind} policy" if explicit
            else f"because no {kind} policy allows the {action} action")
     return errors.ApiError("AccessDeniedException",
                            f"User: {user_arn} is not authorized to perform: {action} on resource: {resource} {why}")

@@ -238,12 +238,12 @@ def test_resource_policy_allows_a_key_of_the_same_account(system: Any, endpoint:
     # A key whose own policy allows nothing on the table may do what the table's policy allows
     # its principal (IAM: within one account an Allow in either policy grants), and nothing more;
     # a key the policy does not name gains nothing.
-    name = create_table(range=("sk", "N"), GlobalSecondaryIndexes=[{
-        "IndexName": "byV", "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
-        "Projection": {"ProjectionType": "ALL"}}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "N"},
-                              {"AttributeName": "v", "AttributeType": "S"}])
+    name = create_table(range=("sk", "N"))
+    ddb.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "v", "AttributeType": "S"}],
+                     GlobalSecondaryIndexUpdates=[{"Create": {
+                         "IndexName": "byV", "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "ALL"}}}])
+    eventually(lambda: _index_active(ddb, name), 60)
     arn = table_arn(name)
     item = {"pk": {"S": "p"}, "sk": {"N": "1"}, "v": {"S": "x"}}
     ddb.put_item(TableName=name, Item=item)
@@ -276,6 +276,12 @@ def test_resource_policy_allows_a_key_of_the_same_account(system: Any, endpoint:
     ddb.put_resource_policy(ResourceArn=arn, Policy=doc(stmt("Allow", {"AWS": ACCOUNT}, ["dynamodb:GetItem"], [arn])))
 
     eventually(refused(lambda: o.get_item(TableName=name, Key=key), "AccessDeniedException"))
+
+
+def _index_active(ddb: Any, name: str) -> None:
+    table = ddb.describe_table(TableName=name)["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert [i["IndexStatus"] for i in table.get("GlobalSecondaryIndexes", [])] == ["ACTIVE"]
 
 
 def test_explicit_deny_in_the_resource_policy_wins(system: Any, endpoint: str, ddb: Any,
