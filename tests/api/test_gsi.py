@@ -243,7 +243,7 @@ def test_backfill_leaves_out_items_whose_index_key_has_another_type(ddb: Any, cr
     assert [it["pk"] for it in ddb.scan(TableName=table, IndexName="byGrp")["Items"]] == [S("good")]
     assert ddb.get_item(TableName=table, Key={"pk": S("bad")}, ConsistentRead=True)["Item"]["grp"] == N(7)
     with pytest.raises(ClientError) as e:
-        ddb.update_item(TableName=table, Key={"pk": S("bad")}, UpdateExpression="SET other = :o",
+        ddb.update_item(TableName=table, Key={"pk": S("bad")}, UpdateExpression="SET note = :o",
                         ExpressionAttributeValues={":o": S("x")})
     assert_error(e, "ValidationException", "Type mismatch for Index Key grp Expected: S Actual: N IndexName: byGrp")
     ddb.update_item(TableName=table, Key={"pk": S("bad")}, UpdateExpression="SET grp = :g",
