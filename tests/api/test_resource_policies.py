@@ -377,3 +377,26 @@ def test_operations_need_their_own_permissions(system: Any, endpoint: str, ddb: 
     assert new not in ddb.list_tables()["TableNames"]
 
 
+
+
+def test_explicit_deny_in_the_key_policy_wins_over_a_resource_allow(system: Any, endpoint: str, ddb: Any,
+                                                                    create_table: TableFactory,
+                                                                    tmp_path: Any) -> None:
+    # The other half of "an explicit Deny in either wins": the table's policy allows the key,
+    # the key's own policy denies it.
+    name = create_table()
+    arn = table_arn(name)
+    user = unique("rp_self_denied")
+    (tmp_path / "p.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:DescribeLimits", "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:GetItem", "Resource": arn}]}))
+    creds = create_key(system, user, "--policy", str(tmp_path / "p.json"))
+    c = client_for(endpoint, creds)
+    wait_known(c)
+    ddb.put_resource_policy(ResourceArn=arn, Policy=doc(
+        stmt("Allow", {"AWS": user_arn(user)}, ["dynamodb:GetItem", "dynamodb:Scan"], [arn])))
+    eventually(lambda: c.scan(TableName=name))  # the resource policy is in force
+    with pytest.raises(ClientError) as e:
+        c.get_item(TableName=name, Key={"pk": {"S": "p"}})
+    assert_error(e, "AccessDeniedException", f"dynamodb:GetItem on resource: {arn} with an explicit deny in an "
+                 "identity-based policy")
