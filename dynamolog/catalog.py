@@ -174,6 +174,10 @@ class TableDefinition:
     restore_summary: str | None = None
     """The table's RestoreSummary as JSON (``SourceBackupArn`` or ``SourceTableArn``,
     ``RestoreDateTime`` in ms), when it was made by a restore."""
+    resource_policies: dict[str, str] = field(default_factory=dict)
+    """Resource-based policies: key ``""`` for the table's (its indexes too), a stream label for
+    that stream's; value the JSON ``{"policy": document text, "revision": RevisionId}``
+    (services/router/policies.py)."""
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> TableDefinition:
@@ -184,6 +188,7 @@ class TableDefinition:
             "attribute_definitions": tuple(AttributeDefinition(**a) for a in r["attribute_definitions"]),
             "partition_ids": tuple(r["partition_ids"]),
             "tags": dict(r.get("tags") or {}),
+            "resource_policies": dict(r.get("resource_policies") or {}),
             "global_indexes": tuple(GlobalIndex.from_record(i) for i in r.get("global_indexes") or ()),
             "local_indexes": tuple(LocalIndex.from_record(i) for i in r.get("local_indexes") or ()),
         })
@@ -196,6 +201,7 @@ class TableDefinition:
             "attribute_definitions": [asdict(a) for a in self.attribute_definitions],
             "partition_ids": list(self.partition_ids),
             "tags": dict(self.tags),
+            "resource_policies": dict(self.resource_policies),
             "global_indexes": [i.to_record() for i in self.global_indexes],
             "local_indexes": [i.to_record() for i in self.local_indexes],
         }

@@ -46,6 +46,8 @@ UPDATE_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN", "SET", "REMOVE", "ADD", "DELETE"})
 _CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
 MAX_IN_OPERANDS = 100
+#: levels of a document path (a.b[1] has three), as DynamoDB: its nested-attribute depth limit
+PATH_DEPTH_MAX = 32
 
 
 class _Call:
@@ -161,6 +163,9 @@ class _Parser:
                 self.expect("]")
                 elements.append(int(num.text))
             else:
+                if len(elements) > PATH_DEPTH_MAX:
+                    raise self.error("The document path has too many nesting levels; nesting levels: "
+                                     f"{len(elements)}")
                 return Path(tuple(elements))
 
     def arg(self) -> _Arg:

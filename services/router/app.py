@@ -33,6 +33,7 @@ from dynamolog.txnlog import TxnLog
 
 from . import edge
 from .auth import Authenticator
+from .auth import caller as current_caller
 from .autoscaling import TARGET_PREFIX as SCALING_PREFIX
 from .autoscaling import AutoScaling
 from .backups import Backups
@@ -45,6 +46,7 @@ from .http import HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
+from .policies import PolicyLookup, ResourcePolicies
 from .replicas import GlobalTables
 from .requests import members
 from .streams import Streams
@@ -141,6 +143,14 @@ class Router:
             "ImportTable": backups.import_table,
             "DescribeImport": backups.describe_import,
             "ListImports": backups.list_imports,
+        })
+        # resource-based policies (services/router/policies.py), enforced by self.auth (decision 0041)
+        policies = ResourcePolicies(self.tables, self.auth)
+        self.auth.resource_policy = PolicyLookup(self.tables)
+        self.operations.update({
+            "PutResourcePolicy": policies.put_resource_policy,
+            "GetResourcePolicy": policies.get_resource_policy,
+            "DeleteResourcePolicy": policies.delete_resource_policy,
         })
         self.streams = Streams(settings, self.tables)
         #: DynamoDB Streams (``DynamoDBStreams_20120810.*``), on the same endpoint
@@ -251,6 +261,7 @@ class Router:
         if not isinstance(params, dict):
             raise errors.serialization("Start of structure or map found where not expected.")
         self.auth.authorize(caller, name, params)
+        current_caller.set(caller)
         raise_constraints(members.missing(target[:len(target) - len(name)], name, params))
         request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)

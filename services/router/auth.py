@@ -15,7 +15,8 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import orjson
@@ -23,6 +24,7 @@ import orjson
 from dynamolog import errors
 from dynamolog.auth import credentials, sigv4
 from dynamolog.auth.credentials import Credential
+from dynamolog.auth.resource_policy import ResourcePolicy
 from dynamolog.catalog import ACCOUNT, parse_arn
 from dynamolog.config import Settings
 from dynamolog.metadata import TopicView
@@ -43,8 +45,16 @@ _TABLE_OPS = frozenset({
 _ACTIONS = {op: f"dynamodb:{op}" for op in _TABLE_OPS}
 #: the service name Application Auto Scaling's requests are signed for
 SCALING_SERVICE = "application-autoscaling"
+#: operations on a resource named by ``ResourceArn`` (a table or a stream)
+_ARN_OPS = frozenset({"TagResource", "UntagResource", "ListTagsOfResource", "PutResourcePolicy",
+                      "GetResourcePolicy", "DeleteResourcePolicy"})
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+#: the key of the request being answered (set by the router's dispatch), for operations whose
+#: answer depends on who asks (PutResourcePolicy's lock-out check)
+caller: ContextVar[Credential | None] = ContextVar("dynamolog_caller", default=None)
 
 
 class _Fast(NamedTuple):
@@ -64,7 +74,8 @@ def access_denied(user_arn: str, action: str, resource: str, explicit: bool,
                   kind: str = "identity-based") -> errors.ApiError:
     """AccessDeniedException as IAM words it; ``kind`` "resource-based" for a resource of another
     account, which only a resource-based policy could open."""
-    why = (f"with an explicit deny in an {kind} policy" if explicit
+    article = "an" if kind[0] in "aeiou" else "a"
+    why = (f"with an explicit deny in {article} {kind} policy" if explicit
            else f"because no {kind} policy allows the {action} action")
     return errors.ApiError("AccessDeniedException",
                            f"User: {user_arn} is not authorized to perform: {action} on resource: {resource} {why}")
@@ -87,6 +98,9 @@ class Authenticator:
         self._decisions: dict[tuple[str, str, str], tuple[bool, bool]] = {}
         #: Authorization header up to ", Signature=" -> what verifying it needs (see _fast_ok)
         self._fast: dict[str, _Fast] = {}
+        #: the resource-based policy of a table or stream ARN (services/router/policies.py; set by
+        #: the router once its catalog exists); None: no resource policies
+        self.resource_policy: Callable[[str], ResourcePolicy | None] | None = None
 
     async def start(self) -> None:
         if self._view is not None:
@@ -181,6 +195,8 @@ class Authenticator:
         """AccessDeniedException unless the key's policy allows every action the request makes."""
         if cred is None:
             return
+        if operation == "CreateTable" and params.get("ResourcePolicy") is not None:
+            self._check(cred, "dynamodb:PutResourcePolicy", self._table(params.get("TableName")))
         if operation in _TABLE_OPS and "IndexName" not in params:  # the common case: one action, one table
             name = params.get("TableName")
             if isinstance(name, str) and name:
@@ -188,8 +204,8 @@ class Authenticator:
                 return
         for action, resource in self.requirements(operation, params):
             self._check(cred, action, resource)
-            if operation in ("TagResource", "UntagResource", "ListTagsOfResource"):
-                self._same_account(cred, action, resource)
+            if operation in _ARN_OPS:
+                self._same_account(cred, action, resource.split("/stream/")[0])
 
     @staticmethod
     def _same_account(cred: Credential, action: str, arn: str) -> None:
@@ -211,8 +227,32 @@ class Authenticator:
                 self._decisions.clear()
             decision = self._decisions[dk] = cred.policy.decide(action, resource)
         allowed, denied = decision
-        if not allowed:
-            raise access_denied(f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}", action, resource, denied)
+        principal = f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}"
+        policy = self.resource_policy(resource) if self.resource_policy is not None and resource != "*" else None
+        if policy is None:
+            if not allowed:
+                raise access_denied(principal, action, resource, denied)
+            return
+        # decision 0041, as IAM evaluates a request within one account: an explicit Deny in the
+        # key's policy or in the resource's wins; otherwise an Allow in either grants
+        if denied:
+            raise access_denied(principal, action, resource, True)
+        r_allowed, r_denied = policy.decide(principal, ACCOUNT, action, resource)
+        if r_denied and not (allowed and action == "dynamodb:DeleteResourcePolicy"):
+            # (a key its own policy lets delete a resource policy always may: the way back from a
+            # policy that locks everyone out, as DynamoDB's account root always may)
+            raise access_denied(principal, action, resource, True, "resource-based")
+        if not (allowed or r_allowed):
+            raise access_denied(principal, action, resource, False)
+
+    def would_lock_out(self, policy: ResourcePolicy, arn: str) -> bool:
+        """Whether ``policy`` explicitly denies the caller dynamodb:PutResourcePolicy on ``arn``
+        (PutResourcePolicy then asks for ConfirmRemoveSelfResourceAccess)."""
+        cred = caller.get()
+        if cred is None:
+            return False
+        principal = f"arn:aws:iam::{ACCOUNT}:user/{cred.user_name}"
+        return policy.decide(principal, ACCOUNT, "dynamodb:PutResourcePolicy", arn)[1]
 
     def _table(self, name: Any) -> str:
         """The resource a table name or a table ARN names."""
@@ -238,7 +278,7 @@ class Authenticator:
         elif op in ("TransactWriteItems", "TransactGetItems"):
             entries = p.get("TransactItems")
             yield from self._transact(entries if isinstance(entries, list) else [])
-        elif op in ("TagResource", "UntagResource", "ListTagsOfResource"):
+        elif op in _ARN_OPS:
             arn = p.get("ResourceArn")
             yield f"dynamodb:{op}", arn if isinstance(arn, str) and arn else "*"
         elif op == "ExecuteStatement":

@@ -199,6 +199,18 @@ class Streams:
         first = found[tp].offset if found.get(tp) is not None else end
         return first, end
 
+    async def _trim_horizon(self, topic: str) -> int:
+        """The first offset of the log still within the 24-hour retention (and not yet removed
+        from Kafka): a sequence number before it has been trimmed."""
+        consumer, lock = await self._consumer(topic)
+        tp = TopicPartition(topic, 0)
+        async with lock:
+            found = await consumer.offsets_for_times({tp: int(time.time() * 1000) - RETENTION_MS})
+            start = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+        at = int(found[tp].offset) if found.get(tp) is not None else int(end)
+        return max(int(start), at)
+
     async def _first_record(self, table: TableDefinition, topic: str, first: int, end: int) -> int:
         """The offset of the shard's first stream record at or after ``first`` (the log also holds
         records that are not changes: a leader's term, a transaction's prepare), else ``first``.
@@ -296,20 +308,22 @@ class Streams:
         table = self._table_of_arn(p["StreamArn"])
         part = self._shard(table, p["ShardId"])
         kind = p["ShardIteratorType"]
-        first, end = await self._bounds(table, part.log_topic)
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             if p.get("SequenceNumber") is None:
                 raise errors.validation("Must specify a sequence number with shard iterator type " + kind)
             offset = _offset(p["SequenceNumber"])
             emit = offset + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0)
-            if emit < first or emit > end:
+            # only a sequence number older than the trim point is refused (API Reference,
+            # TrimmedDataAccessException); one before the stream began or past the shard's last
+            # record reads from there (GetRecords skips what is not part of the stream)
+            if offset < await self._trim_horizon(part.log_topic):
                 raise errors.ApiError("TrimmedDataAccessException",
-                                      "The operation attempted to read past the oldest stream record in a shard, or "
-                                      "the sequence number is outside the shard")
+                                      "The operation attempted to read past the oldest stream record in a shard")
         elif p.get("SequenceNumber") is not None:
             raise errors.validation("Sequence number is only allowed with shard iterator type AT_SEQUENCE_NUMBER or "
                                     "AFTER_SEQUENCE_NUMBER")
         else:
+            first, end = await self._bounds(table, part.log_topic)
             offset = emit = first if kind == "TRIM_HORIZON" else end
         # the term rule's state (dynamolog/fencing.py): exact from the log's start; elsewhere the
         # first record read gives it (AFTER_SEQUENCE_NUMBER reads the record it names, a valid

@@ -48,6 +48,7 @@ from .gsi import (
     parse_global_indexes,
     parse_local_indexes,
 )
+from .policies import with_create_policy
 from .streams import apply_stream_change, describe_stream_fields, parse_stream_specification, stream_label
 from .validate import check_enum, constraint_errors, raise_constraints, require_table_name, validate_create_table
 
@@ -268,6 +269,8 @@ class Tables:
             global_indexes=tuple(global_indexes),
             local_indexes=tuple(parse_local_indexes(p, defined, key_schema, table_id, global_indexes)),
         )
+        if p.get("ResourcePolicy") is not None:
+            table = with_create_policy(table, p["ResourcePolicy"], self.settings.region)
         table = throughput.apply(table, throughput.parse(p.get("OnDemandThroughput"), table.billing_mode, update=False))
         if p.get("StreamSpecification") is not None:
             enabled, view = parse_stream_specification(p["StreamSpecification"])

@@ -97,6 +97,30 @@ def test_nesting_depth_limit(ddb: Any, hash_table: str) -> None:
     assert_error(e, "ValidationException", "Nesting Levels have exceeded supported limits")
 
 
+def test_document_path_nesting_limit(ddb: Any, hash_table: str) -> None:
+    # A document path of 32 levels is taken, one of 33 refused, in every kind of expression
+    # (DynamoDB: "The document path has too many nesting levels; nesting levels: 33").
+    key = _key()
+    ddb.put_item(TableName=hash_table, Item=key | {"a": {"S": "x"}})
+    ddb.get_item(TableName=hash_table, Key=key, ProjectionExpression="a" + ".b" * 31)
+    too_deep = "a" + ".b" * 15 + "[0]" * 17
+    phrase = "The document path has too many nesting levels; nesting levels: 33"
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=hash_table, Key=key, ProjectionExpression=too_deep)
+    assert_error(e, "ValidationException", f"Invalid ProjectionExpression: {phrase}")
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=hash_table, Key=key, UpdateExpression=f"SET {too_deep} = :v",
+                        ExpressionAttributeValues={":v": {"S": "y"}})
+    assert_error(e, "ValidationException", f"Invalid UpdateExpression: {phrase}")
+    with pytest.raises(ClientError) as e:
+        ddb.delete_item(TableName=hash_table, Key=key, ConditionExpression=f"attribute_exists({too_deep})")
+    assert_error(e, "ValidationException", f"Invalid ConditionExpression: {phrase}")
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=hash_table, FilterExpression=f"attribute_exists({too_deep})")
+    assert_error(e, "ValidationException", f"Invalid FilterExpression: {phrase}")
+    assert ddb.get_item(TableName=hash_table, Key=key, ConsistentRead=True)["Item"] == key | {"a": {"S": "x"}}
+
+
 # -- numbers -------------------------------------------------------------------------------
 @pytest.mark.parametrize("text, phrase", [
     ("1" * 39, "Attempting to store more than 38 significant digits in a Number"),

@@ -292,3 +292,26 @@ def test_iterators_at_and_after_the_first_record_of_a_shard(ddb: Any, streams: A
     assert read("AFTER_SEQUENCE_NUMBER", seqs[0], 2) == seqs[1:]
     start = shard["SequenceNumberRange"]["StartingSequenceNumber"]
     assert read("AT_SEQUENCE_NUMBER", start, 3) == seqs
+
+
+def test_iterators_on_a_shard_without_records(ddb: Any, streams: Any, create_table: Any) -> None:
+    """TrimmedDataAccessException is only for a sequence number older than the trim point (API
+    Reference, TrimmedDataAccessException): on a shard with no record, AT_SEQUENCE_NUMBER and
+    AFTER_SEQUENCE_NUMBER of its StartingSequenceNumber, or of a record of another shard, give an
+    iterator that reads nothing yet."""
+    table = stream_table(create_table, "KEYS_ONLY")
+    ddb.put_item(TableName=table, Item={"pk": S("one"), "v": N(1)})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records = read_all(streams, arn, 1)
+    seq = records[0]["dynamodb"]["SequenceNumber"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    empty = [sh for sh in shards if not shard_has_records(streams, arn, sh["ShardId"])]
+    assert empty, "the table has two partitions and one item: one shard is empty"
+    shard = empty[0]
+    start = shard["SequenceNumberRange"]["StartingSequenceNumber"]
+    for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        for number in (start, seq):
+            it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=kind,
+                                            SequenceNumber=number)["ShardIterator"]
+            res = streams.get_records(ShardIterator=it)
+            assert res["Records"] == [] and res["NextShardIterator"]

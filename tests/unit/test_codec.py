@@ -120,7 +120,8 @@ def test_table_round_trip() -> None:
                                    "non_key_attributes": []}],
                 "max_read_request_units": None, "max_write_request_units": 40,
                 "pitr_enabled": True, "pitr_recovery_days": 3, "pitr_enabled_ms": 8, "restoring": True,
-                "restore_summary": '{"SourceBackupArn": "arn"}'}
+                "restore_summary": '{"SourceBackupArn": "arn"}',
+                "resource_policies": {"": '{"policy": "{}", "revision": "1"}'}}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
@@ -178,6 +179,31 @@ def test_table_v6_bytes_decode_with_the_backup_fields_defaults() -> None:
     assert (decoded["pitr_enabled"], decoded["restoring"], decoded["restore_summary"]) == (False, False, None)
     new = d | {"pitr_enabled": True, "pitr_recovery_days": 7, "pitr_enabled_ms": 5, "restoring": True,
                "restore_summary": "{}"}
+    assert decode_table(encode_table(new)) == new | {"resource_policies": {}}
+
+
+def test_table_v7_bytes_decode_without_resource_policies() -> None:
+    # Tables written before resource-based policies (v7) must decode with none.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.codec import SCHEMA_DIR
+
+    v7 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v7.avsc").read_text()))
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **{k: v for k, v in STREAM_TTL_DEFAULTS.items() if k != "resource_policies"},
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v7, d)
+    assert decode_table(buf.getvalue()) == d | {"resource_policies": {}}
+    new = d | {"resource_policies": {"": '{"policy": "{}", "revision": "5"}'}}
     assert decode_table(encode_table(new)) == new
 
 
@@ -264,7 +290,7 @@ STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "strea
                        "global_indexes": [], "local_indexes": [], "max_read_request_units": None,
                        "max_write_request_units": None,
                        "pitr_enabled": False, "pitr_recovery_days": 35, "pitr_enabled_ms": None,
-                       "restoring": False, "restore_summary": None}
+                       "restoring": False, "restore_summary": None, "resource_policies": {}}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
