@@ -4,6 +4,7 @@ a Query's conditions, the single-attribute bytes unchanged, sparse entries, key 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +14,16 @@ from hypothesis import strategies as st
 
 from dynamolog import errors, expr
 from dynamolog.catalog import GlobalIndex
-from dynamolog.indexes import (composite_hash, composite_prefix, entry_key, index_key_range, index_keys, index_ops,
-                               project, sort_prefix)
+from dynamolog.indexes import (
+    composite_hash,
+    composite_prefix,
+    entry_key,
+    index_key_range,
+    index_keys,
+    index_ops,
+    project,
+    sort_prefix,
+)
 from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
 
 GSI = GlobalIndex(index_name="m", index_id="t#m", hash_key="a", range_key="s1", projection_type="KEYS_ONLY",
@@ -78,10 +87,12 @@ def test_equality_on_leading_attributes_then_a_range_on_the_next(rows: list[tupl
     entries = [(entry_key(h, [{"S": v}, {"N": str(n)}, {"B": "AA=="}], base(f"p{i}")), (v, n))
                for i, (v, n) in enumerate(rows)]
     prefix = composite_prefix(h) + sort_prefix([{"S": s1}])
-    for cond, want in ((["BETWEEN", {"N": str(lo)}, {"N": str(hi)}], lambda v, n: v == s1 and lo <= n <= hi),
+    conds: list[tuple[list[Any] | None, Callable[[str, int], bool]]] = [
+        (["BETWEEN", {"N": str(lo)}, {"N": str(hi)}], lambda v, n: v == s1 and lo <= n <= hi),
                        (["GT", {"N": str(lo)}], lambda v, n: v == s1 and n > lo),
                        (["LE", {"N": str(hi)}], lambda v, n: v == s1 and n <= hi),
-                       (None, lambda v, n: v == s1)):
+                       (None, lambda v, n: v == s1)]
+    for cond, want in conds:
         start, end = index_key_range(prefix, cond)
         got = sorted(t for k, t in entries if k >= start and (end is None or k < end))
         assert got == sorted(t for _, t in entries if want(*t)), cond
