@@ -319,3 +319,21 @@ def test_update_table_adds_a_multi_attribute_index_with_backfill(ddb: Any, creat
     got = query(ddb, table, "grp = :g AND lvl = :l AND tstamp < :a", {":g": S("g0"), ":l": N(1), ":a": N(99)},
                 "byGrpLvl")
     assert [it["pk"]["S"] for it in got["Items"]] == ["k10", "k4"]
+
+
+def test_partiql_select_from_the_index(ddb: Any, matches: str) -> None:
+    # PartiQL reads the index with a Query when the WHERE has an equality on every partition key
+    # attribute (its sort key conditions left to right), else with a filtered Scan of the index.
+    tour = unique("w")
+    for i in range(3):
+        put(ddb, matches, f"{tour}-{i}", tour, "eu", "semi", i, b"\x00")
+    put(ddb, matches, f"{tour}-x", tour, "us", "semi", 9, b"\x00")
+    stmt = f'SELECT * FROM "{matches}"."byBracket" WHERE tour = ? AND rgn = ? AND "round" = ? AND seq >= ?'
+    args = [S(tour), S("eu"), S("semi"), N(1)]
+    got = eventually(lambda: (r := ddb.execute_statement(Statement=stmt, Parameters=args))["Items"]
+                     and len(r["Items"]) == 2 and r)
+    assert [int(it["seq"]["N"]) for it in got["Items"]] == [1, 2]
+    every = eventually(lambda: len(r := ddb.execute_statement(
+        Statement=f'SELECT pk FROM "{matches}"."byBracket" WHERE tour = ?', Parameters=[S(tour)])["Items"]) == 4
+        and r)
+    assert sorted(it["pk"]["S"] for it in every) == [f"{tour}-{i}" for i in (0, 1, 2)] + [f"{tour}-x"]
