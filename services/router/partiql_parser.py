@@ -763,11 +763,11 @@ def _multi_key(parts: list[Any], w: Any, hash_keys: Sequence[str],
     partition key attribute, then the sort key attributes' equalities left to right and one
     more condition on the next; None without the equalities (then a Scan).  Returns the key
     condition and the conjuncts left for the filter."""
+    if any(all(_equality(c, name) is None for c in parts) for name in hash_keys):
+        return None  # checked before writing: a value written here must be used
     texts = []
     for name in hash_keys:
-        c = next((c for c in parts if _equality(c, name) is not None), None)
-        if c is None:
-            return None
+        c = next(c for c in parts if _equality(c, name) is not None)
         parts = [x for x in parts if x is not c]
         texts.append(f"{w.name(name)} = {w.value(_equality(c, name))}")
     for name in range_keys:
