@@ -147,3 +147,24 @@ def test_key_condition_rules() -> None:
         with pytest.raises(errors.ApiError) as e:
             parts(_cond(text, V), hk, rk)
         assert message in str(e.value), text
+
+
+def test_partiql_select_plans_a_query_from_every_partition_key_equality() -> None:
+    from services.router.partiql_parser import check_parameters, parse, translate
+
+    def plan(statement: str, *params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        st = parse(statement)
+        r = translate(st, check_parameters(st, list(params)), "a", "s1", multi=(GSI.hash_keys, GSI.range_keys))
+        return r.operation, r.params
+
+    op, p = plan('SELECT * FROM "T"."m" WHERE a = ? AND b = ? AND s1 = ? AND s2 > ? AND s3 = ? AND x = ?',
+                 V[":a"], V[":b"], V[":s1"], V[":s2"], V[":s3"], {"S": "x"})
+    assert op == "Query"
+    names = p["ExpressionAttributeNames"]
+    cond = p["KeyConditionExpression"]
+    for n in ("a", "b", "s1", "s2"):  # the key: every partition key attribute, s1 =, then s2 >
+        assert any(names[k] == n for k in names if k in cond)
+    assert ">" in cond and not any(names[k] in ("s3", "x") for k in names if k in cond)
+    assert {names[k] for k in names if k in p["FilterExpression"]} == {"s3", "x"}
+    op, p = plan('SELECT * FROM "T"."m" WHERE a = ? AND s1 = ?', V[":a"], V[":s1"])
+    assert op == "Scan" and "KeyConditionExpression" not in p and len(p["ExpressionAttributeValues"]) == 2
