@@ -75,15 +75,37 @@ class GlobalIndex:
     """OnDemandThroughput's read maximum (None: none set)."""
     max_write_request_units: int | None = None
     """OnDemandThroughput's write maximum (None: none set)."""
+    more_hash_keys: tuple[str, ...] = ()
+    """A multi-attribute partition key's 2nd to 4th attributes, in key-schema order (v9)."""
+    more_range_keys: tuple[str, ...] = ()
+    """A multi-attribute sort key's 2nd to 4th attributes, in key-schema order (v9)."""
+
+    @property
+    def hash_keys(self) -> tuple[str, ...]:
+        """Every partition key attribute, in key-schema order."""
+        return (self.hash_key, *self.more_hash_keys)
+
+    @property
+    def range_keys(self) -> tuple[str, ...]:
+        """Every sort key attribute, in key-schema order (none: no sort key)."""
+        return (self.range_key, *self.more_range_keys) if self.range_key is not None else ()
+
+    def key_schema(self) -> list[dict[str, str]]:
+        """KeySchema as the API describes it: the HASH elements, then the RANGE elements."""
+        return ([{"AttributeName": a, "KeyType": "HASH"} for a in self.hash_keys]
+                + [{"AttributeName": a, "KeyType": "RANGE"} for a in self.range_keys])
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> GlobalIndex:
         return cls(**{**r, "non_key_attributes": tuple(r.get("non_key_attributes") or ()),
-                      "partition_ids": tuple(r["partition_ids"])})
+                      "partition_ids": tuple(r["partition_ids"]),
+                      "more_hash_keys": tuple(r.get("more_hash_keys") or ()),
+                      "more_range_keys": tuple(r.get("more_range_keys") or ())})
 
     def to_record(self) -> dict[str, Any]:
         return {**asdict(self), "non_key_attributes": list(self.non_key_attributes),
-                "partition_ids": list(self.partition_ids)}
+                "partition_ids": list(self.partition_ids), "more_hash_keys": list(self.more_hash_keys),
+                "more_range_keys": list(self.more_range_keys)}
 
 
 @dataclass(frozen=True)

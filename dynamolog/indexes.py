@@ -10,20 +10,34 @@ entries sort by the index key, then by the base item's key (which makes every en
 as several items may share an index key).  :func:`index_key_range` turns a key condition on
 the index range key into RocksDB bounds over this layout.
 
+A global index with a multi-attribute key (up to four partition key and four sort key
+attributes) extends the same layout, and a single-attribute key's bytes are unchanged:
+
+    hash8(all partition values) | esc(v1) 00 01 | esc(v2) 00 01 ... | esc(s1) 00 01 | esc(s2) 00 01 ... | base key
+
+``hash8`` is :func:`composite_hash` (for one attribute, :func:`dynamolog.keys.partition_hash`),
+so one partition key value combination lives in one index partition.  Each sort key value is
+self-delimiting and order-preserving and ``00 01`` sorts below every escaped byte, so entries
+sort by the first sort key attribute, then the second, and so on, each by its own type
+(:func:`composite_prefix` and :func:`sort_prefix`; a Query's equalities on the leading sort key
+attributes extend the prefix, its last condition becomes bounds as for a single attribute).
+
 The value of an entry is the item as the index projects it (ALL, KEYS_ONLY: the table's and the
-index's key attributes, INCLUDE: those plus NonKeyAttributes).  An item lacking either index key
+index's key attributes, INCLUDE: those plus NonKeyAttributes).  An item lacking any index key
 attribute, or holding one of the wrong type, has no entry (a sparse index, as DynamoDB).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from .catalog import TableDefinition
-from .keys import encode_value, hash_prefix, prefix_end
+from .keys import encode_value, hash_prefix, partition_hash, prefix_end
 
 Item = dict[str, Any]
 
@@ -43,6 +57,10 @@ class IndexSchema(Protocol):
     def projection_type(self) -> str: ...
     @property
     def non_key_attributes(self) -> tuple[str, ...]: ...
+    @property
+    def hash_keys(self) -> tuple[str, ...]: ...
+    @property
+    def range_keys(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -60,34 +78,73 @@ class LocalShape:
     non_key_attributes: tuple[str, ...]
     """The attributes INCLUDE projects besides the keys."""
 
+    @property
+    def hash_keys(self) -> tuple[str, ...]:
+        return (self.hash_key,)
+
+    @property
+    def range_keys(self) -> tuple[str, ...]:
+        return (self.range_key,)
+
 
 def _esc(av: dict[str, Any]) -> bytes:
     return encode_value(av).replace(b"\x00", b"\x00\xff")
 
 
-def index_keys(index: IndexSchema, item: Item | None, types: dict[str, str]) -> tuple[Any, Any] | None:
-    """(hash value, range value or None) of ``item`` in ``index``, or None if it has no entry."""
+def composite_hash(hash_avs: Sequence[dict[str, Any]]) -> int:
+    """The partition hash of an index partition key: :func:`dynamolog.keys.partition_hash` of a
+    single attribute's value; of several, the first 8 bytes of MD5 over each value's type,
+    length and bytes in key-schema order (so no two combinations share their input)."""
+    if len(hash_avs) == 1:
+        return partition_hash(hash_avs[0])
+    data = bytearray()
+    for av in hash_avs:
+        kind = next(iter(av))
+        raw = encode_value(av)
+        data += kind.encode("ascii") + len(raw).to_bytes(4, "big") + raw
+    return int.from_bytes(hashlib.md5(bytes(data)).digest()[:8], "big")
+
+
+def composite_prefix(hash_avs: Sequence[dict[str, Any]]) -> bytes:
+    """The key prefix shared by every entry with these partition key values (for one attribute,
+    :func:`dynamolog.keys.hash_prefix`)."""
+    if len(hash_avs) == 1:
+        return hash_prefix(hash_avs[0])
+    return composite_hash(hash_avs).to_bytes(8, "big") + sort_prefix(hash_avs)
+
+
+def sort_prefix(avs: Sequence[dict[str, Any]]) -> bytes:
+    """The self-delimiting, order-preserving encoding of several key values, in order."""
+    return b"".join(_esc(av) + _TERM for av in avs)
+
+
+def index_keys(index: IndexSchema, item: Item | None,
+               types: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """(partition key values, sort key values) of ``item`` in ``index``, in key-schema order, or
+    None if it has no entry (an attribute missing or of another type)."""
     if item is None:
         return None
-    h = item.get(index.hash_key)
-    if not isinstance(h, dict) or next(iter(h)) != types.get(index.hash_key):
-        return None
-    rk = index.range_key
-    if rk is None:
-        return h, None
-    r = item.get(rk)
-    if not isinstance(r, dict) or next(iter(r)) != types.get(rk):
-        return None
-    return h, r
+    values: list[dict[str, Any]] = []
+    for name in (*index.hash_keys, *index.range_keys):
+        v = item.get(name)
+        if not isinstance(v, dict) or next(iter(v)) != types.get(name):
+            return None
+        values.append(v)
+    n = len(index.hash_keys)
+    return values[:n], values[n:]
 
 
-def entry_key(hash_av: dict[str, Any], range_av: dict[str, Any] | None, base_key: bytes) -> bytes:
-    """The key of an index entry for the base item with key ``base_key``."""
-    middle = b"" if range_av is None else _esc(range_av) + _TERM
-    return hash_prefix(hash_av) + middle + base_key
+def entry_key(hash_av: dict[str, Any] | Sequence[dict[str, Any]],
+              range_av: dict[str, Any] | Sequence[dict[str, Any]] | None, base_key: bytes) -> bytes:
+    """The key of an index entry for the base item with key ``base_key``: of one partition key
+    value and one sort key value (or None), or of the lists of a multi-attribute key's values."""
+    hash_avs = [hash_av] if isinstance(hash_av, dict) else list(hash_av)
+    range_avs = [] if range_av is None else [range_av] if isinstance(range_av, dict) else list(range_av)
+    return composite_prefix(hash_avs) + sort_prefix(range_avs) + base_key
 
 
-def start_key(hash_av: dict[str, Any], range_av: dict[str, Any] | None, base_key: bytes) -> bytes:
+def start_key(hash_av: dict[str, Any] | Sequence[dict[str, Any]],
+              range_av: dict[str, Any] | Sequence[dict[str, Any]] | None, base_key: bytes) -> bytes:
     """Same as :func:`entry_key`: an ExclusiveStartKey of an index query names an entry."""
     return entry_key(hash_av, range_av, base_key)
 
@@ -122,7 +179,7 @@ def project(index: IndexSchema, item: Item, table_keys: list[str]) -> Item:
     kind = index.projection_type
     if kind == "ALL":
         return item
-    keep = set(table_keys) | {index.hash_key} | ({index.range_key} if index.range_key else set())
+    keep = set(table_keys) | set(index.hash_keys) | set(index.range_keys)
     if kind == "INCLUDE":
         keep |= set(index.non_key_attributes)
     return {k: v for k, v in item.items() if k in keep}
@@ -221,7 +278,7 @@ def index_key_attributes(table: TableDefinition) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for g in table.global_indexes:
         if g.status != "DELETING":
-            out += [(g.index_name, a, types[a]) for a in (g.hash_key, g.range_key) if a is not None and a in types]
+            out += [(g.index_name, a, types[a]) for a in (*g.hash_keys, *g.range_keys) if a in types]
     for loc in table.local_indexes:
         out.append((loc.index_name, loc.range_key, types[loc.range_key]))
     return out

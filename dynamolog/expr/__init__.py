@@ -12,7 +12,7 @@ Typical use for one request::
 
 from dynamolog.expr.ast import Condition, Path, Update, Value
 from dynamolog.expr.evaluate import apply_update, evaluate, expression_paths, lookup, project, updated_paths
-from dynamolog.expr.keycond import key_condition_parts
+from dynamolog.expr.keycond import key_condition_parts, multi_key_condition_parts
 from dynamolog.expr.parser import parse_condition, parse_key_condition, parse_projection, parse_update
 from dynamolog.expr.reserved import RESERVED, is_reserved
 from dynamolog.expr.resolve import Resolver
@@ -30,6 +30,7 @@ __all__ = [
     "is_reserved",
     "key_condition_parts",
     "lookup",
+    "multi_key_condition_parts",
     "parse_condition",
     "parse_key_condition",
     "parse_projection",

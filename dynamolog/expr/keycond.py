@@ -89,3 +89,41 @@ def key_condition_parts(cond: Condition, hash_key: str,
             raise validation(f"Query condition missed key schema element: {range_key}")
         range_cond = rc
     return hash_cond[1], range_cond
+
+
+def multi_key_condition_parts(cond: Condition, hash_keys: tuple[str, ...], range_keys: tuple[str, ...]
+                              ) -> tuple[list[AttrValue], list[AttrValue], tuple[str, RangeCondition] | None]:
+    """Check a resolved key condition against a global index's multi-attribute key schema
+    (Developer Guide, "Multi-attribute keys pattern"): an equality on every partition key
+    attribute; conditions on the sort key attributes from the first one on, without a gap, all
+    equalities but the last one given, which may also be a range (<, <=, >, >=, BETWEEN,
+    begins_with).
+
+    Returns ``(partition key values, the leading sort key equalities' values, (the attribute,
+    the condition) of the last sort key condition given, or None)``, values in key-schema order.
+    """
+    by_attr: dict[str, RangeCondition] = {}
+    for name, rc in (_split(c) for c in _conjuncts(cond)):
+        if name in by_attr:
+            raise validation(f"Invalid {_KIND}: KeyConditionExpressions must only contain one condition per key")
+        by_attr[name] = rc
+    for name in hash_keys:
+        if name not in by_attr:
+            raise validation(f"Query condition missed key schema element: {name}")
+        if by_attr[name][0] != "EQ":
+            raise validation("Query key condition not supported")
+    extra = [n for n in by_attr if n not in hash_keys and n not in range_keys]
+    given = [n for n in range_keys if n in by_attr]
+    if extra:
+        missing = next((n for n in range_keys if n not in by_attr), None)
+        raise validation(f"Query condition missed key schema element: {missing}" if missing
+                         else "Query key condition not supported")
+    if given != list(range_keys[:len(given)]):
+        gap = next(n for n in range_keys if n not in by_attr)
+        raise validation(f"Query condition missed key schema element: {gap}")
+    if any(by_attr[n][0] != "EQ" for n in given[:-1]):
+        raise validation("Query key condition not supported")
+    hash_values = [by_attr[n][1] for n in hash_keys]
+    eq_values = [by_attr[n][1] for n in given[:-1]]
+    last = (given[-1], by_attr[given[-1]]) if given else None
+    return hash_values, eq_values, last

@@ -84,8 +84,7 @@ def describe_backup(m: dict[str, Any], region: str) -> dict[str, Any]:
     if table.global_indexes:
         features["GlobalSecondaryIndexes"] = [{
             "IndexName": i.index_name,
-            "KeySchema": [{"AttributeName": i.hash_key, "KeyType": "HASH"}]
-            + ([{"AttributeName": i.range_key, "KeyType": "RANGE"}] if i.range_key else []),
+            "KeySchema": i.key_schema(),
             "Projection": _projection(i.projection_type, i.non_key_attributes),
             "ProvisionedThroughput": {"ReadCapacityUnits": i.read_capacity_units,
                                       "WriteCapacityUnits": i.write_capacity_units},

@@ -313,8 +313,7 @@ def _create_request(source: TableDefinition, target: str, o: req.Overrides) -> d
                 continue
             g: dict[str, Any] = {
                 "IndexName": i.index_name,
-                "KeySchema": [{"AttributeName": i.hash_key, "KeyType": "HASH"}]
-                + ([{"AttributeName": i.range_key, "KeyType": "RANGE"}] if i.range_key else []),
+                "KeySchema": i.key_schema(),
                 "Projection": projection(i.projection_type, i.non_key_attributes)}
             if billing == "PROVISIONED":
                 g["ProvisionedThroughput"] = {"ReadCapacityUnits": max(1, i.read_capacity_units),

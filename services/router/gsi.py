@@ -43,9 +43,36 @@ def _index_name_problems(problems: list[str], name: Any, field: str) -> None:
                             "expression pattern: [a-zA-Z0-9_.-]+")
 
 
+#: a global index's key may have up to this many partition key and this many sort key attributes
+KEY_ATTRIBUTES_MAX = 4
+
+
+def _key_shape(name: str, types: list[Any], names: list[Any], multi: bool) -> None:
+    """The order and counts of an index's KeySchema elements: one HASH and at most one RANGE;
+    a global index (``multi``): up to four HASH elements, then up to four RANGE elements."""
+    if types[0] != "HASH":
+        raise errors.validation(f"Invalid KeySchema: The first KeySchemaElement is not a HASH key type for index: "
+                                f"{name}")
+    if not multi:
+        if len(types) == 2 and types[1] != "RANGE":
+            raise errors.validation("Invalid KeySchema: Too many hash keys")
+        return
+    n_hash = next((i for i, t in enumerate(types) if t != "HASH"), len(types))
+    if "HASH" in types[n_hash:]:
+        raise errors.validation("Invalid KeySchema: Every HASH KeySchemaElement must come before the RANGE "
+                                f"KeySchemaElements for index: {name}")
+    if n_hash > KEY_ATTRIBUTES_MAX:
+        raise errors.validation("Invalid KeySchema: Too many hash keys")
+    if len(types) - n_hash > KEY_ATTRIBUTES_MAX:
+        raise errors.validation("Invalid KeySchema: Too many range keys")
+
+
 def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: str, table_id: str,
                 partitions: Sequence[str], *, status: str) -> GlobalIndex:
-    """One GlobalSecondaryIndex of CreateTable (or UpdateTable's Create) as a catalog record."""
+    """One GlobalSecondaryIndex of CreateTable (or UpdateTable's Create) as a catalog record (a
+    local index's spec too: then one HASH and at most one RANGE element)."""
+    multi = not field.startswith("local")
+    most = 2 * KEY_ATTRIBUTES_MAX if multi else 2
     if not isinstance(spec, dict):
         raise errors.serialization("Unexpected value type in payload")
     problems: list[str] = []
@@ -56,9 +83,9 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         problems.append(f"Value null at '{field}.keySchema' failed to satisfy constraint: Member must not be null")
     elif not isinstance(ks, list):
         raise errors.serialization("Unexpected value type in payload")
-    elif not 1 <= len(ks) <= 2:
+    elif not 1 <= len(ks) <= most:
         problems.append(f"Value '{ks}' at '{field}.keySchema' failed to satisfy constraint: Member must have length "
-                        + ("greater than or equal to 1" if not ks else "less than or equal to 2"))
+                        + ("greater than or equal to 1" if not ks else f"less than or equal to {most}"))
     else:
         for i, k in enumerate(ks):
             if not isinstance(k, dict):
@@ -75,14 +102,18 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
     assert isinstance(ks, list) and isinstance(proj, dict)
     name = str(spec["IndexName"])
     types = [k.get("KeyType") for k in ks]
-    if types[0] != "HASH" or (len(types) == 2 and types[1] != "RANGE"):
-        raise errors.validation(f"Invalid KeySchema: The first KeySchemaElement is not a HASH key type for index: "
-                                f"{name}" if types[0] != "HASH" else "Invalid KeySchema: Too many hash keys")
     names = [k.get("AttributeName") for k in ks]
+    _key_shape(name, types, names, multi)
     if not all(isinstance(n, str) for n in names):
         raise errors.validation("One or more parameter values were invalid: Invalid KeySchema")
     if len(names) == 2 and names[0] == names[1]:
         raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise errors.validation("One or more parameter values were invalid: Duplicate attribute in KeySchema: "
+                                f"{dup} for index: {name}")
+    hash_names = [str(n) for n, t in zip(names, types) if t == "HASH"]
+    range_names = [str(n) for n, t in zip(names, types) if t == "RANGE"]
     missing = [n for n in names if n not in defined]
     if missing:
         raise errors.validation(
@@ -119,8 +150,10 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
     return throughput.apply(GlobalIndex(
         index_name=name,
         index_id=f"{table_id}#{name}",
-        hash_key=str(names[0]),
-        range_key=str(names[1]) if len(names) == 2 else None,
+        hash_key=hash_names[0],
+        range_key=range_names[0] if range_names else None,
+        more_hash_keys=tuple(hash_names[1:]),
+        more_range_keys=tuple(range_names[1:]),
         projection_type=str(ptype),
         non_key_attributes=tuple(nka or ()),
         status=status,
@@ -225,7 +258,7 @@ def describe_local_indexes(table: TableDefinition, table_arn: str) -> list[dict[
 def index_key_names(indexes: Sequence[GlobalIndex]) -> list[str]:
     out: list[str] = []
     for i in indexes:
-        out += [i.hash_key] + ([i.range_key] if i.range_key else [])
+        out += [*i.hash_keys, *i.range_keys]
     return out
 
 
@@ -233,9 +266,7 @@ def describe_indexes(table: TableDefinition, table_arn: str) -> list[dict[str, A
     out = []
     provisioned = table.billing_mode == "PROVISIONED"
     for i in table.global_indexes:
-        ks = [{"AttributeName": i.hash_key, "KeyType": "HASH"}]
-        if i.range_key:
-            ks.append({"AttributeName": i.range_key, "KeyType": "RANGE"})
+        ks = i.key_schema()
         proj: dict[str, Any] = {"ProjectionType": i.projection_type}
         if i.projection_type == "INCLUDE":
             proj["NonKeyAttributes"] = list(i.non_key_attributes)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dynamolog.attrs import item_size
 from dynamolog.catalog import IndexUnit, TableDefinition, partition_index_for_hash
-from dynamolog.keys import encode_item_key, hash_prefix, partition_hash
+from dynamolog.keys import encode_item_key
 from dynamolog.routing import PartitionSplit, Routing
 
 from . import capacity
@@ -110,10 +110,10 @@ class Items:
         the conditions of a WHERE that a key condition cannot hold there)."""
         req = query.parse(p, await self._table(p), key_filters=key_filters)
         await self._fresh(req)
-        part = self.routing.partition_for(req.unit, req.hash_value)
+        part = self.routing.partition_for_item_key(req.unit, req.prefix)  # its first 8 bytes: the hash
         res = await self.routing.call(
             req.unit, part, "range", leader=req.consistent, consistent=req.consistent,
-            prefix=b64(hash_prefix(req.hash_value)), route_hash=partition_hash(req.hash_value),
+            prefix=b64(req.prefix), route_hash=req.route_hash,
             range=req.range_condition, forward=req.forward,
             limit=req.limit, after=req.after, select=req.select, key_names=req.key_names, index=req.global_index,
             cap=req.capacity != "NONE", **req.local, **req.expressions.wire(),
@@ -130,7 +130,7 @@ class Items:
         while index < len(parts) and parts[index].hash_end < seg_lo:
             index += 1
         if req.start_hash is not None:
-            index = self.routing.partition_index_for(req.unit, req.start_hash)
+            index = partition_index_for_hash([p.hash_start for p in parts], req.start_hash)
         total: dict[str, Any] = {"Count": 0, "ScannedCount": 0, "bytes": 0, "size": 0}
         if req.select != "COUNT":
             total["Items"] = []

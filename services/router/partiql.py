@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from dynamolog import errors
-from dynamolog.catalog import index_key_names, key_names
+from dynamolog.catalog import GlobalIndex, index_key_names, key_names
 
 from .items import Items
 from .partiql_parser import Delete, Request, Select, Statement, Update, check_parameters, parse, translate
@@ -93,12 +93,15 @@ class PartiQL:
         params = check_parameters(st, parameters)
         table = await self.tables.get_active(st.table)
         hk, rk = key_names(table)
+        multi = None
         if isinstance(st, Select) and st.index is not None:  # its key takes the table's place
             from .gsi import find_index
 
             index = find_index(table, st.index)
             hk, rk = index_key_names(table, index)
-        return st, translate(st, params, hk, rk, single_item=single_item)
+            if isinstance(index, GlobalIndex) and (index.more_hash_keys or index.more_range_keys):
+                multi = (index.hash_keys, index.range_keys)
+        return st, translate(st, params, hk, rk, single_item=single_item, multi=multi)
 
     async def _run(self, req: Request, extra: dict[str, Any]) -> dict[str, Any]:
         p = req.params | extra

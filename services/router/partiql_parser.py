@@ -21,6 +21,7 @@ them out of the request.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -756,11 +757,39 @@ class Request:
     params: dict[str, Any]
 
 
+def _multi_key(parts: list[Any], w: Any, hash_keys: Sequence[str],
+               range_keys: Sequence[str]) -> tuple[str, list[Any]] | None:
+    """A multi-attribute index key's condition from a WHERE's conjuncts: an equality on every
+    partition key attribute, then the sort key attributes' equalities left to right and one
+    more condition on the next; None without the equalities (then a Scan).  Returns the key
+    condition and the conjuncts left for the filter."""
+    if any(all(_equality(c, name) is None for c in parts) for name in hash_keys):
+        return None  # checked before writing: a value written here must be used
+    texts = []
+    for name in hash_keys:
+        c = next(c for c in parts if _equality(c, name) is not None)
+        parts = [x for x in parts if x is not c]
+        texts.append(f"{w.name(name)} = {w.value(_equality(c, name))}")
+    for name in range_keys:
+        c = next((c for c in parts if _equality(c, name) is not None), None)
+        if c is None:
+            c = next((c for c in parts if _sort_condition(c, name) is not None), None)
+            if c is not None:
+                parts = [x for x in parts if x is not c]
+                texts.append(w.condition(_sort_condition(c, name)))
+            break
+        parts = [x for x in parts if x is not c]
+        texts.append(f"{w.name(name)} = {w.value(_equality(c, name))}")
+    return " AND ".join(texts), parts
+
+
 def translate(st: Statement, params: list[dict[str, Any]], hk: str, rk: str | None, *,
-              single_item: bool = False) -> Request:
+              single_item: bool = False, multi: tuple[Sequence[str], Sequence[str]] | None = None) -> Request:
     """The request of a parsed statement on a table with hash key ``hk`` and sort key ``rk``.
 
     ``single_item``: a SELECT must name the full primary key and becomes a GetItem (batches).
+    ``multi``: a SELECT reads a global index with a multi-attribute key, these (partition key
+    attributes, sort key attributes).
     """
     w = _Writer(params)
     p: dict[str, Any] = {"TableName": st.table}
@@ -781,7 +810,15 @@ def translate(st: Statement, params: list[dict[str, Any]], hk: str, rk: str | No
         operation = "Scan"
         parts = conjuncts(st.where) if st.where is not None else []
         hash_cond = next((c for c in parts if _equality(c, hk) is not None), None)
-        if hash_cond is not None:
+        planned = _multi_key(parts, w, *multi) if multi is not None else None
+        if multi is not None:
+            if planned is not None:
+                operation, (p["KeyConditionExpression"], parts) = "Query", planned
+                if parts:
+                    p["FilterExpression"] = w.conjunction(parts)
+            elif st.where is not None:
+                p["FilterExpression"] = w.condition(st.where)
+        elif hash_cond is not None:
             operation = "Query"
             parts = [c for c in parts if c is not hash_cond]
             key_text = f"{w.name(hk)} = {w.value(_equality(hash_cond, hk))}"

@@ -163,12 +163,13 @@ def index_shares(table: TableDefinition) -> dict[str, Rates]:
 
 
 #: what the leader needs to price a write's index writes: (index name, hash key, range key or
-#: None, whether only keys are projected)
-IndexSpec = tuple[str, str, str | None, bool]
+#: None, whether only keys are projected, a multi-attribute key's other attributes)
+IndexSpec = tuple[str, str, str | None, bool, tuple[str, ...]]
 
 
 def index_specs(table: TableDefinition) -> list[IndexSpec]:
-    return [(g.index_name, g.hash_key, g.range_key, g.projection_type == "KEYS_ONLY")
+    return [(g.index_name, g.hash_key, g.range_key, g.projection_type == "KEYS_ONLY",
+             (*g.more_hash_keys, *g.more_range_keys))
             for g in table.global_indexes if g.status != "DELETING"]
 
 
@@ -178,9 +179,10 @@ def index_write_units(specs: Sequence[Sequence[Any]], old: dict[str, Any] | None
     written or deleted per KB of the item (a key-only index: one unit), twice when the index
     key changed (the old entry deleted, the new one put)."""
     out: dict[str, float] = {}
-    for name, hk, rk, keys_only in specs:
-        ko = _index_key(old, hk, rk)
-        kn = _index_key(new, hk, rk)
+    for name, hk, rk, keys_only, *more in specs:
+        others = tuple(more[0]) if more else ()
+        ko = _index_key(old, hk, rk, others)
+        kn = _index_key(new, hk, rk, others)
         if ko is None and kn is None:
             continue
         size = 0 if keys_only else max(item_size(old) if ko is not None and old is not None else 0,
@@ -190,10 +192,11 @@ def index_write_units(specs: Sequence[Sequence[Any]], old: dict[str, Any] | None
     return out
 
 
-def _index_key(item: dict[str, Any] | None, hk: str, rk: str | None) -> tuple[Any, Any] | None:
-    if item is None or hk not in item or (rk is not None and rk not in item):
+def _index_key(item: dict[str, Any] | None, hk: str, rk: str | None,
+               others: tuple[str, ...] = ()) -> tuple[Any, ...] | None:
+    if item is None or hk not in item or (rk is not None and rk not in item) or any(a not in item for a in others):
         return None
-    return (str(item[hk]), str(item[rk]) if rk is not None else None)
+    return (str(item[hk]), str(item[rk]) if rk is not None else None, *(str(item[a]) for a in others))
 
 
 class PartitionCapacity:

@@ -115,7 +115,8 @@ def test_table_round_trip() -> None:
                                     "projection_type": "INCLUDE", "non_key_attributes": ["a"], "status": "ACTIVE",
                                     "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
                                     "created_at_ms": 7, "max_read_request_units": 30,
-                                    "max_write_request_units": None}],
+                                    "max_write_request_units": None, "more_hash_keys": ["x2", "x3"],
+                                    "more_range_keys": ["r1"]}],
                 "local_indexes": [{"index_name": "byY", "range_key": "y", "projection_type": "KEYS_ONLY",
                                    "non_key_attributes": []}],
                 "max_read_request_units": None, "max_write_request_units": 40,
@@ -357,6 +358,81 @@ def test_table_v5_bytes_with_a_global_index_decode_with_the_on_demand_defaults()
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v5, d)
     got = decode_table(buf.getvalue())
-    assert got["global_indexes"] == [index | {"max_read_request_units": None, "max_write_request_units": None}]
+    assert got["global_indexes"] == [index | {"max_read_request_units": None, "max_write_request_units": None,
+                                              "more_hash_keys": [], "more_range_keys": []}]
     assert got["max_read_request_units"] is None and got["max_write_request_units"] is None
     assert got["read_capacity_units"] == 5
+
+
+def test_table_v7_bytes_with_a_global_index_decode_as_single_attribute_keys() -> None:
+    # TableDefinition v9 added a global index's further key attributes (multi-attribute keys): a
+    # v7 record's index must decode with none, and a v9 index with four and four round-trips.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.catalog import GlobalIndex
+    from dynamolog.codec import SCHEMA_DIR
+
+    v7 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v7.avsc").read_text()))
+    index = {"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": "y",
+             "projection_type": "ALL", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
+             "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
+             "max_read_request_units": None, "max_write_request_units": None}
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
+        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
+        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v7, d)
+    got = decode_table(buf.getvalue())
+    assert got == d | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []}]}
+    g = GlobalIndex.from_record(got["global_indexes"][0])
+    assert (g.hash_keys, g.range_keys) == (("x",), ("y",))
+    multi = index | {"more_hash_keys": ["x2", "x3", "x4"], "more_range_keys": ["y2", "y3", "y4"]}
+    back = decode_table(encode_table(d | {"global_indexes": [multi]}))
+    g = GlobalIndex.from_record(back["global_indexes"][0])
+    assert (g.hash_keys, g.range_keys) == (("x", "x2", "x3", "x4"), ("y", "y2", "y3", "y4"))
+    assert GlobalIndex.from_record(g.to_record()) == g
+
+
+def test_table_v8_bytes_keep_their_policies_and_single_attribute_index_keys() -> None:
+    # v8 (resource-based policies) came before v9 (multi-attribute index keys): a v8 record keeps
+    # its policy and its index decodes with one partition and one sort key attribute.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.catalog import GlobalIndex
+    from dynamolog.codec import SCHEMA_DIR
+
+    v8 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v8.avsc").read_text()))
+    index = {"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
+             "projection_type": "KEYS_ONLY", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
+             "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
+             "max_read_request_units": None, "max_write_request_units": None}
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
+        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
+        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
+        "resource_policies": {"": '{"policy": "{}", "revision": "5"}'},
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v8, d)
+    got = decode_table(buf.getvalue())
+    assert got == d | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []}]}
+    g = GlobalIndex.from_record(got["global_indexes"][0])
+    assert (g.hash_keys, g.range_keys) == (("x",), ())

@@ -13,7 +13,7 @@ import pytest
 
 from dynamolog.catalog import TableDefinition
 from dynamolog.errors import ApiError
-from dynamolog.keys import encode_item_key
+from dynamolog.keys import encode_item_key, partition_hash
 from services.router.requests import batch, get, query, scan, transact, writes
 
 
@@ -200,7 +200,7 @@ def test_scan_parses_segments_and_filters() -> None:
     assert req.expressions.texts == {"filter": "attribute_exists(#legacy0)"}
     assert (req.select, req.start_hash, req.after, req.limit) == ("COUNT", None, None, None)
     whole = scan.parse({"ExclusiveStartKey": {"pk": S("a")}}, HASH)
-    assert (whole.segment_lo, whole.segment_hi, whole.start_hash) == (0, scan.HASH_SPACE, S("a"))
+    assert (whole.segment_lo, whole.segment_hi, whole.start_hash) == (0, scan.HASH_SPACE, partition_hash(S("a")))
 
 
 @pytest.mark.parametrize("params,message", [

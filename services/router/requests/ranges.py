@@ -38,20 +38,33 @@ def index(table: TableDefinition, p: dict[str, Any]) -> GlobalIndex | LocalIndex
     return gsi
 
 
+def index_keys(table: TableDefinition, gsi: GlobalIndex | LocalIndex) -> list[str]:
+    """An index's key attributes: its partition key attribute(s), then its sort key attribute(s)."""
+    if isinstance(gsi, GlobalIndex):
+        return [*gsi.hash_keys, *gsi.range_keys]
+    ih, ir = index_key_names(table, gsi)
+    return [ih] + ([ir] if ir else [])
+
+
 def index_start(esk: Any, table: TableDefinition, gsi: GlobalIndex | LocalIndex,
                 types: dict[str, str]) -> str:
-    """The index entry an ExclusiveStartKey of an index read names (index and table keys)."""
+    """The index entry an ExclusiveStartKey of an index read names (index and table keys; of a
+    multi-attribute key, every one of its attributes)."""
     from dynamolog.indexes import entry_key
 
     hk, rk = key_names(table)
     base = parse_key({k: v for k, v in esk.items() if k in (hk, rk)} if isinstance(esk, dict) else esk,
                      hk, rk, types, what="start")
-    ih, ir = index_key_names(table, gsi)
-    if not isinstance(esk, dict) or ih not in esk or (ir and ir not in esk):
+    if isinstance(gsi, GlobalIndex):
+        hash_names, range_names = list(gsi.hash_keys), list(gsi.range_keys)
+    else:
+        ih, ir = index_key_names(table, gsi)
+        hash_names, range_names = [ih], [ir] if ir else []
+    if not isinstance(esk, dict) or any(n not in esk for n in hash_names + range_names):
         raise errors.validation("The provided starting key is invalid: The provided key element does not match "
                                 "the schema")
     base_key = encode_item_key(base[hk], base.get(rk) if rk else None)
-    return b64(entry_key(esk[ih], esk.get(ir) if ir else None, base_key))
+    return b64(entry_key([esk[n] for n in hash_names], [esk[n] for n in range_names], base_key))
 
 
 def select(p: dict[str, Any], ex: Expressions, gsi: GlobalIndex | LocalIndex | None = None) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
 from dynamolog import errors
-from dynamolog.catalog import TableDefinition, Unit, attribute_types, index_key_names, key_names
+from dynamolog.catalog import TableDefinition, Unit, attribute_types, key_names
 from dynamolog.keys import encode_item_key, partition_hash
 
 from ..validate import raise_constraints
@@ -40,8 +41,8 @@ class ScanRequest:
     #: the segment's hash range [lo, hi) (Segment, TotalSegments), the whole space without them
     segment_lo: int
     segment_hi: int
-    #: the hash key value of ExclusiveStartKey (where the scan resumes), or None
-    start_hash: dict[str, Any] | None
+    #: the partition hash of ExclusiveStartKey (where the scan resumes), or None
+    start_hash: int | None
     #: the encoded ExclusiveStartKey (base64), or None
     after: str | None
     #: the filter and projection, legacy parameters translated
@@ -85,24 +86,23 @@ def parse(p: dict[str, Any], table: TableDefinition) -> ScanRequest:
     key_names_out = [hk] + ([rk] if rk else [])
     local = ranges.local_read(gsi, key_names_out, select, ex)
     if gsi is not None:
-        ih, ir = index_key_names(table, gsi)
-        key_names_out = [ih] + ([ir] if ir else []) + [k for k in key_names_out if k not in (ih, ir)]
+        ikeys = ranges.index_keys(table, gsi)
+        key_names_out = ikeys + [k for k in key_names_out if k not in ikeys]
     page_limit = limit(p)
     consistent = bool(p.get("ConsistentRead"))
     seg_lo, seg_hi = segment(p)
     after: str | None = None
-    start_hash: dict[str, Any] | None = None
+    start_hash: int | None = None
     esk = p.get("ExclusiveStartKey")
     if esk is not None:
         if gsi is not None:
             after = ranges.index_start(esk, table, gsi, types)
-            start_hash = esk[index_key_names(table, gsi)[0]]
+            start_hash = int.from_bytes(base64.b64decode(after)[:8], "big")  # the entry's partition hash
         else:
             start = parse_key(esk, hk, rk, types, what="start")
-            start_hash = start[hk]
+            start_hash = partition_hash(start[hk])
             after = ranges.b64(encode_item_key(start[hk], start.get(rk) if rk else None))
-        assert start_hash is not None
-        if not seg_lo <= partition_hash(start_hash) < seg_hi:
+        if not seg_lo <= start_hash < seg_hi:
             raise errors.validation("The provided starting key is invalid: Exclusive start key is not in the "
                                     "segment range")
     return ScanRequest(table=table, unit=ranges.read_unit(table, gsi), select=select, key_names=key_names_out,
