@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 RESTORE_WRITES_PER_REQUEST = 200
 RESTORE_REQUESTS_IN_FLIGHT = 8
 #: item bytes of one such request at most (about: an item is never split)
-RESTORE_BATCH_BYTES = 1024 * 1024
+RESTORE_BATCH_BYTES = 256 * 1024
 
 
 def backup_not_found(arn: str) -> errors.ApiError:

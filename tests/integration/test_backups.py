@@ -451,6 +451,58 @@ def test_incremental_export_holds_exactly_the_changes_of_its_window(system: tupl
             IncrementalExportSpecification={"ExportFromTime": when(lo), "ExportViewType": "OLD_IMAGE"})
 
 
+def test_restore_memory_stays_bounded(system: tuple[Any, str, Store]) -> None:
+    # A restore folds each partition on disk and writes in small batches: the backup service's
+    # peak resident memory grows by far less than the data it restores (60 MB of items here;
+    # holding them, as dicts for the writes, would take several times that).
+    import base64
+    import sys
+
+    sys_, url, _store = system
+    ddb = make_client(url)
+    name = new_table(ddb)
+    n, size = 160, 380_000
+    rnd = random.Random(5)
+    for i in range(n):
+        blob = base64.b64encode(rnd.randbytes(size * 3 // 4)).decode()
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "v": {"N": str(i)}, "blob": {"S": blob}})
+    arn = ddb.create_backup(TableName=name, BackupName="big")["BackupDetails"]["BackupArn"]
+    deadline = time.monotonic() + 180
+    while ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] != "AVAILABLE":
+        assert time.monotonic() < deadline, "backup not AVAILABLE in 180 s"
+        time.sleep(0.5)
+    pids = [pid for proc, pid in (sys_.state() or {})["pids"].items() if proc.startswith("backup")]
+    assert pids
+
+    def peak_kb(pid: int) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no VmHWM for {pid}")
+
+    def rss_kb(pid: int) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no VmRSS for {pid}")
+
+    for pid in pids:  # the peak starts again from the current resident size
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    start = {pid: rss_kb(pid) for pid in pids}
+    target = f"r{uuid.uuid4().hex[:10]}"
+    ddb.restore_table_from_backup(TargetTableName=target, BackupArn=arn)
+    wait_active(ddb, target, timeout_s=300)
+    growth_mb = max(peak_kb(pid) - start[pid] for pid in pids) / 1024
+    data_mb = n * size / 1e6
+    assert ddb.describe_table(TableName=target)["Table"]["ItemCount"] >= 0
+    got = {i["pk"]["S"]: int(i["v"]["N"]) for i in all_items(ddb.scan, TableName=target, ConsistentRead=True,
+                                                              ProjectionExpression="pk, v")}
+    assert got == {f"k{i}": i for i in range(n)}
+    assert growth_mb < data_mb / 3, f"peak resident memory grew by {growth_mb:.1f} MB restoring {data_mb:.0f} MB"
+    print(f"restore of {data_mb:.0f} MB: backup service peak RSS grew {growth_mb:.1f} MB", file=sys.stderr)
+
+
 def test_import_table_from_s3_json_and_csv(system: tuple[Any, str, Store]) -> None:
     # ImportTable makes a new table from S3 objects: DynamoDB JSON (gzipped) with bad lines
     # counted in ErrorCount, and CSV (zstd, a header list) with typed key attributes; the table is
