@@ -14,7 +14,17 @@ Against a running Dynamolog, e.g. the default topology:
   4. point in time: RestoreTableToPointInTime (latest restorable time) the same way -- it replays
      the table's log from its newest recovery snapshot at or before that time (with the default
      DYNAMOLOG_PITR_SNAPSHOT_S of 600 s and a fresh table: the first snapshot, or the whole log);
-  5. prints seconds, items/s and MB/s (of the items' bytes) of each.  --json FILE writes them.
+  5. prints seconds, items/s and MB/s (of the items' bytes) of each.  --json FILE writes them;
+  6. --probe-s S: PutItem latency (p50, p99) of --probe-writers closed-loop writers for S seconds
+     without a backup, then while a second backup of the table is being taken (same run);
+  7. --pitr-lengths 1000,10000,...: for each length L a fresh table with recovery on gets L
+     writes over --pitr-keys keys (the items restored stay the same, the log grows), and a
+     RestoreTableToPointInTime to the latest time is timed: restore time against log length.
+
+The store is the system's (`dynamolog up` with DYNAMOLOG_BACKUP_STORE unset: a directory;
+`DYNAMOLOG_BACKUP_STORE=s3://bucket/prefix AWS_ENDPOINT_URL_S3=...`: an S3 API server, e.g.
+moto's `moto_server -p 5000`); --store names it in the output.  A 1 GB table:
+`--items 1000000 --item-bytes 1000`.
 """
 
 from __future__ import annotations
@@ -78,6 +88,78 @@ def load(url: str, key: tuple[str, str], table: str, items: int, item_bytes: int
     bar.close()
 
 
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def probe(url: str, key: tuple[str, str], table: str, writers: int, stop: threading.Event) -> list[float]:
+    """PutItem latencies (ms) of ``writers`` closed-loop writers until ``stop`` is set."""
+    out: list[float] = []
+    lock = threading.Lock()
+
+    def run(w: int) -> None:
+        c = client(url, key)
+        n = 0
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            c.put_item(TableName=table, Item={"pk": {"S": f"probe{w}-{n % 1000}"}, "n": {"N": str(n)}})
+            with lock:
+                out.append((time.perf_counter() - t0) * 1000)
+            n += 1
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def put_latency(url: str, key: tuple[str, str], table: str, writers: int, seconds: float,
+                during: Any = None) -> tuple[list[float], Any]:
+    """Latencies for ``seconds`` (or while ``during()`` runs, if longer), and what it returned."""
+    stop = threading.Event()
+    got: list[list[float]] = []
+    t = threading.Thread(target=lambda: got.append(probe(url, key, table, writers, stop)))
+    t.start()
+    t0 = time.monotonic()
+    result = during() if during else None
+    time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
+    stop.set()
+    t.join()
+    return got[0], result
+
+
+def pitr_lengths(url: str, key: tuple[str, str], lengths: list[int], keys: int) -> dict[str, float]:
+    """Point-in-time restore time (s) for each log length."""
+    ddb = client(url, key)
+    out = {}
+    for n in lengths:
+        table = f"bench_pitr_{uuid.uuid4().hex[:6]}"
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        wait_table(ddb, table)
+        ddb.update_continuous_backups(TableName=table,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        time.sleep(3)  # the recovery snapshot taken when recovery is turned on (empty): replay is the whole log
+        for i in tqdm(range(0, n, 25), desc=f"log of {n}", unit="batch"):
+            reqs = [{"PutRequest": {"Item": {"pk": {"S": f"k{j % keys}"}, "n": {"N": str(j)}}}}
+                    for j in range(i, min(n, i + 25))]
+            reqs = list({r["PutRequest"]["Item"]["pk"]["S"]: r for r in reqs}.values())
+            while reqs:
+                reqs = ddb.batch_write_item(RequestItems={table: reqs}).get("UnprocessedItems", {}).get(table) or []
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}_r",
+                                           UseLatestRestorableTime=True)
+        wait_table(ddb, f"{table}_r")
+        out[str(n)] = time.monotonic() - t0
+        print(f"pitr restore, log of {n:>9} records over {min(n, keys)} keys: {out[str(n)]:7.2f} s")
+    return out
+
+
 def count(ddb: Any, table: str) -> int:
     n, kw = 0, {"TableName": table, "Select": "COUNT"}
     while True:
@@ -95,13 +177,19 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--item-bytes", type=int, default=200)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--store", default="file", help="the system's backup store, for the output (file or s3)")
+    ap.add_argument("--probe-s", type=float, default=0.0,
+                    help="PutItem p99 without and during a backup, each for at least this long (0: skip)")
+    ap.add_argument("--probe-writers", type=int, default=4)
+    ap.add_argument("--pitr-lengths", default="", help="comma-separated log lengths for PITR restore time")
+    ap.add_argument("--pitr-keys", type=int, default=1000, help="distinct keys the PITR logs write")
     args = ap.parse_args()
     key = creds.credentials(args.data_dir)
     ddb = client(args.endpoint_url, key)
     table = f"bench_backup_{uuid.uuid4().hex[:6]}"
     load(args.endpoint_url, key, table, args.items, args.item_bytes)
     data_mb = args.items * args.item_bytes / 1e6
-    figures: dict[str, Any] = {"items": args.items, "item_bytes": args.item_bytes}
+    figures: dict[str, Any] = {"items": args.items, "item_bytes": args.item_bytes, "store": args.store}
 
     t0 = time.monotonic()
     arn = ddb.create_backup(TableName=table, BackupName="bench")["BackupDetails"]["BackupArn"]
@@ -133,7 +221,32 @@ def main() -> None:
         figures[f"{what}_items_per_s"] = args.items / s
         figures[f"{what}_mb_per_s"] = data_mb / s
         print(f"{what:<13} {s:7.2f} s  {args.items / s:9.0f} items/s  {data_mb / s:6.2f} MB/s")
-    print(f"backup size {figures['backup_bytes'] / 1e6:.2f} MB (uncompressed chunks) for {data_mb:.2f} MB of items")
+    print(f"backup size {figures['backup_bytes'] / 1e6:.2f} MB (uncompressed chunks) for {data_mb:.2f} MB of items"
+          f" ({args.store} store)")
+
+    if args.probe_s > 0:
+        quiet, _ = put_latency(args.endpoint_url, key, table, args.probe_writers, args.probe_s)
+
+        def backup() -> float:
+            t0 = time.monotonic()
+            arn = ddb.create_backup(TableName=table, BackupName="probe")["BackupDetails"]["BackupArn"]
+            while ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] != \
+                    "AVAILABLE":
+                time.sleep(0.05)
+            return time.monotonic() - t0
+
+        busy, took = put_latency(args.endpoint_url, key, table, args.probe_writers, 0.0, backup)
+        figures.update(put_p50_ms=percentile(quiet, 0.5), put_p99_ms=percentile(quiet, 0.99),
+                       put_p50_during_backup_ms=percentile(busy, 0.5),
+                       put_p99_during_backup_ms=percentile(busy, 0.99), probe_backup_s=took,
+                       put_samples=len(quiet), put_samples_during_backup=len(busy))
+        print(f"PutItem without a backup: p50 {figures['put_p50_ms']:.2f} ms  p99 {figures['put_p99_ms']:.2f} ms"
+              f"  ({len(quiet)} puts)")
+        print(f"PutItem during a backup:  p50 {figures['put_p50_during_backup_ms']:.2f} ms  "
+              f"p99 {figures['put_p99_during_backup_ms']:.2f} ms  ({len(busy)} puts, backup {took:.2f} s)")
+    if args.pitr_lengths:
+        figures["pitr_restore_s_by_log_length"] = pitr_lengths(
+            args.endpoint_url, key, [int(x) for x in args.pitr_lengths.split(",") if x], args.pitr_keys)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

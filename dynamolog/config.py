@@ -158,6 +158,13 @@ class Settings:
                                       "with point-in-time recovery on, how often each partition's state is "
                                       "copied to the backup store (a restore replays the log after the "
                                       "newest copy at or before its time)")
+    backup_work_dir: str = _setting("", "DYNAMOLOG_BACKUP_WORK_DIR",
+                                    "where the backup service folds a partition on disk during a restore, "
+                                    "import or export (a temporary RocksDB per partition; unset: the "
+                                    "system's temporary directory)")
+    incremental_export_min_s: float = _setting(900.0, "DYNAMOLOG_INCREMENTAL_EXPORT_MIN_S",
+                                               "the shortest window of an incremental export (DynamoDB's: 15 "
+                                               "minutes); the longest is 24 hours")
     gsi_read_wait_ms: int = _setting(2000, "DYNAMOLOG_GSI_READ_WAIT_MS",
                                      "how long a Query or Scan of a global secondary index waits for the index "
                                      "to apply every table write acknowledged before the request arrived "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,9 +93,12 @@ class ChunkWriter:
 
 
 def chunk_lines(data: bytes) -> Iterator[bytes]:
-    for line in gzip.decompress(data).split(b"\n"):
-        if line:
-            yield line
+    """The lines of a chunk, decompressed as they are read (never the whole chunk at once)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        for line in f:
+            line = line.rstrip(b"\n")
+            if line:
+                yield line
 
 
 def item_line(key: bytes, item_json: bytes) -> bytes:

@@ -29,7 +29,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +49,7 @@ from dynamolog.rpc import RpcServer
 from . import layout
 from .capture import close_snapshot, copy_log, copy_snapshot, end_offsets, open_snapshot, read_log
 from .fold import PartitionFold
+from .spill import SpillItems
 from .store import ObjectStore, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 #: items per write request to a restored table's leader, and such requests in flight at once
 RESTORE_WRITES_PER_REQUEST = 200
 RESTORE_REQUESTS_IN_FLIGHT = 8
+#: item bytes of one such request at most (about: an item is never split)
+RESTORE_BATCH_BYTES = 256 * 1024
 
 
 def backup_not_found(arn: str) -> errors.ApiError:
@@ -450,7 +453,10 @@ class BackupService:
                 raise RuntimeError(f"restore of {table.table_name}: backup {src['backup_id']} is gone")
             for pid, part in m["parts"].items():
                 fold = await self._fold_backup_part(part)
-                loaded += await self._write_items(table, parts, fold.items)
+                try:
+                    loaded += await self._write_items(table, parts, fold.items.items())
+                finally:
+                    fold.close()
                 faults.point("restore.loaded", pid)
         else:
             loaded = await self._restore_to_time(table, parts, src)
@@ -480,7 +486,8 @@ class BackupService:
 
     async def _fold_backup_part(self, part: dict[str, Any]) -> PartitionFold:
         snap = part.get("snapshot")
-        fold = PartitionFold(Term.decode(snap["term"]) or ORIGIN if snap else ORIGIN)
+        fold = PartitionFold(Term.decode(snap["term"]) or ORIGIN if snap else ORIGIN,
+                             work_dir=self.settings.backup_work_dir)
         for name in (snap or {}).get("chunks", []):
             for line in layout.chunk_lines(await self.store.get(name)):
                 fold.load(*layout.parse_item_line(line))
@@ -495,17 +502,20 @@ class BackupService:
         loaded = 0
         async for pid, fold in self._folds_at(src["table_id"], src["topics"], int(src["until_ms"]),
                                               src.get("lineage")):
-            loaded += await self._write_items(table, parts, fold.items)
+            loaded += await self._write_items(table, parts, fold.items.items())
             faults.point("restore.loaded", pid)
         return loaded
 
     async def _folds_at(self, table_id: str, topics: dict[str, str], until_ms: int,
-                        lineage: dict[str, list[Any]] | None = None) -> AsyncIterator[tuple[str, PartitionFold]]:
+                        lineage: dict[str, list[Any]] | None = None,
+                        window: tuple[int, int] | None = None) -> AsyncIterator[tuple[str, PartitionFold]]:
         """Each partition's items at ``until_ms``: the newest recovery copy at or before it,
         then the log after it, every record stamped at or before it.  With splits (``lineage``:
         each partition's parent and hash range, parents first), a child without a recovery copy
         of its own starts from its share of its parent's fold, and only the partitions that were
-        not split are answered (docs/decisions/0039-partition-splits.md)."""
+        not split are answered (docs/decisions/0039-partition-splits.md).  With ``window``
+        (an incremental export's from and to, ``until_ms`` = to - 1) each fold also keeps the
+        items changed in it.  Each fold answered is closed when the caller asks for the next."""
         lineage = lineage or {}
         parents = {str(v[0]) for v in lineage.values() if v[0]}
         done: dict[str, PartitionFold] = {}
@@ -515,36 +525,47 @@ class BackupService:
         if wait_s > 0:
             await asyncio.sleep(wait_s)
         ends = await end_offsets(self.settings, list(topics.values()))
-        for pid, topic in topics.items():
-            fold, start = await self._pitr_base(table_id, pid, until_ms)
-            parent = lineage.get(pid, [None])[0]
-            if start == 0 and parent in done:
-                lo, hi = int(lineage[pid][1]), int(lineage[pid][2])
-                for key, raw in done[parent].items.items():
-                    if lo <= int.from_bytes(key[:8], "big") <= hi:
-                        fold.load(key, raw)
+        try:
+            for pid, topic in topics.items():
+                fold, start = await self._pitr_base(table_id, pid, until_ms, window)
+                parent = lineage.get(pid, [None])[0]
+                if start == 0 and parent in done:
+                    lo, hi = int(lineage[pid][1]), int(lineage[pid][2])
+                    for key, raw in done[parent].items.items():
+                        if lo <= int.from_bytes(key[:8], "big") <= hi:
+                            fold.load(key, raw)
 
-            def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
-                fold.apply(codec.decode_log_record(value), offset)
+                def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
+                    fold.apply(codec.decode_log_record(value), offset)
 
-            n = await read_log(self.settings, topic, start, ends[topic], on_record)
-            log.info("partition %s at %d ms: from offset %d, %d records replayed (%d after the time)",
-                     pid, until_ms, start, n, fold.skipped_late)
-            if pid in parents:
-                done[pid] = fold  # its children go on from it
-            else:
-                yield pid, fold
+                n = await read_log(self.settings, topic, start, ends[topic], on_record)
+                log.info("partition %s at %d ms: from offset %d, %d records replayed (%d after the time)",
+                         pid, until_ms, start, n, fold.skipped_late)
+                if pid in parents:
+                    done[pid] = fold  # its children go on from it
+                else:
+                    try:
+                        yield pid, fold
+                    finally:
+                        fold.close()
+        finally:
+            for fold in done.values():
+                fold.close()
 
-    async def _pitr_base(self, table_id: str, pid: str, until_ms: int) -> tuple[PartitionFold, int]:
+    async def _pitr_base(self, table_id: str, pid: str, until_ms: int,
+                         window: tuple[int, int] | None = None) -> tuple[PartitionFold, int]:
         """The newest recovery snapshot of the partition whose records are all at or before
-        ``until_ms``, loaded, and the offset to replay from (none: offset 0)."""
+        ``until_ms`` (before the window's start for an incremental export), loaded, and the
+        offset to replay from (none: offset 0)."""
         best: dict[str, Any] | None = None
+        base_ms = until_ms if window is None else window[0] - 1
         for m in await self._pitr_snapshots(table_id, pid):
-            if m["max_ts"] <= until_ms and (best is None or m["offset"] > best["offset"]):
+            if m["max_ts"] <= base_ms and (best is None or m["offset"] > best["offset"]):
                 best = m
+        work = self.settings.backup_work_dir
         if best is None:
-            return PartitionFold(ORIGIN, until_ms), 0
-        fold = PartitionFold(Term.decode(best["term"]) or ORIGIN, until_ms)
+            return PartitionFold(ORIGIN, until_ms, work_dir=work, window=window), 0
+        fold = PartitionFold(Term.decode(best["term"]) or ORIGIN, until_ms, work_dir=work, window=window)
         for name in best["chunks"]:
             for line in layout.chunk_lines(await self.store.get(name)):
                 fold.load(*layout.parse_item_line(line))
@@ -558,24 +579,42 @@ class BackupService:
         return sorted(out, key=lambda m: int(m["offset"]))
 
     async def _write_items(self, table: TableDefinition, parts: list[PartitionInfo],
-                           items: dict[bytes, bytes]) -> int:
-        """Put every item into the new table through its partitions' leaders."""
-        by_part: dict[str, list[dict[str, Any]]] = {}
-        for key, raw in items.items():
-            p = self.routing.partition_for_item_key(table, key)
-            by_part.setdefault(p.partition_id, []).append(
-                {"key": base64.b64encode(key).decode(), "kind": "put", "item": orjson.loads(raw), "keyattrs": {}})
-        sem = asyncio.Semaphore(RESTORE_REQUESTS_IN_FLIGHT)
+                           items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Put every item into the new table through its partitions' leaders, a batch at a
+        time: at most ``RESTORE_WRITES_PER_REQUEST`` items or ``RESTORE_BATCH_BYTES`` per request,
+        ``RESTORE_REQUESTS_IN_FLIGHT`` requests at once, so memory stays bounded whatever the
+        table's size."""
         info = {p.partition_id: p for p in parts}
+        pending: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        in_flight: set[asyncio.Task[Any]] = set()
+        count = 0
 
         async def send(pid: str, writes: list[dict[str, Any]]) -> None:
-            async with sem:
-                await self.routing.call(table, info[pid], "write_batch", leader=True, writes=writes)
+            while len(in_flight) >= RESTORE_REQUESTS_IN_FLIGHT:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                in_flight.difference_update(done)
+                for t in done:
+                    t.result()  # a failed write fails the restore
+            in_flight.add(asyncio.ensure_future(
+                self.routing.call(table, info[pid], "write_batch", leader=True, writes=writes)))
 
-        await asyncio.gather(*(send(pid, ws[i:i + RESTORE_WRITES_PER_REQUEST])
-                               for pid, ws in by_part.items()
-                               for i in range(0, len(ws), RESTORE_WRITES_PER_REQUEST)))
-        return len(items)
+        for key, raw in items:
+            pid = self.routing.partition_for_item_key(table, key).partition_id
+            writes, size = pending.get(pid, ([], 0))
+            writes.append({"key": base64.b64encode(key).decode(), "kind": "put", "item": orjson.loads(raw),
+                           "keyattrs": {}})
+            size += len(raw)
+            count += 1
+            if len(writes) >= RESTORE_WRITES_PER_REQUEST or size >= RESTORE_BATCH_BYTES:
+                pending.pop(pid, None)
+                await send(pid, writes)
+            else:
+                pending[pid] = (writes, size)
+        for pid, (writes, _) in pending.items():
+            await send(pid, writes)
+        for t in asyncio.as_completed(list(in_flight)):
+            await t
+        return count
 
     # -- exports ----------------------------------------------------------------------------------
     async def _rpc_export_start(self, req: dict[str, Any]) -> Any:
@@ -595,8 +634,16 @@ class BackupService:
             "ExportTime": int(req["until_ms"]) / 1000, "S3Bucket": req["bucket"],
             "S3SseAlgorithm": req.get("sse") or "AES256", "ExportFormat": "DYNAMODB_JSON",
             "ExportType": "FULL_EXPORT", "_topics": req["topics"], "_until_ms": int(req["until_ms"]),
-            "_lineage": req.get("lineage"),
+            "_lineage": req.get("lineage"), "_key_names": list(table.key_names()),
         }
+        if req.get("incremental"):
+            inc = req["incremental"]  # from_ms, to_ms, view
+            d.pop("ExportTime")
+            d.update(ExportType="INCREMENTAL_EXPORT", _until_ms=int(inc["to_ms"]) - 1,
+                     _window=[int(inc["from_ms"]), int(inc["to_ms"])],
+                     IncrementalExportSpecification={"ExportFromTime": int(inc["from_ms"]) / 1000,
+                                                     "ExportToTime": int(inc["to_ms"]) / 1000,
+                                                     "ExportViewType": inc["view"]})
         if req.get("prefix"):
             d["S3Prefix"] = req["prefix"]
         if token:
@@ -607,28 +654,42 @@ class BackupService:
         return _public(d)
 
     async def _export(self, d: dict[str, Any]) -> None:
-        from .export import export_root, iso, write_manifests, write_partition
+        from .export import export_root, full_lines, incremental_lines, iso, write_manifests, write_partition
         from .store import S3Store
 
         t0 = time.monotonic()
         export_id = d["ExportArn"].rsplit("/", 1)[-1]
         root = export_root(d.get("S3Prefix"), export_id)
+        window = (int(d["_window"][0]), int(d["_window"][1])) if d.get("_window") else None
+        spec = d.get("IncrementalExportSpecification") or {}
         try:
             dest = S3Store(d["S3Bucket"], "", self.settings.s3_endpoint_url or None, self.settings.region)
             await dest.put(root + "_started", b"")
             files: list[dict[str, Any]] = []
-            async for pid, fold in self._folds_at(d["TableId"], d["_topics"], d["_until_ms"], d.get("_lineage")):
-                files += await write_partition(dest, root, pid, list(fold.items.values()))
+            async for pid, fold in self._folds_at(d["TableId"], d["_topics"], d["_until_ms"], d.get("_lineage"),
+                                                  window):
+                if window is None:
+                    lines = full_lines(fold.items.values())
+                else:
+                    keys = [k for k in d["_key_names"] if k]
+                    lines = incremental_lines(fold.changes(), keys, spec["ExportViewType"])
+                files += await write_partition(dest, root, pid, lines, export_id=export_id,
+                                               incremental=window is not None)
             end_ms = int(time.time() * 1000)
             items = sum(f["itemCount"] for f in files)
             size = sum(f["bytes"] for f in files)
-            await write_manifests(dest, root, files, {
-                "version": "2020-06-30", "exportArn": d["ExportArn"], "startTime": iso(int(d["StartTime"] * 1000)),
-                "endTime": iso(end_ms), "tableArn": d["TableArn"], "tableId": d["TableId"],
-                "exportTime": iso(d["_until_ms"]), "s3Bucket": d["S3Bucket"], "s3Prefix": d.get("S3Prefix"),
-                "s3SseAlgorithm": d["S3SseAlgorithm"], "s3SseKmsKeyId": None,
-                "manifestFilesS3Key": root + "manifest-files.json", "billedSizeBytes": size, "itemCount": items,
-                "outputFormat": "DYNAMODB_JSON", "exportType": "FULL_EXPORT"})
+            summary: dict[str, Any] = {
+                "version": "2020-06-30", "exportArn": d["ExportArn"],
+                "startTime": iso(int(d["StartTime"] * 1000)), "endTime": iso(end_ms), "tableArn": d["TableArn"],
+                "tableId": d["TableId"], "exportTime": iso(d["_until_ms"] if window is None else window[1]),
+                "s3Bucket": d["S3Bucket"], "s3Prefix": d.get("S3Prefix"), "s3SseAlgorithm": d["S3SseAlgorithm"],
+                "s3SseKmsKeyId": None, "manifestFilesS3Key": root + "manifest-files.json",
+                "billedSizeBytes": size, "itemCount": items, "outputFormat": "DYNAMODB_JSON",
+                "exportType": d["ExportType"]}
+            if window is not None:
+                summary.update(exportFromTime=iso(window[0]), exportToTime=iso(window[1]),
+                               outputView=spec["ExportViewType"])
+            await write_manifests(dest, root, files, summary)
             d.update(ExportStatus="COMPLETED", EndTime=end_ms / 1000, ItemCount=items, BilledSizeBytes=size,
                      ExportManifest=root + "manifest-summary.json")
             log.info("export %s COMPLETED: %d items in %.2f s", export_id, items, time.monotonic() - t0)
@@ -683,7 +744,7 @@ class BackupService:
         types = table.attribute_types()
         keys = [(hash_key, types[hash_key])] + ([(range_key, types[range_key])] if range_key else [])
         csv_opts = (d.get("InputFormatOptions") or {}).get("Csv") or {}
-        items: dict[bytes, bytes] = {}
+        items = SpillItems(self.settings.backup_work_dir)  # a later line with the same key wins
         processed = bad = size = 0
         try:
             s3 = S3Store(src["S3Bucket"], "", self.settings.s3_endpoint_url or None, self.settings.region)
@@ -702,7 +763,7 @@ class BackupService:
                         items[row[0]] = orjson.dumps(row[1])
             if bad:
                 log.warning("import %s: %d of %d lines in error (skipped)", import_id, bad, processed)
-            imported = await self._write_items(table, parts, items)
+            imported = await self._write_items(table, parts, items.items())
             d.update(ImportStatus="COMPLETED", ProcessedItemCount=processed, ImportedItemCount=imported,
                      ErrorCount=bad, ProcessedSizeBytes=size, EndTime=time.time())
             ok = True
@@ -712,6 +773,9 @@ class BackupService:
                      FailureMessage=f"The objects could not be read from s3://{src['S3Bucket']}: {e}",
                      ProcessedItemCount=processed, ErrorCount=bad, ProcessedSizeBytes=size)
             ok = False
+        finally:
+            items.close()
+        if not ok:
 
             def drop(current: TableDefinition | None) -> TableDefinition | None:
                 if current is None or current.table_id != table.table_id:

@@ -181,15 +181,20 @@ class Backups:
             raise errors.ApiError("PointInTimeRecoveryUnavailableException",
                                   f"Point in time recovery is not enabled for table '{source.table_name}'")
         earliest, latest = restorable_window(source, self.settings)
-        when = int(time.time() * 1000) - self.settings.pitr_settle_ms if r.export_ms is None else r.export_ms
-        if not earliest <= when <= latest + self.settings.pitr_settle_ms:
-            raise errors.ApiError("InvalidExportTimeException",
-                                  "Invalid export time specified: ExportTime must be between "
-                                  "EarliestRestorableDateTime and LatestRestorableDateTime")
+        incremental = None
+        if r.incremental is not None:
+            incremental = incremental_window(r.incremental, earliest, latest, self.settings)
+            when = incremental["to_ms"] - 1
+        else:
+            when = int(time.time() * 1000) - self.settings.pitr_settle_ms if r.export_ms is None else r.export_ms
+            if not earliest <= when <= latest + self.settings.pitr_settle_ms:
+                raise errors.ApiError("InvalidExportTimeException",
+                                      "Invalid export time specified: ExportTime must be between "
+                                      "EarliestRestorableDateTime and LatestRestorableDateTime")
         parts = self.tables.metadata.table_lineage(source.table_id)
         d = await self.client.call("export_start", retry_lost=r.client_token is not None, table=source.to_record(),
                                    topics={q.partition_id: q.log_topic for q in parts}, lineage=lineage(parts),
-                                   until_ms=when,
+                                   until_ms=when, incremental=incremental,
                                    bucket=r.bucket, prefix=r.prefix, client_token=r.client_token, sse=r.sse)
         return {"ExportDescription": d}
 
@@ -272,6 +277,30 @@ class Backups:
     async def describe_continuous_backups(self, p: dict[str, Any]) -> dict[str, Any]:
         table = self._source(req.parse_table(p))
         return {"ContinuousBackupsDescription": continuous_backups(table, self.settings)}
+
+
+def incremental_window(spec: req.IncrementalExport, earliest: int, latest: int,
+                       settings: Settings) -> dict[str, Any]:
+    """An incremental export's window, checked as DynamoDB checks it: within the recovery
+    window, ExportFromTime before ExportToTime (the latest restorable time when not given), at
+    least ``Settings.incremental_export_min_s`` (15 minutes) and at most 24 hours long."""
+    assert spec.from_ms is not None
+    lo, hi = spec.from_ms, latest if spec.to_ms is None else spec.to_ms
+
+    def invalid(why: str) -> errors.ApiError:
+        return errors.ApiError("InvalidExportTimeException", f"Invalid export time specified: {why}")
+
+    if lo < earliest:
+        raise invalid("ExportFromTime must not be before EarliestRestorableDateTime")
+    if hi > latest + settings.pitr_settle_ms:
+        raise invalid("ExportToTime must not be after LatestRestorableDateTime")
+    if hi <= lo:
+        raise invalid("ExportFromTime must be before ExportToTime")
+    if hi - lo < settings.incremental_export_min_s * 1000:
+        raise invalid(f"the export period must be at least {settings.incremental_export_min_s / 60:g} minutes")
+    if hi - lo > DAY_MS:
+        raise invalid("the export period must not be longer than 24 hours")
+    return {"from_ms": lo, "to_ms": hi, "view": spec.view}
 
 
 def restore_summary(table: TableDefinition) -> dict[str, Any] | None:

@@ -387,3 +387,58 @@ def test_the_2017_operations_over_the_same_replication(two_regions: Any) -> None
     # the table in the removed region stays, as a table of that region only
     assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
     assert "Replicas" not in west.describe_table(TableName=table)["Table"]
+
+
+def test_a_replica_restores_to_a_plain_table_with_its_indexes(two_regions: Any) -> None:
+    # A backup and a point-in-time restore of a global table's replica (in the region that did
+    # not create it) give a plain table, as DynamoDB's do: no Replicas, nothing shipped to the
+    # other region, the items of both regions' writes, and its global and local indexes
+    # rebuilt and answering queries.
+    _systems, urls = two_regions
+    table = "GlobalRestore"
+    east = _client(urls[EAST])
+    east.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g", "l")],
+        GlobalSecondaryIndexes=[{"IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
+        LocalSecondaryIndexes=[{"IndexName": "byl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                                  {"AttributeName": "l", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "ALL"}}])
+    wait_active(east, table)
+    for i in range(10):
+        east.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": f"e{i}"}, "g": {"S": f"g{i % 2}"},
+                                             "l": {"S": f"l{i}"}})
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    west.update_continuous_backups(TableName=table,
+                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    for i in range(10):
+        west.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": f"w{i}"}, "g": {"S": f"g{i % 2}"},
+                                             "l": {"S": f"m{i}"}})
+    items = _same_everywhere(urls, table)
+    assert len(items) == 20
+    arn = west.create_backup(TableName=table, BackupName="replica")["BackupDetails"]["BackupArn"]
+    eventually(lambda: west.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
+               == "AVAILABLE", 60, "the backup AVAILABLE")
+    time.sleep(1.5)  # past the latest restorable time's settle
+    west.restore_table_from_backup(TargetTableName="FromBackup", BackupArn=arn)
+    west.restore_table_to_point_in_time(SourceTableName=table, TargetTableName="FromTime",
+                                        UseLatestRestorableTime=True)
+    for target in ("FromBackup", "FromTime"):
+        wait_active(west, target, timeout_s=120)
+        desc = west.describe_table(TableName=target)["Table"]
+        assert "Replicas" not in desc and "GlobalTableVersion" not in desc, desc
+        assert [i["IndexName"] for i in desc["GlobalSecondaryIndexes"]] == ["byg"]
+        assert [i["IndexName"] for i in desc["LocalSecondaryIndexes"]] == ["byl"]
+        assert _items(urls[WEST], target) == items
+        by_g = west.query(TableName=target, IndexName="byg", KeyConditionExpression="g = :g",
+                          ExpressionAttributeValues={":g": {"S": "g1"}})["Items"]
+        assert sorted(i["sk"]["S"] for i in by_g) == [f"{r}{i}" for r in "ew" for i in (1, 3, 5, 7, 9)]
+        by_l = west.query(TableName=target, IndexName="byl", KeyConditionExpression="pk = :p AND l >= :l",
+                          ExpressionAttributeValues={":p": {"S": "p"}, ":l": {"S": "m5"}})["Items"]
+        assert [i["l"]["S"] for i in by_l] == ["m5", "m6", "m7", "m8", "m9"]
+        west.put_item(TableName=target, Item={"pk": {"S": "p"}, "sk": {"S": "only-here"}})
+    time.sleep(3)  # anything (wrongly) replicated would have arrived
+    assert [t for t in east.list_tables()["TableNames"] if t in ("FromBackup", "FromTime")] == []

@@ -255,6 +255,18 @@ class ExportToPointInTime:
     """None: now."""
     client_token: str | None
     sse: str | None
+    incremental: IncrementalExport | None = None
+    """An INCREMENTAL_EXPORT's window and view (None: a FULL_EXPORT)."""
+
+
+@dataclass(frozen=True)
+class IncrementalExport:
+    from_ms: int | None
+    """ExportFromTime (inclusive); None: not given (an error, found by the executor)."""
+    to_ms: int | None
+    """ExportToTime (exclusive); None: the latest restorable time."""
+    view: str
+    """NEW_IMAGE or NEW_AND_OLD_IMAGES."""
 
 
 def parse_export(p: dict[str, Any]) -> ExportToPointInTime:
@@ -275,18 +287,37 @@ def parse_export(p: dict[str, Any]) -> ExportToPointInTime:
     check_enum(problems, p, "ExportFormat", "exportFormat", ("DYNAMODB_JSON", "ION"))
     check_enum(problems, p, "ExportType", "exportType", ("FULL_EXPORT", "INCREMENTAL_EXPORT"))
     check_enum(problems, p, "S3SseAlgorithm", "s3SseAlgorithm", ("AES256", "KMS"))
+    spec = p.get("IncrementalExportSpecification")
+    if spec is not None and not isinstance(spec, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    check_enum(problems, spec or {}, "ExportViewType", "incrementalExportSpecification.exportViewType",
+               ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"))
     raise_constraints(problems)
     if p.get("ExportFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
         raise errors.validation("ExportFormat ION is not supported by this endpoint; use DYNAMODB_JSON")
-    if p.get("ExportType", "FULL_EXPORT") != "FULL_EXPORT":
-        raise errors.validation("ExportType INCREMENTAL_EXPORT is not supported by this endpoint; use FULL_EXPORT")
+    incremental = None
+    if p.get("ExportType", "FULL_EXPORT") == "INCREMENTAL_EXPORT":
+        if p.get("ExportTime") is not None:
+            raise errors.validation("ExportTime cannot be specified with ExportType INCREMENTAL_EXPORT; "
+                                    "give the window in IncrementalExportSpecification")
+        if spec is None or spec.get("ExportFromTime") is None:
+            raise errors.validation("IncrementalExportSpecification.ExportFromTime is required for "
+                                    "ExportType INCREMENTAL_EXPORT")
+        lo, hi = _epoch_s(spec, "ExportFromTime"), _epoch_s(spec, "ExportToTime")
+        incremental = IncrementalExport(None if lo is None else round(lo * 1000),
+                                        None if hi is None else round(hi * 1000),
+                                        str(spec.get("ExportViewType") or "NEW_AND_OLD_IMAGES"))
+    elif spec is not None:
+        raise errors.validation("IncrementalExportSpecification can only be specified with ExportType "
+                                "INCREMENTAL_EXPORT")
     when = _epoch_s(p, "ExportTime")
     prefix = p.get("S3Prefix")
     if prefix is not None and not isinstance(prefix, str):
         raise errors.serialization("Unexpected value type in payload")
     token = p.get("ClientToken")
     return ExportToPointInTime(str(arn), str(bucket), prefix or None, None if when is None else round(when * 1000),
-                               token if isinstance(token, str) and token else None, p.get("S3SseAlgorithm"))
+                               token if isinstance(token, str) and token else None, p.get("S3SseAlgorithm"),
+                               incremental)
 
 
 def parse_export_arn(p: dict[str, Any]) -> str:
