@@ -51,7 +51,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dynamolog import __version__, errors
 from dynamolog.catalog import PartitionInfo, TableDefinition
-from dynamolog.metadata import ADMIN_KEY, BACKUP_KEY, split_done
+from dynamolog.metadata import ADMIN_KEY, BACKUP_KEY, PublishedClient, split_done
 from dynamolog.scaling import DIMENSIONS, ScalableTarget, parse_resource
 
 from .rest import Gateway
@@ -88,6 +88,8 @@ class SystemView:
         self._scaling: Any = None
         self._scaling_task: asyncio.Task[None] | None = None
         self._scaling_tried = 0.0
+        #: the backup service, at the address it published
+        self._backup = PublishedClient(router.metadata, BACKUP_KEY, "backup service")
 
     async def snapshot(self) -> dict[str, Any]:
         async with self._lock:
@@ -144,10 +146,10 @@ class SystemView:
                           "error": err, "measured_ms": now_ms} for (t, g), (lag, err) in zip(rows, got)]
 
     async def _backup_status(self) -> dict[str, Any] | None:
-        if BACKUP_KEY not in self.router.metadata.nodes.items:
+        if BACKUP_KEY not in self.router.metadata.nodes.reserved:
             return None
         try:
-            out: dict[str, Any] = await self.router.routing.client(BACKUP_KEY).call("status", timeout_s=1.0)
+            out: dict[str, Any] = await self._backup.get().call("status", timeout_s=1.0)
             return out
         except Exception as e:  # noqa: BLE001 - shown in the console, never fatal
             return {"error": f"backup service unreachable ({type(e).__name__})"}
@@ -264,10 +266,10 @@ class SystemView:
                          "healthy": "error" not in statuses[n] and bool(statuses[n].get("ready", True)),
                          "error": statuses[n].get("error"), "replicas": len(statuses[n].get("partitions", []))}
                         for n, v in sorted(nodes.items())],
-            "auto_admin": {"registered_at": md.nodes.items[ADMIN_KEY].rpc_address
-                           if ADMIN_KEY in md.nodes.items else None},
-            "backup": {"registered_at": md.nodes.items[BACKUP_KEY].rpc_address
-                       if BACKUP_KEY in md.nodes.items else None},
+            "auto_admin": {"registered_at": md.nodes.reserved[ADMIN_KEY].rpc_address
+                           if ADMIN_KEY in md.nodes.reserved else None},
+            "backup": {"registered_at": md.nodes.reserved[BACKUP_KEY].rpc_address
+                       if BACKUP_KEY in md.nodes.reserved else None},
         }
         defs = sorted(md.catalog.items.values(), key=lambda t: t.table_name)
         tables = [{"name": t.table_name, "status": t.status, "billing": t.billing_mode,
@@ -299,6 +301,7 @@ class SystemView:
         if self._scaling is not None:
             with contextlib.suppress(Exception):
                 await self._scaling.close()
+        await self._backup.close()
 
 
 def add_console(app: FastAPI, router: Router, gw: Gateway) -> SystemView:
