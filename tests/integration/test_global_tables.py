@@ -387,3 +387,39 @@ def test_the_2017_operations_over_the_same_replication(two_regions: Any) -> None
     # the table in the removed region stays, as a table of that region only
     assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
     assert "Replicas" not in west.describe_table(TableName=table)["Table"]
+
+
+def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_regions: Any) -> None:
+    # The console's snapshot (its event stream carries the same) gives RepOut's and RepIn's
+    # figures as they publish them for `dynamolog status`: records not read or applied yet, and
+    # RepIn's write-to-applied milliseconds.
+    import base64
+    import json
+
+    systems, urls = two_regions
+    table = "ConsoleLag"
+    east = new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    for i in range(20):
+        east.put_item(TableName=table, Item={"pk": {"S": f"e{i}"}})
+        west.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}})
+    _same_everywhere(urls, table)
+    creds = systems[EAST].credentials()
+    basic = base64.b64encode(f"{creds['AWS_ACCESS_KEY_ID']}:{creds['AWS_SECRET_ACCESS_KEY']}".encode()).decode()
+
+    def snapshot() -> dict[str, Any]:
+        req = urllib.request.Request(urls[EAST] + "/console/api/system", headers={"Authorization": f"Basic {basic}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read())["regions"])
+
+    def caught_up() -> bool:
+        s = snapshot()
+        out, inn = s["repout"].get(WEST, {}), s["repin"].get(WEST, {})
+        return (s["linked"] == [WEST] and out.get("lag_records") == 0 and (out.get("shipped") or 0) >= 20
+                and inn.get("lag_records") == 0 and (inn.get("applied") or 0) >= 20)
+    eventually(caught_up, 60, "the console's RepOut and RepIn figures caught up")
+    s = snapshot()
+    assert s["repout"][WEST]["state"] == s["repin"][WEST]["state"] == "running"
+    p50, p99 = s["repin"][WEST]["lag_ms_p50"], s["repin"][WEST]["lag_ms_p99"]
+    assert isinstance(p50, int) and isinstance(p99, int) and 0 <= p50 <= p99
