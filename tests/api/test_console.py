@@ -248,6 +248,10 @@ def test_live_plots_of_index_lag_a_split_and_a_backup(browser: WebDriver, endpoi
     wait(browser, 30).until(lambda d: [r.get_attribute("data-progress") for r in d.find_elements(By.CSS_SELECTOR, row)]
                             == ["100"] and "AVAILABLE" in d.find_element(By.CSS_SELECTOR, row).text)
     wait(browser, 30).until(lambda d: d.find_elements(By.ID, "backup-progress"))
-    browser.execute_script("document.getElementById('splits').scrollIntoView()")
-    time.sleep(1)
-    browser.save_screenshot(str(DOCS / "console-figures.png"))
+    browser.set_window_size(1400, 2400)  # the figures' cards in one picture
+    try:
+        browser.execute_script("document.getElementById('splits').scrollIntoView()")
+        time.sleep(1)
+        browser.save_screenshot(str(DOCS / "console-figures.png"))
+    finally:
+        browser.set_window_size(1400, 1000)

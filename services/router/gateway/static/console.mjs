@@ -244,6 +244,7 @@ function Tracked({ store, id, title }) {
   const series = h.labels.map((label, i) => ({ label, stroke: PALETTE[i % PALETTE.length], width: 2, ...h.opts[i] }));
   return html`<${Plot} key=${id + "/" + h.labels.length} id=${id} title=${title} series=${series} data=${h.rows.map((r) => r.slice())} />`;
 }
+const stepped = uPlot.paths.stepped({ align: 1 }); // counts and capacities change in steps
 const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
 const pct = (j) => (j.parts ? Math.round((100 * j.parts_done) / j.parts) : j.state === "IN_PROGRESS" ? 0 : 100);
 
@@ -285,12 +286,12 @@ function Figures({ snap, figs }) {
 function record(figs, s) {
   const t = s.time_ms / 1000;
   for (const table of new Set((s.splits || []).map((r) => r.table)))
-    track(figs, "splits-" + table, t, s.splits.filter((r) => r.table === table).map((r) => [r.index ? `index ${r.index}` : "table", r.partitions]));
+    track(figs, "splits-" + table, t, s.splits.filter((r) => r.table === table).map((r) => [r.index ? `index ${r.index}` : "table", r.partitions, { paths: stepped }]));
   for (const table of new Set((s.adaptive || []).map((r) => r.table)))
     track(figs, "adaptive-" + table, t, s.adaptive.filter((r) => r.table === table).flatMap((r) =>
       [[`${r.partition} write`, r.write], [`${r.partition} read`, r.read, { dash: [6, 4] }]]));
   for (const g of s.scaling || [])
-    track(figs, `scaling-${g.resource_id}-${g.kind}`, t, [["provisioned", g.capacity], ["min", g.min, { dash: [4, 4], width: 1 }], ["max", g.max, { dash: [4, 4], width: 1 }]]);
+    track(figs, `scaling-${g.resource_id}-${g.kind}`, t, [["provisioned", g.capacity, { paths: stepped }], ["min", g.min, { dash: [4, 4], width: 1 }], ["max", g.max, { dash: [4, 4], width: 1 }]]);
   for (const g of s.gsi_lag || []) track(figs, `gsi-lag-${g.table}-${g.index}`, t, [["records behind", g.lag_records]]);
   for (const r of s.regions?.linked || []) {
     const out = s.regions.repout[r] || {}, inn = s.regions.repin[r] || {};
