@@ -268,10 +268,10 @@ def main() -> int:
         mine = [r for r in rows if r["phase"] == name]
         medians[name] = {k: statistics.median(r[k] for r in mine) for k in ("throughput_s", "p50_ms", "p99_ms")}
         medians[name]["errors"] = sum(r["errors"] for r in mine)
-    print(f"{'phase':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} errors  (medians of {a.rounds} rounds, "
+    print(f"{'phase':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} errors  (medians of {a.rounds} rounds, "
           f"{a.clients} clients, load average {load:.1f} at start)")
     for name, m in medians.items():
-        print(f"{name:<18} {m['throughput_s']:>9.1f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['errors']:>6}")
+        print(f"{name:<22} {m['throughput_s']:>9.1f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['errors']:>6}")
     for r in plot:
         print(f"write to a live plot: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
               f"({r['samples']} single writes; target <= 1000 ms)")
