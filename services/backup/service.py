@@ -59,6 +59,8 @@ RESTORE_WRITES_PER_REQUEST = 200
 RESTORE_REQUESTS_IN_FLIGHT = 8
 #: item bytes of one such request at most (about: an item is never split)
 RESTORE_BATCH_BYTES = 256 * 1024
+#: seconds an ended backup or restore stays in the status's ``jobs`` (the console shows it done)
+JOBS_KEPT_S = 300.0
 
 
 def backup_not_found(arn: str) -> errors.ApiError:
@@ -180,6 +182,9 @@ class BackupService:
         self._pitr_last: dict[str, float] = {}
         #: what it did, for status and tests
         self.restored_items = 0
+        #: backups and restores running or ended in the last JOBS_KEPT_S, with their progress
+        #: (partitions copied or loaded of all; the ``status`` RPC, the console)
+        self.jobs: dict[str, dict[str, Any]] = {}
         #: the store's records were read (at start, or at the first request the store answered)
         self._loaded = False
 
@@ -284,7 +289,23 @@ class BackupService:
                                   "DYNAMOLOG_BACKUP_STORE, AWS_ENDPOINT_URL_S3 and the credentials") from None
 
     async def _rpc_status(self, req: dict[str, Any]) -> Any:
-        return {"backups": len(self.backups), "tasks": sorted(self._tasks), "restored_items": self.restored_items}
+        return {"backups": len(self.backups), "tasks": sorted(self._tasks), "restored_items": self.restored_items,
+                "jobs": [dict(j) for j in sorted(self.jobs.values(), key=lambda j: j["started_ms"])]}
+
+    def _job(self, name: str, kind: str, table: str, parts: int) -> dict[str, Any]:
+        """A backup's or restore's progress, shown while it runs and JOBS_KEPT_S after."""
+        now_ms = int(time.time() * 1000)
+        for k, j in list(self.jobs.items()):
+            if j["ended_ms"] is not None and now_ms - j["ended_ms"] > JOBS_KEPT_S * 1000:
+                del self.jobs[k]
+        job = {"job": name, "kind": kind, "table": table, "state": "IN_PROGRESS", "parts": parts, "parts_done": 0,
+               "items": 0, "started_ms": now_ms, "ended_ms": None}
+        self.jobs[name] = job
+        return job
+
+    @staticmethod
+    def _ended(job: dict[str, Any], state: str) -> None:
+        job.update(state=state, ended_ms=int(time.time() * 1000))
 
     async def _rpc_create(self, req: dict[str, Any]) -> Any:
         table = TableDefinition.from_record(req["table"])
@@ -325,6 +346,7 @@ class BackupService:
         """Copy every partition's snapshot and log up to its cut, then mark the backup AVAILABLE."""
         t0 = time.monotonic()
         prefix = layout.backup_prefix(m["backup_id"])
+        job = self._job(f"backup:{m['backup_id']}", "backup", m["table"]["table_name"], len(m["parts"]))
         try:
             size = items = 0
             for pid, part in m["parts"].items():
@@ -341,13 +363,18 @@ class BackupService:
                 part["log"] = await copy_log(self.settings, part["topic"], start, part["cut"], self.store,
                                              f"{prefix}{pid}/")
                 size += part["log"]["bytes"]
+                job.update(parts_done=job["parts_done"] + 1, items=items)
                 faults.point("backup.copied", pid)
+        except BaseException:
+            self._ended(job, "FAILED")
+            raise
         finally:
             for snap in snaps.values():
                 await close_snapshot(snap)
         m.update(status="AVAILABLE", size_bytes=size, item_count=items, table_bytes=size,
                  available_ms=int(time.time() * 1000))
         await self.store.put(layout.backup_manifest_key(m["backup_id"]), layout.dumps(m))
+        self._ended(job, "AVAILABLE")
         log.info("backup %s AVAILABLE: %d bytes, %d snapshot items, in %.2f s", m["backup_id"], size, items,
                  time.monotonic() - t0)
 
@@ -437,6 +464,7 @@ class BackupService:
         src: dict[str, Any] = orjson.loads(table.restore_summary or "{}").get("_source", {})
         parts = await self._wait_partitions(table)
         loaded = 0
+        job: dict[str, Any] | None = None
         if "import_id" in src:
             d = self.imports.get(src["import_id"])
             if d is None:
@@ -451,15 +479,29 @@ class BackupService:
             m = self.backups.get(src["backup_id"])
             if m is None:
                 raise RuntimeError(f"restore of {table.table_name}: backup {src['backup_id']} is gone")
-            for pid, part in m["parts"].items():
-                fold = await self._fold_backup_part(part)
-                try:
-                    loaded += await self._write_items(table, parts, fold.items.items())
-                finally:
-                    fold.close()
-                faults.point("restore.loaded", pid)
+            job = self._job(f"restore:{table.table_name}", "restore", table.table_name, len(m["parts"]))
+            try:
+                for pid, part in m["parts"].items():
+                    fold = await self._fold_backup_part(part)
+                    try:
+                        loaded += await self._write_items(table, parts, fold.items.items())
+                    finally:
+                        fold.close()
+                    job.update(parts_done=job["parts_done"] + 1, items=loaded)
+                    faults.point("restore.loaded", pid)
+            except BaseException:
+                self._ended(job, "FAILED")
+                raise
         else:
-            loaded = await self._restore_to_time(table, parts, src)
+            lineage = src.get("lineage") or {}
+            split = {str(v[0]) for v in lineage.values() if v[0]}
+            job = self._job(f"restore:{table.table_name}", "restore to a point in time", table.table_name,
+                            len([p for p in src["topics"] if p not in split]))
+            try:
+                loaded = await self._restore_to_time(table, parts, src, job)
+            except BaseException:
+                self._ended(job, "FAILED")
+                raise
 
         def publish(current: TableDefinition | None) -> TableDefinition | None:
             if current is None or current.table_id != table.table_id or not current.restoring:
@@ -470,6 +512,8 @@ class BackupService:
             return replace(current, status="ACTIVE", restoring=False, restore_summary=orjson.dumps(done).decode())
 
         await self.catalog.change(table.table_name, publish)
+        if job is not None:
+            self._ended(job, "ACTIVE")
         self.restored_items += loaded
         log.info("restore of %s ACTIVE: %d items in %.2f s", table.table_name, loaded, time.monotonic() - t0)
 
@@ -498,11 +542,12 @@ class BackupService:
         return fold
 
     async def _restore_to_time(self, table: TableDefinition, parts: list[PartitionInfo],
-                               src: dict[str, Any]) -> int:
+                               src: dict[str, Any], job: dict[str, Any]) -> int:
         loaded = 0
         async for pid, fold in self._folds_at(src["table_id"], src["topics"], int(src["until_ms"]),
                                               src.get("lineage")):
             loaded += await self._write_items(table, parts, fold.items.items())
+            job.update(parts_done=job["parts_done"] + 1, items=loaded)
             faults.point("restore.loaded", pid)
         return loaded
 

@@ -72,6 +72,25 @@ class IndexFreshness:
         if self._admin is not None:
             await self._admin.close()
 
+    async def behind(self, table: TableDefinition, index_id: str) -> int:
+        """Records of ``table``'s partition logs that the index ``index_id`` has not applied yet:
+        the same positions and log ends :meth:`wait` compares, read once (the console's GSI lag)."""
+        tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
+        if not tps:
+            return 0
+        consumer, admin = await self._clients()
+        group = indexer_group(self.settings.namespace, index_id)
+        if group not in self._coordinators:
+            self._coordinators[group] = await admin.find_coordinator(group)
+        try:
+            ends, done = await asyncio.gather(
+                consumer.end_offsets(tps),
+                admin.list_consumer_group_offsets(group, self._coordinators[group], partitions=tps))
+        except Exception:
+            self._coordinators.clear()  # a coordinator that moved is found again next time
+            raise
+        return sum(max(0, ends[tp] - max(0, done[tp].offset if tp in done else 0)) for tp in tps)
+
     async def wait(self, table: TableDefinition, index_id: str) -> None:
         """Return once the index ``index_id`` of ``table`` has applied every table write
         acknowledged before this call, or after ``gsi_read_wait_ms``."""

@@ -127,7 +127,7 @@ def test_sign_in_browse_edit_and_watch_a_live_plot(browser: WebDriver, endpoint:
     browser.find_element(By.ID, "tab-system").click()
     wait(browser, 30).until(lambda d: hot in d.find_element(By.ID, "partitions").text)
     assert "storage n1" in browser.find_element(By.ID, "services").text
-    plot_css = "div.plot"
+    plot_css = "div.plot[id^='plot-']"  # the capacity plots (one per partition)
     wait(browser, 30).until(lambda d: any(hot in p.text for p in d.find_elements(By.CSS_SELECTOR, plot_css)))
 
     def write_rate() -> float:
@@ -168,3 +168,90 @@ def test_sign_in_browse_edit_and_watch_a_live_plot(browser: WebDriver, endpoint:
     # the plot is live: it moves within seconds even while the whole suite loads the machine
     # (the 1 s figure is measured on a quiet machine: docs/benchmarks.md, "REST gateway and console")
     assert seen_s <= 5.0
+
+
+def signed_in(browser: WebDriver, endpoint: str) -> None:
+    """The console open and signed in (the module's browser keeps the session cookie)."""
+    browser.get(endpoint + "/console")
+    wait(browser).until(lambda d: d.find_elements(By.ID, "who") or d.find_elements(By.ID, "access-key"))
+    if browser.find_elements(By.ID, "access-key"):
+        creds = credentials_for(endpoint)
+        assert creds is not None
+        browser.find_element(By.ID, "access-key").send_keys(creds[0])
+        browser.find_element(By.ID, "secret-key").send_keys(creds[1])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser).until(ec.presence_of_element_located((By.ID, "who")))
+
+
+def last_point(browser: WebDriver, plot_id: str) -> list[Any]:
+    """The last point a live plot drew: [time, each series' value] (its ``data-last``)."""
+    import json
+
+    found = browser.find_elements(By.ID, plot_id)
+    return list(json.loads(found[0].get_attribute("data-last") or "[]")) if found else []
+
+
+def test_live_plots_of_index_lag_a_split_and_a_backup(browser: WebDriver, endpoint: str, ddb: Any,
+                                                      create_table: Any) -> None:
+    import asyncio
+
+    from dynamolog.split_cli import _split
+
+    from .conftest import SYSTEMS
+    from .test_console_api import wait_gsi_active
+
+    table = create_table()
+    ddb.update_table(TableName=table, AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+                     GlobalSecondaryIndexUpdates=[{"Create": {
+                         "IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "ALL"}}}])
+    wait_gsi_active(ddb, table)
+    signed_in(browser, endpoint)
+    browser.find_element(By.ID, "tab-system").click()
+
+    # the global index's lag: 0 while idle, above 0 under a write load, 0 again once it stops
+    lag_plot = f"gsi-lag-{table}-byg"
+    wait(browser, 30).until(lambda d: last_point(d, lag_plot)[1:] == [0])
+    stop = threading.Event()
+
+    def load(w: int) -> None:
+        n = 0
+        while not stop.is_set():
+            ddb.batch_write_item(RequestItems={table: [
+                {"PutRequest": {"Item": {"pk": {"S": f"w{w}-{n + i}"}, "g": {"S": f"g{i % 5}"}, "pad": {"S": "x" * 500}}}}
+                for i in range(25)]})
+            n += 25
+
+    workers = [threading.Thread(target=load, args=(w,)) for w in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        WebDriverWait(browser, 30, poll_frequency=0.05).until(lambda d: (last_point(d, lag_plot)[1:] or [0])[0] > 0)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    wait(browser, 30).until(lambda d: last_point(d, lag_plot)[1:] == [0])
+
+    # a split as it happens: the table's partition count steps up and the split is listed
+    splits_plot = f"splits-{table}"
+    wait(browser, 30).until(lambda d: len(last_point(d, splits_plot)) == 3)  # time, table, index byg
+    before = last_point(browser, splits_plot)[1]
+    done = asyncio.run(_split(SYSTEMS[endpoint], table, None, "size"))
+    wait(browser, 30).until(lambda d: last_point(d, splits_plot)[1] == before + 1)
+    wait(browser, 30).until(lambda d: done["parent"] in d.find_element(By.ID, "split-events").text
+                            and "done" in d.find_element(By.ID, "split-events").text)
+
+    # a backup with its progress, from started to every partition copied
+    arn = ddb.create_backup(TableName=table, BackupName="console")["BackupDetails"]["BackupArn"]
+    row = f"#backup-jobs tr[data-job='backup:{arn.rsplit('/', 1)[1]}']"
+    wait(browser, 30).until(lambda d: [r.get_attribute("data-progress") for r in d.find_elements(By.CSS_SELECTOR, row)]
+                            == ["100"] and "AVAILABLE" in d.find_element(By.CSS_SELECTOR, row).text)
+    wait(browser, 30).until(lambda d: d.find_elements(By.ID, "backup-progress"))
+    browser.set_window_size(1400, 2400)  # the figures' cards in one picture
+    try:
+        browser.execute_script("document.getElementById('splits').scrollIntoView()")
+        time.sleep(1)
+        browser.save_screenshot(str(DOCS / "console-figures.png"))
+    finally:
+        browser.set_window_size(1400, 1000)

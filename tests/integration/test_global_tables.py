@@ -55,12 +55,15 @@ def _cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
     specs = {}
+    # one free block for both regions' metrics endpoints (two blocks found one after the other
+    # may overlap: nothing holds the first one's ports while the second is looked for)
+    metrics = free_port_block(24)
     # a broker takes its port and the next; the session's own cluster has up to three brokers
     for region, offset in ((EAST, 10), (WEST, 12)):
         data_dir = Path(tmp_path_factory.mktemp(region))
         specs[region] = SystemSpec(data_dir=data_dir, port=free_port(), region=region,
                                    kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
-                                   initial_partitions=2, metrics_base_port=free_port_block(12))
+                                   initial_partitions=2, metrics_base_port=metrics + (0 if region == EAST else 12))
     systems = {r: System(s.data_dir) for r, s in specs.items()}
     failures: list[BaseException] = []
 
@@ -442,3 +445,48 @@ def test_a_replica_restores_to_a_plain_table_with_its_indexes(two_regions: Any) 
         west.put_item(TableName=target, Item={"pk": {"S": "p"}, "sk": {"S": "only-here"}})
     time.sleep(3)  # anything (wrongly) replicated would have arrived
     assert [t for t in east.list_tables()["TableNames"] if t in ("FromBackup", "FromTime")] == []
+
+
+def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_regions: Any) -> None:
+    # The console's snapshot (its event stream carries the same) gives RepOut's and RepIn's
+    # figures as they publish them for `dynamolog status`: records not read or applied yet, and
+    # RepIn's write-to-applied milliseconds.
+    import base64
+    import json
+
+    systems, urls = two_regions
+    table = "ConsoleLag"
+    east = new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    for i in range(20):
+        east.put_item(TableName=table, Item={"pk": {"S": f"e{i}"}})
+        west.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}})
+    _same_everywhere(urls, table)
+    creds = systems[EAST].credentials()
+    basic = base64.b64encode(f"{creds['AWS_ACCESS_KEY_ID']}:{creds['AWS_SECRET_ACCESS_KEY']}".encode()).decode()
+
+    def snapshot() -> dict[str, Any]:
+        req = urllib.request.Request(urls[EAST] + "/console/api/system", headers={"Authorization": f"Basic {basic}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read())["regions"])
+
+    def caught_up() -> bool:
+        s = snapshot()
+        out, inn = s["repout"].get(WEST, {}), s["repin"].get(WEST, {})
+        return (s["linked"] == [WEST] and out.get("lag_records") == 0 and (out.get("shipped") or 0) >= 20
+                and (inn.get("applied") or 0) >= 20)
+    try:
+        eventually(caught_up, 60, "the console's RepOut and RepIn figures caught up")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the last: {snapshot()}") from None
+    s = snapshot()
+    assert s["repout"][WEST]["state"] == s["repin"][WEST]["state"] == "running"
+    p50, p99 = s["repin"][WEST]["lag_ms_p50"], s["repin"][WEST]["lag_ms_p99"]
+    assert isinstance(p50, int) and isinstance(p99, int) and 0 <= p50 <= p99
+    # the figures `dynamolog status` prints (both read RepIn's last published figures)
+    status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
+    line = re.search(rf"repin  <- {WEST}\s+running\s+applied (\d+) position \d+ lag (\d+) records", status)
+    assert line, status
+    s = snapshot()
+    assert (int(line[1]), int(line[2])) == (s["repin"][WEST]["applied"], s["repin"][WEST]["lag_records"])

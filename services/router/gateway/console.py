@@ -13,6 +13,25 @@ the leader its capacity counters: rate, consumed and throttled units, the adapti
 the storage nodes; the brokers; the active members of the auto-admin, indexer and backup
 elections.  Snapshots are shared by every open console (made at most once per
 :data:`EVENT_S`), so more consoles do not mean more calls to the storage nodes.
+
+The live plots' other figures, each read where the system already publishes it (nothing is
+computed a second way here):
+
+- ``splits`` / ``split_events``: the partitions serving each table and global index now, and
+  every split (a partition with children) with its step, from the partitions topic
+  (services/admin/splits.py publishes each step there);
+- ``adaptive``: each provisioned partition's read and write multipliers, as its leader's
+  ``status`` reports them (the ``cap_set`` values of services/admin/adaptive.py);
+- ``scaling``: every scalable target with its policies, current capacity and latest
+  activities (DescribeScalingActivities' records), from ``<ns>.scaling``;
+- ``gsi_lag``: per global index, the table-log records the indexer has not applied yet: its
+  committed positions against the logs' ends, as services/router/freshness.py compares them
+  for read-your-writes (asked every :data:`EVENT_S` in the background);
+- ``regions``: the linked regions and RepOut's (stream reader) and RepIn's figures (lag in
+  records, RepIn's write-to-applied milliseconds) as they publish them in ``<ns>.regions``
+  for ``dynamolog status``;
+- ``backups``: the backup service's running and recent backups and restores with their
+  progress (its ``status`` RPC).
 """
 
 from __future__ import annotations
@@ -31,7 +50,9 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from dynamolog import __version__, errors
-from dynamolog.metadata import ADMIN_KEY, BACKUP_KEY
+from dynamolog.catalog import PartitionInfo, TableDefinition
+from dynamolog.metadata import ADMIN_KEY, BACKUP_KEY, PublishedClient, split_done
+from dynamolog.scaling import DIMENSIONS, ScalableTarget, parse_resource
 
 from .rest import Gateway
 
@@ -45,6 +66,8 @@ STATIC = Path(__file__).parent / "static"
 EVENT_S = 0.5
 #: seconds between two looks at the brokers and the elections (slower to ask, slower to change)
 SLOW_S = 5.0
+#: scaling activities sent per target (newest first)
+ACTIVITIES_SHOWN = 10
 
 
 class SystemView:
@@ -58,6 +81,15 @@ class SystemView:
         self._slow: dict[str, Any] = {"brokers": [], "singletons": {}}
         self._slow_made = 0.0
         self._slow_task: asyncio.Task[None] | None = None
+        #: per global index, the records its indexer has not applied (refreshed in the background)
+        self._gsi_lag: list[dict[str, Any]] = []
+        self._lag_task: asyncio.Task[None] | None = None
+        #: ``<ns>.scaling`` followed once a console asks (None: not started yet)
+        self._scaling: Any = None
+        self._scaling_task: asyncio.Task[None] | None = None
+        self._scaling_tried = 0.0
+        #: the backup service, at the address it published
+        self._backup = PublishedClient(router.metadata, BACKUP_KEY, "backup service")
 
     async def snapshot(self) -> dict[str, Any]:
         async with self._lock:
@@ -94,13 +126,124 @@ class SystemView:
         except Exception as e:  # noqa: BLE001 - shown in the console, never fatal
             self._slow = {**self._slow, "error": f"brokers and elections not known ({type(e).__name__}: {e})"}
 
+    async def _refresh_lag(self) -> None:
+        """Every global index's lag behind its table (services/router/freshness.py's figures)."""
+        rows = []
+        for t in sorted(self.router.metadata.catalog.items.values(), key=lambda t: t.table_name):
+            if t.status in ("CREATING", "DELETING"):
+                continue
+            rows += [(t, g) for g in t.global_indexes if g.status in ("ACTIVE", "CREATING")]
+
+        async def one(t: TableDefinition, index_id: str) -> tuple[int | None, str | None]:
+            try:
+                return await asyncio.wait_for(self.router.freshness.behind(t, index_id), 2.0), None
+            except Exception as e:  # noqa: BLE001 - shown in the console, never fatal
+                return None, f"not known ({type(e).__name__})"
+
+        got = await asyncio.gather(*(one(t, g.index_id) for t, g in rows))
+        now_ms = int(time.time() * 1000)
+        self._gsi_lag = [{"table": t.table_name, "index": g.index_name, "status": g.status, "lag_records": lag,
+                          "error": err, "measured_ms": now_ms} for (t, g), (lag, err) in zip(rows, got)]
+
+    async def _backup_status(self) -> dict[str, Any] | None:
+        if BACKUP_KEY not in self.router.metadata.nodes.reserved:
+            return None
+        try:
+            out: dict[str, Any] = await self._backup.get().call("status", timeout_s=1.0)
+            return out
+        except Exception as e:  # noqa: BLE001 - shown in the console, never fatal
+            return {"error": f"backup service unreachable ({type(e).__name__})"}
+
+    async def _start_scaling(self) -> None:
+        from dynamolog.metadata import TopicView
+
+        view: Any = TopicView(self.router.settings, self.router.settings.scaling_topic, ScalableTarget.decode)
+        try:
+            await asyncio.wait_for(view.start(), 5)
+        except Exception as e:  # noqa: BLE001 - the auto-admin makes the topic; tried again later
+            log.debug("console: %s not readable yet: %r", self.router.settings.scaling_topic, e)
+            with contextlib.suppress(Exception):
+                await view.close()
+            return
+        self._scaling = view
+
+    def _splits(self, tables: list[TableDefinition]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        md = self.router.metadata
+        items = md.partitions.items
+        counts = []
+        for t in tables:
+            if t.status == "DELETING":
+                continue
+            counts.append({"table": t.table_name, "index": "", "partitions": len(md.table_partitions(t.table_id))})
+            counts += [{"table": t.table_name, "index": g.index_name,
+                        "partitions": len(md.table_partitions(g.index_id))} for g in t.global_indexes]
+
+        def step(p: PartitionInfo) -> str:
+            if p.state == "SPLIT":
+                return "done"
+            return "children serving" if split_done(p, items) else "sealing and copying"
+
+        events = [{"table": p.table_name, "index": p.table_id.partition("#")[2], "parent": p.partition_id,
+                   "children": list(p.children), "step": step(p)}
+                  for p in sorted(items.values(), key=lambda p: (p.table_name, p.partition_id)) if p.children]
+        return counts, events
+
+    def _scaling_targets(self, tables: dict[str, TableDefinition]) -> list[dict[str, Any]]:
+        if self._scaling is None:
+            return []
+        out = []
+        for tg in sorted(self._scaling.items.values(), key=lambda x: x.key):
+            parsed = parse_resource(tg.resource_id)
+            t = tables.get(parsed[0]) if parsed else None
+            if parsed is None or t is None or t.table_id != tg.table_id:
+                continue  # a target of a table deleted since
+            kind = DIMENSIONS[tg.dimension][1]
+            unit: Any = t if parsed[1] is None else next((g for g in t.global_indexes if g.index_name == parsed[1]),
+                                                          None)
+            capacity = getattr(unit, f"{kind}_capacity_units", None) if unit is not None else None
+            out.append({
+                "resource_id": tg.resource_id, "dimension": tg.dimension, "table": parsed[0], "index": parsed[1] or "",
+                "kind": kind, "min": tg.min_capacity, "max": tg.max_capacity, "capacity": capacity,
+                "policies": [{"name": p.policy_name, "target": p.target_value} for p in tg.policies],
+                "activities": [{"start_ms": a.start_ms, "end_ms": a.end_ms, "description": a.description,
+                                "cause": a.cause, "status": a.status_code, "message": a.status_message}
+                               for a in tg.activities[:ACTIVITIES_SHOWN]],
+            })
+        return out
+
+    def _regions(self) -> dict[str, Any]:
+        view = self.router.global_tables.regions
+        linked = sorted(view.regions())
+        repout: dict[str, Any] = {}
+        repin: dict[str, Any] = {}
+        for key, f in view.figures().items():
+            role, _, region = key.partition("/")
+            if region not in linked:
+                continue
+            common = {"state": f.get("state"), "lag_records": f.get("lag_records"), "updated_ms": f.get("updated_ms"),
+                      "error": f.get("error")}
+            if role == "repout":
+                repout[region] = {**common, "shipped": f.get("shipped")}
+            elif role == "repin":
+                repin[region] = {**common, "applied": f.get("applied"), "lag_ms_p50": f.get("lag_ms_p50"),
+                                 "lag_ms_p99": f.get("lag_ms_p99")}
+        return {"linked": linked, "repout": repout, "repin": repin}
+
     async def _make(self) -> dict[str, Any]:
         md = self.router.metadata
         if self._slow_task is None or (self._slow_task.done() and time.monotonic() - self._slow_made >= SLOW_S):
             self._slow_made = time.monotonic()
             self._slow_task = asyncio.ensure_future(self._refresh_slow())
+        if self._lag_task is None or self._lag_task.done():
+            self._lag_task = asyncio.ensure_future(self._refresh_lag())
         nodes = {k: v for k, v in md.nodes.items.items() if k not in (ADMIN_KEY, BACKUP_KEY)}
-        statuses = dict(zip(nodes, await asyncio.gather(*(self._node_status(n) for n in nodes))))
+        if self._scaling is None and (self._scaling_task is None or (
+                self._scaling_task.done() and time.monotonic() - self._scaling_tried >= SLOW_S)):
+            self._scaling_tried = time.monotonic()
+            self._scaling_task = asyncio.ensure_future(self._start_scaling())
+        statuses_list, backup = await asyncio.gather(asyncio.gather(*(self._node_status(n) for n in nodes)),
+                                                     self._backup_status())
+        statuses = dict(zip(nodes, statuses_list))
         replicas: dict[str, dict[str, Any]] = {}
         for node_id, st in statuses.items():
             for p in st.get("partitions", []):
@@ -123,23 +266,42 @@ class SystemView:
                          "healthy": "error" not in statuses[n] and bool(statuses[n].get("ready", True)),
                          "error": statuses[n].get("error"), "replicas": len(statuses[n].get("partitions", []))}
                         for n, v in sorted(nodes.items())],
-            "auto_admin": {"registered_at": md.nodes.items[ADMIN_KEY].rpc_address
-                           if ADMIN_KEY in md.nodes.items else None},
-            "backup": {"registered_at": md.nodes.items[BACKUP_KEY].rpc_address
-                       if BACKUP_KEY in md.nodes.items else None},
+            "auto_admin": {"registered_at": md.nodes.reserved[ADMIN_KEY].rpc_address
+                           if ADMIN_KEY in md.nodes.reserved else None},
+            "backup": {"registered_at": md.nodes.reserved[BACKUP_KEY].rpc_address
+                       if BACKUP_KEY in md.nodes.reserved else None},
         }
+        defs = sorted(md.catalog.items.values(), key=lambda t: t.table_name)
         tables = [{"name": t.table_name, "status": t.status, "billing": t.billing_mode,
                    "rcu": t.read_capacity_units, "wcu": t.write_capacity_units,
                    "indexes": [i.index_name for i in t.global_indexes] + [i.index_name for i in t.local_indexes]}
-                  for t in sorted(md.catalog.items.values(), key=lambda t: t.table_name)]
+                  for t in defs]
+        provisioned = {t.table_name for t in defs if t.billing_mode == "PROVISIONED"}
+        adaptive = [{"table": p["table"], "partition": p["partition_id"],
+                     "read": p["capacity"].get("multipliers", {}).get("read"),
+                     "write": p["capacity"].get("multipliers", {}).get("write")}
+                    for p in partitions if p["table"] in provisioned and p["capacity"] and p["state"] == "ACTIVE"]
+        splits, split_events = self._splits(defs)
+        restoring = [{"table": t.table_name, "status": t.status} for t in defs if t.restoring]
         return {"time_ms": int(time.time() * 1000), "version": __version__, "region": self.router.settings.region,
-                "tables": tables, "partitions": partitions, "services": services, **self._slow}
+                "tables": tables, "partitions": partitions, "services": services,
+                "splits": splits, "split_events": split_events, "adaptive": adaptive,
+                "scaling": self._scaling_targets({t.table_name: t for t in defs}),
+                "gsi_lag": self._gsi_lag, "regions": self._regions(),
+                "backups": {"jobs": (backup or {}).get("jobs", []), "error": (backup or {}).get("error"),
+                            "service": backup is not None, "restoring": restoring},
+                **self._slow}
 
     async def close(self) -> None:
-        if self._slow_task is not None and not self._slow_task.done():
-            self._slow_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._slow_task
+        for task in (self._slow_task, self._lag_task, self._scaling_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._scaling is not None:
+            with contextlib.suppress(Exception):
+                await self._scaling.close()
+        await self._backup.close()
 
 
 def add_console(app: FastAPI, router: Router, gw: Gateway) -> SystemView:

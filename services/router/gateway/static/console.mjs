@@ -214,8 +214,9 @@ const WINDOW = 600; // points kept (5 minutes at 0.5 s)
 function Plot({ title, series, data, id }) {
   const ref = useRef(null), chart = useRef(null);
   useEffect(() => {
+    const right = series.some((x) => x.scale === "m");
     chart.current = new uPlot({ width: 440, height: 180, title, series: [{}, ...series.map((x) => ({ points: { show: false }, ...x }))],
-      axes: [{}, { scale: "y" }, { scale: "m", side: 1, grid: { show: false } }],
+      axes: [{}, { scale: "y" }, ...(right ? [{ scale: "m", side: 1, grid: { show: false } }] : [])],
       scales: { x: { time: true } } }, data, ref.current);
     return () => chart.current.destroy();
   }, []);
@@ -223,8 +224,85 @@ function Plot({ title, series, data, id }) {
   return html`<div class="plot" id=${id} data-points=${data[0].length} data-last=${JSON.stringify(data.map((s) => s[s.length - 1]))} ref=${ref}></div>`;
 }
 
+// figures whose series come and go (partitions, indexes, jobs): a series is added when first
+// seen (its earlier points empty) and kept while the page is open
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+function track(store, id, t, pairs) {
+  const h = store[id] ||= { labels: [], opts: [], rows: [[]] };
+  if (h.rows[0].length && t <= h.rows[0][h.rows[0].length - 1]) return;
+  const row = new Array(h.labels.length).fill(null);
+  for (const [label, value, opts] of pairs) {
+    let i = h.labels.indexOf(label);
+    if (i < 0) { i = h.labels.push(label) - 1; h.opts.push(opts || {}); h.rows.push(new Array(h.rows[0].length).fill(null)); row.push(null); }
+    row[i] = value ?? null;
+  }
+  [t, ...row].forEach((v, i) => { h.rows[i].push(v); if (h.rows[i].length > WINDOW) h.rows[i].shift(); });
+}
+function Tracked({ store, id, title }) {
+  const h = store[id];
+  if (!h || h.rows[0].length < 2) return null;
+  const series = h.labels.map((label, i) => ({ label, stroke: PALETTE[i % PALETTE.length], width: 2, ...h.opts[i] }));
+  return html`<${Plot} key=${id + "/" + h.labels.length} id=${id} title=${title} series=${series} data=${h.rows.map((r) => r.slice())} />`;
+}
+const stepped = uPlot.paths.stepped({ align: 1 }); // counts and capacities change in steps
+const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
+const pct = (j) => (j.parts ? Math.round((100 * j.parts_done) / j.parts) : j.state === "IN_PROGRESS" ? 0 : 100);
+
+function Figures({ snap, figs }) {
+  const regions = snap.regions || { linked: [] };
+  const jobs = snap.backups?.jobs || [];
+  const byTable = (rows) => [...new Set(rows.map((r) => r.table))];
+  return html`<div>
+    <div class="card" id="splits"><h2>Partitions and splits <span class="muted">partitions serving each table and global index; every split with its step</span></h2>
+      <div class="plots">${byTable(snap.splits || []).map((t) => html`<${Tracked} store=${figs} id=${"splits-" + t} title=${`${t}: partitions`} />`)}</div>
+      ${(snap.split_events || []).length ? html`<table class="grid" id="split-events"><thead><tr><th>table</th><th>index</th><th>split partition</th><th>children</th><th>step</th></tr></thead><tbody>
+        ${snap.split_events.map((e) => html`<tr><td>${e.table}</td><td>${e.index}</td><td>${e.parent}</td><td>${e.children.join(", ")}</td><td>${e.step}</td></tr>`)}</tbody></table>`
+        : html`<div class="muted" id="split-events">no partition has been split</div>`}</div>
+    <div class="card" id="adaptive"><h2>Adaptive capacity <span class="muted">each provisioned partition's multiplier of its even share (1: even)</span></h2>
+      <div class="plots">${byTable(snap.adaptive || []).map((t) => html`<${Tracked} store=${figs} id=${"adaptive-" + t} title=${`${t}: multipliers`} />`)}</div>
+      ${!(snap.adaptive || []).length && html`<div class="muted">no provisioned table</div>`}</div>
+    <div class="card" id="scaling"><h2>Auto scaling <span class="muted">provisioned units of each scalable target, its bounds, and its latest activities</span></h2>
+      <div class="plots">${(snap.scaling || []).map((g) => html`<${Tracked} store=${figs} id=${`scaling-${g.resource_id}-${g.kind}`} title=${`${g.resource_id} ${g.kind}`} />`)}</div>
+      ${(snap.scaling || []).length ? html`<table class="grid" id="scaling-activities"><thead><tr><th>target</th><th>started</th><th>activity</th><th>status</th></tr></thead><tbody>
+        ${snap.scaling.flatMap((g) => g.activities.map((a) => html`<tr><td>${g.resource_id} ${g.kind}</td><td>${when(a.start_ms)}</td><td title=${a.cause}>${a.description}</td><td class=${a.status === "Successful" ? "ok" : "bad"}>${a.status}${a.message ? `: ${a.message}` : ""}</td></tr>`))}</tbody></table>`
+        : html`<div class="muted">no scalable target registered</div>`}</div>
+    <div class="card" id="gsi-lag"><h2>Global index propagation <span class="muted">table-log records each index's indexer has not applied yet</span></h2>
+      <div class="plots">${(snap.gsi_lag || []).map((g) => html`<${Tracked} store=${figs} id=${`gsi-lag-${g.table}-${g.index}`} title=${`${g.table} / ${g.index} (${g.status})`} />`)}</div>
+      ${!(snap.gsi_lag || []).length && html`<div class="muted">no global secondary index</div>`}</div>
+    <div class="card" id="regions"><h2>Streams and regions <span class="muted">the stream reader's (RepOut) records not read yet, RepIn's changes not applied yet and its write-to-applied milliseconds (right axis)</span></h2>
+      ${regions.linked.length ? html`<div class="plots">${regions.linked.map((r) => html`<${Tracked} store=${figs} id=${"region-" + r} title=${`${snap.region} ⇄ ${r}`} />`)}</div>`
+        : html`<div class="muted" id="no-regions">no linked region (dynamolog regions add): RepOut and RepIn idle. DynamoDB Streams are read from the committed partition logs, so a change is in its stream once acknowledged.</div>`}</div>
+    <div class="card" id="backups"><h2>Backups and restores <span class="muted">partitions copied (backup) or loaded (restore) of all, running and in the last minutes</span></h2>
+      ${snap.backups?.error && html`<div class="err">${snap.backups.error}</div>`}
+      ${jobs.length ? html`<div class="plots"><${Tracked} store=${figs} id="backup-progress" title="progress, %" /></div>
+        <table class="grid" id="backup-jobs"><thead><tr><th>job</th><th>table</th><th>started</th><th>progress</th><th>state</th></tr></thead><tbody>
+        ${jobs.map((j) => html`<tr data-job=${j.job} data-progress=${pct(j)}><td>${j.kind}</td><td>${j.table}</td><td>${when(j.started_ms)}</td>
+          <td><progress max="100" value=${pct(j)}></progress> ${j.parts_done}/${j.parts} partitions${j.items ? `, ${j.items} items` : ""}</td>
+          <td class=${j.state === "FAILED" ? "bad" : j.state === "IN_PROGRESS" ? "" : "ok"}>${j.state}</td></tr>`)}</tbody></table>`
+        : html`<div class="muted">${snap.backups?.service ? "no backup or restore in the last minutes" : "the backup service is not running"}</div>`}</div>
+  </div>`;
+}
+
+function record(figs, s) {
+  const t = s.time_ms / 1000;
+  for (const table of new Set((s.splits || []).map((r) => r.table)))
+    track(figs, "splits-" + table, t, s.splits.filter((r) => r.table === table).map((r) => [r.index ? `index ${r.index}` : "table", r.partitions, { paths: stepped }]));
+  for (const table of new Set((s.adaptive || []).map((r) => r.table)))
+    track(figs, "adaptive-" + table, t, s.adaptive.filter((r) => r.table === table).flatMap((r) =>
+      [[`${r.partition} write`, r.write], [`${r.partition} read`, r.read, { dash: [6, 4] }]]));
+  for (const g of s.scaling || [])
+    track(figs, `scaling-${g.resource_id}-${g.kind}`, t, [["provisioned", g.capacity, { paths: stepped }], ["min", g.min, { dash: [4, 4], width: 1 }], ["max", g.max, { dash: [4, 4], width: 1 }]]);
+  for (const g of s.gsi_lag || []) track(figs, `gsi-lag-${g.table}-${g.index}`, t, [["records behind", g.lag_records]]);
+  for (const r of s.regions?.linked || []) {
+    const out = s.regions.repout[r] || {}, inn = s.regions.repin[r] || {};
+    track(figs, "region-" + r, t, [["stream reader lag", out.lag_records], ["RepIn lag", inn.lag_records],
+      ["RepIn p50 ms", inn.lag_ms_p50, { scale: "m", dash: [6, 4] }], ["RepIn p99 ms", inn.lag_ms_p99, { scale: "m", dash: [2, 3] }]]);
+  }
+  if ((s.backups?.jobs || []).length) track(figs, "backup-progress", t, s.backups.jobs.map((j) => [`${j.kind} ${j.table}`, pct(j)]));
+}
+
 function System() {
-  const [snap, setSnap] = useState(null); const [err, setErr] = useState(""); const hist = useRef({}); const [tick, setTick] = useState(0);
+  const [snap, setSnap] = useState(null); const [err, setErr] = useState(""); const hist = useRef({}); const figs = useRef({}); const [tick, setTick] = useState(0);
   useEffect(() => {
     const es = new EventSource("/console/api/events");
     es.addEventListener("system", (e) => {
@@ -242,6 +320,7 @@ function System() {
         }
         h.prev = { t, w: c.write.consumed, r: c.read.consumed, th: c.write.throttled + c.read.throttled };
       }
+      record(figs.current, s);
       setSnap(s); setTick((x) => x + 1);
     });
     es.onerror = () => setErr("live updates interrupted; reconnecting…");
@@ -268,6 +347,7 @@ function System() {
     <div class="card"><h2>Capacity per partition <span class="muted">consumed vs provisioned units a second (dashed; on-demand tables have none), throttled requests a second, adaptive multiplier (right axis); last 5 minutes</span></h2>
       <div class="plots">${snap.partitions.filter((p) => hist.current[p.partition_id]?.rows[0].length > 1).map((p) =>
         html`<${Plot} key=${p.partition_id} id=${"plot-" + p.partition_id} title=${`${p.table} ${p.partition_id}`} series=${series} data=${hist.current[p.partition_id].rows.map((r) => r.slice())} />`)}</div></div>
+    <${Figures} snap=${snap} figs=${figs.current} />
   </div>`;
 }
 
