@@ -596,6 +596,8 @@ def test_the_2017_global_table_settings_over_every_replica(two_regions: Any) -> 
         wait_active(c, table)
     assert _code(east.describe_global_table_settings, GlobalTableName=table) == "GlobalTableNotFoundException"
     east.create_global_table(GlobalTableName=table, ReplicationGroup=[{"RegionName": EAST}, {"RegionName": WEST}])
+    eventually(lambda: east.describe_global_table(GlobalTableName=table)["GlobalTableDescription"][
+        "GlobalTableStatus"] == "ACTIVE", 60, "the global table ACTIVE")
     settings = east.describe_global_table_settings(GlobalTableName=table)
     assert [(r["RegionName"], r["ReplicaBillingModeSummary"]["BillingMode"]) for r in settings["ReplicaSettings"]] \
         == [(EAST, "PAY_PER_REQUEST"), (WEST, "PAY_PER_REQUEST")]
