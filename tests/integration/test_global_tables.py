@@ -415,6 +415,28 @@ def _changes_per_item(records: list[dict[str, Any]], origin: str) -> dict[bytes,
     return out
 
 
+def _start_again(system: System, region: str) -> None:
+    """Start a stopped region again on its router and Kafka ports (the other region's link and
+    its own cluster name them). Its metrics ports, and on a second try its storage node's, are
+    chosen afresh: on a shared machine another process may have taken a free port meanwhile."""
+    import dataclasses
+
+    for attempt in range(3):
+        spec = dataclasses.replace(SPECS[region], metrics_base_port=free_port_block(12))
+        if attempt:
+            spec = dataclasses.replace(spec, storage_base_port=free_port_block(1) - 1)
+        try:
+            system.up(spec, timeout_s=240)
+        except RuntimeError as e:
+            if "stopped during start" not in str(e) or attempt == 2:
+                raise
+            print(f"{region} did not start ({e}); stopping it and trying again with other ports")
+            system.down()
+            continue
+        SPECS[region] = spec
+        return
+
+
 def test_a_region_stopped_for_a_minute_catches_up_and_both_converge(
         two_regions: Any, record_property: Any) -> None:
     systems, urls = two_regions
@@ -440,7 +462,7 @@ def test_a_region_stopped_for_a_minute_catches_up_and_both_converge(
         writes += 1
         time.sleep(0.02)
     outage = time.monotonic() - stopped
-    systems[WEST].up(SPECS[WEST], timeout_s=240)
+    _start_again(systems[WEST], WEST)
     restarted = time.monotonic()
     items = _same_everywhere(urls, table, timeout_s=180)
     converge_s = time.monotonic() - restarted
