@@ -75,7 +75,7 @@ def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     def up(region: str) -> None:
         try:
-            systems[region].up(specs[region], timeout_s=240)
+            _start(systems[region], region)
         except BaseException as e:
             failures.append(e)
 
@@ -415,10 +415,11 @@ def _changes_per_item(records: list[dict[str, Any]], origin: str) -> dict[bytes,
     return out
 
 
-def _start_again(system: System, region: str) -> None:
-    """Start a stopped region again on its router and Kafka ports (the other region's link and
-    its own cluster name them). Its metrics ports, and on a second try its storage node's, are
-    chosen afresh: on a shared machine another process may have taken a free port meanwhile."""
+def _start(system: System, region: str) -> None:
+    """Start a region (again, after an outage) on its router and Kafka ports (the other region's
+    link and its own cluster name them). Its metrics ports, and on a second try its storage
+    node's, are chosen afresh: on a shared machine another process may take a port that was
+    free when it was chosen."""
     import dataclasses
 
     for attempt in range(3):
@@ -462,7 +463,7 @@ def test_a_region_stopped_for_a_minute_catches_up_and_both_converge(
         writes += 1
         time.sleep(0.02)
     outage = time.monotonic() - stopped
-    _start_again(systems[WEST], WEST)
+    _start(systems[WEST], WEST)
     restarted = time.monotonic()
     items = _same_everywhere(urls, table, timeout_s=180)
     converge_s = time.monotonic() - restarted
