@@ -1,6 +1,7 @@
 # Dynamolog services image: the router (with the console and the REST gateway, whose front-end files
 # are vendored under services/router/gateway/static), the storage node, the auto-admin, the indexer,
-# the backup service and the demo load generator. Kafka runs in its own containers.
+# the backup service, RepOut and RepIn, and the demo load generator; also `dynamolog regions add`, which
+# links two regions (docker-compose.yml runs a second region). Kafka runs in its own containers.
 # tests/unit/test_compose.py checks it against the launcher.
 FROM python:3.11-slim
 WORKDIR /app

@@ -16,7 +16,7 @@ Two regions on this machine, linked (see `dynamolog regions --help`):
 Latency: a table with a replica in B; PutItem in A open loop at each --rates value for
 --duration seconds, each item a fresh key; from each write's acknowledgement in A, B is polled
 (GetItem, eventually consistent, every --poll-ms) until the item is there: p50, p99 and the
-maximum of (visible in B - acknowledged in A). Throughput (--throughput-s > 0): --clients closed
+maximum of (visible in B - acknowledged in A). Throughput (--throughput-s, default 10 s; 0: skip): --clients closed
 loop PutItem clients for that long on a table without a replica, then on one with a replica.
 Run it only on a quiet machine (load average below 3): it measures the machine as much as the
 system otherwise.
@@ -145,7 +145,7 @@ if __name__ == "__main__":
     p.add_argument("--rates", default="200,500", help="writes a second, comma-separated (default 200,500)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per rate (default 20)")
     p.add_argument("--poll-ms", type=float, default=5.0, help="how often B is polled per write (default 5 ms)")
-    p.add_argument("--throughput-s", type=float, default=0.0, help="seconds of each throughput run (0: none)")
+    p.add_argument("--throughput-s", type=float, default=10.0, help="seconds of each throughput run (default 10; 0: none)")
     p.add_argument("--clients", type=int, default=16, help="closed-loop clients of the throughput runs")
     p.add_argument("--json", type=Path, help="also write the results here")
     ns = p.parse_args()

@@ -7,7 +7,8 @@ replication key is an access key whose policy permits only replication
 (:data:`REPLICATION_ACTIONS`): with it, a region's RepOut asks the other region's router where
 its Kafka cluster is (``DescribeReplicationEndpoint``) and signs every batch of changes it
 ships (:func:`sign_batch`), which RepIn checks before applying anything; a router adding or
-removing a replica calls the other region's ``CreateTableReplica`` / ``DeleteTableReplica``.
+removing a replica calls the other region's ``CreateTableReplica`` / ``DeleteTableReplica``, and
+one changing a replica's capacity or auto scaling its ``UpdateTableReplica``.
 
 The tables a region replicates are records ``table/<TABLE>``: the regions that hold a replica
 (this one included) and each replica's status.  Records are JSON; a tombstone removes one.
@@ -31,7 +32,7 @@ from dynamolog.config import Settings
 
 #: what a replication key may do, and nothing else
 REPLICATION_ACTIONS = ["dynamodb:DescribeReplicationEndpoint", "dynamodb:CreateTableReplica",
-                       "dynamodb:DeleteTableReplica"]
+                       "dynamodb:DeleteTableReplica", "dynamodb:UpdateTableReplica"]
 #: the user name of replication keys (shown in AccessDeniedException if one is used for more)
 REPLICATION_USER = "replication"
 REGION_PREFIX = "region/"
@@ -81,6 +82,9 @@ class Replicas:
     #: GlobalTableVersion: 2019.11.21 (UpdateTable ReplicaUpdates) or 2017.11.29 (CreateGlobalTable)
     version: str = "2019.11.21"
     created_ms: int = 0
+    #: region -> that replica's own settings (UpdateTable ReplicaUpdates ``Update``: its
+    #: ProvisionedThroughputOverride, OnDemandThroughputOverride, GlobalSecondaryIndexes, ...)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def regions(self) -> list[str]:
@@ -107,7 +111,7 @@ def encode_region(r: Region, master: bytes) -> bytes:
 
 def encode_replicas(r: Replicas) -> bytes:
     return json.dumps({"table": r.table, "status": r.status, "version": r.version,
-                       "created_ms": r.created_ms}).encode()
+                       "created_ms": r.created_ms, "overrides": r.overrides}).encode()
 
 
 def decoder(master: bytes | None) -> Any:
@@ -121,7 +125,8 @@ def decoder(master: bytes | None) -> Any:
         if "figures" in d:  # a RepOut's or RepIn's published figures
             return Figures(dict(d["figures"]))
         if "table" in d:
-            return Replicas(d["table"], dict(d["status"]), d.get("version", "2019.11.21"), int(d.get("created_ms", 0)))
+            return Replicas(d["table"], dict(d["status"]), d.get("version", "2019.11.21"), int(d.get("created_ms", 0)),
+                            dict(d.get("overrides") or {}))
         secret = ""
         if master is not None:
             try:

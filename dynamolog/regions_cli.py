@@ -12,10 +12,11 @@ import asyncio
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from . import regions
-from .auth import credentials
+from . import config, regions
+from .auth import credentials, systemkey
 from .auth.systemkey import SystemKeyError
 from .launcher import System
 
@@ -54,12 +55,17 @@ def _cmd_add(args: argparse.Namespace) -> int:
     if not re.match(r"^https?://[^/\s]+/?$", args.endpoint):
         print(f"dynamolog regions add: {args.endpoint!r} is not an endpoint URL (http://HOST:PORT)", file=sys.stderr)
         return 2
-    system = System(args.data_dir)
-    settings = system.settings()
-    master = system.system_key()
+    system = None if args.from_env else System(args.data_dir)
+    # a container of docker-compose.yml has no data directory: its settings and system key are
+    # in its environment, as every service's are
+    settings = system.settings() if system else config.Settings.from_env()
+    master = system.system_key() if system else systemkey.from_env()
     if args.name == settings.region:
         print(f"dynamolog regions add: {args.name} is this system's own region", file=sys.stderr)
         return 2
+    key_file = Path(args.key_file) if args.key_file else None
+    if key_file is not None and key_file.exists():
+        args.key = key_file.read_text().strip()
     if args.key:
         key_id, _, secret = args.key.partition(":")
         if not key_id.startswith("DKIA") or not secret:
@@ -70,6 +76,9 @@ def _cmd_add(args: argparse.Namespace) -> int:
                                       regions.now_ms())
     else:
         cred, _ = credentials.new(regions.REPLICATION_USER, regions.replication_policy())
+        if key_file is not None:  # for the other region's `regions add --key-file` (readable by its owner only)
+            key_file.touch(mode=0o600)
+            key_file.write_text(f"{cred.access_key_id}:{cred.secret}\n")
     credentials.run(credentials.publish(settings, master, cred))
     known, _ = credentials.run(regions.read_all(settings, master))
     replaced = known.get(args.name)
@@ -89,6 +98,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
         print(f"dynamolog regions add: {region.endpoint} answers as region {answer['Region']}, not {args.name}; "
               f"remove it with `dynamolog regions remove {args.name}`", file=sys.stderr)
         return 1
+    if system is None:
+        print(f"added {args.name} ({region.endpoint}); it does not answer with the replication key yet (RepOut "
+              "keeps trying)")
+        return 0
     own = system.credentials().get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{(system.state() or {}).get('port')}"
     print(f"added {args.name} ({region.endpoint}); it does not know the replication key yet. Run in {args.name}:\n"
           f"  dynamolog regions add {settings.region} {own} --data-dir DATA_DIR_OF_{args.name.upper()} "
@@ -199,6 +212,13 @@ def add_regions_parser(sub: Any, data_dir_arg: Callable[[argparse.ArgumentParser
     add.add_argument("endpoint", metavar="ENDPOINT_URL", help="the other region's router, http://HOST:PORT")
     add.add_argument("--key", metavar="ACCESS_KEY_ID:SECRET",
                      help="the replication key the other region printed (default: make a new one)")
+    add.add_argument("--key-file", metavar="PATH",
+                     help="read the replication key (ACCESS_KEY_ID:SECRET) from PATH; when PATH does not exist, "
+                     "make a new key and write it there for the other region's `regions add --key-file`")
+    add.add_argument("--from-env", action="store_true",
+                     help="take this region's settings (KAFKA_BOOTSTRAP_SERVERS, DYNAMOLOG_REGION, "
+                     "DYNAMOLOG_NAMESPACE) and system key ($DYNAMOLOG_SYSTEM_KEY_FILE) from the environment, as "
+                     "the containers of docker-compose.yml have them, instead of --data-dir")
     data_dir_arg(add)
     add.set_defaults(func=_guarded(_cmd_add))
     lst = rs.add_parser("list", help="the linked regions, whether each answers with the key, replicated tables")

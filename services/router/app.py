@@ -125,6 +125,12 @@ class Router:
             "DescribeGlobalTable": self.global_tables.describe_global_table,
             "UpdateGlobalTable": self.global_tables.update_global_table,
             "ListGlobalTables": self.global_tables.list_global_tables,
+            "UpdateTableReplica": self.global_tables.replica_settings.update_table_replica,
+            "UpdateTableReplicaAutoScaling": self.global_tables.replica_settings.update_table_replica_auto_scaling,
+            "DescribeTableReplicaAutoScaling":
+                self.global_tables.replica_settings.describe_table_replica_auto_scaling,
+            "UpdateGlobalTableSettings": self.global_tables.replica_settings.update_global_table_settings,
+            "DescribeGlobalTableSettings": self.global_tables.replica_settings.describe_global_table_settings,
         })
         self.backup_client = BackupClient(self.metadata)
         backups = Backups(settings, self.tables, self.backup_client)

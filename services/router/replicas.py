@@ -22,6 +22,7 @@ from dynamolog.catalog import ACCOUNT, TableDefinition
 from dynamolog.catalog_client import CatalogClient
 from dynamolog.config import Settings
 
+from .replica_settings import Plan, ReplicaSettings
 from .streams import apply_stream_change
 from .tables import Tables, describe
 
@@ -76,6 +77,8 @@ class GlobalTables:
         self.tables = tables
         self.catalog = catalog
         self.regions = regions.RegionsView(settings, master)
+        #: capacity and auto scaling across the replicas (services/router/replica_settings.py)
+        self.replica_settings = ReplicaSettings(self)
 
     async def start(self) -> None:
         await self.regions.start()
@@ -91,8 +94,8 @@ class GlobalTables:
         if rep is None or len(rep.status) < 2:
             return {}
         return {"GlobalTableVersion": rep.version,
-                "Replicas": [{"RegionName": r, "ReplicaStatus": s} for r, s in sorted(rep.status.items())
-                             if r != self.settings.region]}
+                "Replicas": [{"RegionName": r, "ReplicaStatus": s, **rep.overrides.get(r, {})}
+                             for r, s in sorted(rep.status.items()) if r != self.settings.region]}
 
     async def describe_table(self, p: dict[str, Any]) -> dict[str, Any]:
         out = await self.tables.describe_table(p)
@@ -107,6 +110,9 @@ class GlobalTables:
             out["TableDescription"].update(self.replica_fields(out["TableDescription"]["TableName"]))
             return out
         updates = self._parse(p)
+        bodies = {r: b for (_, r), b in zip(updates, (next(u[k] for k in ("Create", "Update", "Delete")
+                                                              if u.get(k) is not None) for u in p["ReplicaUpdates"]),
+                                            strict=True)}
         name = str(p.get("TableName"))
         table = self.tables.metadata.catalog.items.get(name)
         if table is None:
@@ -117,6 +123,7 @@ class GlobalTables:
         current = self.regions.replicas(name)
         status = dict(current.status) if current else {self.settings.region: "ACTIVE"}
         linked = self.regions.regions()
+        overrides: dict[str, tuple[Plan, dict[str, Any]]] = {}
         for action, region in updates:  # every check before any change: bad input changes nothing
             if region == self.settings.region:
                 raise _local_region_error()
@@ -130,6 +137,8 @@ class GlobalTables:
             elif region not in status:
                 raise errors.validation(f"Failed to {action.lower()} the replica in region {region}: the table "
                                         "has no replica there")
+            if action == "Update":
+                overrides[region] = self.replica_settings.override_plan(table, bodies[region])
         if any(a == "Create" for a, _ in updates):
             await self._check_capacity(table)
             table = await self._ensure_stream(table)
@@ -140,17 +149,22 @@ class GlobalTables:
                     "Table": create_params(table, self.settings.region), "Replicas": status, "Version": VERSION})
                 await regions.put_replicas(self.settings, regions.Replicas(
                     name, dict(status), current.version if current else VERSION,
-                    current.created_ms if current else regions.now_ms()))
+                    current.created_ms if current else regions.now_ms(),
+                    dict(current.overrides) if current else {}))
+            elif action == "Update":
+                await self.replica_settings.apply_overrides(name, region, *overrides[region])
             elif action == "Delete":
                 await self._call(region, "DeleteTableReplica", {"TableName": name})
                 del status[region]
                 if len(status) > 1:
                     await regions.put_replicas(self.settings, regions.Replicas(
                         name, dict(status), current.version if current else VERSION,
-                        current.created_ms if current else 0))
+                        current.created_ms if current else 0,
+                        {r: o for r, o in (current.overrides if current else {}).items() if r in status}))
                 else:
                     await regions.remove_replicas(self.settings, name)
-        await self.regions.view.wait_until(lambda: self._status_is(name, status), 5.0)
+        await self.regions.view.wait_until(lambda: self._status_is(name, status) and self._overrides_are(
+            name, {r: rec for r, (_, rec) in overrides.items() if rec}), 5.0)
         desc = describe(table, self.settings.region)
         desc.update(self.replica_fields(name))
         return {"TableDescription": desc}
@@ -158,6 +172,11 @@ class GlobalTables:
     def _status_is(self, name: str, status: dict[str, str]) -> bool:
         rep = self.regions.replicas(name)
         return (rep.status if rep else {self.settings.region: "ACTIVE"}) == status or (rep is None and len(status) < 2)
+
+    def _overrides_are(self, name: str, wanted: dict[str, dict[str, Any]]) -> bool:
+        rep = self.regions.replicas(name)
+        have = rep.overrides if rep else {}
+        return all(all(have.get(r, {}).get(k) == v for k, v in o.items()) for r, o in wanted.items())
 
     def _parse(self, p: dict[str, Any]) -> list[tuple[str, str]]:
         others = [k for k in _OTHER_UPDATES if p.get(k) is not None]

@@ -5,12 +5,16 @@ one storage node each), linked with ``dynamolog regions add`` on both sides.  Wh
 a replica added with UpdateTable gets the items written before it and every change after it, in
 both directions; writes of the same keys in both regions at once end with the same item in both,
 the one of the latest write; nothing is shipped back (records replicated == local writes); RepOut
-killed with ``kill -9`` under load loses nothing; bad ReplicaUpdates change nothing.
+killed with ``kill -9`` under load loses nothing; a region stopped for a minute while the other
+takes writes catches up, and both end with the same items (same digest); a link cut because its
+target is unreachable loses no change and applies none out of order per item; bad ReplicaUpdates
+change nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import subprocess
@@ -28,7 +32,7 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog import codec, regions
-from dynamolog.launcher import System, SystemSpec
+from dynamolog.launcher import System, SystemSpec, health
 from tests.api.conftest import SYSTEMS, free_port, free_port_block, make_client, wait_active
 from tests.api.helpers import all_items
 from tests.integration.faults import assert_history_ok, eventually, new_table, under_load
@@ -36,6 +40,10 @@ from tests.integration.faults import assert_history_ok, eventually, new_table, u
 pytestmark = pytest.mark.integration
 
 EAST, WEST = "us-east-1", "us-west-2"
+#: each region's spec, to start a region again after a test stopped it whole
+SPECS: dict[str, SystemSpec] = {}
+#: how long the outage test keeps a region stopped while the other takes writes (issue 14)
+OUTAGE_S = 60.0
 
 
 def _kafka_port(offset: int) -> int:
@@ -65,11 +73,12 @@ def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
                                    kafka_base_port=_kafka_port(offset), storage_base_port=free_port_block(1) - 1,
                                    initial_partitions=2, metrics_base_port=metrics + (0 if region == EAST else 12))
     systems = {r: System(s.data_dir) for r, s in specs.items()}
+    SPECS.update(specs)
     failures: list[BaseException] = []
 
     def up(region: str) -> None:
         try:
-            systems[region].up(specs[region], timeout_s=240)
+            _start(systems[region], region)
         except BaseException as e:
             failures.append(e)
 
@@ -97,7 +106,7 @@ def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Any:
             s.down()
 
 
-def _client(url: str, key: tuple[str, str] | None = None) -> Any:
+def _client(url: str, key: tuple[str, str] | None = None, service: str = "dynamodb") -> Any:
     """A boto3 client of a region's endpoint, signing for that region (a router refuses a
     signature scoped to another region)."""
     import boto3
@@ -105,7 +114,7 @@ def _client(url: str, key: tuple[str, str] | None = None) -> Any:
 
     system = SYSTEMS[url]
     creds = key or (system.credentials()["AWS_ACCESS_KEY_ID"], system.credentials()["AWS_SECRET_ACCESS_KEY"])
-    return boto3.client("dynamodb", endpoint_url=url, region_name=system.settings().region,
+    return boto3.client(service, endpoint_url=url, region_name=system.settings().region,
                         aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
                         config=Config(retries={"max_attempts": 2, "mode": "standard"}))
 
@@ -490,3 +499,264 @@ def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_re
     assert line, status
     s = snapshot()
     assert (int(line[1]), int(line[2])) == (s["repin"][WEST]["applied"], s["repin"][WEST]["lag_records"])
+
+
+def _digest(items: list[Any]) -> str:
+    """A digest of a region's items (sorted as _items sorts them)."""
+    h = hashlib.sha256()
+    for i in items:
+        h.update(orjson.dumps(i, option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
+
+
+def _changes_per_item(records: list[dict[str, Any]], origin: str) -> dict[bytes, list[tuple[int, str]]]:
+    """Each item's changes made in ``origin``, in log order: (stamp, op)."""
+    out: dict[bytes, list[tuple[int, str]]] = {}
+    for r in records:
+        if r["origin_region"] == origin:
+            out.setdefault(r["key"], []).append((r["timestamp_ms"], r["op"]))
+    return out
+
+
+def _start(system: System, region: str) -> None:
+    """Start a region (again, after an outage) on its router and Kafka ports (the other region's
+    link and its own cluster name them). Its metrics ports, and on a second try its storage
+    node's, are chosen afresh: on a shared machine another process may take a port that was
+    free when it was chosen."""
+    import dataclasses
+
+    for attempt in range(3):
+        spec = dataclasses.replace(SPECS[region], metrics_base_port=free_port_block(12))
+        if attempt:
+            spec = dataclasses.replace(spec, storage_base_port=free_port_block(1) - 1)
+        try:
+            system.up(spec, timeout_s=240)
+        except RuntimeError as e:
+            if "stopped during start" not in str(e) or attempt == 2:
+                raise
+            print(f"{region} did not start ({e}); stopping it and trying again with other ports")
+            system.down()
+            continue
+        SPECS[region] = spec
+        return
+
+
+def test_a_region_stopped_for_a_minute_catches_up_and_both_converge(
+        two_regions: Any, record_property: Any) -> None:
+    systems, urls = two_regions
+    table = "GlobalOutage"
+    east = new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    for i in range(20):
+        west.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}, "v": {"S": "west"}})
+    _same_everywhere(urls, table)
+    systems[WEST].down()  # the whole region: routers, storage, RepOut, RepIn and its Kafka cluster
+    stopped = time.monotonic()
+    writes = 0
+    while time.monotonic() - stopped < OUTAGE_S:  # east takes puts, updates and deletes meanwhile
+        key = {"pk": {"S": f"k{writes % 150}" if writes % 10 else f"w{writes % 20}"}}
+        if writes % 7 == 6:
+            east.delete_item(TableName=table, Key=key)
+        elif writes % 3 == 1:
+            east.update_item(TableName=table, Key=key, UpdateExpression="ADD n :one",
+                             ExpressionAttributeValues={":one": {"N": "1"}})
+        else:
+            east.put_item(TableName=table, Item={**key, "v": {"S": "east"}, "at": {"N": str(writes)}})
+        writes += 1
+        time.sleep(0.02)
+    outage = time.monotonic() - stopped
+    _start(systems[WEST], WEST)
+    restarted = time.monotonic()
+    items = _same_everywhere(urls, table, timeout_s=180)
+    converge_s = time.monotonic() - restarted
+    # the same items in both regions, compared by digest, and east's writes among them
+    assert _digest(_items(urls[EAST], table)) == _digest(_items(urls[WEST], table)) == _digest(items)
+    assert len(items) > 20 and any(i["v"]["S"] == "east" for i in items if "v" in i)
+    # and the restarted region's own writes travel again
+    _client(urls[WEST]).put_item(TableName=table, Item={"pk": {"S": "after"}, "v": {"S": "west"}})
+    assert len(_same_everywhere(urls, table)) == len(items) + 1
+    print(f"outage {outage:.1f} s with {writes} writes in {EAST}; {WEST} up in {restarted - stopped - outage:.1f} s, "
+          f"both regions identical {converge_s:.1f} s after it was up")
+    record_property("outage_s", round(outage, 1))
+    record_property("writes_during_outage", writes)
+    record_property("converge_s_after_restart", round(converge_s, 1))
+
+
+def test_the_link_cut_by_an_unreachable_target_loses_nothing_and_keeps_each_items_order(
+        two_regions: Any, tmp_path: Path) -> None:
+    systems, urls = two_regions
+    table = "GlobalCut"
+    new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    west_port = SPECS[WEST].port
+    shipped_while_cut: list[int] = []
+
+    def fault() -> None:
+        # the target unreachable: the other region's endpoint and its RepIn stopped; a RepOut
+        # that starts now (the link cut: kill -9) cannot learn where the other cluster is
+        systems[WEST].stop_service("repin")
+        systems[WEST].stop_service("router")
+        systems[EAST].kill_service("repout")
+        systems[EAST].start_service("repout")
+        time.sleep(2)
+        shipped_while_cut.append(len(_shipped(systems[WEST], EAST)))
+        time.sleep(6)  # writes go on in east, none can travel
+        shipped_while_cut.append(len(_shipped(systems[WEST], EAST)))
+        # restored
+        systems[WEST].start_service("router")
+        eventually(lambda: health(west_port) is not None, 60, f"{WEST}'s router answering")
+        systems[WEST].start_service("repin")
+
+    run = under_load(urls[EAST], table, fault, before_s=3, after_s=4, clients=4)
+    # the region that took the writes: a linearizable history, nothing acknowledged lost
+    assert_history_ok(run, tmp_path / "history.json")
+    assert shipped_while_cut[0] == shipped_while_cut[1], shipped_while_cut  # the link was cut indeed
+    _same_everywhere(urls, table, timeout_s=90)
+    # no change lost, none applied twice or out of order: for every item the changes recorded in
+    # the other region are the changes made here, in the same order
+    made = _changes_per_item(_log_records(systems[EAST], table), EAST)
+    applied = _changes_per_item(_log_records(systems[WEST], table), EAST)
+    assert made and applied == made, {k: (made.get(k), applied.get(k)) for k in set(made) | set(applied)
+                                      if made.get(k) != applied.get(k)}
+    shipped = [(c["k"], c["ts"]) for c in _shipped(systems[WEST], EAST) if c["t"] == table]
+    assert len(shipped) == len(set(shipped)) == sum(len(v) for v in made.values())
+
+
+def _code(call: Any, **kw: Any) -> str:
+    with pytest.raises(ClientError) as e:
+        call(**kw)
+    return str(e.value.response["Error"]["Code"])
+
+
+def test_replica_auto_scaling_is_alike_in_every_replica_and_replicas_take_overrides(two_regions: Any) -> None:
+    _, urls = two_regions
+    table = "GlobalScaled"
+    east, west = _client(urls[EAST]), _client(urls[WEST])
+    east.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                            {"AttributeName": "g", "AttributeType": "S"}],
+                      BillingMode="PROVISIONED", ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+                      GlobalSecondaryIndexes=[{"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                               "Projection": {"ProjectionType": "ALL"},
+                                               "ProvisionedThroughput": {"ReadCapacityUnits": 5,
+                                                                         "WriteCapacityUnits": 5}}])
+    wait_active(east, table)
+    make_client(urls[EAST], "application-autoscaling").register_scalable_target(
+        ServiceNamespace="dynamodb", ResourceId=f"table/{table}", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=5, MaxCapacity=50)
+    _add_replica(urls, table)
+    before = east.describe_table_replica_auto_scaling(TableName=table)["TableAutoScalingDescription"]
+    assert [r["RegionName"] for r in before["Replicas"]] == [EAST, WEST]
+    # bad input: DynamoDB's errors, nothing changed in either region
+    assert _code(east.update_table_replica_auto_scaling, TableName=table, ReplicaUpdates=[
+        {"RegionName": "eu-west-1", "ReplicaProvisionedReadCapacityAutoScalingUpdate": {"MinimumUnits": 1}}]) \
+        == "ResourceNotFoundException"
+    assert _code(east.update_table_replica_auto_scaling, TableName=table, GlobalSecondaryIndexUpdates=[
+        {"IndexName": "nope", "ProvisionedWriteCapacityAutoScalingUpdate": {"MinimumUnits": 1}}]) \
+        == "ResourceNotFoundException"
+    assert _code(east.update_table_replica_auto_scaling, TableName=table, ProvisionedWriteCapacityAutoScalingUpdate={
+        "MinimumUnits": 30, "MaximumUnits": 10}) == "ValidationException"
+    assert _code(east.update_table_replica_auto_scaling, TableName="NoSuchTable",
+                 ProvisionedWriteCapacityAutoScalingUpdate={"MinimumUnits": 1}) == "ResourceNotFoundException"
+    assert _code(east.describe_table_replica_auto_scaling, TableName="NoSuchTable") == "ResourceNotFoundException"
+    assert east.describe_table_replica_auto_scaling(TableName=table)["TableAutoScalingDescription"] == before
+    # write scaling applied alike in both replicas; read scaling per replica
+    policy = {"TargetTrackingScalingPolicyConfiguration": {"TargetValue": 60.0}}
+    out = east.update_table_replica_auto_scaling(
+        TableName=table,
+        ProvisionedWriteCapacityAutoScalingUpdate={"MinimumUnits": 5, "MaximumUnits": 40, "ScalingPolicyUpdate": policy},
+        GlobalSecondaryIndexUpdates=[{"IndexName": "byG", "ProvisionedWriteCapacityAutoScalingUpdate": {
+            "MinimumUnits": 5, "MaximumUnits": 20}}],
+        ReplicaUpdates=[{"RegionName": WEST, "ReplicaProvisionedReadCapacityAutoScalingUpdate": {
+            "MinimumUnits": 3, "MaximumUnits": 30}}])["TableAutoScalingDescription"]
+    reps = {r["RegionName"]: r for r in out["Replicas"]}
+    for region in (EAST, WEST):
+        w = reps[region]["ReplicaProvisionedWriteCapacityAutoScalingSettings"]
+        assert (w["MinimumUnits"], w["MaximumUnits"]) == (5, 40), (region, w)
+        assert [p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in w["ScalingPolicies"]] == [60.0]
+        g = reps[region]["GlobalSecondaryIndexes"][0]["ProvisionedWriteCapacityAutoScalingSettings"]
+        assert (g["MinimumUnits"], g["MaximumUnits"]) == (5, 20)
+    assert reps[WEST]["ReplicaProvisionedReadCapacityAutoScalingSettings"]["MaximumUnits"] == 30
+    assert reps[EAST]["ReplicaProvisionedReadCapacityAutoScalingSettings"] == {"AutoScalingDisabled": True}
+    # the other region's own auto scaling holds the same targets, and describes them the same
+    targets = _client(urls[WEST], service="application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="dynamodb", ResourceIds=[f"table/{table}"])["ScalableTargets"]
+    assert {(t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"]) for t in targets} == {
+        ("dynamodb:table:WriteCapacityUnits", 5, 40), ("dynamodb:table:ReadCapacityUnits", 3, 30)}
+    assert west.describe_table_replica_auto_scaling(TableName=table)["TableAutoScalingDescription"]["Replicas"] \
+        == out["Replicas"]
+    # ReplicaUpdates Update: the replica's own read capacity; bad overrides change nothing
+    def refused(body: dict[str, Any]) -> str:
+        with pytest.raises(ClientError) as e:
+            east.update_table(TableName=table, ReplicaUpdates=[{"Update": {"RegionName": WEST, **body}}])
+        return str(e.value.response["Error"]["Code"])
+    assert refused({"GlobalSecondaryIndexes": [{"IndexName": "nope", "ProvisionedThroughputOverride": {
+        "ReadCapacityUnits": 4}}]}) == "ResourceNotFoundException"
+    assert refused({"OnDemandThroughputOverride": {"MaxReadRequestUnits": 100}}) == "ValidationException"
+    assert refused({"KMSMasterKeyId": "alias/mine"}) == "ValidationException"
+    assert refused({"TableClassOverride": "GLACIER"}) == "ValidationException"
+    assert west.describe_table(TableName=table)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    out = east.update_table(TableName=table, ReplicaUpdates=[{"Update": {
+        "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 7},
+        "GlobalSecondaryIndexes": [{"IndexName": "byG", "ProvisionedThroughputOverride": {"ReadCapacityUnits": 6}}]}}])
+    (rep,) = out["TableDescription"]["Replicas"]
+    assert rep["ProvisionedThroughputOverride"] == {"ReadCapacityUnits": 7}
+    assert rep["GlobalSecondaryIndexes"] == [{"IndexName": "byG", "ProvisionedThroughputOverride": {
+        "ReadCapacityUnits": 6}}]
+    desc = west.describe_table(TableName=table)["Table"]
+    assert desc["ProvisionedThroughput"]["ReadCapacityUnits"] == 7
+    assert desc["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"]["ReadCapacityUnits"] == 6
+    assert east.describe_table(TableName=table)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+
+
+def test_the_2017_global_table_settings_over_every_replica(two_regions: Any) -> None:
+    _, urls = two_regions
+    table = "GlobalLegacySettings"
+    east, west = _client(urls[EAST]), _client(urls[WEST])
+    for c in (east, west):
+        c.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                       BillingMode="PAY_PER_REQUEST",
+                       StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        wait_active(c, table)
+    assert _code(east.describe_global_table_settings, GlobalTableName=table) == "GlobalTableNotFoundException"
+    east.create_global_table(GlobalTableName=table, ReplicationGroup=[{"RegionName": EAST}, {"RegionName": WEST}])
+    eventually(lambda: east.describe_global_table(GlobalTableName=table)["GlobalTableDescription"][
+        "GlobalTableStatus"] == "ACTIVE", 60, "the global table ACTIVE")
+    settings = east.describe_global_table_settings(GlobalTableName=table)
+    assert [(r["RegionName"], r["ReplicaBillingModeSummary"]["BillingMode"]) for r in settings["ReplicaSettings"]] \
+        == [(EAST, "PAY_PER_REQUEST"), (WEST, "PAY_PER_REQUEST")]
+    # bad input: DynamoDB's errors, nothing changed
+    assert _code(east.update_global_table_settings, GlobalTableName=table, ReplicaSettingsUpdate=[
+        {"RegionName": "eu-west-1", "ReplicaProvisionedReadCapacityUnits": 4}]) == "ReplicaNotFoundException"
+    assert _code(east.update_global_table_settings, GlobalTableName=table, GlobalTableGlobalSecondaryIndexSettingsUpdate=[
+        {"IndexName": "nope", "ProvisionedWriteCapacityUnits": 4}]) == "IndexNotFoundException"
+    assert _code(east.update_global_table_settings, GlobalTableName="GlobalMusic",
+                 GlobalTableProvisionedWriteCapacityUnits=4) == "GlobalTableNotFoundException"
+    assert _code(east.update_global_table_settings, GlobalTableName=table,
+                 GlobalTableProvisionedWriteCapacityUnits=4) == "ValidationException"  # on demand
+    assert east.describe_global_table_settings(GlobalTableName=table)["ReplicaSettings"] == settings["ReplicaSettings"]
+    # provisioned everywhere: the same write units, each replica its own read units
+    out = east.update_global_table_settings(
+        GlobalTableName=table, GlobalTableBillingMode="PROVISIONED", GlobalTableProvisionedWriteCapacityUnits=6,
+        ReplicaSettingsUpdate=[{"RegionName": EAST, "ReplicaProvisionedReadCapacityUnits": 4},
+                               {"RegionName": WEST, "ReplicaProvisionedReadCapacityUnits": 8}])
+    got = {r["RegionName"]: (r["ReplicaBillingModeSummary"]["BillingMode"], r["ReplicaProvisionedReadCapacityUnits"],
+                             r["ReplicaProvisionedWriteCapacityUnits"]) for r in out["ReplicaSettings"]}
+    assert got == {EAST: ("PROVISIONED", 4, 6), WEST: ("PROVISIONED", 8, 6)}
+    assert west.describe_table(TableName=table)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 8
+    wait_active(east, table)
+    wait_active(west, table)
+    # write auto scaling, kept alike in every replica
+    out = east.update_global_table_settings(
+        GlobalTableName=table, GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate={
+            "MinimumUnits": 6, "MaximumUnits": 20,
+            "ScalingPolicyUpdate": {"TargetTrackingScalingPolicyConfiguration": {"TargetValue": 50.0}}})
+    for r in out["ReplicaSettings"]:
+        w = r["ReplicaProvisionedWriteCapacityAutoScalingSettings"]
+        assert (w["MinimumUnits"], w["MaximumUnits"], w["AutoScalingDisabled"]) == (6, 20, False), r
+    seen = west.describe_global_table_settings(GlobalTableName=table)["ReplicaSettings"]
+    for mine, theirs in zip(out["ReplicaSettings"], seen, strict=True):
+        for k in mine:
+            assert mine[k] == theirs[k], (mine["RegionName"], k, mine[k], theirs[k])

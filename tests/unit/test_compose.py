@@ -73,3 +73,56 @@ def test_volumes_used_are_declared_and_the_dockerfile_copies_what_the_services_n
         assert f"COPY {path}" in docker or f" {path} " in docker, path
     # the console's files live inside services/, so the image carries them
     assert (ROOT / "services/router/gateway/static/index.html").exists()
+
+
+def test_the_second_region_is_what_dynamolog_up_region_us_west_2_runs_with_its_own_kafka() -> None:
+    services = compose()["services"]
+    west = {n for n in services if n.startswith("west-")}
+    wanted = {f"west-{n}" for n in launcher_processes(1)}
+    assert wanted <= west, sorted(wanted - west)
+    assert west - wanted == {"west-kafka-1", "west-keys", "west-link"}
+    for name in wanted:
+        svc = services[name]
+        cmd = svc["command"]
+        kind = name.removeprefix("west-").split("-")[0]
+        assert cmd[cmd.index("-m") + 1] == f"services.{kind}", name
+        assert svc["restart"] == "unless-stopped", name
+        env = svc["environment"]
+        # its own cluster and region, never the other region's brokers or secrets
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "west-kafka-1:9092" and env["DYNAMOLOG_REGION"] == "us-west-2", name
+        assert svc["volumes"][0].split(":")[0] == "west-secrets", name
+        assert "keys" not in svc["depends_on"] and "west-keys" in svc["depends_on"], name
+    for name in launcher_processes(3):
+        assert services[name]["environment"]["DYNAMOLOG_REGION"] == "us-east-1", name
+    kafka = services["west-kafka-1"]["environment"]
+    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@west-kafka-1:9093"
+    assert kafka["KAFKA_CLUSTER_ID"] != services["kafka-1"]["environment"]["KAFKA_CLUSTER_ID"]
+    assert kafka["KAFKA_MIN_INSYNC_REPLICAS"] == 1 and kafka["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 1
+    assert "127.0.0.1:8001:8000" in services["west-router"]["ports"]
+
+
+def test_the_regions_are_linked_as_dynamolog_regions_add_links_them() -> None:
+    from dynamolog.cli import build_parser
+
+    services = compose()["services"]
+    east, west = services["link"], services["west-link"]
+    parsed = {}
+    for name, svc in (("link", east), ("west-link", west)):
+        cmd = svc["command"]
+        assert cmd[:3] == ["python", "-m", "dynamolog.cli"], name
+        args = build_parser().parse_args(cmd[3:])
+        assert args.regions_command == "add" and args.from_env, name
+        parsed[name] = args
+    # each side names the other region and its router, and both use one replication key file
+    assert (parsed["link"].name, parsed["link"].endpoint) == ("us-west-2", "http://west-router:8000")
+    assert (parsed["west-link"].name, parsed["west-link"].endpoint) == ("us-east-1", "http://router:8000")
+    assert parsed["link"].key_file == parsed["west-link"].key_file
+    assert east["environment"]["DYNAMOLOG_REGION"] == "us-east-1"
+    assert west["environment"]["DYNAMOLOG_REGION"] == "us-west-2"
+    # the second side reads the key the first made
+    assert west["depends_on"]["link"] == {"condition": "service_completed_successfully"}
+    assert "link:/link:ro" in west["volumes"] and "link:/link" in east["volumes"]
+    # the routers named are services of the file, on the port their command listens on
+    for host, svc in (("router", services["router"]), ("west-router", services["west-router"])):
+        cmd = svc["command"]
+        assert cmd[cmd.index("--port") + 1] == "8000", host
