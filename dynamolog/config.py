@@ -81,11 +81,11 @@ class Settings:
     max_stale_records: int = _setting(1000, "DYNAMOLOG_MAX_STALE_RECORDS",
                                       "... and trails the log's last known end by at most this many records; "
                                       "beyond either bound the router reads from the leader")
-    follower_fetch_wait_ms: int = _setting(100, "DYNAMOLOG_FOLLOWER_FETCH_WAIT_MS",
+    follower_fetch_wait_ms: int = _setting(50, "DYNAMOLOG_FOLLOWER_FETCH_WAIT_MS",
                                            "how long a follower's fetch waits for the log to gather "
                                            "``DYNAMOLOG_FOLLOWER_FETCH_MIN_BYTES`` before it takes what there is "
                                            "(bounds how far behind a busy partition's followers trail)")
-    follower_fetch_min_bytes: int = _setting(1, "DYNAMOLOG_FOLLOWER_FETCH_MIN_BYTES",
+    follower_fetch_min_bytes: int = _setting(65536, "DYNAMOLOG_FOLLOWER_FETCH_MIN_BYTES",
                                              "bytes of log a follower's fetch waits for (1: every record at "
                                              "once, a fetch per write; more: fewer, larger fetches)")
     reconcile_s: float = _setting(3.0, "DYNAMOLOG_RECONCILE_S",

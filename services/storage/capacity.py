@@ -127,6 +127,17 @@ class Rates:
     """On demand: whether OnDemandThroughput set these (its maximum, not the start ceiling)."""
 
 
+def partition_caps(rates: Rates) -> tuple[float, float]:
+    """A partition's hard caps (read, write units a second): DynamoDB's per-partition limits, or,
+    for an on-demand table, its share of the start ceiling when that is more. A new on-demand
+    DynamoDB table serves 4,000 write / 12,000 read units at once, on as many partitions as that
+    takes; a Dynamolog table with fewer partitions (one per storage node by default) stands for
+    that many, so its partitions take the whole start ceiling between them."""
+    if not rates.on_demand:
+        return PARTITION_READ_MAX, PARTITION_WRITE_MAX
+    return max(PARTITION_READ_MAX, rates.read), max(PARTITION_WRITE_MAX, rates.write)
+
+
 def _share(total: float, partitions: int) -> float:
     return total / max(1, partitions)
 
@@ -209,10 +220,11 @@ class PartitionCapacity:
         self.multipliers = {"read": 1.0, "write": 1.0}
         self.rates = rates
         depth = self._depth()
-        self.read = Limit(TokenBucket(self._rate(rates.read, PARTITION_READ_MAX, kind="read"), depth, now),
-                          TokenBucket(PARTITION_READ_MAX, 1.0, now), window_start=now)
-        self.write = Limit(TokenBucket(self._rate(rates.write, PARTITION_WRITE_MAX, kind="write"), depth, now),
-                           TokenBucket(PARTITION_WRITE_MAX, 1.0, now), window_start=now)
+        hard_r, hard_w = partition_caps(rates)
+        self.read = Limit(TokenBucket(self._rate(rates.read, hard_r, kind="read"), depth, now),
+                          TokenBucket(hard_r, 1.0, now), window_start=now)
+        self.write = Limit(TokenBucket(self._rate(rates.write, hard_w, kind="write"), depth, now),
+                           TokenBucket(hard_w, 1.0, now), window_start=now)
         #: index name -> (its share's limit, its rates)
         self.indexes: dict[str, tuple[Limit, Rates]] = {}
 
@@ -236,10 +248,13 @@ class PartitionCapacity:
         """New rates (the table's capacity, mode or partition count changed)."""
         self.rates = rates
         depth = self._depth()
-        for kind, limit, share, hard in (("read", self.read, rates.read, PARTITION_READ_MAX),
-                                         ("write", self.write, rates.write, PARTITION_WRITE_MAX)):
+        hard_r, hard_w = partition_caps(rates)
+        for kind, limit, share, hard in (("read", self.read, rates.read, hard_r),
+                                         ("write", self.write, rates.write, hard_w)):
             limit.bucket.depth_s = depth
             limit.bucket.set_rate(self._rate(share, hard, limit.peak, kind=kind), now)
+            if limit.cap.rate != hard:
+                limit.cap.set_rate(hard, now)
 
     def set_multiplier(self, multiplier: float, now: float, kind: str | None = None) -> None:
         """Adaptive capacity's factor on this partition's share of ``kind`` (read or write; None:
@@ -253,15 +268,18 @@ class PartitionCapacity:
         kept: dict[str, tuple[Limit, Rates]] = {}
         for name, rates in shares.items():
             depth = ON_DEMAND_BURST_S if rates.on_demand else self.burst_s
-            rate = min(rates.write, PARTITION_WRITE_MAX)
+            hard = partition_caps(rates)[1]
+            rate = min(rates.write, hard)
             old = self.indexes.get(name)
             if old is None:
-                limit = Limit(TokenBucket(rate, depth, now), TokenBucket(PARTITION_WRITE_MAX, 1.0, now),
+                limit = Limit(TokenBucket(rate, depth, now), TokenBucket(hard, 1.0, now),
                               window_start=now)
             else:
                 limit = old[0]
                 limit.bucket.depth_s = depth
                 limit.bucket.set_rate(rate, now)
+                if limit.cap.rate != hard:
+                    limit.cap.set_rate(hard, now)
             kept[name] = (limit, rates)
         self.indexes = kept
 
@@ -271,11 +289,11 @@ class PartitionCapacity:
 
     def charge_read(self, units: float, now: float) -> None:
         self.read.charge(units, now)
-        self._grow_on_demand(self.read, self.rates.read, PARTITION_READ_MAX, now, "read")
+        self._grow_on_demand(self.read, self.rates.read, self.read.cap.rate, now, "read")
 
     def charge_write(self, units: float, now: float) -> None:
         self.write.charge(units, now)
-        self._grow_on_demand(self.write, self.rates.write, PARTITION_WRITE_MAX, now, "write")
+        self._grow_on_demand(self.write, self.rates.write, self.write.cap.rate, now, "write")
 
     def blocked_index(self, now: float) -> str | None:
         """A global index whose share is used up (a write to the table waits for it), or None."""

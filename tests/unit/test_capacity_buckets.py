@@ -160,3 +160,19 @@ def test_index_writes_are_priced_per_index_the_item_is_or_was_in() -> None:
     # a key-only index costs one unit whatever the item's size; a delete removes the entry
     both = big | {"h": {"S": "1"}}
     assert index_write_units(specs, both, None) == {"all": 3.0, "keys": 1.0}
+
+
+def test_a_new_on_demand_table_on_fewer_partitions_still_takes_its_start_ceiling() -> None:
+    # DynamoDB's new on-demand table serves 4,000 write / 12,000 read units a second at once; on
+    # one partition (one storage node) that partition takes all of it, on two half each, and
+    # from four partitions on DynamoDB's per-partition limits hold
+    one = PartitionCapacity(partition_rates(_table("PAY_PER_REQUEST", parts=1)), now=0.0)
+    assert (one.write.cap.rate, one.read.cap.rate) == (4000.0, 12000.0)
+    assert _drain(one.write.admits, one.write.charge, 0.0) == 4000
+    two = PartitionCapacity(partition_rates(_table("PAY_PER_REQUEST", parts=2)), now=0.0)
+    assert (two.write.bucket.rate, two.write.cap.rate) == (2000.0, 2000.0)
+    two.update(partition_rates(_table("PAY_PER_REQUEST", parts=8)), now=0.0)  # after splits
+    assert (two.write.cap.rate, two.read.cap.rate) == (1000.0, 3000.0)
+    # provisioned tables keep DynamoDB's per-partition limits
+    prov = PartitionCapacity(partition_rates(_table(rcu=50_000, wcu=10_000)), now=0.0)
+    assert (prov.write.cap.rate, prov.read.cap.rate) == (1000.0, 3000.0)
