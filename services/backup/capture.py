@@ -10,9 +10,10 @@ backup takes no capacity and never holds up a write.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,8 @@ async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
         for k64, v64 in entries:
             k = base64.b64decode(k64)
             if k[:1] == _ITEM_SPACE:
-                await put(writer.add(item_line(k[1:], base64.b64decode(v64))))
+                if writer.add(item_line(k[1:], base64.b64decode(v64))):
+                    await put(await writer.flush())
             elif k == _TERM_KEY:
                 term = Term.decode(base64.b64decode(v64).decode()) or ORIGIN
         if progress is not None:
@@ -96,7 +98,7 @@ async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
         if page["done"] or not entries:
             break
         after = entries[-1][0]
-    await put(writer.flush())
+    await put(await writer.flush())
     return {"offset": snap.offset, "term": term.encode(), "chunks": chunks, "items": writer.lines,
             "bytes": writer.bytes}
 
@@ -115,9 +117,10 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
 
 
 async def read_log(settings: Settings, topic: str, start: int, end: int,
-                   on_record: Callable[[int, bytes], None]) -> int:
+                   on_record: Callable[[int, bytes], None],
+                   after_batch: Callable[[], Awaitable[None]] | None = None) -> int:
     """Call ``on_record(offset, value)`` for every record of ``topic`` in ``[start, end)``, in
-    order; returns how many."""
+    order, and ``after_batch()`` after each batch fetched; returns how many."""
     if end <= start:
         return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
@@ -138,10 +141,16 @@ async def read_log(settings: Settings, topic: str, start: int, end: int,
                 raise TimeoutError(f"{topic}: no records between {await consumer.position(tp)} and {end} for 60 s")
             for rec in records:
                 if rec.offset >= end:
-                    return n
+                    break
                 assert rec.value is not None, f"{topic}@{rec.offset}: a log record without a value"
                 on_record(rec.offset, rec.value)
                 n += 1
+            if after_batch is not None:
+                await after_batch()
+            else:
+                await asyncio.sleep(0)  # a batch may be thousands of records: let the loop breathe
+            if records and records[-1].offset >= end - 1:
+                break
         return n
     finally:
         await consumer.stop()
@@ -152,24 +161,25 @@ async def copy_log(settings: Settings, topic: str, start: int, end: int, store: 
     """Write the log's records in ``[start, end)`` under ``prefix`` (``log-NNNNN.gz``); returns
     its manifest part: ``start``, ``end``, ``chunks``, ``records``, ``bytes``, ``max_ts``."""
     writer = ChunkWriter()
-    ready: list[bytes] = []
+    chunks: list[str] = []
     max_ts = -1
 
     def on_record(offset: int, value: bytes) -> None:
         nonlocal max_ts
         max_ts = max(max_ts, int(codec.decode_log_record(value)["timestamp_ms"]))
-        chunk = writer.add(log_line(offset, value))
-        if chunk is not None:
-            ready.append(chunk)
+        writer.add(log_line(offset, value))
 
-    await read_log(settings, topic, start, end, on_record)
-    last = writer.flush()
-    if last is not None:
-        ready.append(last)
-    chunks = []
-    for i, data in enumerate(ready):
-        name = f"{prefix}log-{i:05d}.gz"
-        await store.put(name, data)
-        chunks.append(name)
+    async def put(data: bytes | None) -> None:
+        if data is not None:  # each chunk is written once full: memory holds one at most
+            name = f"{prefix}log-{len(chunks):05d}.gz"
+            await store.put(name, data)
+            chunks.append(name)
+
+    async def after_batch() -> None:
+        if writer.full:
+            await put(await writer.flush())
+
+    await read_log(settings, topic, start, end, on_record, after_batch)
+    await put(await writer.flush())
     return {"start": start, "end": end, "chunks": chunks, "records": writer.lines, "bytes": writer.bytes,
             "max_ts": max_ts}

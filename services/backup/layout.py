@@ -23,6 +23,7 @@ names, item and byte counts).  A reader trusts only the chunks a manifest lists.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import io
@@ -66,7 +67,11 @@ def backup_id_of(arn: str) -> str | None:
 
 
 class ChunkWriter:
-    """Collects lines and hands out gzipped chunks of about ``CHUNK_BYTES``."""
+    """Collects lines and hands out gzipped chunks of about ``CHUNK_BYTES``.
+
+    The compression runs in a worker thread (``asyncio.to_thread``): a chunk takes tens of
+    milliseconds to compress, and the service's event loop keeps its election heartbeats
+    (dynamolog/singleton.py) and its answers going meanwhile."""
 
     def __init__(self) -> None:
         self._lines: list[bytes] = []
@@ -75,21 +80,28 @@ class ChunkWriter:
         self.lines = 0
         self.bytes = 0
 
-    def add(self, line: bytes) -> bytes | None:
-        """Add a line; returns a full chunk to write when one is ready."""
+    def add(self, line: bytes) -> bool:
+        """Add a line; True when a full chunk is ready (take it with :meth:`flush`)."""
         self._lines.append(line)
         self._size += len(line) + 1
         self.lines += 1
         self.bytes += len(line) + 1
-        return self.flush() if self._size >= CHUNK_BYTES else None
+        return self.full
 
-    def flush(self) -> bytes | None:
-        """The chunk of the lines collected (None: none)."""
+    @property
+    def full(self) -> bool:
+        return self._size >= CHUNK_BYTES
+
+    async def flush(self) -> bytes | None:
+        """The chunk of the lines collected, compressed (None: none)."""
         if not self._lines:
             return None
-        data = gzip.compress(b"\n".join(self._lines) + b"\n", compresslevel=1)
-        self._lines, self._size = [], 0
-        return data
+        lines, self._lines, self._size = self._lines, [], 0
+        return await asyncio.to_thread(_compress, lines)
+
+
+def _compress(lines: list[bytes]) -> bytes:
+    return gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1)
 
 
 def chunk_lines(data: bytes) -> Iterator[bytes]:

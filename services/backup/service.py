@@ -59,6 +59,9 @@ RESTORE_WRITES_PER_REQUEST = 200
 RESTORE_REQUESTS_IN_FLIGHT = 8
 #: item bytes of one such request at most (about: an item is never split)
 RESTORE_BATCH_BYTES = 256 * 1024
+#: item bytes of the requests in flight at once (their decoded items and encoded requests are
+#: the restore's memory besides the fold's RocksDB)
+RESTORE_BYTES_IN_FLIGHT = 1024 * 1024
 #: seconds an ended backup or restore stays in the status's ``jobs`` (the console shows it done)
 JOBS_KEPT_S = 300.0
 
@@ -134,6 +137,20 @@ def summary(m: dict[str, Any], region: str) -> dict[str, Any]:
 def _public(d: dict[str, Any]) -> dict[str, Any]:
     """An export record without its internal ``_`` fields: DynamoDB's ExportDescription."""
     return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+def _load_chunk(fold: PartitionFold, data: bytes) -> None:
+    """Load a snapshot chunk's items into ``fold`` (run in a worker thread: decompressing and
+    writing a chunk's items takes long enough to hold up the event loop)."""
+    for line in layout.chunk_lines(data):
+        fold.load(*layout.parse_item_line(line))
+
+
+def _apply_chunk(fold: PartitionFold, data: bytes) -> None:
+    """Apply a log chunk's records to ``fold`` in order (in a worker thread, as above)."""
+    for line in layout.chunk_lines(data):
+        offset, value = layout.parse_log_line(line)
+        fold.apply(codec.decode_log_record(value), offset)
 
 
 class BackupService:
@@ -532,13 +549,14 @@ class BackupService:
         snap = part.get("snapshot")
         fold = PartitionFold(Term.decode(snap["term"]) or ORIGIN if snap else ORIGIN,
                              work_dir=self.settings.backup_work_dir)
-        for name in (snap or {}).get("chunks", []):
-            for line in layout.chunk_lines(await self.store.get(name)):
-                fold.load(*layout.parse_item_line(line))
-        for name in part["log"]["chunks"]:
-            for line in layout.chunk_lines(await self.store.get(name)):
-                offset, value = layout.parse_log_line(line)
-                fold.apply(codec.decode_log_record(value), offset)
+        try:
+            for name in (snap or {}).get("chunks", []):
+                await asyncio.to_thread(_load_chunk, fold, await self.store.get(name))
+            for name in part["log"]["chunks"]:
+                await asyncio.to_thread(_apply_chunk, fold, await self.store.get(name))
+        except BaseException:
+            fold.close()
+            raise
         return fold
 
     async def _restore_to_time(self, table: TableDefinition, parts: list[PartitionInfo],
@@ -611,9 +629,12 @@ class BackupService:
         if best is None:
             return PartitionFold(ORIGIN, until_ms, work_dir=work, window=window), 0
         fold = PartitionFold(Term.decode(best["term"]) or ORIGIN, until_ms, work_dir=work, window=window)
-        for name in best["chunks"]:
-            for line in layout.chunk_lines(await self.store.get(name)):
-                fold.load(*layout.parse_item_line(line))
+        try:
+            for name in best["chunks"]:
+                await asyncio.to_thread(_load_chunk, fold, await self.store.get(name))
+        except BaseException:
+            fold.close()
+            raise
         return fold, int(best["offset"])
 
     async def _pitr_snapshots(self, table_id: str, pid: str) -> list[dict[str, Any]]:
@@ -634,14 +655,19 @@ class BackupService:
         in_flight: set[asyncio.Task[Any]] = set()
         count = 0
 
-        async def send(pid: str, writes: list[dict[str, Any]]) -> None:
-            while len(in_flight) >= RESTORE_REQUESTS_IN_FLIGHT:
+        sizes: dict[asyncio.Task[Any], int] = {}
+
+        async def send(pid: str, writes: list[dict[str, Any]], size: int) -> None:
+            while in_flight and (len(in_flight) >= RESTORE_REQUESTS_IN_FLIGHT
+                                 or sum(sizes.values()) + size > RESTORE_BYTES_IN_FLIGHT):
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 for t in done:
+                    sizes.pop(t, None)
                     t.result()  # a failed write fails the restore
-            in_flight.add(asyncio.ensure_future(
-                self.routing.call(table, info[pid], "write_batch", leader=True, writes=writes)))
+            task = asyncio.ensure_future(self.routing.call(table, info[pid], "write_batch", leader=True, writes=writes))
+            in_flight.add(task)
+            sizes[task] = size
 
         for key, raw in items:
             pid = self.routing.partition_for_item_key(table, key).partition_id
@@ -652,11 +678,11 @@ class BackupService:
             count += 1
             if len(writes) >= RESTORE_WRITES_PER_REQUEST or size >= RESTORE_BATCH_BYTES:
                 pending.pop(pid, None)
-                await send(pid, writes)
+                await send(pid, writes, size)
             else:
                 pending[pid] = (writes, size)
-        for pid, (writes, _) in pending.items():
-            await send(pid, writes)
+        for pid, (writes, size) in pending.items():
+            await send(pid, writes, size)
         for t in asyncio.as_completed(list(in_flight)):
             await t
         return count

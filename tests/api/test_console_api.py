@@ -23,9 +23,18 @@ pytestmark = pytest.mark.api
 
 def test_the_snapshot_shows_each_partition_its_leader_and_the_services(endpoint: str, create_table: Any) -> None:
     table = create_table()
-    status, snap = call(endpoint, "GET", "/console/api/system")
-    assert status == 200
-    mine = [p for p in snap["partitions"] if p["table"] == table]
+    # a live view: the router sees the new table's partitions a moment after DescribeTable says
+    # ACTIVE (the catalog and the partition map are two logs), and a snapshot lives 0.5 s
+    deadline = time.monotonic() + 10
+    while True:
+        status, snap = call(endpoint, "GET", "/console/api/system")
+        assert status == 200
+        mine = [p for p in snap["partitions"] if p["table"] == table]
+        settled = mine and all(p["state"] == "ACTIVE" and p["replica_status"].get(p["leader"], {}).get("role")
+                               == "leader" for p in mine)
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert mine and all(p["leader"] and p["epoch"] >= 1 and p["state"] == "ACTIVE" for p in mine)
     for p in mine:  # the leader's own replica reports itself as leader, with its log offset
         assert p["replica_status"][p["leader"]]["role"] == "leader"
@@ -182,7 +191,9 @@ def test_global_index_lag_rises_under_load_and_returns_to_zero(endpoint: str, dd
     def lag(s: dict[str, Any]) -> int | None:
         return next((r["lag_records"] for r in s["gsi_lag"] if (r["table"], r["index"]) == (table, "byg")), None)
 
-    assert lag(watch(endpoint, lambda s: lag(s) is not None)) == 0
+    # at rest the figure settles at 0 (a measurement taken while the index was still being
+    # filled may show a few records)
+    assert lag(watch(endpoint, lambda s: lag(s) == 0)) == 0
     stop = threading.Event()
     written = [0, 0, 0]
 

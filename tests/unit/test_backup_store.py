@@ -121,8 +121,8 @@ def test_fold_counts_records_by_term_and_time() -> None:
 
 def test_layout_lines_and_arns_round_trip() -> None:
     w = layout.ChunkWriter()
-    assert w.add(layout.item_line(b"\x00k\t", b'{"a":{"S":"x"}}')) is None
-    chunk = w.flush()
+    assert w.add(layout.item_line(b"\x00k\t", b'{"a":{"S":"x"}}')) is False  # not a full chunk yet
+    chunk = asyncio.run(w.flush())
     assert chunk is not None
     (line,) = list(layout.chunk_lines(chunk))
     assert layout.parse_item_line(line) == (b"\x00k\t", b'{"a":{"S":"x"}}')
