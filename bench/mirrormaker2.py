@@ -175,7 +175,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         extra = mm2_jars()
         java = shutil.which("java") or "java"
         log = open(work / "mm2.log", "w")
-        mm2 = subprocess.Popen([java, "-Xmx384m", "-cp", f"{libs}/*:{extra}/*",
+        # MirrorMaker 2's own jars first: its release's kafka-clients, not the broker's newer one
+        mm2 = subprocess.Popen([java, "-Xmx384m", "-cp", f"{extra}/*:{libs}/*",
                                 "org.apache.kafka.connect.mirror.MirrorMaker", str(props),
                                 "--clusters", b_set.region], stdout=log, stderr=subprocess.STDOUT)
         ours: list[float] = []

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import sys
 
 from dynamolog.service import add_common_args, settings_from
 from dynamolog.singleton import run_singleton
 
 from .service import BackupService
 
+#: glibc's mallopt parameter for the number of malloc arenas
+_M_ARENA_MAX = -8
+
+
+def _few_arenas() -> None:
+    """Two malloc arenas for the whole process (glibc; elsewhere nothing): the service's threads
+    (the CPU thread, the store's I/O threads) would otherwise each keep an arena of their own,
+    and large items freed in one are not reused by another, so a restore's resident memory grew
+    with the number of threads rather than with its bounded buffers."""
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        ctypes.CDLL(name).mallopt(_M_ARENA_MAX, 2)
+    except (OSError, AttributeError):
+        pass  # not glibc
+
 
 def main() -> None:
+    _few_arenas()
     parser = argparse.ArgumentParser(
         prog="python -m services.backup",
         description="Take on-demand backups (each partition's snapshot at an offset plus its log up to the "

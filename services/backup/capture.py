@@ -10,7 +10,6 @@ backup takes no capacity and never holds up a write.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from dynamolog.fencing import ORIGIN, Term
 from dynamolog.routing import Routing
 from dynamolog.rpc import RpcClient
 
-from .layout import ChunkWriter, item_line, log_line
+from .layout import ChunkWriter, item_line, log_line, off_loop
 from .store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,8 @@ async def read_log(settings: Settings, topic: str, start: int, end: int,
                    on_record: Callable[[int, bytes], None],
                    after_batch: Callable[[], Awaitable[None]] | None = None) -> int:
     """Call ``on_record(offset, value)`` for every record of ``topic`` in ``[start, end)``, in
-    order, and ``after_batch()`` after each batch fetched; returns how many."""
+    order, and ``after_batch()`` after each batch fetched; returns how many.  ``on_record`` runs
+    off the event loop (``layout.off_loop``), one batch at a time."""
     if end <= start:
         return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
@@ -139,21 +139,26 @@ async def read_log(settings: Settings, topic: str, start: int, end: int,
             idle = 0 if records else idle + 1
             if idle > 120:
                 raise TimeoutError(f"{topic}: no records between {await consumer.position(tp)} and {end} for 60 s")
-            for rec in records:
-                if rec.offset >= end:
-                    break
-                assert rec.value is not None, f"{topic}@{rec.offset}: a log record without a value"
-                on_record(rec.offset, rec.value)
-                n += 1
+            mine = [(r.offset, r.value) for r in records if r.offset < end]
+            for offset, value in mine:
+                assert value is not None, f"{topic}@{offset}: a log record without a value"
+            if mine:
+                # a batch is up to thousands of records to decode and fold: in a worker thread,
+                # so the event loop keeps the service's answers and election heartbeats going
+                await off_loop(_each, on_record, mine)
+                n += len(mine)
             if after_batch is not None:
                 await after_batch()
-            else:
-                await asyncio.sleep(0)  # a batch may be thousands of records: let the loop breathe
             if records and records[-1].offset >= end - 1:
                 break
         return n
     finally:
         await consumer.stop()
+
+
+def _each(on_record: Callable[[int, bytes], None], records: list[tuple[int, Any]]) -> None:
+    for offset, value in records:
+        on_record(offset, value)
 
 
 async def copy_log(settings: Settings, topic: str, start: int, end: int, store: ObjectStore,

@@ -27,13 +27,14 @@ import asyncio
 import base64
 import gzip
 import io
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 
 #: uncompressed bytes of one chunk at most (about; a line is never split)
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 #: the manifest format written here; a reader refuses a newer one
 FORMAT = 1
 
@@ -66,10 +67,23 @@ def backup_id_of(arn: str) -> str | None:
     return tail
 
 
+#: the one thread the backup service's CPU work runs in (compressing, decoding, folding): off
+#: the event loop, and one thread rather than a pool, so the work of one job stays in order and
+#: its memory in one allocator arena
+_CPU = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-cpu")
+
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in the service's CPU thread."""
+    return await asyncio.get_running_loop().run_in_executor(_CPU, fn, *args)
+
+
 class ChunkWriter:
     """Collects lines and hands out gzipped chunks of about ``CHUNK_BYTES``.
 
-    The compression runs in a worker thread (``asyncio.to_thread``): a chunk takes tens of
+    The compression runs off the event loop (:func:`off_loop`): a chunk takes tens of
     milliseconds to compress, and the service's event loop keeps its election heartbeats
     (dynamolog/singleton.py) and its answers going meanwhile."""
 
@@ -97,7 +111,7 @@ class ChunkWriter:
         if not self._lines:
             return None
         lines, self._lines, self._size = self._lines, [], 0
-        return await asyncio.to_thread(_compress, lines)
+        return await off_loop(_compress, lines)
 
 
 def _compress(lines: list[bytes]) -> bytes:

@@ -140,17 +140,24 @@ def _public(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_chunk(fold: PartitionFold, data: bytes) -> None:
-    """Load a snapshot chunk's items into ``fold`` (run in a worker thread: decompressing and
-    writing a chunk's items takes long enough to hold up the event loop)."""
+    """Load a snapshot chunk's items into ``fold`` (run off the event loop: decompressing and
+    writing a chunk's items takes long enough to hold it up)."""
     for line in layout.chunk_lines(data):
         fold.load(*layout.parse_item_line(line))
 
 
 def _apply_chunk(fold: PartitionFold, data: bytes) -> None:
-    """Apply a log chunk's records to ``fold`` in order (in a worker thread, as above)."""
+    """Apply a log chunk's records to ``fold`` in order (off the event loop, as above)."""
     for line in layout.chunk_lines(data):
         offset, value = layout.parse_log_line(line)
         fold.apply(codec.decode_log_record(value), offset)
+
+
+def _load_share(fold: PartitionFold, parent: PartitionFold, lo: int, hi: int) -> None:
+    """Load into a split's child ``fold`` its share (hash range ``lo``..``hi``) of its parent's."""
+    for key, raw in parent.items.items():
+        if lo <= int.from_bytes(key[:8], "big") <= hi:
+            fold.load(key, raw)
 
 
 class BackupService:
@@ -551,9 +558,9 @@ class BackupService:
                              work_dir=self.settings.backup_work_dir)
         try:
             for name in (snap or {}).get("chunks", []):
-                await asyncio.to_thread(_load_chunk, fold, await self.store.get(name))
+                await layout.off_loop(_load_chunk, fold, await self.store.get(name))
             for name in part["log"]["chunks"]:
-                await asyncio.to_thread(_apply_chunk, fold, await self.store.get(name))
+                await layout.off_loop(_apply_chunk, fold, await self.store.get(name))
         except BaseException:
             fold.close()
             raise
@@ -593,10 +600,8 @@ class BackupService:
                 fold, start = await self._pitr_base(table_id, pid, until_ms, window)
                 parent = lineage.get(pid, [None])[0]
                 if start == 0 and parent in done:
-                    lo, hi = int(lineage[pid][1]), int(lineage[pid][2])
-                    for key, raw in done[parent].items.items():
-                        if lo <= int.from_bytes(key[:8], "big") <= hi:
-                            fold.load(key, raw)
+                    await layout.off_loop(_load_share, fold, done[parent], int(lineage[pid][1]),
+                                            int(lineage[pid][2]))
 
                 def on_record(offset: int, value: bytes, fold: PartitionFold = fold) -> None:
                     fold.apply(codec.decode_log_record(value), offset)
@@ -631,7 +636,7 @@ class BackupService:
         fold = PartitionFold(Term.decode(best["term"]) or ORIGIN, until_ms, work_dir=work, window=window)
         try:
             for name in best["chunks"]:
-                await asyncio.to_thread(_load_chunk, fold, await self.store.get(name))
+                await layout.off_loop(_load_chunk, fold, await self.store.get(name))
         except BaseException:
             fold.close()
             raise

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict
 
 #: RocksDB's memory for one fold: its write buffer (x2) and its block cache
-WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+WRITE_BUFFER_BYTES = 2 * 1024 * 1024
 BLOCK_CACHE_BYTES = 4 * 1024 * 1024
 
 
