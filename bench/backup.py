@@ -16,7 +16,10 @@ Against a running Dynamolog, e.g. the default topology:
      DYNAMOLOG_PITR_SNAPSHOT_S of 600 s and a fresh table: the first snapshot, or the whole log);
   5. prints seconds, items/s and MB/s (of the items' bytes) of each.  --json FILE writes them;
   6. --probe-s S: PutItem latency (p50, p99) of --probe-writers closed-loop writers for S seconds
-     without a backup, then while a second backup of the table is being taken (same run);
+     without a backup, then while a second backup of the table is being taken, --probe-rounds
+     times alternately (this machine's p99 moves by a third between quiet minutes: each round's
+     ratio, and their median, compare neighbours);
+  --table NAME --only probe: the probe alone, on a table loaded before (no load, no restores);
   7. --pitr-lengths 1000,10000,...: for each length L a fresh table with recovery on gets L
      writes over --pitr-keys keys (the items restored stay the same, the log grows), and a
      RestoreTableToPointInTime to the latest time is timed: restore time against log length.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -131,6 +135,40 @@ def put_latency(url: str, key: tuple[str, str], table: str, writers: int, second
     return got[0], result
 
 
+def probe_rounds(ddb: Any, url: str, key: tuple[str, str], table: str, writers: int, seconds: float,
+                 rounds: int) -> dict[str, Any]:
+    """PutItem latencies without a backup, then during one, ``rounds`` times; prints each round."""
+
+    def backup() -> float:
+        t0 = time.monotonic()
+        arn = ddb.create_backup(TableName=table, BackupName="probe")["BackupDetails"]["BackupArn"]
+        while ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] != \
+                "AVAILABLE":
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    out: dict[str, Any] = {"probe_rounds": []}
+    for r in range(rounds):
+        quiet, _ = put_latency(url, key, table, writers, seconds)
+        busy, took = put_latency(url, key, table, writers, 0.0, backup)
+        row = {"put_p50_ms": percentile(quiet, 0.5), "put_p99_ms": percentile(quiet, 0.99),
+               "put_p50_during_backup_ms": percentile(busy, 0.5),
+               "put_p99_during_backup_ms": percentile(busy, 0.99), "probe_backup_s": took,
+               "put_samples": len(quiet), "put_samples_during_backup": len(busy)}
+        row["p99_ratio"] = row["put_p99_during_backup_ms"] / row["put_p99_ms"]
+        out["probe_rounds"].append(row)
+        print(f"round {r + 1}: PutItem without a backup p50 {row['put_p50_ms']:.2f} p99 {row['put_p99_ms']:.2f} ms"
+              f" ({len(quiet)} puts); during one p50 {row['put_p50_during_backup_ms']:.2f} "
+              f"p99 {row['put_p99_during_backup_ms']:.2f} ms ({len(busy)} puts, backup {took:.1f} s); "
+              f"p99 ratio {row['p99_ratio']:.2f}")
+    for k in ("put_p50_ms", "put_p99_ms", "put_p50_during_backup_ms", "put_p99_during_backup_ms", "p99_ratio",
+              "probe_backup_s"):
+        out[k] = statistics.median(x[k] for x in out["probe_rounds"])
+    print(f"median of {rounds} rounds: p99 {out['put_p99_ms']:.2f} ms without, {out['put_p99_during_backup_ms']:.2f}"
+          f" ms during a backup; p99 ratio {out['p99_ratio']:.2f}")
+    return out
+
+
 def pitr_lengths(url: str, key: tuple[str, str], lengths: list[int], keys: int) -> dict[str, float]:
     """Point-in-time restore time (s) for each log length."""
     ddb = client(url, key)
@@ -181,13 +219,25 @@ def main() -> None:
     ap.add_argument("--probe-s", type=float, default=0.0,
                     help="PutItem p99 without and during a backup, each for at least this long (0: skip)")
     ap.add_argument("--probe-writers", type=int, default=4)
+    ap.add_argument("--probe-rounds", type=int, default=3, help="quiet/backup probe pairs (the median is reported)")
+    ap.add_argument("--table", default=None, help="an existing table to use instead of loading one")
+    ap.add_argument("--only", choices=["probe"], default=None, help="run only this step (with --table)")
     ap.add_argument("--pitr-lengths", default="", help="comma-separated log lengths for PITR restore time")
     ap.add_argument("--pitr-keys", type=int, default=1000, help="distinct keys the PITR logs write")
     args = ap.parse_args()
     key = creds.credentials(args.data_dir)
     ddb = client(args.endpoint_url, key)
-    table = f"bench_backup_{uuid.uuid4().hex[:6]}"
-    load(args.endpoint_url, key, table, args.items, args.item_bytes)
+    table = args.table or f"bench_backup_{uuid.uuid4().hex[:6]}"
+    if args.only == "probe":
+        if not args.table:
+            ap.error("--only probe needs --table (a table loaded before)")
+        figures = probe_rounds(ddb, args.endpoint_url, key, table, args.probe_writers, args.probe_s or 15.0,
+                               args.probe_rounds)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return
+    if not args.table:
+        load(args.endpoint_url, key, table, args.items, args.item_bytes)
     data_mb = args.items * args.item_bytes / 1e6
     figures: dict[str, Any] = {"items": args.items, "item_bytes": args.item_bytes, "store": args.store}
 
@@ -225,25 +275,8 @@ def main() -> None:
           f" ({args.store} store)")
 
     if args.probe_s > 0:
-        quiet, _ = put_latency(args.endpoint_url, key, table, args.probe_writers, args.probe_s)
-
-        def backup() -> float:
-            t0 = time.monotonic()
-            arn = ddb.create_backup(TableName=table, BackupName="probe")["BackupDetails"]["BackupArn"]
-            while ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] != \
-                    "AVAILABLE":
-                time.sleep(0.05)
-            return time.monotonic() - t0
-
-        busy, took = put_latency(args.endpoint_url, key, table, args.probe_writers, 0.0, backup)
-        figures.update(put_p50_ms=percentile(quiet, 0.5), put_p99_ms=percentile(quiet, 0.99),
-                       put_p50_during_backup_ms=percentile(busy, 0.5),
-                       put_p99_during_backup_ms=percentile(busy, 0.99), probe_backup_s=took,
-                       put_samples=len(quiet), put_samples_during_backup=len(busy))
-        print(f"PutItem without a backup: p50 {figures['put_p50_ms']:.2f} ms  p99 {figures['put_p99_ms']:.2f} ms"
-              f"  ({len(quiet)} puts)")
-        print(f"PutItem during a backup:  p50 {figures['put_p50_during_backup_ms']:.2f} ms  "
-              f"p99 {figures['put_p99_during_backup_ms']:.2f} ms  ({len(busy)} puts, backup {took:.2f} s)")
+        figures.update(probe_rounds(ddb, args.endpoint_url, key, table, args.probe_writers, args.probe_s,
+                                    args.probe_rounds))
     if args.pitr_lengths:
         figures["pitr_restore_s_by_log_length"] = pitr_lengths(
             args.endpoint_url, key, [int(x) for x in args.pitr_lengths.split(",") if x], args.pitr_keys)

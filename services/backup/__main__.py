@@ -12,22 +12,28 @@ from dynamolog.singleton import run_singleton
 
 from .service import BackupService
 
-#: glibc's mallopt parameter for the number of malloc arenas
+#: glibc's mallopt parameters: the number of malloc arenas; the size from which a block is mapped
+#: on its own (and unmapped when freed)
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 
 
 def _few_arenas() -> None:
     """Two malloc arenas for the whole process (glibc; elsewhere nothing): the service's threads
     (the CPU thread, the store's I/O threads) would otherwise each keep an arena of their own,
     and large items freed in one are not reused by another, so a restore's resident memory grew
-    with the number of threads rather than with its bounded buffers."""
+    with the number of threads rather than with its bounded buffers.  And blocks of 1 MB or more
+    (an object read from the store, a chunk) mapped on their own: glibc otherwise raises that
+    threshold after the first such block is freed, and later ones fragment the heap."""
     if not sys.platform.startswith("linux"):
         return
     name = ctypes.util.find_library("c")
     if name is None:
         return
     try:
-        ctypes.CDLL(name).mallopt(_M_ARENA_MAX, 2)
+        libc = ctypes.CDLL(name)
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
     except (OSError, AttributeError):
         pass  # not glibc
 

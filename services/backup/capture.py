@@ -2,16 +2,19 @@
 
 ``open_snapshots`` asks one replica of each partition for a RocksDB checkpoint (the storage
 node's ``snapshot_open``, the message repair uses): the snapshot holds the fold of the log up to
-its offset.  ``copy_snapshot`` pages it (``snapshot_page``, 1 MB pages, paced on the node) and
-writes the items in chunks; ``copy_log`` reads the log with ``read_committed`` from one offset to
-another and writes the records as they are.  Neither writes through a partition's leader, so a
-backup takes no capacity and never holds up a write.
+its offset.  ``copy_snapshot`` pages it (``snapshot_page``, 256 KB pages) and writes the items in chunks;
+``copy_log`` reads the log with ``read_committed`` from one offset to another and writes the
+records as they are.  Neither writes through a partition's leader, so a backup takes no capacity
+and never holds up a write; both keep to a share of the time (:class:`Duty`,
+``DYNAMOLOG_BACKUP_DUTY``) so that the node's requests keep their latency meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,11 @@ from .store import ObjectStore
 
 log = logging.getLogger(__name__)
 
+#: a snapshot page: the storage node reads and encodes it on its event loop, between writes (1 MB
+#: pages held the loop ~5 ms each and tripled a concurrent PutItem's p99; 256 KB pages, under 2 ms,
+#: copy as fast -- docs/benchmarks.md)
+PAGE_BYTES = 256 * 1024
+
 #: the replica key space of items and the key of the term (services/storage/replica.py)
 _ITEM_SPACE = b"d"
 _TERM_KEY = b"f:term"
@@ -44,6 +52,25 @@ class OpenSnapshot:
     client: RpcClient
     sid: str
     offset: int
+
+
+class Duty:
+    """Keeps a background copy to a share of the time: :meth:`rest`, called after each step,
+    sleeps so that the work since the last rest took at most ``share`` of the time.  The work is
+    measured in wall time, so a copy slows down by itself on a machine that is busy."""
+
+    def __init__(self, share: float = 1.0) -> None:
+        self.share = min(1.0, max(0.01, share))
+        self._since = time.perf_counter()
+        #: seconds rested so far (for logs and tests)
+        self.rested_s = 0.0
+
+    async def rest(self) -> None:
+        if self.share < 1.0:
+            pause = (time.perf_counter() - self._since) * (1.0 - self.share) / self.share
+            await asyncio.sleep(pause)
+            self.rested_s += pause
+        self._since = time.perf_counter()
 
 
 async def open_snapshot(routing: Routing, part: PartitionInfo) -> OpenSnapshot:
@@ -68,10 +95,11 @@ async def close_snapshot(snap: OpenSnapshot) -> None:
 
 
 async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
-                        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write the snapshot's items under ``prefix`` (``snapshot-NNNNN.gz``); returns its manifest
-    part: ``offset``, ``term``, ``chunks``, ``items``, ``bytes``."""
+                        progress: Callable[[int], None] | None = None, duty: float = 1.0) -> dict[str, Any]:
+    """Write the snapshot's items under ``prefix`` (``snapshot-NNNNN.gz``), copying ``duty`` of
+    the time; returns its manifest part: ``offset``, ``term``, ``chunks``, ``items``, ``bytes``."""
     writer = ChunkWriter()
+    pace = Duty(duty)
     chunks: list[str] = []
     term: Term = ORIGIN
 
@@ -83,7 +111,8 @@ async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
 
     after: str | None = None
     while True:
-        page = await snap.client.call("snapshot_page", sid=snap.sid, after=after, timeout_s=120)
+        page = await snap.client.call("snapshot_page", sid=snap.sid, after=after, max_bytes=PAGE_BYTES,
+                                      timeout_s=120)
         entries = page["entries"]
         for k64, v64 in entries:
             k = base64.b64decode(k64)
@@ -97,6 +126,7 @@ async def copy_snapshot(snap: OpenSnapshot, store: ObjectStore, prefix: str,
         if page["done"] or not entries:
             break
         after = entries[-1][0]
+        await pace.rest()
     await put(await writer.flush())
     return {"offset": snap.offset, "term": term.encode(), "chunks": chunks, "items": writer.lines,
             "bytes": writer.bytes}
@@ -162,12 +192,13 @@ def _each(on_record: Callable[[int, bytes], None], records: list[tuple[int, Any]
 
 
 async def copy_log(settings: Settings, topic: str, start: int, end: int, store: ObjectStore,
-                   prefix: str) -> dict[str, Any]:
-    """Write the log's records in ``[start, end)`` under ``prefix`` (``log-NNNNN.gz``); returns
-    its manifest part: ``start``, ``end``, ``chunks``, ``records``, ``bytes``, ``max_ts``."""
+                   prefix: str, duty: float = 1.0) -> dict[str, Any]:
+    """Write the log's records in ``[start, end)`` under ``prefix`` (``log-NNNNN.gz``), copying
+    ``duty`` of the time; returns its manifest part: ``start``, ``end``, ``chunks``, ``records``, ``bytes``, ``max_ts``."""
     writer = ChunkWriter()
     chunks: list[str] = []
     max_ts = -1
+    pace = Duty(duty)
 
     def on_record(offset: int, value: bytes) -> None:
         nonlocal max_ts
@@ -183,6 +214,7 @@ async def copy_log(settings: Settings, topic: str, start: int, end: int, store: 
     async def after_batch() -> None:
         if writer.full:
             await put(await writer.flush())
+        await pace.rest()
 
     await read_log(settings, topic, start, end, on_record, after_batch)
     await put(await writer.flush())

@@ -47,7 +47,7 @@ from dynamolog.routing import Routing
 from dynamolog.rpc import RpcServer
 
 from . import layout
-from .capture import close_snapshot, copy_log, copy_snapshot, end_offsets, open_snapshot, read_log
+from .capture import Duty, close_snapshot, copy_log, copy_snapshot, end_offsets, open_snapshot, read_log
 from .fold import PartitionFold
 from .spill import SpillItems
 from .store import ObjectStore, StoreError, open_store
@@ -378,14 +378,15 @@ class BackupService:
                 start = 0
                 part["snapshot"] = None
                 if snap is not None and snap.offset <= part["cut"]:
-                    part["snapshot"] = await copy_snapshot(snap, self.store, f"{prefix}{pid}/")
+                    part["snapshot"] = await copy_snapshot(snap, self.store, f"{prefix}{pid}/",
+                                                             duty=self.settings.backup_duty)
                     start = snap.offset
                     size += part["snapshot"]["bytes"]
                     items += part["snapshot"]["items"]
                 if snap is not None:
                     await close_snapshot(snap)
                 part["log"] = await copy_log(self.settings, part["topic"], start, part["cut"], self.store,
-                                             f"{prefix}{pid}/")
+                                             f"{prefix}{pid}/", duty=self.settings.backup_duty)
                 size += part["log"]["bytes"]
                 job.update(parts_done=job["parts_done"] + 1, items=items)
                 faults.point("backup.copied", pid)
@@ -913,7 +914,7 @@ class BackupService:
                 if prev is not None and snap.offset <= int(prev["offset"]):
                     continue
                 prefix = layout.pitr_snapshot_prefix(table.table_id, pid, snap.offset)
-                copied = await copy_snapshot(snap, self.store, prefix)
+                copied = await copy_snapshot(snap, self.store, prefix, duty=self.settings.backup_duty)
             finally:
                 await close_snapshot(snap)
             # the greatest timestamp below the offset: the previous copy's, and the log since it
@@ -924,7 +925,8 @@ class BackupService:
                 nonlocal max_ts
                 max_ts = max(max_ts, int(codec.decode_log_record(value)["timestamp_ms"]))
 
-            await read_log(self.settings, part.log_topic, start, snap.offset, on_record)
+            await read_log(self.settings, part.log_topic, start, snap.offset, on_record,
+                           Duty(self.settings.backup_duty).rest)
             manifest = {"format": layout.FORMAT, **copied, "max_ts": max_ts, "taken_ms": now_ms}
             await self.store.put(prefix + "manifest.json", layout.dumps(manifest))
             # keep every copy taken within the period, and the newest one before it

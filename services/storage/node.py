@@ -729,13 +729,14 @@ class StorageNode:
         return {"sid": sid, "offset": offset, "applied": applied, "sealed": hp.replica.sealed}
 
     async def _rpc_snapshot_page(self, req: dict[str, Any]) -> Any:
-        """The next entries of an open snapshot."""
+        """The next entries of an open snapshot, up to ``max_bytes`` (at most 1 MB) of them."""
         self._expire_snapshots()
         held = self._snapshots.get(req["sid"])
         if held is None:
             raise errors.validation("unknown or expired snapshot")
         after = base64.b64decode(req["after"]) if req.get("after") else None
-        rows, done = Replica.snapshot_page(held[0], after, SNAPSHOT_PAGE_BYTES_MAX)
+        size = min(int(req.get("max_bytes") or SNAPSHOT_PAGE_BYTES_MAX), SNAPSHOT_PAGE_BYTES_MAX)
+        rows, done = Replica.snapshot_page(held[0], after, size)
         self._snapshots[req["sid"]] = (held[0], time.monotonic())
         return {"entries": [[base64.b64encode(k).decode(), base64.b64encode(v).decode()] for k, v in rows],
                 "done": done}

@@ -2,13 +2,14 @@
 
 One contract, two stores: the directory store and the S3 store against a real S3 API server
 (moto's, started by the session).  And the fold a restore loads: the term rule and the restore
-time decide which records count, exactly as a replica applies them.
+time decide which records count, exactly as a replica applies them.  And the pace of a copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from dynamolog.config import Settings
 from dynamolog.fencing import ORIGIN, Term
 from services.backup import layout
+from services.backup.capture import Duty
 from services.backup.fold import PartitionFold
 from services.backup.store import DirectoryStore, ObjectStore, StoreError, open_store
 from tests.conftest import make_bucket
@@ -191,3 +193,23 @@ def test_incremental_fold_holds_exactly_the_changes_of_its_window() -> None:
         assert got == want, (lo, hi)
         assert items(fold) == after
         fold.close()
+
+
+def test_a_paced_copy_works_its_share_of_the_time_and_rests_the_rest() -> None:
+    # DYNAMOLOG_BACKUP_DUTY: a copy given a third of the time rests twice as long as each page
+    # took; given all of it, it never rests
+    async def copy(share: float) -> tuple[float, float, float]:
+        pace, worked, t0 = Duty(share), 0.0, time.perf_counter()
+        for _ in range(5):
+            w0 = time.perf_counter()
+            while time.perf_counter() - w0 < 0.02:  # a page: 20 ms of work
+                pass
+            worked += time.perf_counter() - w0
+            await pace.rest()
+        return worked, pace.rested_s, time.perf_counter() - t0
+
+    worked, rested, took = asyncio.run(copy(1 / 3))
+    assert rested == pytest.approx(2 * worked, rel=0.2)
+    assert worked / took == pytest.approx(1 / 3, abs=0.08)
+    worked, rested, took = asyncio.run(copy(1.0))
+    assert rested == 0.0 and took < worked + 0.05
