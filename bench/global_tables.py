@@ -14,9 +14,11 @@ Two regions on this machine, linked (see `dynamolog regions --help`):
         --json /tmp/global_tables.json
 
 Latency: a table with a replica in B; PutItem in A open loop at each --rates value for
---duration seconds, each item a fresh key; from each write's acknowledgement in A, B is polled
-(GetItem, eventually consistent, every --poll-ms) until the item is there: p50, p99 and the
-maximum of (visible in B - acknowledged in A). Throughput (--throughput-s, default 10 s; 0: skip): --clients closed
+--duration seconds, each item a fresh key; every --poll-ms one watcher reads from B every write
+acknowledged in A and not seen there yet (BatchGetItem, eventually consistent): p50, p99 and the
+maximum of (visible in B - acknowledged in A).  Then the stages, from RepOut's and RepIn's own
+figures of the last 2,000 changes: write in A -> committed in B's cluster (RepOut), write in A
+-> applied in B (RepIn). Throughput (--throughput-s, default 10 s; 0: skip): --clients closed
 loop PutItem clients for that long on a table without a replica, then on one with a replica.
 Run it only on a quiet machine (load average below 3): it measures the machine as much as the
 system otherwise.
@@ -37,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dynamolog import regions  # noqa: E402
 from dynamolog.client.core import Client  # noqa: E402
 from dynamolog.launcher import System  # noqa: E402
 
@@ -71,22 +74,43 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def latency(a: Client, b: Client, name: str, rate: int, duration: float, poll_ms: float) -> dict[str, Any]:
+    """Open-loop PutItem in A at ``rate``; one watcher reads every write not yet seen from B
+    (BatchGetItem, eventually consistent, up to 100 keys a request) every ``poll_ms``.  One
+    GetItem poller per write would put ``rate`` x latency / ``poll_ms`` reads a second on B
+    (10,000/s at 500 writes/s) and measure the probe's own load."""
     lat: list[float] = []
+    pending: dict[str, float] = {}  # key -> acknowledged in A (monotonic)
     lost = 0
-    tasks: list[asyncio.Task[None]] = []
+    writing = True
 
     async def one(i: int) -> None:
-        nonlocal lost
-        key = {"pk": {"S": f"r{rate}-{i}"}}
-        await a.call("PutItem", {"TableName": name, "Item": {**key, "v": {"N": str(i)}}})
-        acked = time.monotonic()
-        while time.monotonic() - acked < 30:
-            if "Item" in await b.call("GetItem", {"TableName": name, "Key": key}):
-                lat.append((time.monotonic() - acked) * 1000)
-                return
-            await asyncio.sleep(poll_ms / 1000)
-        lost += 1
+        key = f"r{rate}-{i}"
+        await a.call("PutItem", {"TableName": name, "Item": {"pk": {"S": key}, "v": {"N": str(i)}}})
+        pending[key] = time.monotonic()
 
+    async def read(keys: list[str]) -> None:
+        nonlocal lost
+        got = await b.call("BatchGetItem", {"RequestItems": {name: {
+            "Keys": [{"pk": {"S": k}} for k in keys], "ProjectionExpression": "pk"}}})
+        seen = time.monotonic()
+        for item in got.get("Responses", {}).get(name, []):
+            acked = pending.pop(item["pk"]["S"], None)
+            if acked is not None:
+                lat.append((seen - acked) * 1000)
+        for k in keys:  # unprocessed keys are read again in the next round
+            if k in pending and seen - pending[k] > 30:
+                del pending[k]
+                lost += 1
+
+    async def watch() -> None:
+        while writing or pending:
+            t0 = time.monotonic()
+            keys = list(pending)
+            await asyncio.gather(*(read(keys[i:i + 100]) for i in range(0, len(keys), 100)))
+            await asyncio.sleep(max(0.0, poll_ms / 1000 - (time.monotonic() - t0)))
+
+    watcher = asyncio.ensure_future(watch())
+    tasks: list[asyncio.Task[None]] = []
     start = time.monotonic()
     i = 0
     while time.monotonic() - start < duration:
@@ -97,8 +121,26 @@ async def latency(a: Client, b: Client, name: str, rate: int, duration: float, p
         tasks.append(asyncio.ensure_future(one(i)))
         i += 1
     await asyncio.gather(*tasks)
+    writing = False
+    await watcher
     return {"rate": rate, "writes": i, "not_seen_in_30s": lost, "p50_ms": round(pct(lat, 0.5), 1),
             "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat, default=float("nan")), 1)}
+
+
+async def stages(a_dir: Path, b_dir: Path) -> dict[str, Any]:
+    """RepOut's and RepIn's own figures of the recent changes (as they publish them every
+    ``FIGURES_S``): write in A -> committed in B's cluster, and write in A -> applied in B."""
+    await asyncio.sleep(regions.FIGURES_S + 1.0)
+    out: dict[str, Any] = {}
+    for d, role in ((a_dir, "repout"), (b_dir, "repin")):
+        view = regions.RegionsView(System(d).settings(), None)
+        await view.start()
+        await view.close()
+        other = System(b_dir if role == "repout" else a_dir).settings().region
+        f = view.figures().get(f"{role}/{other}", {})
+        k = "ship_ms" if role == "repout" else "lag_ms"
+        out[f"{role}_p50_ms"], out[f"{role}_p99_ms"] = f.get(f"{k}_p50"), f.get(f"{k}_p99")
+    return out
 
 
 async def throughput(a: Client, name: str, clients: int, seconds: float) -> float:
@@ -125,6 +167,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         name = await table(a, west)
         for rate in [int(r) for r in args.rates.split(",")]:
             row = await latency(a, b, name, rate, args.duration, args.poll_ms)
+            row["stages"] = await stages(args.a, args.b)
             print(json.dumps(row), flush=True)
             out["latency"].append(row)
         if args.throughput_s > 0:
@@ -144,7 +187,7 @@ if __name__ == "__main__":
     p.add_argument("--b", type=Path, required=True, help="data dir of the region read from")
     p.add_argument("--rates", default="200,500", help="writes a second, comma-separated (default 200,500)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per rate (default 20)")
-    p.add_argument("--poll-ms", type=float, default=5.0, help="how often B is polled per write (default 5 ms)")
+    p.add_argument("--poll-ms", type=float, default=5.0, help="how often B is read for the writes not seen yet (default 5 ms)")
     p.add_argument("--throughput-s", type=float, default=10.0, help="seconds of each throughput run (default 10; 0: none)")
     p.add_argument("--clients", type=int, default=16, help="closed-loop clients of the throughput runs")
     p.add_argument("--json", type=Path, help="also write the results here")

@@ -158,7 +158,7 @@ class Settings:
                                       "with point-in-time recovery on, how often each partition's state is "
                                       "copied to the backup store (a restore replays the log after the "
                                       "newest copy at or before its time)")
-    backup_duty: float = _setting(0.33, "DYNAMOLOG_BACKUP_DUTY",
+    backup_duty: float = _setting(0.25, "DYNAMOLOG_BACKUP_DUTY",
                                   "the share of the time a backup or recovery snapshot spends copying (0 < x <= 1): "
                                   "after each page of a partition's data or log it rests for the rest, so the "
                                   "requests served meanwhile keep their latency (1: copy at full speed)")

@@ -88,6 +88,8 @@ METRICS: dict[str, MetricDef] = {
                                                      "region", ("region",)),
     "dynamolog_repout_lag_records": MetricDef("gauge", "Log records RepOut has not read yet for the region", (
         "region",)),
+    "dynamolog_repout_latency_ms": MetricDef("gauge", "Write here -> committed in the region's cluster, recent "
+                                             "changes (ms)", ("region", "quantile")),
     "dynamolog_repin_applied": MetricDef("counter", "Changes from the region RepIn applied (acknowledged)", (
         "region",)),
     "dynamolog_repin_rejected": MetricDef("counter", "Batches from the region refused: signature not verified", (

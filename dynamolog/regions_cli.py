@@ -179,8 +179,10 @@ def print_status(system: System) -> None:
         age = f"{(now - int(f.get('updated_ms', now))) / 1000:.0f} s ago"
         if kind == "repout":
             pos = ", ".join(f"{t} @{o}" for t, o in sorted(f.get("positions", {}).items())) or "-"
+            ship = (f"; stamp -> committed there p50 {f['ship_ms_p50']} ms p99 {f['ship_ms_p99']} ms"
+                    if f.get("ship_ms_p50") is not None else "")
             print(f"  repout -> {other:<12} {f.get('state'):<9} shipped {f.get('shipped')} lag {f.get('lag_records')} "
-                  f"records; skipped (replicated here) {f.get('skipped_replicated')}; positions {pos} ({age})"
+                  f"records; skipped (replicated here) {f.get('skipped_replicated')}; positions {pos}{ship} ({age})"
                   + (f"; {f['error']}" if f.get("error") else ""))
         elif kind == "repin":
             lat = (f"; stamp -> applied p50 {f['lag_ms_p50']} ms p99 {f['lag_ms_p99']} ms"

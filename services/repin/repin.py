@@ -9,8 +9,9 @@ stamp is newer than the item's (last writer wins, services/storage/writes.py), a
 the partition log with the source's stamp and region, so this region's indexes, streams and
 replicas derive from it as from any write, and RepOut here never ships it back.
 
-The feed's position is committed to its consumer group after the batch was acknowledged.  A
-RepIn killed mid-batch applies the batch again from the start: a change applied already has a
+The feed's position is committed to its consumer group after the batch was acknowledged (in the
+background: the next batch is fetched and applied meanwhile).  A RepIn killed mid-batch, or
+before a commit landed, applies those batches again: a change applied already has a
 stamp equal to the item's, which is not newer, so it changes nothing.
 """
 
@@ -150,6 +151,9 @@ class RepIn:
             committed = (await consumer.committed(tp)) or 0
             consumer.seek(tp, committed)
             fig.position, fig.state, fig.error = committed, "running", ""
+            #: the position's commit to the group, in the background: the next batch does not wait
+            #: for it (one at a time; a batch applied again after a restart changes nothing)
+            commit: asyncio.Future[None] | None = None
             while True:
                 batch = await consumer.getmany(tp, timeout_ms=200, max_records=BATCHES_PER_APPLY)
                 fig.end = consumer.last_stable_offset(tp) or fig.end
@@ -172,8 +176,15 @@ class RepIn:
                     await self._apply(changes, fig)
                 if msgs:
                     fig.position = msgs[-1].offset + 1
-                    await consumer.commit({tp: OffsetAndMetadata(fig.position, "")})
+                if commit is not None and commit.done():
+                    commit.result()  # a failed commit restarts the feed from the last one that landed
+                    commit = None
+                if commit is None and fig.position > committed:
+                    committed = fig.position
+                    commit = asyncio.ensure_future(consumer.commit({tp: OffsetAndMetadata(committed, "")}))
         finally:
+            if commit is not None:
+                await asyncio.gather(commit, return_exceptions=True)
             await consumer.stop()
 
     async def _status(self, ctl: dict[str, Any], source: str) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +62,16 @@ class LinkFigures:
     #: source log -> next offset shipped (committed)
     positions: dict[str, int] = field(default_factory=dict)
     error: str = ""
-    #: ms from a change's stamp to its commit in the other cluster, recent ones
-    last_ship_ms: int = 0
+    #: ms from a change's stamp (its write here) to its commit in the other cluster, recent ones
+    ship_ms: deque[int] = field(default_factory=lambda: deque(maxlen=2000))
 
     def as_dict(self) -> dict[str, Any]:
+        ships = sorted(self.ship_ms)
         return {"target": self.target, "state": self.state, "shipped": self.shipped,
                 "skipped_replicated": self.skipped_replicated, "batches": self.batches,
                 "lag_records": self.lag_records, "positions": self.positions, "error": self.error,
+                "ship_ms_p50": ships[len(ships) // 2] if ships else None,
+                "ship_ms_p99": ships[min(len(ships) - 1, int(len(ships) * 0.99))] if ships else None,
                 "updated_ms": int(time.time() * 1000)}
 
 
@@ -113,11 +117,16 @@ class RepOut:
         self._producer: AIOKafkaProducer | None = None
 
     def metrics(self, samples: Samples) -> None:
-        """Prometheus samples: per target region, changes shipped, records skipped and lag."""
+        """Prometheus samples: per target region, changes shipped, records skipped, lag, and
+        the time from a write here to its commit there."""
         for name, f in list(self.figures.items()):
             samples.add("dynamolog_repout_shipped", f.shipped, region=name)
             samples.add("dynamolog_repout_skipped_replicated", f.skipped_replicated, region=name)
             samples.add("dynamolog_repout_lag_records", f.lag_records, region=name)
+            d = f.as_dict()
+            for q, k in (("0.5", "ship_ms_p50"), ("0.99", "ship_ms_p99")):
+                if d[k] is not None:
+                    samples.add("dynamolog_repout_latency_ms", d[k], region=name, quantile=q)
 
     async def start(self) -> None:
         await ensure_metadata_topics(self.settings)
@@ -254,6 +263,8 @@ class RepOut:
                 for t, pos in moved.items():
                     shipped[t] = pos.offset
                     stored[t] = pos
+                now_ms = int(time.time() * 1000)
+                fig.ship_ms.extend(now_ms - int(c["ts"]) for c in changes)
                 fig.shipped += len(changes)
                 fig.batches += 1 if changes else 0
                 fig.positions = dict(shipped)

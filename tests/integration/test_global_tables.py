@@ -493,10 +493,14 @@ def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_re
     assert s["repout"][WEST]["state"] == s["repin"][WEST]["state"] == "running"
     p50, p99 = s["repin"][WEST]["lag_ms_p50"], s["repin"][WEST]["lag_ms_p99"]
     assert isinstance(p50, int) and isinstance(p99, int) and 0 <= p50 <= p99
+    # RepOut's part of it: from the write here to its commit in the other region's cluster
+    ship50, ship99 = s["repout"][WEST]["ship_ms_p50"], s["repout"][WEST]["ship_ms_p99"]
+    assert isinstance(ship50, int) and isinstance(ship99, int) and 0 <= ship50 <= ship99
     # the figures `dynamolog status` prints (both read RepIn's last published figures)
     status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
     line = re.search(rf"repin  <- {WEST}\s+running\s+applied (\d+) position \d+ lag (\d+) records", status)
     assert line, status
+    assert re.search(rf"repout -> {WEST}\s+running .* stamp -> committed there p50 \d+ ms p99 \d+ ms", status), status
     s = snapshot()
     assert (int(line[1]), int(line[2])) == (s["repin"][WEST]["applied"], s["repin"][WEST]["lag_records"])
 

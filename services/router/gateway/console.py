@@ -223,7 +223,8 @@ class SystemView:
             common = {"state": f.get("state"), "lag_records": f.get("lag_records"), "updated_ms": f.get("updated_ms"),
                       "error": f.get("error")}
             if role == "repout":
-                repout[region] = {**common, "shipped": f.get("shipped")}
+                repout[region] = {**common, "shipped": f.get("shipped"), "ship_ms_p50": f.get("ship_ms_p50"),
+                                  "ship_ms_p99": f.get("ship_ms_p99")}
             elif role == "repin":
                 repin[region] = {**common, "applied": f.get("applied"), "lag_ms_p50": f.get("lag_ms_p50"),
                                  "lag_ms_p99": f.get("lag_ms_p99")}
