@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 #: a snapshot page: the storage node reads and encodes it on its event loop, between writes (1 MB
 #: pages held the loop ~5 ms each and tripled a concurrent PutItem's p99; 256 KB pages, under 2 ms,
-#: copy as fast -- docs/benchmarks.md)
+#: copy as fast -- decision 0046)
 PAGE_BYTES = 256 * 1024
 
 #: the replica key space of items and the key of the term (services/storage/replica.py)
