@@ -496,13 +496,21 @@ def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_re
     # RepOut's part of it: from the write here to its commit in the other region's cluster
     ship50, ship99 = s["repout"][WEST]["ship_ms_p50"], s["repout"][WEST]["ship_ms_p99"]
     assert isinstance(ship50, int) and isinstance(ship99, int) and 0 <= ship50 <= ship99
-    # the figures `dynamolog status` prints (both read RepIn's last published figures)
-    status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
-    line = re.search(rf"repin  <- {WEST}\s+running\s+applied (\d+) position \d+ lag (\d+) records", status)
-    assert line, status
-    assert re.search(rf"repout -> {WEST}\s+running .* stamp -> committed there p50 \d+ ms p99 \d+ ms", status), status
-    s = snapshot()
-    assert (int(line[1]), int(line[2])) == (s["repin"][WEST]["applied"], s["repin"][WEST]["lag_records"])
+    # the figures `dynamolog status` prints (both read RepIn's last published figures, every 2 s:
+    # RepIn may still be applying the other region's writes, so the two agree once it is done)
+    deadline = time.monotonic() + 30
+    while True:
+        status = _cli("status", "--data-dir", str(systems[EAST].data_dir))
+        line = re.search(rf"repin  <- {WEST}\s+running\s+applied (\d+) position \d+ lag (\d+) records", status)
+        assert line, status
+        assert re.search(rf"repout -> {WEST}\s+running .* stamp -> committed there p50 \d+ ms p99 \d+ ms",
+                         status), status
+        s = snapshot()
+        console = (s["repin"][WEST]["applied"], s["repin"][WEST]["lag_records"])
+        if (int(line[1]), int(line[2])) == console or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert (int(line[1]), int(line[2])) == console
 
 
 def _digest(items: list[Any]) -> str:
