@@ -115,6 +115,7 @@ class Router:
         # global tables (services/router/replicas.py): UpdateTable's ReplicaUpdates, DescribeTable's
         # Replicas, and the operations another region calls with the replication key
         self.global_tables = GlobalTables(settings, self.tables, self.catalog, system_key)
+        self.items.replicated = lambda name: self.global_tables.regions.replicas(name) is not None
         self.operations.update({
             "DescribeTable": self.global_tables.describe_table,
             "UpdateTable": self.global_tables.update_table,

@@ -10,6 +10,7 @@ expression strings from a memo, so only strings travel.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from dynamolog.attrs import item_size
@@ -44,6 +45,9 @@ class Items:
         self.routing = routing
         #: read-your-writes for global indexes (services/router/freshness.py); None: no wait
         self.freshness: IndexFreshness | None = None
+        #: whether a table has replicas in other regions (global tables; the router's view of
+        #: its regions topic): a delete there leaves a tombstone even of an absent item
+        self.replicated: Callable[[str], bool] = lambda _name: False
 
     async def _fresh(self, req: query.QueryRequest | scan.ScanRequest) -> None:
         """Wait until a global index read sees every table write acknowledged before it."""
@@ -59,6 +63,10 @@ class Items:
         """Send one write (the storage node's write arguments ``args``) to its partition's leader."""
         item_key = encode_item_key(hash_av, range_av)
         part = self.routing.partition_for_item_key(table, item_key)
+        if args.get("kind") == "delete" and self.replicated(table.table_name):
+            # last writer wins needs the delete's stamp even when the item is absent here: a put
+            # of it made earlier in another region may still be on its way (decision 0031)
+            args["tomb"] = True
         res: dict[str, Any] = await self.routing.call(
             table, part, "write", leader=True, idempotent=False, key=b64(item_key), keyattrs=key_attrs,
             route_hash=Routing.key_hash(item_key), **args

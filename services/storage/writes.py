@@ -113,7 +113,10 @@ def _compute(req: dict[str, Any], old: Item | None) -> Effect:
     if kind == "check":  # a transaction's ConditionCheck: the condition only
         return Effect(old, False, {})
     if kind == "delete":
-        return Effect(None, old is not None, _returned(rv, old, None, None))
+        # ``tomb`` (a table with replicas in other regions): a delete of an absent item is still
+        # a change, so that it leaves its tombstone and ships; a put of the item made before it
+        # in another region and still on its way then loses everywhere (decision 0031)
+        return Effect(None, old is not None or bool(req.get("tomb")), _returned(rv, old, None, None))
     if kind == "update":
         upd = resolver.update(expr.parse_update(req["update"])) if req.get("update") else None
         base = dict(old) if old is not None else dict(req["keyattrs"])

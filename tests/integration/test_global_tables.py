@@ -14,6 +14,7 @@ change nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import re
@@ -32,6 +33,7 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from dynamolog import codec, regions
+from dynamolog.keys import encode_item_key
 from dynamolog.launcher import System, SystemSpec, health
 from tests.api.conftest import SYSTEMS, free_port, free_port_block, make_client, wait_active
 from tests.api.helpers import all_items
@@ -284,6 +286,46 @@ def test_writes_of_the_same_keys_in_both_regions_end_with_the_latest_everywhere(
     assert {i["by"]["S"] for i in items.values()} <= {EAST, WEST}
 
 
+def test_a_delete_of_an_item_whose_put_is_still_on_its_way_wins_everywhere(two_regions: Any) -> None:
+    """West puts an item while its link to east is down; east then deletes it, not having it
+    yet.  The later write is the delete: the item ends absent in both regions, and east's
+    stream shows nothing for an item it never had."""
+    from tests.api.test_streams import read_all
+
+    systems, urls = two_regions
+    table = "GlobalLateDelete"
+    east = new_table(urls[EAST], table)
+    _add_replica(urls, table)
+    west = _client(urls[WEST])
+    east.put_item(TableName=table, Item={"pk": {"S": "base"}})
+    _same_everywhere(urls, table)
+    systems[WEST].stop_service("repout")  # west's changes wait in its log
+    try:
+        west.put_item(TableName=table, Item={"pk": {"S": "late"}, "v": {"S": "west"}})
+        time.sleep(0.01)  # a later millisecond
+        east.delete_item(TableName=table, Key={"pk": {"S": "late"}})  # absent in east: nothing to delete
+        # east recorded the delete all the same (its tombstone), so it travels to west and wins there
+        deletes = [r for r in _log_records(systems[EAST], table)
+                   if r["op"] == "DELETE" and r["origin_region"] == EAST]
+        assert len(deletes) == 1 and deletes[0]["old_image"] is None, deletes
+        eventually(lambda: "Item" not in west.get_item(TableName=table, Key={"pk": {"S": "late"}},
+                                                       ConsistentRead=True), 60, "east's delete applied in west")
+    finally:
+        systems[WEST].start_service("repout")
+    # west's older put now reaches east, where the tombstone refuses it
+    eventually(lambda: any(base64.b64decode(c["k"]) == _key("late") for c in _shipped(systems[EAST], WEST)
+                           if c["t"] == table), 60, "west's put of the item shipped")
+    west.put_item(TableName=table, Item={"pk": {"S": "keep"}})  # shipped after it: applied after it
+    eventually(lambda: "Item" in east.get_item(TableName=table, Key={"pk": {"S": "keep"}}, ConsistentRead=True),
+               60, "west's next put applied in east")
+    items = _same_everywhere(urls, table)
+    assert sorted(i["pk"]["S"] for i in items) == ["base", "keep"]
+    arn = east.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    events = read_all(_client(urls[EAST], service="dynamodbstreams"), arn, want=3, timeout_s=5)
+    assert sorted((e["eventName"], e["dynamodb"]["Keys"]["pk"]["S"]) for e in events) == [
+        ("INSERT", "base"), ("INSERT", "keep")]
+
+
 def test_repout_and_repin_killed_under_load_lose_nothing(two_regions: Any, tmp_path: Path) -> None:
     systems, urls = two_regions
     table = "GlobalLoad"
@@ -511,6 +553,11 @@ def test_the_console_shows_each_linked_regions_stream_and_replication_lag(two_re
             break
         time.sleep(1)
     assert (int(line[1]), int(line[2])) == console
+
+
+def _key(pk: str) -> bytes:
+    """The log key of the item ``{"pk": {"S": pk}}``."""
+    return encode_item_key({"S": pk}, None)
 
 
 def _digest(items: list[Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.storage.follower import record_mutations
 from services.storage.replica import Replica
-from services.storage.writes import Stamp, local_stamp, newer, replicated
+from services.storage.writes import Stamp, compute, local_stamp, newer, replicated
 
 DAY_MS = 86_400_000
 
@@ -86,6 +86,20 @@ def test_a_local_write_is_stamped_after_what_it_overwrites() -> None:
     assert local_stamp(500, "us-east-1", Stamp(400, "us-west-2")) == Stamp(500, "us-east-1")
     # a clock behind the other region's: the write still orders after the item's last one
     assert local_stamp(500, "us-east-1", Stamp(700, "us-west-2")) == Stamp(701, "us-east-1")
+
+
+def test_a_delete_of_an_absent_item_of_a_replicated_table_is_a_change() -> None:
+    key = {"k": {"S": "a"}}
+    # a plain table: nothing to delete, nothing recorded
+    assert not compute({"kind": "delete", "keyattrs": key}, None).changed
+    # a table with replicas (the router marks it): the delete is recorded, so it leaves its
+    # tombstone and ships, and an older put of the item still on its way loses everywhere
+    eff = compute({"kind": "delete", "keyattrs": key, "tomb": True, "rv": "ALL_OLD"}, None)
+    assert eff.changed and eff.new is None and eff.result == {}
+    put_west = change({**key, "v": {"S": "west"}}, 100, "us-west-2")
+    delete_east = change(None, 200, "us-east-1")
+    for order in ([put_west, delete_east], [delete_east, put_west]):
+        assert fold(order) == (None, Stamp(200, "us-east-1"))
 
 
 def test_the_replica_keeps_stamps_and_tombstones_out_of_the_items(tmp_path: Path) -> None:
