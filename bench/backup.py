@@ -15,10 +15,11 @@ Against a running Dynamolog, e.g. the default topology:
      the table's log from its newest recovery snapshot at or before that time (with the default
      DYNAMOLOG_PITR_SNAPSHOT_S of 600 s and a fresh table: the first snapshot, or the whole log);
   5. prints seconds, items/s and MB/s (of the items' bytes) of each.  --json FILE writes them;
-  6. --probe-s S: PutItem latency (p50, p99) of --probe-writers closed-loop writers for S seconds
-     without a backup, then while a second backup of the table is being taken, --probe-rounds
-     times alternately (this machine's p99 moves by a third between quiet minutes: each round's
-     ratio, and their median, compare neighbours);
+  6. --probe-s S: PutItem latency (p50, p99) of --probe-writers closed-loop writers in quiet
+     windows of S seconds with a backup of the table between each two, --probe-rounds backups in
+     all; each backup's p99 is compared with the quiet windows before and after it, pooled (this
+     machine's p99 moves by a third between quiet minutes: each round's ratio, and their median,
+     compare neighbours);
   --table NAME --only probe: the probe alone, on a table loaded before (no load, no restores);
   --skip restore,pitr leaves those steps out;
   7. --pitr-lengths 1000,10000,...: for each length L a fresh table with recovery on gets L
@@ -136,9 +137,17 @@ def put_latency(url: str, key: tuple[str, str], table: str, writers: int, second
     return got[0], result
 
 
+#: seconds of PutItem before the first quiet window, not counted (the first seconds after a
+#: start ran at twice the p99 of the later quiet windows)
+WARMUP_S = 20.0
+
+
 def probe_rounds(ddb: Any, url: str, key: tuple[str, str], table: str, writers: int, seconds: float,
                  rounds: int) -> dict[str, Any]:
-    """PutItem latencies without a backup, then during one, ``rounds`` times; prints each round."""
+    """PutItem latencies in quiet windows of ``seconds`` with a backup between each two, ``rounds``
+    backups in all; each backup is compared with the quiet windows on both sides of it (this
+    machine's quiet p99 moves between minutes: neighbours on both sides, pooled, are the fairest
+    reference).  Prints each round."""
 
     def backup() -> float:
         t0 = time.monotonic()
@@ -149,19 +158,25 @@ def probe_rounds(ddb: Any, url: str, key: tuple[str, str], table: str, writers: 
         return time.monotonic() - t0
 
     out: dict[str, Any] = {"probe_rounds": []}
+    put_latency(url, key, table, writers, WARMUP_S)  # connections, caches: not a quiet window's
+    before, _ = put_latency(url, key, table, writers, seconds)
     for r in range(rounds):
-        quiet, _ = put_latency(url, key, table, writers, seconds)
         busy, took = put_latency(url, key, table, writers, 0.0, backup)
+        after, _ = put_latency(url, key, table, writers, seconds)
+        quiet = before + after
         row = {"put_p50_ms": percentile(quiet, 0.5), "put_p99_ms": percentile(quiet, 0.99),
+               "put_p99_before_ms": percentile(before, 0.99), "put_p99_after_ms": percentile(after, 0.99),
                "put_p50_during_backup_ms": percentile(busy, 0.5),
                "put_p99_during_backup_ms": percentile(busy, 0.99), "probe_backup_s": took,
                "put_samples": len(quiet), "put_samples_during_backup": len(busy)}
         row["p99_ratio"] = row["put_p99_during_backup_ms"] / row["put_p99_ms"]
         out["probe_rounds"].append(row)
-        print(f"round {r + 1}: PutItem without a backup p50 {row['put_p50_ms']:.2f} p99 {row['put_p99_ms']:.2f} ms"
-              f" ({len(quiet)} puts); during one p50 {row['put_p50_during_backup_ms']:.2f} "
+        print(f"round {r + 1}: PutItem without a backup (before and after it) p50 {row['put_p50_ms']:.2f} p99 "
+              f"{row['put_p99_ms']:.2f} ms ({row['put_p99_before_ms']:.2f} before, {row['put_p99_after_ms']:.2f} "
+              f"after; {len(quiet)} puts); during one p50 {row['put_p50_during_backup_ms']:.2f} "
               f"p99 {row['put_p99_during_backup_ms']:.2f} ms ({len(busy)} puts, backup {took:.1f} s); "
-              f"p99 ratio {row['p99_ratio']:.2f}")
+              f"p99 ratio {row['p99_ratio']:.2f}", flush=True)
+        before = after
     for k in ("put_p50_ms", "put_p99_ms", "put_p50_during_backup_ms", "put_p99_during_backup_ms", "p99_ratio",
               "probe_backup_s"):
         out[k] = statistics.median(x[k] for x in out["probe_rounds"])
@@ -220,7 +235,7 @@ def main() -> None:
     ap.add_argument("--probe-s", type=float, default=0.0,
                     help="PutItem p99 without and during a backup, each for at least this long (0: skip)")
     ap.add_argument("--probe-writers", type=int, default=4)
-    ap.add_argument("--probe-rounds", type=int, default=3, help="quiet/backup probe pairs (the median is reported)")
+    ap.add_argument("--probe-rounds", type=int, default=3, help="backups probed, each between two quiet windows (the median is reported)")
     ap.add_argument("--table", default=None, help="an existing table to use instead of loading one")
     ap.add_argument("--only", choices=["probe"], default=None, help="run only this step (with --table)")
     ap.add_argument("--skip", default="", help="steps to leave out, comma-separated: restore, pitr")

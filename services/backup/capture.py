@@ -2,7 +2,7 @@
 
 ``open_snapshots`` asks one replica of each partition for a RocksDB checkpoint (the storage
 node's ``snapshot_open``, the message repair uses): the snapshot holds the fold of the log up to
-its offset.  ``copy_snapshot`` pages it (``snapshot_page``, 256 KB pages) and writes the items in chunks;
+its offset.  ``copy_snapshot`` pages it (``snapshot_page``, 64 KB pages) and writes the items in chunks;
 ``copy_log`` reads the log with ``read_committed`` from one offset to another and writes the
 records as they are.  Neither writes through a partition's leader, so a backup takes no capacity
 and never holds up a write; both keep to a share of the time (:class:`Duty`,
@@ -33,10 +33,10 @@ from .store import ObjectStore
 
 log = logging.getLogger(__name__)
 
-#: a snapshot page: the storage node reads and encodes it on its event loop, between writes (1 MB
-#: pages held the loop ~5 ms each and tripled a concurrent PutItem's p99; 256 KB pages, under 2 ms,
-#: copy as fast -- decision 0046)
-PAGE_BYTES = 256 * 1024
+#: a snapshot page: the storage node reads, encodes and sends it on its event loop, between writes
+#: (1 MB pages held the loop ~5 ms each and tripled a concurrent PutItem's p99; 256 KB pages still
+#: added a fifth to it on a 1 GB table, 64 KB pages nothing measurable -- decision 0046)
+PAGE_BYTES = 64 * 1024
 
 #: the replica key space of items and the key of the term (services/storage/replica.py)
 _ITEM_SPACE = b"d"
