@@ -29,10 +29,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run the API tests against this endpoint instead of a Dynamolog the session starts")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of ports for outgoing connections (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+#: ports this session handed out: a stopped system's ports are not given to the next one
+_handed_out: set[int] = set()
 
 
 def _port_free(port: int) -> bool:
@@ -45,12 +52,27 @@ def _port_free(port: int) -> bool:
 
 
 def free_port_block(n: int) -> int:
-    """The first of ``n`` consecutive free ports (a system's storage nodes use consecutive ports)."""
-    for _ in range(200):
-        first = free_port()
-        if first + n < 65536 and all(_port_free(first + i) for i in range(1, n)):
+    """The first of ``n`` consecutive free ports (a system's storage nodes use consecutive ports).
+
+    The ports are picked below the kernel's ephemeral range: a port from inside it can be taken
+    by any outgoing connection (a service's connection to Kafka, say) between this check and the
+    server's bind, and the server then stops at start with the address in use."""
+    import random
+
+    low, high = _ephemeral_range()
+    top, bottom = (low, 20000) if low > 20000 + 1000 else (65535, high + 1)
+    for _ in range(500):
+        first = random.randrange(bottom, top - n)
+        block = range(first, first + n)
+        if not _handed_out.intersection(block) and all(_port_free(p) for p in block):
+            _handed_out.update(block)
             return first
-    raise RuntimeError(f"no {n} consecutive free ports found")
+    raise RuntimeError(f"no {n} consecutive free ports found between {bottom} and {top}")
+
+
+def free_port() -> int:
+    """A free port outside the kernel's ephemeral range (see :func:`free_port_block`)."""
+    return free_port_block(1)
 
 
 #: endpoint -> the System behind it, for every system this session started (its administrator
