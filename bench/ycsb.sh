@@ -12,6 +12,7 @@
 # records, 16 clients, 15 s per workload, 2,000 lone PutItems, 15 s at 500 PutItem/s), e.g.
 #   bench/ycsb.sh --repeat 3                       # medians of three interleaved runs
 #   bench/ycsb.sh --records 500 --duration 3 --lone-requests 200 --probe-duration 3 --warmup 5   # a short trial
+# TOPOLOGIES="1x1" measures only the default topology beside dynalite (default "1x1 3x3").
 # BEFORE=<checkout of an earlier commit, with its .venv> adds that code's two topologies to the
 # sitting (e.g. `git worktree add /tmp/before <rev> && (cd /tmp/before && ./scripts/bootstrap)`).
 # Results (git-ignored, as every bench result): bench/results/ycsb/{dynalite,1b-1n,3b-3n}.json
@@ -79,9 +80,13 @@ if [ -n "${BEFORE:-}" ]; then
     topology "$BEFORE/.venv/bin/dynamolog" before- 3 3 "before ($rev): 3 brokers, 3 nodes" "$@"
     reports+=("$out/before-1b-1n.json" "$out/before-3b-3n.json")
 fi
-topology dynamolog "" 1 1 '`dynamolog up` (1 broker, 1 node)' "$@"
-topology dynamolog "" 3 3 '`dynamolog up --brokers 3 --storage-nodes 3`' "$@"
-reports+=("$out/1b-1n.json" "$out/3b-3n.json")
+for t in ${TOPOLOGIES:-1x1 3x3}; do
+    case "$t" in
+        1x1) topology dynamolog "" 1 1 '`dynamolog up` (1 broker, 1 node)' "$@"; reports+=("$out/1b-1n.json") ;;
+        3x3) topology dynamolog "" 3 3 '`dynamolog up --brokers 3 --storage-nodes 3`' "$@"; reports+=("$out/3b-3n.json") ;;
+        *) echo "TOPOLOGIES: unknown topology $t (1x1 or 3x3)" >&2; exit 2 ;;
+    esac
+done
 
 python bench/ycsb.py --report "${reports[@]}" --out "$out/ycsb.md"
 echo "written to $out/ycsb.md" >&2

@@ -57,7 +57,7 @@ class Settings:
     kafka_jvm_opts: str = _setting("", "DYNAMOLOG_KAFKA_JVM_OPTS",
                                    "JVM options replacing the local brokers' garbage-collector settings")
     # -- storage node: the leader's sequencer ----------------------------------------------
-    group_linger_ms: float = _setting(10.0, "DYNAMOLOG_GROUP_LINGER_MS",
+    group_linger_ms: float = _setting(3.0, "DYNAMOLOG_GROUP_LINGER_MS",
                                       "shortest interval between two group commits of a busy partition")
     pipeline_writes_min: int = _setting(16, "DYNAMOLOG_PIPELINE_MIN",
                                         "writes that must wait before a group is sent while the previous "
