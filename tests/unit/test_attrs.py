@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamolog.attrs import (
     MAX_ITEM_BYTES,
@@ -201,3 +205,26 @@ def test_python_round_trip() -> None:
     back = to_python(av)
     assert back["l"] == [Decimal(1), "a"]
     assert back == {**value, "l": [Decimal(1), "a"]}
+
+
+_names = st.text(min_size=1, max_size=6)
+_numbers = st.decimals(allow_nan=False, allow_infinity=False, places=3).map(lambda d: str(d.normalize()))
+_binaries = st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode())
+_scalars = st.one_of(
+    st.text(max_size=12).map(lambda s: {"S": s}), _numbers.map(lambda n: {"N": n}),
+    _binaries.map(lambda b: {"B": b}), st.booleans().map(lambda b: {"BOOL": b}), st.just({"NULL": True}),
+    st.lists(st.text(max_size=5), min_size=1, max_size=4, unique=True).map(lambda v: {"SS": v}),
+    st.lists(_numbers, min_size=1, max_size=4, unique=True).map(lambda v: {"NS": v}),
+    st.lists(_binaries, min_size=1, max_size=4, unique=True).map(lambda v: {"BS": v}),
+)
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4).map(lambda v: {"L": v}),
+    st.dictionaries(_names, inner, max_size=4).map(lambda v: {"M": v})), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_names, _values, min_size=1, max_size=6))
+def test_stored_json_bounds_the_item_size(item: dict[str, dict[str, object]]) -> None:
+    """A GetItem of an item stored in at most 4 KB of JSON is charged one read unit without its
+    size being computed (services/storage/reads.py): that rests on this bound."""
+    assert len(orjson.dumps(item)) >= item_size(item)
