@@ -76,7 +76,54 @@ def request_digest(payload: Any) -> str:
     """A stable digest of a request's content (for IdempotentParameterMismatch)."""
     import orjson
 
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except TypeError:  # nested deeper than orjson writes (an unknown member may be: it is not checked)
+        return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+def _canonical(payload: Any) -> bytes:
+    """``payload`` as canonical bytes (keys sorted, every value followed by a comma), written
+    without recursion so that any depth the request parser accepted can be digested."""
+    import orjson
+
+    out: list[bytes] = []
+    stack: list[Any] = [iter([payload])]
+    closers = [b""]
+    while stack:
+        try:
+            v = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            out.append(closers.pop() + b",")
+            continue
+        if isinstance(stack[-1], _Items):
+            k, v = v
+            out.append(orjson.dumps(k) + b":")
+        if isinstance(v, dict):
+            out.append(b"{")
+            stack.append(_Items(sorted(v.items())))
+            closers.append(b"}")
+        elif isinstance(v, list):
+            out.append(b"[")
+            stack.append(iter(v))
+            closers.append(b"]")
+        else:
+            out.append(orjson.dumps(v) + b",")
+    return b"".join(out)
+
+
+class _Items:
+    """An iterator over a dict's (key, value) pairs, told apart from a list's iterator."""
+
+    def __init__(self, items: list[tuple[str, Any]]) -> None:
+        self._it = iter(items)
+
+    def __iter__(self) -> _Items:
+        return self
+
+    def __next__(self) -> tuple[str, Any]:
+        return next(self._it)
 
 
 class TxnLog:
