@@ -83,9 +83,11 @@ def test_operations_run_as_the_signed_in_key(endpoint: str, ddb: Any, create_tab
 # -- the live plots' figures, as the event stream carries them ---------------------------------
 
 def watch(endpoint: str, until: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0,
-          during: Callable[[], None] | None = None) -> dict[str, Any]:
+          during: Callable[[], None] | None = None,
+          show: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Read the console's event stream (signed in as a browser is, with the session cookie)
-    until a snapshot satisfies ``until``; return it.  ``during`` runs between events (load)."""
+    until a snapshot satisfies ``until``; return it.  ``during`` runs between events (load);
+    ``show`` picks what a failure prints of the last snapshot."""
     creds = credentials_for(endpoint)
     assert creds is not None
     _, session = call(endpoint, "POST", "/v1/session", {"accessKeyId": creds[0], "secretAccessKey": creds[1]},
@@ -109,8 +111,10 @@ def watch(endpoint: str, until: Callable[[dict[str, Any]], bool], timeout_s: flo
                 during()
     finally:
         conn.close()
+    shown = show(last) if show is not None and last else {k: v for k, v in last.items()
+                                                           if k not in ("partitions", "services")}
     raise AssertionError(f"no snapshot in {timeout_s} s satisfied the condition; the last: "
-                         f"{json.dumps({k: v for k, v in last.items() if k not in ('partitions', 'services')})[:3000]}")
+                         f"{json.dumps(shown)[:3000]}")
 
 
 def test_splits_as_they_happen(endpoint: str, ddb: Any, create_table: Any) -> None:
@@ -128,7 +132,9 @@ def test_splits_as_they_happen(endpoint: str, ddb: Any, create_table: Any) -> No
     assert before is not None and before >= 1
     done = asyncio.run(_split(SYSTEMS[endpoint], table, None, "size"))
     snap = watch(endpoint, lambda s: count(s) == before + 1 and any(
-        e["parent"] == done["parent"] and e["step"] == "done" for e in s["split_events"]))
+        e["parent"] == done["parent"] and e["step"] == "done" for e in s["split_events"]),
+        show=lambda s: {"before": before, "done": done, "splits": [r for r in s["splits"] if r["table"] == table],
+                        "events": [e for e in s["split_events"] if e.get("table") == table]})
     [event] = [e for e in snap["split_events"] if e["parent"] == done["parent"]]
     assert (event["table"], event["index"], event["children"]) == (table, "", done["children"])
     # the children serve: each is in the snapshot's partition list with a leader
