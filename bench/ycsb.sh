@@ -13,6 +13,8 @@
 #   bench/ycsb.sh --repeat 3                       # medians of three interleaved runs
 #   bench/ycsb.sh --records 500 --duration 3 --lone-requests 200 --probe-duration 3 --warmup 5   # a short trial
 # TOPOLOGIES="1x1" measures only the default topology beside dynalite (default "1x1 3x3").
+# PIN=1 runs every system under test on CPU 0 only and the load generator on CPU 1 only
+# (taskset; the system's processes inherit it): what each system does with one core of its own.
 # BEFORE=<checkout of an earlier commit, with its .venv> adds that code's two topologies to the
 # sitting (e.g. `git worktree add /tmp/before <rev> && (cd /tmp/before && ./scripts/bootstrap)`).
 # Results (git-ignored, as every bench result): bench/results/ycsb/{dynalite,1b-1n,3b-3n}.json
@@ -31,6 +33,9 @@ storage_port=7401
 dynalite_port=8401
 workloads=load,A,C,put-lone,put-rate
 run_limit_s=1800   # a bound on each system's ycsb.py run
+sys_pin=()
+gen_pin=()
+if [ "${PIN:-0}" = 1 ]; then sys_pin=(taskset -c 0); gen_pin=(taskset -c 1); fi
 mkdir -p "$out"
 rm -f "$out"/*.json "$out/ycsb.md"
 
@@ -50,12 +55,12 @@ trap 'exit 130' INT TERM
 ycsb() {  # name label endpoint [ycsb.py options...]
     local name=$1 label=$2 endpoint=$3
     shift 3
-    timeout --signal=INT "$run_limit_s" python bench/ycsb.py --endpoint "$endpoint" --label "$label" \
+    timeout --signal=INT "$run_limit_s" "${gen_pin[@]}" python bench/ycsb.py --endpoint "$endpoint" --label "$label" \
         --workload "$workloads" --warmup 30 --json "$out/$name.json" "$@" 2>&1 | tee "$out/$name.txt" >&2
 }
 
 echo "== dynalite" >&2
-python bench/peers.py start --port "$dynalite_port" >/dev/null
+"${sys_pin[@]}" python bench/peers.py start --port "$dynalite_port" >/dev/null
 dynalite_up=1
 version="$(python -c 'import sys; sys.path.insert(0, "bench"); import peers; print(peers.DYNALITE_VERSION)')"
 ycsb dynalite "dynalite $version" "http://127.0.0.1:$dynalite_port" --system dynalite "$@"
@@ -67,7 +72,7 @@ topology() {  # dynamolog-command name-prefix brokers nodes label
     shift 5
     dir="$(mktemp -d /tmp/dynamolog-ycsb.XXXXXX)"
     echo "== $label ($dir)" >&2
-    "$dyn_cmd" up --detach --data-dir "$dir" --brokers "$b" --storage-nodes "$n" --port "$port" \
+    "${sys_pin[@]}" "$dyn_cmd" up --detach --data-dir "$dir" --brokers "$b" --storage-nodes "$n" --port "$port" \
         --kafka-port "$kafka_port" --storage-port "$storage_port" >/dev/null
     ycsb "${prefix}${b}b-${n}n" "$label" "http://127.0.0.1:$port" --data-dir "$dir" "$@"
     cleanup
