@@ -110,8 +110,13 @@ class _Coalescer:
             if self._flushed is None:
                 self._flushed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._flushed)
-        if not self._writer.is_closing():
-            await asyncio.wait_for(self._writer.drain(), timeout_s)
+        if self._writer.is_closing():
+            return
+        # a socket buffer holding nothing is not above its high-water mark: drain() would return
+        # at once, and wait_for() costs a task and a timer per answer
+        if self._writer.transport.get_write_buffer_size() == 0:
+            return
+        await asyncio.wait_for(self._writer.drain(), timeout_s)
 
 
 class _Budget:
