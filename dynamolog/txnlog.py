@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +89,8 @@ def _canonical(payload: Any) -> bytes:
     import orjson
 
     out: list[bytes] = []
-    stack: list[Any] = [iter([payload])]
-    closers = [b""]
+    stack: list[Iterator[Any]] = [iter([payload])]
+    closers = [b""]  # what ends each open container; b"}" marks one whose items are (key, value)
     while stack:
         try:
             v = next(stack[-1])
@@ -97,12 +98,12 @@ def _canonical(payload: Any) -> bytes:
             stack.pop()
             out.append(closers.pop() + b",")
             continue
-        if isinstance(stack[-1], _Items):
+        if closers[-1] == b"}":
             k, v = v
             out.append(orjson.dumps(k) + b":")
         if isinstance(v, dict):
             out.append(b"{")
-            stack.append(_Items(sorted(v.items())))
+            stack.append(iter(sorted(v.items())))
             closers.append(b"}")
         elif isinstance(v, list):
             out.append(b"[")
@@ -111,19 +112,6 @@ def _canonical(payload: Any) -> bytes:
         else:
             out.append(orjson.dumps(v) + b",")
     return b"".join(out)
-
-
-class _Items:
-    """An iterator over a dict's (key, value) pairs, told apart from a list's iterator."""
-
-    def __init__(self, items: list[tuple[str, Any]]) -> None:
-        self._it = iter(items)
-
-    def __iter__(self) -> _Items:
-        return self
-
-    def __next__(self) -> tuple[str, Any]:
-        return next(self._it)
 
 
 class TxnLog:
