@@ -266,7 +266,9 @@ def test_backups_and_restores_with_their_progress(endpoint: str, ddb: Any, creat
     table = create_table()
     for i in range(40):
         ddb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}})
-    parts = len([p for p in watch(endpoint, lambda s: True)["partitions"] if p["table"] == table])
+    # the table's partitions by the system's metadata (a console snapshot may not show them all
+    # yet: a CI run's first snapshot showed none of the two the backup then copied)
+    parts = asyncio.run(partitions_of(SYSTEMS[endpoint], table))
     arn = ddb.create_backup(TableName=table, BackupName="console")["BackupDetails"]["BackupArn"]
     backup_id = arn.rsplit("/", 1)[1]
 
