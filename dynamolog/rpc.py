@@ -56,6 +56,13 @@ _LEN = struct.Struct(">I")
 _MAGIC = b"DLR1"
 _NONCE_BYTES = 16
 _MAC_BYTES = 32
+#: frames a connection holds back for the end of the event loop's turn; the next one sends them.
+#: Coalescing saves a send per frame, but a turn that handles many requests (one from each of 16
+#: clients) would hold every frame to its end, and the peer would start on none of them until
+#: then: the processes of a request's path take turns instead of working at once.  Four lets the
+#: peer start after four (workload C on the default topology: 8,500 ops/s holding them all, 9,700
+#: with four; docs/benchmarks.md).
+COALESCE_FRAMES_MAX = 4
 #: seconds a peer has to complete the handshake
 HANDSHAKE_S_MAX = 5.0
 
@@ -78,7 +85,8 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class _Coalescer:
-    """Collects frames written during one event-loop iteration and writes them at once."""
+    """Collects frames written during one event-loop iteration and writes them at once, or every
+    ``COALESCE_FRAMES_MAX`` frames when the iteration writes more."""
 
     __slots__ = ("_flushed", "_frames", "_scheduled", "_writer")
 
@@ -90,15 +98,20 @@ class _Coalescer:
 
     def write(self, frame: bytes) -> None:
         self._frames.append(frame)
-        if not self._scheduled:
+        if len(self._frames) >= COALESCE_FRAMES_MAX:
+            self._send()
+        elif not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def _send(self) -> None:
+        frames, self._frames = self._frames, []
+        if frames and not self._writer.is_closing():
+            self._writer.write(b"".join(frames) if len(frames) > 1 else frames[0])
+
     def _flush(self) -> None:
         self._scheduled = False
-        frames, self._frames = self._frames, []
-        if not self._writer.is_closing():
-            self._writer.write(b"".join(frames) if len(frames) > 1 else frames[0])
+        self._send()
         if self._flushed is not None:
             self._flushed.set_result(None)
             self._flushed = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 import time
 from typing import Any
@@ -125,3 +126,26 @@ async def test_a_peer_that_never_reads_its_answers_is_disconnected() -> None:
         writer.close()
     finally:
         await server.close()
+
+
+async def test_a_burst_of_frames_leaves_in_groups_before_the_turn_ends() -> None:
+    # Every frame used to wait for the end of the event loop's turn: a turn that handled sixteen
+    # requests sent none of them until it had handled the last, and the peer sat idle meanwhile.
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    _, writer = await asyncio.open_connection(sock=ours)
+    out = rpc._Coalescer(writer)
+    frames = [frame(i, "get", key="k") for i in range(10)]
+    for f in frames:  # one turn of the loop: nothing here yields to it
+        out.write(f)
+    sent_in_turn = theirs.recv(1 << 16)
+    groups = len(frames) // rpc.COALESCE_FRAMES_MAX * rpc.COALESCE_FRAMES_MAX
+    assert sent_in_turn == b"".join(frames[:groups])
+    await out.drain(1.0)  # the turn ends: the rest follows at once
+    rest = b""
+    while len(rest) < sum(map(len, frames[groups:])):
+        await asyncio.sleep(0.01)
+        rest += theirs.recv(1 << 16)
+    assert rest == b"".join(frames[groups:])
+    writer.close()
+    theirs.close()
