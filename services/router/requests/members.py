@@ -65,20 +65,28 @@ def _field(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+@functools.cache
+def _plan(shape: StructureShape) -> tuple[tuple[str, str, bool, Shape | None], ...]:
+    """A structure's members as the walk needs them: (name, path name, required, the member's
+    shape when something inside it may be required)."""
+    required = set(shape.required_members)
+    return tuple((name, _field(name), name in required, member if _needs_walk(member) else None)
+                 for name, member in shape.members.items())
+
+
 def _walk(shape: Shape, value: Any, path: str, out: list[str], depth: int) -> None:
     if depth > DEPTH_MAX or not _needs_walk(shape):
         return
-    prefix = f"{path}." if path else ""
     if isinstance(shape, StructureShape) and isinstance(value, dict):
-        required = shape.required_members
-        for name, member in shape.members.items():
+        prefix = f"{path}." if path else ""
+        for name, field, required, inner in _plan(shape):
             v = value.get(name)
             if v is None:
-                if name in required:
-                    out.append(f"Value null at '{prefix}{_field(name)}' failed to satisfy constraint: "
+                if required:
+                    out.append(f"Value null at '{prefix}{field}' failed to satisfy constraint: "
                                "Member must not be null")
-            else:
-                _walk(member, v, prefix + _field(name), out, depth + 1)
+            elif inner is not None:
+                _walk(inner, v, prefix + field, out, depth + 1)
     elif isinstance(shape, ListShape) and isinstance(value, list):
         for i, v in enumerate(value):
             if v is not None:
@@ -89,18 +97,26 @@ def _walk(shape: Shape, value: Any, path: str, out: list[str], depth: int) -> No
                 _walk(shape.value, v, f"{path}.{k}.member", out, depth + 1)
 
 
+@functools.cache
+def _input_shape(target_prefix: str, operation: str) -> StructureShape | None:
+    """An operation's request shape (None: an operation or service the shapes do not know).
+    Kept per name: the router asks only for the operations it serves, a bounded set."""
+    service = _SERVICES.get(target_prefix)
+    if service is None:
+        return None
+    model = _model(service)
+    if operation not in model.operation_names:
+        return None
+    shape = model.operation_model(operation).input_shape
+    return shape if isinstance(shape, StructureShape) else None
+
+
 def missing(target_prefix: str, operation: str, params: dict[str, Any]) -> list[str]:
     """The constraint messages of a request that lacks a required member: the ``tableName``
     constraints first (DynamoDB lists them ahead of the rest), then every absent member in
     request order.  [] when nothing is absent but ``TableName``: each operation's parser reports
     that one together with its other constraint problems, in its own order."""
-    service = _SERVICES.get(target_prefix)
-    if service is None:
-        return []
-    model = _model(service)
-    if operation not in model.operation_names:
-        return []
-    shape = model.operation_model(operation).input_shape
+    shape = _input_shape(target_prefix, operation)
     if shape is None:
         return []
     out: list[str] = []
