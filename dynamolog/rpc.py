@@ -63,6 +63,11 @@ _MAC_BYTES = 32
 #: peer start after four (workload C on the default topology: 8,500 ops/s holding them all, 9,700
 #: with four; docs/benchmarks.md).
 COALESCE_FRAMES_MAX = 4
+#: a call whose timeout is at least this long is expired by its client's sweep, once every
+#: ``SWEEP_S`` (so up to that much late), not by a timer of its own: making and cancelling a
+#: timer per call was about 2 % of a router's CPU under a GetItem load
+SWEPT_TIMEOUT_S_MIN = 5.0
+SWEEP_S = 1.0
 #: seconds a peer has to complete the handshake
 HANDSHAKE_S_MAX = 5.0
 
@@ -133,13 +138,15 @@ class _Coalescer:
 
 
 class _Budget:
-    """Frames and bytes one connection may have in flight at once; ``acquire`` waits for room."""
+    """Frames and bytes one connection may have in flight at once; ``acquire`` waits for room.
+    Without anyone waiting, taking and giving back room is counting only (no lock)."""
 
     def __init__(self, frames_max: int, bytes_max: int) -> None:
         self._frames_max = frames_max
         self._bytes_max = bytes_max
         self._frames = 0
         self._bytes = 0
+        self._waiters = 0
         self._room = asyncio.Condition()
 
     def _fits(self, size: int) -> bool:
@@ -148,16 +155,25 @@ class _Budget:
         return self._frames < self._frames_max and self._bytes + size <= self._bytes_max
 
     async def acquire(self, size: int) -> None:
-        async with self._room:
-            await self._room.wait_for(lambda: self._fits(size))
+        if not self._waiters and self._fits(size):
             self._frames += 1
             self._bytes += size
+            return
+        self._waiters += 1
+        try:
+            async with self._room:
+                await self._room.wait_for(lambda: self._fits(size))
+                self._frames += 1
+                self._bytes += size
+        finally:
+            self._waiters -= 1
 
     async def release(self, size: int) -> None:
-        async with self._room:
-            self._frames -= 1
-            self._bytes -= size
-            self._room.notify_all()
+        self._frames -= 1
+        self._bytes -= size
+        if self._waiters:
+            async with self._room:
+                self._room.notify_all()
 
 
 class RpcServer:
@@ -294,6 +310,9 @@ class RpcClient:
         self._out: _Coalescer | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        #: when each pending call with a long timeout expires (``_sweep`` expires them)
+        self._due: dict[int, float] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self._next_id = 0
         self._connecting: asyncio.Lock = asyncio.Lock()
 
@@ -372,18 +391,43 @@ class RpcClient:
         args["id"] = rid
         args["op"] = op
         data = orjson.dumps(args)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending[rid] = fut
         assert self._out is not None
         self._out.write(_LEN.pack(len(data)) + data)
-        timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
+        if timeout_s >= SWEPT_TIMEOUT_S_MIN:
+            self._due[rid] = loop.time() + timeout_s
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+            try:
+                return await fut
+            finally:
+                self._pending.pop(rid, None)
+                self._due.pop(rid, None)
+        timer = loop.call_later(timeout_s, _expire, fut)
         try:
             return await fut
         finally:
             timer.cancel()
             self._pending.pop(rid, None)
 
+    def _sweep(self) -> None:
+        """Expire the long-timeout calls that are due; again in ``SWEEP_S`` while any wait."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for rid in [rid for rid, due in self._due.items() if due <= now]:
+            fut = self._pending.get(rid)
+            if fut is not None:
+                _expire(fut)
+        if self._due:
+            self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._writer is not None:
             self._writer.close()
         if self._reader_task is not None:

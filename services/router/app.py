@@ -56,6 +56,8 @@ from .ttl import TimeToLive
 from .validate import raise_constraints
 
 log = logging.getLogger(__name__)
+#: the headers every answer carries (services/router/edge.py), made once
+_CORS = tuple(edge.cors_headers())
 
 TARGET_PREFIX = "DynamoDB_20120810."
 STREAMS_PREFIX = "DynamoDBStreams_20120810."
@@ -241,7 +243,7 @@ class Router:
             ("Content-Type", JSON_TYPE),
             ("x-amzn-RequestId", request_id),
             ("x-amz-crc32", str(zlib.crc32(out))),
-            *edge.cors_headers(),
+            *_CORS,
         ], out
 
     async def dispatch(self, headers: dict[str, str], body: bytes, caller: Credential | None = None) -> dict[str, Any]:

@@ -285,7 +285,8 @@ class _Connection(asyncio.Protocol):
             except Exception:  # noqa: BLE001 - the previous answer's failure is already logged
                 pass
         # the client is not reading its answers: hold this one until it does (or is disconnected)
-        await self._writable.wait()
+        if not self._writable.is_set():
+            await self._writable.wait()
         self._waiting -= 1
         if not isinstance(out, bytes):
             await self._stream(status, extra, out)

@@ -149,3 +149,28 @@ async def test_a_burst_of_frames_leaves_in_groups_before_the_turn_ends() -> None
     assert rest == b"".join(frames[groups:])
     writer.close()
     theirs.close()
+
+
+async def test_a_call_the_server_never_answers_times_out() -> None:
+    # Short timeouts have a timer each; long ones are expired by the client's sweep, at most
+    # rpc.SWEEP_S late. Both must end with RequestTimeout, and the client must stay usable.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY)
+    await server.start()
+    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
+    try:
+        for timeout_s in (0.3, rpc.SWEPT_TIMEOUT_S_MIN):
+            t0 = time.monotonic()
+            try:
+                await client.call("hold", timeout_s=timeout_s)
+                raise AssertionError("a call nobody answers returned")
+            except rpc.RequestTimeout:
+                pass
+            took = time.monotonic() - t0
+            assert timeout_s <= took < timeout_s + rpc.SWEEP_S + 0.5
+        assert await client.call("echo", timeout_s=rpc.SWEPT_TIMEOUT_S_MIN) is not None
+        assert not client._due  # nothing left for the sweep
+    finally:
+        probe.release.set()
+        await client.close()
+        await server.close()
