@@ -396,21 +396,20 @@ class RpcClient:
         self._pending[rid] = fut
         assert self._out is not None
         self._out.write(_LEN.pack(len(data)) + data)
+        timer: asyncio.TimerHandle | None = None
         if timeout_s >= SWEPT_TIMEOUT_S_MIN:
             self._due[rid] = loop.time() + timeout_s
             if self._sweeper is None:
                 self._sweeper = loop.call_later(SWEEP_S, self._sweep)
-            try:
-                return await fut
-            finally:
-                self._pending.pop(rid, None)
-                self._due.pop(rid, None)
-        timer = loop.call_later(timeout_s, _expire, fut)
+        else:
+            timer = loop.call_later(timeout_s, _expire, fut)
         try:
             return await fut
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._pending.pop(rid, None)
+            self._due.pop(rid, None)
 
     def _sweep(self) -> None:
         """Expire the long-timeout calls that are due; again in ``SWEEP_S`` while any wait."""
