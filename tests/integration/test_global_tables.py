@@ -222,6 +222,12 @@ def test_a_replica_gets_the_existing_items_then_every_change_both_ways(two_regio
     for i in range(10):
         east.put_item(TableName=table, Item={"pk": {"S": f"e{i}"}, "v": {"S": "east"}})
         west.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}, "v": {"S": "west"}})
+    # east changes two of west's items once they are there: a change of an item that has not
+    # arrived yet would be newer than west's put of it, and the put, arriving later, would lose
+    # (last writer wins; the race itself is the next test's)
+    for k in ("w1", "w2"):
+        eventually(lambda k=k: "Item" in east.get_item(TableName=table, Key={"pk": {"S": k}}), 30,
+                   f"{k} replicated to {EAST}")
     east.update_item(TableName=table, Key={"pk": {"S": "w1"}}, UpdateExpression="SET seen = :s",
                      ExpressionAttributeValues={":s": {"S": "by east"}})
     west.delete_item(TableName=table, Key={"pk": {"S": "old3"}})
