@@ -68,7 +68,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, port=args.port, brokers=args.brokers, storage_nodes=args.storage_nodes,
         kafka_base_port=ports.kafka_base_port, storage_base_port=ports.storage_base_port,
         namespace=config.settings().namespace, region=args.region or config.settings().region, bootstrap=bootstrap,
-        initial_partitions=args.initial_partitions or args.storage_nodes, auth=not args.no_auth,
+        initial_partitions=args.initial_partitions or 1, auth=not args.no_auth,
         supervise=args.detach, metrics_base_port=ports.metrics_base_port,
     )
     t0 = time.monotonic()
@@ -349,9 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--storage-port", type=int, default=None,
                     help="first storage node's internal RPC port; node i uses this + i - 1 (default: the one "
                     "used last time, else 7001, else the next free ones above it)")
-    up.add_argument("--initial-partitions", type=int, default=0,
-                    help="partitions of a new table (default: one per storage node; the partitions of one node "
-                    "share its event loop, so more of them only split its group commits)")
+    up.add_argument("--initial-partitions", type=int, default=1,
+                    help="partitions of a new on-demand table (default 1: one leader groups all of the table's "
+                    "writes into each append; the auto-admin splits a partition that grows or stays hot, and a "
+                    "provisioned table starts with one per 3,000 RCU + 1,000 WCU; docs/decisions/"
+                    "0048-one-partition-to-start.md)")
     up.add_argument("--no-auth", action="store_true",
                     help="serve every request without checking signatures or permissions: only for measuring what "
                     "authentication costs (bench/auth_overhead.py); never where others can reach the port")

@@ -20,8 +20,9 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    parser.add_argument("--initial-partitions", type=int, default=2,
-                        help="partitions of a new on-demand table (default 2)")
+    parser.add_argument("--initial-partitions", type=int, default=1,
+                        help="partitions of a new on-demand table (default 1; docs/decisions/0048-one-partition-"
+                        "to-start.md)")
     parser.add_argument("--no-auth", action="store_true",
                         help="serve every request without checking its signature or permissions (for measuring "
                         "the cost of authentication; never on a network others can reach)")
