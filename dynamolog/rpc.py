@@ -87,6 +87,11 @@ class HandshakeRefused(ConnectionError):
     """The peer did not prove it holds the system's internal key."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+#: a server's answer-at-once handler: the result, or :data:`LATER` (the request goes to the
+#: ordinary handler in a task of its own); raises ApiError like any handler
+Quick = Callable[[dict[str, Any]], Any]
+#: what a :data:`Quick` handler returns for a request it cannot answer without waiting
+LATER: Any = object()
 
 
 class _Coalescer:
@@ -175,15 +180,28 @@ class _Budget:
             async with self._room:
                 self._room.notify_all()
 
+    def release_now(self, size: int) -> bool:
+        """Give back room without waiting, when nobody waits for it (False: use :meth:`release`)."""
+        if self._waiters:
+            return False
+        self._frames -= 1
+        self._bytes -= size
+        return True
+
 
 class RpcServer:
     """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
 
     def __init__(self, handler: Handler, host: str, port: int, *, key: bytes | None = None,
                  inflight_max: int = INFLIGHT_MAX, inflight_bytes_max: int = INFLIGHT_BYTES_MAX,
-                 drain_s_max: float = DRAIN_S_MAX) -> None:
+                 drain_s_max: float = DRAIN_S_MAX, quick: Quick | None = None) -> None:
         """``key``: the internal RPC key (default: :func:`default_key`); the limits default to
-        the module's ``INFLIGHT_MAX``, ``INFLIGHT_BYTES_MAX`` and ``DRAIN_S_MAX``."""
+        the module's ``INFLIGHT_MAX``, ``INFLIGHT_BYTES_MAX`` and ``DRAIN_S_MAX``.
+
+        ``quick``: tried first on every request, in the connection's own task; what it answers
+        is written at once, without a task, a coroutine or a wait per request (a storage node's
+        GetItem: decision 0049).  What it returns :data:`LATER` for goes to ``handler``."""
+        self._quick = quick
         self._key = key if key is not None else default_key()
         self._inflight_max = inflight_max
         self._inflight_bytes_max = inflight_bytes_max
@@ -233,6 +251,14 @@ class RpcServer:
                     return  # disconnected while waiting (a peer that left its answers unread)
                 body = await reader.readexactly(size)
                 req = orjson.loads(body)
+                if self._quick is not None and self._answer_now(req, out):
+                    if not budget.release_now(size):
+                        await budget.release(size)
+                    # answers the peer does not read stop this connection's reading, as drain
+                    # does for the answers written by tasks
+                    if writer.transport.get_write_buffer_size() and not await self._drained(out, writer):
+                        return
+                    continue
                 t = asyncio.ensure_future(self._one(req, out, writer, budget, size))
                 self._tasks.add(t)
                 t.add_done_callback(self._tasks.discard)
@@ -257,6 +283,39 @@ class RpcServer:
         writer.write(_mac(self._key, b"server", server_nonce, client_nonce))
         return True
 
+    def _answer_now(self, req: dict[str, Any], out: _Coalescer) -> bool:
+        """Answer ``req`` with the quick handler, if it can (False: it needs the handler)."""
+        assert self._quick is not None
+        rid = req.get("id")
+        try:
+            result = self._quick(req)
+            if result is LATER:
+                return False
+            answer = {"id": rid, "r": result}
+        except ApiError as e:
+            answer = {"id": rid, "e": e.to_wire()}
+        except Exception:
+            log.exception("rpc: %s failed", req.get("op"))
+            answer = {"id": rid, "e": internal().to_wire()}
+        data = orjson.dumps(answer)
+        out.write(_LEN.pack(len(data)) + data)
+        return True
+
+    async def _drained(self, out: _Coalescer, writer: asyncio.StreamWriter) -> bool:
+        """Wait for the peer to read its answers (False: it read none for ``drain_s_max`` and
+        was disconnected, or is gone)."""
+        try:
+            await out.drain(self._drain_s_max)
+        except TimeoutError:
+            if not writer.is_closing():
+                log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
+                            writer.get_extra_info("peername"), self._drain_s_max)
+                writer.transport.abort()
+            return False
+        except ConnectionError:
+            return False
+        return True
+
     async def _one(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter,
                    budget: _Budget, size: int) -> None:
         try:
@@ -278,15 +337,7 @@ class RpcServer:
             answer = {"id": rid, "e": internal().to_wire()}
         data = orjson.dumps(answer)
         out.write(_LEN.pack(len(data)) + data)
-        try:
-            await out.drain(self._drain_s_max)
-        except TimeoutError:
-            if not writer.is_closing():
-                log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
-                            writer.get_extra_info("peername"), self._drain_s_max)
-                writer.transport.abort()
-        except ConnectionError:
-            pass
+        await self._drained(out, writer)
 
 
 class RequestLost(ConnectionError):

@@ -621,6 +621,11 @@ class LeaderSequencer:
         log.info("leader %s: time to live: %d expired items deleted", self.pid, done)
         return done
 
+    def lease_held(self) -> bool:
+        """Whether :meth:`read_lease` would return at once (a consistent read may be served now)."""
+        now = time.monotonic()
+        return not self.fenced and self._reads_from <= now < self.lease_until
+
     async def read_lease(self) -> None:
         """Return once this leader may serve a strongly consistent read: no newer leader can
         have served a write it has not seen.  An append sent at time t that landed where expected proves no newer

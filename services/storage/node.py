@@ -35,7 +35,7 @@ from dynamolog.config import Settings
 from dynamolog.indexes import LocalIndexes, index_key_attributes
 from dynamolog.metadata import Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.metrics import Samples, index_label
-from dynamolog.rpc import RpcClient, RpcServer
+from dynamolog.rpc import LATER, RpcClient, RpcServer
 from dynamolog.txnlog import TxnLog
 from dynamolog.units import read_units, write_units
 
@@ -160,7 +160,7 @@ class StorageNode:
         self.port = port
         self.metadata = Metadata(settings)
         self.writer = MetadataWriter(settings)
-        self.rpc = RpcServer(self.handle, host, port)
+        self.rpc = RpcServer(self.handle, host, port, quick=self.quick)
         #: the internal RPC: one handler per message (docs/architecture.md, "Storage node RPC")
         self.handlers: dict[str, Handler] = {
             "write": self._rpc_write,
@@ -568,6 +568,14 @@ class StorageNode:
         return hp
 
     # -- RPC (docs/architecture.md, "Storage node RPC": one handler per message) ----------------
+    def quick(self, req: dict[str, Any]) -> Any:
+        """Answer a GetItem at once when it needs no wait (any but a strongly consistent read
+        whose leader must renew its lease first), else :data:`~dynamolog.rpc.LATER`."""
+        if req.get("op") != "get":
+            return LATER
+        hp = self._readable_now(req)
+        return LATER if hp is None else self._served_get(req, hp)
+
     async def handle(self, req: dict[str, Any]) -> Any:
         handler = self.handlers.get(req["op"])
         if handler is None:
@@ -647,6 +655,16 @@ class StorageNode:
     async def _readable(self, req: dict[str, Any]) -> HostedPartition:
         """The replica that may serve this read: the leader, holding its lease, for a strongly
         consistent read; any replica within the staleness bound for an eventually consistent one."""
+        hp = self._readable_now(req)
+        if hp is None:
+            hp = self._hosted(req["pid"])
+            assert hp.leader is not None
+            await hp.leader.read_lease()
+        return hp
+
+    def _readable_now(self, req: dict[str, Any]) -> HostedPartition | None:
+        """:meth:`_readable` without waiting: None when the leader must first wait out an earlier
+        leader's lease or renew its own (a strongly consistent read)."""
         pid = req["pid"]
         hp = self._hosted(pid)
         if hp.replica.sealed:
@@ -654,7 +672,8 @@ class StorageNode:
         if req.get("consistent"):
             if hp.leader is None:
                 raise not_leader(pid)
-            await hp.leader.read_lease()
+            if not hp.leader.lease_held():
+                return None
         elif hp.leader is None:
             why = hp.follower.staleness() if hp.follower is not None else "opening"
             if why is not None:
@@ -663,11 +682,16 @@ class StorageNode:
 
     async def _rpc_get(self, req: dict[str, Any]) -> Any:
         """GetItem (and the reads of BatchGetItem), admitted by the partition's read bucket."""
-        async def read(hp: HostedPartition) -> dict[str, Any]:
-            self._check_range(hp, req["key"])
-            return get_item(hp.replica, req)
+        return self._served_get(req, await self._readable(req))
 
-        return await self._metered_read(req, read)
+    def _served_get(self, req: dict[str, Any], hp: HostedPartition) -> dict[str, Any]:
+        """A GetItem on a replica that may serve it (:meth:`_readable`), metered."""
+        leads, held, asked = self._admit_read(req, hp)
+        self._check_range(hp, req["key"])
+        res = get_item(hp.replica, req)
+        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
+                                  leads)
+        return res
 
     async def _rpc_range(self, req: dict[str, Any]) -> Any:
         """One page of a Query or Scan, admitted by the partition's read bucket."""
@@ -678,6 +702,16 @@ class StorageNode:
         """A read admitted by its partition's read bucket (refused while it is empty) and charged
         the units it read; the read answers its size when a bucket counts it (``cap``)."""
         hp = await self._readable(req)
+        leads, held, asked = self._admit_read(req, hp)
+        res = await read(hp)
+        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
+                                  leads)
+        return res
+
+    def _admit_read(self, req: dict[str, Any], hp: HostedPartition) -> tuple[bool, Any, bool]:
+        """Admit a read by its partition's read bucket (ProvisionedThroughputExceeded while it is
+        empty): whether this node leads, the held admission, and whether the caller asked for the
+        size (``cap``, which is then set when a bucket counts the read)."""
         leads = hp.leader is not None
         if leads:
             self._sample(req["pid"], req.get("key") or req.get("prefix"))
@@ -685,10 +719,7 @@ class StorageNode:
         asked = bool(req.get("cap"))
         if held is not None:
             req["cap"] = True
-        res = await read(hp)
-        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
-                                  leads)
-        return res
+        return leads, held, asked
 
     async def _rpc_cap_report(self, req: dict[str, Any]) -> Any:
         """Followers' eventually consistent reads, charged to the read buckets this node holds as

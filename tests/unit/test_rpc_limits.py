@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from dynamolog import rpc
+from dynamolog import errors, rpc
 
 KEY = b"k" * 32
 
@@ -171,4 +171,71 @@ async def test_a_call_the_server_never_answers_times_out() -> None:
     finally:
         probe.release.set()
         await client.close()
+        await server.close()
+
+
+def quick_gets(req: dict[str, Any]) -> Any:
+    """A quick handler: answers "get" at once (a refusal for key "bad"), "big" with 256 KB,
+    anything else later (the handler)."""
+    if req["op"] == "big":
+        return "x" * 256 * 1024
+    if req["op"] != "get":
+        return rpc.LATER
+    if req["key"] == "bad":
+        raise errors.validation("no such key here")
+    return {"got": req["key"]}
+
+
+async def test_quick_answers_pass_requests_that_wait() -> None:
+    # A storage node answers a GetItem in the connection's own task; what the quick handler
+    # leaves goes to the handler, and a request still waiting there holds up no quick answer.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, quick=quick_gets)
+    await server.start()
+    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
+    try:
+        held = asyncio.ensure_future(client.call("hold"))
+        await asyncio.sleep(0.1)
+        assert probe.running == 1
+        assert await client.call("get", key="k1") == {"got": "k1"}
+        with pytest.raises(errors.ApiError) as refused:
+            await client.call("get", key="bad")
+        assert (refused.value.type_name, refused.value.message) == ("ValidationException", "no such key here")
+        assert probe.calls == 1 and not held.done()  # the quick ones never reached the handler
+        probe.release.set()
+        assert await asyncio.wait_for(held, 5) is not None
+        assert await client.call("echo") is not None  # the handler still serves the rest
+        assert probe.calls == 2
+    finally:
+        probe.release.set()
+        await client.close()
+        await server.close()
+
+
+async def test_a_peer_that_never_reads_its_quick_answers_is_disconnected() -> None:
+    # Quick answers have no task that waits for the socket: the connection's reading must.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=16, drain_s_max=0.5, quick=quick_gets)
+    await server.start()
+    try:
+        reader, writer = await connect(server.port)
+        writer.transport.set_write_buffer_limits(high=256 * 1024 * 1024)  # the peer never blocks
+        for i in range(2000):
+            writer.write(frame(i, "big"))  # 500 MB of answers if all were made
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.2)
+            if server._tasks == set():
+                break
+        assert server._tasks == set(), "the server kept a peer that reads nothing"
+        received = 0
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+                received += len(chunk)
+        except ConnectionError:
+            pass
+        assert received < 400 * (256 * 1024 + 64), received
+        assert probe.calls == 0
+        writer.close()
+    finally:
         await server.close()
