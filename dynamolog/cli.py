@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, config
-from .launcher import System, SystemSpec, choose_ports, health, pid_alive
+from .launcher import ZONES, System, SystemSpec, choose_ports, health, pid_alive
 from .service import HelpFormatter
 
 EXAMPLES = """\
@@ -69,7 +69,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka_base_port=ports.kafka_base_port, storage_base_port=ports.storage_base_port,
         namespace=config.settings().namespace, region=args.region or config.settings().region, bootstrap=bootstrap,
         initial_partitions=args.initial_partitions or 1, auth=not args.no_auth,
-        supervise=args.detach, metrics_base_port=ports.metrics_base_port,
+        supervise=args.detach, metrics_base_port=ports.metrics_base_port, router_zone=ZONES[0],
     )
     t0 = time.monotonic()
     try:

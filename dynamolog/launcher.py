@@ -89,6 +89,9 @@ class SystemSpec:
     supervise: bool = False
     #: availability zones, assigned round robin to the brokers (``broker.rack``) and storage nodes
     zones: tuple[str, ...] = ZONES
+    #: the router's zone: its eventually consistent reads go to the replica there (decision 0050;
+    #: ``dynamolog up`` puts it in the first zone); None: round robin over the replicas
+    router_zone: str | None = None
     #: first Prometheus metrics port (docs/metrics.md): the router's; storage node i's is this + i,
     #: then the auto-admins' and the indexers'; 0: no metrics endpoints
     metrics_base_port: int = 0
@@ -419,6 +422,8 @@ class System:
         # the router places partitions on registered nodes, so let the nodes register first
         time.sleep(0.5)
         cmd = ["services.router", "--port", str(spec.port), "--initial-partitions", str(spec.initial_partitions)]
+        if spec.router_zone is not None:
+            cmd += ["--zone", spec.router_zone]
         if not spec.auth:
             cmd.append("--no-auth")
         cmd += _metrics_args(spec, "router")

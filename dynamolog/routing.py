@@ -39,8 +39,11 @@ class PartitionSplit(errors.ApiError):
 class Routing:
     """Partition lookup and RPC clients to storage nodes."""
 
-    def __init__(self, metadata: Metadata) -> None:
+    def __init__(self, metadata: Metadata, zone: str | None = None) -> None:
+        """``zone``: the availability zone this process runs in; an eventually consistent read
+        goes to the replica in it when there is one (decision 0050), else round robin."""
         self.metadata = metadata
+        self.zone = zone
         self._clients: dict[str, RpcClient] = {}
         self._rr = 0
         # table_id -> (sorted hash starts, partitions), rebuilt when dyn.partitions changes
@@ -175,6 +178,14 @@ class Routing:
         replicas = part.replicas
         if not replicas:
             return None
+        if self.zone is not None and attempt == 1:
+            # the replica in this zone first (a zone's reads stay in it, and a node that gets
+            # the reads of a zone gets them in groups: decision 0050)
+            nodes = self.metadata.nodes.items
+            for r in replicas:
+                info = nodes.get(r)
+                if info is not None and info.zone == self.zone:
+                    return str(r)
         # round robin over the replicas; a retry moves on to the next one (the one that failed
         # may be down, and any replica serves an eventually consistent read)
         self._rr += 1

@@ -23,6 +23,10 @@ def main() -> None:
     parser.add_argument("--initial-partitions", type=int, default=1,
                         help="partitions of a new on-demand table (default 1; docs/decisions/0048-one-partition-"
                         "to-start.md)")
+    parser.add_argument("--zone", default=None,
+                        help="the availability zone this router runs in, e.g. a: an eventually consistent read "
+                        "goes to the partition's replica in that zone when it has one (default: none, reads go "
+                        "round robin over the replicas)")
     parser.add_argument("--no-auth", action="store_true",
                         help="serve every request without checking its signature or permissions (for measuring "
                         "the cost of authentication; never on a network others can reach)")
@@ -45,7 +49,7 @@ def main() -> None:
 
     async def start() -> Router:
         router = Router(settings, args.host, args.port, args.initial_partitions, auth=not args.no_auth,
-                        system_key=key, limits=limits)
+                        system_key=key, limits=limits, zone=args.zone)
         await router.start()
         return router
 

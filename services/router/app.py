@@ -70,13 +70,15 @@ class Router:
     """One router process: metadata caches, storage clients and the HTTP front door."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000, initial_partitions: int = 2,
-                 *, auth: bool = True, system_key: bytes | None = None, limits: HttpLimits | None = None):
-        """``auth``: verify SigV4 and policies (needs ``system_key`` to decrypt the keys)."""
+                 *, auth: bool = True, system_key: bytes | None = None, limits: HttpLimits | None = None,
+                 zone: str | None = None):
+        """``auth``: verify SigV4 and policies (needs ``system_key`` to decrypt the keys);
+        ``zone``: the router's availability zone (its eventually consistent reads prefer it)."""
         self.settings = settings
         self.auth = Authenticator(settings, system_key, enabled=auth)
         self.metadata = Metadata(settings)
         self.catalog = CatalogClient(self.metadata)
-        self.routing = Routing(self.metadata)
+        self.routing = Routing(self.metadata, zone)
         self.tables = Tables(settings, self.metadata, self.catalog, self.routing, initial_partitions)
         self.tables.stats = StatsView(settings)
         self.items = Items(self.tables, self.routing)

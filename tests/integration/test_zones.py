@@ -48,7 +48,7 @@ def zoned(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data_dir = Path(tmp_path_factory.mktemp("zones"))
     shutil.copy(session_system_key(), data_dir / "system.key")
     port = free_port()
-    spec = SystemSpec(data_dir=data_dir, port=port, brokers=3, storage_nodes=3, initial_partitions=1,
+    spec = SystemSpec(data_dir=data_dir, port=port, brokers=3, storage_nodes=3, initial_partitions=1, router_zone="a",
                       kafka_base_port=free_port_block(6), storage_base_port=free_port_block(3) - 1,
                       extra_env={"DYNAMOLOG_DEAD_AFTER_S": "2", "DYNAMOLOG_ADMIN_CHECK_S": "0.2"})
     system = System(data_dir)
@@ -124,3 +124,41 @@ def test_a_whole_zone_stops_under_load(zoned: Any, tmp_path: Path) -> None:
     assert {n for reps in digests.values() for n in reps} == {"n1", "n2", "n3"}
     topic = f"{state['namespace']}.t.{table}.{replicas(sysm, table)[0]}"
     assert _log_replica_racks(state["bootstrap"], topic) == [1, 2, 3]
+
+
+def _served_by_followers(sysm: Any, table: str) -> dict[str, float]:
+    """{follower node: the read units it has served} of a one-partition table."""
+    _, reps = replicas(sysm, table)
+    return {n: r.get("capacity", {}).get("follower_reads", {}).get("served", 0.0)
+            for n, r in reps.items() if r["role"] == "follower"}
+
+
+def test_eventually_consistent_reads_go_to_the_replica_in_the_routers_zone(zoned: Any) -> None:
+    # `dynamolog up` runs its router in zone a (decision 0050): its eventually consistent reads go
+    # to the partition's replica in zone a (n1), not round robin over the three replicas; when
+    # that replica is gone they go to the others.
+    sysm, url = zoned
+    assert sysm.state()["commands"]["router"][-2:] == ["--zone", "a"]
+    table = "zone_reads"
+    ddb = new_table(url, table)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "v": {"N": "1"}})
+    converged(sysm, table)
+    boss, _ = leader(sysm, table)
+    before = _served_by_followers(sysm, table)
+    for _ in range(40):
+        assert ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]["v"] == {"N": "1"}
+    more = {n: units - before[n] for n, units in _served_by_followers(sysm, table).items()}
+    # an eventually consistent read of an item under 4 KB is half a read unit
+    if boss == "n1":
+        assert more == {n: 0.0 for n in more}, (boss, more)  # the leader, in zone a, served them
+    else:
+        assert more["n1"] == 20.0 and all(u == 0.0 for n, u in more.items() if n != "n1"), (boss, more)
+    sysm.stop_service("storage-n1")
+    try:
+        for _ in range(20):
+            assert ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]["v"] == {"N": "1"}
+    finally:
+        sysm.start_service("storage-n1")
+    eventually(lambda: replicas(sysm, table)[1].get("n1", {}).get("role") in ("leader", "follower")
+               and replicas(sysm, table)[1]["n1"].get("stale") is None, 60, "n1 serving again")
+    converged(sysm, table)
