@@ -57,6 +57,30 @@ class Probe:
             self.running -= 1
 
 
+async def flood_without_reading(server: rpc.RpcServer) -> int:
+    """Send 2,000 "big" requests (500 MB of answers if all were made) and read none of the
+    answers; once the server has let the connection go (within 10 s, or the test fails), the
+    bytes that had reached the peer."""
+    reader, writer = await connect(server.port)
+    writer.transport.set_write_buffer_limits(high=256 * 1024 * 1024)  # the peer never blocks
+    for i in range(2000):
+        writer.write(frame(i, "big"))
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10:
+        await asyncio.sleep(0.2)
+        if server._tasks == set():  # the connection's serving task ended: disconnected
+            break
+    assert server._tasks == set(), "the server kept a peer that reads nothing"
+    received = 0
+    try:
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+            received += len(chunk)
+    except ConnectionError:
+        pass
+    writer.close()
+    return received
+
+
 async def test_a_peer_gets_at_most_inflight_max_requests_handled_at_once() -> None:
     # Without a limit, each frame started a task at once: a peer could start any number.
     probe = Probe()
@@ -105,26 +129,10 @@ async def test_a_peer_that_never_reads_its_answers_is_disconnected() -> None:
     server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=16, drain_s_max=0.5)
     await server.start()
     try:
-        reader, writer = await connect(server.port)
-        writer.transport.set_write_buffer_limits(high=256 * 1024 * 1024)  # the peer never blocks
-        for i in range(2000):
-            writer.write(frame(i, "big"))  # 2000 answers of 256 KB: 500 MB if all were answered
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 10:
-            await asyncio.sleep(0.2)
-            if server._tasks == set():  # the connection's serving task ended: disconnected
-                break
-        assert server._tasks == set(), "the server kept a peer that reads nothing"
+        received = await flood_without_reading(server)
         # it answered only what fits in the socket buffers plus the frames in flight
         assert probe.calls < 400, probe.calls
-        received = 0
-        try:
-            while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
-                received += len(chunk)
-        except ConnectionError:
-            pass
         assert received < probe.calls * (256 * 1024 + 64)
-        writer.close()
     finally:
         await server.close()
 
@@ -218,24 +226,8 @@ async def test_a_peer_that_never_reads_its_quick_answers_is_disconnected() -> No
     server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=16, drain_s_max=0.5, quick=quick_gets)
     await server.start()
     try:
-        reader, writer = await connect(server.port)
-        writer.transport.set_write_buffer_limits(high=256 * 1024 * 1024)  # the peer never blocks
-        for i in range(2000):
-            writer.write(frame(i, "big"))  # 500 MB of answers if all were made
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 10:
-            await asyncio.sleep(0.2)
-            if server._tasks == set():
-                break
-        assert server._tasks == set(), "the server kept a peer that reads nothing"
-        received = 0
-        try:
-            while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
-                received += len(chunk)
-        except ConnectionError:
-            pass
+        received = await flood_without_reading(server)
         assert received < 400 * (256 * 1024 + 64), received
         assert probe.calls == 0
-        writer.close()
     finally:
         await server.close()
