@@ -135,7 +135,10 @@ def validate_create_table(p: dict[str, Any]) -> dict[str, Any]:
     indexes = (gsis if isinstance(gsis, list) else []) + (lsis if isinstance(lsis, list) else [])
     if indexes:  # validated in detail by services/router/gsi.py
         for g in indexes:
-            for k in (g.get("KeySchema") or []) if isinstance(g, dict) else []:
+            index_ks = g.get("KeySchema") if isinstance(g, dict) else None
+            if index_ks is not None and not isinstance(index_ks, list):  # e.g. true: not a list at all
+                raise errors.serialization("Unexpected value type in payload")
+            for k in index_ks or []:
                 if isinstance(k, dict) and isinstance(k.get("AttributeName"), str):
                     used.add(k["AttributeName"])
     if set(defined) - used:

@@ -4,13 +4,23 @@ so the tests wait for an index to show a write."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import S, all_items, assert_error, eventually, raw_ddb, unique  # noqa: F401 - raw_ddb is a fixture
+from .helpers import (  # noqa: F401 - raw_ddb is a fixture
+    TARGET_PREFIX,
+    S,
+    all_items,
+    assert_error,
+    eventually,
+    raw_ddb,
+    raw_request,
+    unique,
+)
 
 DEFS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "cust", "AttributeType": "S"},
         {"AttributeName": "ts", "AttributeType": "N"}]
@@ -164,6 +174,24 @@ def test_create_table_index_validation(raw_ddb: Any) -> None:
         raw_ddb.create_table(**base, AttributeDefinitions=DEFS[:2],
                              GlobalSecondaryIndexes=[gsi("idx1", "cust", None, "INCLUDE")])
     assert_error(e, "ValidationException", "NonKeyAttributes must be specified")
+
+
+def test_an_index_key_schema_that_is_not_a_list_is_a_serialization_error(ddb: Any, endpoint: str) -> None:
+    # A fuzzed CreateTable with "KeySchema": true in a global index was answered 500 (the check
+    # of which definitions the keys use iterated it); DynamoDB cannot read such a request at all.
+    name = unique("t_")
+    for bad in (True, "pk", {"AttributeName": "g", "KeyType": "HASH"}):
+        body = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                         {"AttributeName": "g", "AttributeType": "S"}],
+                "GlobalSecondaryIndexes": [{"IndexName": "gi", "KeySchema": bad,
+                                            "Projection": {"ProjectionType": "ALL"}}]}
+        answer = raw_request(ddb, endpoint, target=f"{TARGET_PREFIX}CreateTable", body=json.dumps(body).encode())
+        assert answer.status == 400, (bad, answer.status, answer.body)
+        assert answer.json() == {"__type": "com.amazon.coral.service#SerializationException",
+                                 "message": "Unexpected value type in payload"}, bad
+    assert name not in ddb.list_tables()["TableNames"]
 
 
 def test_an_index_added_later_is_backfilled_then_deleted(ddb: Any, create_table: Any) -> None:
