@@ -286,20 +286,31 @@ class RpcServer:
     def _answer_now(self, req: dict[str, Any], out: _Coalescer) -> bool:
         """Answer ``req`` with the quick handler, if it can (False: it needs the handler)."""
         assert self._quick is not None
-        rid = req.get("id")
         try:
             result = self._quick(req)
-            if result is LATER:
-                return False
+        except Exception as e:  # noqa: BLE001 - every failure is answered (a bug as InternalServerError)
+            self._write_answer(out, req, error=e)
+            return True
+        if result is LATER:
+            return False
+        self._write_answer(out, req, result)
+        return True
+
+    @staticmethod
+    def _write_answer(out: _Coalescer, req: dict[str, Any], result: Any = None,
+                      error: Exception | None = None) -> None:
+        """The answer frame of ``req``: its result, or its error (a bug is logged and answered
+        InternalServerError)."""
+        rid = req.get("id")
+        if error is None:
             answer = {"id": rid, "r": result}
-        except ApiError as e:
-            answer = {"id": rid, "e": e.to_wire()}
-        except Exception:
-            log.exception("rpc: %s failed", req.get("op"))
+        elif isinstance(error, ApiError):
+            answer = {"id": rid, "e": error.to_wire()}
+        else:
+            log.error("rpc: %s failed", req.get("op"), exc_info=error)
             answer = {"id": rid, "e": internal().to_wire()}
         data = orjson.dumps(answer)
         out.write(_LEN.pack(len(data)) + data)
-        return True
 
     async def _drained(self, out: _Coalescer, writer: asyncio.StreamWriter) -> bool:
         """Wait for the peer to read its answers (False: it read none for ``drain_s_max`` and
@@ -324,19 +335,12 @@ class RpcServer:
             await budget.release(size)
 
     async def _answer(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter) -> None:
-        rid = req.get("id")
         try:
             result = await self._handler(req)
-            answer = {"id": rid, "r": result}
-        except ApiError as e:
-            answer = {"id": rid, "e": e.to_wire()}
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("rpc: %s failed", req.get("op"))
-            answer = {"id": rid, "e": internal().to_wire()}
-        data = orjson.dumps(answer)
-        out.write(_LEN.pack(len(data)) + data)
+        except Exception as e:  # noqa: BLE001 - every failure is answered (a bug as InternalServerError)
+            self._write_answer(out, req, error=e)
+        else:
+            self._write_answer(out, req, result)
         await self._drained(out, writer)
 
 

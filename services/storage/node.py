@@ -688,10 +688,7 @@ class StorageNode:
         """A GetItem on a replica that may serve it (:meth:`_readable`), metered."""
         leads, held, asked = self._admit_read(req, hp)
         self._check_range(hp, req["key"])
-        res = get_item(hp.replica, req)
-        self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
-                                  leads)
-        return res
+        return self._charged(req, hp, get_item(hp.replica, req), leads, held, asked)
 
     async def _rpc_range(self, req: dict[str, Any]) -> Any:
         """One page of a Query or Scan, admitted by the partition's read bucket."""
@@ -703,7 +700,11 @@ class StorageNode:
         the units it read; the read answers its size when a bucket counts it (``cap``)."""
         hp = await self._readable(req)
         leads, held, asked = self._admit_read(req, hp)
-        res = await read(hp)
+        return self._charged(req, hp, await read(hp), leads, held, asked)
+
+    def _charged(self, req: dict[str, Any], hp: HostedPartition, res: dict[str, Any], leads: bool, held: Any,
+                 asked: bool) -> dict[str, Any]:
+        """``res``, once the units it read are charged to what :meth:`_admit_read` admitted."""
         self.metering.charge_read(hp.info, held, read_charge(res, asked, consistent=bool(req.get("consistent"))),
                                   leads)
         return res
