@@ -174,6 +174,21 @@ class Routing:
                 min(0.05 * 2**attempt, 1.0),
             )
 
+    def send_now(self, part: PartitionInfo, op: str, *, leader: bool, route_hash: int | None = None,
+                 **args: Any) -> asyncio.Future[Any] | None:
+        """The first attempt of :meth:`call`, sent without waiting: the future of the node's answer
+        (an ApiError or a lost connection is its exception, and nothing retries it), or None when
+        the attempt cannot be sent at once (no leader, no open connection to the node)."""
+        current = self._holder(part, route_hash)
+        node_id = current.leader if leader else self._pick_replica(current, 1)
+        if not node_id:
+            return None
+        try:
+            c = self.client(node_id)
+        except ConnectionError:
+            return None
+        return c.send_now(op, pid=current.partition_id, **args)
+
     def _pick_replica(self, part: PartitionInfo, attempt: int) -> str | None:
         replicas = part.replicas
         if not replicas:

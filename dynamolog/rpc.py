@@ -68,6 +68,8 @@ COALESCE_FRAMES_MAX = 4
 #: timer per call was about 2 % of a router's CPU under a GetItem load
 SWEPT_TIMEOUT_S_MIN = 5.0
 SWEEP_S = 1.0
+#: seconds a call waits for its answer unless it says otherwise
+CALL_TIMEOUT_S = 30.0
 #: seconds a peer has to complete the handshake
 HANDSHAKE_S_MAX = 5.0
 
@@ -412,7 +414,10 @@ class RpcClient:
             head = await reader.readexactly(4)
             (size,) = _LEN.unpack(head)
             msg = orjson.loads(await reader.readexactly(size))
-            fut = self._pending.pop(msg["id"], None)
+            rid = msg["id"]
+            fut = self._pending.pop(rid, None)
+            if self._due:
+                self._due.pop(rid, None)
             if fut is None or fut.done():
                 continue
             if "e" in msg:
@@ -430,7 +435,7 @@ class RpcClient:
             if not fut.done():
                 fut.set_exception(RequestLost(f"connection to {self.host}:{self.port} lost"))
 
-    async def call(self, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
+    async def call(self, op: str, timeout_s: float = CALL_TIMEOUT_S, **args: Any) -> Any:
         """Send one request and wait for its answer.
 
         Raises :class:`ApiError` for an answer that is an error, :class:`ConnectionError` when
@@ -441,6 +446,31 @@ class RpcClient:
             writer = await self._connect()
         if len(self._pending) >= PENDING_MAX:
             raise unavailable("Too many requests in flight to a storage node")
+        rid, fut = self._send(op, args, timeout_s)
+        timer: asyncio.TimerHandle | None = None
+        if timeout_s < SWEPT_TIMEOUT_S_MIN:
+            timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
+        try:
+            return await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._pending.pop(rid, None)
+            self._due.pop(rid, None)
+
+    def send_now(self, op: str, **args: Any) -> asyncio.Future[Any] | None:
+        """Send one request on the open connection without waiting: the future of its answer (its
+        result, or what :meth:`call` would raise, after ``CALL_TIMEOUT_S`` at most), or None when
+        it cannot be sent at once (no open connection, too many requests in flight: :meth:`call`
+        it).  The answer, the lost connection or the sweep ends the request."""
+        writer = self._writer
+        if writer is None or writer.is_closing() or len(self._pending) >= PENDING_MAX:
+            return None
+        return self._send(op, args, CALL_TIMEOUT_S)[1]
+
+    def _send(self, op: str, args: dict[str, Any], timeout_s: float) -> tuple[int, asyncio.Future[Any]]:
+        """Write one request frame: its id and the future of its answer (swept when due, for a
+        timeout of at least ``SWEPT_TIMEOUT_S_MIN``)."""
         self._next_id += 1
         rid = self._next_id
         args["id"] = rid
@@ -451,20 +481,11 @@ class RpcClient:
         self._pending[rid] = fut
         assert self._out is not None
         self._out.write(_LEN.pack(len(data)) + data)
-        timer: asyncio.TimerHandle | None = None
         if timeout_s >= SWEPT_TIMEOUT_S_MIN:
             self._due[rid] = loop.time() + timeout_s
             if self._sweeper is None:
                 self._sweeper = loop.call_later(SWEEP_S, self._sweep)
-        else:
-            timer = loop.call_later(timeout_s, _expire, fut)
-        try:
-            return await fut
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self._pending.pop(rid, None)
-            self._due.pop(rid, None)
+        return rid, fut
 
     def _sweep(self) -> None:
         """Expire the long-timeout calls that are due; again in ``SWEEP_S`` while any wait."""
@@ -472,7 +493,8 @@ class RpcClient:
         loop = asyncio.get_running_loop()
         now = loop.time()
         for rid in [rid for rid, due in self._due.items() if due <= now]:
-            fut = self._pending.get(rid)
+            del self._due[rid]
+            fut = self._pending.pop(rid, None)
             if fut is not None:
                 _expire(fut)
         if self._due:

@@ -42,7 +42,7 @@ from .control import request_host
 from .freshness import IndexFreshness
 from .gateway.web import WebSide
 from .gateway.web import serves as web_path
-from .http import HttpLimits, HttpServer
+from .http import Answer, HttpLimits, HttpServer
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
@@ -64,6 +64,9 @@ STREAMS_PREFIX = "DynamoDBStreams_20120810."
 JSON_TYPE = "application/x-amz-json-1.0"
 
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+_GET_ITEM = TARGET_PREFIX + "GetItem"
+#: a replica's answers that the ordinary path retries (at the leader, or once the map changes)
+_RETRIED = ("NotLeader", "ReplicaStale")
 
 
 class Router:
@@ -85,7 +88,7 @@ class Router:
         self.freshness = self.items.freshness = IndexFreshness(settings, self.metadata)
         self.txnlog = TxnLog(settings, f"coordinator:router-{port}")
         self.transactions = Transactions(self.items, self.txnlog)
-        self.http = HttpServer(self.handle_http, host, port, limits)
+        self.http = HttpServer(self.handle_http, host, port, limits, quick=self.quick_http)
         #: the REST gateway (/v1/...) and the console (/console), on this same port
         self.web = WebSide(self, system_key)
         # request ids: a random per-process prefix and a counter (unique, and cheap to make)
@@ -216,11 +219,65 @@ class Router:
                           int(time.time() * 1000))
 
     # -- HTTP edge -------------------------------------------------------------------------
+    def _request_id(self) -> str:
+        self._requests += 1
+        return f"{self._id_prefix}{self._requests:012X}"
+
+    @staticmethod
+    def _answer(status: int, out: bytes, request_id: str) -> Answer:
+        return status, [
+            ("Content-Type", JSON_TYPE),
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-crc32", str(zlib.crc32(out))),
+            *_CORS,
+        ], out
+
+    def quick_http(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                   reply: Callable[[Answer | None], None]) -> bool:
+        """A GetItem, answered without a task of its own (decision 0051): checked as
+        :meth:`handle_http` checks it, sent to its replica, and answered from the replica's answer.
+        False for any other request, and for a GetItem that needs a wait before it can be sent (a
+        table still being created, no connection yet to the node). ``reply(None)`` when the
+        replica's answer calls for a retry (a lost connection, not the leader, a stale
+        follower): :meth:`handle_http` then answers the request, retries included."""
+        if method != "POST" or path != "/" or headers.get("x-amz-target") != _GET_ITEM:
+            return False
+        try:
+            caller = self.auth.authenticate(method, path, headers, body)
+            params = _params(body)
+            self.auth.authorize(caller, "GetItem", params)
+            raise_constraints(members.missing(TARGET_PREFIX, "GetItem", params))
+            started = self.items.get_item_now(params)
+        except errors.ApiError as e:
+            reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+            return True
+        except Exception:  # noqa: BLE001 - handle_http does it again, and logs and answers the fault
+            return False
+        if started is None:
+            return False
+        req, sent = started
+
+        def answered(f: asyncio.Future[Any]) -> None:
+            try:
+                out = orjson.dumps(self.items.got(req, f.result()))
+            except errors.ApiError as e:
+                if e.type_name in _RETRIED:
+                    reply(None)
+                    return
+                reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+                return
+            except Exception:  # noqa: BLE001 - a lost connection or a timeout: handle_http retries
+                reply(None)
+                return
+            reply(self._answer(200, out, self._request_id()))
+
+        sent.add_done_callback(answered)
+        return True
+
     async def handle_http(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]:
-        self._requests += 1
-        request_id = f"{self._id_prefix}{self._requests:012X}"
+        request_id = self._request_id()
         if web_path(path):  # the REST gateway and the console
             return await self.web(method, path, headers, body)
         early = edge.answer(method, path, headers, f"{self.http.host}:{self.http.port}")
@@ -241,12 +298,7 @@ class Router:
             log.exception("router: request %s failed", request_id)
             status = 500
             out = orjson.dumps(errors.internal().to_body())
-        return status, [
-            ("Content-Type", JSON_TYPE),
-            ("x-amzn-RequestId", request_id),
-            ("x-amz-crc32", str(zlib.crc32(out))),
-            *_CORS,
-        ], out
+        return self._answer(status, out, request_id)
 
     async def dispatch(self, headers: dict[str, str], body: bytes, caller: Credential | None = None) -> dict[str, Any]:
         target = headers.get("x-amz-target", "")
@@ -265,17 +317,23 @@ class Router:
             raise errors.unknown_operation()
         if op is None:
             raise errors.unknown_operation()
-        try:
-            params = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            raise errors.serialization("Start of structure or map found where not expected.") from None
-        if not isinstance(params, dict):
-            raise errors.serialization("Start of structure or map found where not expected.")
+        params = _params(body)
         self.auth.authorize(caller, name, params)
         current_caller.set(caller)
         raise_constraints(members.missing(target[:len(target) - len(name)], name, params))
         request_host.set(headers.get("host"))  # for DescribeEndpoints (the task's own context)
         return await op(params)
+
+
+def _params(body: bytes) -> dict[str, Any]:
+    """A request's parameters: its body, a JSON object."""
+    try:
+        params = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        raise errors.serialization("Start of structure or map found where not expected.") from None
+    if not isinstance(params, dict):
+        raise errors.serialization("Start of structure or map found where not expected.")
+    return params
 
 
 async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:

@@ -35,6 +35,11 @@ HEADER_BYTES_MAX = 64 * 1024
 #: async iterator is sent chunked as it comes (the console's server-sent events)
 Handler = Callable[[str, str, dict[str, str], bytes],
                    Awaitable[tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]]]
+#: an answer a :data:`Quick` handler gives: (status, headers, body)
+Answer = tuple[int, list[tuple[str, str]], bytes]
+#: (method, path, headers, body, reply) -> whether it took the request, without a task of its own:
+#: then it calls ``reply`` once, with the answer, or with None for the ``Handler`` to answer it
+Quick = Callable[[str, str, dict[str, str], bytes, Callable[[Answer | None], None]], bool]
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
@@ -106,6 +111,10 @@ class _Connection(asyncio.Protocol):
         self._body_bytes = 0
         self._too_large = False
         self._last: asyncio.Future[None] | None = None
+        #: a request taken by the quick handler is not answered yet
+        self._quick_open = False
+        #: done once that answer is written (made when a request arrives behind it)
+        self._after_quick: asyncio.Future[None] | None = None
         #: the answers of the last ``pipelined_max`` requests, oldest first: a request's handler
         #: runs once the answer ``pipelined_max`` requests before it is written, so at most that
         #: many answers are ever held, however many requests one read brought in
@@ -256,9 +265,48 @@ class _Connection(asyncio.Protocol):
         keep_alive = self._parser.should_keep_alive()
         path = self._url.decode("latin-1")
         headers, body = self._headers, b"".join(self._body)
+        quick = self._server.quick
+        if (quick is not None and self._waiting == 1 and (self._last is None or self._last.done())
+                and self._writable.is_set()):
+            # nothing before it is still to be answered: the quick handler may answer it
+            self._quick_open = True
+            self._last = None
+            if quick(method, path, headers, body,
+                     lambda answer: self._quick_reply(method, path, headers, body, keep_alive, answer)):
+                return
+            self._quick_open = False
+        previous = self._last
+        if previous is None and self._quick_open:  # it follows the quick handler's answer
+            previous = self._after_quick = asyncio.get_running_loop().create_future()
         gate = self._recent.popleft() if len(self._recent) >= self._limits.pipelined_max else None
-        self._last = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, self._last, gate))
+        self._last = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, previous, gate))
         self._recent.append(self._last)
+
+    def _quick_reply(self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool,
+                     answer: Answer | None) -> None:
+        """Write the quick handler's answer, or hand the request to the handler (``answer`` None)."""
+        self._quick_open = False
+        after, self._after_quick = self._after_quick, None
+        if answer is None:
+            task = asyncio.ensure_future(self._respond(method, path, headers, body, keep_alive, None, None))
+            if after is None:
+                self._last = task
+            else:
+                task.add_done_callback(lambda _t: after.set_result(None))
+            return
+        self._waiting -= 1
+        self._write(*answer, keep_alive)
+        self._answered()
+        if after is not None:
+            after.set_result(None)
+
+    def _answered(self) -> None:
+        """An answer was written: read on if there is room, and count idle time once none waits."""
+        t = self._transport
+        if t is not None and not t.is_closing():
+            self._update_reading()
+            if self._waiting == 0 and self._deadline is None:
+                self._arm(self._limits.idle_s_max)
 
     # -- answering -----------------------------------------------------------------------
 
@@ -292,11 +340,7 @@ class _Connection(asyncio.Protocol):
             await self._stream(status, extra, out)
             return
         self._write(status, extra, out, keep_alive)
-        t = self._transport
-        if t is not None and not t.is_closing():
-            self._update_reading()
-            if self._waiting == 0 and self._deadline is None:
-                self._arm(self._limits.idle_s_max)
+        self._answered()
 
     async def _stream(self, status: int, extra: list[tuple[str, str]], chunks: AsyncIterator[bytes]) -> None:
         """Send an answer chunk by chunk as it is made, then close the connection (a stream is the
@@ -352,8 +396,12 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """Serves ``handler`` on ``host:port``."""
 
-    def __init__(self, handler: Handler, host: str, port: int, limits: HttpLimits | None = None) -> None:
+    def __init__(self, handler: Handler, host: str, port: int, limits: HttpLimits | None = None,
+                 quick: Quick | None = None) -> None:
+        """``quick``: offered each request that arrives while its connection waits for no answer;
+        what it takes is answered without a task (the router's GetItem: decision 0051)."""
         self._handler = handler
+        self.quick = quick
         self.limits = limits or HttpLimits()
         #: client connections open now (at most ``limits.connections_max``)
         self.open_connections = 0

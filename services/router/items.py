@@ -9,6 +9,7 @@ expression strings from a memo, so only strings travel.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import Any
@@ -99,13 +100,32 @@ class Items:
     async def get_item(self, p: dict[str, Any]) -> dict[str, Any]:
         req = get.parse(p, await self._table(p))
         part = self.routing.partition_for_item_key(req.table, req.item_key)
-        cap = req.capacity != "NONE"
-        res: dict[str, Any] = await self.routing.call(
-            req.table, part, "get", leader=req.consistent, consistent=req.consistent,
-            key=b64(req.item_key), route_hash=Routing.key_hash(req.item_key),
-            proj=req.expressions.texts.get("projection"), names=req.expressions.names, cap=cap,
-        )
-        if cap:  # charged on the whole item read, whatever the projection returns
+        return self.got(req, await self.routing.call(req.table, part, "get", leader=req.consistent,
+                                                     **self._get_args(req)))
+
+    def get_item_now(self, p: dict[str, Any]) -> tuple[get.GetRequest, asyncio.Future[Any]] | None:
+        """GetItem's request checked and sent to its replica without waiting (decision 0051): the
+        request and the future of the node's answer (:meth:`got` makes the answer), or None when
+        that needs a wait (a table still being created, no connection yet): :meth:`get_item` it."""
+        table = self.tables.get(require_table_name(p))
+        if table.status == "CREATING":
+            return None
+        req = get.parse(p, table)
+        part = self.routing.partition_for_item_key(req.table, req.item_key)
+        sent = self.routing.send_now(part, "get", leader=req.consistent, **self._get_args(req))
+        return None if sent is None else (req, sent)
+
+    @staticmethod
+    def _get_args(req: get.GetRequest) -> dict[str, Any]:
+        """The storage node's GetItem arguments, and the key's hash for routing."""
+        return {"consistent": req.consistent, "key": b64(req.item_key), "route_hash": Routing.key_hash(req.item_key),
+                "proj": req.expressions.texts.get("projection"), "names": req.expressions.names,
+                "cap": req.capacity != "NONE"}
+
+    @staticmethod
+    def got(req: get.GetRequest, res: dict[str, Any]) -> dict[str, Any]:
+        """GetItem's answer from the node's: its consumed capacity added."""
+        if req.capacity != "NONE":  # charged on the whole item read, whatever the projection returns
             size = res.pop("size", None)
             if size is None:
                 size = item_size(res["Item"]) if "Item" in res else 0

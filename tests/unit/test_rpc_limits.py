@@ -182,6 +182,46 @@ async def test_a_call_the_server_never_answers_times_out() -> None:
         await server.close()
 
 
+async def test_send_now_sends_on_an_open_connection_only_and_ends_every_request() -> None:
+    # send_now (a router's GetItem without a task, decision 0051): None until a connection is
+    # open; then the future holds the answer or its error, a lost connection fails it, and an
+    # unanswered request is expired by the sweep; none stays pending.
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY)
+    await server.start()
+    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
+    try:
+        assert client.send_now("echo") is None  # not connected yet: call() connects
+        assert await client.call("echo") is not None
+        fut = client.send_now("echo")
+        assert fut is not None and await fut == fut_id(client)
+        assert not client._pending and not client._due
+        held = client.send_now("hold")
+        assert held is not None
+        await asyncio.sleep(0.05)
+        # the sweep ends it once it is due (here: made due now)
+        client._due = {rid: 0.0 for rid in client._due}
+        with pytest.raises(rpc.RequestTimeout):
+            await asyncio.wait_for(held, rpc.SWEEP_S + 1.0)
+        assert not client._pending and not client._due
+        held = client.send_now("hold")
+        assert held is not None
+        await asyncio.sleep(0.05)
+        await server.close()  # the connection is lost
+        with pytest.raises(rpc.RequestLost):
+            await asyncio.wait_for(held, 5.0)
+        assert not client._pending
+    finally:
+        probe.release.set()
+        await client.close()
+        await server.close()
+
+
+def fut_id(client: rpc.RpcClient) -> int:
+    """The id of the client's latest request (what Probe answers)."""
+    return client._next_id
+
+
 def quick_gets(req: dict[str, Any]) -> Any:
     """A quick handler: answers "get" at once (a refusal for key "bad"), "big" with 256 KB,
     anything else later (the handler)."""
