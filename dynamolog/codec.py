@@ -5,12 +5,13 @@ use the project's internal forms: item images are wire-JSON items (``{"a": {"S":
 base64 text), ``op`` is ``"PUT"``/``"DELETE"``, partition hash bounds are unsigned 64-bit ints
 (stored as signed longs shifted by 2**63, see ``PartitionInfo.avsc``).
 
-Speed (timeit, best of 7, CPython 3.11, fastavro 1.13 compiled, shared 2-core machine under
-load): a LogRecord whose new image is a 1 KB item of 21 attributes (S, N, B, BOOL, NULL, nested
-M/L, SS, NS, BS) encodes in ~100-160 us and decodes in ~90 us; with an equal old image too,
-~190 us / ~165 us.  Almost all of it is fastavro itself (about 1.5 us per nested record); the
-wire-form <-> Avro conversion is ~20 us per image.  Union branches are chosen with fastavro's
-tuple notation, so writing never validates a whole image to guess a branch.
+A LogRecord's images are the items' DynamoDB JSON (orjson) inside the Avro record (v6,
+decision 0052); records written before hold each image as an Avro map of AttributeValue, which
+:func:`decode_log_record` still reads.  Speed (timeit, best of 5, CPython 3.11, fastavro 1.13
+compiled): a record with old and new images of a 1 KB item of 11 string attributes encodes in
+~9 us and decodes in ~9 us, against ~40 us / ~42 us with the images as Avro maps (about 1.5 us
+per nested Avro record).  Union branches are chosen with fastavro's tuple notation, so writing
+never validates a value to guess a branch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import orjson
 
 __all__ = [
     "SCHEMA_DIR",
@@ -210,21 +212,31 @@ def decode_partition(b: bytes) -> dict[str, Any]:
 
 
 def encode_log_record(d: dict[str, Any]) -> bytes:
-    """LogRecord dict (wire-form images) -> Avro bytes (value of ``dyn.t.<table>.<pid>``)."""
+    """LogRecord dict (wire-form images) -> Avro bytes (value of ``dyn.t.<table>.<pid>``).  The
+    images go as their DynamoDB JSON, the ``bytes`` branch (v6, decision 0052)."""
     rec = dict(d)
-    new, old = image_to_avro(d.get("new_image")), image_to_avro(d.get("old_image"))
+    new, old = d.get("new_image"), d.get("old_image")
     # tuple notation picks the union branch directly instead of validating the whole image
-    rec["new_image"] = None if new is None else ("map", new)
-    rec["old_image"] = None if old is None else ("map", old)
+    rec["new_image"] = None if new is None else ("bytes", orjson.dumps(new))
+    rec["old_image"] = None if old is None else ("bytes", orjson.dumps(old))
     return _write(_LOG, rec)
 
 
 def decode_log_record(b: bytes) -> dict[str, Any]:
-    """Avro bytes -> LogRecord dict with wire-form images."""
+    """Avro bytes -> LogRecord dict with wire-form images (an image is DynamoDB JSON since v6,
+    a map of AttributeValue before)."""
     rec: dict[str, Any] = _read_versioned(_LOG, _LOG_HISTORY, b)
-    rec["new_image"] = image_from_avro(rec["new_image"])
-    rec["old_image"] = image_from_avro(rec["old_image"])
+    rec["new_image"] = _image(rec["new_image"])
+    rec["old_image"] = _image(rec["old_image"])
     return rec
+
+
+def _image(datum: bytes | dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """A decoded LogRecord image in wire form, from either of its branches."""
+    if type(datum) is bytes:
+        image: dict[str, dict[str, Any]] = orjson.loads(datum)
+        return image
+    return image_from_avro(datum)  # type: ignore[arg-type]
 
 
 def encode_node(d: dict[str, Any]) -> bytes:

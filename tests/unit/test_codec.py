@@ -278,6 +278,35 @@ def test_log_record_v4_bytes_decode_and_seal_records_round_trip() -> None:
     assert decode_log_record(encode_log_record(seal)) == seal
 
 
+@settings(max_examples=100)
+@given(_items, st.one_of(st.none(), _items))
+def test_log_record_v5_bytes_with_avro_map_images_still_decode(new: dict, old: dict | None) -> None:
+    # LogRecord v6 writes an image as the item's DynamoDB JSON (decision 0052); records written by
+    # v5 hold each image as a map of AttributeValue, and read back as the same wire-form items
+    import io
+    import json
+
+    import fastavro
+    import orjson
+
+    from dynamolog.codec import SCHEMA_DIR, image_to_avro
+
+    named: dict[str, Any] = {}
+    fastavro.parse_schema(json.loads((SCHEMA_DIR / "AttributeValue.avsc").read_text()), named_schemas=named)
+    v5 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "LogRecord.v5.avsc").read_text()),
+                               named_schemas=named)
+    rec = _log(new, old)
+    written = rec | {"new_image": ("map", image_to_avro(new)),
+                     "old_image": None if old is None else ("map", image_to_avro(old))}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v5, written)
+    assert decode_log_record(buf.getvalue()) == rec
+    # what v6 writes: the images' JSON, byte for byte what orjson makes of them
+    now = encode_log_record(rec)
+    assert orjson.dumps(new) in now
+    assert buf.getvalue() != now
+
+
 def test_txn_state_round_trip() -> None:
     from dynamolog.codec import decode_txn_state, encode_txn_state
 
