@@ -41,6 +41,14 @@ class Server:
         return True
 
 
+async def until(cond: Callable[[], bool]) -> None:
+    """Wait (at most 0.5 s) until ``cond`` holds."""
+    for _ in range(50):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+
+
 def request(body: bytes) -> bytes:
     return b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
 
@@ -65,10 +73,7 @@ async def test_quick_answers_and_handler_answers_keep_request_order() -> None:
         assert await answers(reader, 1) == [b"quick:quick-now"]
         # a quick request answered later, and two pipelined behind it: they wait for it
         writer.write(request(b"quick-later") + request(b"a") + request(b"b"))
-        for _ in range(50):
-            if s.handled == [b"a", b"b"]:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: s.handled == [b"a", b"b"])
         assert s.handled == [b"a", b"b"]  # the ordinary handler ran, its answers are held
         assert len(s.held) == 1
         await asyncio.sleep(0.1)
@@ -85,18 +90,12 @@ async def test_a_request_handed_back_is_answered_by_the_handler_in_its_place() -
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", s.http.port)
         writer.write(request(b"quick-back"))
-        for _ in range(50):
-            if s.held:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(s.held))
         s.held.pop()()
         assert await answers(reader, 1) == [b"handler:quick-back"]
         # again, with a request pipelined behind it: the handler's answer comes first
         writer.write(request(b"quick-back") + request(b"c"))
-        for _ in range(50):
-            if s.held and s.handled[-1:] == [b"c"]:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(s.held) and s.handled[-1:] == [b"c"])
         s.held.pop()()
         assert await answers(reader, 2) == [b"handler:quick-back", b"handler:c"]
         assert s.handled == [b"quick-back", b"c", b"quick-back"]
@@ -116,10 +115,7 @@ async def test_only_a_request_with_nothing_before_it_is_offered() -> None:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", s.http.port)
         writer.write(request(b"quick-later") + request(b"quick-now"))
-        for _ in range(50):
-            if s.handled:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(s.handled))
         assert s.handled == [b"quick-now"]
         s.held.pop()()
         assert await answers(reader, 2) == [b"quick:quick-later", b"handler:quick-now"]
