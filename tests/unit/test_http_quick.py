@@ -6,7 +6,8 @@ sockets on 127.0.0.1, no broker."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from services.router.http import Answer, HttpServer
 
@@ -64,11 +65,21 @@ async def answers(reader: asyncio.StreamReader, n: int) -> list[bytes]:
     return out
 
 
-async def test_quick_answers_and_handler_answers_keep_request_order() -> None:
+@contextlib.asynccontextmanager
+async def connected() -> AsyncIterator[tuple[Server, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A started :class:`Server` and one client connection to it; both closed at the end."""
     s = Server()
     await s.http.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", s.http.port)
+        yield s, reader, writer
+        writer.close()
+    finally:
+        await s.http.close()
+
+
+async def test_quick_answers_and_handler_answers_keep_request_order() -> None:
+    async with connected() as (s, reader, writer):
         writer.write(request(b"quick-now"))
         assert await answers(reader, 1) == [b"quick:quick-now"]
         # a quick request answered later, and two pipelined behind it: they wait for it
@@ -79,16 +90,10 @@ async def test_quick_answers_and_handler_answers_keep_request_order() -> None:
         await asyncio.sleep(0.1)
         s.held.pop()()
         assert await answers(reader, 3) == [b"quick:quick-later", b"handler:a", b"handler:b"]
-        writer.close()
-    finally:
-        await s.http.close()
 
 
 async def test_a_request_handed_back_is_answered_by_the_handler_in_its_place() -> None:
-    s = Server()
-    await s.http.start()
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", s.http.port)
+    async with connected() as (s, reader, writer):
         writer.write(request(b"quick-back"))
         await until(lambda: bool(s.held))
         s.held.pop()()
@@ -102,23 +107,14 @@ async def test_a_request_handed_back_is_answered_by_the_handler_in_its_place() -
         # the connection goes on serving both kinds
         writer.write(request(b"quick-now") + request(b"d"))
         assert await answers(reader, 2) == [b"quick:quick-now", b"handler:d"]
-        writer.close()
-    finally:
-        await s.http.close()
 
 
 async def test_only_a_request_with_nothing_before_it_is_offered() -> None:
     # while an answer is outstanding, a request goes to the ordinary handler, even one the quick
     # handler would take
-    s = Server()
-    await s.http.start()
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", s.http.port)
+    async with connected() as (s, reader, writer):
         writer.write(request(b"quick-later") + request(b"quick-now"))
         await until(lambda: bool(s.handled))
         assert s.handled == [b"quick-now"]
         s.held.pop()()
         assert await answers(reader, 2) == [b"quick:quick-later", b"handler:quick-now"]
-        writer.close()
-    finally:
-        await s.http.close()

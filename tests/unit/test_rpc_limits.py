@@ -5,10 +5,12 @@ Real sockets on 127.0.0.1, a raw peer that speaks the wire format, no broker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -55,6 +57,22 @@ class Probe:
             return req["id"]
         finally:
             self.running -= 1
+
+
+@contextlib.asynccontextmanager
+async def probed(quick: rpc.Quick | None = None) -> AsyncIterator[tuple[Probe, rpc.RpcServer, rpc.RpcClient]]:
+    """A server with a :class:`Probe` handler (and ``quick``) and a client of it; at the end the
+    held requests are released and both are closed."""
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, quick=quick)
+    await server.start()
+    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
+    try:
+        yield probe, server, client
+    finally:
+        probe.release.set()
+        await client.close()
+        await server.close()
 
 
 async def flood_without_reading(server: rpc.RpcServer) -> int:
@@ -163,11 +181,7 @@ async def test_a_burst_of_frames_leaves_in_groups_before_the_turn_ends() -> None
 async def test_a_call_the_server_never_answers_times_out() -> None:
     # Short timeouts have a timer each; long ones are expired by the client's sweep, at most
     # rpc.SWEEP_S late. Both must end with RequestTimeout, and the client must stay usable.
-    probe = Probe()
-    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY)
-    await server.start()
-    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
-    try:
+    async with probed() as (_probe, _server, client):
         for timeout_s in (0.3, rpc.SWEPT_TIMEOUT_S_MIN):
             t0 = time.monotonic()
             with pytest.raises(rpc.RequestTimeout):
@@ -176,21 +190,13 @@ async def test_a_call_the_server_never_answers_times_out() -> None:
             assert timeout_s <= took < timeout_s + rpc.SWEEP_S + 0.5
         assert await client.call("echo", timeout_s=rpc.SWEPT_TIMEOUT_S_MIN) is not None
         assert not client._due  # nothing left for the sweep
-    finally:
-        probe.release.set()
-        await client.close()
-        await server.close()
 
 
 async def test_send_now_sends_on_an_open_connection_only_and_ends_every_request() -> None:
     # send_now (a router's GetItem without a task, decision 0051): None until a connection is
     # open; then the future holds the answer or its error, a lost connection fails it, and an
     # unanswered request is expired by the sweep; none stays pending.
-    probe = Probe()
-    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY)
-    await server.start()
-    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
-    try:
+    async with probed() as (_probe, server, client):
         assert client.send_now("echo") is None  # not connected yet: call() connects
         assert await client.call("echo") is not None
         fut = client.send_now("echo")
@@ -211,10 +217,6 @@ async def test_send_now_sends_on_an_open_connection_only_and_ends_every_request(
         with pytest.raises(rpc.RequestLost):
             await asyncio.wait_for(held, 5.0)
         assert not client._pending
-    finally:
-        probe.release.set()
-        await client.close()
-        await server.close()
 
 
 def fut_id(client: rpc.RpcClient) -> int:
@@ -237,11 +239,7 @@ def quick_gets(req: dict[str, Any]) -> Any:
 async def test_quick_answers_pass_requests_that_wait() -> None:
     # A storage node answers a GetItem in the connection's own task; what the quick handler
     # leaves goes to the handler, and a request still waiting there holds up no quick answer.
-    probe = Probe()
-    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, quick=quick_gets)
-    await server.start()
-    client = rpc.RpcClient("127.0.0.1", server.port, key=KEY)
-    try:
+    async with probed(quick=quick_gets) as (probe, _server, client):
         held = asyncio.ensure_future(client.call("hold"))
         await asyncio.sleep(0.1)
         assert probe.running == 1
@@ -254,10 +252,6 @@ async def test_quick_answers_pass_requests_that_wait() -> None:
         assert await asyncio.wait_for(held, 5) is not None
         assert await client.call("echo") is not None  # the handler still serves the rest
         assert probe.calls == 2
-    finally:
-        probe.release.set()
-        await client.close()
-        await server.close()
 
 
 async def test_a_peer_that_never_reads_its_quick_answers_is_disconnected() -> None:
