@@ -365,7 +365,6 @@ class RpcClient:
         self._connect_timeout_s = connect_timeout_s
         self._writer: asyncio.StreamWriter | None = None
         self._out: _Coalescer | None = None
-        self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         #: when each pending call with a long timeout expires (``_sweep`` expires them)
         self._due: dict[int, float] = {}
@@ -391,10 +390,12 @@ class RpcClient:
                     raise
                 raise HandshakeRefused(f"{self.host}:{self.port} did not complete the internal handshake "
                                        "(not a Dynamolog service, or it holds another system key)") from None
+            # from here the answers are read by a protocol of this client's own: it takes each
+            # frame as its bytes arrive, not through a reading task woken for every batch
+            leftover = bytes(getattr(reader, "_buffer", b""))  # nothing follows the handshake unasked
+            writer.transport.set_protocol(_Answers(self, writer, leftover))
             self._writer = writer
             self._out = _Coalescer(writer)
-            self._reader_task = asyncio.ensure_future(self._read_loop(reader))
-            self._reader_task.add_done_callback(self._reader_done)
             return writer
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -409,28 +410,26 @@ class RpcClient:
         if not hmac.compare_digest(answer, _mac(self._key, b"server", server_nonce, client_nonce)):
             raise HandshakeRefused(f"{self.host}:{self.port} does not hold this system's internal key")
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            head = await reader.readexactly(4)
-            (size,) = _LEN.unpack(head)
-            msg = orjson.loads(await reader.readexactly(size))
-            rid = msg["id"]
-            fut = self._pending.pop(rid, None)
-            if self._due:
-                self._due.pop(rid, None)
-            if fut is None or fut.done():
-                continue
-            if "e" in msg:
-                fut.set_exception(ApiError.from_wire(msg["e"]))
-            else:
-                fut.set_result(msg.get("r"))
+    def _answer(self, msg: dict[str, Any]) -> None:
+        """One answer frame: end its request (a request already ended, by its timeout, is skipped)."""
+        rid = msg["id"]
+        fut = self._pending.pop(rid, None)
+        if self._due:
+            self._due.pop(rid, None)
+        if fut is None or fut.done():
+            return
+        if "e" in msg:
+            fut.set_exception(ApiError.from_wire(msg["e"]))
+        else:
+            fut.set_result(msg.get("r"))
 
-    def _reader_done(self, task: asyncio.Task[None]) -> None:
-        # The connection is gone: fail every waiting request so that nothing waits forever.
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = None
+    def _lost(self, writer: asyncio.StreamWriter) -> None:
+        """The connection is gone: fail every waiting request so that nothing waits forever."""
+        writer.close()
+        if self._writer is writer:
+            self._writer = None
         pending, self._pending = self._pending, {}
+        self._due.clear()
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(RequestLost(f"connection to {self.host}:{self.port} lost"))
@@ -504,11 +503,60 @@ class RpcClient:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._writer is not None:
-            self._writer.close()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            await asyncio.gather(self._reader_task, return_exceptions=True)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._lost(writer)
+
+
+class _Answers(asyncio.Protocol):
+    """An :class:`RpcClient` connection's reading side after the handshake: splits the bytes
+    that arrive into answer frames and ends each answer's request in the same callback."""
+
+    __slots__ = ("_buf", "_client", "_writer")
+
+    def __init__(self, client: RpcClient, writer: asyncio.StreamWriter, leftover: bytes) -> None:
+        self._client = client
+        self._writer = writer
+        #: the start of a frame whose end has not arrived yet
+        self._buf = bytearray()
+        if leftover:
+            self.data_received(leftover)
+
+    def data_received(self, data: bytes) -> None:
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+        else:
+            buf = data
+        pos, end = 0, len(buf)
+        try:
+            while end - pos >= 4:
+                (size,) = _LEN.unpack_from(buf, pos)
+                if size > FRAME_BYTES_MAX:
+                    log.warning("rpc: answer frame of %d bytes from %s:%d refused; closing connection",
+                                size, self._client.host, self._client.port)
+                    self._writer.transport.abort()
+                    return
+                if end - pos - 4 < size:
+                    break
+                msg = orjson.loads(buf[pos + 4:pos + 4 + size])
+                pos += 4 + size
+                self._client._answer(msg)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("rpc: malformed answer frame from %s:%d; closing connection",
+                        self._client.host, self._client.port)
+            self._writer.transport.abort()
+            return
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < end:
+            self._buf += memoryview(buf)[pos:]
+
+    def eof_received(self) -> bool:
+        return False  # the server ended the connection: close it (connection_lost follows)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._client._lost(self._writer)
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:
