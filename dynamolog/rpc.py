@@ -3,13 +3,16 @@
 A frame is a 4-byte big-endian length followed by an orjson document.  Requests carry an
 ``id`` and an ``op``; the answer carries the same ``id`` and either ``r`` (the result) or
 ``e`` (an :class:`~dynamolog.errors.ApiError` in wire form).  One connection multiplexes
-many requests; the server handles each request in its own task.
+many requests.  Both ends read a connection with a protocol of their own (decision 0053): the
+bytes that arrive are split into frames in the callback that receives them; a client ends each
+answer's request there, a server answers there what its quick handler can and gives each other
+request a task of its own.
 
 Limits: a frame is at most ``FRAME_BYTES_MAX``; a client has at most ``PENDING_MAX``
 requests in flight per connection. A server handles at most ``INFLIGHT_MAX`` frames of one
 connection at once, holding at most ``INFLIGHT_BYTES_MAX`` of their bodies (one frame of any
 allowed size is always let through alone); beyond that it stops reading the connection until a
-request's answer is sent. An answer counts as sent when the peer has taken it: a peer that leaves
+request's answer is sent, and the frame waits unread. An answer counts as sent when the peer has taken it: a peer that leaves
 the server's answers unread for ``DRAIN_S_MAX`` (its socket's buffer full) is disconnected, so it
 cannot make the server hold answers without bound (docs/security.md).
 
@@ -128,13 +131,17 @@ class _Coalescer:
             self._flushed.set_result(None)
             self._flushed = None
 
-    async def drain(self, timeout_s: float) -> None:
-        """Wait until what was written is handed to the socket and the socket's buffer is below
-        its high-water mark; raise ``TimeoutError`` after ``timeout_s``."""
+    async def flushed(self) -> None:
+        """Wait until what was written is handed to the socket."""
         if self._scheduled:
             if self._flushed is None:
                 self._flushed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._flushed)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait until what was written is handed to the socket and the socket's buffer is below
+        its high-water mark; raise ``TimeoutError`` after ``timeout_s``."""
+        await self.flushed()
         if self._writer.is_closing():
             return
         # a socket buffer holding nothing is not above its high-water mark: drain() would return
@@ -142,53 +149,6 @@ class _Coalescer:
         if self._writer.transport.get_write_buffer_size() == 0:
             return
         await asyncio.wait_for(self._writer.drain(), timeout_s)
-
-
-class _Budget:
-    """Frames and bytes one connection may have in flight at once; ``acquire`` waits for room.
-    Without anyone waiting, taking and giving back room is counting only (no lock)."""
-
-    def __init__(self, frames_max: int, bytes_max: int) -> None:
-        self._frames_max = frames_max
-        self._bytes_max = bytes_max
-        self._frames = 0
-        self._bytes = 0
-        self._waiters = 0
-        self._room = asyncio.Condition()
-
-    def _fits(self, size: int) -> bool:
-        if self._frames == 0:
-            return True  # one frame of any allowed size goes alone
-        return self._frames < self._frames_max and self._bytes + size <= self._bytes_max
-
-    async def acquire(self, size: int) -> None:
-        if not self._waiters and self._fits(size):
-            self._frames += 1
-            self._bytes += size
-            return
-        self._waiters += 1
-        try:
-            async with self._room:
-                await self._room.wait_for(lambda: self._fits(size))
-                self._frames += 1
-                self._bytes += size
-        finally:
-            self._waiters -= 1
-
-    async def release(self, size: int) -> None:
-        self._frames -= 1
-        self._bytes -= size
-        if self._waiters:
-            async with self._room:
-                self._room.notify_all()
-
-    def release_now(self, size: int) -> bool:
-        """Give back room without waiting, when nobody waits for it (False: use :meth:`release`)."""
-        if self._waiters:
-            return False
-        self._frames -= 1
-        self._bytes -= size
-        return True
 
 
 class RpcServer:
@@ -200,7 +160,7 @@ class RpcServer:
         """``key``: the internal RPC key (default: :func:`default_key`); the limits default to
         the module's ``INFLIGHT_MAX``, ``INFLIGHT_BYTES_MAX`` and ``DRAIN_S_MAX``.
 
-        ``quick``: tried first on every request, in the connection's own task; what it answers
+        ``quick``: tried first on every request, where the connection's bytes are read; what it answers
         is written at once, without a task, a coroutine or a wait per request (a storage node's
         GetItem: decision 0049).  What it returns :data:`LATER` for goes to ``handler``."""
         self._quick = quick
@@ -230,42 +190,17 @@ class RpcServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: the handshake, then :class:`_Serving` reads its frames until it ends."""
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        out = _Coalescer(writer)
-        budget = _Budget(self._inflight_max, self._inflight_bytes_max)
         try:
             if not await self._handshake(reader, writer):
                 return
-            while True:
-                try:
-                    head = await reader.readexactly(4)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                (size,) = _LEN.unpack(head)
-                if size > FRAME_BYTES_MAX:
-                    log.warning("rpc: frame of %d bytes refused; closing connection", size)
-                    return
-                await budget.acquire(size)  # the frame stays in the socket until there is room
-                if writer.is_closing():
-                    await budget.release(size)
-                    return  # disconnected while waiting (a peer that left its answers unread)
-                body = await reader.readexactly(size)
-                req = orjson.loads(body)
-                if self._quick is not None and self._answer_now(req, out):
-                    if not budget.release_now(size):
-                        await budget.release(size)
-                    # answers the peer does not read stop this connection's reading, as drain
-                    # does for the answers written by tasks
-                    if writer.transport.get_write_buffer_size() and not await self._drained(out, writer):
-                        return
-                    continue
-                t = asyncio.ensure_future(self._one(req, out, writer, budget, size))
-                self._tasks.add(t)
-                t.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
+            ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            leftover = bytes(getattr(reader, "_buffer", b""))  # frames sent right behind the proof
+            writer.transport.set_protocol(_Serving(self, writer, leftover, ended))
+            await ended
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -314,36 +249,144 @@ class RpcServer:
         data = orjson.dumps(answer)
         out.write(_LEN.pack(len(data)) + data)
 
-    async def _drained(self, out: _Coalescer, writer: asyncio.StreamWriter) -> bool:
-        """Wait for the peer to read its answers (False: it read none for ``drain_s_max`` and
-        was disconnected, or is gone)."""
-        try:
-            await out.drain(self._drain_s_max)
-        except TimeoutError:
-            if not writer.is_closing():
-                log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
-                            writer.get_extra_info("peername"), self._drain_s_max)
-                writer.transport.abort()
-            return False
-        except ConnectionError:
-            return False
-        return True
 
-    async def _one(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter,
-                   budget: _Budget, size: int) -> None:
+class _Serving(asyncio.Protocol):
+    """An :class:`RpcServer` connection after the handshake: splits the bytes that arrive into
+    request frames, answers what the quick handler can at once and gives the rest a task each.
+
+    Bounds (the module's docstring): at most ``inflight_max`` frames and ``inflight_bytes_max``
+    bytes of them are handled at once; a frame that does not fit waits, and reading pauses
+    until an answer makes room.  Reading also pauses while the socket's send buffer is above
+    its high-water mark (the peer is not reading its answers), and a peer that leaves it there
+    for ``drain_s_max`` is disconnected."""
+
+    def __init__(self, server: RpcServer, writer: asyncio.StreamWriter, leftover: bytes,
+                 ended: asyncio.Future[None]) -> None:
+        self._server = server
+        self._writer = writer
+        self._transport: asyncio.Transport = writer.transport  # type: ignore[assignment]
+        self._out = _Coalescer(writer)
+        self._ended = ended
+        #: bytes received and not yet taken as frames
+        self._buf = bytearray()
+        #: frames handed to the handler and not yet answered, and their bytes
+        self._frames = 0
+        self._bytes = 0
+        #: a frame is waiting for room among those
+        self._full = False
+        self._paused = False
+        #: set while the send buffer is below its high-water mark
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._stall: asyncio.TimerHandle | None = None
+        if leftover:
+            self.data_received(leftover)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        self._take()
+
+    def _fits(self, size: int) -> bool:
+        if self._frames == 0:
+            return True  # one frame of any allowed size goes alone
+        s = self._server
+        return self._frames < s._inflight_max and self._bytes + size <= s._inflight_bytes_max
+
+    def _take(self) -> None:
+        """Take the whole frames received, as far as there is room for them and the peer reads."""
+        buf, pos, end = self._buf, 0, len(self._buf)
+        server, quick = self._server, self._server._quick
+        self._full = False
         try:
-            await self._answer(req, out, writer)
+            while end - pos >= 4 and self._writable.is_set() and not self._transport.is_closing():
+                (size,) = _LEN.unpack_from(buf, pos)
+                if size > FRAME_BYTES_MAX:
+                    log.warning("rpc: frame of %d bytes refused; closing connection", size)
+                    self._transport.close()
+                    return
+                if end - pos - 4 < size:
+                    break
+                if not self._fits(size):
+                    self._full = True  # the frame stays unread until an answer makes room
+                    break
+                req = orjson.loads(buf[pos + 4:pos + 4 + size])
+                pos += 4 + size
+                if quick is not None and server._answer_now(req, self._out):
+                    continue
+                self._frames += 1
+                self._bytes += size
+                t = asyncio.ensure_future(self._one(req, size))
+                server._tasks.add(t)
+                t.add_done_callback(server._tasks.discard)
+        except orjson.JSONDecodeError:
+            log.warning("rpc: malformed frame from %s; closing connection", self._writer.get_extra_info("peername"))
+            self._transport.close()
+            return
         finally:
-            await budget.release(size)
+            del buf[:pos]
+        self._update_reading()
 
-    async def _answer(self, req: dict[str, Any], out: _Coalescer, writer: asyncio.StreamWriter) -> None:
+    def _update_reading(self) -> None:
+        t = self._transport
+        if t.is_closing():
+            return
+        pause = self._full or not self._writable.is_set()
+        if pause and not self._paused:
+            self._paused = True
+            t.pause_reading()
+        elif not pause and self._paused:
+            self._paused = False
+            t.resume_reading()
+
+    async def _one(self, req: dict[str, Any], size: int) -> None:
         try:
-            result = await self._handler(req)
-        except Exception as e:  # noqa: BLE001 - every failure is answered (a bug as InternalServerError)
-            self._write_answer(out, req, error=e)
-        else:
-            self._write_answer(out, req, result)
-        await self._drained(out, writer)
+            try:
+                result = await self._server._handler(req)
+            except Exception as e:  # noqa: BLE001 - every failure is answered (a bug as InternalServerError)
+                self._server._write_answer(self._out, req, error=e)
+            else:
+                self._server._write_answer(self._out, req, result)
+            # the frame's room is given back once the peer has taken its answer
+            await self._out.flushed()
+            if not self._writable.is_set():
+                await self._writable.wait()
+        finally:
+            self._frames -= 1
+            self._bytes -= size
+            if not self._transport.is_closing():
+                self._take()
+
+    def pause_writing(self) -> None:
+        """The send buffer passed its high-water mark: the peer is not reading its answers."""
+        self._writable.clear()
+        self._update_reading()
+        if self._stall is None:
+            self._stall = asyncio.get_running_loop().call_later(self._server._drain_s_max, self._abort_stalled)
+
+    def resume_writing(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        self._writable.set()
+        self._take()
+
+    def _abort_stalled(self) -> None:
+        self._stall = None
+        if not self._transport.is_closing():
+            log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
+                        self._writer.get_extra_info("peername"), self._server._drain_s_max)
+            self._transport.abort()
+
+    def eof_received(self) -> bool:
+        return False  # the peer ended the connection: close it (connection_lost follows)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        self._writable.set()  # tasks waiting for the peer to read find the connection gone
+        if not self._ended.done():
+            self._ended.set_result(None)
 
 
 class RequestLost(ConnectionError):
