@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 
 from .errors import ApiError, internal, unavailable
+from .sendgate import SendGate
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,9 @@ class _Serving(asyncio.Protocol):
         #: a frame is waiting for room among those
         self._full = False
         self._paused = False
-        #: set while the send buffer is below its high-water mark
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._stall: asyncio.TimerHandle | None = None
+        #: the send buffer below its high-water mark, and the "peer reads nothing" timer while not
+        self._send = SendGate(server._drain_s_max, self._abort_stalled)
+        self._writable = self._send.open
         if leftover:
             self.data_received(leftover)
 
@@ -358,20 +358,14 @@ class _Serving(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The send buffer passed its high-water mark: the peer is not reading its answers."""
-        self._writable.clear()
+        self._send.paused()
         self._update_reading()
-        if self._stall is None:
-            self._stall = asyncio.get_running_loop().call_later(self._server._drain_s_max, self._abort_stalled)
 
     def resume_writing(self) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
-        self._writable.set()
+        self._send.resumed()
         self._take()
 
     def _abort_stalled(self) -> None:
-        self._stall = None
         if not self._transport.is_closing():
             log.warning("rpc: %s left answers unread for %.1f s; disconnecting it",
                         self._writer.get_extra_info("peername"), self._server._drain_s_max)
@@ -381,10 +375,7 @@ class _Serving(asyncio.Protocol):
         return False  # the peer ended the connection: close it (connection_lost follows)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
-        self._writable.set()  # tasks waiting for the peer to read find the connection gone
+        self._send.ended()  # tasks waiting for the peer to read find the connection gone
         if not self._ended.done():
             self._ended.set_result(None)
 

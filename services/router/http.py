@@ -25,6 +25,8 @@ from email.utils import formatdate
 
 import httptools
 
+from dynamolog.sendgate import SendGate
+
 log = logging.getLogger(__name__)
 
 #: largest request body accepted (DynamoDB's own request limit is 16 MB)
@@ -94,11 +96,10 @@ class _Connection(asyncio.Protocol):
         self._deadline: float | None = None
         #: when ``_timer`` fires (at or before ``_deadline``)
         self._timer_at = 0.0
-        #: the "client reads nothing" timer, armed while the send buffer is full
-        self._stall: asyncio.TimerHandle | None = None
-        #: set while answers may be written (the send buffer is below its high-water mark)
-        self._writable = asyncio.Event()
-        self._writable.set()
+        #: the send buffer below its high-water mark (answers may be written), and the "client
+        #: reads nothing" timer while it is not
+        self._send = SendGate(self._limits.write_s_max, self._abort_stalled)
+        self._writable = self._send.open
         self._waiting = 0
         self._paused = False
         self._counted = False
@@ -145,31 +146,21 @@ class _Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
-        self._writable.set()  # answers still waiting find the transport gone and drop themselves
+        self._send.ended()  # answers still waiting find the transport gone and drop themselves
         if self._counted:
             self._counted = False
             self._server.open_connections -= 1
 
     def pause_writing(self) -> None:
         """The send buffer passed ``write_buffer_bytes_max``: the client is not reading."""
-        self._writable.clear()
+        self._send.paused()
         self._update_reading()
-        if self._stall is not None:
-            self._stall.cancel()
-        self._stall = asyncio.get_running_loop().call_later(self._limits.write_s_max, self._abort_stalled)
 
     def resume_writing(self) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
-        self._writable.set()
+        self._send.resumed()
         self._update_reading()
 
     def _abort_stalled(self) -> None:
-        self._stall = None
         if self._transport is not None:
             log.info("http: %s read none of its answers for %.1f s; disconnecting it",
                      self._transport.get_extra_info("peername"), self._limits.write_s_max)
