@@ -139,18 +139,6 @@ class _Coalescer:
                 self._flushed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._flushed)
 
-    async def drain(self, timeout_s: float) -> None:
-        """Wait until what was written is handed to the socket and the socket's buffer is below
-        its high-water mark; raise ``TimeoutError`` after ``timeout_s``."""
-        await self.flushed()
-        if self._writer.is_closing():
-            return
-        # a socket buffer holding nothing is not above its high-water mark: drain() would return
-        # at once, and wait_for() costs a task and a timer per answer
-        if self._writer.transport.get_write_buffer_size() == 0:
-            return
-        await asyncio.wait_for(self._writer.drain(), timeout_s)
-
 
 class RpcServer:
     """Serves ``handler(request) -> result`` on a TCP port; errors travel as ApiError."""
