@@ -16,6 +16,12 @@ import pytest
 
 _KAFKA_FIXTURES = {"kafka_bootstrap", "kafka_cluster"}
 
+# A shell that sourced a system's credentials.env (the README's quick start) names that system's
+# endpoint; boto3 would send every test's client there instead of where the test points it.
+# The keys stay: a run against an external --endpoint-url signs with them.
+for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")]:
+    del os.environ[_name]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The unit tier must stay fast and offline: refuse unit tests that ask for Kafka."""
