@@ -42,7 +42,7 @@ from .control import request_host
 from .freshness import IndexFreshness
 from .gateway.web import WebSide
 from .gateway.web import serves as web_path
-from .http import Answer, HttpLimits, HttpServer
+from .http import Answer, Headers, HttpLimits, HttpServer, header_lines
 from .items import Items
 from .partiql import PartiQL
 from .partiql_txn import PartiQLTransactions
@@ -62,6 +62,9 @@ _CORS = tuple(edge.cors_headers())
 TARGET_PREFIX = "DynamoDB_20120810."
 STREAMS_PREFIX = "DynamoDBStreams_20120810."
 JSON_TYPE = "application/x-amz-json-1.0"
+#: the header lines every operation's answer starts with, made once (the request id and the
+#: body's CRC32 follow)
+_ANSWER_LINES = header_lines([("Content-Type", JSON_TYPE), *_CORS])
 
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 _GET_ITEM = TARGET_PREFIX + "GetItem"
@@ -225,12 +228,8 @@ class Router:
 
     @staticmethod
     def _answer(status: int, out: bytes, request_id: str) -> Answer:
-        return status, [
-            ("Content-Type", JSON_TYPE),
-            ("x-amzn-RequestId", request_id),
-            ("x-amz-crc32", str(zlib.crc32(out))),
-            *_CORS,
-        ], out
+        return status, b"%bx-amzn-RequestId: %b\r\nx-amz-crc32: %d\r\n" % (
+            _ANSWER_LINES, request_id.encode("latin-1"), zlib.crc32(out)), out
 
     def quick_http(self, method: str, path: str, headers: dict[str, str], body: bytes,
                    reply: Callable[[Answer | None], None]) -> bool:
@@ -276,7 +275,7 @@ class Router:
 
     async def handle_http(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]:
+    ) -> tuple[int, Headers, bytes | AsyncIterator[bytes]]:
         request_id = self._request_id()
         if web_path(path):  # the REST gateway and the console
             return await self.web(method, path, headers, body)

@@ -33,12 +33,15 @@ log = logging.getLogger(__name__)
 BODY_BYTES_MAX = 16 * 1024 * 1024
 HEADER_BYTES_MAX = 64 * 1024
 
+#: an answer's headers: (name, value) pairs, or the header lines already made
+#: (``b"Name: value\r\n"`` each; what the DynamoDB operations answer, made from a constant part)
+Headers = list[tuple[str, str]] | bytes
 #: (method, path, headers with lower-case names, body) -> (status, headers, body); a body that is an
 #: async iterator is sent chunked as it comes (the console's server-sent events)
 Handler = Callable[[str, str, dict[str, str], bytes],
-                   Awaitable[tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]]]
+                   Awaitable[tuple[int, Headers, bytes | AsyncIterator[bytes]]]]
 #: an answer a :data:`Quick` handler gives: (status, headers, body)
-Answer = tuple[int, list[tuple[str, str]], bytes]
+Answer = tuple[int, Headers, bytes]
 #: (method, path, headers, body, reply) -> whether it took the request, without a task of its own:
 #: then it calls ``reply`` once, with the answer, or with None for the ``Handler`` to answer it
 Quick = Callable[[str, str, dict[str, str], bytes, Callable[[Answer | None], None]], bool]
@@ -74,16 +77,32 @@ class HttpLimits:
     write_s_max: float = 30.0
 
 
-_date_cache: tuple[int, str] = (0, "")
+_date_cache: tuple[int, bytes] = (0, b"")
+#: status -> its status line, made once
+_STATUS_LINES: dict[int, bytes] = {}
 
 
-def _http_date() -> str:
-    """The Date header, formatted once per second."""
+def _http_date() -> bytes:
+    """The Date header's value, formatted once per second."""
     global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
+        _date_cache = (now, formatdate(now, usegmt=True).encode("latin-1"))
     return _date_cache[1]
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n".encode("latin-1")
+    return line
+
+
+def header_lines(headers: Headers) -> bytes:
+    """``headers`` as the lines of an answer's header block."""
+    if isinstance(headers, bytes):
+        return headers
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("latin-1")
 
 
 class _Connection(asyncio.Protocol):
@@ -333,18 +352,15 @@ class _Connection(asyncio.Protocol):
         self._write(status, extra, out, keep_alive)
         self._answered()
 
-    async def _stream(self, status: int, extra: list[tuple[str, str]], chunks: AsyncIterator[bytes]) -> None:
+    async def _stream(self, status: int, extra: Headers, chunks: AsyncIterator[bytes]) -> None:
         """Send an answer chunk by chunk as it is made, then close the connection (a stream is the
         last answer on its connection)."""
         t = self._transport
         try:
             if t is None or t.is_closing():
                 return
-            head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            for name, value in extra:
-                head += f"{name}: {value}\r\n"
-            head += f"Transfer-Encoding: chunked\r\nDate: {_http_date()}\r\nConnection: close\r\n\r\n"
-            t.write(head.encode("latin-1"))
+            t.write(b"%b%bTransfer-Encoding: chunked\r\nDate: %b\r\nConnection: close\r\n\r\n"
+                    % (_status_line(status), header_lines(extra), _http_date()))
             async for chunk in chunks:
                 await self._writable.wait()
                 t = self._transport
@@ -362,17 +378,13 @@ class _Connection(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
 
-    def _write(self, status: int, extra: list[tuple[str, str]], body: bytes, keep_alive: bool) -> None:
+    def _write(self, status: int, extra: Headers, body: bytes, keep_alive: bool) -> None:
         t = self._transport
         if t is None or t.is_closing():
             return
-        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        for name, value in extra:
-            head += f"{name}: {value}\r\n"
-        head += f"Content-Length: {len(body)}\r\nDate: {_http_date()}\r\n"
-        if not keep_alive:
-            head += "Connection: close\r\n"
-        t.write(head.encode("latin-1") + b"\r\n" + body)
+        t.write(b"%b%bContent-Length: %d\r\nDate: %b\r\n%b\r\n%b"
+                % (_status_line(status), header_lines(extra), len(body), _http_date(),
+                   b"" if keep_alive else b"Connection: close\r\n", body))
         if not keep_alive:
             t.close()
 

@@ -62,6 +62,7 @@ def test_error_answer(ddb: Any, endpoint: str) -> None:
     ("DescribeTable", b'{"TableName": "no_such_table_for_headers"}'),
     ("NoSuchOperation", b"{}"),
     ("ListTables", b"not json"),
+    ("GetItem", b'{"TableName": "no_such_table_for_headers", "Key": {"k": {"S": "a"}}}'),  # the quick path
 ])
 def test_json_answer_headers(ddb: Any, endpoint: str, target: str, body: bytes) -> None:
     # SDKs check these on every JSON answer, success or error: a request id, a CRC-32 of the
@@ -70,6 +71,8 @@ def test_json_answer_headers(ddb: Any, endpoint: str, target: str, body: bytes) 
     assert answer.headers.get("x-amzn-requestid")
     assert answer.headers.get("x-amz-crc32") == str(zlib.crc32(answer.body))
     assert answer.headers.get("content-type") == JSON_TYPE
+    assert answer.headers.get("access-control-allow-origin") == "*"  # a browser may read it
+    assert answer.headers.get("content-length") == str(len(answer.body))
     json.loads(answer.body)
 
 
