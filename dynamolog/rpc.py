@@ -2,8 +2,11 @@
 
 A frame is a 4-byte big-endian length followed by an orjson document.  Requests carry an
 ``id`` and an ``op``; the answer carries the same ``id`` and either ``r`` (the result) or
-``e`` (an :class:`~dynamolog.errors.ApiError` in wire form).  One connection multiplexes
-many requests.  Both ends read a connection with a protocol of their own (decision 0053): the
+``e`` (an :class:`~dynamolog.errors.ApiError` in wire form).  A request with ``raw`` set may be
+answered by a raw frame instead: its length word has the top bit set, and its body is the
+request's ``id`` (8 bytes, big-endian) and then the result as JSON, which the client hands on as
+:class:`Raw` without parsing it (decision 0054: a GetItem's answer goes to the HTTP client as
+the storage node made it).  One connection multiplexes many requests.  Both ends read a connection with a protocol of their own (decision 0053): the
 bytes that arrive are split into frames in the callback that receives them; a client ends each
 answer's request there, a server answers there what its quick handler can and gives each other
 request a task of its own.
@@ -57,7 +60,22 @@ INFLIGHT_BYTES_MAX = 64 * 1024 * 1024
 #: seconds a peer may leave the server's answers unread before the server disconnects it
 DRAIN_S_MAX = 30.0
 _LEN = struct.Struct(">I")
+#: the length word's bit that marks a raw answer frame, and the request id that starts its body
+_RAW_BIT = 0x8000_0000
+_RAW_ID = struct.Struct(">Q")
 _MAGIC = b"DLR1"
+
+
+class Raw:
+    """A result a server sent as raw JSON (a request with ``raw`` set): ``json``, unparsed."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+
+    def __repr__(self) -> str:
+        return f"Raw({self.json!r})"
 _NONCE_BYTES = 16
 _MAC_BYTES = 32
 #: frames a connection holds back for the end of the event loop's turn; the next one sends them.
@@ -229,6 +247,10 @@ class RpcServer:
         InternalServerError)."""
         rid = req.get("id")
         if error is None:
+            if req.get("raw") and type(rid) is int and 0 <= rid < 1 << 64:
+                data = orjson.dumps(result)
+                out.write(_LEN.pack((_RAW_ID.size + len(data)) | _RAW_BIT) + _RAW_ID.pack(rid) + data)
+                return
             answer = {"id": rid, "r": result}
         elif isinstance(error, ApiError):
             answer = {"id": rid, "e": error.to_wire()}
@@ -445,6 +467,14 @@ class RpcClient:
         else:
             fut.set_result(msg.get("r"))
 
+    def _answer_raw(self, rid: int, result: Raw) -> None:
+        """One raw answer frame: end its request with the result's JSON, unparsed."""
+        fut = self._pending.pop(rid, None)
+        if self._due:
+            self._due.pop(rid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+
     def _lost(self, writer: asyncio.StreamWriter) -> None:
         """The connection is gone: fail every waiting request so that nothing waits forever."""
         writer.close()
@@ -554,11 +584,23 @@ class _Answers(asyncio.Protocol):
         try:
             while end - pos >= 4:
                 (size,) = _LEN.unpack_from(buf, pos)
+                raw = size & _RAW_BIT
+                size &= ~_RAW_BIT
                 if size > FRAME_BYTES_MAX:
                     log.warning("rpc: answer frame of %d bytes from %s:%d refused; closing connection",
                                 size, self._client.host, self._client.port)
                     self._writer.transport.abort()
                     return
+                if raw:
+                    if size < _RAW_ID.size:
+                        raise TypeError("raw answer frame without an id")
+                    if end - pos - 4 < size:
+                        break
+                    (rid,) = _RAW_ID.unpack_from(buf, pos + 4)
+                    result = Raw(bytes(memoryview(buf)[pos + 4 + _RAW_ID.size:pos + 4 + size]))
+                    pos += 4 + size
+                    self._client._answer_raw(rid, result)
+                    continue
                 if end - pos - 4 < size:
                     break
                 msg = orjson.loads(buf[pos + 4:pos + 4 + size])

@@ -28,6 +28,7 @@ from dynamolog.config import Settings
 from dynamolog.metadata import Metadata, ensure_metadata_topics
 from dynamolog.metrics import Samples
 from dynamolog.routing import Routing
+from dynamolog.rpc import Raw
 from dynamolog.stats import StatsView, add_table_samples
 from dynamolog.txnlog import TxnLog
 
@@ -258,7 +259,8 @@ class Router:
 
         def answered(f: asyncio.Future[Any]) -> None:
             try:
-                out = orjson.dumps(self.items.got(req, f.result()))
+                res = f.result()
+                out = res.json if isinstance(res, Raw) else orjson.dumps(self.items.got(req, res))
             except errors.ApiError as e:
                 if e.type_name in _RETRIED:
                     reply(None)

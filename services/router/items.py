@@ -105,14 +105,18 @@ class Items:
 
     def get_item_now(self, p: dict[str, Any]) -> tuple[get.GetRequest, asyncio.Future[Any]] | None:
         """GetItem's request checked and sent to its replica without waiting (decision 0051): the
-        request and the future of the node's answer (:meth:`got` makes the answer), or None when
+        request and the future of the node's answer (:meth:`got` makes the answer; the answer's
+        JSON itself, a :class:`~dynamolog.rpc.Raw`, when it asks for no capacity), or None when
         that needs a wait (a table still being created, no connection yet): :meth:`get_item` it."""
         table = self.tables.get(require_table_name(p))
         if table.status == "CREATING":
             return None
         req = get.parse(p, table)
         part = self.routing.partition_for_item_key(req.table, req.item_key)
-        sent = self.routing.send_now(part, "get", leader=req.consistent, **self._get_args(req))
+        args = self._get_args(req)
+        if req.capacity == "NONE":  # the node's answer is the whole answer: taken as it comes (decision 0054)
+            args["raw"] = True
+        sent = self.routing.send_now(part, "get", leader=req.consistent, **args)
         return None if sent is None else (req, sent)
 
     @staticmethod
