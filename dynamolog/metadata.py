@@ -23,7 +23,6 @@ from aiokafka.errors import ProducerFenced
 from . import codec, errors
 from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
-from .kafka import IDLE_FETCH_WAIT_MS
 from .kafka.admin import KafkaAdmin
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
@@ -119,7 +118,8 @@ class TopicView(Generic[V]):
             bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
+            # a fetch returns as soon as a record arrives; this only bounds empty polls
+            fetch_max_wait_ms=500,
             auto_offset_reset="earliest",
         )
         await self._consumer.start()

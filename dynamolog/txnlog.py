@@ -34,7 +34,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from . import codec
 from .config import Settings
-from .kafka import IDLE_FETCH_WAIT_MS
 from .kafka.admin import KafkaAdmin
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ class TxnLog:
                                           enable_idempotence=True, linger_ms=0)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
-                                          fetch_max_wait_ms=IDLE_FETCH_WAIT_MS, auto_offset_reset="earliest")
+                                          fetch_max_wait_ms=200, auto_offset_reset="earliest")
         await self._consumer.start()
         self._consumer.assign([self._tp])
         since = int(time.time() * 1000) - HORIZON_MS
