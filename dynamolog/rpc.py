@@ -6,10 +6,10 @@ A frame is a 4-byte big-endian length followed by an orjson document.  Requests 
 answered by a raw frame instead: its length word has the top bit set, and its body is the
 request's ``id`` (8 bytes, big-endian) and then the result as JSON, which the client hands on as
 :class:`Raw` without parsing it (decision 0054: a GetItem's answer goes to the HTTP client as
-the storage node made it).  One connection multiplexes many requests.  Both ends read a connection with a protocol of their own (decision 0053): the
-bytes that arrive are split into frames in the callback that receives them; a client ends each
-answer's request there, a server answers there what its quick handler can and gives each other
-request a task of its own.
+the storage node made it).  One connection multiplexes many requests.  Both ends read a
+connection with a protocol of their own (decision 0053): the bytes that arrive are split into
+frames in the callback that receives them; a client ends each answer's request there, a server
+answers there what its quick handler can and gives each other request a task of its own.
 
 Limits: a frame is at most ``FRAME_BYTES_MAX``; a client has at most ``PENDING_MAX``
 requests in flight per connection. A server handles at most ``INFLIGHT_MAX`` frames of one
@@ -64,18 +64,6 @@ _LEN = struct.Struct(">I")
 _RAW_BIT = 0x8000_0000
 _RAW_ID = struct.Struct(">Q")
 _MAGIC = b"DLR1"
-
-
-class Raw:
-    """A result a server sent as raw JSON (a request with ``raw`` set): ``json``, unparsed."""
-
-    __slots__ = ("json",)
-
-    def __init__(self, json: bytes) -> None:
-        self.json = json
-
-    def __repr__(self) -> str:
-        return f"Raw({self.json!r})"
 _NONCE_BYTES = 16
 _MAC_BYTES = 32
 #: frames a connection holds back for the end of the event loop's turn; the next one sends them.
@@ -116,6 +104,18 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 Quick = Callable[[dict[str, Any]], Any]
 #: what a :data:`Quick` handler returns for a request it cannot answer without waiting
 LATER: Any = object()
+
+
+class Raw:
+    """A result a server sent as raw JSON (a request with ``raw`` set): ``json``, unparsed."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+
+    def __repr__(self) -> str:
+        return f"Raw({self.json!r})"
 
 
 class _Coalescer:
@@ -454,13 +454,18 @@ class RpcClient:
         if not hmac.compare_digest(answer, _mac(self._key, b"server", server_nonce, client_nonce)):
             raise HandshakeRefused(f"{self.host}:{self.port} does not hold this system's internal key")
 
-    def _answer(self, msg: dict[str, Any]) -> None:
-        """One answer frame: end its request (a request already ended, by its timeout, is skipped)."""
-        rid = msg["id"]
+    def _waiting(self, rid: Any) -> asyncio.Future[Any] | None:
+        """The future of request ``rid``, taken out of the waiting ones; None when it has ended
+        already (by its timeout) or was never sent."""
         fut = self._pending.pop(rid, None)
         if self._due:
             self._due.pop(rid, None)
-        if fut is None or fut.done():
+        return None if fut is None or fut.done() else fut
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        """One answer frame: end its request (a request already ended, by its timeout, is skipped)."""
+        fut = self._waiting(msg["id"])
+        if fut is None:
             return
         if "e" in msg:
             fut.set_exception(ApiError.from_wire(msg["e"]))
@@ -469,10 +474,8 @@ class RpcClient:
 
     def _answer_raw(self, rid: int, result: Raw) -> None:
         """One raw answer frame: end its request with the result's JSON, unparsed."""
-        fut = self._pending.pop(rid, None)
-        if self._due:
-            self._due.pop(rid, None)
-        if fut is not None and not fut.done():
+        fut = self._waiting(rid)
+        if fut is not None:
             fut.set_result(result)
 
     def _lost(self, writer: asyncio.StreamWriter) -> None:
