@@ -23,6 +23,7 @@ from aiokafka.errors import ProducerFenced
 from . import codec, errors
 from .catalog import NodeInfo, PartitionInfo, TableDefinition
 from .config import Settings
+from .kafka import IDLE_FETCH_WAIT_MS
 from .kafka.admin import KafkaAdmin
 from .rpc import RequestLost, RequestTimeout, RpcClient
 
@@ -118,14 +119,18 @@ class TopicView(Generic[V]):
             bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            # a fetch returns as soon as a record arrives; this only bounds empty polls
-            fetch_max_wait_ms=500,
+            fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
             auto_offset_reset="earliest",
         )
         await self._consumer.start()
-        self._consumer.assign([tp])
-        await self._consumer.seek_to_beginning(tp)
+        # the end before the assignment: once assigned, the consumer keeps a fetch waiting at the
+        # broker (up to IDLE_FETCH_WAIT_MS on an idle topic), and a broker answers a connection's
+        # requests in order, so an offsets request made after it would wait that long too
         end = (await self._consumer.end_offsets([tp]))[tp]
+        self._consumer.assign([tp])
+        # assigned, it starts at the earliest offset (auto_offset_reset) before its first fetch;
+        # a seek_to_beginning now would wait for that fetch to come back
+        await self._consumer.position(tp)
         while await self._consumer.position(tp) < end:
             batch = await self._consumer.getmany(tp, timeout_ms=200)
             for records in batch.values():

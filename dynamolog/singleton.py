@@ -40,6 +40,7 @@ from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
 from .config import Settings
+from .kafka import IDLE_FETCH_WAIT_MS
 from .kafka.admin import KafkaAdmin
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class Singleton(Generic[S]):
             await admin.wait_for_topics([self.topic])
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap, group_id=self.topic, enable_auto_commit=False,
-            client_id=f"{self.role}-pid{os.getpid()}",
+            client_id=f"{self.role}-pid{os.getpid()}", fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
             session_timeout_ms=self.session_ms, heartbeat_interval_ms=max(100, self.session_ms // 6),
             rebalance_timeout_ms=self.session_ms,
             partition_assignment_strategy=(_keep_owner_assignor(self._claim),),

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from . import codec
 from .config import Settings
+from .kafka import IDLE_FETCH_WAIT_MS
 from .kafka.admin import KafkaAdmin
 
 log = logging.getLogger(__name__)
@@ -153,13 +154,15 @@ class TxnLog:
                                           enable_idempotence=True, linger_ms=0)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
-                                          fetch_max_wait_ms=200, auto_offset_reset="earliest")
+                                          fetch_max_wait_ms=IDLE_FETCH_WAIT_MS, auto_offset_reset="earliest")
         await self._consumer.start()
-        self._consumer.assign([self._tp])
         since = int(time.time() * 1000) - HORIZON_MS
         self.covered_from_ms = since
+        # the offsets before the assignment: once assigned, the consumer keeps a fetch waiting at
+        # the broker, and the broker answers this connection's offsets requests only after it
         found = await self._consumer.offsets_for_times({self._tp: since})
         end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+        self._consumer.assign([self._tp])
         start = found.get(self._tp)
         # an explicit seek: a seek_to_end here raced the reset to the earliest offset that assign()
         # had already started, and the reader sometimes began at offset 0

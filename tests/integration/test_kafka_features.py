@@ -212,3 +212,70 @@ async def test_last_stable_offset_under_read_committed(kafka_bootstrap: str, top
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def test_an_offsets_request_waits_behind_the_connections_pending_fetch(kafka_bootstrap: str,
+                                                                              topic: str) -> None:
+    """A broker answers one connection's requests in order: once a consumer has a fetch waiting
+    on an idle partition, its ListOffsets waits until that fetch's max wait is over. The metadata
+    views and the transactions' log therefore ask for their offsets before they are assigned
+    (docs/decisions/0055-idle-fetches.md)."""
+    tp = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=3000, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert (await consumer.end_offsets([tp]))[tp] == 0
+        unassigned_s = loop.time() - t0
+        consumer.assign([tp])
+        assert await consumer.position(tp) == 0
+        await asyncio.sleep(0.3)  # its first fetch is now waiting at the broker
+        t0 = loop.time()
+        assert (await consumer.end_offsets([tp]))[tp] == 0
+        behind_fetch_s = loop.time() - t0
+    finally:
+        await consumer.stop()
+    assert unassigned_s < 1.0
+    assert behind_fetch_s > 1.5
+
+
+async def test_a_view_of_an_empty_topic_starts_at_once_and_follows_at_once(kafka_bootstrap: str,
+                                                                           topic: str) -> None:
+    """A metadata view waits up to IDLE_FETCH_WAIT_MS per empty fetch, yet it starts on an empty
+    topic without that wait, and a record written afterwards, in a transaction as the auto-admin
+    writes them or without one, reaches it in well under that wait."""
+    from dynamolog.config import Settings
+    from dynamolog.kafka import IDLE_FETCH_WAIT_MS
+    from dynamolog.metadata import TopicView
+
+    assert IDLE_FETCH_WAIT_MS >= 2000  # else this test would not tell a wait from none
+    view: TopicView[bytes] = TopicView(Settings(bootstrap=kafka_bootstrap), topic, lambda b: b)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await view.start()
+    started_s = loop.time() - t0
+    txn = _producer(kafka_bootstrap, f"txn-{topic}")
+    plain = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await txn.start()
+    await plain.start()
+    lags: list[float] = []
+    try:
+        for i in range(3):
+            await asyncio.sleep(0.5)  # the view's fetch is waiting at the broker again
+            t0 = loop.time()
+            if i % 2 == 0:
+                async with txn.transaction():
+                    await txn.send(topic, key=b"k%d" % i, value=b"v%d" % i)
+            else:
+                await plain.send_and_wait(topic, key=b"k%d" % i, value=b"v%d" % i)
+            assert await view.wait_until(lambda i=i: f"k{i}" in view.items, 10)
+            lags.append(loop.time() - t0)
+    finally:
+        await txn.stop()
+        await plain.stop()
+        await view.close()
+    assert started_s < 1.5
+    assert view.items == {"k0": b"v0", "k1": b"v1", "k2": b"v2"}
+    assert max(lags) < 1.0, lags
