@@ -130,7 +130,6 @@ class TopicView(Generic[V]):
         self._consumer.assign([tp])
         # assigned, it starts at the earliest offset (auto_offset_reset) before its first fetch;
         # a seek_to_beginning now would wait for that fetch to come back
-        await self._consumer.position(tp)
         while await self._consumer.position(tp) < end:
             batch = await self._consumer.getmany(tp, timeout_ms=200)
             for records in batch.values():

@@ -13,7 +13,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
+from dynamolog.config import Settings
+from dynamolog.kafka import IDLE_FETCH_WAIT_MS
 from dynamolog.kafka.admin import KafkaAdmin
+from dynamolog.metadata import TopicView
 
 pytestmark = pytest.mark.integration
 
@@ -246,10 +249,6 @@ async def test_a_view_of_an_empty_topic_starts_at_once_and_follows_at_once(kafka
     """A metadata view waits up to IDLE_FETCH_WAIT_MS per empty fetch, yet it starts on an empty
     topic without that wait, and a record written afterwards, in a transaction as the auto-admin
     writes them or without one, reaches it in well under that wait."""
-    from dynamolog.config import Settings
-    from dynamolog.kafka import IDLE_FETCH_WAIT_MS
-    from dynamolog.metadata import TopicView
-
     assert IDLE_FETCH_WAIT_MS >= 2000  # else this test would not tell a wait from none
     view: TopicView[bytes] = TopicView(Settings(bootstrap=kafka_bootstrap), topic, lambda b: b)
     loop = asyncio.get_running_loop()
