@@ -53,6 +53,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -336,8 +337,10 @@ KEY_SCHEMA = (("pk", "HASH"), ("sk", "RANGE"))
 
 
 async def create_table(client: Client, rb: RequestBuilder, table: str, timeout: float = 120.0,
-                       key_schema: tuple[tuple[str, str], ...] = KEY_SCHEMA) -> None:
-    """(Re)create ``table`` (PAY_PER_REQUEST, string key attributes ``key_schema``) and wait for ACTIVE."""
+                       key_schema: tuple[tuple[str, str], ...] = KEY_SCHEMA,
+                       extra: dict[str, Any] | None = None) -> None:
+    """(Re)create ``table`` (PAY_PER_REQUEST, string key attributes ``key_schema``, and any
+    ``extra`` CreateTable parameters) and wait for ACTIVE."""
     deadline = time.monotonic() + timeout
     status, doc = await call(client, rb, "DescribeTable", {"TableName": table})
     if status == 200:
@@ -363,6 +366,7 @@ async def create_table(client: Client, rb: RequestBuilder, table: str, timeout: 
             "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name, _ in key_schema],
             "KeySchema": [{"AttributeName": name, "KeyType": kind} for name, kind in key_schema],
             "BillingMode": "PAY_PER_REQUEST",
+            **(extra or {}),
         },
     )
     if status != 200:

@@ -7,7 +7,10 @@ flight per connection, every request SigV4-signed), not through an AWS SDK.
 Data (the YCSB core workloads' record layout)
   table `usertable`, hash key `key` (S); --records records with keys user0 .. user{N-1}, each
   with ten string fields field0 .. field9 of 100 bytes (random letters and digits): about 1 KB of
-  DynamoDB item size per record.
+  DynamoDB item size per record.  Created on demand (PAY_PER_REQUEST); a Dynamolog table with
+  WarmThroughput of --warm units a second (reads and writes), so that its capacity rules (a new
+  on-demand table serves 4,000 write / 12,000 read units a second at once, and a 1 KB item is two
+  write units) do not stop a workload a DynamoDB user would have pre-warmed for.
 
 Workloads (--workload, several comma-separated run in the order given)
   load      PutItem of every record once, in key order, shared among --clients clients (closed
@@ -622,7 +625,8 @@ def report(results: list[dict[str, Any]]) -> str:
         "servers and Kafka share it",
         f"- Data: {fmt(p.get('records'))} records of {first.get('item_bytes', '-')} B (key user<N>, ten 100-byte fields);"
         f" {p.get('clients')} clients; A and C run {p.get('duration', 0):g} s each after 1 s unmeasured, keys "
-        f"zipfian {ZIPF_CONSTANT}, scrambled by a fixed permutation",
+        f"zipfian {ZIPF_CONSTANT}, scrambled by a fixed permutation; Dynamolog's table on demand with WarmThroughput "
+        f"{num(p.get('warm')) if p.get('warm') else 'none (a new table: 4,000 write / 12,000 read units a second)'}",
         f"- A = 50 % GetItem (eventually consistent) / 50 % UpdateItem SET of one 100-byte field; C = 100 % GetItem;"
         f" PutItem lone = one client, {num(p.get('lone_requests'))} requests one at a time; PutItem @{num(p.get('rate'))}"
         f"/s = open loop over {p.get('clients')} connections for {p.get('probe_duration', 0):g} s",
@@ -723,6 +727,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label", default="", help="name of this system in the table (e.g. the topology)")
     p.add_argument("--table", default=TABLE, help="table name (default %(default)s)")
     p.add_argument("--no-create", action="store_true", help="load into the existing table instead of recreating it")
+    p.add_argument("--warm", type=int, default=40_000, metavar="UNITS",
+                   help="Dynamolog: create the table with WarmThroughput of UNITS read and UNITS write units a "
+                   "second (DynamoDB's pre-warming; its account's default table maximum is 40,000), as a "
+                   "DynamoDB user would before driving a new on-demand table past the 4,000 write / 12,000 read "
+                   "units a second it serves at once; 0: a new table's start (default %(default)s). dynalite "
+                   "has no capacity limits and gets none")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
     p.add_argument("--json", metavar="OUT", help="write every run and the medians to this JSON file")
@@ -780,7 +790,7 @@ async def amain(a: argparse.Namespace) -> dict[str, Any]:
         "command": shlex.join([os.path.basename(sys.executable), os.path.relpath(__file__), *sys.argv[1:]]),
         "params": {k: getattr(a, k) for k in ("records", "clients", "duration", "repeat", "warmup", "idle",
                                                "lone_requests",
-                                               "rate", "probe_duration", "workloads", "table")},
+                                               "rate", "probe_duration", "workloads", "table", "warm")},
         "item_bytes": recs.item_bytes(), "zipf_constant": ZIPF_CONSTANT, "key_scramble": "fixed permutation",
         "event_loop": "uvloop" if uvloop else "asyncio", "processes": {},
         "runs": {}, "median": {},
@@ -793,7 +803,9 @@ async def amain(a: argparse.Namespace) -> dict[str, Any]:
     dog = asyncio.ensure_future(watchdog(clients))
     try:
         if "load" in a.workloads and not a.no_create:
-            await create_table(clients[0], RB, a.table, key_schema=((KEY_ATTR, "HASH"),))
+            warmed = ({"WarmThroughput": {"ReadUnitsPerSecond": a.warm, "WriteUnitsPerSecond": a.warm}}
+                      if a.system == "dynamolog" and a.warm > 0 else None)
+            await create_table(clients[0], RB, a.table, key_schema=((KEY_ATTR, "HASH"),), extra=warmed)
         if a.warmup > 0:
             def put_uniform(rnd: random.Random) -> tuple[str, bytes]:
                 return "PutItem", recs.put_body(int(rnd.random() * recs.n), rnd)

@@ -5,7 +5,8 @@
 #   3. `dynamolog up --brokers 3 --storage-nodes 3`, fresh temp data dir, port 8400
 # one after the other (only one system runs at a time). For each: 30 s of PutItem warm-up (the
 # brokers' JIT; dynalite gets the same), then the workloads load, A, C, put-lone and put-rate
-# (bench/ycsb.py --help), with the CPU of each of the system's processes from /proc; then the
+# (bench/ycsb.py --help; Dynamolog's table with WarmThroughput --warm, default 40,000 units a
+# second), with the CPU of each of the system's processes from /proc; then the
 # system is stopped and its data dir deleted. Finally the markdown table of all three.
 #
 # Arguments go to every bench/ycsb.py run, after the defaults (which are the full size: 5,000

@@ -79,6 +79,10 @@ class GlobalIndex:
     """A multi-attribute partition key's 2nd to 4th attributes, in key-schema order (v9)."""
     more_range_keys: tuple[str, ...] = ()
     """A multi-attribute sort key's 2nd to 4th attributes, in key-schema order (v9)."""
+    warm_read_units: int | None = None
+    """WarmThroughput.ReadUnitsPerSecond the index was raised to (None: never raised; v10)."""
+    warm_write_units: int | None = None
+    """WarmThroughput.WriteUnitsPerSecond the index was raised to (None: never raised; v10)."""
 
     @property
     def hash_keys(self) -> tuple[str, ...]:
@@ -200,6 +204,12 @@ class TableDefinition:
     """Resource-based policies: key ``""`` for the table's (its indexes too), a stream label for
     that stream's; value the JSON ``{"policy": document text, "revision": RevisionId}``
     (services/router/policies.py)."""
+    warm_read_units: int | None = None
+    """The read units a second the table was warmed to (WarmThroughput given, the highest
+    ReadCapacityUnits provisioned, an on-demand table's start once it was on demand; None: never
+    raised; dynamolog/units.py ``warm``; v10)."""
+    warm_write_units: int | None = None
+    """The same for writes (v10)."""
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> TableDefinition:

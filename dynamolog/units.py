@@ -23,3 +23,21 @@ def read_units(size_bytes: int, *, consistent: bool, transactional: bool = False
     if transactional:
         return float(2 * units)
     return float(units if consistent else units / 2)
+
+
+#: what a new on-demand table (or index) serves at once, in request units a second: DynamoDB's
+#: start, and the floor of an on-demand table's warm throughput
+ON_DEMAND_READ_START = 12000
+ON_DEMAND_WRITE_START = 4000
+
+
+def warm(stored_read: int | None, stored_write: int | None, *, on_demand: bool,
+         read_capacity: int = 0, write_capacity: int = 0) -> tuple[int, int]:
+    """A table's or index's warm throughput (read, write units a second): what it serves at once.
+
+    DynamoDB's rule: an on-demand table starts at 12,000 / 4,000; a provisioned one at its
+    provisioned capacity, and it follows the highest capacity ever provisioned; WarmThroughput
+    raises either, and nothing lowers it.  ``stored_*`` is what the catalog recorded as raised
+    (None: never); the current mode's floor applies on top."""
+    floor_r, floor_w = (ON_DEMAND_READ_START, ON_DEMAND_WRITE_START) if on_demand else (read_capacity, write_capacity)
+    return max(stored_read or 0, floor_r), max(stored_write or 0, floor_w)

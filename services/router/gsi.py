@@ -21,7 +21,7 @@ from typing import Any
 from dynamolog import errors
 from dynamolog.catalog import AttributeDefinition, GlobalIndex, KeySchemaElement, LocalIndex, TableDefinition
 
-from . import throughput
+from . import throughput, warm
 from .validate import check_enum, raise_constraints
 
 INDEXES_MAX = 20
@@ -147,7 +147,8 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
                                 f"specified for index: {name} when BillingMode is PAY_PER_REQUEST")
     short = table_id.replace("-", "")[:12]
     on_demand = throughput.parse(spec.get("OnDemandThroughput"), billing_mode, update=False)
-    return throughput.apply(GlobalIndex(
+    warmed = warm.parse(spec.get("WarmThroughput"), index=name)
+    return warm.at_creation(throughput.apply(GlobalIndex(
         index_name=name,
         index_id=f"{table_id}#{name}",
         hash_key=hash_names[0],
@@ -161,7 +162,7 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         read_capacity_units=rcu,
         write_capacity_units=wcu,
         created_at_ms=int(time.time() * 1000),
-    ), on_demand)
+    ), on_demand), warmed, billing_mode, index=name)
 
 
 def _slug(name: str) -> str:
@@ -278,6 +279,7 @@ def describe_indexes(table: TableDefinition, table_arn: str) -> list[dict[str, A
             "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{i.index_name}",
         }
         d.update(throughput.describe(i))
+        d.update(warm.describe(i, table.billing_mode))
         if i.status == "CREATING":
             d["Backfilling"] = True
         out.append(d)
@@ -344,10 +346,14 @@ def apply_index_updates(updated: TableDefinition, table: TableDefinition, p: dic
                 raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
             found = indexes[at]
             pt = (u["Update"] or {}).get("ProvisionedThroughput") or {}
-            indexes[at] = throughput.apply(replace(
+            warmed = warm.parse((u["Update"] or {}).get("WarmThroughput"), index=str(name), update=True)
+            if pt:  # nothing lowers an index's warm throughput, a decrease of its capacity neither
+                found = warm.kept(found, table.billing_mode)
+            indexes[at] = warm.raised(throughput.apply(replace(
                 found, read_capacity_units=int(pt.get("ReadCapacityUnits") or found.read_capacity_units),
                 write_capacity_units=int(pt.get("WriteCapacityUnits") or found.write_capacity_units)),
-                throughput.parse((u["Update"] or {}).get("OnDemandThroughput"), table.billing_mode, update=True))
+                throughput.parse((u["Update"] or {}).get("OnDemandThroughput"), table.billing_mode, update=True)),
+                warmed, table.billing_mode, index=str(name))
     used = {k.attribute_name for k in table.key_schema} | set(index_key_names(
         [i for i in indexes if i.status != "DELETING"]))
     return replace(updated, global_indexes=tuple(indexes), attribute_definitions=tuple(

@@ -33,7 +33,7 @@ LEGACY_VERSION = "2017.11.29"
 #: the fields of UpdateTable another change cannot be combined with ReplicaUpdates in
 _OTHER_UPDATES = ("AttributeDefinitions", "BillingMode", "ProvisionedThroughput", "GlobalSecondaryIndexUpdates",
                   "StreamSpecification", "SSESpecification", "TableClass", "DeletionProtectionEnabled",
-                  "OnDemandThroughput")
+                  "OnDemandThroughput", "WarmThroughput")
 
 
 def _local_region_error() -> errors.ApiError:
@@ -48,6 +48,8 @@ def create_params(table: TableDefinition, region: str) -> dict[str, Any]:
     p: dict[str, Any] = {"TableName": table.table_name, "KeySchema": d["KeySchema"],
                          "AttributeDefinitions": d["AttributeDefinitions"], "BillingMode": table.billing_mode,
                          "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+    # a replica is made as warm as its table (DynamoDB applies warm throughput to every replica)
+    p["WarmThroughput"] = {k: v for k, v in d["WarmThroughput"].items() if k != "Status"}
     provisioned = table.billing_mode == "PROVISIONED"
     if provisioned:
         p["ProvisionedThroughput"] = {"ReadCapacityUnits": table.read_capacity_units,

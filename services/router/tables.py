@@ -38,7 +38,7 @@ from dynamolog.routing import Routing
 from dynamolog.stats import StatsView
 from dynamolog.throughput import decreases_today, record_change
 
-from . import throughput
+from . import throughput, warm
 from .control import Control, parse_tags
 from .figures import with_figures
 from .gsi import (
@@ -55,7 +55,7 @@ from .validate import check_enum, constraint_errors, raise_constraints, require_
 __all__ = ["Tables", "describe", "updated_table"]
 #: UpdateTable parameters this version refuses (they count as "something to update")
 UNSUPPORTED_UPDATES = ("ReplicaUpdates", "SSESpecification",
-                       "TableClass", "DeletionProtectionEnabled", "WarmThroughput")
+                       "TableClass", "DeletionProtectionEnabled")
 
 
 def describe(table: TableDefinition, region: str) -> dict[str, Any]:
@@ -82,6 +82,7 @@ def describe(table: TableDefinition, region: str) -> dict[str, Any]:
         "DeletionProtectionEnabled": False,
     }
     desc.update(throughput.describe(table))
+    desc.update(warm.describe(table, table.billing_mode))
     desc.update(describe_stream_fields(table, region))
     if table.restore_summary:  # a restored table (services/router/backups.py); "_" keys are internal
         restored = {k: v for k, v in orjson.loads(table.restore_summary).items() if k[:1] != "_"}
@@ -219,15 +220,26 @@ class Tables:
         mode, rcu, wcu = _validate_update(p)
         stream = (parse_stream_specification(p["StreamSpecification"])
                   if p.get("StreamSpecification") is not None else None)
+        warmed = warm.parse(p.get("WarmThroughput"), update=True)
+        before: list[tuple[int, int]] = []
 
         def update(table: TableDefinition | None) -> TableDefinition | None:
             if table is None:
                 raise errors.resource_not_found(f"Requested resource not found: Table: {name} not found")
-            return _with_on_demand(table, updated_table(table, p, mode, rcu, wcu, stream, int(time.time() * 1000)), p)
+            before[:] = [warm.current(table, table.billing_mode)]
+            updated = _with_on_demand(table, updated_table(table, p, mode, rcu, wcu, stream,
+                                                           int(time.time() * 1000)), p)
+            if warmed is None:
+                return updated
+            after = updated if updated is not None else table
+            return warm.raised(after, warmed, after.billing_mode)
 
         table = await self.catalog.change(name, update)
         assert table is not None
-        return {"TableDescription": describe(table, self.settings.region)}
+        desc = describe(table, self.settings.region)
+        if warmed is not None and before and warm.current(table, table.billing_mode) != before[0]:
+            desc["WarmThroughput"]["Status"] = "UPDATING"  # DynamoDB's answer while it pre-warms
+        return {"TableDescription": desc}
 
     def _name_or_arn(self, name: Any) -> str:
         """UpdateTable's TableName: a table name or the table's ARN."""
@@ -272,6 +284,7 @@ class Tables:
         if p.get("ResourcePolicy") is not None:
             table = with_create_policy(table, p["ResourcePolicy"], self.settings.region)
         table = throughput.apply(table, throughput.parse(p.get("OnDemandThroughput"), table.billing_mode, update=False))
+        table = warm.at_creation(table, warm.parse(p.get("WarmThroughput")), table.billing_mode)
         if p.get("StreamSpecification") is not None:
             enabled, view = parse_stream_specification(p["StreamSpecification"])
             if enabled:
@@ -303,8 +316,8 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
     if target == "PAY_PER_REQUEST":
         if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error), but the stream may
             return table if changed else None
-        return replace(updated, billing_mode="PAY_PER_REQUEST", read_capacity_units=0, write_capacity_units=0,
-                       pay_per_request_since_ms=now)
+        return replace(warm.kept(updated, current), billing_mode="PAY_PER_REQUEST", read_capacity_units=0,
+                       write_capacity_units=0, pay_per_request_since_ms=now)
     assert rcu is not None and wcu is not None
     old_r, old_w = ((table.read_capacity_units, table.write_capacity_units)
                     if current == "PROVISIONED" else (0, 0))
@@ -315,7 +328,7 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
             f"ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {old_w}. "
             f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
             "current limits and how to request higher limits.")
-    updated = record_change(updated, (old_r, old_w), (rcu, wcu), now)
+    updated = record_change(warm.kept(updated, current), (old_r, old_w), (rcu, wcu), now)
     if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
         updated = replace(updated, pay_per_request_since_ms=table.pay_per_request_since_ms or table.created_at_ms)
     return replace(updated, billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)
@@ -356,7 +369,7 @@ def _validate_update(p: dict[str, Any]) -> tuple[str | None, int | None, int | N
                                 "Member must have value greater than or equal to 1")
     raise_constraints(problems)
     wanted = [k for k in ("ProvisionedThroughput", "BillingMode", "StreamSpecification",
-                          "GlobalSecondaryIndexUpdates", "OnDemandThroughput") + UNSUPPORTED_UPDATES
+                          "GlobalSecondaryIndexUpdates", "OnDemandThroughput", "WarmThroughput") + UNSUPPORTED_UPDATES
               if p.get(k) not in (None, [])]
     if not wanted:
         raise errors.validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "

@@ -14,7 +14,8 @@ Glossary
 | burst | unused capacity kept for up to ``burst_s`` (DynamoDB: 300 s): a bucket holds at most ``rate × burst_s`` |
 | hard cap | DynamoDB's per-partition limit (3,000 read / 1,000 write units a second): a second bucket of one second's depth that even burst cannot pass |
 | multiplier | the adaptive-capacity factor on a partition's share (1.0 until the auto-admin sets another) |
-| ceiling | an on-demand table's limit: 4,000 write / 12,000 read request units a second at creation, twice the highest peak seen since, capped by ``OnDemandThroughput`` |
+| ceiling | an on-demand table's limit: its warm throughput (4,000 write / 12,000 read request units a second at creation unless ``WarmThroughput`` raised it), twice the highest peak seen since, capped by ``OnDemandThroughput`` |
+| warm throughput | what a table serves at once (``WarmThroughput``, dynamolog/units.py ``warm``): a partition's hard cap is at least its share of it |
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from typing import Any
 
 from dynamolog.attrs import item_size
 from dynamolog.catalog import GlobalIndex, TableDefinition
-from dynamolog.units import write_units
+from dynamolog.units import ON_DEMAND_READ_START as _READ_START
+from dynamolog.units import ON_DEMAND_WRITE_START as _WRITE_START
+from dynamolog.units import warm, write_units
 
 #: DynamoDB's per-partition limits (units per second), which no multiplier or burst passes
 PARTITION_READ_MAX = 3000.0
 PARTITION_WRITE_MAX = 1000.0
-#: what an on-demand table serves at once (request units per second, the whole table)
-ON_DEMAND_READ_START = 12000.0
-ON_DEMAND_WRITE_START = 4000.0
+#: what an on-demand table serves at once (request units per second, the whole table) unless
+#: its WarmThroughput is more
+ON_DEMAND_READ_START = float(_READ_START)
+ON_DEMAND_WRITE_START = float(_WRITE_START)
 #: DynamoDB keeps unused capacity this long (seconds)
 BURST_S = 300.0
 #: an on-demand table's bucket holds one second: its ceiling is a rate, not a budget
@@ -125,17 +129,21 @@ class Rates:
     the account limit) rather than provisioned capacity."""
     capped: bool = False
     """On demand: whether OnDemandThroughput set these (its maximum, not the start ceiling)."""
+    warm_read: float = 0.0
+    """The partition's share of the table's (or index's) warm read throughput."""
+    warm_write: float = 0.0
+    """The partition's share of the warm write throughput."""
 
 
 def partition_caps(rates: Rates) -> tuple[float, float]:
-    """A partition's hard caps (read, write units a second): DynamoDB's per-partition limits, or,
-    for an on-demand table, its share of the start ceiling when that is more. A new on-demand
-    DynamoDB table serves 4,000 write / 12,000 read units at once, on as many partitions as that
-    takes; a Dynamolog table with fewer partitions (one per storage node by default) stands for
-    that many, so its partitions take the whole start ceiling between them."""
-    if not rates.on_demand:
-        return PARTITION_READ_MAX, PARTITION_WRITE_MAX
-    return max(PARTITION_READ_MAX, rates.read), max(PARTITION_WRITE_MAX, rates.write)
+    """A partition's hard caps (read, write units a second): DynamoDB's per-partition limits, or
+    its share of the table's warm throughput when that is more. A DynamoDB table serves its warm
+    throughput at once (a new on-demand table 4,000 write / 12,000 read units, a provisioned
+    one its highest provisioned capacity, more when WarmThroughput raised it), on as many
+    partitions as that takes; a Dynamolog table with fewer partitions (one per storage node by
+    default) stands for that many, so its partitions take the whole warm throughput between
+    them."""
+    return max(PARTITION_READ_MAX, rates.warm_read), max(PARTITION_WRITE_MAX, rates.warm_write)
 
 
 def _share(total: float, partitions: int) -> float:
@@ -145,17 +153,24 @@ def _share(total: float, partitions: int) -> float:
 def partition_rates(table: TableDefinition, index: GlobalIndex | None = None) -> Rates:
     """The rates of one partition of ``table`` (or of its global index ``index``): the capacity
     divided over the current number of partitions (a split changes the count, so the share
-    follows).  On demand: the start ceiling, or OnDemandThroughput's maximum when lower."""
+    follows).  On demand: the warm throughput (at least the start ceiling), or
+    OnDemandThroughput's maximum when lower."""
     unit = index if index is not None else table
     n = len(unit.partition_ids)
-    if table.billing_mode == "PROVISIONED":
-        return Rates(_share(unit.read_capacity_units, n), _share(unit.write_capacity_units, n), False)
+    on_demand = table.billing_mode != "PROVISIONED"
+    if not on_demand:
+        # what the catalog recorded as warmed (WarmThroughput, or a capacity raised earlier): a
+        # provisioned table's partitions are made for its capacity when it is created
+        return Rates(_share(unit.read_capacity_units, n), _share(unit.write_capacity_units, n), False,
+                     warm_read=_share(unit.warm_read_units or 0, n), warm_write=_share(unit.warm_write_units or 0, n))
+    warm_r, warm_w = warm(unit.warm_read_units, unit.warm_write_units, on_demand=True)
+    warm_r_share, warm_w_share = _share(warm_r, n), _share(warm_w, n)
     max_r = unit.max_read_request_units
     max_w = unit.max_write_request_units
-    read = ON_DEMAND_READ_START if max_r is None or max_r < 1 else min(ON_DEMAND_READ_START, float(max_r))
-    write = ON_DEMAND_WRITE_START if max_w is None or max_w < 1 else min(ON_DEMAND_WRITE_START, float(max_w))
+    read = float(warm_r) if max_r is None or max_r < 1 else min(float(warm_r), float(max_r))
+    write = float(warm_w) if max_w is None or max_w < 1 else min(float(warm_w), float(max_w))
     capped = (max_r is not None and max_r >= 1) or (max_w is not None and max_w >= 1)
-    return Rates(_share(read, n), _share(write, n), True, capped)
+    return Rates(_share(read, n), _share(write, n), True, capped, warm_r_share, warm_w_share)
 
 
 def index_shares(table: TableDefinition) -> dict[str, Rates]:
@@ -169,7 +184,8 @@ def index_shares(table: TableDefinition) -> dict[str, Rates]:
             continue
         r = partition_rates(table, g)
         scale = len(g.partition_ids) / max(1, n)
-        out[g.index_name] = replace(r, read=r.read * scale, write=r.write * scale)
+        out[g.index_name] = replace(r, read=r.read * scale, write=r.write * scale,
+                                    warm_read=r.warm_read * scale, warm_write=r.warm_write * scale)
     return out
 
 

@@ -176,3 +176,30 @@ def test_a_new_on_demand_table_on_fewer_partitions_still_takes_its_start_ceiling
     # provisioned tables keep DynamoDB's per-partition limits
     prov = PartitionCapacity(partition_rates(_table(rcu=50_000, wcu=10_000)), now=0.0)
     assert (prov.write.cap.rate, prov.read.cap.rate) == (1000.0, 3000.0)
+
+
+def test_a_warmed_table_s_partitions_take_its_warm_throughput_at_once() -> None:
+    # WarmThroughput (decision 0056): an on-demand table warmed to 40,000 write units a second
+    # serves them from its first second, on one partition all of them, on two half each; a
+    # provisioned table keeps its rate, but its partitions' hard caps take the warmed share
+    warmed = replace(_table("PAY_PER_REQUEST", parts=1), warm_write_units=40_000)
+    one = PartitionCapacity(partition_rates(warmed), now=0.0)
+    assert (one.write.bucket.rate, one.write.cap.rate) == (40_000.0, 40_000.0)
+    assert (one.read.bucket.rate, one.read.cap.rate) == (12_000.0, 12_000.0)  # reads not warmed
+    assert _drain(one.write.admits, one.write.charge, 0.0) == 40_000
+    two = PartitionCapacity(partition_rates(replace(warmed, partition_ids=("p0", "p1"))), now=0.0)
+    assert (two.write.bucket.rate, two.write.cap.rate) == (20_000.0, 20_000.0)
+    # OnDemandThroughput's maximum still caps the ceiling
+    capped = partition_rates(replace(warmed, max_write_request_units=500))
+    assert (capped.write, capped.warm_write) == (500.0, 40_000.0)
+    prov = PartitionCapacity(partition_rates(replace(_table(rcu=100, wcu=100), warm_write_units=5_000)), now=0.0)
+    assert (prov.write.bucket.rate, prov.write.cap.rate, prov.read.cap.rate) == (100.0, 5_000.0, 3_000.0)
+
+
+def test_warm_throughput_of_each_mode() -> None:
+    from dynamolog.units import warm
+
+    assert warm(None, None, on_demand=True) == (12_000, 4_000)
+    assert warm(None, 9_000, on_demand=True) == (12_000, 9_000)
+    assert warm(None, None, on_demand=False, read_capacity=5, write_capacity=7) == (5, 7)
+    assert warm(12_000, 4_000, on_demand=False, read_capacity=5, write_capacity=7) == (12_000, 4_000)

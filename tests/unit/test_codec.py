@@ -116,13 +116,15 @@ def test_table_round_trip() -> None:
                                     "partition_ids": ["p9"], "read_capacity_units": 0, "write_capacity_units": 0,
                                     "created_at_ms": 7, "max_read_request_units": 30,
                                     "max_write_request_units": None, "more_hash_keys": ["x2", "x3"],
-                                    "more_range_keys": ["r1"]}],
+                                    "more_range_keys": ["r1"], "warm_read_units": None,
+                                    "warm_write_units": 9000}],
                 "local_indexes": [{"index_name": "byY", "range_key": "y", "projection_type": "KEYS_ONLY",
                                    "non_key_attributes": []}],
                 "max_read_request_units": None, "max_write_request_units": 40,
                 "pitr_enabled": True, "pitr_recovery_days": 3, "pitr_enabled_ms": 8, "restoring": True,
                 "restore_summary": '{"SourceBackupArn": "arn"}',
-                "resource_policies": {"": '{"policy": "{}", "revision": "1"}'}}
+                "resource_policies": {"": '{"policy": "{}", "revision": "1"}'},
+                "warm_read_units": 20000, "warm_write_units": None}
     assert decode_table(encode_table(full)) == full
     minimal = {k: v for k, v in d.items() if k not in ("tags", "deleted")}
     assert decode_table(encode_table(minimal)) == minimal | {"tags": {}, "deleted": False} | added
@@ -180,7 +182,7 @@ def test_table_v6_bytes_decode_with_the_backup_fields_defaults() -> None:
     assert (decoded["pitr_enabled"], decoded["restoring"], decoded["restore_summary"]) == (False, False, None)
     new = d | {"pitr_enabled": True, "pitr_recovery_days": 7, "pitr_enabled_ms": 5, "restoring": True,
                "restore_summary": "{}"}
-    assert decode_table(encode_table(new)) == new | {"resource_policies": {}}
+    assert decode_table(encode_table(new)) == new | {"resource_policies": {}} | WARM_NONE
 
 
 def test_table_v7_bytes_decode_without_resource_policies() -> None:
@@ -315,12 +317,14 @@ def test_txn_state_round_trip() -> None:
     assert decode_txn_state(encode_txn_state(d)) == d
 
 
+#: the fields TableDefinition v10 added, on the table and on each global index, as an older record decodes
+WARM_NONE = {"warm_read_units": None, "warm_write_units": None}
 STREAM_TTL_DEFAULTS = {"stream_enabled": False, "stream_view_type": None, "stream_label": None,
                        "stream_created_ms": None, "stream_disabled_ms": None, "ttl_attribute": None,
                        "global_indexes": [], "local_indexes": [], "max_read_request_units": None,
                        "max_write_request_units": None,
                        "pitr_enabled": False, "pitr_recovery_days": 35, "pitr_enabled_ms": None,
-                       "restoring": False, "restore_summary": None, "resource_policies": {}}
+                       "restoring": False, "restore_summary": None, "resource_policies": {}, **WARM_NONE}
 
 
 def test_partition_round_trip_unsigned_bounds() -> None:
@@ -388,7 +392,7 @@ def test_table_v5_bytes_with_a_global_index_decode_with_the_on_demand_defaults()
     fastavro.schemaless_writer(buf, v5, d)
     got = decode_table(buf.getvalue())
     assert got["global_indexes"] == [index | {"max_read_request_units": None, "max_write_request_units": None,
-                                              "more_hash_keys": [], "more_range_keys": []}]
+                                              "more_hash_keys": [], "more_range_keys": []} | WARM_NONE]
     assert got["max_read_request_units"] is None and got["max_write_request_units"] is None
     assert got["read_capacity_units"] == 5
 
@@ -422,7 +426,7 @@ def test_table_v7_bytes_with_a_global_index_decode_as_single_attribute_keys() ->
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v7, d)
     got = decode_table(buf.getvalue())
-    assert got == d | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []}]}
+    assert got == d | WARM_NONE | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []} | WARM_NONE]}
     g = GlobalIndex.from_record(got["global_indexes"][0])
     assert (g.hash_keys, g.range_keys) == (("x",), ("y",))
     multi = index | {"more_hash_keys": ["x2", "x3", "x4"], "more_range_keys": ["y2", "y3", "y4"]}
@@ -462,6 +466,45 @@ def test_table_v8_bytes_keep_their_policies_and_single_attribute_index_keys() ->
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v8, d)
     got = decode_table(buf.getvalue())
-    assert got == d | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []}]}
+    assert got == d | WARM_NONE | {"global_indexes": [index | {"more_hash_keys": [], "more_range_keys": []} | WARM_NONE]}
     g = GlobalIndex.from_record(got["global_indexes"][0])
     assert (g.hash_keys, g.range_keys) == (("x",), ())
+
+
+def test_table_v9_bytes_decode_unwarmed_and_warm_throughput_round_trips() -> None:
+    # v10 added WarmThroughput to the table and to each global index: a v9 record (a table with
+    # an index) decodes with none recorded, and the raised values round-trip.
+    import io
+    import json
+
+    import fastavro
+
+    from dynamolog.catalog import TableDefinition
+    from dynamolog.codec import SCHEMA_DIR
+
+    v9 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "TableDefinition.v9.avsc").read_text()))
+    index = {"index_name": "byX", "index_id": "id#byX", "hash_key": "x", "range_key": None,
+             "projection_type": "ALL", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
+             "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
+             "max_read_request_units": None, "max_write_request_units": None,
+             "more_hash_keys": [], "more_range_keys": []}
+    d = {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
+        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
+        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
+        "resource_policies": {},
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v9, d)
+    got = decode_table(buf.getvalue())
+    assert got == d | WARM_NONE | {"global_indexes": [index | WARM_NONE]}
+    warmed = d | {"warm_read_units": 20_000, "warm_write_units": 40_000,
+                  "global_indexes": [index | {"warm_read_units": None, "warm_write_units": 8_000}]}
+    t = TableDefinition.from_record(decode_table(encode_table(warmed)))
+    assert (t.warm_read_units, t.warm_write_units) == (20_000, 40_000)
+    assert (t.global_indexes[0].warm_read_units, t.global_indexes[0].warm_write_units) == (None, 8_000)
