@@ -27,17 +27,7 @@ def parse(spec: Any, mode: str, *, update: bool) -> Members | None:
     billing mode the table has after the request."""
     if spec is None:
         return None
-    if not isinstance(spec, dict):
-        raise errors.serialization("Unexpected value type in payload")
-    members: Members = {}
-    for name in MEMBERS:
-        v = spec.get(name)
-        if v is None:
-            continue
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise errors.serialization("NUMBER_VALUE cannot be converted to Long" if isinstance(v, float)
-                                       else "Unexpected value type in payload")
-        members[name] = v
+    members = longs(spec, MEMBERS)
     if not members:
         return None
     if mode == "PROVISIONED":
@@ -51,6 +41,23 @@ def parse(spec: Any, mode: str, *, update: bool) -> Members | None:
         if v < 1 and not (update and v == -1):
             raise errors.validation(f"One or more parameter values were invalid: {name} for OnDemandThroughput "
                                     "must be greater than or equal to 1" + (" or equal to -1" if update else ""))
+    return members
+
+
+def longs(spec: Any, names: tuple[str, ...]) -> Members:
+    """The members ``names`` that a request structure ``spec`` gives, each a Long (DynamoDB's
+    SerializationException for another type)."""
+    if not isinstance(spec, dict):
+        raise errors.serialization("Unexpected value type in payload")
+    members: Members = {}
+    for name in names:
+        v = spec.get(name)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise errors.serialization("NUMBER_VALUE cannot be converted to Long" if isinstance(v, float)
+                                       else "Unexpected value type in payload")
+        members[name] = v
     return members
 
 

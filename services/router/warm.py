@@ -27,9 +27,9 @@ from dynamolog import errors
 from dynamolog.catalog import GlobalIndex, TableDefinition
 from dynamolog.units import ON_DEMAND_READ_START, ON_DEMAND_WRITE_START, warm
 
+from .throughput import Members, longs
+
 READ, WRITE = "ReadUnitsPerSecond", "WriteUnitsPerSecond"
-#: a request's members: name -> units a second
-Members = dict[str, int]
 Unit = TypeVar("Unit", TableDefinition, GlobalIndex)
 _START_DOCS = ("https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html"
                "#on-demand-capacity-mode-initial")
@@ -48,17 +48,7 @@ def parse(spec: Any, *, index: str | None = None, update: bool = False) -> Membe
     the index it is given for (None: the table)."""
     if spec is None:
         return None
-    if not isinstance(spec, dict):
-        raise errors.serialization("Unexpected value type in payload")
-    members: Members = {}
-    for name in (READ, WRITE):
-        v = spec.get(name)
-        if v is None:
-            continue
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise errors.serialization("NUMBER_VALUE cannot be converted to Long" if isinstance(v, float)
-                                       else "Unexpected value type in payload")
-        members[name] = v
+    members = longs(spec, (READ, WRITE))
     if not members and update:
         raise _invalid("WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond "
                        f"specified for {'index: ' + index if index is not None else 'table'}")

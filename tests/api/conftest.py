@@ -223,6 +223,26 @@ def create_table(ddb: Any) -> Iterator[TableFactory]:
             pass
 
 
+@pytest.fixture
+def indexed(ddb: Any) -> Iterator[Any]:
+    """``indexed(**CreateTable args)``: a new ACTIVE table with key ``pk`` and attribute ``g``
+    defined (for an index on it), deleted after the test."""
+    made: list[str] = []
+
+    def make(**args: Any) -> str:
+        name = f"test_{uuid.uuid4().hex[:10]}"
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "g", "AttributeType": "S"}], **args)
+        made.append(name)
+        wait_active(ddb, name)
+        return name
+
+    yield make
+    for name in made:
+        ddb.delete_table(TableName=name)
+
+
 @pytest.fixture(scope="session")
 def hash_table(create_table: TableFactory) -> str:
     """A shared table with a string hash key ``pk`` only."""

@@ -12,7 +12,6 @@ writes for about 19 seconds, long enough for every test below to see it refuse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -149,27 +148,6 @@ def test_a_throttled_transaction_is_cancelled_with_throttling_error(once: Any, c
     assert codes <= {"ThrottlingError", "None"} and "ThrottlingError" in codes
     for k in (a, b):
         assert "Item" not in once.get_item(TableName=name, Key={"pk": {"S": k}}, ConsistentRead=True)
-
-
-@pytest.fixture
-def indexed(ddb: Any) -> Iterator[Any]:
-    """``indexed(**CreateTable args)``: a new ACTIVE table with key ``pk`` and an index on ``g``,
-    deleted after the test."""
-    from .conftest import wait_active
-    made: list[str] = []
-
-    def make(**args: Any) -> str:
-        name = unique("test_")
-        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "g", "AttributeType": "S"}], **args)
-        made.append(name)
-        wait_active(ddb, name)
-        return name
-
-    yield make
-    for name in made:
-        ddb.delete_table(TableName=name)
 
 
 def test_a_global_index_out_of_write_capacity_throttles_the_table(once: Any, indexed: Any) -> None:

@@ -5,7 +5,6 @@ on-demand table takes at once what a new one throttles."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,24 +27,6 @@ START_DOCS = ("See: https://docs.aws.amazon.com/amazondynamodb/latest/developerg
 
 def _warm(r: int, w: int, status: str = "ACTIVE") -> dict[str, Any]:
     return {"ReadUnitsPerSecond": r, "WriteUnitsPerSecond": w, "Status": status}
-
-
-@pytest.fixture
-def indexed(ddb: Any) -> Iterator[Any]:
-    """``indexed(**CreateTable args)``: a new ACTIVE table (key ``pk``, attribute ``g`` defined
-    for an index), deleted after the test."""
-    made: list[str] = []
-
-    def make(**args: Any) -> str:
-        name = unique("test_")
-        ddb.create_table(TableName=name, **KEYS, **args)
-        made.append(name)
-        wait_active(ddb, name)
-        return name
-
-    yield make
-    for name in made:
-        ddb.delete_table(TableName=name)
 
 
 def test_every_table_and_index_describes_its_warm_throughput(ddb: Any, indexed: Any) -> None:
