@@ -239,7 +239,7 @@ def value_size(av: dict[str, Any]) -> int:
     """Size in bytes of one attribute value (see :func:`item_size`)."""
     kind, v = next(iter(av.items()))
     if kind == "S":
-        return len(v.encode("utf-8"))
+        return _utf8_len(v)
     if kind == "N":
         return _num_size(v)
     if kind == "B":
@@ -247,14 +247,20 @@ def value_size(av: dict[str, Any]) -> int:
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "M":
-        return 3 + sum(len(k.encode("utf-8")) + value_size(x) + 1 for k, x in v.items())
+        return 3 + sum(_utf8_len(k) + value_size(x) + 1 for k, x in v.items())
     if kind == "L":
         return 3 + sum(value_size(x) + 1 for x in v)
     if kind == "SS":
-        return sum(len(m.encode("utf-8")) for m in v)
+        return sum(_utf8_len(m) for m in v)
     if kind == "NS":
         return sum(_num_size(m) for m in v)
     return sum(_b64_len(m) for m in v)
+
+
+def _utf8_len(text: str) -> int:
+    """UTF-8 length of ``text`` (an ASCII string, the usual case, without encoding it:
+    ``isascii`` reads a flag CPython keeps)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _num_size(text: str) -> int:
@@ -275,7 +281,12 @@ def item_size(item: dict[str, dict[str, Any]]) -> int:
     M = 3 + sum(len_utf8(name) + size(value) + 1); L = 3 + sum(size(value) + 1);
     SS/NS/BS = sum of member sizes.  Compare against :data:`MAX_ITEM_BYTES`.
     """
-    return sum(len(name.encode("utf-8")) + value_size(av) for name, av in item.items())
+    total = 0
+    for name, av in item.items():  # a loop, not value_size for each, for the common string attribute
+        total += _utf8_len(name)
+        s = av.get("S")
+        total += (len(s) if s.isascii() else len(s.encode("utf-8"))) if s is not None else value_size(av)
+    return total
 
 
 def to_python(av: dict[str, Any]) -> Any:

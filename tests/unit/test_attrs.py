@@ -186,6 +186,10 @@ def test_item_size() -> None:
     assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + 1 + 1 + 1
     assert item_size({"l": {"L": [{"S": "v"}, {"S": "w"}]}}) == 1 + 3 + 2 + 2
     assert item_size({"s": {"SS": ["a", "bc"]}}) == 1 + 3
+    # names, map keys, strings and set members outside ASCII count their UTF-8 bytes
+    assert item_size({"é": {"S": "😀"}}) == 2 + 4
+    assert item_size({"m": {"M": {"ü": {"S": "é"}}}}) == 1 + 3 + 2 + 2 + 1
+    assert item_size({"s": {"SS": ["ä", "b"]}}) == 1 + 3
 
 
 def test_python_round_trip() -> None:
