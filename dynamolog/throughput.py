@@ -53,8 +53,10 @@ def check_decrease_allowed(table: TableDefinition, now: int) -> None:
 def record_change(table: TableDefinition, old: tuple[int, int], new: tuple[int, int], now: int) -> TableDefinition:
     """``table`` with the bookkeeping of a throughput change from ``old`` to ``new`` (read, write
     units): the last increase, or the decrease count after checking the quota (raises
-    LimitExceededException when it is used up)."""
-    updated = table
+    LimitExceededException when it is used up), and the warm throughput, which keeps the highest
+    capacity ever provisioned (decision 0056)."""
+    updated = replace(table, warm_read_units=max(table.warm_read_units or 0, old[0], new[0]),
+                      warm_write_units=max(table.warm_write_units or 0, old[1], new[1]))
     if new[0] > old[0] or new[1] > old[1]:
         updated = replace(updated, last_increase_ms=now)
     if new[0] < old[0] or new[1] < old[1]:

@@ -76,6 +76,14 @@ def test_a_range_above_the_current_capacity_raises_it_at_once(aas: Any, ddb: Any
     [a] = aas.describe_scaling_activities(ServiceNamespace="dynamodb", ResourceId=f"table/{name}")["ScalingActivities"]
     assert a["StatusCode"] == "Successful"
     assert a["Description"] == "Setting read capacity units to 12."
+    # moved back down into a lower range, the table keeps the highest capacity it had as its
+    # warm throughput (DynamoDB's rule, decision 0056)
+    aas.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=f"table/{name}",
+                                 ScalableDimension=READ, MinCapacity=6, MaxCapacity=8)
+    wait_active(ddb, name)
+    t = ddb.describe_table(TableName=name)["Table"]
+    assert t["ProvisionedThroughput"]["ReadCapacityUnits"] == 8
+    assert (t["WarmThroughput"]["ReadUnitsPerSecond"], t["WarmThroughput"]["WriteUnitsPerSecond"]) == (12, 5)
 
 
 def test_put_describe_and_delete_a_target_tracking_policy(aas: Any, create_table: TableFactory) -> None:
