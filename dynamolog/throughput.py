@@ -11,9 +11,13 @@ from __future__ import annotations
 import datetime
 import time
 from dataclasses import replace
+from typing import TypeVar
 
 from . import errors
-from .catalog import TableDefinition
+from .catalog import GlobalIndex, TableDefinition
+from .units import warm
+
+Unit = TypeVar("Unit", TableDefinition, GlobalIndex)
 
 DAY_MS = 86_400_000
 #: throughput decreases allowed at any time of a UTC day; after them, one per DECREASE_INTERVAL_MS
@@ -48,6 +52,14 @@ def check_decrease_allowed(table: TableDefinition, now: int) -> None:
         f"first {FREE_DECREASES_PER_DAY} decreases, each subsequent decrease in the same UTC day can be performed at "
         f"most once every {DECREASE_INTERVAL_MS // 1000} seconds. Number of decreases today: {n}. Last decrease at "
         f"{utc_words(last)}. Next decrease can be made at {utc_words(last + DECREASE_INTERVAL_MS)}")
+
+
+def keep_warm(unit: Unit, *, on_demand: bool) -> Unit:
+    """``unit`` with its current warm throughput recorded, before its capacity or billing mode
+    changes: nothing lowers warm throughput (decision 0056)."""
+    r, w = warm(unit.warm_read_units, unit.warm_write_units, on_demand=on_demand,
+                read_capacity=unit.read_capacity_units, write_capacity=unit.write_capacity_units)
+    return replace(unit, warm_read_units=r, warm_write_units=w)
 
 
 def record_change(table: TableDefinition, old: tuple[int, int], new: tuple[int, int], now: int) -> TableDefinition:

@@ -59,7 +59,7 @@ from dynamolog.scaling import (
     policy_arn,
     target_arn,
 )
-from dynamolog.throughput import record_change
+from dynamolog.throughput import keep_warm, record_change
 
 from .writer import CatalogWriter
 
@@ -449,9 +449,11 @@ class Scaling:
         for g in table.global_indexes:
             if g.index_name == index:
                 before = g
-                g = replace(g, read_capacity_units=capacity) if kind == "read" else \
-                    replace(g, write_capacity_units=capacity)
-                changed = g != before
+                kept = keep_warm(g, on_demand=False)  # a scale-in keeps the index's highest capacity warm
+                g = replace(kept, read_capacity_units=capacity) if kind == "read" else \
+                    replace(kept, write_capacity_units=capacity)
+                changed = (g.read_capacity_units, g.write_capacity_units) != (
+                    before.read_capacity_units, before.write_capacity_units)
             indexes.append(g)
         return replace(table, status="UPDATING", global_indexes=tuple(indexes)) if changed else None
 

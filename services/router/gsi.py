@@ -20,6 +20,7 @@ from typing import Any
 
 from dynamolog import errors
 from dynamolog.catalog import AttributeDefinition, GlobalIndex, KeySchemaElement, LocalIndex, TableDefinition
+from dynamolog.throughput import keep_warm
 
 from . import throughput, warm
 from .validate import check_enum, raise_constraints
@@ -348,7 +349,7 @@ def apply_index_updates(updated: TableDefinition, table: TableDefinition, p: dic
             pt = (u["Update"] or {}).get("ProvisionedThroughput") or {}
             warmed = warm.parse((u["Update"] or {}).get("WarmThroughput"), index=str(name), update=True)
             if pt:  # nothing lowers an index's warm throughput, a decrease of its capacity neither
-                found = warm.kept(found, table.billing_mode)
+                found = keep_warm(found, on_demand=table.billing_mode != "PROVISIONED")
             indexes[at] = warm.raised(throughput.apply(replace(
                 found, read_capacity_units=int(pt.get("ReadCapacityUnits") or found.read_capacity_units),
                 write_capacity_units=int(pt.get("WriteCapacityUnits") or found.write_capacity_units)),

@@ -36,7 +36,7 @@ from dynamolog.config import Settings
 from dynamolog.metadata import Metadata
 from dynamolog.routing import Routing
 from dynamolog.stats import StatsView
-from dynamolog.throughput import decreases_today, record_change
+from dynamolog.throughput import decreases_today, keep_warm, record_change
 
 from . import throughput, warm
 from .control import Control, parse_tags
@@ -316,7 +316,7 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
     if target == "PAY_PER_REQUEST":
         if current == "PAY_PER_REQUEST":  # nothing changes (as DynamoDB, no error), but the stream may
             return table if changed else None
-        return replace(warm.kept(updated, current), billing_mode="PAY_PER_REQUEST", read_capacity_units=0,
+        return replace(keep_warm(updated, on_demand=False), billing_mode="PAY_PER_REQUEST", read_capacity_units=0,
                        write_capacity_units=0, pay_per_request_since_ms=now)
     assert rcu is not None and wcu is not None
     old_r, old_w = ((table.read_capacity_units, table.write_capacity_units)
@@ -328,7 +328,8 @@ def updated_table(table: TableDefinition, p: dict[str, Any], mode: str | None, r
             f"ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {old_w}. "
             f"Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for "
             "current limits and how to request higher limits.")
-    updated = record_change(warm.kept(updated, current), (old_r, old_w), (rcu, wcu), now)
+    updated = record_change(keep_warm(updated, on_demand=current == "PAY_PER_REQUEST"), (old_r, old_w), (rcu, wcu),
+                            now)
     if current == "PAY_PER_REQUEST":  # keeps reporting when it was last on demand
         updated = replace(updated, pay_per_request_since_ms=table.pay_per_request_since_ms or table.created_at_ms)
     return replace(updated, billing_mode="PROVISIONED", read_capacity_units=rcu, write_capacity_units=wcu)

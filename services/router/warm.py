@@ -96,14 +96,6 @@ def raised(unit: Unit, members: Members | None, billing_mode: str, *, index: str
     return replace(unit, warm_read_units=members.get(READ, now_r), warm_write_units=members.get(WRITE, now_w))
 
 
-def kept(unit: Unit, billing_mode: str) -> Unit:
-    """``unit`` with its current warm throughput recorded, before its billing mode or capacity
-    changes: nothing lowers warm throughput (a decrease of provisioned capacity, or a switch of
-    mode, keeps the highest value reached)."""
-    r, w = current(unit, billing_mode)
-    return replace(unit, warm_read_units=r, warm_write_units=w)
-
-
 def describe(unit: TableDefinition | GlobalIndex, billing_mode: str, status: str = "ACTIVE") -> dict[str, Any]:
     """The ``WarmThroughput`` member of a table's or index's description."""
     r, w = current(unit, billing_mode)

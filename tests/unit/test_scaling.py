@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from dynamolog.catalog import AttributeDefinition, KeySchemaElement, TableDefinition
+from dynamolog.catalog import AttributeDefinition, GlobalIndex, KeySchemaElement, TableDefinition
 from dynamolog.config import Settings
 from dynamolog.scaling import ScalableTarget, ScalingPolicy
+from dynamolog.units import warm
 from services.admin.scaling import ConsumptionMeter, Scaling
 
 PERIOD_S = 60.0
@@ -116,3 +117,25 @@ def test_the_meter_sums_counter_increases(totals: list[float], expected: float) 
         m.observe("t1", "p1", "write", t)
     assert m.take() == {("t1", "write"): expected}
     assert m.take() == {}
+
+
+def test_a_scale_in_keeps_the_highest_capacity_as_warm_throughput() -> None:
+    # decision 0056: the table's and each index's warm throughput never falls with its capacity
+    index = GlobalIndex(index_name="g", index_id="id#g", hash_key="x", range_key=None, projection_type="ALL",
+                        non_key_attributes=(), status="ACTIVE", partition_ids=("i0",), read_capacity_units=40,
+                        write_capacity_units=30)
+    table = TableDefinition(table_name="t", table_id="id", key_schema=(KeySchemaElement("pk", "HASH"),),
+                            attribute_definitions=(AttributeDefinition("pk", "S"),), billing_mode="PROVISIONED",
+                            read_capacity_units=50, write_capacity_units=20, status="ACTIVE", created_at_ms=0,
+                            partition_ids=("p0",), global_indexes=(index,))
+    down = Scaling._with_capacity(table, None, "read", 10, 0)
+    assert down is not None and down.read_capacity_units == 10
+    assert warm(down.warm_read_units, down.warm_write_units, on_demand=False, read_capacity=10,
+                write_capacity=20) == (50, 20)
+    down = Scaling._with_capacity(table, "g", "write", 5, 0)
+    assert down is not None
+    g = down.global_indexes[0]
+    assert g.write_capacity_units == 5
+    assert warm(g.warm_read_units, g.warm_write_units, on_demand=False, read_capacity=40,
+                write_capacity=5) == (40, 30)
+    assert Scaling._with_capacity(table, "g", "write", 30, 0) is None  # nothing to change
