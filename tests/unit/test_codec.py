@@ -397,6 +397,21 @@ def test_table_v5_bytes_with_a_global_index_decode_with_the_on_demand_defaults()
     assert got["read_capacity_units"] == 5
 
 
+def _on_demand_record(index: dict[str, object]) -> dict[str, object]:
+    """An on-demand table of TableDefinition v7's fields with one global index ``index``, as
+    the version tests write it with an older schema."""
+    return {
+        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
+        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
+        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
+        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
+        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
+        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
+        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
+        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
+    }
+
+
 def test_table_v7_bytes_with_a_global_index_decode_as_single_attribute_keys() -> None:
     # TableDefinition v9 added a global index's further key attributes (multi-attribute keys): a
     # v7 record's index must decode with none, and a v9 index with four and four round-trips.
@@ -413,16 +428,7 @@ def test_table_v7_bytes_with_a_global_index_decode_as_single_attribute_keys() ->
              "projection_type": "ALL", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
              "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
              "max_read_request_units": None, "max_write_request_units": None}
-    d = {
-        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
-        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
-        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
-        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
-        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
-        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
-        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
-        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
-    }
+    d = _on_demand_record(index)
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v7, d)
     got = decode_table(buf.getvalue())
@@ -452,17 +458,7 @@ def test_table_v8_bytes_keep_their_policies_and_single_attribute_index_keys() ->
              "projection_type": "KEYS_ONLY", "non_key_attributes": [], "status": "ACTIVE", "partition_ids": ["p9"],
              "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
              "max_read_request_units": None, "max_write_request_units": None}
-    d = {
-        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
-        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
-        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
-        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
-        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
-        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
-        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
-        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
-        "resource_policies": {"": '{"policy": "{}", "revision": "5"}'},
-    }
+    d = _on_demand_record(index) | {"resource_policies": {"": '{"policy": "{}", "revision": "5"}'}}
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v8, d)
     got = decode_table(buf.getvalue())
@@ -488,17 +484,7 @@ def test_table_v9_bytes_decode_unwarmed_and_warm_throughput_round_trips() -> Non
              "read_capacity_units": 0, "write_capacity_units": 0, "created_at_ms": 7,
              "max_read_request_units": None, "max_write_request_units": None,
              "more_hash_keys": [], "more_range_keys": []}
-    d = {
-        "table_name": "Old", "table_id": "id", "key_schema": [{"attribute_name": "pk", "key_type": "HASH"}],
-        "attribute_definitions": [{"attribute_name": "pk", "attribute_type": "S"}],
-        "billing_mode": "PAY_PER_REQUEST", "read_capacity_units": 0, "write_capacity_units": 0,
-        "status": "ACTIVE", "created_at_ms": 1, "partition_ids": ["p"], "tags": {}, "deleted": False,
-        "last_increase_ms": None, "last_decrease_ms": None, "decreases_today": 0, "pay_per_request_since_ms": None,
-        **STREAM_TTL_DEFAULTS, "global_indexes": [index], "local_indexes": [],
-        "max_read_request_units": None, "max_write_request_units": None, "pitr_enabled": False,
-        "pitr_recovery_days": 35, "pitr_enabled_ms": None, "restoring": False, "restore_summary": None,
-        "resource_policies": {},
-    }
+    d = _on_demand_record(index) | {"resource_policies": {}}
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, v9, d)
     got = decode_table(buf.getvalue())
