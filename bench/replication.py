@@ -50,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -390,7 +391,8 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
                     c.get_item(TableName=table, Key={"pk": {"S": f"k{i % 100}"}})
                     reads[0] += 1
                 except Exception as e:
-                    read_errors.append(type(e).__name__)
+                    err = getattr(e, "response", {}).get("Error", {})
+                    read_errors.append(f"{err.get('Code') or type(e).__name__}: {str(err.get('Message', e))[:120]}")
                 i += 1
 
         loader = client(endpoint)
@@ -460,6 +462,8 @@ def failover(system: System, endpoint: str, runs: int, kill: str = "storage") ->
                    writes_acked=len(writer.acked), write_errors=len(writer.errors),
                    acked_checked=checked, lost_or_wrong=len(problems),
                    reads_ok=reads[0], read_errors=len(read_errors))
+        if read_errors:
+            row["read_error_kinds"] = dict(Counter(read_errors).most_common(5))
         if problems:
             row["problems"] = problems[:10]
         print(f"failover run {run}: {row}", file=sys.stderr)

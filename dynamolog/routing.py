@@ -130,26 +130,36 @@ class Routing:
         DynamoDB.  A "not the leader" answer or a refused connection is retried: nothing ran.
 
         ``route_hash``: the partition-key hash the request is for; once ``part`` is split the
-        request goes to the child holding it (without one, :class:`PartitionSplit` is raised)."""
+        request goes to the child holding it (without one, :class:`PartitionSplit` is raised).
+
+        A replica that may not serve an eventually consistent read now answers ``ReplicaStale``
+        (a follower beyond the staleness bound, a node still opening its role): the read goes to
+        the leader at once, which is never behind; and when the leader itself is still opening its
+        term (a failover), to the replicas not yet asked, then after a wait to all of them again.
+        ``ReplicaStale`` never reaches the client."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_WINDOW_S
-        attempt = 0
+        attempt = waits = 0
+        any_replica = not leader
+        #: replicas that answered ReplicaStale since the last wait
+        stale: set[str] = set()
         while True:
             attempt += 1
             current = self._holder(part, route_hash)
             pid = current.partition_id
-            node_id = current.leader if leader else self._pick_replica(current, attempt)
+            node_id = current.leader if leader else self._pick_replica(current, attempt, avoid=stale)
             try:
                 if not node_id:
                     raise ConnectionError(f"partition {pid} has no leader")
                 return await self.client(node_id).call(op, pid=pid, **args)
             except errors.ApiError as e:
-                if e.type_name == "ReplicaStale" and not leader:
-                    # a follower beyond the staleness bound (docs/guarantees.md): the leader is
-                    # never behind, ask it at once
-                    leader = True
-                    continue
-                if e.type_name != "NotLeader":
+                if e.type_name == "ReplicaStale" and any_replica:
+                    stale.add(str(node_id))
+                    leader = bool(current.leader) and current.leader not in stale
+                    if leader or any(str(r) not in stale for r in current.replicas):
+                        continue
+                    stale.clear()  # every replica is behind or opening: wait, then ask again
+                elif e.type_name != "NotLeader":
                     raise
                 reason = e.message
             except (RequestLost, RequestTimeout) as e:
@@ -169,9 +179,10 @@ class Routing:
                 return now is None or now.leader_epoch != seen.leader_epoch \
                     or split_done(now, self.metadata.partitions.items)
 
+            waits += 1
             await self.metadata.partitions.wait_until(
                 changed,
-                min(0.05 * 2**attempt, 1.0),
+                min(0.05 * 2**waits, 1.0),
             )
 
     def send_now(self, part: PartitionInfo, op: str, *, leader: bool, route_hash: int | None = None,
@@ -189,8 +200,13 @@ class Routing:
             return None
         return c.send_now(op, pid=current.partition_id, **args)
 
-    def _pick_replica(self, part: PartitionInfo, attempt: int) -> str | None:
+    def _pick_replica(self, part: PartitionInfo, attempt: int,
+                      avoid: set[str] | frozenset[str] = frozenset()) -> str | None:
+        """A replica for an eventually consistent read: the one in this router's zone first, else
+        round robin; none in ``avoid`` while another is left."""
         replicas = part.replicas
+        if avoid:
+            replicas = tuple(r for r in replicas if str(r) not in avoid) or replicas
         if not replicas:
             return None
         if self.zone is not None and attempt == 1:

@@ -16,9 +16,11 @@ passes the result to :func:`assert_history_ok`, which checks:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +181,60 @@ class Run:
     """monotonic time the load was told to stop"""
     clients: int
     """concurrent clients of the workload"""
+
+
+@dataclass
+class EventualReads:
+    """What :func:`eventual_readers` saw: reads that returned the item written, and every other
+    outcome (an error's code and message, or the wrong item)."""
+
+    ok: int = 0
+    failed: list[str] | None = None
+
+
+@contextlib.contextmanager
+def eventual_readers(url: str, table: str, readers: int = 4, keys: int = 20) -> Iterator[EventualReads]:
+    """Eventually consistent GetItems of ``keys`` items written first (``ec0`` ...), from
+    ``readers`` threads, one client each without retries, for as long as the block runs: any
+    replica may answer one of them, through any fault, but each must come back with its item
+    (docs/guarantees.md: eventually consistent reads keep working during a leader failover)."""
+    ddb = make_client(url)
+    items = {f"ec{i}": {"pk": {"S": f"ec{i}"}, "v": {"S": f"value {i}"}} for i in range(keys)}
+    for item in items.values():
+        ddb.put_item(TableName=table, Item=item)
+    seen = EventualReads(failed=[])
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def read(n: int) -> None:
+        client = make_client(url, retries=1)
+        names = sorted(items)
+        i = n
+        while not stop.is_set():
+            name = names[i % len(names)]
+            i += 1
+            try:
+                got = client.get_item(TableName=table, Key={"pk": {"S": name}}).get("Item")
+                outcome = None if got == items[name] else f"{name}: read {got}"
+            except Exception as e:  # every failure is the finding
+                err = getattr(e, "response", {}).get("Error", {})
+                outcome = f"{err.get('Code') or type(e).__name__}: {err.get('Message') or e}"
+            with lock:
+                if outcome is None:
+                    seen.ok += 1
+                else:
+                    assert seen.failed is not None
+                    seen.failed.append(outcome)
+
+    threads = [threading.Thread(target=read, args=(n,), daemon=True) for n in range(readers)]
+    for t in threads:
+        t.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
 
 
 def under_load(url: str, table: str, script: Callable[[], Any], *, before_s: float = 4.0,
