@@ -71,10 +71,11 @@ class Settings:
     item_collection_bytes_max: int = _setting(10 * 1024**3, "DYNAMOLOG_ITEM_COLLECTION_MAX_BYTES",
                                               "largest item collection of a table with local secondary "
                                               "indexes (DynamoDB: 10 GB)")
-    stall_s: float = _setting(5.0, "DYNAMOLOG_STALL_S",
+    stall_s: float = _setting(6.5, "DYNAMOLOG_STALL_S",
                               "a leader whose commits have failed (or whose writes have waited) this long, "
                               "or a follower without an answer from Kafka this long, reports itself "
-                              "unhealthy, and the auto-admin moves leadership away")
+                              "unhealthy, and the auto-admin moves leadership away; keep it above the "
+                              "Kafka cluster's own failover time (decision 0057)")
     max_stale_ms: int = _setting(2000, "DYNAMOLOG_MAX_STALE_MS",
                                  "a follower serves eventually consistent reads only if it caught up with the "
                                  "log this recently ...")

@@ -202,6 +202,10 @@ def eventual_readers(url: str, table: str, readers: int = 4, keys: int = 20) -> 
     items = {f"ec{i}": {"pk": {"S": f"ec{i}"}, "v": {"S": f"value {i}"}} for i in range(keys)}
     for item in items.values():
         ddb.put_item(TableName=table, Item=item)
+    # an eventually consistent read reflects every write acknowledged more than the staleness
+    # bound before it (DYNAMOLOG_MAX_STALE_MS, 2 s; docs/guarantees.md), not one just made
+    time.sleep(2.5)
+    started = time.monotonic()
     seen = EventualReads(failed=[])
     stop = threading.Event()
     lock = threading.Lock()
@@ -219,6 +223,8 @@ def eventual_readers(url: str, table: str, readers: int = 4, keys: int = 20) -> 
             except Exception as e:  # every failure is the finding
                 err = getattr(e, "response", {}).get("Error", {})
                 outcome = f"{err.get('Code') or type(e).__name__}: {err.get('Message') or e}"
+            if outcome is not None:
+                outcome = f"{time.monotonic() - started:.2f} s: {outcome}"
             with lock:
                 if outcome is None:
                     seen.ok += 1
