@@ -80,6 +80,10 @@ _FAILOVER_SETTINGS = [
     # that moves to a new leader joins that leader's fetcher only when its fetch in flight ends,
     # and an acks=all write waits for that follower
     "replica.fetch.wait.max.ms=100",
+    # a follower's fetcher whose fetch failed (its leader died) waits this long before it fetches
+    # again (default 1000 ms); with the default, the first acks=all write after the dead leader
+    # was fenced came a median 1.2 s after the fence, with 250 ms 0.5 s (decision 0058)
+    "replica.fetch.backoff.ms=250",
 ]
 
 
