@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +41,8 @@ def _ephemeral_range() -> tuple[int, int]:
 
 #: ports this session handed out: a stopped system's ports are not given to the next one
 _handed_out: set[int] = set()
+#: free_port_block is called from several threads (two regions started at once)
+_handed_out_lock = threading.Lock()
 
 
 def _port_free(port: int) -> bool:
@@ -64,9 +67,10 @@ def free_port_block(n: int) -> int:
     for _ in range(500):
         first = random.randrange(bottom, top - n)
         block = range(first, first + n)
-        if not _handed_out.intersection(block) and all(_port_free(p) for p in block):
-            _handed_out.update(block)
-            return first
+        with _handed_out_lock:
+            if not _handed_out.intersection(block) and all(_port_free(p) for p in block):
+                _handed_out.update(block)
+                return first
     raise RuntimeError(f"no {n} consecutive free ports found between {bottom} and {top}")
 
 

@@ -597,7 +597,10 @@ def _start(system: System, region: str) -> None:
         try:
             system.up(spec, timeout_s=240)
         except RuntimeError as e:
-            if "stopped during start" not in str(e) or attempt == 2:
+            # a port that was free when chosen may be taken by the time the system checks it (the
+            # check comes before anything starts): choose again, as for a start that failed
+            retry = "stopped during start" in str(e) or "ports already in use" in str(e)
+            if not retry or attempt == 2:
                 raise
             print(f"{region} did not start ({e}); stopping it and trying again with other ports")
             system.down()
