@@ -156,7 +156,7 @@ class Routing:
                 if e.type_name == "ReplicaStale" and any_replica:
                     stale.add(str(node_id))
                     leader = bool(current.leader) and current.leader not in stale
-                    if leader or any(str(r) not in stale for r in current.replicas):
+                    if leader or any(r not in stale for r in current.replicas):
                         continue
                     stale.clear()  # every replica is behind or opening: wait, then ask again
                 elif e.type_name != "NotLeader":
@@ -206,7 +206,7 @@ class Routing:
         round robin; none in ``avoid`` while another is left."""
         replicas = part.replicas
         if avoid:
-            replicas = tuple(r for r in replicas if str(r) not in avoid) or replicas
+            replicas = tuple(r for r in replicas if r not in avoid) or replicas
         if not replicas:
             return None
         if self.zone is not None and attempt == 1:

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,7 @@ class EventualReads:
     outcome (an error's code and message, or the wrong item)."""
 
     ok: int = 0
-    failed: list[str] | None = None
+    failed: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -206,7 +206,7 @@ def eventual_readers(url: str, table: str, readers: int = 4, keys: int = 20) -> 
     # bound before it (DYNAMOLOG_MAX_STALE_MS, 2 s; docs/guarantees.md), not one just made
     time.sleep(2.5)
     started = time.monotonic()
-    seen = EventualReads(failed=[])
+    seen = EventualReads()
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -229,7 +229,6 @@ def eventual_readers(url: str, table: str, readers: int = 4, keys: int = 20) -> 
                 if outcome is None:
                     seen.ok += 1
                 else:
-                    assert seen.failed is not None
                     seen.failed.append(outcome)
 
     threads = [threading.Thread(target=read, args=(n,), daemon=True) for n in range(readers)]

@@ -97,7 +97,7 @@ def test_leader_killed_and_restarted(system: Any, tmp_path: Path) -> None:
     assert_history_ok(run, tmp_path / "history.json")
     # every eventually consistent read was answered, while the new leaders opened their terms
     # and the old one came back (ReplicaStale, the nodes' internal answer, never reaches a client)
-    assert reads.failed == [] and reads.ok > 100, (reads.ok, reads.failed[:5] if reads.failed else None)
+    assert reads.failed == [] and reads.ok > 100, (reads.ok, reads.failed[:5])
     now = leaders(sysm, table)
     for pid, epoch in led.items():
         assert now[pid][0] != old and now[pid][1] > epoch, (pid, now[pid])
