@@ -10,6 +10,11 @@ COPY dynamolog ./dynamolog
 COPY services ./services
 COPY schemas ./schemas
 RUN pip install --no-cache-dir -e .
+# the router's and storage node's hot modules compiled with mypyc (docs/decisions/0059); gcc only
+# for the build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && dynamolog native build \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
 CMD ["python", "-m", "services.router", "--host", "0.0.0.0", "--port", "8000"]

@@ -6,3 +6,7 @@ Kafka helpers, the internal RPC framing, configuration and the command line.
 """
 
 __version__ = "0.1.0"
+
+from dynamolog import native as _native
+
+_native.use(__name__, __path__)  # the compiled modules, while they match their sources

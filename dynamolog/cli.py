@@ -399,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.set_defaults(func=_cmd_stream_tail)
     from .backup_cli import add_backup_parser
     from .keys_cli import add_keys_parser
+    from .native_cli import add_native_parser
     from .regions_cli import add_regions_parser
     from .split_cli import add_split_parser
 
@@ -406,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_regions_parser(sub, data_dir_arg)
     add_backup_parser(sub, data_dir_arg)
     add_split_parser(sub, data_dir_arg)
+    add_native_parser(sub, data_dir_arg)
     return parser
 
 

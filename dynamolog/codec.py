@@ -25,6 +25,8 @@ from typing import Any
 import fastavro
 import orjson
 
+import dynamolog
+
 __all__ = [
     "SCHEMA_DIR",
     "decode_log_record",
@@ -43,7 +45,8 @@ __all__ = [
     "image_to_avro",
 ]
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+#: beside the package (found from the package, not from this module, which may be a compiled one in build/native)
+SCHEMA_DIR = Path(dynamolog.__file__).resolve().parent.parent / "schemas"
 _SHIFT = 1 << 63
 
 _named: dict[str, Any] = {}

@@ -54,6 +54,10 @@ class Settings:
                               "where Kafka's jars are kept (unset: ~/.cache/dynamolog)")
     kafka_extra_config: str = _setting("", "DYNAMOLOG_KAFKA_EXTRA_CONFIG",
                                        "extra broker settings for a local Kafka cluster, one key=value a line")
+    native: int = _setting(1, "DYNAMOLOG_NATIVE",
+                           "1: run the router's and storage node's hot modules compiled by `dynamolog native "
+                           "build` while the build matches their sources; 0: run everything interpreted "
+                           "(decision 0059; read when a process starts)")
     kafka_jvm_opts: str = _setting("", "DYNAMOLOG_KAFKA_JVM_OPTS",
                                    "JVM options replacing the local brokers' garbage-collector settings")
     # -- storage node: the leader's sequencer ----------------------------------------------

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from .errors import ApiError, internal, unavailable
 from .sendgate import SendGate
@@ -95,6 +96,7 @@ def default_key() -> bytes:
     return systemkey.internal_rpc_key(systemkey.from_env())
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin exception
 class HandshakeRefused(ConnectionError):
     """The peer did not prove it holds the system's internal key."""
 
@@ -184,7 +186,9 @@ class RpcServer:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        # typed a tuple, but uvloop's server gives a list (and a compiled module checks the type)
+        sockets: list[Any] = list(getattr(self._server, "sockets"))  # noqa: B009
+        return int(sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=2**20)
@@ -390,10 +394,12 @@ class _Serving(asyncio.Protocol):
             self._ended.set_result(None)
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin exception
 class RequestLost(ConnectionError):
     """The connection dropped after the request was sent: the server may have carried it out."""
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin exception
 class RequestTimeout(TimeoutError):
     """No answer in time after the request was sent: the server may have carried it out."""
 

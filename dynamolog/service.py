@@ -9,7 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import config
+from . import config, native
 from .config import Settings
 from .metrics import MetricsEndpoint, collect_of
 
@@ -55,6 +55,9 @@ def run(name: str, args: argparse.Namespace, start: Callable[[], Awaitable[Any]]
     """Start a service, run until SIGTERM or SIGINT, then stop it cleanly."""
     logging.basicConfig(level=config.settings().log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    compiled, why = native.state()
+    logging.getLogger(name).log(logging.INFO if compiled else logging.WARNING,
+                                "compiled modules %s: %s", "in use" if compiled else "not in use", why)
     try:
         import uvloop
         uvloop.install()

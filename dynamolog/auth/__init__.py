@@ -13,3 +13,7 @@ Modules:
 
 See docs/security.md for the threat model and docs/decisions/0014-authentication.md.
 """
+
+from dynamolog import native as _native
+
+_native.use(__name__, __path__)  # the compiled modules, while they match their sources

@@ -10,6 +10,11 @@ Typical use for one request::
         new_item = apply_update(upd, old_item)
 """
 
+from dynamolog import native as _native
+
+_native.use(__name__, __path__)  # before any submodule is imported: the compiled ones, while they match their sources
+
+
 from dynamolog.expr.ast import Condition, Path, Update, Value
 from dynamolog.expr.evaluate import apply_update, evaluate, expression_paths, lookup, project, updated_paths
 from dynamolog.expr.keycond import key_condition_parts, multi_key_condition_parts

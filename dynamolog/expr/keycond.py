@@ -39,9 +39,11 @@ def _value(o: Operand) -> AttrValue:
 def _split(c: Condition) -> tuple[str, RangeCondition]:
     """One conjunct as (attribute name, condition tuple)."""
     if isinstance(c, Compare):
-        left, right, op = c.left, c.right, c.op
-        if isinstance(left, Value) and isinstance(right, Path):
-            left, right, op = right, left, _FLIP[op]
+        left: Operand = c.left
+        right: Operand = c.right
+        op = c.op
+        if isinstance(c.left, Value) and isinstance(c.right, Path):  # `:v < sk` is `sk > :v`
+            left, right, op = c.right, c.left, _FLIP[op]
         return _attr(left), (_OPS[op], _value(right))
     if isinstance(c, Between):
         lo, hi = _value(c.low), _value(c.high)
@@ -103,7 +105,8 @@ def multi_key_condition_parts(cond: Condition, hash_keys: tuple[str, ...], range
     the condition) of the last sort key condition given, or None)``, values in key-schema order.
     """
     by_attr: dict[str, RangeCondition] = {}
-    for name, rc in (_split(c) for c in _conjuncts(cond)):
+    for c in _conjuncts(cond):  # one at a time: the first bad conjunct's error is the one DynamoDB gives
+        name, rc = _split(c)
         if name in by_attr:
             raise validation(f"Invalid {_KIND}: KeyConditionExpressions must only contain one condition per key")
         by_attr[name] = rc

@@ -12,6 +12,7 @@ from .http import HttpLimits
 
 
 def main() -> None:
+    defaults = HttpLimits()
     parser = argparse.ArgumentParser(
         prog="python -m services.router",
         description="Serve the DynamoDB JSON API over HTTP and route requests to the storage nodes. "
@@ -30,14 +31,14 @@ def main() -> None:
     parser.add_argument("--no-auth", action="store_true",
                         help="serve every request without checking its signature or permissions (for measuring "
                         "the cost of authentication; never on a network others can reach)")
-    parser.add_argument("--connections-max", type=int, default=HttpLimits.connections_max,
+    parser.add_argument("--connections-max", type=int, default=defaults.connections_max,
                         help=f"open client connections at most; more are answered 503 and closed (default "
-                        f"{HttpLimits.connections_max})")
-    parser.add_argument("--request-timeout", type=float, default=HttpLimits.request_s_max,
+                        f"{defaults.connections_max})")
+    parser.add_argument("--request-timeout", type=float, default=defaults.request_s_max,
                         help="seconds a client may take to send one whole request before the connection is "
-                        f"closed (slow clients; default {HttpLimits.request_s_max:g})")
-    parser.add_argument("--idle-timeout", type=float, default=HttpLimits.idle_s_max,
-                        help=f"seconds an idle keep-alive connection stays open (default {HttpLimits.idle_s_max:g})")
+                        f"closed (slow clients; default {defaults.request_s_max:g})")
+    parser.add_argument("--idle-timeout", type=float, default=defaults.idle_s_max,
+                        help=f"seconds an idle keep-alive connection stays open (default {defaults.idle_s_max:g})")
     args = parser.parse_args()
     settings = settings_from(args)
     try:

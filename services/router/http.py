@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Any
 
 import httptools
 
@@ -418,7 +419,9 @@ class HttpServer:
             lambda: _Connection(self._handler, self), self.host, self.port, backlog=1024, reuse_address=True
         )
         if self.port == 0:
-            self.port = self._server.sockets[0].getsockname()[1]
+            # typed a tuple, but uvloop's server gives a list (and a compiled module checks the type)
+            sockets: list[Any] = list(getattr(self._server, "sockets"))  # noqa: B009
+            self.port = int(sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         if self._server is not None:

@@ -237,9 +237,9 @@ class PartitionCapacity:
         self.rates = rates
         depth = self._depth()
         hard_r, hard_w = partition_caps(rates)
-        self.read = Limit(TokenBucket(self._rate(rates.read, hard_r, kind="read"), depth, now),
+        self.read = Limit(TokenBucket(self._rate("read", rates.read, hard_r), depth, now),
                           TokenBucket(hard_r, 1.0, now), window_start=now)
-        self.write = Limit(TokenBucket(self._rate(rates.write, hard_w, kind="write"), depth, now),
+        self.write = Limit(TokenBucket(self._rate("write", rates.write, hard_w), depth, now),
                            TokenBucket(hard_w, 1.0, now), window_start=now)
         #: index name -> (its share's limit, its rates)
         self.indexes: dict[str, tuple[Limit, Rates]] = {}
@@ -252,7 +252,7 @@ class PartitionCapacity:
         """The larger of the two multipliers (1.0: even shares)."""
         return max(self.multipliers.values())
 
-    def _rate(self, share: float, hard: float, peak: float = 0.0, *, kind: str) -> float:
+    def _rate(self, kind: str, share: float, hard: float, peak: float = 0.0) -> float:
         """The refill rate of a share: times the kind's multiplier; on demand at least twice the
         peak (unless OnDemandThroughput caps it); never past the hard cap."""
         rate = share * self.multipliers[kind]
@@ -268,7 +268,7 @@ class PartitionCapacity:
         for kind, limit, share, hard in (("read", self.read, rates.read, hard_r),
                                          ("write", self.write, rates.write, hard_w)):
             limit.bucket.depth_s = depth
-            limit.bucket.set_rate(self._rate(share, hard, limit.peak, kind=kind), now)
+            limit.bucket.set_rate(self._rate(kind, share, hard, limit.peak), now)
             if limit.cap.rate != hard:
                 limit.cap.set_rate(hard, now)
 
@@ -301,7 +301,7 @@ class PartitionCapacity:
 
     def _grow_on_demand(self, limit: Limit, share: float, hard: float, now: float, kind: str) -> None:
         if self.rates.on_demand and not self.rates.capped and 2.0 * limit.peak > limit.bucket.rate:
-            limit.bucket.set_rate(self._rate(share, hard, limit.peak, kind=kind), now)
+            limit.bucket.set_rate(self._rate(kind, share, hard, limit.peak), now)
 
     def charge_read(self, units: float, now: float) -> None:
         self.read.charge(units, now)

@@ -179,6 +179,11 @@ class DeleteRange:
     end: bytes
 
 
+#: a database mutation: (full RocksDB key, the new value; None deletes the key; an int is added to
+#: the 8-byte counter under the key; a DeleteRange deletes from the key up to its end)
+Mutation = tuple[bytes, "bytes | int | DeleteRange | None"]
+
+
 class Digest:
     """The running digest of :meth:`Replica.digest`."""
 
@@ -249,7 +254,7 @@ class Replica:
         """Apply item changes (key, new JSON or None for delete) and move the offset, atomically."""
         self.apply_raw(((_DATA + key, value) for key, value in changes), next_offset, records)
 
-    def apply_raw(self, mutations: Iterable[tuple[bytes, bytes | None]], next_offset: int, records: int, *,
+    def apply_raw(self, mutations: Iterable[Mutation], next_offset: int, records: int, *,
                   offsets: Sequence[int] | None = None, read_from: int | None = None,
                   term: Term | None = None) -> None:
         """Apply database mutations (full RocksDB key, value or None to delete; see

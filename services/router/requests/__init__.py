@@ -13,3 +13,7 @@ A parser takes the request's parameters and the table they name (the executor lo
 up, since an unknown table is an error found between the parameter checks and the key checks)
 and returns a frozen request or raises ``ApiError``; it never does I/O.
 """
+
+from dynamolog import native as _native
+
+_native.use(__name__, __path__)  # the compiled modules, while they match their sources
