@@ -395,6 +395,11 @@ class _Serving(asyncio.Protocol):
 
 
 @mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin exception
+class ConnectRefused(ConnectionError):
+    """Nothing listens on the peer's port: its process is gone (a live process holds its port)."""
+
+
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of this builtin exception
 class RequestLost(ConnectionError):
     """The connection dropped after the request was sent: the server may have carried it out."""
 
@@ -431,7 +436,9 @@ class RpcClient:
                     asyncio.open_connection(self.host, self.port, limit=2**20), self._connect_timeout_s
                 )
             except (TimeoutError, OSError) as e:
-                raise ConnectionError(f"cannot reach {self.host}:{self.port}: {e}") from e
+                # said by the exception's class, not by its __cause__ (which compiled code does not set)
+                kind = ConnectRefused if isinstance(e, ConnectionRefusedError) else ConnectionError
+                raise kind(f"cannot reach {self.host}:{self.port}: {e}") from e
             try:
                 await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_S_MAX)
             except (TimeoutError, asyncio.IncompleteReadError, OSError) as e:

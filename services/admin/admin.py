@@ -48,7 +48,7 @@ from dynamolog.config import Settings
 from dynamolog.metadata import ADMIN_KEY, Metadata, MetadataWriter, ensure_metadata_topics
 from dynamolog.metrics import Samples, index_label
 from dynamolog.routing import Routing
-from dynamolog.rpc import RpcClient, RpcServer
+from dynamolog.rpc import ConnectRefused, RpcClient, RpcServer
 from dynamolog.stats import StatsView, add_table_samples
 
 from .adaptive import Kind
@@ -162,7 +162,7 @@ class AutoAdmin:
         try:
             answer = await c.call("ping", timeout_s=max(0.5, self.dead_after / 3))
         except ConnectionError as e:
-            if isinstance(e.__cause__, ConnectionRefusedError):
+            if isinstance(e, ConnectRefused):
                 # nothing listens on the node's port: its process is gone (a live process holds
                 # the port), so it is down now, not after dead_after of silence
                 if node_id not in self._refused:

@@ -265,3 +265,15 @@ async def test_a_peer_that_never_reads_its_quick_answers_is_disconnected() -> No
         assert probe.calls == 0
     finally:
         await server.close()
+
+
+async def test_a_port_nobody_listens_on_is_refused_and_says_so() -> None:
+    """The auto-admin takes a refused connection as a node whose process is gone, at once
+    (services/admin/admin.py); the client says it by the exception's class, compiled or not."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connecting is refused
+        client = rpc.RpcClient("127.0.0.1", port, key=KEY, connect_timeout_s=0.5)
+        with pytest.raises(rpc.ConnectRefused, match=f"cannot reach 127.0.0.1:{port}"):
+            await client.call("ping", timeout_s=1)
+        await client.close()
