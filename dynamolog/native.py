@@ -8,7 +8,7 @@ interpreted, as before.
 
 Where the compiled modules live, and when they are used
 - ``dynamolog native build`` (:mod:`dynamolog.native_cli`) compiles :data:`MODULES` into ``build/native/lib`` beside
-  the package (``scripts/bootstrap`` does it; about a minute and a half on two cores) and writes
+  the package (``scripts/bootstrap`` does it; about 70 s on two cores) and writes
   ``build/native/manifest.json``: each module's SHA-256 and the interpreter's extension suffix.
 - Each package holding a compiled module calls :func:`use` from its ``__init__``, which puts the
   build's directory for that package first on the package's ``__path__`` -- but only if every

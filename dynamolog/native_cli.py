@@ -69,10 +69,10 @@ def build(*, quiet: bool = False) -> None:
 
 
 EXAMPLES = f"""examples:
-  dynamolog native build             compile now (about a minute and a half on two cores)
+  dynamolog native build             compile now (about 70 s on two cores)
   dynamolog native build --if-stale  compile only if a compiled module's source changed (scripts/bootstrap)
   dynamolog native status            whether the compiled modules are in use, or why not
-  {ENV}=0 dynamolog up        run every module interpreted, build or not
+  {ENV}=0 dynamolog up      run every module interpreted, build or not
 """
 
 
