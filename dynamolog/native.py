@@ -93,10 +93,11 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check(root: Path = ROOT, manifest_file: Path = MANIFEST) -> tuple[bool, str]:
+def check(root: Path = ROOT, manifest_file: Path = MANIFEST, *, env: bool = True) -> tuple[bool, str]:
     """(in use, why): whether a process started now runs the compiled modules of the build whose
-    manifest is ``manifest_file``, for the sources under ``root``."""
-    if os.environ.get(ENV, "1").strip() == "0":
+    manifest is ``manifest_file``, for the sources under ``root``; ``env`` False: whether the
+    build matches, whatever ``DYNAMOLOG_NATIVE`` says."""
+    if env and os.environ.get(ENV, "1").strip() == "0":
         return False, f"{ENV}=0: every module runs interpreted"
     try:
         manifest = json.loads(manifest_file.read_text())
