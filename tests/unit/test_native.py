@@ -65,10 +65,10 @@ def _copy_sources(tmp: Path) -> Path:
 
 def test_one_edited_source_turns_the_whole_build_off(tmp_path: Path) -> None:
     manifest = _copy_sources(tmp_path)
-    assert native.check(tmp_path, manifest)[0]
+    assert native.check(tmp_path, manifest, env=False)[0]
     edited = tmp_path / "services/router/http.py"
     edited.write_text(edited.read_text() + "\n# an edit\n")
-    assert native.check(tmp_path, manifest) == (
+    assert native.check(tmp_path, manifest, env=False) == (
         False, "services/router/http.py changed since it was compiled; build again (scripts/bootstrap)")
 
 
@@ -77,12 +77,12 @@ def test_a_build_for_another_interpreter_or_module_list_is_not_used(tmp_path: Pa
     built = json.loads(manifest.read_text())
     other = dict(built, ext_suffix=".cpython-312-x86_64-linux-gnu.so")
     manifest.write_text(json.dumps(other))
-    ok, why = native.check(tmp_path, manifest)
+    ok, why = native.check(tmp_path, manifest, env=False)
     assert not ok and why.startswith("built for .cpython-312-x86_64-linux-gnu.so")
     fewer = dict(built, modules={k: v for k, v in list(built["modules"].items())[1:]})
     manifest.write_text(json.dumps(fewer))
-    assert native.check(tmp_path, manifest) == (False, "the build compiled another list of modules; build again")
-    assert native.check(tmp_path, tmp_path / "absent.json") == (
+    assert native.check(tmp_path, manifest, env=False) == (False, "the build compiled another list of modules; build again")
+    assert native.check(tmp_path, tmp_path / "absent.json", env=False) == (
         False, "no build (`dynamolog native build` compiles the hot modules)")
 
 
