@@ -34,6 +34,7 @@ anything else from it; a client refuses a server that cannot prove it holds the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -101,8 +102,9 @@ class HandshakeRefused(ConnectionError):
     """The peer did not prove it holds the system's internal key."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-#: a server's answer-at-once handler: the result, or :data:`LATER` (the request goes to the
-#: ordinary handler in a task of its own); raises ApiError like any handler
+#: a server's answer-at-once handler: the result; or an asyncio.Future of it, answered when it is
+#: done (a write queued on its partition's sequencer), still without a task; or :data:`LATER` (the
+#: request goes to the ordinary handler in a task of its own); raises ApiError like any handler
 Quick = Callable[[dict[str, Any]], Any]
 #: what a :data:`Quick` handler returns for a request it cannot answer without waiting
 LATER: Any = object()
@@ -171,7 +173,9 @@ class RpcServer:
 
         ``quick``: tried first on every request, where the connection's bytes are read; what it answers
         is written at once, without a task, a coroutine or a wait per request (a storage node's
-        GetItem: decision 0049).  What it returns :data:`LATER` for goes to ``handler``."""
+        GetItem: decision 0049).  A future it returns is answered from its done callback (a storage
+        node's write, once its group is committed), and counts against the connection's bounds
+        until then.  What it returns :data:`LATER` for goes to ``handler``."""
         self._quick = quick
         self._key = key if key is not None else default_key()
         self._inflight_max = inflight_max
@@ -231,16 +235,17 @@ class RpcServer:
         writer.write(_mac(self._key, b"server", server_nonce, client_nonce))
         return True
 
-    def _answer_now(self, req: dict[str, Any], out: _Coalescer) -> bool:
-        """Answer ``req`` with the quick handler, if it can (False: it needs the handler)."""
+    def _answer_now(self, req: dict[str, Any], out: _Coalescer) -> Any:
+        """Answer ``req`` with the quick handler, if it can: True when answered, :data:`LATER`
+        when it needs the handler, or the future whose result is the answer."""
         assert self._quick is not None
         try:
             result = self._quick(req)
         except Exception as e:  # noqa: BLE001 - every failure is answered (a bug as InternalServerError)
             self._write_answer(out, req, error=e)
             return True
-        if result is LATER:
-            return False
+        if result is LATER or isinstance(result, asyncio.Future):
+            return result
         self._write_answer(out, req, result)
         return True
 
@@ -325,8 +330,15 @@ class _Serving(asyncio.Protocol):
                     break
                 req = orjson.loads(buf[pos + 4:pos + 4 + size])
                 pos += 4 + size
-                if quick is not None and server._answer_now(req, self._out):
-                    continue
+                if quick is not None:
+                    now = server._answer_now(req, self._out)
+                    if now is True:
+                        continue
+                    if now is not LATER:  # a future: answered when done, counted until then
+                        self._frames += 1
+                        self._bytes += size
+                        now.add_done_callback(functools.partial(self._done, req, size))
+                        continue
                 self._frames += 1
                 self._bytes += size
                 t = asyncio.ensure_future(self._one(req, size))
@@ -351,6 +363,22 @@ class _Serving(asyncio.Protocol):
         elif not pause and self._paused:
             self._paused = False
             t.resume_reading()
+
+    def _done(self, req: dict[str, Any], size: int, result: asyncio.Future[Any]) -> None:
+        """Answer a request whose quick handler returned a future, now done; give its room back."""
+        if result.cancelled():
+            self._server._write_answer(self._out, req, error=RuntimeError("the request was cancelled"))
+        else:
+            error = result.exception()
+            if error is None:
+                self._server._write_answer(self._out, req, result.result())
+            else:
+                self._server._write_answer(self._out, req, error=error if isinstance(error, Exception)
+                                           else RuntimeError(repr(error)))
+        self._frames -= 1
+        self._bytes -= size
+        if self._full and not self._transport.is_closing():
+            self._take()  # a frame was waiting for room
 
     async def _one(self, req: dict[str, Any], size: int) -> None:
         try:

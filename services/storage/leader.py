@@ -98,8 +98,8 @@ class _Group:
     records: list[tuple[bytes, bytes, list[tuple[bytes, Any]]]]
     #: item-collection size changes of the records (local secondary indexes)
     deltas: dict[bytes, int] = field(default_factory=dict)
-    #: Kafka metadata (offsets) of the records once sent
-    metas: list[Any] = field(default_factory=list)
+    #: the records' log offsets once their appends are acknowledged
+    offsets: list[int] = field(default_factory=list)
     #: a consistent read asked for an append that proves leadership (see read_lease)
     barrier: bool = False
     #: records of older terms found among the group's (see _check_landing)
@@ -394,16 +394,12 @@ class LeaderSequencer:
                 batch.append(self._queue.get_nowait())
             self._last_group_size = len(batch)
             group = self._evaluate(batch)
-            sends: list[asyncio.Future[Any]] = []
+            sends: list[tuple[asyncio.Future[Any], int]] = []
             failure: BaseException | None = None
             if group.records:
-                assert self._producer is not None
                 group.sent_at = time.monotonic()
                 try:
-                    # partition 0 named: a log topic has one partition, and aiokafka's default
-                    # partitioner would hash every key in Python for nothing
-                    for k, v, _ in group.records:
-                        sends.append(await self._producer.send(self.topic, value=v, key=k, partition=0))
+                    sends = await self._send_group(group)
                 except Exception as e:  # noqa: BLE001 - any send failure leaves the outcome unknown
                     failure = e
             if committing is not None:
@@ -416,6 +412,26 @@ class LeaderSequencer:
                     return
                 continue
             committing = self._committing = asyncio.ensure_future(self._finish(group, sends))
+
+    async def _send_group(self, group: _Group) -> list[tuple[asyncio.Future[Any], int]]:
+        """Hand a group's records to the producer as whole record batches (one more only when a
+        batch is full): one future per batch, with its record count, rather than one per record.
+        A batch lands as one unit at consecutive offsets, so its base offset gives every record's.
+        The idempotent producer keeps batches in the order given, as it keeps single records."""
+        producer = self._producer
+        assert producer is not None
+        sends: list[tuple[asyncio.Future[Any], int]] = []
+        batch = producer.create_batch()
+        count = 0
+        for k, v, _ in group.records:
+            if batch.append(key=k, value=v, timestamp=None) is None:  # full: send it, start the next
+                # partition 0 named: a log topic has one partition
+                sends.append((await producer.send_batch(batch, self.topic, partition=0), count))
+                batch, count = producer.create_batch(), 0
+                batch.append(key=k, value=v, timestamp=None)  # a batch's first record always fits
+            count += 1
+        sends.append((await producer.send_batch(batch, self.topic, partition=0), count))
+        return sends
 
     async def _failed(self, group: _Group, cause: BaseException) -> bool:
         """A group failed (and every group after it): answer them, open a new term, re-read the
@@ -1092,14 +1108,18 @@ class LeaderSequencer:
         except Exception as e:  # noqa: BLE001 - retried by the next reaper round
             log.warning("leader %s: resolving transaction %s failed (%r); will retry", self.pid, txn, e)
 
-    async def _finish(self, group: _Group, sends: list[asyncio.Future[Any]]) -> bool:
+    async def _finish(self, group: _Group, sends: list[tuple[asyncio.Future[Any], int]]) -> bool:
         """Wait for the group's records to be acknowledged, check they landed where expected,
         apply them to the view, answer; False if it failed (its writes answered with an error)."""
         if group.records:
             t0 = time.perf_counter()
             try:
-                group.metas = list(await asyncio.gather(*sends))
-                group.skipped = await self._check_landing([m.offset for m in group.metas])
+                if len(sends) == 1:
+                    bases = [(await sends[0][0]).offset]
+                else:
+                    bases = [m.offset for m in await asyncio.gather(*(f for f, _ in sends))]
+                group.offsets = [base + i for base, (_, n) in zip(bases, sends) for i in range(n)]
+                group.skipped = await self._check_landing(group.offsets)
             except Exception as e:  # noqa: BLE001 - any append failure leaves the outcome unknown
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
@@ -1149,7 +1169,8 @@ class LeaderSequencer:
         deposed leader's late appends).  Returns how many such records lie in between; raises
         _Displaced if anything else does (a newer leader's FENCE, say)."""
         expected = self.replica.next_offset
-        gaps = [o for o in range(expected, offsets[-1] + 1) if o not in set(offsets)]
+        landed = set(offsets)
+        gaps = [o for o in range(expected, offsets[-1] + 1) if o not in landed]
         if not gaps:
             return 0
         between = await self._read_log(gaps[0], gaps[-1] + 1)
@@ -1189,7 +1210,7 @@ class LeaderSequencer:
         own groups in order), or after records that count for nothing (``group.skipped``), and after
         applying, the view's next offset is the one after the group's last record, in memory and
         in RocksDB."""
-        offsets = [m.offset for m in group.metas]
+        offsets = group.offsets
         check(len(offsets) == len(group.records),
               f"leader {self.pid}: {len(group.records)} records sent, {len(offsets)} offsets known")
         check(offsets[-1] + 1 - self.replica.next_offset == len(offsets) + group.skipped,

@@ -570,8 +570,12 @@ class StorageNode:
     # -- RPC (docs/architecture.md, "Storage node RPC": one handler per message) ----------------
     def quick(self, req: dict[str, Any]) -> Any:
         """Answer a GetItem at once when it needs no wait (any but a strongly consistent read
-        whose leader must renew its lease first), else :data:`~dynamolog.rpc.LATER`."""
-        if req.get("op") != "get":
+        whose leader must renew its lease first); queue an item write on its partition's
+        sequencer and return the future of its answer; else :data:`~dynamolog.rpc.LATER`."""
+        op = req.get("op")
+        if op == "write":
+            return self._queue_write(req)
+        if op != "get":
             return LATER
         hp = self._readable_now(req)
         return LATER if hp is None else self._served_get(req, hp)
@@ -591,6 +595,13 @@ class StorageNode:
     async def _rpc_write(self, req: dict[str, Any]) -> Any:
         """One item write (put, update, delete, and a transaction's check) through the leader,
         admitted by the partition's write bucket first (a throttled write changes nothing)."""
+        return await self._queue_write(req)
+
+    def _queue_write(self, req: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        """Admit an item write and queue it on the partition's sequencer: the future of its
+        answer, charged to the partition's bucket when it succeeds.  Raises at once what refuses
+        it (not the leader, another partition's key, throttled).  The RPC server's quick path
+        answers from the future's callback, so a write costs no task of its own here."""
         hp = self._hosted(req["pid"])
         leader = hp.leader
         if leader is None:
@@ -599,9 +610,14 @@ class StorageNode:
         held = self.metering.admit_write(hp.info, req)
         self._sample(req["pid"], req["key"])
         asked = self.metering.prepare_write(held, req)
-        res = await leader.submit(req, base64.b64decode(req["key"]))
-        self.metering.charge_write(held, req, res, asked)
-        return res
+        answer = leader.enqueue(req, base64.b64decode(req["key"]))
+
+        def charge(f: asyncio.Future[dict[str, Any]]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                self.metering.charge_write(held, req, f.result(), asked)
+
+        answer.add_done_callback(charge)  # before the answer's: charged, then answered
+        return answer
 
     async def _rpc_write_batch(self, req: dict[str, Any]) -> Any:
         """The indexer's writes to one index partition, sequenced in this order."""

@@ -267,6 +267,57 @@ async def test_a_peer_that_never_reads_its_quick_answers_is_disconnected() -> No
         await server.close()
 
 
+class Queued:
+    """A quick handler that queues "put" (a storage node's write): the future of its answer,
+    resolved by :meth:`commit` (in arrival order, or a refusal for key "bad")."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+
+    def __call__(self, req: dict[str, Any]) -> Any:
+        if req["op"] != "put":
+            return rpc.LATER
+        f: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((req, f))
+        return f
+
+    def commit(self) -> None:
+        for req, f in self.waiting:
+            if req["key"] == "bad":
+                f.set_exception(errors.conditional_check_failed(None))
+            else:
+                f.set_result({"put": req["key"]})
+        self.waiting.clear()
+
+
+async def test_a_quick_future_is_answered_when_done_and_counts_as_in_flight() -> None:
+    # A write is queued on its sequencer without a task: its answer comes from the future's
+    # callback once the group commits, and until then it counts against the connection's bound.
+    queued = Queued()
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY, inflight_max=8, quick=queued)
+    await server.start()
+    try:
+        reader, writer = await connect(server.port)
+        writer.write(b"".join(frame(i, "put", key="bad" if i == 3 else f"k{i}") for i in range(20)))
+        await asyncio.sleep(0.3)
+        assert len(queued.waiting) == 8  # the other 12 frames wait, unread, for room
+        assert probe.calls == 0
+        answers: dict[int, Any] = {}
+        while len(answers) < 20:
+            queued.commit()
+            (size,) = struct.unpack(">I", await asyncio.wait_for(reader.readexactly(4), 5))
+            a = orjson.loads(await reader.readexactly(size))
+            answers[a["id"]] = a.get("r", a.get("e"))
+            await asyncio.sleep(0.01)
+        assert answers[3]["t"] == "ConditionalCheckFailedException"
+        assert all(answers[i] == {"put": f"k{i}"} for i in range(20) if i != 3)
+        assert probe.calls == 0  # none went through the handler
+        writer.close()
+    finally:
+        await server.close()
+
+
 async def test_a_port_nobody_listens_on_is_refused_and_says_so() -> None:
     """The auto-admin takes a refused connection as a node whose process is gone, at once
     (services/admin/admin.py); the client says it by the exception's class, compiled or not."""
