@@ -69,6 +69,8 @@ _ANSWER_LINES = header_lines([("Content-Type", JSON_TYPE), *_CORS])
 
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 _GET_ITEM = TARGET_PREFIX + "GetItem"
+#: the item writes answered without a task of their own, by target
+_WRITES = {TARGET_PREFIX + name: name for name in ("PutItem", "UpdateItem", "DeleteItem")}
 #: a replica's answers that the ordinary path retries (at the leader, or once the map changes)
 _RETRIED = ("NotLeader", "ReplicaStale")
 
@@ -235,13 +237,18 @@ class Router:
     def quick_http(self, method: str, path: str, headers: dict[str, str], body: bytes,
                    reply: Callable[[Answer | None], None]) -> bool:
         """A GetItem, answered without a task of its own (decision 0051): checked as
-        :meth:`handle_http` checks it, sent to its replica, and answered from the replica's answer.
-        False for any other request, and for a GetItem that needs a wait before it can be sent (a
+        :meth:`handle_http` checks it, sent to its replica, and answered from the replica's answer;
+        a PutItem, UpdateItem or DeleteItem the same way at its leader (:meth:`_quick_write`).
+        False for any other request, and for one that needs a wait before it can be sent (a
         table still being created, no connection yet to the node). ``reply(None)`` when the
         replica's answer calls for a retry (a lost connection, not the leader, a stale
         follower): :meth:`handle_http` then answers the request, retries included."""
-        if method != "POST" or path != "/" or headers.get("x-amz-target") != _GET_ITEM:
+        if method != "POST" or path != "/":
             return False
+        target = headers.get("x-amz-target", "")
+        if target != _GET_ITEM:
+            write = _WRITES.get(target)
+            return write is not None and self._quick_write(write, method, path, headers, body, reply)
         try:
             caller = self.auth.authenticate(method, path, headers, body)
             params = _params(body)
@@ -269,6 +276,47 @@ class Router:
                 return
             except Exception:  # noqa: BLE001 - a lost connection or a timeout: handle_http retries
                 reply(None)
+                return
+            reply(self._answer(200, out, self._request_id()))
+
+        sent.add_done_callback(answered)
+        return True
+
+    def _quick_write(self, op: str, method: str, path: str, headers: dict[str, str], body: bytes,
+                     reply: Callable[[Answer | None], None]) -> bool:
+        """A PutItem, UpdateItem or DeleteItem (``op``) answered as :meth:`quick_http` answers a
+        GetItem: sent once to the partition's leader, answered from its answer.  A node that
+        answers it is not the leader (or not yet) ran nothing: ``reply(None)`` and
+        :meth:`handle_http` sends it again.  A connection lost or a timeout after sending leaves the outcome unknown: answered
+        with a retriable InternalServerError, as the ordinary path answers it (Routing.call)."""
+        try:
+            caller = self.auth.authenticate(method, path, headers, body)
+            params = _params(body)
+            self.auth.authorize(caller, op, params)
+            raise_constraints(members.missing(TARGET_PREFIX, op, params))
+            started = self.items.write_now(op, params)
+        except errors.ApiError as e:
+            reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+            return True
+        except Exception:  # noqa: BLE001 - handle_http does it again, and logs and answers the fault
+            return False
+        if started is None:
+            return False
+        req, sent = started
+
+        def answered(f: asyncio.Future[Any]) -> None:
+            try:
+                out = orjson.dumps(self.items.written(req, f.result()))
+            except errors.ApiError as e:
+                if e.type_name in _RETRIED:  # the node ran nothing
+                    reply(None)
+                    return
+                reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+                return
+            except Exception as e:  # noqa: BLE001 - sent, then lost or timed out: outcome unknown
+                log.warning("router: %s sent, outcome unknown: %r", op, e)
+                unknown = errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
+                reply(self._answer(unknown.status, orjson.dumps(unknown.to_body()), self._request_id()))
                 return
             reply(self._answer(200, out, self._request_id()))
 

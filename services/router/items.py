@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dynamolog.attrs import item_size
-from dynamolog.catalog import IndexUnit, TableDefinition, partition_index_for_hash
+from dynamolog.catalog import IndexUnit, PartitionInfo, TableDefinition, partition_index_for_hash
 from dynamolog.keys import encode_item_key
 from dynamolog.routing import PartitionSplit, Routing
 
@@ -26,6 +26,9 @@ from .requests.ranges import b64
 from .requests.scan import HASH_SPACE
 from .tables import Tables
 from .validate import require_table_name
+
+#: the parsers of the writes :meth:`Items.write_now` sends, by operation
+_WRITE_PARSERS = {"PutItem": writes.parse_put, "UpdateItem": writes.parse_update, "DeleteItem": writes.parse_delete}
 
 #: DynamoDB's page size: a Scan or Query page stops once it has read this many bytes of items
 PAGE_BYTES = 1024 * 1024
@@ -59,19 +62,26 @@ class Items:
         """The active table a request names (its name checked first)."""
         return await self.tables.get_active(require_table_name(p))
 
-    async def send_write(self, table: TableDefinition, key_attrs: dict[str, Any], hash_av: dict[str, Any],
-                         range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
-        """Send one write (the storage node's write arguments ``args``) to its partition's leader."""
+    def _write_call(self, table: TableDefinition, key_attrs: dict[str, Any], hash_av: dict[str, Any],
+                    range_av: dict[str, Any] | None, args: dict[str, Any]) -> PartitionInfo:
+        """The partition a write goes to; ``args`` completed with the storage node's routing
+        arguments (the item key, its hash, a delete's tombstone)."""
         item_key = encode_item_key(hash_av, range_av)
         part = self.routing.partition_for_item_key(table, item_key)
         if args.get("kind") == "delete" and self.replicated(table.table_name):
             # last writer wins needs the delete's stamp even when the item is absent here: a put
             # of it made earlier in another region may still be on its way (decision 0031)
             args["tomb"] = True
-        res: dict[str, Any] = await self.routing.call(
-            table, part, "write", leader=True, idempotent=False, key=b64(item_key), keyattrs=key_attrs,
-            route_hash=Routing.key_hash(item_key), **args
-        )
+        args["key"] = b64(item_key)
+        args["keyattrs"] = key_attrs
+        args["route_hash"] = Routing.key_hash(item_key)
+        return part
+
+    async def send_write(self, table: TableDefinition, key_attrs: dict[str, Any], hash_av: dict[str, Any],
+                         range_av: dict[str, Any] | None, **args: Any) -> dict[str, Any]:
+        """Send one write (the storage node's write arguments ``args``) to its partition's leader."""
+        part = self._write_call(table, key_attrs, hash_av, range_av, args)
+        res: dict[str, Any] = await self.routing.call(table, part, "write", leader=True, idempotent=False, **args)
         return res
 
     async def put_item(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -85,11 +95,36 @@ class Items:
 
     async def write(self, req: writes.WriteRequest) -> dict[str, Any]:
         """Run a PutItem, UpdateItem or DeleteItem at the item's partition leader."""
+        return self.written(req, await self.send_write(req.table, req.key, req.hash_value, req.range_value,
+                                                       **self._write_args(req)))
+
+    def write_now(self, op: str, p: dict[str, Any]) -> tuple[writes.WriteRequest, asyncio.Future[Any]] | None:
+        """A PutItem, UpdateItem or DeleteItem (``op``) checked and sent to its partition's leader
+        without waiting, as :meth:`get_item_now` sends a GetItem: the request and the future of
+        the node's answer (:meth:`written` makes the answer), or None when that needs a wait (a
+        table still being created, no leader known, no connection yet): :meth:`write` it."""
+        table = self.tables.get(require_table_name(p))
+        if table.status == "CREATING":
+            return None
+        req = _WRITE_PARSERS[op](p, table)
+        args = self._write_args(req)
+        part = self._write_call(req.table, req.key, req.hash_value, req.range_value, args)
+        sent = self.routing.send_now(part, "write", leader=True, **args)
+        return None if sent is None else (req, sent)
+
+    @staticmethod
+    def _write_args(req: writes.WriteRequest) -> dict[str, Any]:
+        """The storage node's write arguments, but for the routing ones."""
+        args = {"kind": req.kind, "rv": req.return_values, "rvf": req.return_values_on_failure,
+                "cap": req.capacity != "NONE", "icm": req.collection_metrics, **req.expressions.wire()}
+        if req.item is not None:
+            args["item"] = req.item
+        return args
+
+    @staticmethod
+    def written(req: writes.WriteRequest, res: dict[str, Any]) -> dict[str, Any]:
+        """A write's answer from the node's: its item collection metrics and consumed capacity."""
         cap = req.capacity != "NONE"
-        item = {"item": req.item} if req.item is not None else {}
-        res = await self.send_write(req.table, req.key, req.hash_value, req.range_value, kind=req.kind, **item,
-                                rv=req.return_values, rvf=req.return_values_on_failure, cap=cap,
-                                icm=req.collection_metrics, **req.expressions.wire())
         if "coll" in res:
             res["ItemCollectionMetrics"] = item_collection_metrics(req.hash_key, req.hash_value, res.pop("coll"))
         if cap:  # the larger of the old and the new item (the storage node knows the old one)
