@@ -238,90 +238,81 @@ class Router:
                    reply: Callable[[Answer | None], None]) -> bool:
         """A GetItem, answered without a task of its own (decision 0051): checked as
         :meth:`handle_http` checks it, sent to its replica, and answered from the replica's answer;
-        a PutItem, UpdateItem or DeleteItem the same way at its leader (:meth:`_quick_write`).
+        a PutItem, UpdateItem or DeleteItem the same way, sent once to its leader (decision 0060).
         False for any other request, and for one that needs a wait before it can be sent (a
         table still being created, no connection yet to the node). ``reply(None)`` when the
-        replica's answer calls for a retry (a lost connection, not the leader, a stale
-        follower): :meth:`handle_http` then answers the request, retries included."""
+        node's answer calls for a retry (not the leader, a stale follower, and for a GetItem a
+        lost connection): :meth:`handle_http` then answers the request, retries included.  A
+        write sent and then lost or timed out may have been carried out: it is answered with a
+        retriable InternalServerError (outcome unknown), as the ordinary path answers it
+        (Routing.call), and never sent again."""
         if method != "POST" or path != "/":
             return False
         target = headers.get("x-amz-target", "")
-        if target != _GET_ITEM:
-            write = _WRITES.get(target)
-            return write is not None and self._quick_write(write, method, path, headers, body, reply)
+        op = "GetItem" if target == _GET_ITEM else _WRITES.get(target)
+        if op is None:
+            return False
         try:
-            caller = self.auth.authenticate(method, path, headers, body)
-            params = _params(body)
-            self.auth.authorize(caller, "GetItem", params)
-            raise_constraints(members.missing(TARGET_PREFIX, "GetItem", params))
-            started = self.items.get_item_now(params)
+            params = self._checked(op, method, path, headers, body)
+            body_of: Callable[[Any], bytes]
+            if op == "GetItem":
+                got = self.items.get_item_now(params)
+                if got is None:
+                    return False
+                get_req, sent = got
+
+                def got_body(res: Any) -> bytes:  # the node's answer, raw or with its capacity
+                    return res.json if isinstance(res, Raw) else orjson.dumps(self.items.got(get_req, res))
+                body_of = got_body
+            else:
+                wrote = self.items.write_now(op, params)
+                if wrote is None:
+                    return False
+                write_req, sent = wrote
+
+                def written_body(res: Any) -> bytes:
+                    return orjson.dumps(self.items.written(write_req, res))
+                body_of = written_body
         except errors.ApiError as e:
-            reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+            reply(self._refused(e))
             return True
         except Exception:  # noqa: BLE001 - handle_http does it again, and logs and answers the fault
             return False
-        if started is None:
-            return False
-        req, sent = started
 
         def answered(f: asyncio.Future[Any]) -> None:
             try:
-                res = f.result()
-                out = res.json if isinstance(res, Raw) else orjson.dumps(self.items.got(req, res))
+                out = body_of(f.result())
             except errors.ApiError as e:
-                if e.type_name in _RETRIED:
+                if e.type_name in _RETRIED:  # the node ran nothing: handle_http retries
                     reply(None)
                     return
-                reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
+                reply(self._refused(e))
                 return
-            except Exception:  # noqa: BLE001 - a lost connection or a timeout: handle_http retries
-                reply(None)
-                return
-            reply(self._answer(200, out, self._request_id()))
-
-        sent.add_done_callback(answered)
-        return True
-
-    def _quick_write(self, op: str, method: str, path: str, headers: dict[str, str], body: bytes,
-                     reply: Callable[[Answer | None], None]) -> bool:
-        """A PutItem, UpdateItem or DeleteItem (``op``) answered as :meth:`quick_http` answers a
-        GetItem: sent once to the partition's leader, answered from its answer.  A node that
-        answers it is not the leader (or not yet) ran nothing: ``reply(None)`` and
-        :meth:`handle_http` sends it again.  A connection lost or a timeout after sending leaves the outcome unknown: answered
-        with a retriable InternalServerError, as the ordinary path answers it (Routing.call)."""
-        try:
-            caller = self.auth.authenticate(method, path, headers, body)
-            params = _params(body)
-            self.auth.authorize(caller, op, params)
-            raise_constraints(members.missing(TARGET_PREFIX, op, params))
-            started = self.items.write_now(op, params)
-        except errors.ApiError as e:
-            reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
-            return True
-        except Exception:  # noqa: BLE001 - handle_http does it again, and logs and answers the fault
-            return False
-        if started is None:
-            return False
-        req, sent = started
-
-        def answered(f: asyncio.Future[Any]) -> None:
-            try:
-                out = orjson.dumps(self.items.written(req, f.result()))
-            except errors.ApiError as e:
-                if e.type_name in _RETRIED:  # the node ran nothing
-                    reply(None)
+            except Exception as e:  # noqa: BLE001 - a lost connection or a timeout
+                if op == "GetItem":
+                    reply(None)  # a read is retried by handle_http
                     return
-                reply(self._answer(e.status, orjson.dumps(e.to_body()), self._request_id()))
-                return
-            except Exception as e:  # noqa: BLE001 - sent, then lost or timed out: outcome unknown
+                # a write was sent, so it may have been carried out: outcome unknown, never resent
                 log.warning("router: %s sent, outcome unknown: %r", op, e)
-                unknown = errors.internal("The write could not be confirmed; its outcome is unknown, retry it")
-                reply(self._answer(unknown.status, orjson.dumps(unknown.to_body()), self._request_id()))
+                reply(self._refused(errors.internal("The write could not be confirmed; its outcome is unknown, "
+                                                    "retry it")))
                 return
             reply(self._answer(200, out, self._request_id()))
 
         sent.add_done_callback(answered)
         return True
+
+    def _checked(self, op: str, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        """The parameters of a request for ``op``, authenticated, authorized and with its required
+        members present, as :meth:`dispatch` checks them; raises the ApiError otherwise."""
+        caller = self.auth.authenticate(method, path, headers, body)
+        params = _params(body)
+        self.auth.authorize(caller, op, params)
+        raise_constraints(members.missing(TARGET_PREFIX, op, params))
+        return params
+
+    def _refused(self, e: errors.ApiError) -> Answer:
+        return self._answer(e.status, orjson.dumps(e.to_body()), self._request_id())
 
     async def handle_http(
         self, method: str, path: str, headers: dict[str, str], body: bytes
