@@ -132,7 +132,8 @@ class HostedPartition:
             s = {"role": "opening"}
         st = self.replica.stats()
         s.update({"partition_id": self.info.partition_id, "table": self.info.table_name,
-                  "index": index_label(self.info.table_id), "items": st.items, "size_bytes": st.size_bytes})
+                  "index": index_label(self.info.table_id), "items": st.items, "size_bytes": st.size_bytes,
+                  "sealed": self.replica.sealed})
         return s
 
     def health(self) -> str | None:
