@@ -444,24 +444,25 @@ class StorageNode:
                 snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
                 if snap["offset"] == 0:
                     await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                    if not empty_ok:
-                        continue  # a child that has not started its log: not a copy of it
-                    return replica  # nothing applied there yet: the log is as good
-                after: str | None = None
-                entries = 0
-                while True:
-                    page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-                    rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-                    replica.load_snapshot(rows)
-                    entries += len(rows)
-                    if page["done"] or not rows:
-                        break
-                    after = page["entries"][-1][0]
-                replica.finish_snapshot(snap["offset"], snap["applied"])
-                await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
-                         entries, snap["offset"], peer, time.monotonic() - t0)
-                return replica
+                    if empty_ok:
+                        return replica  # nothing applied there yet: the log is as good
+                    # else a child that has not started its log: not a copy of it; the next peer
+                else:
+                    after: str | None = None
+                    entries = 0
+                    while True:
+                        page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+                        rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+                        replica.load_snapshot(rows)
+                        entries += len(rows)
+                        if page["done"] or not rows:
+                            break
+                        after = page["entries"][-1][0]
+                    replica.finish_snapshot(snap["offset"], snap["applied"])
+                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                    log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
+                             entries, snap["offset"], peer, time.monotonic() - t0)
+                    return replica
             except Exception as e:  # noqa: BLE001 - try the next peer, then the log
                 # a peer that does not host the partition yet (a table being created) is normal
                 quiet = isinstance(e, errors.ApiError) and e.type_name == "NotLeader"
@@ -530,19 +531,19 @@ class StorageNode:
             client = RpcClient(host, port)
             try:
                 snap = await client.call("snapshot_open", pid=parent.partition_id, timeout_s=10)
-                if not snap.get("sealed"):
+                if not snap.get("sealed"):  # this replica has not applied the SEAL yet: the next peer
                     await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                    continue  # this replica has not applied the SEAL yet
-                after: str | None = None
-                while True:
-                    page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-                    rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-                    replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
-                    if page["done"] or not rows:
-                        break
-                    after = page["entries"][-1][0]
-                await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                return replica, int(snap["offset"]), peer
+                else:
+                    after: str | None = None
+                    while True:
+                        page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+                        rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+                        replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
+                        if page["done"] or not rows:
+                            break
+                        after = page["entries"][-1][0]
+                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+                    return replica, int(snap["offset"]), peer
             except Exception as e:  # noqa: BLE001 - try the next peer
                 log.warning("partition %s: copying a child's share from %s failed (%r)", parent.partition_id, peer, e)
                 replica.destroy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dynamolog.catalog import TableDefinition
+from dynamolog.catalog import PartitionInfo, TableDefinition
 from dynamolog.routing import Routing
 
 
@@ -54,18 +54,24 @@ class _FakeRouting(Routing):
     def __init__(self) -> None:  # no metadata: every method the batch calls is below
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def partition_for(self, table: Any, hash_av: dict[str, Any]) -> Any:
-        return {"partition_id": "down" if hash_av["S"].startswith("down") else "up"}
+    @staticmethod
+    def _part(pid: str) -> PartitionInfo:
+        return PartitionInfo(partition_id=pid, table_name="t_fake", table_id="id", hash_start=0,
+                             hash_end=2**64 - 1, log_topic="log-" + pid, replicas=("n1",), leader="n1",
+                             leader_epoch=1, state="ACTIVE")
 
-    def partition_for_item_key(self, table: Any, item_key: bytes) -> Any:
+    def partition_for(self, table: Any, hash_av: dict[str, Any]) -> PartitionInfo:
+        return self._part("down" if hash_av["S"].startswith("down") else "up")
+
+    def partition_for_item_key(self, table: Any, item_key: bytes) -> PartitionInfo:
         # an item key is the 8-byte partition hash, then the partition key's bytes
-        return {"partition_id": "down" if item_key[8:].startswith(b"down") else "up"}
+        return self._part("down" if item_key[8:].startswith(b"down") else "up")
 
     async def call(self, table: Any, part: Any, op: str, **args: Any) -> Any:  # type: ignore[override]
         from dynamolog import errors
 
         await asyncio.sleep(0)
-        if part["partition_id"] == "down":
+        if part.partition_id == "down":
             raise errors.internal("The partition is unavailable; retry the request")
         self.calls.append((op, args))
         return {"Item": {"pk": {"S": "up"}}} if op == "get" else {}
