@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rocksdict import Checkpoint, Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Checkpoint, Options, Rdict, WriteBatch
 
 from dynamolog.attrs import item_size
 from dynamolog.fencing import ORIGIN, Term
@@ -199,15 +199,29 @@ class Digest:
         return self._h.hexdigest(), self._n
 
 
+def _options() -> Options:
+    """A replica's RocksDB options: whole-key Bloom filters in the table files and the memtable,
+    because every write and GetItem looks its item (and a write its stamp) up by exact key, and a
+    new key is absent from every level: without them each level is searched (3.9 against 0.55 µs
+    per absent key, 1.7 µs either way per present one, on 60,000 1 KB items written four times
+    over).  Range reads (Query, Scan) do not consult them."""
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    table = BlockBasedOptions()
+    table.set_bloom_filter(10, False)  # ten bits a key: about 1 % false positives
+    opts.set_block_based_table_factory(table)
+    opts.set_memtable_prefix_bloom_ratio(0.02)
+    opts.set_memtable_whole_key_filtering(True)
+    return opts
+
+
 class Replica:
     """A partition's RocksDB view.  Not thread-safe; used from one event loop."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        opts = Options(raw_mode=True)
-        opts.create_if_missing(True)
-        self._db = Rdict(str(path), options=opts)
+        self._db = Rdict(str(path), options=_options())
         raw = self._db.get(_OFFSET)
         #: the next log offset to apply
         self.next_offset: int = _U64.unpack(raw)[0] if raw else 0
@@ -447,8 +461,7 @@ class Replica:
         path = self.path.with_name(f"{self.path.name}.snapshot-{os.getpid()}-{self._snapshots}")
         shutil.rmtree(path, ignore_errors=True)
         Checkpoint(self._db).create_checkpoint(str(path))
-        opts = Options(raw_mode=True)
-        db = Rdict(str(path), options=opts)
+        db = Rdict(str(path), options=_options())
         raw = db.get(_OFFSET)
         offset = _U64.unpack(raw)[0] if raw else 0
         raw = db.get(_APPLIED)
