@@ -186,6 +186,8 @@ class RpcServer:
         self._port = port
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: close() has begun: a connection's task cancelled by it ends quietly
+        self._closing = False
 
     @property
     def port(self) -> int:
@@ -198,6 +200,7 @@ class RpcServer:
         self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=2**20)
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
             for t in list(self._tasks):
@@ -216,6 +219,12 @@ class RpcServer:
             leftover = bytes(getattr(reader, "_buffer", b""))  # frames sent right behind the proof
             writer.transport.set_protocol(_Serving(self, writer, leftover, ended))
             await ended
+        except asyncio.CancelledError:
+            # cancelled by close(): the connection's end, not a failure (asyncio's stream server,
+            # Python 3.11, asks a cancelled connection task for its exception and logs the
+            # CancelledError as "Exception in callback")
+            if not self._closing:
+                raise
         finally:
             self._tasks.discard(task)
             writer.close()

@@ -328,3 +328,22 @@ async def test_a_port_nobody_listens_on_is_refused_and_says_so() -> None:
         with pytest.raises(rpc.ConnectRefused, match=f"cannot reach 127.0.0.1:{port}"):
             await client.call("ping", timeout_s=1)
         await client.close()
+
+
+async def test_closing_a_server_with_open_connections_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A server closed while peers are connected ends their connections quietly: a stopping
+    storage node's log shows no error for them."""
+    probe = Probe()
+    server = rpc.RpcServer(probe, "127.0.0.1", 0, key=KEY)
+    await server.start()
+    clients = [rpc.RpcClient("127.0.0.1", server.port, key=KEY) for _ in range(3)]
+    try:
+        assert [await c.call("ping") for c in clients] == [1, 1, 1]  # each connected, first request id 1
+        with caplog.at_level("DEBUG"):
+            await server.close()
+            await asyncio.sleep(0.1)  # the connections' ends run their callbacks
+        errors_logged = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+        assert not errors_logged, [r.getMessage() for r in errors_logged]
+    finally:
+        for c in clients:
+            await c.close()
