@@ -62,7 +62,12 @@ class Settings:
                                    "JVM options replacing the local brokers' garbage-collector settings")
     # -- storage node: the leader's sequencer ----------------------------------------------
     group_linger_ms: float = _setting(3.0, "DYNAMOLOG_GROUP_LINGER_MS",
-                                      "shortest interval between two group commits of a busy partition")
+                                      "shortest interval between two group commits of a busy partition "
+                                      "(a cluster of several brokers, where an append is replicated)")
+    group_linger_one_broker_ms: float = _setting(0.0, "DYNAMOLOG_GROUP_LINGER_ONE_BROKER_MS",
+                                                 "the same on a one-broker cluster, where an append costs the "
+                                                 "broker little and waiting for a larger group costs more "
+                                                 "time than it saves")
     pipeline_writes_min: int = _setting(16, "DYNAMOLOG_PIPELINE_MIN",
                                         "writes that must wait before a group is sent while the previous "
                                         "one commits")

@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
-def _ports_free(base: int) -> bool:
+def ports_free(base: int) -> bool:
     from dynamolog.kafka.local import PROXIED_OFFSET
 
     for port in [*range(base, base + 6), *range(base + PROXIED_OFFSET, base + PROXIED_OFFSET + 6)]:
@@ -75,7 +75,7 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if env_port:
         port = int(env_port)
     else:
-        port = next((p for p in range(19092, 19292, 10) if _ports_free(p)), 19092)
+        port = next((p for p in range(19092, 19292, 10) if ports_free(p)), 19092)
     brokers = int(os.environ.get("DYNAMOLOG_TEST_BROKERS", "3"))
     kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), brokers=brokers, base_port=port, proxied=True)
     try:

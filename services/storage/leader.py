@@ -181,6 +181,9 @@ class LeaderSequencer:
         self._committing: asyncio.Future[bool] | None = None
         #: when the last group was formed (monotonic), for the linger
         self._last_group = 0.0
+        #: the linger's bound (s): settings.group_linger_ms, or group_linger_one_broker_ms when the
+        #: cluster has one broker (see _open_term)
+        self._linger_s = settings.group_linger_ms / 1000
         self._last_group_size = 0
         #: the linger waits for this many queued writes (0: not waiting), see _run
         self._want = 0
@@ -244,6 +247,10 @@ class LeaderSequencer:
             await follower.close()
         self.terms_opened += 1
         self.term = Term(self.epoch, meta.offset)
+        # a one-broker cluster's appends are cheap to the broker: a busy partition gains nothing by
+        # waiting for larger groups (docs/benchmarks.md, "The linger on one broker")
+        one_broker = len(self._producer.client.cluster.brokers()) == 1
+        self._linger_s = (self.settings.group_linger_one_broker_ms if one_broker else self.settings.group_linger_ms) / 1000
         if self.replica.term != self.term:
             log.warning("leader %s: the log holds a newer leader's term %s (this one: %s); stepping down",
                         self.pid, self.replica.term, self.term)
@@ -362,12 +369,12 @@ class LeaderSequencer:
             batch = [await self._queue.get()]
             # linger: while concurrent writes keep coming (the last group had several), a group
             # waits until as many writes as the last group had are queued, at most until
-            # settings.group_linger_ms after the last group started, so that a busy partition makes
+            # self._linger_s after the last group started, so that a busy partition makes
             # fewer, larger appends.  A write after a quiet spell, or a client writing alone,
             # starts its group at once; clients that wait for their answers (a closed loop) are
             # all queued soon and wait no longer.
             want = min(self._last_group_size, GROUP_RECORDS_MAX) - 1
-            linger = self._last_group + self.settings.group_linger_ms / 1000 - time.monotonic()
+            linger = self._last_group + self._linger_s - time.monotonic()
             if linger > 0 and want > 0 and self._queue.qsize() < want:
                 self._want = want
                 self._enough.clear()
@@ -1279,6 +1286,7 @@ class LeaderSequencer:
             "groups_committed": self.groups_committed,
             "records_committed": self.records_committed,
             "commit_ms_avg": round(self.commit_ms_total / max(1, self.groups_committed), 2),
+            "linger_ms": self._linger_s * 1000,
             "term": self.term.encode(),
             "stale_skipped": self.stale_skipped,
             "terms_opened": self.terms_opened,

@@ -19,10 +19,12 @@ from dynamolog import errors
 from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.kafka.admin import KafkaAdmin
+from dynamolog.kafka.local import LocalKafka
 from dynamolog.keys import encode_item_key
 from services.storage.follower import LogFollower
 from services.storage.leader import LeaderSequencer
 from services.storage.replica import Replica
+from tests.conftest import ports_free
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +72,46 @@ async def test_follower_converges_to_the_leader(kafka_bootstrap: str, tmp_path: 
     finally:
         await follower.close()
         await leader.close()
+
+
+async def test_a_leader_lingers_for_larger_groups_only_where_appends_are_replicated(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    # A busy partition waits up to DYNAMOLOG_GROUP_LINGER_MS for a larger group where an append is
+    # replicated (it costs the brokers more than the wait); on a one-broker cluster it does not
+    # wait (DYNAMOLOG_GROUP_LINGER_ONE_BROKER_MS, 0).  Both clusters are real: the session's, and
+    # one broker started here.
+    async with KafkaAdmin(kafka_bootstrap) as admin:
+        session_brokers = admin.brokers
+    settings, part = await _partition(kafka_bootstrap)
+    leader = LeaderSequencer(settings, Replica(tmp_path / "session"), part, "n1")
+    await leader.start()
+    try:
+        await asyncio.gather(*(leader.submit(*_put(i, "v")) for i in range(20)))
+        assert leader.status()["linger_ms"] == (0.0 if session_brokers == 1 else 3.0)
+    finally:
+        await leader.close()
+    port = next(p for p in range(19392, 19592, 10) if ports_free(p))
+    single = LocalKafka(tmp_path / "kafka", brokers=1, base_port=port)
+    await asyncio.to_thread(single.start, 120)
+    try:
+        bootstrap = str(single.bootstrap_servers)
+        settings, part = await _partition(bootstrap)
+        leader = LeaderSequencer(settings, Replica(tmp_path / "single"), part, "n1")
+        await leader.start()
+        try:
+            await asyncio.gather(*(leader.submit(*_put(i, "v")) for i in range(20)))
+            assert leader.status()["linger_ms"] == 0.0
+        finally:
+            await leader.close()
+        lingering = replace(settings, group_linger_one_broker_ms=2.0)
+        leader = LeaderSequencer(lingering, Replica(tmp_path / "single2"), replace(part, leader_epoch=2), "n1")
+        await leader.start()
+        try:
+            assert leader.status()["linger_ms"] == 2.0
+        finally:
+            await leader.close()
+    finally:
+        await asyncio.to_thread(single.stop)
 
 
 async def test_new_leader_fences_the_old_one(kafka_bootstrap: str, tmp_path: Path) -> None:
