@@ -61,7 +61,7 @@ class Settings:
     kafka_jvm_opts: str = _setting("", "DYNAMOLOG_KAFKA_JVM_OPTS",
                                    "JVM options replacing the local brokers' garbage-collector settings")
     # -- storage node: the leader's sequencer ----------------------------------------------
-    group_linger_ms: float = _setting(3.0, "DYNAMOLOG_GROUP_LINGER_MS",
+    group_linger_ms: float = _setting(6.0, "DYNAMOLOG_GROUP_LINGER_MS",
                                       "shortest interval between two group commits of a busy partition "
                                       "(a cluster of several brokers, where an append is replicated)")
     group_linger_one_broker_ms: float = _setting(0.0, "DYNAMOLOG_GROUP_LINGER_ONE_BROKER_MS",

@@ -248,7 +248,7 @@ class LeaderSequencer:
         self.terms_opened += 1
         self.term = Term(self.epoch, meta.offset)
         # a one-broker cluster's appends are cheap to the broker: a busy partition gains nothing by
-        # waiting for larger groups (docs/benchmarks.md, "The linger on one broker")
+        # waiting for larger groups (docs/benchmarks.md, "The linger by cluster size")
         one_broker = len(self._producer.client.cluster.brokers()) == 1
         self._linger_s = (self.settings.group_linger_one_broker_ms if one_broker else self.settings.group_linger_ms) / 1000
         if self.replica.term != self.term:

@@ -87,7 +87,7 @@ async def test_a_leader_lingers_for_larger_groups_only_where_appends_are_replica
     await leader.start()
     try:
         await asyncio.gather(*(leader.submit(*_put(i, "v")) for i in range(20)))
-        assert leader.status()["linger_ms"] == (0.0 if session_brokers == 1 else 3.0)
+        assert leader.status()["linger_ms"] == (0.0 if session_brokers == 1 else 6.0)
     finally:
         await leader.close()
     port = next(p for p in range(19392, 19592, 10) if ports_free(p))
