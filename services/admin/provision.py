@@ -38,6 +38,9 @@ LOG_TOPIC_CONFIGS = {"max.message.bytes": str(4 * 1024 * 1024), "unclean.leader.
                      "retention.ms": "-1", "retention.bytes": "-1"}
 #: attempts to carry out one table before giving up until the next start
 ATTEMPTS_MAX = 1000
+#: longest one attempt may take (s): each step is bounded (a node's open by its RPC timeout),
+#: but a step stuck beyond its bound is cut off, logged with the step, and the attempt starts over
+ATTEMPT_S = 180.0
 
 
 class Provisioner:
@@ -51,6 +54,8 @@ class Provisioner:
         self.routing = routing
         self.catalog = catalog
         self._work: dict[str, asyncio.Task[None]] = {}
+        #: table name -> the step its running attempt is at (logged when an attempt is cut off)
+        self.steps: dict[str, str] = {}
 
     def resume_pending(self) -> None:
         """Finish any table left CREATING, UPDATING or DELETING."""
@@ -80,12 +85,13 @@ class Provisioner:
             if table is None:
                 return
             try:
-                if table.status == "CREATING":
-                    await self._provision(table)
-                elif table.status == "UPDATING":
-                    await self._finish_update(table)
-                elif table.status == "DELETING":
-                    await self._deprovision(table)
+                async with asyncio.timeout(ATTEMPT_S) as bound:
+                    if table.status == "CREATING":
+                        await self._provision(table)
+                    elif table.status == "UPDATING":
+                        await self._finish_update(table)
+                    elif table.status == "DELETING":
+                        await self._deprovision(table)
                 # a change published meanwhile (a failed import's table, DELETING while it was
                 # still being provisioned) found this task running: carry it out too
                 current = self.metadata.catalog.items.get(name)
@@ -94,9 +100,16 @@ class Provisioner:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("provision: %s failed (attempt %d); retrying", name, attempt)
-                await asyncio.sleep(min(5.0, 0.2 * attempt))
+            except Exception as e:
+                if isinstance(e, TimeoutError) and bound.expired():
+                    log.warning("provision: %s (%s): attempt %d still at step '%s' after %.0f s; starting it over",
+                                name, table.status, attempt, self.steps.get(name, "?"), ATTEMPT_S)
+                else:
+                    log.exception("provision: %s (%s) failed at step '%s' (attempt %d); retrying", name,
+                                  table.status, self.steps.get(name, "?"), attempt)
+                    await asyncio.sleep(min(5.0, 0.2 * attempt))
+            finally:
+                self.steps.pop(name, None)
 
     def _new_parts(self, table: TableDefinition, unit_id: str, topic_name: str,
                    pids: Sequence[str]) -> list[PartitionInfo]:
@@ -105,7 +118,7 @@ class Provisioner:
         parts = []
         for i, pid in enumerate(pids):
             existing = self.metadata.partitions.items.get(pid)
-            if existing is not None:
+            if existing is not None and existing.state != "DELETED":
                 parts.append(existing)
                 continue
             nodes = self.metadata.nodes.items
@@ -129,25 +142,37 @@ class Provisioner:
         return self._new_parts(table, index.index_id, f"{table.table_name}.{index.index_name}",
                                index.partition_ids)
 
+    def _step(self, parts: Sequence[PartitionInfo], step: str) -> None:
+        if parts:
+            self.steps[parts[0].table_name] = step
+
     async def _open_parts(self, parts: list[PartitionInfo]) -> None:
         """Create the log topics, publish the partitions, open them on their nodes."""
+        self._step(parts, "creating the log topics")
         async with KafkaAdmin(self.settings.bootstrap) as admin:
             for part in parts:
                 await admin.create_topic(part.log_topic, configs=LOG_TOPIC_CONFIGS)
+            self._step(parts, "waiting for the log topics' leaders")
             await admin.wait_for_topics([p.log_topic for p in parts])
+        self._step(parts, "publishing the partitions")
         for part in parts:
             await self.writer.put_partition(part)
+        self._step(parts, "opening the partitions on their leaders ("
+                   + ", ".join(f"{p.partition_id} on {p.leader}" for p in parts) + ")")
         await asyncio.gather(*(
             self.routing.client(part.leader or "").call("open", partition=part.to_record(), timeout_s=60) for part in parts
         ))
+        self._step(parts, "opening the partitions on their followers")
         await asyncio.gather(*(
             self.routing.client(node).call("open", partition=part.to_record(), timeout_s=60)
             for part in parts for node in part.replicas if node != part.leader
         ), return_exceptions=True)
 
     async def _drop_parts(self, parts: list[PartitionInfo]) -> None:
+        self._step(parts, "publishing the partitions DELETED")
         for part in parts:
             await self.writer.put_partition(replace(part, state="DELETED"))
+        self._step(parts, "dropping the replicas")
         for part in parts:
             for node in part.replicas:
                 try:
@@ -155,6 +180,7 @@ class Provisioner:
                 except (TimeoutError, ConnectionError) as e:
                     # the node drops it on its own when it sees the DELETED state
                     log.warning("provision: node %s did not confirm dropping %s: %s", node, part.partition_id, e)
+        self._step(parts, "deleting the log topics")
         async with KafkaAdmin(self.settings.bootstrap) as admin:
             await admin.delete_topics([p.log_topic for p in parts])
         for part in parts:

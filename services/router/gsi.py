@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -147,6 +148,7 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         raise errors.validation("One or more parameter values were invalid: ProvisionedThroughput should not be "
                                 f"specified for index: {name} when BillingMode is PAY_PER_REQUEST")
     short = table_id.replace("-", "")[:12]
+    slug = _slug(name)
     on_demand = throughput.parse(spec.get("OnDemandThroughput"), billing_mode, update=False)
     warmed = warm.parse(spec.get("WarmThroughput"), index=name)
     return warm.at_creation(throughput.apply(GlobalIndex(
@@ -159,7 +161,7 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
         projection_type=str(ptype),
         non_key_attributes=tuple(nka or ()),
         status=status,
-        partition_ids=tuple(f"{short}-{_slug(name)}-{i}" for i in range(len(partitions))),
+        partition_ids=tuple(f"{short}-{slug}-{i}" for i in range(len(partitions))),
         read_capacity_units=rcu,
         write_capacity_units=wcu,
         created_at_ms=int(time.time() * 1000),
@@ -167,8 +169,10 @@ def parse_index(spec: Any, field: str, defined: dict[str, str], billing_mode: st
 
 
 def _slug(name: str) -> str:
-    """A short, topic-safe stand-in for an index name inside partition ids."""
-    return "g" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    """A short, topic-safe stand-in for one creation of an index inside its partition ids.  An
+    index deleted and created again under the same name gets new partitions (new log topics, new
+    replicas): nothing of the old one's partitions, still being dropped, can be taken for them."""
+    return "g" + hashlib.sha1(f"{name}/{uuid.uuid4().hex}".encode()).hexdigest()[:8]
 
 
 def parse_global_indexes(p: dict[str, Any], defined: dict[str, str], billing_mode: str, table_id: str,

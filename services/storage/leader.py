@@ -64,6 +64,8 @@ TTL_MAX_AGE_S = 5 * 365 * 86400
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 #: log record size allowed (an item of 400 KB with its old image, plus framing)
 RECORD_BYTES_MAX = 2 * 1024 * 1024
+#: longest wait for a new producer's id (s); an open or a recovery that waits longer fails and is retried
+PRODUCER_START_S = 30.0
 
 
 def not_leader(pid: str) -> errors.ApiError:
@@ -218,7 +220,15 @@ class LeaderSequencer:
             max_batch_size=1024 * 1024,
             request_timeout_ms=30_000,
         )
-        await producer.start()
+        try:
+            # aiokafka asks for a producer id until a broker gives one, without a bound: an open
+            # must fail (and be retried by whoever asked for it) rather than hang
+            await asyncio.wait_for(producer.start(), PRODUCER_START_S)
+        except BaseException as e:
+            await producer.stop()
+            if isinstance(e, TimeoutError):
+                raise KafkaError(f"leader {self.pid}: no producer id from Kafka within {PRODUCER_START_S:.0f} s") from None
+            raise
         self._producer = producer
 
     async def _open_term(self) -> None:

@@ -276,7 +276,18 @@ class StorageNode:
     def _spawn(self, coro: Any) -> None:
         t = asyncio.ensure_future(coro)
         self._bg.add(t)
-        t.add_done_callback(self._bg.discard)
+        t.add_done_callback(self._bg_done)
+
+    def _bg_done(self, t: asyncio.Task[Any]) -> None:
+        """A background open or drop ended: a failure is logged (the next reconcile tries again);
+        a partition deleted meanwhile (NotLeader) is no failure."""
+        self._bg.discard(t)
+        if t.cancelled() or (e := t.exception()) is None:
+            return
+        if isinstance(e, errors.ApiError) and e.type_name == "NotLeader":
+            log.info("storage node %s: %s", self.node_id, e)
+        else:
+            log.warning("storage node %s: a background open or drop failed: %r", self.node_id, e)
 
     async def ensure_partition(self, info: PartitionInfo) -> HostedPartition:
         """Host the partition in the role ``info`` gives this node.  News that arrives while an

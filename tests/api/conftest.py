@@ -177,13 +177,37 @@ def ddb(endpoint: str) -> Any:
     return make_client(endpoint)
 
 
+def system_log_excerpt(endpoint: str, *mentions: str, lines: int = 25) -> str:
+    """What the logs of the system behind ``endpoint`` (one this session started) say: the last
+    lines that mention any of ``mentions``, and the last warnings and errors of every service.
+    A test that times out waiting for the system adds this to its failure, so that a run whose
+    processes are gone still tells why."""
+    system = SYSTEMS.get(endpoint.rstrip("/"))
+    if system is None:
+        return ""
+    named: list[str] = []
+    alarms: list[str] = []
+    for path in sorted((Path(system.data_dir) / "logs").glob("*.log")):
+        try:
+            text = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        named += [ln for ln in text if any(m in ln for m in mentions)]
+        alarms += [ln for ln in text if (" WARNING " in ln or " ERROR " in ln) and "not found in cluster metadata" not in ln]
+    # each line starts with its time: sorting puts the services' lines in one timeline
+    out = [f"-- the system's log lines that name {', '.join(mentions)}:", *sorted(named)[-lines:],
+           "-- its last warnings and errors:", *sorted(alarms)[-lines:]]
+    return "\n".join(ln[:300] for ln in out)
+
+
 def wait_active(ddb: Any, name: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE":
             return
         time.sleep(0.05)
-    raise TimeoutError(f"table {name} not ACTIVE after {timeout_s} s")
+    raise TimeoutError(f"table {name} not ACTIVE after {timeout_s} s\n"
+                       + system_log_excerpt(ddb.meta.endpoint_url, name))
 
 
 def wait_gone(ddb: Any, name: str, timeout_s: float = 60) -> None:

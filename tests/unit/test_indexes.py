@@ -73,3 +73,16 @@ def test_projections() -> None:
     assert project(GSI, item, ["pk"]) == {"pk": {"S": "a"}, "g": {"S": "x"}, "r": {"N": "1"}}
     inc = replace(GSI, projection_type="INCLUDE", non_key_attributes=("w",))
     assert project(inc, item, ["pk"]) == {"pk": {"S": "a"}, "g": {"S": "x"}, "r": {"N": "1"}, "w": {"S": "2"}}
+
+
+def test_an_index_created_again_under_its_name_gets_new_partitions() -> None:
+    """Delete an index and create it again: the new one's partitions (and so its log topics and
+    replicas) share nothing with the old one's, which may still be being dropped."""
+    from services.router.gsi import parse_index
+
+    spec = {"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}}
+    old, new = (parse_index(spec, "globalSecondaryIndexUpdate.create", {"pk": "S", "g": "S"}, "PAY_PER_REQUEST",
+                            "0a1b2c3d-4e5f", ["p0", "p1"], status="CREATING") for _ in range(2))
+    assert old.index_id == new.index_id and len(new.partition_ids) == 2
+    assert not set(old.partition_ids) & set(new.partition_ids)
