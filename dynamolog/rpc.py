@@ -482,8 +482,10 @@ class RpcClient:
                 writer.close()
                 if isinstance(e, HandshakeRefused):
                     raise
-                raise HandshakeRefused(f"{self.host}:{self.port} did not complete the internal handshake "
-                                       "(not a Dynamolog service, or it holds another system key)") from None
+                why = (f"no answer in {HANDSHAKE_S_MAX:.0f} s: the process is stopped or overloaded, or it is not a "
+                       "Dynamolog service" if isinstance(e, TimeoutError)
+                       else "not a Dynamolog service, or it holds another system key")
+                raise HandshakeRefused(f"{self.host}:{self.port} did not complete the internal handshake ({why})") from None
             # from here the answers are read by a protocol of this client's own: it takes each
             # frame as its bytes arrive, not through a reading task woken for every batch
             leftover = bytes(getattr(reader, "_buffer", b""))  # nothing follows the handshake unasked

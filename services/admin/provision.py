@@ -41,6 +41,12 @@ ATTEMPTS_MAX = 1000
 #: longest one attempt may take (s): each step is bounded (a node's open by its RPC timeout),
 #: but a step stuck beyond its bound is cut off, logged with the step, and the attempt starts over
 ATTEMPT_S = 180.0
+#: an attempt still running after this long (s) logs the step it is at, and again each as long after
+SLOW_S = 15.0
+
+
+class _CutOff(Exception):
+    """An attempt ran past ATTEMPT_S."""
 
 
 class Provisioner:
@@ -85,13 +91,7 @@ class Provisioner:
             if table is None:
                 return
             try:
-                async with asyncio.timeout(ATTEMPT_S) as bound:
-                    if table.status == "CREATING":
-                        await self._provision(table)
-                    elif table.status == "UPDATING":
-                        await self._finish_update(table)
-                    elif table.status == "DELETING":
-                        await self._deprovision(table)
+                await self._bounded(name, table, attempt)
                 # a change published meanwhile (a failed import's table, DELETING while it was
                 # still being provisioned) found this task running: carry it out too
                 current = self.metadata.catalog.items.get(name)
@@ -100,16 +100,42 @@ class Provisioner:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
-                if isinstance(e, TimeoutError) and bound.expired():
-                    log.warning("provision: %s (%s): attempt %d still at step '%s' after %.0f s; starting it over",
-                                name, table.status, attempt, self.steps.get(name, "?"), ATTEMPT_S)
-                else:
-                    log.exception("provision: %s (%s) failed at step '%s' (attempt %d); retrying", name,
-                                  table.status, self.steps.get(name, "?"), attempt)
-                    await asyncio.sleep(min(5.0, 0.2 * attempt))
+            except _CutOff:
+                log.warning("provision: %s (%s): attempt %d still at step '%s' after %.0f s; starting it over",
+                            name, table.status, attempt, self.steps.get(name, "?"), ATTEMPT_S)
+            except Exception:
+                log.exception("provision: %s (%s) failed at step '%s' (attempt %d); retrying", name,
+                              table.status, self.steps.get(name, "?"), attempt)
+                await asyncio.sleep(min(5.0, 0.2 * attempt))
             finally:
                 self.steps.pop(name, None)
+
+    async def _bounded(self, name: str, table: TableDefinition, attempt: int) -> None:
+        """One attempt at ``table``'s pending change; every ``SLOW_S`` it is still running, the
+        step it is at is logged, and after ``ATTEMPT_S`` it is cut off (:class:`_CutOff`)."""
+        if table.status == "CREATING":
+            work = asyncio.ensure_future(self._provision(table))
+        elif table.status == "UPDATING":
+            work = asyncio.ensure_future(self._finish_update(table))
+        elif table.status == "DELETING":
+            work = asyncio.ensure_future(self._deprovision(table))
+        else:
+            return
+        started = time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait([work], timeout=SLOW_S)
+                if done:
+                    return work.result()
+                waited = time.monotonic() - started
+                if waited >= ATTEMPT_S:
+                    raise _CutOff()
+                log.warning("provision: %s (%s): attempt %d at step '%s' for %.0f s", name, table.status, attempt,
+                            self.steps.get(name, "?"), waited)
+        finally:
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
 
     def _new_parts(self, table: TableDefinition, unit_id: str, topic_name: str,
                    pids: Sequence[str]) -> list[PartitionInfo]:

@@ -190,3 +190,44 @@ def test_control_plane_waits_for_a_restarted_admin(system: Any) -> None:
     assert out and not t.is_alive()
     arn = a.describe_table(TableName="before_restart")["Table"]["TableArn"]
     assert a.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "while", "Value": "down"}]
+
+
+def test_a_create_table_held_up_by_a_frozen_storage_node_says_where_it_waits(system: Any) -> None:
+    """CreateTable while the storage node is frozen (SIGSTOP): the table stays CREATING, the
+    auto-admin logs the step its provisioning waits at (the partitions and the node that should
+    open them), and the table becomes ACTIVE and serves once the node runs again."""
+    import os
+    import signal
+
+    from services.admin.provision import SLOW_S
+
+    sysm, url, _url2 = system
+    ddb = make_client(url)
+    name = "held_by_a_frozen_node"
+    nodes = {n: p for n, p in sysm.state()["pids"].items() if n.startswith("storage-")}
+    assert nodes
+    logs = sorted((sysm.data_dir / "logs").glob("admin*.log"))
+
+    def said() -> list[str]:
+        return [ln for f in logs for ln in f.read_text(errors="replace").splitlines()
+                if name in ln and "at step 'opening the partitions on their leaders (" in ln]
+
+    for p in nodes.values():
+        os.kill(p, signal.SIGSTOP)
+    try:
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        deadline = time.monotonic() + SLOW_S + 20
+        while not said() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        lines = said()
+        assert lines, f"no line of the auto-admin says where the provisioning of {name} waits"
+        assert any(f" on {n.removeprefix('storage-')}" in lines[0] for n in nodes), lines[0]
+        assert ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "CREATING"
+    finally:
+        for p in nodes.values():
+            os.kill(p, signal.SIGCONT)
+    wait_active(ddb, name, 120)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"S": "after"}})
+    assert ddb.get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {"S": "after"}
