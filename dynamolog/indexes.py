@@ -304,9 +304,12 @@ def check_index_key_values(item: Item, keys: list[tuple[str, str, str]]) -> None
                                     f"IndexName: {index}, IndexKey: {attr}")
 
 
-def indexer_group(namespace: str, index_id: str) -> str:
+def indexer_group(namespace: str, index_id: str, created_at_ms: int) -> str:
     """The Kafka consumer group whose committed offset in each table partition's log is how far
     the indexer has applied that log to the index ``index_id``: the indexer commits it, a router
-    reads it to wait for an index to catch up (services/router/freshness.py)."""
+    reads it to wait for an index to catch up (services/router/freshness.py).  ``created_at_ms``
+    (the index's creation) tells an index from an earlier one of the same name, deleted and then
+    created again: the new one has a group of its own, so it is backfilled from the start of the
+    logs rather than from where the old one stopped."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in index_id)
-    return f"{namespace}.indexer.{safe}"
+    return f"{namespace}.indexer.{safe}.{created_at_ms}"

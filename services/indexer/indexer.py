@@ -2,7 +2,7 @@
 
 For each index and each partition of its table, one task reads the partition log with
 ``read_committed`` from the offset it last committed (Kafka consumer group
-``<ns>.indexer.<index id>``), turns every change into index operations
+``<ns>.indexer.<index id>.<its creation time>``), turns every change into index operations
 (:func:`dynamolog.indexes.index_ops`: put the new entry, delete the old one when the index key
 changed), keeps the last operation per entry of a fetched batch, sends them to the leaders of the
 index's partitions as ordinary writes (one request per index partition and batch), and commits
@@ -66,8 +66,8 @@ def _forget(writing: dict[bytes, asyncio.Task[None]], entries: list[bytes], task
             del writing[e]
 
 
-def _group(settings: Settings, index_id: str) -> str:
-    return indexer_group(settings.namespace, index_id)
+def _group(settings: Settings, index: GlobalIndex) -> str:
+    return indexer_group(settings.namespace, index.index_id, index.created_at_ms)
 
 
 def changes(value: bytes, offset: int,
@@ -232,7 +232,10 @@ class Indexer:
             while parent not in self._drained and parent[1] in self.metadata.partitions.items:
                 await asyncio.sleep(0.05)
         tp = TopicPartition(part.log_topic, 0)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, index_id),
+        found = self._lookup(table_name, index_id)
+        if found is None:
+            return
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=_group(self.settings, found[1]),
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
                                     max_partition_fetch_bytes=8 * 1024 * 1024)

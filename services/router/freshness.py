@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 POLL_S_MAX = 0.02
 
 
+
+def _group(settings: Settings, table: TableDefinition, index_id: str) -> str | None:
+    """The indexer's consumer group of ``table``'s global index ``index_id`` (None: no such index)."""
+    index = next((i for i in table.global_indexes if i.index_id == index_id), None)
+    return None if index is None else indexer_group(settings.namespace, index_id, index.created_at_ms)
+
 class IndexFreshness:
     """Waits for global indexes to catch up with their tables (one per router)."""
 
@@ -78,8 +84,10 @@ class IndexFreshness:
         tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
         if not tps:
             return 0
+        group = _group(self.settings, table, index_id)
+        if group is None:
+            return 0
         consumer, admin = await self._clients()
-        group = indexer_group(self.settings.namespace, index_id)
         if group not in self._coordinators:
             self._coordinators[group] = await admin.find_coordinator(group)
         try:
@@ -101,9 +109,11 @@ class IndexFreshness:
         tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
         if not tps:
             return
+        group = _group(self.settings, table, index_id)
+        if group is None:
+            return
         try:
             consumer, admin = await self._clients()
-            group = indexer_group(self.settings.namespace, index_id)
             if group not in self._coordinators:
                 self._coordinators[group] = await admin.find_coordinator(group)
 
