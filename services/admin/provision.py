@@ -60,7 +60,8 @@ class Provisioner:
         self.routing = routing
         self.catalog = catalog
         self._work: dict[str, asyncio.Task[None]] = {}
-        #: table name -> the step its running attempt is at (logged when an attempt is cut off)
+        #: table name -> the step its running attempt is at (logged while it is slow, when it fails
+        #: and when it is cut off)
         self.steps: dict[str, str] = {}
 
     def resume_pending(self) -> None:

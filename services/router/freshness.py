@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 POLL_S_MAX = 0.02
 
 
-
 def _group(settings: Settings, table: TableDefinition, index_id: str) -> str | None:
     """The indexer's consumer group of ``table``'s global index ``index_id`` (None: no such index)."""
     index = next((i for i in table.global_indexes if i.index_id == index_id), None)
     return None if index is None else indexer_group(settings.namespace, index_id, index.created_at_ms)
+
 
 class IndexFreshness:
     """Waits for global indexes to catch up with their tables (one per router)."""

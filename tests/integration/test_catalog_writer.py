@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from botocore.exceptions import ClientError
 
+from services.admin.provision import SLOW_S
 from tests.api.conftest import SYSTEMS, free_port, make_client, start_system, wait_active
 
 pytestmark = pytest.mark.integration
@@ -196,10 +199,6 @@ def test_a_create_table_held_up_by_a_frozen_storage_node_says_where_it_waits(sys
     """CreateTable while the storage node is frozen (SIGSTOP): the table stays CREATING, the
     auto-admin logs the step its provisioning waits at (the partitions and the node that should
     open them), and the table becomes ACTIVE and serves once the node runs again."""
-    import os
-    import signal
-
-    from services.admin.provision import SLOW_S
 
     sysm, url, _url2 = system
     ddb = make_client(url)
