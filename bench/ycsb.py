@@ -46,6 +46,8 @@ window (re-reading the process list, so a restarted service is still counted), i
   services  the auto-admins, the indexers and the supervisor
   dynalite  the node process bench/peers.py started for the endpoint's port (or --peer-pid)
 reported as CPU ms per write (PutItem / UpdateItem acknowledged in the window) and per operation.
+Of the brokers' CPU, what their JIT compiler threads took (ms a second, from /proc/<pid>/task at
+the window's start and end) is reported too: brokers still compiling are not yet a steady state.
 The load generator's own CPU is the last column (100 % = the one core it runs on).
 
 Examples
@@ -196,6 +198,26 @@ def proc_ticks(pid: int) -> int | None:
         return None
 
 
+def jit_ticks(pid: int) -> int:
+    """utime + stime of the JVM ``pid``'s JIT compiler threads ("C1 CompilerThread0", "C2 ...")
+    in clock ticks: how much of a broker's CPU went to compiling rather than to requests."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                head, _, rest = f.read().rpartition(b")")
+        except OSError:
+            continue
+        if b"CompilerThre" in head:  # the comm field, cut at 15 characters
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
 def proc_cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -247,6 +269,9 @@ class CpuMeter:
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.names: dict[int, tuple[str, str]] = {}
+        #: the brokers' JIT compiler threads' ticks at start() (read at start and stop only: a
+        #: JVM may end an idle compiler thread, whose ticks then go uncounted)
+        self.jit_first: dict[int, int] = {}
         self.started = False
 
     def sample(self) -> None:
@@ -265,6 +290,7 @@ class CpuMeter:
         self.last.clear()
         self.started = False
         self.sample()
+        self.jit_first = {pid: jit_ticks(pid) for pid, (cls, _) in self.names.items() if cls == "broker"}
         self.started = True
 
     def stop(self) -> dict[str, Any]:
@@ -277,8 +303,12 @@ class CpuMeter:
             by_class[cls] = by_class.get(cls, 0.0) + ms
             by_process[name] = by_process.get(name, 0.0) + ms
         present = {cls for cls, _ in self.names.values()}
-        return {"by_class": {c: round(v, 1) for c, v in by_class.items() if c in present},
-                "by_process": {n: round(v, 1) for n, v in sorted(by_process.items())}}
+        out: dict[str, Any] = {"by_class": {c: round(v, 1) for c, v in by_class.items() if c in present},
+                               "by_process": {n: round(v, 1) for n, v in sorted(by_process.items())}}
+        if self.jit_first:
+            jit = sum(max(0, jit_ticks(pid) - t) for pid, t in self.jit_first.items())
+            out["broker_jit_ms"] = round(jit * 1000.0 / CLK_TCK, 1)
+        return out
 
     async def sampling(self) -> None:
         while True:
@@ -344,6 +374,9 @@ def summarize(workload: str, tally: Tally, seconds: float, cpu: dict[str, Any] |
         out["cpu_ms_by_process"] = cpu["by_process"]
         out["cpu_ms_per_write"] = {c: round(v / writes, 3) for c, v in cpu["by_class"].items()} if writes else {}
         out["cpu_ms_per_op"] = {c: round(v / ops, 3) for c, v in cpu["by_class"].items()} if ops else {}
+        if "broker_jit_ms" in cpu and seconds:
+            # of the brokers' CPU, what their JIT compilers took (ms a second): not yet a steady state
+            out["broker_jit_ms_per_s"] = round(cpu["broker_jit_ms"] / seconds, 1)
     out.update(extra or {})
     return out
 
@@ -583,6 +616,8 @@ def text_summary(row: dict[str, Any]) -> str:
         parts.append("CPU ms/write " + " ".join(f"{c} {v:.3f}" for c, v in row["cpu_ms_per_write"].items()))
     elif row.get("cpu_ms_per_op"):
         parts.append("CPU ms/op " + " ".join(f"{c} {v:.3f}" for c, v in row["cpu_ms_per_op"].items()))
+    if row.get("broker_jit_ms_per_s") is not None:
+        parts.append(f"brokers' JIT compilers {row['broker_jit_ms_per_s']:.0f} ms/s")
     parts.append(f"loadgen CPU {row['loadgen_cpu_pct']}%")
     return "; ".join(parts)
 
