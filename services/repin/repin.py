@@ -191,9 +191,17 @@ class RepIn:
         """A status record from ``source``: each region's replica status is its own to say, so
         this region's entry stays as recorded here — except after ``caught_up``, which follows
         every change the source had when the replica was made: applied by now, they make the
-        replica here whole, and it is ACTIVE."""
-        rep = self.regions.replicas(ctl["t"])
+        replica here whole, and it is ACTIVE once the table here is: an empty table's
+        ``caught_up`` can come while its partitions are still being opened here, and a replica
+        that says ACTIVE must take reads, writes and UpdateTable."""
         me = self.settings.region
+        if ctl["ctl"] == "caught_up" and await self._ready(ctl["t"]) is None:
+            table = self.metadata.catalog.items.get(ctl["t"])
+            if table is not None and table.status == "CREATING":
+                # the feed starts again from its last commit and this record comes again
+                raise RuntimeError(f"the table {ctl['t']} is still CREATING here after {READY_WAIT_S:.0f} s")
+            return  # no replica here any more (deleted meanwhile)
+        rep = self.regions.replicas(ctl["t"])
         if rep is None or me not in rep.status:
             return
         theirs = {str(k): str(v) for k, v in ctl["status"].items()}

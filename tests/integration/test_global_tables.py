@@ -18,6 +18,7 @@ import base64
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -355,6 +356,46 @@ def test_repout_and_repin_killed_under_load_lose_nothing(two_regions: Any, tmp_p
     # nothing was shipped twice: positions are committed with the changes they follow
     shipped = [(c["k"], c["ts"]) for c in _shipped(systems[WEST], EAST) if c["t"] == table]
     assert len(shipped) == len(set(shipped))
+
+
+def test_a_replica_is_active_only_once_its_table_there_is(two_regions: Any) -> None:
+    """An empty table's replica is added while the other region's storage node is frozen
+    (SIGSTOP), so the table there cannot open its partitions.  RepOut's snapshot of an empty table
+    is only its ``caught_up`` mark, which used to make the replica ACTIVE at once; an UpdateTable
+    of the replica then got "Table is being created".  The replica stays CREATING until its table
+    is ACTIVE; then the replica takes writes and its own settings."""
+    systems, urls = two_regions
+    table = "GlobalHeldReplica"
+    east, west = _client(urls[EAST]), _client(urls[WEST])
+    east.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                      BillingMode="PAY_PER_REQUEST")
+    wait_active(east, table)
+    nodes = [p for n, p in systems[WEST].state()["pids"].items() if n.startswith("storage-")]
+    assert nodes
+    seen: list[str] = []
+    for p in nodes:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        east.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seen += [r["ReplicaStatus"] for r in east.describe_table(TableName=table)["Table"]["Replicas"]]
+            time.sleep(0.5)
+        assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "CREATING"
+    finally:
+        for p in nodes:
+            os.kill(p, signal.SIGCONT)
+    assert set(seen) == {"CREATING"}, seen
+    eventually(lambda: east.describe_table(TableName=table)["Table"]["Replicas"] == [
+        {"RegionName": WEST, "ReplicaStatus": "ACTIVE"}], 120, "the replica ACTIVE")
+    assert west.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    east.update_table(TableName=table, ReplicaUpdates=[{"Update": {
+        "RegionName": WEST, "OnDemandThroughputOverride": {"MaxReadRequestUnits": 100}}}])
+    assert west.describe_table(TableName=table)["Table"]["OnDemandThroughput"]["MaxReadRequestUnits"] == 100
+    west.put_item(TableName=table, Item={"pk": {"S": "k"}, "v": {"S": "from west"}})
+    eventually(lambda: east.get_item(TableName=table, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
+               == {"S": "from west"}, 60, "the item written in the replica, in the other region")
 
 
 def test_bad_replica_updates_change_nothing(two_regions: Any) -> None:
