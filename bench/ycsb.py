@@ -188,34 +188,33 @@ class Records:
 # --------------------------------------------------------------------------
 
 
-def proc_ticks(pid: int) -> int | None:
-    """utime + stime of ``pid`` in clock ticks (None if it is gone)."""
+def stat_ticks(path: str) -> tuple[bytes, int] | None:
+    """(comm, utime + stime in clock ticks) of a /proc ``stat`` file (None if it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+        with open(path, "rb") as f:
+            head, _, rest = f.read().rpartition(b")")
+        fields = rest.split()
+        return head.partition(b"(")[2], int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
     except (OSError, IndexError, ValueError):
         return None
+
+
+def proc_ticks(pid: int) -> int | None:
+    """utime + stime of ``pid`` in clock ticks (None if it is gone)."""
+    got = stat_ticks(f"/proc/{pid}/stat")
+    return None if got is None else got[1]
 
 
 def jit_ticks(pid: int) -> int:
     """utime + stime of the JVM ``pid``'s JIT compiler threads ("C1 CompilerThread0", "C2 ...")
     in clock ticks: how much of a broker's CPU went to compiling rather than to requests."""
-    total = 0
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return 0
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-                head, _, rest = f.read().rpartition(b")")
-        except OSError:
-            continue
-        if b"CompilerThre" in head:  # the comm field, cut at 15 characters
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total
+    threads = (stat_ticks(f"/proc/{pid}/task/{tid}/stat") for tid in tids)
+    # the comm field is cut at 15 characters
+    return sum(t[1] for t in threads if t is not None and t[0].startswith((b"C1 CompilerThre", b"C2 CompilerThre")))
 
 
 def proc_cmdline(pid: int) -> str:

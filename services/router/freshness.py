@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 POLL_S_MAX = 0.02
 
 
-def _group(settings: Settings, table: TableDefinition, index_id: str) -> str | None:
-    """The indexer's consumer group of ``table``'s global index ``index_id`` (None: no such index)."""
-    index = next((i for i in table.global_indexes if i.index_id == index_id), None)
-    return None if index is None else indexer_group(settings.namespace, index_id, index.created_at_ms)
 
 
 class IndexFreshness:
@@ -78,15 +74,22 @@ class IndexFreshness:
         if self._admin is not None:
             await self._admin.close()
 
+    def _target(self, table: TableDefinition, index_id: str) -> tuple[list[TopicPartition], str] | None:
+        """``table``'s partition logs and the consumer group in which the indexer commits how far
+        the index ``index_id`` has applied them (None: no such index, or no partitions yet)."""
+        index = next((i for i in table.global_indexes if i.index_id == index_id), None)
+        tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
+        if index is None or not tps:
+            return None
+        return tps, indexer_group(self.settings.namespace, index_id, index.created_at_ms)
+
     async def behind(self, table: TableDefinition, index_id: str) -> int:
         """Records of ``table``'s partition logs that the index ``index_id`` has not applied yet:
         the same positions and log ends :meth:`wait` compares, read once (the console's GSI lag)."""
-        tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
-        if not tps:
+        target = self._target(table, index_id)
+        if target is None:
             return 0
-        group = _group(self.settings, table, index_id)
-        if group is None:
-            return 0
+        tps, group = target
         consumer, admin = await self._clients()
         if group not in self._coordinators:
             self._coordinators[group] = await admin.find_coordinator(group)
@@ -106,12 +109,10 @@ class IndexFreshness:
         if wait_s <= 0:
             return
         deadline = time.monotonic() + wait_s
-        tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
-        if not tps:
+        target = self._target(table, index_id)
+        if target is None:
             return
-        group = _group(self.settings, table, index_id)
-        if group is None:
-            return
+        tps, group = target
         try:
             consumer, admin = await self._clients()
             if group not in self._coordinators:
