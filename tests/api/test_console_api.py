@@ -165,9 +165,10 @@ def test_adaptive_multipliers_of_each_provisioned_partition(endpoint: str, creat
     on_demand = create_table()
 
     def every_partition_shown(s: dict[str, Any]) -> bool:
-        # a snapshot shows a partition's multipliers once its leader's status came in for it (a
-        # node slow to answer one snapshot is asked again for the next): every partition of the
-        # table, and nothing else of it, within the watch's bound
+        # a snapshot shows a partition's multipliers once its leader reports them: once that
+        # node's own view of the catalog holds the new table (services/storage/metering.py), and
+        # its status answered in time for the snapshot; every partition of the table, and nothing
+        # else of it, within the watch's bound
         rows = sorted(r["partition"] for r in s["adaptive"] if r["table"] == table)
         return bool(rows) and rows == sorted(p["partition_id"] for p in s["partitions"] if p["table"] == table)
 
