@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 POLL_S_MAX = 0.02
 
 
-
-
 class IndexFreshness:
     """Waits for global indexes to catch up with their tables (one per router)."""
 
@@ -78,8 +76,10 @@ class IndexFreshness:
         """``table``'s partition logs and the consumer group in which the indexer commits how far
         the index ``index_id`` has applied them (None: no such index, or no partitions yet)."""
         index = next((i for i in table.global_indexes if i.index_id == index_id), None)
+        if index is None:
+            return None
         tps = [TopicPartition(p.log_topic, 0) for p in self.metadata.table_partitions(table.table_id)]
-        if index is None or not tps:
+        if not tps:
             return None
         return tps, indexer_group(self.settings.namespace, index_id, index.created_at_ms)
 
