@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from dynamolog import errors
+from dynamolog.aio import closing
 from dynamolog.auth import systemkey
 from dynamolog.auth.credentials import Credential
 from dynamolog.backup_client import BackupClient
@@ -379,7 +380,5 @@ def _params(body: bytes) -> dict[str, Any]:
 async def serve(settings: Settings, host: str, port: int, initial_partitions: int) -> None:
     router = Router(settings, host, port, initial_partitions, system_key=systemkey.from_env())
     await router.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await router.close()
+    # (closed by a helper: no await in a finally block of a compiled module, dynamolog/aio.py)
+    await closing(asyncio.Event().wait(), router.close)

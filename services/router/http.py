@@ -26,6 +26,7 @@ from typing import Any
 
 import httptools
 
+from dynamolog.aio import closing
 from dynamolog.sendgate import SendGate
 
 log = logging.getLogger(__name__)
@@ -355,29 +356,33 @@ class _Connection(asyncio.Protocol):
 
     async def _stream(self, status: int, extra: Headers, chunks: AsyncIterator[bytes]) -> None:
         """Send an answer chunk by chunk as it is made, then close the connection (a stream is the
-        last answer on its connection)."""
+        last answer on its connection).  (Ended by a helper: no await in a finally block of a
+        compiled module, dynamolog/aio.py.)"""
+        await closing(self._send_chunks(status, extra, chunks), lambda: self._end_stream(chunks))
+
+    async def _send_chunks(self, status: int, extra: Headers, chunks: AsyncIterator[bytes]) -> None:
         t = self._transport
-        try:
+        if t is None or t.is_closing():
+            return
+        t.write(b"%b%bTransfer-Encoding: chunked\r\nDate: %b\r\nConnection: close\r\n\r\n"
+                % (_status_line(status), header_lines(extra), _http_date()))
+        async for chunk in chunks:
+            await self._writable.wait()
+            t = self._transport
             if t is None or t.is_closing():
                 return
-            t.write(b"%b%bTransfer-Encoding: chunked\r\nDate: %b\r\nConnection: close\r\n\r\n"
-                    % (_status_line(status), header_lines(extra), _http_date()))
-            async for chunk in chunks:
-                await self._writable.wait()
-                t = self._transport
-                if t is None or t.is_closing():
-                    return
-                if chunk:
-                    t.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-            t = self._transport
-            if t is not None and not t.is_closing():
-                t.write(b"0\r\n\r\n")
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            if self._transport is not None:
-                self._transport.close()
+            if chunk:
+                t.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        t = self._transport
+        if t is not None and not t.is_closing():
+            t.write(b"0\r\n\r\n")
+
+    async def _end_stream(self, chunks: AsyncIterator[bytes]) -> None:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if self._transport is not None:
+            self._transport.close()
 
     def _write(self, status: int, extra: Headers, body: bytes, keep_alive: bool) -> None:
         t = self._transport

@@ -268,12 +268,14 @@ class LogFollower:
         while True:
             try:
                 await self._apply_round(consumer, 500)
+                continue
             except (asyncio.CancelledError, InvariantViolation):
                 raise
             except Exception:
                 log.exception("follower %s: apply failed; retrying in 1 s", self.topic)
-                await asyncio.sleep(1)
-                consumer = await self._open()
+            # outside the except block (dynamolog/aio.py)
+            await asyncio.sleep(1)
+            consumer = await self._open()
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self.run())

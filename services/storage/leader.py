@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from dynamolog import codec, errors
+from dynamolog.aio import cleanup_on_error, closing
 from dynamolog.catalog import PartitionInfo
 from dynamolog.config import Settings
 from dynamolog.fencing import BARRIER, FENCE, SEAL, Term, record_term
@@ -222,13 +223,11 @@ class LeaderSequencer:
         )
         try:
             # aiokafka asks for a producer id until a broker gives one, without a bound: an open
-            # must fail (and be retried by whoever asked for it) rather than hang
-            await asyncio.wait_for(producer.start(), PRODUCER_START_S)
-        except BaseException as e:
-            await producer.stop()
-            if isinstance(e, TimeoutError):
-                raise KafkaError(f"leader {self.pid}: no producer id from Kafka within {PRODUCER_START_S:.0f} s") from None
-            raise
+            # must fail (and be retried by whoever asked for it) rather than hang.  (No await in
+            # an except block of a compiled module: dynamolog/aio.py.)
+            await cleanup_on_error(asyncio.wait_for(producer.start(), PRODUCER_START_S), producer.stop)
+        except TimeoutError:
+            raise KafkaError(f"leader {self.pid}: no producer id from Kafka within {PRODUCER_START_S:.0f} s") from None
         self._producer = producer
 
     async def _open_term(self) -> None:
@@ -251,10 +250,7 @@ class LeaderSequencer:
             # consistent reads or acknowledging writes (see read_lease)
             self._reads_from = time.monotonic() + self.settings.lease_ms / 1000
         follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
-        try:
-            n = await follower.catch_up()
-        finally:
-            await follower.close()
+        n = await closing(follower.catch_up(), follower.close)
         self.terms_opened += 1
         self.term = Term(self.epoch, meta.offset)
         # a one-broker cluster's appends are cheap to the broker: a busy partition gains nothing by
@@ -271,11 +267,7 @@ class LeaderSequencer:
 
     async def start(self) -> None:
         """Become leader: open a term (fencing older leaders), read the log to its end, then serve."""
-        try:
-            await self._open_term()
-        except BaseException:
-            await self.close()
-            raise
+        await cleanup_on_error(self._open_term(), self.close)
         if self.fenced:
             await self.close()
             raise not_leader(self.pid)
@@ -1093,7 +1085,7 @@ class LeaderSequencer:
                 raise
             except Exception as e:  # noqa: BLE001 - retried: the items stay locked until it works
                 log.warning("leader %s: finishing one-step transaction %s failed (%r); retrying", self.pid, txn, e)
-                await asyncio.sleep(min(5.0, 0.2 * attempt))
+            await asyncio.sleep(min(5.0, 0.2 * attempt))  # outside the except block: dynamolog/aio.py
 
     async def _reap(self) -> None:
         """Resolve transactions whose locks outlived their deadline: their coordinator is gone or
@@ -1205,21 +1197,21 @@ class LeaderSequencer:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
                                     isolation_level="read_committed")
         await consumer.start()
-        try:
-            tp = TopicPartition(self.topic, 0)
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            out: list[tuple[int, dict[str, Any]]] = []
-            deadline = time.monotonic() + 10
-            while await consumer.position(tp) < end:
-                if time.monotonic() > deadline:
-                    raise _Displaced(f"could not read offsets {start}..{end - 1} of the log")
-                got = await consumer.getmany(tp, timeout_ms=200)
-                out += [(r.offset, codec.decode_log_record(r.value)) for r in got.get(tp, [])
-                        if r.offset < end and r.value is not None]
-            return out
-        finally:
-            await consumer.stop()
+        return await closing(self._read_range(consumer, start, end), consumer.stop)
+
+    async def _read_range(self, consumer: AIOKafkaConsumer, start: int, end: int) -> list[tuple[int, dict[str, Any]]]:
+        tp = TopicPartition(self.topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        out: list[tuple[int, dict[str, Any]]] = []
+        deadline = time.monotonic() + 10
+        while await consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise _Displaced(f"could not read offsets {start}..{end - 1} of the log")
+            got = await consumer.getmany(tp, timeout_ms=200)
+            out += [(r.offset, codec.decode_log_record(r.value)) for r in got.get(tp, [])
+                    if r.offset < end and r.value is not None]
+        return out
 
     def _apply_group(self, group: _Group) -> None:
         """Apply an acknowledged group to the view.  Its records landed right after the view's
@@ -1270,10 +1262,7 @@ class LeaderSequencer:
                 # read the log first: if it shows a newer leader's term, step down without a FENCE
                 # of this one (it would only get in the way of the newer leader's appends)
                 follower = LogFollower(self.settings, self.replica, self.topic, self.lsi)
-                try:
-                    await follower.catch_up()
-                finally:
-                    await follower.close()
+                await closing(follower.catch_up(), follower.close)
                 if self.replica.term > self.term:
                     log.warning("leader %s: the log holds a newer leader's term %s; stepping down", self.pid,
                                 self.replica.term.encode())
@@ -1285,7 +1274,7 @@ class LeaderSequencer:
                 return
             except Exception:
                 log.exception("leader %s: recovery attempt %d failed; retrying", self.pid, attempt)
-                await asyncio.sleep(min(5.0, 0.2 * attempt))
+            await asyncio.sleep(min(5.0, 0.2 * attempt))  # outside the except block: dynamolog/aio.py
 
     def status(self) -> dict[str, Any]:
         return {

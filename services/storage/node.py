@@ -29,6 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from dynamolog import errors
+from dynamolog.aio import closing
 from dynamolog.attrs import item_size
 from dynamolog.catalog import NodeInfo, PartitionInfo, TableDefinition
 from dynamolog.config import Settings
@@ -450,29 +451,10 @@ class StorageNode:
                 continue
             host, port = node.host_port()
             client = RpcClient(host, port)
-            t0 = time.monotonic()
             try:
-                snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
-                if snap["offset"] == 0:
-                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                    if empty_ok:
-                        return replica  # nothing applied there yet: the log is as good
-                    # else a child that has not started its log: not a copy of it; the next peer
-                else:
-                    after: str | None = None
-                    entries = 0
-                    while True:
-                        page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-                        rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-                        replica.load_snapshot(rows)
-                        entries += len(rows)
-                        if page["done"] or not rows:
-                            break
-                        after = page["entries"][-1][0]
-                    replica.finish_snapshot(snap["offset"], snap["applied"])
-                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                    log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
-                             entries, snap["offset"], peer, time.monotonic() - t0)
+                # (the client is closed by a helper: no await in a finally block of a compiled
+                # module, dynamolog/aio.py)
+                if await closing(self._copy_snapshot(client, pid, peer, replica, empty_ok), client.close):
                     return replica
             except Exception as e:  # noqa: BLE001 - try the next peer, then the log
                 # a peer that does not host the partition yet (a table being created) is normal
@@ -481,12 +463,36 @@ class StorageNode:
                         "partition %s: snapshot from %s failed (%r); trying another source", pid, peer, e)
                 replica.destroy()
                 replica = Replica(self._replica_path(pid))
-            finally:
-                await client.close()
         if not empty_ok:
             raise RuntimeError(f"partition {pid}: no replica to copy from yet; retrying")
         log.info("partition %s: no snapshot source; rebuilding from the log", pid)
         return replica
+
+    async def _copy_snapshot(self, client: RpcClient, pid: str, peer: str, replica: Replica, empty_ok: bool) -> bool:
+        """Copy a snapshot of ``peer``'s replica of ``pid`` into ``replica``; False when the peer
+        has applied nothing yet and that is no copy (``empty_ok`` False): the next peer."""
+        t0 = time.monotonic()
+        snap = await client.call("snapshot_open", pid=pid, timeout_s=10)
+        if snap["offset"] == 0:
+            await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+            # nothing applied there yet: the log is as good, unless this is a child that has not
+            # started its log (not a copy of it)
+            return empty_ok
+        after: str | None = None
+        entries = 0
+        while True:
+            page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+            rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+            replica.load_snapshot(rows)
+            entries += len(rows)
+            if page["done"] or not rows:
+                break
+            after = page["entries"][-1][0]
+        replica.finish_snapshot(snap["offset"], snap["applied"])
+        await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+        log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
+                 entries, snap["offset"], peer, time.monotonic() - t0)
+        return True
 
     async def _bootstrap_child(self, info: PartitionInfo, replica: Replica) -> Replica:
         """A new replica of a split's child: its share of the sealed parent's data (from this
@@ -541,27 +547,34 @@ class StorageNode:
             host, port = node.host_port()
             client = RpcClient(host, port)
             try:
-                snap = await client.call("snapshot_open", pid=parent.partition_id, timeout_s=10)
-                if not snap.get("sealed"):  # this replica has not applied the SEAL yet: the next peer
-                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                else:
-                    after: str | None = None
-                    while True:
-                        page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-                        rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-                        replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
-                        if page["done"] or not rows:
-                            break
-                        after = page["entries"][-1][0]
-                    await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
-                    return replica, int(snap["offset"]), peer
+                # (closed by a helper: no await in a finally block of a compiled module, dynamolog/aio.py)
+                cut = await closing(self._copy_child_share(client, parent, replica, lo, hi), client.close)
+                if cut is not None:
+                    return replica, cut, peer
             except Exception as e:  # noqa: BLE001 - try the next peer
                 log.warning("partition %s: copying a child's share from %s failed (%r)", parent.partition_id, peer, e)
                 replica.destroy()
                 replica = Replica(replica.path)
-            finally:
-                await client.close()
         raise RuntimeError(f"no sealed replica of partition {parent.partition_id} to copy a child from; retrying")
+
+    async def _copy_child_share(self, client: RpcClient, parent: PartitionInfo, replica: Replica, lo: int,
+                                hi: int) -> int | None:
+        """Copy a child's share of a peer's sealed replica of ``parent`` into ``replica``; the
+        cut offset, or None when the peer has not applied the SEAL yet (the next peer)."""
+        snap = await client.call("snapshot_open", pid=parent.partition_id, timeout_s=10)
+        if not snap.get("sealed"):
+            await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+            return None
+        after: str | None = None
+        while True:
+            page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
+            rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+            replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
+            if page["done"] or not rows:
+                break
+            after = page["entries"][-1][0]
+        await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
+        return int(snap["offset"])
 
     async def drop_partition(self, pid: str) -> None:
         task = self._opening.get(pid)
@@ -636,11 +649,16 @@ class StorageNode:
         """The indexer's writes to one index partition, sequenced in this order."""
         leader = self._leader_of(req["pid"])
         futures: list[asyncio.Future[dict[str, Any]]] = []
+        enqueue_failed: Exception | None = None
         try:
             for w in req["writes"]:
                 futures.append(leader.enqueue(w, base64.b64decode(w["key"])))
-        finally:
-            results = await asyncio.gather(*futures, return_exceptions=True)
+        except Exception as e:  # noqa: BLE001 - raised once the writes enqueued are answered
+            enqueue_failed = e
+        # (no await in a finally or except block of a compiled module: dynamolog/aio.py)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        if enqueue_failed is not None:
+            raise enqueue_failed
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed
