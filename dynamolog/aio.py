@@ -4,9 +4,10 @@ Code compiled with mypyc must not suspend inside a ``finally`` block or inside a
 block that re-raises: there, mypyc loses the exception being handled.  A ``try: await work()
 finally: await close()`` then returns as if ``work`` had succeeded, and ``except BaseException:
 await close(); raise`` re-raises a freed exception object, which crashes the process.
-``tests/unit/test_native.py`` reproduces both with a module compiled for the test.  The compiled
-modules call these helpers instead.  This module is never compiled, so its ``try`` blocks are
-CPython's own.
+The compiled modules call these helpers instead.  This module is never compiled, so its ``try``
+blocks are CPython's own.  ``tests/unit/test_native.py`` checks that no compiled coroutine awaits
+in such a block, and, with a module compiled for the test, that every exception reaches a
+compiled caller through the helpers.
 """
 
 from __future__ import annotations
