@@ -478,16 +478,7 @@ class StorageNode:
             # nothing applied there yet: the log is as good, unless this is a child that has not
             # started its log (not a copy of it)
             return empty_ok
-        after: str | None = None
-        entries = 0
-        while True:
-            page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-            rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-            replica.load_snapshot(rows)
-            entries += len(rows)
-            if page["done"] or not rows:
-                break
-            after = page["entries"][-1][0]
+        entries = await self._load_pages(client, snap["sid"], replica, None)
         replica.finish_snapshot(snap["offset"], snap["applied"])
         await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
         log.info("partition %s: copied a snapshot of %d entries at offset %d from %s in %.1f s", pid,
@@ -565,16 +556,27 @@ class StorageNode:
         if not snap.get("sealed"):
             await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
             return None
-        after: str | None = None
-        while True:
-            page = await client.call("snapshot_page", sid=snap["sid"], after=after, timeout_s=60)
-            rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
-            replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
-            if page["done"] or not rows:
-                break
-            after = page["entries"][-1][0]
+        await self._load_pages(client, snap["sid"], replica, (lo, hi))
         await client.call("snapshot_close", sid=snap["sid"], timeout_s=5)
         return int(snap["offset"])
+
+    async def _load_pages(self, client: RpcClient, sid: str, replica: Replica, share: tuple[int, int] | None) -> int:
+        """Load an open snapshot's pages into ``replica``: every entry, or only those of the
+        child holding hashes ``share`` (lo, hi); how many entries the pages held."""
+        after: str | None = None
+        entries = 0
+        while True:
+            page = await client.call("snapshot_page", sid=sid, after=after, timeout_s=60)
+            rows = [(base64.b64decode(k), base64.b64decode(v)) for k, v in page["entries"]]
+            if share is None:
+                replica.load_snapshot(rows)
+            else:
+                lo, hi = share
+                replica.load_snapshot((k, v) for k, v in rows if child_entry(k, lo, hi))
+            entries += len(rows)
+            if page["done"] or not rows:
+                return entries
+            after = page["entries"][-1][0]
 
     async def drop_partition(self, pid: str) -> None:
         task = self._opening.get(pid)
