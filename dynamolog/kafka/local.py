@@ -65,9 +65,9 @@ _STAMP = ".complete"
 _FAILOVER_SETTINGS = [
     # the controller fences a broker whose heartbeats stop for this long (default 9000 ms), then
     # moves its leaderships and takes it out of every ISR
-    "broker.session.timeout.ms=2500",
+    "broker.session.timeout.ms=2000",
     # a live broker heartbeats five times per session (default 2000 ms: four per 9 s session)
-    "broker.heartbeat.interval.ms=500",
+    "broker.heartbeat.interval.ms=400",
     # a voter that has not fetched from the quorum leader for this long starts an election
     # (default 2000 ms); twice the quorum's 500 ms fetch wait plus slack for a loaded machine
     "controller.quorum.fetch.timeout.ms=1500",
