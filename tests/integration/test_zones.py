@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 #: writes must be acknowledged again within this long after the zone stops: the brokers first
 #: notice the lost broker (and, when it was the active KRaft controller, elect another one;
-#: broker.session.timeout.ms is 2.5 s on a local cluster, decision 0021), then the auto-admin
+#: broker.session.timeout.ms is 2 s on a local cluster, decision 0021), then the auto-admin
 #: elects a new leader (5.5 s measured; with Kafka's 9 s session 11 s, and 24 s when the lost
 #: broker was the controller, on a loaded two-core machine)
 WRITES_RESUME_BOUND_S = 45.0
