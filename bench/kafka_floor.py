@@ -17,6 +17,13 @@ Dynamolog acknowledges a write once its log record is appended with ``acks=all``
     commit does);
   * then appends offered at ``--rate`` per second for the same time (open loop).
 
+``--commit watermark`` measures another rule for the same appends (tried for issue 12, not kept:
+docs/benchmarks.md, "Appends acknowledged by the leading broker, committed by the high
+watermark"): each producer appends with ``acks=1``, so the leading broker answers at once and the
+next append goes out while this one replicates, and an append counts as done once a consumer of
+the topic (``read_uncommitted``: it reads up to the high watermark, which Kafka 4 advances only over
+records ``min.insync.replicas`` brokers hold) has read it.
+
 It reports appends/s, acknowledgement latency p50/p99, how long the followers trail, and the
 CPU milliseconds per append of the brokers (from /proc) and of this process (the producers
 and consumers, which in Dynamolog are the storage nodes). The brokers' figure is what Kafka
@@ -24,6 +31,7 @@ needs per append; whatever Dynamolog adds comes on top of it.
 
     python bench/kafka_floor.py --brokers 3            # the replicated topology's log
     python bench/kafka_floor.py --brokers 1            # the local default's
+    python bench/kafka_floor.py --brokers 3 --commit watermark   # acks=1, done below the high watermark
 """
 
 from __future__ import annotations
@@ -69,6 +77,9 @@ class Floor:
         self.tasks: list[asyncio.Task[None]] = []
         self.applied: dict[tuple[str, int], int] = {}
         self.acked: dict[str, int] = {}
+        #: --commit watermark: each topic's end below the high watermark, and the appends waiting for it
+        self.committed: dict[str, int] = {}
+        self.waiting: dict[str, list[tuple[int, asyncio.Future[None]]]] = {t: [] for t in self.topics}
         self.value = os.urandom(args.record_bytes // 2).hex().encode()[: args.record_bytes]
 
     async def start(self) -> None:
@@ -82,6 +93,9 @@ class Floor:
             p = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                                  linger_ms=0, max_batch_size=1024 * 1024)
             await p.start()
+            if self.args.commit == "watermark":
+                # aiokafka allows an idempotent producer only acks=all; the broker takes acks=1 from it
+                p._sender._acks = 1
             self.producers.append(p)
         for t in self.topics:
             for f in range(self.args.followers):
@@ -92,6 +106,13 @@ class Floor:
                 c.assign([TopicPartition(t, 0)])
                 self.consumers.append(c)
                 self.tasks.append(asyncio.ensure_future(self._follow(c, t, f)))
+            if self.args.commit == "watermark":
+                c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                     isolation_level="read_uncommitted", fetch_max_wait_ms=500)
+                await c.start()
+                c.assign([TopicPartition(t, 0)])
+                self.consumers.append(c)
+                self.tasks.append(asyncio.ensure_future(self._watch(c, t)))
 
     async def _follow(self, c: AIOKafkaConsumer, topic: str, f: int) -> None:
         tp = TopicPartition(topic, 0)
@@ -100,11 +121,31 @@ class Floor:
             for r in batches.get(tp, []):
                 self.applied[(topic, f)] = r.offset + 1
 
+    async def _watch(self, c: AIOKafkaConsumer, topic: str) -> None:
+        """--commit watermark: read the topic up to its high watermark; release the appends below it."""
+        tp = TopicPartition(topic, 0)
+        while True:
+            batches = await c.getmany(tp, timeout_ms=1000)
+            got = batches.get(tp, [])
+            if got:
+                end = self.committed[topic] = got[-1].offset + 1
+                still = []
+                for offset, f in self.waiting[topic]:
+                    if offset < end:
+                        f.set_result(None)
+                    else:
+                        still.append((offset, f))
+                self.waiting[topic] = still
+
     async def append(self, i: int) -> float:
         t0 = time.perf_counter()
         topic = self.topics[i % len(self.topics)]
         fut = await self.producers[i % len(self.topics)].send(topic, self.value, key=b"k%d" % i, partition=0)
         meta = await fut
+        if self.args.commit == "watermark" and self.committed.get(topic, 0) <= meta.offset:
+            below: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiting[topic].append((meta.offset, below))
+            await below
         self.acked[topic] = max(self.acked.get(topic, 0), meta.offset + 1)
         return time.perf_counter() - t0
 
@@ -188,6 +229,7 @@ async def main_async(args: argparse.Namespace) -> None:
         floor = Floor(args, kafka.bootstrap_servers, data / "kafka")
         await floor.start()
         print(f"{args.topics} topic(s), {args.followers} follower(s) each, {args.clients} writers, "
+              f"commit by {'the high watermark (acks=1)' if args.commit == 'watermark' else 'acks=all'}, "
               f"{args.record_bytes} B records; warming up {args.warmup:.0f} s", flush=True)
         await floor.closed(args.warmup)
         if args.idle:
@@ -221,6 +263,9 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=5, help="seconds at rest measured after the warm-up (default 5)")
     ap.add_argument("--rate", type=float, default=500, help="appends/s offered in the open-loop phase "
                                                             "(default 500; 0: skip)")
+    ap.add_argument("--commit", choices=("acks-all", "watermark"), default="acks-all",
+                    help="when an append is done: acks-all (the broker's acks=all answer, as Dynamolog's leaders "
+                         "append) or watermark (acks=1, then read back below the high watermark by a consumer)")
     ap.add_argument("--kafka-port", type=int, default=29490, help="first broker port (default 29490)")
     ap.add_argument("--data-dir", help="where the brokers keep their data (default: a temporary dir, deleted)")
     asyncio.run(main_async(ap.parse_args()))
