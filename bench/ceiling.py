@@ -30,9 +30,14 @@ Python reaches that peer here.
         --warmup 30 --duration 15
     kill %1    # or wait --seconds (default 900): it stops its brokers and exits by itself
 
+Two options put back one part of what Dynamolog does each, to weigh it:
+  --old-images  each log record holds the item's old image beside the new, as a LogRecord does
+  --hop         HTTP is served by a second process that forwards each request over one TCP
+                connection to the server and the answer back, as the request router does
+
 bench/ycsb.py reads its CPU from /proc as for a Dynamolog system (the data dir's system.json
-names this process "storage-ceiling" and the follower process "storage-followers"; the brokers'
-pid files lie in DATA/kafka), so the CPU columns compare.
+names this process "storage-ceiling", the follower process "storage-followers" and --hop's front
+"router-front"; the brokers' pid files lie in DATA/kafka), so the CPU columns compare.
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ import asyncio
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +199,8 @@ class Server:
 class Connection(asyncio.Protocol):
     """HTTP/1.1 keep-alive, one request at a time per connection (as bench/ycsb.py sends)."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, handle: Callable[[bytes, bytes], Awaitable[bytes]]) -> None:
+        self.handle = handle
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.target = b""
@@ -228,11 +235,100 @@ class Connection(asyncio.Protocol):
 
     async def respond(self, target: bytes, body: bytes) -> None:
         try:
-            out = await self.server.handle(target, body)
+            out = await self.handle(target, body)
         except Exception as e:
             out = answer(500, orjson.dumps({"__type": "InternalServerError", "message": repr(e)}))
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(out)
+
+
+REQUEST = struct.Struct(">IHI")  # request id, target length, body length
+ANSWER = struct.Struct(">II")  # request id, answer length
+
+
+class FrameServer(asyncio.Protocol):
+    """--hop: requests as frames from the front process, answered as they complete."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.answering: set[asyncio.Future[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= REQUEST.size:
+            rid, tlen, blen = REQUEST.unpack_from(self.buf)
+            end = REQUEST.size + tlen + blen
+            if len(self.buf) < end:
+                return
+            target = bytes(self.buf[REQUEST.size : REQUEST.size + tlen])
+            body = bytes(self.buf[REQUEST.size + tlen : end])
+            del self.buf[:end]
+            task = asyncio.ensure_future(self.respond(rid, target, body))
+            self.answering.add(task)
+            task.add_done_callback(self.answering.discard)
+
+    async def respond(self, rid: int, target: bytes, body: bytes) -> None:
+        try:
+            out = await self.server.handle(target, body)
+        except Exception as e:
+            out = answer(500, orjson.dumps({"__type": "InternalServerError", "message": repr(e)}))
+        if self.transport is not None:
+            self.transport.write(ANSWER.pack(rid, len(out)) + out)
+
+
+class FrameClient(asyncio.Protocol):
+    """The front process's connection to the server: many requests in flight."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+        self.next_id = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= ANSWER.size:
+            rid, n = ANSWER.unpack_from(self.buf)
+            if len(self.buf) < ANSWER.size + n:
+                return
+            out = bytes(self.buf[ANSWER.size : ANSWER.size + n])
+            del self.buf[: ANSWER.size + n]
+            self.waiting.pop(rid).set_result(out)
+
+    async def call(self, target: bytes, body: bytes) -> bytes:
+        assert self.transport is not None
+        self.next_id = rid = (self.next_id + 1) & 0xFFFFFFFF
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting[rid] = fut
+        self.transport.write(REQUEST.pack(rid, len(target), len(body)) + target + body)
+        return await fut
+
+
+async def front(port: int, inner_port: int) -> None:
+    """--hop's front process: HTTP in, frames to the server over one connection, answers back."""
+    loop = asyncio.get_running_loop()
+    for _ in range(100):
+        try:
+            _, client = await loop.create_connection(FrameClient, "127.0.0.1", inner_port)
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    else:
+        raise SystemExit(f"front: no server on port {inner_port}")
+    srv = await loop.create_server(lambda: Connection(client.call), "127.0.0.1", port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    srv.close()
 
 
 async def follow(bootstrap: str, topics: list[str], followers: int, fetch_wait_ms: int, fetch_min_bytes: int) -> None:
@@ -277,7 +373,23 @@ async def serve(a: argparse.Namespace, kafka: LocalKafka, data: Path) -> None:
     (data / "system.json").write_text(json.dumps({"pids": pids}))
     server = Server(partitions)
     loop = asyncio.get_running_loop()
-    srv = await loop.create_server(lambda: Connection(server), "127.0.0.1", a.port)
+    front = None
+    if a.hop:
+        # the requests come through a front process over one connection, as through a router
+        inner = await loop.create_server(lambda: FrameServer(server), "127.0.0.1", a.port + 1)
+        front = subprocess.Popen([sys.executable, __file__, "--front", str(a.port), str(a.port + 1)])
+        pids["router-front"] = front.pid
+        (data / "system.json").write_text(json.dumps({"pids": pids}))
+        srv = inner
+        for _ in range(100):  # serving once the front takes connections
+            try:
+                _, probe = await asyncio.open_connection("127.0.0.1", a.port)
+                probe.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+    else:
+        srv = await loop.create_server(lambda: Connection(server.handle), "127.0.0.1", a.port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -298,9 +410,10 @@ async def serve(a: argparse.Namespace, kafka: LocalKafka, data: Path) -> None:
         t.cancel()
     for p in partitions:
         await p.producer.stop()
-    if follower is not None:
-        follower.terminate()
-        follower.wait(10)
+    for child in (follower, front):
+        if child is not None:
+            child.terminate()
+            child.wait(10)
 
 
 def main() -> None:
@@ -318,9 +431,16 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8402, help="HTTP port on 127.0.0.1 (default 8402)")
     ap.add_argument("--kafka-port", type=int, default=29510, help="first broker port (default 29510)")
     ap.add_argument("--seconds", type=float, default=900, help="stop after this long (default 900)")
+    ap.add_argument("--hop", action="store_true",
+                    help="serve HTTP from a second process that forwards each request to the server over one "
+                         "TCP connection, as a request router forwards to a partition's leader")
+    ap.add_argument("--front", nargs=2, type=int, help=argparse.SUPPRESS)
     ap.add_argument("--follow", nargs=2, metavar=("BOOTSTRAP", "TOPICS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     uvloop.install()
+    if a.front:
+        asyncio.run(front(*a.front))
+        return
     if a.follow:
         from dynamolog import config
         s = config.settings()
