@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -112,10 +113,8 @@ class Partition:
             if linger > 0 and want > 0 and self.queue.qsize() < want:
                 self.want = want
                 self.enough.clear()
-                try:
+                with contextlib.suppress(TimeoutError):  # enough writes queued, or the linger is up
                     await asyncio.wait_for(self.enough.wait(), timeout=linger)
-                except TimeoutError:
-                    pass
                 self.want = 0
             self.last_group = time.monotonic()
             while len(batch) < GROUP_RECORDS_MAX and not self.queue.empty():
@@ -396,10 +395,8 @@ async def serve(a: argparse.Namespace, kafka: LocalKafka, data: Path) -> None:
     print(f"ceiling: serving on 127.0.0.1:{a.port}, {a.brokers} broker(s), {a.partitions} log topic(s), "
           f"{a.followers} follower(s), linger {a.linger_ms:g} ms; stops after {a.seconds:.0f} s", file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    try:
+    with contextlib.suppress(TimeoutError):  # a signal, or --seconds are up
         await asyncio.wait_for(stop.wait(), timeout=a.seconds)
-    except TimeoutError:
-        pass
     elapsed = time.monotonic() - t0
     groups = sum(p.groups for p in partitions)
     writes = sum(p.writes for p in partitions)
